@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make run` and `make test`. See README.md.
+SHELL := /bin/bash
+PY := .venv/bin/python
+SYSTEM_PY := $(shell command -v python3)
+
+.DEFAULT_GOAL := help
+.PHONY: help install run down logs status test bench token lint fmt kafka-up kafka-down pg-up pg-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: .venv/.installed ## install the workspace from the lock file (uv)
+
+.venv/.installed: pyproject.toml uv.lock scripts/install.sh
+	@scripts/install.sh
+
+run: install ## start Kafka, migrations, the four services in the background; DB=postgres for PostgreSQL
+	@$(PY) scripts/stack.py up $(if $(DB),--db $(DB))
+
+down: ## stop everything `make run` started
+	@$(if $(wildcard $(PY)),$(PY),$(SYSTEM_PY)) scripts/stack.py down
+
+logs: ## follow the logs of everything `make run` started
+	@$(PY) scripts/stack.py logs
+
+status: ## what is running
+	@$(PY) scripts/stack.py status
+
+test: install ## lint and run every test on a real Kafka and PostgreSQL started for the run; ARGS="-k x" narrows it
+	@scripts/test.sh $(ARGS)
+
+bench: install ## run the benchmarks and print their figures
+	@scripts/bench.sh $(ARGS)
+
+token: install ## print a new bearer token: make token ROLE=agent STAFF=A001 [DEPARTMENT=billing]
+	@if [ -z "$(ROLE)" ] || [ -z "$(STAFF)" ]; then \
+	  echo "usage: make token ROLE=<agent|duty_manager|supervisor|department|qa|admin|viewer> STAFF=<id> [DEPARTMENT=<id>]" >&2; exit 2; fi
+	@$(PY) scripts/stack.py token --role "$(ROLE)" --staff "$(STAFF)" $(if $(DEPARTMENT),--department "$(DEPARTMENT)")
+
+lint: install ## ruff check and format check (what CI checks)
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+fmt: install ## format and fix what ruff can
+	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+kafka-up: install ## start only the local Kafka broker (STACK=dev|test|bench)
+	@scripts/kafka.sh start
+kafka-down: ## stop the local Kafka broker
+	@scripts/kafka.sh stop
+pg-up: ## start only the local PostgreSQL (STACK=dev|test|bench)
+	@scripts/postgres.sh start
+pg-down: ## stop the local PostgreSQL
+	@scripts/postgres.sh stop
+
+clean: down ## stop everything and delete local data (.run) and the virtualenv
+	@for s in dev test bench; do STACK=$$s scripts/postgres.sh reset 2>/dev/null || true; STACK=$$s scripts/kafka.sh reset 2>/dev/null || true; done
+	rm -rf .run .venv

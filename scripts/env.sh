@@ -1,0 +1,68 @@
+# Shared settings for the local stacks, sourced by the other scripts.
+#
+# STACK picks one of three independent local environments, each with its own ports and
+# data, so a running development stack and a test run never touch each other:
+#   dev   — `make run`            Kafka 9092, PostgreSQL 55432
+#   test  — `make test`           Kafka 19092, PostgreSQL 55433
+#   bench — `make bench`          Kafka 29092, PostgreSQL 55434
+# Every value can be overridden from the environment.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK="${STACK:-dev}"
+case "$STACK" in
+  dev)   _kport=9092;  _pgport=55432 ;;
+  test)  _kport=19092; _pgport=55433 ;;
+  bench) _kport=29092; _pgport=55434 ;;
+  *) echo "unknown STACK '$STACK' (dev, test or bench)" >&2; exit 2 ;;
+esac
+
+RUN_DIR="${RUN_DIR:-$ROOT/.run/$STACK}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+KAFKA_PORT="${KAFKA_PORT:-$_kport}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+KAFKA_DIR="${KAFKA_DIR:-$RUN_DIR/kafka}"
+KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx512m}"
+# Jars live outside the repository and are shared by every clone and stack.
+KAFKA_CACHE="${KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/complaint-platform/kafka-$KAFKA_VERSION}"
+
+PG_PORT="${PG_PORT:-$_pgport}"
+PG_USER="${PG_USER:-complaints}"
+PG_PASSWORD="${PG_PASSWORD:-complaints}"
+PG_DB="${PG_DB:-complaints}"
+PG_SUPERPASSWORD="${PG_SUPERPASSWORD:-postgres}"
+if [ "$(id -u)" = 0 ]; then
+  # PostgreSQL refuses to run as root; it runs as the 'postgres' system user, which
+  # must be able to reach its data directory. A checkout under /root is not reachable,
+  # so root keeps the data under /var/tmp, one directory per checkout and stack.
+  _hash="$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+  PG_DIR="${PG_DIR:-/var/tmp/complaint-platform/$_hash/$STACK/pg}"
+else
+  PG_DIR="${PG_DIR:-$RUN_DIR/pg}"
+fi
+
+KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
+PG_URL="postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
+PG_SUPER_URL="postgresql://postgres:$PG_SUPERPASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Install Debian packages when missing (needs root or passwordless sudo).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q "$@" >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "$@" >/dev/null; } \
+    || die "could not install Debian packages: $*"
+}
+
+wait_port() {  # host port seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}

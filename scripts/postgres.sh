@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# A real PostgreSQL server from Debian's packages, on its own port and data directory.
+#
+#   scripts/postgres.sh install   install PostgreSQL from Debian's packages if missing
+#   scripts/postgres.sh start     initialise once, start, create the role and database
+#   scripts/postgres.sh stop      fast shutdown
+#   scripts/postgres.sh status
+#   scripts/postgres.sh reset     stop and delete this stack's data
+#   scripts/postgres.sh url       print the DATABASE_URL for this stack
+#
+# STACK=dev|test|bench chooses port and data directory (see scripts/env.sh).
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+source "$(dirname "$0")/env.sh"
+
+LOG_FILE="$PG_DIR.log"
+
+bindir() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
+}
+
+install() {
+  bindir >/dev/null && return 0
+  log "installing PostgreSQL from Debian's packages"
+  apt_install postgresql postgresql-contrib
+  bindir >/dev/null || die "PostgreSQL binaries not found after installing"
+}
+
+# PostgreSQL will not run as root: run its tools as the 'postgres' system user then.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+is_running() {
+  [ -f "$PG_DIR/PG_VERSION" ] && as_owner "$(bindir)/pg_ctl" -D "$PG_DIR" status >/dev/null 2>&1
+}
+
+psql_super() {
+  PGPASSWORD="$PG_SUPERPASSWORD" psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
+}
+
+init() {
+  local bin
+  bin="$(bindir)"
+  log "initialising PostgreSQL data in $PG_DIR"
+  mkdir -p "$PG_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DIR" "$(dirname "$PG_DIR")"
+  chmod 700 "$PG_DIR"
+  local pwfile
+  pwfile="$(mktemp)"
+  printf '%s\n' "$PG_SUPERPASSWORD" >"$pwfile"
+  [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
+  as_owner "$bin/initdb" -D "$PG_DIR" -U postgres --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 \
+    --auth-local=trust --auth-host=scram-sha-256 >/dev/null \
+    || { rm -f "$pwfile"; die "initdb failed"; }
+  rm -f "$pwfile"
+  {
+    echo "# complaint-platform settings for stack '$STACK'"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "port = $PG_PORT"
+    echo "unix_socket_directories = '$PG_DIR'"
+    echo "max_connections = 300"
+    echo "shared_buffers = 256MB"
+    echo "max_wal_size = 2GB"
+    echo "timezone = 'UTC'"
+    echo "log_timezone = 'UTC'"
+    echo "log_min_duration_statement = 2000"
+    if [ "$STACK" = test ]; then
+      # Test data is thrown away after each run; an OS crash losing it costs nothing.
+      # A killed PostgreSQL process still loses no committed transaction.
+      echo "fsync = off"
+      echo "full_page_writes = off"
+    fi
+  } >>"$PG_DIR/postgresql.conf"
+}
+
+start() {
+  install
+  local bin
+  bin="$(bindir)"
+  if is_running; then
+    log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+  else
+    [ -f "$PG_DIR/PG_VERSION" ] || init
+    touch "$LOG_FILE"
+    [ "$(id -u)" = 0 ] && chown postgres "$LOG_FILE"
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT (data $PG_DIR)"
+    as_owner "$bin/pg_ctl" -D "$PG_DIR" -l "$LOG_FILE" -w -t 60 start >/dev/null \
+      || { tail -n 20 "$LOG_FILE" >&2; die "PostgreSQL did not start; see $LOG_FILE"; }
+  fi
+  PGPASSWORD="$PG_SUPERPASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 <<SQL >/dev/null
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
+    CREATE ROLE "$PG_USER" LOGIN PASSWORD '$PG_PASSWORD';
+  END IF;
+END \$\$;
+SELECT 'CREATE DATABASE "$PG_DB" OWNER "$PG_USER"'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB') \gexec
+SQL
+  log "PostgreSQL is up: $PG_URL"
+}
+
+stop() {
+  if is_running; then
+    as_owner "$(bindir)/pg_ctl" -D "$PG_DIR" -m fast -w stop >/dev/null
+    log "PostgreSQL stopped"
+  else
+    log "PostgreSQL is not running"
+  fi
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) if is_running; then echo "PostgreSQL running on 127.0.0.1:$PG_PORT"; else echo "PostgreSQL not running"; exit 3; fi ;;
+  reset) if bindir >/dev/null; then stop; fi; rm -rf "$PG_DIR" "$LOG_FILE"; log "PostgreSQL data for stack '$STACK' removed" ;;
+  url) echo "$PG_URL" ;;
+  super-url) echo "$PG_SUPER_URL" ;;
+  psql) shift; PGPASSWORD="$PG_PASSWORD" exec psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" "$PG_DB" "$@" ;;
+  *) echo "usage: $0 install|start|stop|status|reset|url|super-url|psql" >&2; exit 2 ;;
+esac

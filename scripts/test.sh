@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `make test`: lint, then the whole suite against a real Kafka broker and a real
+# PostgreSQL, both started fresh for this run (STACK=test: ports 19092 and 55433) and
+# stopped afterwards. Arguments go to pytest, e.g. scripts/test.sh -k outbox.
+# KEEP_INFRA=1 reuses (and leaves running) the test broker and database.
+set -euo pipefail
+export STACK=test
+# shellcheck source=scripts/env.sh
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+command -v kcat >/dev/null || { log "installing kcat from Debian's packages"; apt_install kcat; }
+"$ROOT/scripts/postgres.sh" install
+"$ROOT/scripts/kafka.sh" fetch
+
+if [ "${KEEP_INFRA:-0}" != 1 ]; then
+  "$ROOT/scripts/kafka.sh" reset 2>/dev/null
+  "$ROOT/scripts/postgres.sh" reset 2>/dev/null
+  cleanup() {
+    "$ROOT/scripts/kafka.sh" stop || true
+    "$ROOT/scripts/postgres.sh" stop || true
+  }
+  trap cleanup EXIT
+fi
+"$ROOT/scripts/postgres.sh" start
+"$ROOT/scripts/kafka.sh" start
+
+log "lint: ruff check and format check"
+"$ROOT/.venv/bin/ruff" check .
+"$ROOT/.venv/bin/ruff" format --check .
+
+export TEST_DATABASE_URL="$PG_URL"
+export TEST_PG_SUPER_URL="$PG_SUPER_URL"
+export KAFKA_BOOTSTRAP_SERVERS
+export TEST_STACK=test
+"$ROOT/.venv/bin/python" -m pytest "$@"
