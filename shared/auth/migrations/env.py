@@ -1,0 +1,4 @@
+from shared.auth.store import metadata
+from shared.migrations import run_env
+
+run_env(metadata)

@@ -1,0 +1,1 @@
+../../alembic/script.py.mako

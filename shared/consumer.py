@@ -1,0 +1,255 @@
+"""The consumer loop every service runs in its own worker process.
+
+For each record: decode it (or dead-letter it with the reason), then, in one database
+transaction, claim its event id in the inbox and run the handler. Offsets are committed
+to Kafka only after that transaction has committed, so a crash in between means the
+event comes again and the inbox turns it away: each event has its effect exactly once.
+
+A record that cannot be decoded, or whose handler keeps failing, goes to `<topic>.dlq`
+with the reason in its headers, and the loop moves on: one bad record never blocks a
+partition. A database that is down is different: that is retried until it comes back,
+since every other record would fail the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.orm import Session
+
+from shared.db import Database, is_transient
+from shared.events import Event, EventDecodeError, EventRegistry
+from shared.events import registry as default_registry
+from shared.inbox import claim
+from shared.logs import correlation
+from shared.settings import Settings
+from shared.topics import dlq
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Event[Any]], None]
+AfterCommit = Callable[[Any, Event[Any]], None]
+
+
+class _Stopped(Exception):
+    pass
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        db: Database,
+        inbox: Table,
+        handlers: Mapping[str, Handler],
+        settings: Settings,
+        producer: Any,
+        registry: EventRegistry = default_registry,
+        group_id: str | None = None,
+        max_attempts: int = 3,
+        after_commit: AfterCommit | None = None,
+        poll_timeout_ms: int = 200,
+        max_poll_records: int = 200,
+        auto_offset_reset: str = "earliest",
+    ) -> None:
+        self.name = name
+        self.topics = list(topics)
+        self.db = db
+        self.inbox = inbox
+        self.handlers = dict(handlers)
+        self.settings = settings
+        self.producer = producer
+        self.registry = registry
+        self.group_id = group_id or name
+        self.max_attempts = max_attempts
+        self.after_commit = after_commit
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_poll_records = max_poll_records
+        self.auto_offset_reset = auto_offset_reset
+        self.stats = ConsumerStats()
+        self._consumer: Any = None
+
+    def _create(self) -> Any:
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+            group_id=self.group_id,
+            client_id=f"{self.name}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset=self.auto_offset_reset,
+            max_poll_records=self.max_poll_records,
+            request_timeout_ms=max(self.settings.kafka_request_timeout_ms, 31_000),
+            reconnect_backoff_max_ms=2000,
+        )
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self._consumer = consumer = self._create()
+        log.info("consumer %s started on %s", self.group_id, ", ".join(self.topics))
+        backoff = 0.2
+        try:
+            while not stop.is_set():
+                batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
+                if not batch:
+                    continue
+                try:
+                    self.process_batch(consumer, batch, stop)
+                    backoff = 0.2
+                except _Stopped:
+                    break
+                except Exception as exc:
+                    log.warning("consumer %s: %s; retrying in %.1fs", self.group_id, exc, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        finally:
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:
+                log.warning("consumer close failed: %s", exc)
+            log.info("consumer %s stopped (%s)", self.group_id, self.stats)
+
+    def process_batch(
+        self, consumer: Any, batch: Mapping[Any, list[Any]], stop: threading.Event
+    ) -> None:
+        """Handle a polled batch; commit what was handled; rewind what was not."""
+        from kafka.structs import OffsetAndMetadata
+
+        done: dict[Any, Any] = {}
+        pending = {tp: records[0].offset for tp, records in batch.items() if records}
+        try:
+            for tp, records in batch.items():
+                for record in records:
+                    self._process(record, stop)
+                    done[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+                    pending[tp] = record.offset + 1
+        finally:
+            if done:
+                self._commit(consumer, done)
+            # The consumer's position is already past the whole batch: go back to the
+            # first record not handled, or it would be skipped.
+            for tp, offset in pending.items():
+                last = batch[tp][-1].offset
+                if offset <= last:
+                    consumer.seek(tp, offset)
+
+    def _commit(self, consumer: Any, offsets: dict[Any, Any]) -> None:
+        try:
+            consumer.commit(offsets=offsets)
+        except Exception as exc:
+            # A rebalance took the partition away; the new owner gets the records again
+            # and the inbox turns the handled ones away.
+            log.warning("offset commit failed (%s); handled events may be redelivered", exc)
+
+    # -- one record -------------------------------------------------------------------
+
+    def _process(self, record: Any, stop: threading.Event) -> None:
+        try:
+            event = self.registry.decode(record.value)
+        except EventDecodeError as exc:
+            self.dead_letter(record, reason=str(exc), error_class="decode")
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            self.stats.skipped += 1  # a valid event this service has no business with
+            return
+        envelope = event.envelope
+        with correlation(envelope.correlation_id, str(envelope.event_id)):
+            attempt = 0
+            transient_wait = 0.2
+            while True:
+                try:
+                    first_time = self._handle_once(handler, record, event)
+                    break
+                except Exception as exc:
+                    if is_transient(exc):
+                        if stop.is_set():
+                            raise _Stopped from exc
+                        log.warning(
+                            "database unavailable (%s); retrying in %.1fs", exc, transient_wait
+                        )
+                        stop.wait(transient_wait)
+                        transient_wait = min(transient_wait * 2, 15.0)
+                        continue
+                    attempt += 1
+                    if attempt < self.max_attempts:
+                        log.warning(
+                            "handler for %s failed (attempt %d): %s", event.type, attempt, exc
+                        )
+                        time.sleep(0.05 * attempt)
+                        continue
+                    log.error("handler for %s failed %d times; dead-lettering", event.type, attempt)
+                    self.dead_letter(
+                        record,
+                        reason=f"handler failed {attempt} times: {type(exc).__name__}: {exc}",
+                        error_class="handler",
+                        trace="".join(traceback.format_exception(exc))[-4000:],
+                    )
+                    return
+            if first_time:
+                self.stats.handled += 1
+                if self.after_commit is not None:
+                    self.after_commit(record, event)
+            else:
+                self.stats.duplicates += 1
+                log.info("event %s already handled; skipped", envelope.event_id)
+
+    def _handle_once(self, handler: Handler, record: Any, event: Event[Any]) -> bool:
+        with self.db.transaction() as session:
+            if not claim(
+                session,
+                self.inbox,
+                consumer=self.name,
+                envelope=event.envelope,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+            ):
+                return False
+            handler(session, event)
+            return True
+
+    def dead_letter(
+        self, record: Any, *, reason: str, error_class: str, trace: str | None = None
+    ) -> None:
+        """Publish the record, untouched, to `<topic>.dlq` with why it is there."""
+        headers = list(record.headers or [])
+        headers += [
+            ("dlq.reason", reason[:4000].encode("utf-8", "replace")),
+            ("dlq.error_class", error_class.encode()),
+            ("dlq.original_topic", record.topic.encode()),
+            ("dlq.original_partition", str(record.partition).encode()),
+            ("dlq.original_offset", str(record.offset).encode()),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        if trace:
+            headers.append(("dlq.trace", trace.encode("utf-8", "replace")))
+        # Must be on the DLQ before the offset moves past it; raises if the broker is down.
+        self.producer.send(
+            dlq(record.topic), key=record.key, value=record.value, headers=headers
+        ).get(timeout=30)
+        self.stats.dead_lettered += 1
+        log.error(
+            "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )

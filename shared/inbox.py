@@ -1,0 +1,61 @@
+"""Inbox: the ids of events a consumer has handled, written in the same transaction as
+the handler's effect. A redelivered event finds its id there and has no second effect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from shared.db import UTCDateTime
+from shared.events import Envelope
+
+TABLE = "inbox"
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        TABLE,
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(100), nullable=False),
+        Column("topic", String(200), nullable=True),
+        Column("partition", Integer, nullable=True),
+        Column("offset", BigInteger, nullable=True),
+        Column("processed_at", UTCDateTime, nullable=False),
+    )
+
+
+def claim(
+    session: Session,
+    table: Table,
+    *,
+    consumer: str,
+    envelope: Envelope,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> bool:
+    """Record the event as handled by `consumer`; False if it already was.
+
+    Call first inside the handler's transaction. If two deliveries race, the second
+    waits on the first's row lock and then sees the conflict.
+    """
+    values = {
+        "consumer": consumer,
+        "event_id": str(envelope.event_id),
+        "event_type": envelope.type,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "processed_at": datetime.now(UTC),
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(table.c.event_id)
+    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+    return session.execute(stmt).first() is not None

@@ -1,0 +1,386 @@
+"""Transactional outbox: an event is stored with the state change that caused it, in the
+same transaction, and a relay publishes it to Kafka afterwards.
+
+Nothing is lost when Kafka is down (rows wait) and nothing is published for a change
+that rolled back. A row may be published twice (a relay dies after the broker took it
+but before the row was marked); consumers deduplicate by event id (shared.inbox).
+
+Order per complaint: rows are spread over a few lanes by a hash of their key, and each
+lane is published by one relay at a time (a PostgreSQL advisory lock, or SQLite's single
+writer), in id order, stopping at the first failure. Writers of one complaint are
+serialised by a lock on the complaint, so ids follow the order of its changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from shared.db import Database, UTCDateTime
+from shared.events import Envelope, EventRegistry, encode, kafka_headers
+from shared.events import registry as default_registry
+
+log = logging.getLogger(__name__)
+
+TABLE = "outbox"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        TABLE,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(200), nullable=False),
+        Column("lane", SmallInteger, nullable=False),
+        Column("event_type", String(100), nullable=False),
+        Column("value", Text, nullable=False),
+        Column("headers", JSON, nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("sent_at", UTCDateTime, nullable=True),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text, nullable=True),
+        Index(
+            "ix_outbox_unsent",
+            "lane",
+            "id",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
+        ),
+        Index("ix_outbox_sent_at", "sent_at"),
+    )
+
+
+def notify_channel(schema: str) -> str:
+    return f"outbox_{schema}"
+
+
+def create_notify_trigger_sql(schema: str) -> list[str]:
+    """PostgreSQL: wake the relay at commit, without an extra round trip per write."""
+    channel = notify_channel(schema)
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION {schema}.outbox_notify() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('{channel}', '');
+          RETURN NULL;
+        END $$
+        """,
+        f"""
+        CREATE TRIGGER outbox_notify AFTER INSERT ON {schema}.{TABLE}
+        FOR EACH STATEMENT EXECUTE FUNCTION {schema}.outbox_notify()
+        """,
+    ]
+
+
+def lane_of(key: str, lanes: int) -> int:
+    return zlib.crc32(key.encode("utf-8")) % lanes
+
+
+class Outbox:
+    """The writing side, used inside the caller's transaction."""
+
+    def __init__(
+        self,
+        table: Table,
+        *,
+        lanes: int,
+        registry: EventRegistry = default_registry,
+    ) -> None:
+        self.table = table
+        self.lanes = lanes
+        self.registry = registry
+
+    def add(self, session: Session, event: Envelope, *, topic: str | None = None) -> None:
+        self.add_many(session, [event], topic=topic)
+
+    def add_many(
+        self, session: Session, events: list[Envelope], *, topic: str | None = None
+    ) -> None:
+        if not events:
+            return
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "event_id": str(e.event_id),
+                "topic": topic or self.registry.get(e.type).topic,
+                "key": e.key,
+                "lane": lane_of(e.key, self.lanes),
+                "event_type": e.type,
+                "value": encode(e).decode("utf-8"),
+                "headers": [[k, v.decode("utf-8")] for k, v in kafka_headers(e)],
+                "created_at": now,
+            }
+            for e in events
+        ]
+        session.execute(insert(self.table), rows)
+
+
+class RelayError(RuntimeError):
+    pass
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows with acks=all and marks them sent.
+
+    Safe to run in several processes at once: a lane is only ever worked by one.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        producer: Any,
+        *,
+        lanes: int,
+        batch_size: int = 500,
+        poll_seconds: float = 0.05,
+        idle_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+        send_timeout: float = 30.0,
+    ) -> None:
+        self.db = db
+        self.table = table
+        self.producer = producer
+        self.lanes = lanes
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.idle_seconds = idle_seconds
+        self.retention = retention
+        self.send_timeout = send_timeout
+        # Distinct advisory-lock namespace per schema, so two services never contend.
+        self._lock_ns = zlib.crc32(f"outbox:{db.schema or db.name}".encode()) & 0x7FFFFFFF
+        self._last_purge = 0.0
+        self.published = 0
+
+    # -- one pass -------------------------------------------------------------------
+
+    def publish_pending(self) -> int:
+        """Publish everything unsent now, lane by lane; return how many rows went out."""
+        total = 0
+        first_error: BaseException | None = None
+        for lane in range(self.lanes):
+            while True:
+                try:
+                    n = self._publish_lane(lane)
+                except RelayError as exc:
+                    first_error = first_error or exc
+                    break
+                total += n
+                if n < self.batch_size:
+                    break
+        self.published += total
+        if first_error is not None:
+            raise first_error
+        return total
+
+    def _publish_lane(self, lane: int) -> int:
+        t = self.table
+        with self.db.engine.connect() as conn, conn.begin():
+            if self.db.is_postgres and not conn.scalar(
+                select(func.pg_try_advisory_xact_lock(self._lock_ns, lane))
+            ):
+                return 0  # another relay holds this lane
+            rows = conn.execute(
+                select(t.c.id, t.c.topic, t.c.key, t.c.value, t.c.headers)
+                .where(t.c.sent_at.is_(None), t.c.lane == lane)
+                .order_by(t.c.id)
+                .limit(self.batch_size)
+            ).all()
+            if not rows:
+                return 0
+            sent, failed, error = self._send(rows)
+            self._mark(conn, sent, failed, error)
+        if error is not None:
+            raise RelayError(f"lane {lane}: {len(failed)} not published: {error}")
+        return len(sent)
+
+    def _send(self, rows: list[Any]) -> tuple[list[int], list[int], str | None]:
+        futures = []
+        error: str | None = None
+        for row in rows:
+            try:
+                fut = self.producer.send(
+                    row.topic,
+                    key=row.key.encode("utf-8"),
+                    value=row.value.encode("utf-8"),
+                    headers=[(k, v.encode("utf-8")) for k, v in row.headers],
+                )
+            except Exception as exc:  # broker unreachable: stop here, keep the rest
+                error = f"{type(exc).__name__}: {exc}"
+                break
+            futures.append((row, fut))
+        try:
+            self.producer.flush(timeout=self.send_timeout)
+        except Exception as exc:
+            error = error or f"{type(exc).__name__}: {exc}"
+        sent: list[int] = []
+        failed: list[int] = []
+        failed_keys: set[str] = set()
+        for row, fut in futures:
+            if row.key in failed_keys:
+                # A later event of a key whose earlier event failed must not count as
+                # sent, or a retry would deliver it out of order.
+                failed.append(row.id)
+                continue
+            exc = fut.exception if fut.is_done else TimeoutError("not acknowledged in time")
+            if exc is None:
+                sent.append(row.id)
+            else:
+                failed.append(row.id)
+                failed_keys.add(row.key)
+                error = error or f"{type(exc).__name__}: {exc}"
+        unsent = {r.id for r, _ in futures}
+        failed.extend(r.id for r in rows if r.id not in unsent)
+        return sent, failed, error
+
+    def _mark(
+        self, conn: Connection, sent: list[int], failed: list[int], error: str | None
+    ) -> None:
+        t = self.table
+        now = datetime.now(UTC)
+        for chunk in _chunks(sent, 1000):
+            conn.execute(update(t).where(t.c.id.in_(chunk)).values(sent_at=now))
+        if failed and error:
+            for chunk in _chunks(failed, 1000):
+                conn.execute(
+                    update(t)
+                    .where(t.c.id.in_(chunk))
+                    .values(attempts=t.c.attempts + 1, last_error=error[:2000])
+                )
+
+    def purge_sent(self) -> int:
+        """Delete rows published longer ago than the retention period."""
+        cutoff = datetime.now(UTC) - self.retention
+        with self.db.engine.connect() as conn, conn.begin():
+            result = conn.execute(
+                delete(self.table).where(
+                    self.table.c.sent_at.is_not(None), self.table.c.sent_at < cutoff
+                )
+            )
+            return result.rowcount or 0
+
+    def backlog(self) -> int:
+        with self.db.engine.connect() as conn:
+            return (
+                conn.scalar(
+                    select(func.count())
+                    .select_from(self.table)
+                    .where(self.table.c.sent_at.is_(None))
+                )
+                or 0
+            )
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        waiter = _Waiter(self.db, self.poll_seconds, self.idle_seconds)
+        backoff = 0.2
+        log.info("outbox relay started", extra={"lanes": self.lanes})
+        try:
+            while not stop.is_set():
+                try:
+                    n = self.publish_pending()
+                    backoff = 0.2
+                except Exception as exc:
+                    log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                self._maybe_purge()
+                if n == 0:
+                    waiter.wait(stop)
+        finally:
+            waiter.close()
+            log.info("outbox relay stopped", extra={"published": self.published})
+
+    def _maybe_purge(self) -> None:
+        if time.monotonic() - self._last_purge < 600:
+            return
+        self._last_purge = time.monotonic()
+        try:
+            purged = self.purge_sent()
+            if purged:
+                log.info("outbox: purged %d published rows", purged)
+        except Exception as exc:
+            log.warning("outbox purge failed: %s", exc)
+
+
+class _Waiter:
+    """Sleep until new rows may be there: a PostgreSQL notification, or a short poll."""
+
+    def __init__(self, db: Database, poll_seconds: float, idle_seconds: float) -> None:
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.idle_seconds = idle_seconds
+        self._conn: Any = None
+
+    def wait(self, stop: threading.Event) -> None:
+        if not self.db.is_postgres:
+            stop.wait(self.poll_seconds)
+            return
+        try:
+            conn = self._listen()
+            # Returns on the first notification, or after idle_seconds as a safety net.
+            for _ in conn.notifies(timeout=self.idle_seconds, stop_after=1):
+                pass
+        except Exception as exc:
+            log.warning("outbox relay: LISTEN failed (%s); polling", exc)
+            self.close()
+            stop.wait(self.poll_seconds)
+
+    def _listen(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            import psycopg
+
+            url = self.db.engine.url.set(drivername="postgresql")
+            conn = psycopg.connect(
+                url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
+            )
+            conn.execute(f"LISTEN {notify_channel(self.db.schema or self.db.name)}")
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # already broken
+                self._conn.close()
+            self._conn = None
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def relay_thread(relay: OutboxRelay, stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=relay.run, args=(stop,), name="outbox-relay", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,84 @@
+"""Settings from environment variables, shared by every service and tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("intake", "escalation", "notify", "analytics")
+AUTH_STORE = "auth"
+
+
+def normalise_database_url(url: str) -> str:
+    """Point PostgreSQL URLs at the psycopg 3 driver whatever spelling the user chose."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from the environment (names are case-insensitive)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Where SQLite databases live when no PostgreSQL URL is given.
+    data_dir: Path = Path(".run/dev/data")
+    # A PostgreSQL URL: every service then keeps its tables in its own schema of that
+    # database. Unset: each service uses its own SQLite file under data_dir.
+    database_url: str | None = None
+    # Per-service overrides (any SQLAlchemy URL), e.g. INTAKE_DATABASE_URL.
+    intake_database_url: str | None = None
+    escalation_database_url: str | None = None
+    notify_database_url: str | None = None
+    analytics_database_url: str | None = None
+    auth_database_url: str | None = None
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_request_timeout_ms: int = 10_000
+    # How long a send may wait for metadata before failing (broker down).
+    kafka_max_block_ms: int = 5_000
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = True
+
+    # Verified tokens are cached this long; a revoked token stops working within it.
+    token_cache_seconds: float = 30.0
+
+    outbox_lanes: int = Field(default=4, ge=1, le=64)
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Without PostgreSQL LISTEN/NOTIFY (SQLite) the relay polls this often.
+    outbox_poll_seconds: float = 0.05
+    outbox_retention_days: int = 7
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    def database_url_for(self, store: str) -> str:
+        """The URL one service (or the auth store) uses; see the module docstring."""
+        override = getattr(self, f"{store}_database_url", None)
+        if override:
+            return normalise_database_url(override)
+        if self.database_url:
+            url = normalise_database_url(self.database_url)
+            if not url.startswith("postgresql"):
+                raise ValueError(
+                    "DATABASE_URL must be a PostgreSQL URL (each service gets its own schema); "
+                    f"for SQLite leave it unset or set {store.upper()}_DATABASE_URL"
+                )
+            return url
+        return f"sqlite:///{(self.data_dir / f'{store}.db').resolve()}"
+
+
+def get_settings() -> Settings:
+    return Settings()
+
+
+# Where each service's API listens in a local run (see ../README.md).
+SERVICE_PORTS = {"intake": 8001, "escalation": 8002, "notify": 8003, "analytics": 8004}
+SMS_GATEWAY_PORT = 8090
