@@ -1,0 +1,719 @@
+"""The complaint lifecycle as pure code: one table of what is allowed, one `decide`.
+
+No I/O and no clock. The caller loads a `ComplaintState`, passes a `Command` and `now`,
+then stores `Decision.new`, appends the history entry and writes the outbox row for
+`Decision.event_type` / `Decision.payload`, all in one transaction of its own.
+
+Checks run in a fixed order so that each refusal has one HTTP answer: the state (409,
+`IllegalAction`), the actor's role and department (403, `Forbidden`), the payload (422,
+`InvalidCommand`), then business rules (409, `GuardFailed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from functools import cache
+from typing import Any, NamedTuple
+
+
+class State(StrEnum):
+    RECEIVED = "received"
+    WITH_DUTY_MANAGER = "with_duty_manager"
+    DISPATCHED = "dispatched"
+    IN_PROGRESS = "in_progress"
+    REPLIED = "replied"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    ASSIGN = "assign"
+    HAND_OVER = "hand_over"
+    ACKNOWLEDGE = "acknowledge"
+    DISPATCH = "dispatch"
+    RESOLVE = "resolve"
+    ACCEPT = "accept"
+    RETURN = "return"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    REPLY = "reply"
+    VERIFY_LOSS = "verify_loss"
+    FEEDBACK = "feedback"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    URGE = "urge"
+    ESCALATE = "escalate"
+
+    @property
+    def api_name(self) -> str:
+        """The spelling used in URLs and in allowed-action lists: `request-extension`."""
+        return self.value.replace("_", "-")
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    DUTY_MANAGER = "duty_manager"
+    SUPERVISOR = "supervisor"
+    DEPARTMENT = "department"
+    QA = "qa"
+    ADMIN = "admin"
+    VIEWER = "viewer"
+    SYSTEM = "system"
+
+
+class Nature(StrEnum):
+    GENUINE = "genuine"
+    RECOGNITION = "recognition"
+    COMPENSATION = "compensation"
+
+
+class Feedback(StrEnum):
+    SATISFIED = "satisfied"
+    UNSATISFIED = "unsatisfied"
+    UNREACHABLE = "unreachable"
+
+
+class ClosureReason(StrEnum):
+    SATISFIED = "satisfied"
+    UNREACHED = "unreached"
+
+
+# Plain tuples, not enums: the taxonomy is meant to become configurable (DESIGN.md).
+ROOT_CAUSES = ("process", "business", "service", "system", "management", "external")
+RETURN_REASONS = ("not_ours", "insufficient_info", "duplicate", "other")
+EXTENSION_DECISIONS = ("approve", "deny")
+
+# The SLA stage whose clock starts when a complaint enters a state.
+STAGE_ON_ENTRY: Mapping[State, str] = {
+    State.WITH_DUTY_MANAGER: "acknowledgement",
+    State.DISPATCHED: "acceptance",
+    State.IN_PROGRESS: "resolution",
+    State.REPLIED: "follow_up",
+}
+
+
+class LifecycleError(Exception):
+    """A refused command; the subclass tells the API which answer fits."""
+
+
+class _Refused(LifecycleError):
+    def __init__(
+        self, state: State | str, action: Action | str, allowed: list[str], why: str
+    ) -> None:
+        self.state, self.action, self.allowed = State(state), parse_action(action), list(allowed)
+        super().__init__(
+            f"cannot {self.action.api_name} a complaint in state '{self.state}'{why}; "
+            f"allowed actions: {', '.join(self.allowed) or 'none'}"
+        )
+
+
+class IllegalAction(_Refused):
+    """The action is not possible in the complaint's current state (409)."""
+
+    def __init__(self, state: State | str, action: Action | str, allowed: list[str]) -> None:
+        super().__init__(state, action, allowed, "")
+
+
+class Forbidden(LifecycleError):
+    """The actor's role or department may not do this to this complaint (403)."""
+
+    def __init__(self, action: Action | str, role: str, reason: str) -> None:
+        self.action, self.role, self.reason = parse_action(action), role, reason
+        super().__init__(
+            f"a {role or 'caller without role'} may not {self.action.api_name}: {reason}"
+        )
+
+
+class InvalidCommand(LifecycleError):
+    """A payload field is missing or malformed (422)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")
+
+
+class GuardFailed(_Refused):
+    """The state and the actor fit, but a business rule blocks the action for now (409)."""
+
+    def __init__(
+        self, state: State | str, action: Action | str, reason: str, allowed: list[str]
+    ) -> None:
+        self.reason = reason
+        super().__init__(state, action, allowed, f": {reason}")
+
+
+def parse_action(name: Action | str) -> Action:
+    """Accept the API spelling (`request-extension`) as well as `request_extension`."""
+    if isinstance(name, Action):
+        return name
+    try:
+        return Action(str(name).strip().replace("-", "_"))
+    except ValueError:
+        known = ", ".join(action.api_name for action in Action)
+        raise InvalidCommand("action", f"unknown action {name!r}; known: {known}") from None
+
+
+@dataclass(frozen=True)
+class Actor:
+    staff_id: str
+    role: str
+    department_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    until: datetime
+    reason: str
+    requested_by: str
+
+
+@dataclass(frozen=True)
+class ComplaintState:
+    """Everything the rules need to know about one complaint."""
+
+    state: State
+    nature: Nature
+    holder_staff_id: str | None = None
+    holder_role: Role | None = None
+    department_id: str | None = None
+    # Kept apart from the holder: a returned or answered ticket goes back to this desk.
+    duty_manager_id: str | None = None
+    bounce_count: int = 0
+    reopen_count: int = 0
+    urge_count: int = 0
+    escalation_level: int = 0
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    pending_extension: ExtensionRequest | None = None
+    extended_until: datetime | None = None
+    loss_verified: bool = False
+    compensation_amount: Decimal | None = None
+    resolution: str | None = None
+    root_cause: str | None = None  # one of ROOT_CAUSES
+    feedback: Feedback | None = None  # for the current reply only
+    follow_up_attempts: int = 0  # failed ones, for the current reply only
+    closure_reason: ClosureReason | None = None
+    with_compensation: bool = False
+
+    @classmethod
+    def new(cls, *, nature: Nature | str) -> ComplaintState:
+        """A complaint as intake registered it, before anyone holds it."""
+        return cls(state=State.RECEIVED, nature=Nature(nature))
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    actor: Actor
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action", parse_action(self.action))
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    max_returns: int = 2
+    unreachable_attempts: int = 3
+    max_escalation_level: int = 3
+
+    def __post_init__(self) -> None:
+        if min(self.max_returns, self.unreachable_attempts, self.max_escalation_level) < 1:
+            raise ValueError("lifecycle limits must be at least 1")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    from_state: State
+    to_state: State
+    new: ComplaintState
+    event_type: str
+    payload: dict[str, Any]
+    stage_entered: str | None
+
+
+_Parser = Callable[[str, Any, datetime, LifecycleConfig], Any]
+
+
+class _Field(NamedTuple):
+    name: str
+    parse: _Parser
+    required: bool = True
+
+
+def _text(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidCommand(name, "must be non-empty text")
+    return raw.strip()
+
+
+def _one_of(choices: tuple[str, ...] | type[StrEnum]) -> _Parser:
+    allowed = tuple(str(choice) for choice in choices)
+
+    def parse(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> str:
+        if isinstance(raw, str) and raw.strip() in allowed:
+            return raw.strip()
+        raise InvalidCommand(name, f"must be one of: {', '.join(allowed)} (got {raw!r})")
+
+    return parse
+
+
+def _flag(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> bool:
+    if not isinstance(raw, bool):
+        raise InvalidCommand(name, "must be true or false")
+    return raw
+
+
+def _future_time(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> datetime:
+    if isinstance(raw, str):
+        with suppress(ValueError):
+            raw = datetime.fromisoformat(raw.strip())
+    if not isinstance(raw, datetime) or raw.utcoffset() is None:
+        raise InvalidCommand(name, "must be an ISO 8601 time with a zone: 2025-03-01T18:00+08:00")
+    if raw <= now:
+        raise InvalidCommand(name, f"must be later than now ({now.isoformat()})")
+    return raw
+
+
+_CENT = Decimal("0.01")
+
+
+def _amount(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> Decimal:
+    problem = 'must be a positive amount with at most two decimals, like "120.50"'
+    try:  # str() first: True, lists and the like then fail to parse instead of passing as 1
+        value = Decimal(str(raw).strip())
+        if value.is_finite() and value > 0 and value == value.quantize(_CENT):
+            return value.quantize(_CENT)
+    except InvalidOperation:
+        pass
+    raise InvalidCommand(name, problem)
+
+
+def _level(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> int:
+    top = config.max_escalation_level
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= top:
+        raise InvalidCommand(name, f"must be a whole number from 1 to {top}")
+    return raw
+
+
+_REASON = _Field("reason", _text)
+_RESOLUTION = (
+    _Field("resolution", _text),
+    _Field("root_cause", _one_of(ROOT_CAUSES)),
+    _Field("with_compensation", _flag, required=False),
+)
+
+
+def _parse(
+    fields: tuple[_Field, ...], data: Any, now: datetime, config: LifecycleConfig
+) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InvalidCommand("body", "must be a JSON object")
+    parsed: dict[str, Any] = {}
+    for name, parse, required in fields:
+        raw = data.get(name)
+        # Forms send "" for an untouched optional box: that means "not given".
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if required:
+                raise InvalidCommand(name, "is required")
+        else:
+            parsed[name] = parse(name, raw, now, config)
+    return parsed
+
+
+# What each action does once the checks have passed: the new state and the event's extras.
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    current: ComplaintState
+    actor: Actor
+    action: Action
+    data: dict[str, Any]
+    now: datetime
+    config: LifecycleConfig
+
+    def refuse(self, reason: str) -> GuardFailed:
+        # Unlike IllegalAction, this caller may act here: tell them what they can do instead.
+        allowed = allowed_actions(self.current, self.actor)
+        return GuardFailed(self.current.state, self.action, reason, allowed)
+
+
+class _Effect(NamedTuple):
+    new: ComplaintState
+    payload: Mapping[str, Any] = {}
+    event_type: str | None = None  # only where one action publishes different events
+
+
+_UNACKNOWLEDGED: Mapping[str, Any] = {"acknowledged_at": None, "acknowledged_by": None}
+_DEPARTMENT_QUEUE: Mapping[str, Any] = {"holder_role": Role.DEPARTMENT, "holder_staff_id": None}
+# Feedback, follow-ups and extensions belong to one round of answering; a new round resets them.
+_NEW_ROUND = dict.fromkeys(("feedback", "closure_reason", "extended_until")) | {
+    "follow_up_attempts": 0
+}
+
+
+def _desk(cur: ComplaintState, bounces: int, config: LifecycleConfig) -> dict[str, Any]:
+    # Past the bounce limit the departments have had their chance and a supervisor decides:
+    # from the supervisors' shared queue, unless one of them has already taken it.
+    if bounces >= config.max_returns:
+        keep = cur.holder_staff_id if cur.holder_role == Role.SUPERVISOR else None
+        return {"holder_role": Role.SUPERVISOR, "holder_staff_id": keep}
+    return {"holder_role": Role.DUTY_MANAGER, "holder_staff_id": cur.duty_manager_id}
+
+
+def _compensation_block(cur: ComplaintState, with_compensation: bool) -> str | None:
+    if with_compensation and not (cur.loss_verified and cur.compensation_amount is not None):
+        return "a compensation resolution needs the loss verified and the amount recorded first"
+    return None
+
+
+def _closed(cur: ComplaintState, reason: ClosureReason, **changes: Any) -> ComplaintState:
+    nobody = {"holder_role": None, "holder_staff_id": None}
+    return replace(cur, state=State.CLOSED, closure_reason=reason, **nobody, **changes)
+
+
+def _reopened(c: _Ctx, via: str = "staff") -> _Effect:
+    cur = c.current
+    if cur.department_id is not None:  # 重办 goes back to the department that answered
+        target = {"state": State.DISPATCHED, **_DEPARTMENT_QUEUE}
+    else:
+        target = {"state": State.WITH_DUTY_MANAGER, **_UNACKNOWLEDGED}
+        target |= _desk(cur, cur.bounce_count, c.config)
+    new = replace(cur, reopen_count=cur.reopen_count + 1, **_NEW_ROUND, **target)
+    return _Effect(new, {"via": via}, "complaint.reopened")
+
+
+def _assign(c: _Ctx) -> _Effect:
+    staff = c.data["staff_id"]
+    desk = {"holder_role": Role.DUTY_MANAGER, "holder_staff_id": staff, "duty_manager_id": staff}
+    new = replace(c.current, state=State.WITH_DUTY_MANAGER, **desk, **_UNACKNOWLEDGED)
+    return _Effect(new)
+
+
+def _hand_over(c: _Ctx) -> _Effect:
+    cur, staff = c.current, c.data["staff_id"]
+    if staff == cur.duty_manager_id:
+        raise c.refuse(f"it is already with duty manager {staff}")
+    changes: dict[str, Any] = {"duty_manager_id": staff}
+    if cur.holder_role == Role.DUTY_MANAGER:
+        changes["holder_staff_id"] = staff
+        if cur.state == State.WITH_DUTY_MANAGER:
+            # The incoming manager confirms they have it; the SLA clock runs on regardless.
+            changes |= _UNACKNOWLEDGED
+    return _Effect(replace(cur, **changes), {"previous_staff_id": cur.duty_manager_id})
+
+
+def _acknowledge(c: _Ctx) -> _Effect:
+    cur, staff = c.current, c.actor.staff_id
+    if cur.acknowledged_at is not None:
+        when = cur.acknowledged_at.isoformat()
+        raise c.refuse(f"already acknowledged by {cur.acknowledged_by} at {when}")
+    changes: dict[str, Any] = {"acknowledged_at": c.now, "acknowledged_by": staff}
+    if cur.holder_role == Role.SUPERVISOR and cur.holder_staff_id is None:
+        changes["holder_staff_id"] = staff  # a supervisor takes it from the shared queue
+    return _Effect(replace(cur, **changes), changes)
+
+
+def _dispatch(c: _Ctx) -> _Effect:
+    department = c.data["department_id"]
+    new = replace(c.current, state=State.DISPATCHED, department_id=department)
+    return _Effect(replace(new, **_DEPARTMENT_QUEUE))
+
+
+def _answer(kind: str) -> Callable[[_Ctx], _Effect]:
+    def effect(c: _Ctx) -> _Effect:
+        cur, with_compensation = c.current, c.data.get("with_compensation", False)
+        if with_compensation and cur.nature != Nature.COMPENSATION:
+            raise c.refuse(f"a '{cur.nature}' complaint cannot be resolved with compensation")
+        answer = {key: c.data[key] for key in ("resolution", "root_cause")}
+        desk = _desk(cur, cur.bounce_count, c.config)
+        new = replace(cur, state=State.REPLIED, pending_extension=None, **answer, **desk)
+        new = replace(new, with_compensation=with_compensation, **_NEW_ROUND)
+        return _Effect(new, {"kind": kind, "with_compensation": with_compensation})
+
+    return effect
+
+
+def _accept(c: _Ctx) -> _Effect:
+    return _Effect(replace(c.current, state=State.IN_PROGRESS, holder_staff_id=c.actor.staff_id))
+
+
+def _return(c: _Ctx) -> _Effect:
+    cur, bounces = c.current, c.current.bounce_count + 1
+    gone = {"department_id": None, "pending_extension": None, "extended_until": None}
+    desk = _desk(cur, bounces, c.config)
+    new = replace(cur, state=State.WITH_DUTY_MANAGER, bounce_count=bounces, **gone, **desk)
+    new = replace(new, **_UNACKNOWLEDGED)
+    return _Effect(new, {"to_supervisor": new.holder_role == Role.SUPERVISOR})
+
+
+def _request_extension(c: _Ctx) -> _Effect:
+    cur, until = c.current, c.data["until"]
+    if cur.pending_extension is not None:
+        pending = cur.pending_extension.until.isoformat()
+        raise c.refuse(f"a request for more time (until {pending}) is waiting for a decision")
+    if cur.extended_until is not None and until <= cur.extended_until:
+        already = cur.extended_until.isoformat()
+        raise c.refuse(f"until must be later than the deadline already extended to {already}")
+    request = ExtensionRequest(until=until, reason=c.data["reason"], requested_by=c.actor.staff_id)
+    return _Effect(replace(cur, pending_extension=request), {"requested_by": c.actor.staff_id})
+
+
+def _decide_extension(c: _Ctx) -> _Effect:
+    cur, request = c.current, c.current.pending_extension
+    if request is None:
+        raise c.refuse("no request for more time is waiting for a decision")
+    approved = c.data["decision"] == "approve"
+    if approved and request.until <= c.now:
+        raise c.refuse("the requested deadline has passed; deny it and ask for a new request")
+    new_due = request.until if approved else None
+    new = replace(cur, pending_extension=None, extended_until=new_due or cur.extended_until)
+    stage = STAGE_ON_ENTRY[cur.state]  # the SLA stage whose deadline moves
+    asked = {"requested_until": request.until, "requested_by": request.requested_by}
+    return _Effect(new, asked | {"new_due_at": new_due, "stage": stage})
+
+
+def _verify_loss(c: _Ctx) -> _Effect:
+    cur = c.current
+    if cur.nature != Nature.COMPENSATION:
+        raise c.refuse(f"loss is verified only for compensation complaints, not '{cur.nature}'")
+    amount = c.data["compensation_amount"]
+    return _Effect(replace(cur, loss_verified=True, compensation_amount=amount))
+
+
+def _feedback(c: _Ctx) -> _Effect:
+    cur, result = c.current, c.data["result"]
+    if result == Feedback.UNSATISFIED:
+        return _reopened(c, via="feedback")
+    if result == Feedback.SATISFIED:
+        new = replace(cur, feedback=Feedback.SATISFIED)
+        blocked = _compensation_block(cur, cur.with_compensation)
+        if blocked:  # keep the customer's word so a manager can close once the loss is verified
+            return _Effect(new, {"closure_blocked": blocked}, "complaint.feedback_recorded")
+        return _Effect(_closed(new, ClosureReason.SATISFIED), {}, "complaint.closed")
+    attempts = cur.follow_up_attempts + 1
+    new = replace(cur, feedback=Feedback.UNREACHABLE, follow_up_attempts=attempts)
+    payload: dict[str, Any] = {"follow_up_attempts": attempts}
+    if attempts >= c.config.unreachable_attempts:
+        blocked = _compensation_block(cur, cur.with_compensation)
+        if not blocked:
+            return _Effect(_closed(new, ClosureReason.UNREACHED), payload, "complaint.closed")
+        payload["closure_blocked"] = blocked
+    payload["attempts_left"] = max(c.config.unreachable_attempts - attempts, 0)
+    return _Effect(new, payload, "complaint.follow_up_failed")
+
+
+def _close(c: _Ctx) -> _Effect:
+    cur = c.current
+    if cur.feedback is None and cur.follow_up_attempts == 0:
+        raise c.refuse(
+            "the customer's feedback on this reply is not on record and no follow-up attempt "
+            "has failed yet"
+        )
+    asked = c.data.get("with_compensation", False)
+    if asked and cur.nature != Nature.COMPENSATION:
+        raise c.refuse(f"a '{cur.nature}' complaint cannot be closed with compensation")
+    with_compensation = asked or cur.with_compensation  # a proposed payout is not dropped here
+    blocked = _compensation_block(cur, with_compensation)
+    if blocked:
+        raise c.refuse(blocked)
+    satisfied = cur.feedback == Feedback.SATISFIED
+    reason = ClosureReason.SATISFIED if satisfied else ClosureReason.UNREACHED
+    final = {key: c.data[key] for key in ("resolution", "root_cause")}
+    new = _closed(cur, reason, with_compensation=with_compensation, **final)
+    extras = {"with_compensation": with_compensation, "feedback": cur.feedback}
+    return _Effect(new, extras | {"compensation_amount": cur.compensation_amount})
+
+
+def _urge(c: _Ctx) -> _Effect:
+    return _Effect(replace(c.current, urge_count=c.current.urge_count + 1))
+
+
+def _escalate(c: _Ctx) -> _Effect:
+    cur, top = c.current, c.config.max_escalation_level
+    if "level" not in c.data and cur.escalation_level >= top:
+        raise c.refuse(f"already at the highest escalation level ({top})")
+    level = c.data.get("level", cur.escalation_level + 1)
+    if level <= cur.escalation_level:
+        raise c.refuse(f"level {level} is not above the current level {cur.escalation_level}")
+    return _Effect(replace(cur, escalation_level=level), {"previous_level": cur.escalation_level})
+
+
+class Rule(NamedTuple):
+    """What one action needs and where it may lead.
+
+    `stays`: the action may leave the state as it is. `department_scoped`: a department
+    clerk must belong to the complaint's department. `holder_bound`: once a supervisor
+    holds the complaint, only a supervisor may do this.
+    """
+
+    from_states: frozenset[State]
+    roles: frozenset[Role]
+    event_type: str
+    effect: Callable[[_Ctx], _Effect]
+    to_states: frozenset[State] = frozenset()
+    stays: bool = False
+    fields: tuple[_Field, ...] = ()
+    department_scoped: bool = False
+    holder_bound: bool = False
+
+
+_S, _R = State, Role
+_ACTIVE = frozenset({_S.WITH_DUTY_MANAGER, _S.DISPATCHED, _S.IN_PROGRESS, _S.REPLIED})
+_AT_DEPARTMENT = frozenset({_S.DISPATCHED, _S.IN_PROGRESS})
+_DESK = frozenset({_R.DUTY_MANAGER, _R.SUPERVISOR})
+_CLERK = frozenset({_R.DEPARTMENT})
+_SYSTEM = frozenset({_R.SYSTEM})
+
+# Dict order is the order of allowed-action lists: roughly the life of a complaint.
+# fmt: off
+RULES: Mapping[Action, Rule] = {
+    Action.ASSIGN: Rule(
+        frozenset({_S.RECEIVED}), _SYSTEM, "complaint.assigned", _assign,
+        to_states=frozenset({_S.WITH_DUTY_MANAGER}), fields=(_Field("staff_id", _text),)),
+    Action.HAND_OVER: Rule(
+        _ACTIVE, _SYSTEM, "complaint.handed_over", _hand_over,
+        stays=True, fields=(_Field("staff_id", _text),)),
+    Action.ACKNOWLEDGE: Rule(
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, "complaint.acknowledged", _acknowledge,
+        stays=True, holder_bound=True),
+    Action.DISPATCH: Rule(
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, "complaint.dispatched", _dispatch,
+        to_states=frozenset({_S.DISPATCHED}), holder_bound=True,
+        fields=(_Field("department_id", _text), _Field("instructions", _text))),
+    Action.RESOLVE: Rule(
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, "complaint.replied", _answer("resolve"),
+        to_states=frozenset({_S.REPLIED}), holder_bound=True, fields=_RESOLUTION),
+    Action.ACCEPT: Rule(
+        frozenset({_S.DISPATCHED}), _CLERK, "complaint.accepted", _accept,
+        to_states=frozenset({_S.IN_PROGRESS}), department_scoped=True),
+    Action.RETURN: Rule(
+        _AT_DEPARTMENT, _CLERK, "complaint.returned", _return,
+        to_states=frozenset({_S.WITH_DUTY_MANAGER}), department_scoped=True,
+        fields=(_Field("reason_code", _one_of(RETURN_REASONS)), _REASON)),
+    Action.REQUEST_EXTENSION: Rule(
+        _AT_DEPARTMENT, _CLERK, "complaint.extension_requested", _request_extension,
+        stays=True, department_scoped=True, fields=(_Field("until", _future_time), _REASON)),
+    Action.DECIDE_EXTENSION: Rule(
+        _AT_DEPARTMENT, _DESK, "complaint.extension_decided", _decide_extension,
+        stays=True,
+        fields=(_Field("decision", _one_of(EXTENSION_DECISIONS)), _Field("reason", _text, False))),
+    Action.REPLY: Rule(
+        frozenset({_S.IN_PROGRESS}), _CLERK, "complaint.replied", _answer("reply"),
+        to_states=frozenset({_S.REPLIED}), department_scoped=True, fields=_RESOLUTION),
+    Action.VERIFY_LOSS: Rule(
+        _ACTIVE | {_S.RECEIVED}, _DESK | _CLERK, "complaint.loss_verified", _verify_loss,
+        stays=True, department_scoped=True, fields=(_Field("compensation_amount", _amount),)),
+    Action.FEEDBACK: Rule(
+        frozenset({_S.REPLIED}), _SYSTEM, "complaint.follow_up_failed", _feedback,
+        to_states=frozenset({_S.CLOSED, _S.DISPATCHED, _S.WITH_DUTY_MANAGER}), stays=True,
+        fields=(_Field("result", _one_of(Feedback)), _Field("comment", _text, False))),
+    Action.CLOSE: Rule(
+        frozenset({_S.REPLIED}), _DESK, "complaint.closed", _close,
+        to_states=frozenset({_S.CLOSED}), fields=_RESOLUTION),
+    Action.REOPEN: Rule(
+        frozenset({_S.REPLIED, _S.CLOSED}), _DESK, "complaint.reopened", _reopened,
+        to_states=frozenset({_S.DISPATCHED, _S.WITH_DUTY_MANAGER}), fields=(_REASON,)),
+    Action.URGE: Rule(
+        _ACTIVE, _DESK | _SYSTEM, "complaint.urged", _urge,
+        stays=True, fields=(_REASON,)),
+    Action.ESCALATE: Rule(
+        _ACTIVE, frozenset({_R.SUPERVISOR, _R.SYSTEM}), "complaint.escalated", _escalate,
+        stays=True, fields=(_REASON, _Field("level", _level, False))),
+}
+# fmt: on
+
+# Every (from, action, to) the table permits; `decide` never returns anything else.
+TRANSITIONS: frozenset[tuple[State, Action, State]] = frozenset(
+    (source, action, target)
+    for action, rule in RULES.items()
+    for source in rule.from_states
+    for target in rule.to_states | ({source} if rule.stays else set())
+)
+
+
+@cache  # allowed_actions asks for every rule and every actor
+def _names(roles: frozenset[Role]) -> str:
+    return " or ".join(role for role in Role if role in roles)
+
+
+def _permission_problem(rule: Rule, current: ComplaintState, actor: Actor) -> str | None:
+    if actor.role not in rule.roles:
+        return f"only {_names(rule.roles)} may do this"
+    outsider = actor.department_id is None or actor.department_id != current.department_id
+    if rule.department_scoped and actor.role == Role.DEPARTMENT and outsider:
+        return "the complaint is not with your department"
+    waits = current.holder_role == Role.SUPERVISOR and actor.role != Role.SUPERVISOR
+    if rule.holder_bound and waits:
+        return f"returned {current.bounce_count} times, it waits for a supervisor's decision"
+    return None
+
+
+def actions_allowed_in(state: State | str) -> list[str]:
+    """API names of the actions someone could take in this state."""
+    return [action.api_name for action, rule in RULES.items() if state in rule.from_states]
+
+
+def allowed_actions(current: ComplaintState, actor: Actor) -> list[str]:
+    """API names of the actions this actor may attempt now; the payload is not judged."""
+    return [
+        action.api_name
+        for action, rule in RULES.items()
+        if current.state in rule.from_states and _permission_problem(rule, current, actor) is None
+    ]
+
+
+# Consumers (SMS, SLA timers, analytics) get these on every event, whatever the action.
+_FACTS = ("holder_staff_id", "holder_role", "department_id", "closure_reason")
+_COUNTERS = ("bounce_count", "reopen_count", "urge_count", "escalation_level")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
+
+
+def decide(
+    current: ComplaintState,
+    command: Command,
+    *,
+    now: datetime,
+    config: LifecycleConfig = LifecycleConfig(),
+) -> Decision:
+    """Judge one command against the table: return what changes or raise a LifecycleError."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    action, actor, rule = command.action, command.actor, RULES[command.action]
+    if current.state not in rule.from_states:
+        raise IllegalAction(current.state, action, actions_allowed_in(current.state))
+    problem = _permission_problem(rule, current, actor)
+    if problem is not None:
+        raise Forbidden(action, actor.role, problem)
+    data = _parse(rule.fields, command.data, now, config)
+    effect = rule.effect(_Ctx(current, actor, action, data, now, config))
+    new = effect.new
+    if (current.state, action, new.state) not in TRANSITIONS:
+        raise RuntimeError(f"{action} led {current.state} -> {new.state}, which is not in RULES")
+    facts = {name: getattr(new, name) for name in _FACTS + _COUNTERS}
+    facts["department_id"] = new.department_id or current.department_id  # returned from, too
+    payload = {key: _jsonable(value) for key, value in {**data, **facts, **effect.payload}.items()}
+    return Decision(
+        action=action,
+        from_state=current.state,
+        to_state=new.state,
+        new=new,
+        event_type=effect.event_type or rule.event_type,
+        payload=payload,
+        stage_entered=STAGE_ON_ENTRY.get(new.state) if new.state != current.state else None,
+    )

@@ -1,0 +1,18 @@
+"""The intake service's tables: its own metadata, schema and migrations."""
+
+from sqlalchemy.orm import registry
+from sqlmodel import SQLModel
+
+from shared.inbox import inbox_table
+from shared.outbox import outbox_table
+
+intake_registry = registry()
+
+
+class IntakeTable(SQLModel, registry=intake_registry):
+    """Base of every intake table; keeps them out of other services' metadata."""
+
+
+metadata = IntakeTable.metadata
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)

@@ -1,0 +1,1 @@
+../../../shared/alembic/script.py.mako
