@@ -1,0 +1,190 @@
+"""The event contracts between the services: every event type, its payload and topic.
+
+Importing this module registers the types in `shared.events.registry`. A payload
+change that old consumers could misread gets a new version and an upcaster here.
+
+Who publishes what:
+- intake: `complaint.received`, `complaint.feedback_received`, `complaint.note_added`
+- escalation: every lifecycle event (`complaint.assigned` … `complaint.closed`), each
+  with the same `LifecycleChanged` payload, so a consumer that only needs the state
+  (intake's read copy, analytics) reads one shape and a consumer that needs the details
+  (notify) finds who to tell, their phones and a short summary in it.
+- notify: `sms.sent`, `sms.delivered`, `sms.failed`, `sms.inbound` on `sms.events`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events import EventType, Payload, registry
+from shared.topics import COMPLAINTS_LIFECYCLE as LIFECYCLE
+from shared.topics import SMS_EVENTS
+
+Channel = Literal["phone", "web", "sms", "wechat", "email", "walk_in"]
+Severity = Literal["urgent", "high", "normal", "low"]
+Nature = Literal["genuine", "recognition", "compensation"]
+FeedbackResult = Literal["satisfied", "unsatisfied", "unreachable"]
+LifecycleState = Literal[
+    "received", "with_duty_manager", "dispatched", "in_progress", "replied", "closed"
+]
+
+
+# --- intake -------------------------------------------------------------------------
+
+
+class ComplaintReceived(Payload):
+    """A complaint as the agent registered it, with everything downstream needs."""
+
+    complaint_id: str
+    reference: str
+    customer_phone: str  # E.164, e.g. +8613800138000
+    customer_name: str | None = None
+    channel: Channel
+    category: str
+    severity: Severity
+    nature: Nature
+    strong_emotion: bool = False
+    description: str
+    occurred_at: AwareDatetime | None = None
+    registered_at: AwareDatetime
+    registered_by: str
+    # The caller's file at registration time, as the agent saw it.
+    open_complaints: int = 0
+    complaints_last_30_days: int = 0
+    repeat: bool = False
+
+
+class FeedbackReceived(Payload):
+    complaint_id: str
+    reference: str
+    result: FeedbackResult
+    comment: str | None = None
+    source: Literal["phone", "web", "sms"] = "phone"
+    recorded_by: str
+
+
+class NoteAdded(Payload):
+    complaint_id: str
+    reference: str
+    text: str
+    source: Literal["agent", "customer_sms", "web"] = "agent"
+    added_by: str
+
+
+# --- escalation ---------------------------------------------------------------------
+
+
+class Recipient(Payload):
+    """Someone notify should tell about this change."""
+
+    audience: Literal["duty_manager", "supervisor", "department", "department_head", "customer"]
+    phone: str
+    staff_id: str | None = None
+    name: str | None = None
+
+
+class LifecycleChanged(Payload):
+    """One accepted lifecycle action: where the complaint went, and who must know."""
+
+    complaint_id: str
+    reference: str
+    action: str  # the lifecycle action, e.g. `dispatch`, `return`, `feedback`
+    from_state: LifecycleState
+    to_state: LifecycleState
+    history_seq: int = Field(ge=1)
+    holder_staff_id: str | None = None
+    holder_role: str | None = None
+    department_id: str | None = None
+    closure_reason: str | None = None
+    bounce_count: int = 0
+    reopen_count: int = 0
+    urge_count: int = 0
+    escalation_level: int = 0
+    category: str | None = None
+    severity: Severity | None = None
+    strong_emotion: bool = False
+    nature: Nature | None = None
+    due_at: AwareDatetime | None = None  # the current SLA deadline, if any
+    resolution: str | None = None
+    root_cause: str | None = None
+    reason: str | None = None
+    # The action's own fields (reason_code, instructions, until, decision, amount, …).
+    details: dict[str, Any] = Field(default_factory=dict)
+    recipients: list[Recipient] = Field(default_factory=list)
+    summary: str = ""  # one line for an SMS: reference, category, what happened
+
+
+LIFECYCLE_EVENTS = (
+    "complaint.assigned",
+    "complaint.handed_over",
+    "complaint.acknowledged",
+    "complaint.dispatched",
+    "complaint.accepted",
+    "complaint.returned",
+    "complaint.extension_requested",
+    "complaint.extension_decided",
+    "complaint.replied",
+    "complaint.loss_verified",
+    "complaint.follow_up_failed",
+    "complaint.feedback_recorded",
+    "complaint.urged",
+    "complaint.escalated",
+    "complaint.reopened",
+    "complaint.closed",
+)
+
+
+# --- notify -------------------------------------------------------------------------
+
+
+class SmsEvent(Payload):
+    message_id: str
+    phone: str
+    complaint_id: str | None = None
+    template: str | None = None
+    segments: int = 1
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    at: AwareDatetime
+
+
+class SmsInbound(Payload):
+    """An SMS a person sent us, matched to a complaint where it could be."""
+
+    message_id: str
+    phone: str
+    text: str
+    received_at: AwareDatetime
+    complaint_id: str | None = None
+    # What the text means in context: `ack` from a duty manager, `satisfied` /
+    # `unsatisfied` from a customer, `opt_out`, or `message` for anything else.
+    intent: Literal["ack", "satisfied", "unsatisfied", "opt_out", "message"] = "message"
+    staff_id: str | None = None
+
+
+COMPLAINT_RECEIVED = registry.register("complaint.received", ComplaintReceived, topic=LIFECYCLE)
+FEEDBACK_RECEIVED = registry.register(
+    "complaint.feedback_received", FeedbackReceived, topic=LIFECYCLE
+)
+NOTE_ADDED = registry.register("complaint.note_added", NoteAdded, topic=LIFECYCLE)
+LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {
+    name: registry.register(name, LifecycleChanged, topic=LIFECYCLE) for name in LIFECYCLE_EVENTS
+}
+SMS_SENT = registry.register("sms.sent", SmsEvent, topic=SMS_EVENTS)
+SMS_DELIVERED = registry.register("sms.delivered", SmsEvent, topic=SMS_EVENTS)
+SMS_FAILED = registry.register("sms.failed", SmsEvent, topic=SMS_EVENTS)
+SMS_INBOUND = registry.register("sms.inbound", SmsInbound, topic=SMS_EVENTS)
+
+
+def money(value: Decimal | None) -> str | None:
+    """Amounts travel as strings, never floats."""
+    return None if value is None else str(value)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
