@@ -173,7 +173,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, level=settings.log_level, fmt=settings.log_format)
         db: Database = database_for(service, settings)
-        auth_db = database_for(AUTH_STORE, settings, schema=AUTH_STORE)
+        auth_db = database_for(AUTH_STORE, settings)
         app.state.settings = settings
         app.state.db = db
         app.state.auth_db = auth_db

@@ -150,7 +150,7 @@ def create_database(
 def database_for(store: str, settings: Settings, *, schema: str | None = None) -> Database:
     return create_database(
         settings.database_url_for(store),
-        schema=schema or store,
+        schema=schema or settings.schema_for(store),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
     )

@@ -58,7 +58,7 @@ def upgrade(
 def upgrade_all(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     for store in STORES:
-        upgrade(store, url=settings.database_url_for(store))
+        upgrade(store, url=settings.database_url_for(store), schema=settings.schema_for(store))
 
 
 def pending_migrations(db: Database, store: str) -> list[str]:

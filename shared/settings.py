@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     notify_database_url: str | None = None
     analytics_database_url: str | None = None
     auth_database_url: str | None = None
+    # Prepended to every schema name (PostgreSQL): lets several installations, or test
+    # runs, share one database without sharing tables.
+    schema_prefix: str = Field(default="", pattern=r"^[a-z0-9_]{0,30}$")
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_request_timeout_ms: int = 10_000
@@ -73,6 +76,9 @@ class Settings(BaseSettings):
                 )
             return url
         return f"sqlite:///{(self.data_dir / f'{store}.db').resolve()}"
+
+    def schema_for(self, store: str) -> str:
+        return f"{self.schema_prefix}{store}"
 
 
 def get_settings() -> Settings:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from shared.db import Database, create_database
+from shared.auth.store import issue_token
+from shared.db import Database, create_database, database_for
 from shared.migrations import upgrade
-from shared.settings import Settings, normalise_database_url
+from shared.settings import AUTH_STORE, Settings, normalise_database_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,3 +101,61 @@ def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
         return name
 
     return make
+
+
+@dataclass
+class ServiceEnv:
+    """One service's API on the test PostgreSQL, in schemas of its own, with tokens."""
+
+    settings: Settings
+    db: Database
+    auth_db: Database
+
+    def token(self, role: str, staff: str, department: str | None = None) -> dict[str, str]:
+        with self.auth_db.transaction() as session:
+            token, _ = issue_token(session, staff_id=staff, role=role, department_id=department)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def service_env(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], ServiceEnv]]:
+    """Migrate a service and the auth store under a unique schema prefix; yield Settings.
+
+    Build the app with `create_app(env.settings)` inside `TestClient(...)`.
+    """
+    made: list[ServiceEnv] = []
+    schemas: list[str] = []
+
+    def make(service: str) -> ServiceEnv:
+        prefix = f"t{uuid.uuid4().hex[:8]}_"
+        settings = Settings(
+            environment="test",
+            database_url=pg_url,
+            schema_prefix=prefix,
+            kafka_bootstrap_servers=kafka_bootstrap,
+            kafka_request_timeout_ms=5000,
+            access_log=False,
+            log_format="text",
+        )
+        for store in (service, AUTH_STORE):
+            schema = settings.schema_for(store)
+            schemas.append(schema)
+            upgrade(store, url=pg_url, schema=schema)
+        env = ServiceEnv(
+            settings,
+            database_for(service, settings),
+            database_for(AUTH_STORE, settings),
+        )
+        made.append(env)
+        return env
+
+    yield make
+    for env in made:
+        env.db.dispose()
+        env.auth_db.dispose()
+    if schemas:
+        engine = create_engine(pg_url)
+        with engine.begin() as conn:
+            for name in schemas:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        engine.dispose()
