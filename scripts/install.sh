@@ -6,10 +6,18 @@ cd "$ROOT"
 UV_VERSION=0.13.9
 export UV_PYTHON_DOWNLOADS=never
 
-python="$(command -v python3.13 || command -v python3.12 || command -v python3.11 || command -v python3 || true)"
-[ -n "$python" ] || { echo "error: Python 3.11 or newer is needed" >&2; exit 1; }
-"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-  || { echo "error: Python 3.11 or newer is needed, found $("$python" --version)" >&2; exit 1; }
+# The first interpreter that really runs and is 3.11+ (a pyenv shim may exist for a
+# version that is not selected, and then fails when started).
+python=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  path="$(command -v "$candidate" 2>/dev/null || true)"
+  [ -n "$path" ] || continue
+  if "$path" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
+    python="$("$path" -c 'import sys; print(sys.executable)')"
+    break
+  fi
+done
+[ -n "$python" ] || { echo "error: Python 3.11 or newer is needed (tried python3.13, python3.12, python3.11, python3)" >&2; exit 1; }
 
 if [ ! -x .tools/uv/bin/uv ] || [ "$(.tools/uv/bin/uv --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
   echo "installing uv $UV_VERSION into .tools/uv" >&2
