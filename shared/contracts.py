@@ -41,7 +41,10 @@ class ComplaintReceived(Payload):
 
     complaint_id: str
     reference: str
-    customer_phone: str  # E.164, e.g. +8613800138000
+    # E.164, e.g. +8613800138000. None only for complaints imported from a system
+    # that knew the customer by another id (customer_ref), who then gets no SMS.
+    customer_phone: str | None
+    customer_ref: str | None = None
     customer_name: str | None = None
     channel: Channel
     category: str
@@ -56,6 +59,10 @@ class ComplaintReceived(Payload):
     open_complaints: int = 0
     complaints_last_30_days: int = 0
     repeat: bool = False
+    # Loaded by the import command from an older system: already happened, maybe long
+    # ago, so consumers may skip what only makes sense live (an SMS to the caller).
+    imported: bool = False
+    external_id: str | None = None
 
 
 class FeedbackReceived(Payload):

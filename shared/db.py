@@ -71,12 +71,12 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads; nothing it does is committed."""
+        """A session for reads; nothing it does is committed.
+
+        Closing (not rolling back) ends it: the connection goes back to the pool, which
+        rolls its transaction back, and the objects read stay usable afterwards."""
         with Session(self.engine, expire_on_commit=False) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -2,17 +2,28 @@
 
 from fastapi import FastAPI
 
+from services.intake.complaints.views import router as complaints_router
+from services.intake.db import outbox
+from services.intake.taxonomy import taxonomy
 from shared.api import create_service_app
+from shared.outbox import Outbox
 from shared.settings import Settings
 
 SERVICE = "intake"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    def startup(app: FastAPI) -> None:
+        taxonomy()  # a broken taxonomy file stops the start, not the first request
+        app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
+
     return create_service_app(
         service=SERVICE,
         title="Intake",
         description="Complaint registration, customer files and customer feedback.",
-        settings=settings or Settings(),
-        routers=[],
+        settings=settings,
+        routers=[complaints_router],
+        on_startup=startup,
     )

@@ -1,9 +1,49 @@
-"""The intake worker: `python -m services.intake.worker` (outbox relay and consumer)."""
+"""The intake worker: `python -m services.intake.worker`.
 
+Its outbox relay publishes what the API registered; its consumer keeps the lifecycle
+read copy from the escalation service's events; a daily loop forgets old
+Idempotency-Keys."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from services.intake.complaints.flows import purge_idempotency_keys
+from services.intake.config import get_config
 from services.intake.db import inbox, outbox
-from shared.worker import WorkerSpec, run_worker
+from services.intake.handlers import handlers
+from shared.clock import utcnow
+from shared.db import Database
+from shared.settings import Settings
+from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.worker import Loop, WorkerSpec, run_worker
 
-SPEC = WorkerSpec(service="intake", outbox=outbox, inbox=inbox)
+log = logging.getLogger(__name__)
+
+
+def _loops(db: Database, _settings: Settings) -> list[Loop]:
+    def purge(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                gone = purge_idempotency_keys(db, now=utcnow(), config=get_config())
+                if gone:
+                    log.info("forgot %d expired idempotency keys", gone)
+            except Exception as exc:  # the next round tries again
+                log.warning("idempotency key purge failed: %s", exc)
+            stop.wait(3600)
+
+    return [purge]
+
+
+SPEC = WorkerSpec(
+    service="intake",
+    outbox=outbox,
+    inbox=inbox,
+    topics=[COMPLAINTS_LIFECYCLE],
+    handlers=handlers,
+    loops=_loops,
+)
 
 
 def main() -> None:

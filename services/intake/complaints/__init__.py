@@ -1,0 +1,1 @@
+"""Complaints as registered: tables, API schemas, reads and writes, the registration flow."""

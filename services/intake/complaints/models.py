@@ -1,0 +1,303 @@
+"""Complaints as registered, the customers' files, feedback, notes, idempotency keys:
+the tables and the API schemas that read and write them."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
+from sqlmodel import Field as Col
+
+from services.intake.config import get_config
+from services.intake.db import IntakeTable
+from services.intake.phones import InvalidPhone, normalise_phone
+from services.intake.taxonomy import taxonomy
+from shared.db import UTCDateTime
+
+Channel = Literal["phone", "web", "sms", "wechat", "email", "walk_in"]
+Severity = Literal["urgent", "high", "normal", "low"]
+Nature = Literal["genuine", "recognition", "compensation"]
+FeedbackResult = Literal["satisfied", "unsatisfied", "unreachable"]
+Status = Literal["received", "with_duty_manager", "dispatched", "in_progress", "replied", "closed"]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+
+_BIG = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _utc(**kw: Any) -> Any:
+    return Col(sa_column=Column(UTCDateTime(), **kw))
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+class Customer(IntakeTable, table=True):
+    __tablename__ = "customers"
+
+    # The E.164 phone, or `ref:<id>` for a customer an older system knew only by id.
+    key: str = Col(primary_key=True, max_length=80)
+    phone: str | None = Col(default=None, max_length=20, index=True)
+    external_ref: str | None = Col(default=None, max_length=64)
+    name: str | None = Col(default=None, max_length=64)
+    first_seen_at: datetime = _utc(nullable=False)
+    last_complaint_at: datetime = _utc(nullable=False)
+    complaint_count: int = Col(default=0)
+
+
+class Complaint(IntakeTable, table=True):
+    __tablename__ = "complaints"
+    __table_args__ = (
+        Index("ix_complaints_customer_time", "customer_key", "registered_at"),
+        Index("ix_complaints_time_id", "registered_at", "id"),
+        Index("ix_complaints_status_time", "status", "registered_at"),
+    )
+
+    id: str = Col(primary_key=True, max_length=36)
+    # The number behind the reference; unique for ever, never reused.
+    number: int = Col(sa_column=Column(_BIG, nullable=False, unique=True))
+    reference: str = Col(max_length=32, unique=True)
+    customer_key: str = Col(max_length=80)
+    customer_phone: str | None = Col(default=None, max_length=20)
+    customer_name: str | None = Col(default=None, max_length=64)
+    channel: str = Col(max_length=16)
+    category: str = Col(max_length=40)
+    severity: str = Col(max_length=16)
+    nature: str = Col(max_length=16)
+    strong_emotion: bool = Col(default=False)
+    description: str = Col(sa_column=Column(Text, nullable=False))
+    occurred_at: datetime | None = _utc(nullable=True)
+    registered_at: datetime = _utc(nullable=False)
+    registered_by: str = Col(max_length=64)
+    external_id: str | None = Col(default=None, max_length=64)
+    # The read copy of the lifecycle, as the escalation service publishes it.
+    status: str = Col(default="received", max_length=24)
+    status_seq: int = Col(default=0)
+    status_updated_at: datetime | None = _utc(nullable=True)
+    holder_staff_id: str | None = Col(default=None, max_length=64)
+    department_id: str | None = Col(default=None, max_length=64)
+    closure_reason: str | None = Col(default=None, max_length=32)
+
+
+class Feedback(IntakeTable, table=True):
+    __tablename__ = "feedback"
+
+    id: int | None = Col(default=None, sa_column=Column(_BIG, primary_key=True))
+    complaint_id: str = Col(max_length=36, index=True, foreign_key="complaints.id")
+    result: str = Col(max_length=16)
+    comment: str | None = Col(default=None, sa_column=Column(Text))
+    source: str = Col(max_length=16)
+    recorded_by: str = Col(max_length=64)
+    recorded_at: datetime = _utc(nullable=False)
+
+
+class Note(IntakeTable, table=True):
+    __tablename__ = "notes"
+
+    id: int | None = Col(default=None, sa_column=Column(_BIG, primary_key=True))
+    complaint_id: str = Col(max_length=36, index=True, foreign_key="complaints.id")
+    text: str = Col(sa_column=Column(Text, nullable=False))
+    source: str = Col(max_length=16)
+    added_by: str = Col(max_length=64)
+    added_at: datetime = _utc(nullable=False)
+
+
+class IdempotencyKey(IntakeTable, table=True):
+    __tablename__ = "idempotency_keys"
+
+    # Scoped to the caller: two agents' keys never collide.
+    staff_id: str = Col(primary_key=True, max_length=64)
+    key: str = Col(primary_key=True, max_length=128)
+    request_hash: str = Col(max_length=64)
+    complaint_id: str = Col(max_length=36)
+    status_code: int = Col(default=201)
+    response: dict[str, Any] = Col(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False, index=True)
+
+
+class ImportedRow(IntakeTable, table=True):
+    """A row the import command has loaded: importing the same file again adds nothing."""
+
+    __tablename__ = "imported_rows"
+
+    source: str = Col(primary_key=True, max_length=64)
+    row_hash: str = Col(primary_key=True, max_length=64)
+    complaint_id: str = Col(max_length=36)
+    imported_at: datetime = _utc(nullable=False)
+
+
+class ReferenceCounter(IntakeTable, table=True):
+    """Hands out complaint numbers on SQLite; PostgreSQL uses a sequence instead."""
+
+    __tablename__ = "reference_counter"
+
+    name: str = Col(sa_column=Column(String(16), primary_key=True))
+    last: int = Col(sa_column=Column(_BIG, nullable=False))
+
+
+# --- API schemas ----------------------------------------------------------------------
+
+_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+def clean_text(value: str) -> str:
+    """NFC, no control characters but newlines and tabs, trimmed, blank lines squeezed."""
+    value = unicodedata.normalize("NFC", value)
+    value = "".join(
+        ch for ch in value if ch in "\n\t" or not unicodedata.category(ch).startswith("C")
+    )
+    lines = [line.strip() for line in value.replace("\r\n", "\n").split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+class ComplaintCreate(BaseModel):
+    """What an agent registers while the customer is on the line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_phone: str = Field(
+        description="Mainland mobile (13800138000, +86 138 0013 8000) or E.164",
+        examples=["13800138000"],
+    )
+    customer_name: _Name | None = None
+    channel: Channel
+    category: str = Field(description="A category id from GET /categories", examples=["billing"])
+    severity: Severity = "normal"
+    nature: Nature = "genuine"
+    strong_emotion: bool = False
+    description: str = Field(examples=["上月话费账单多扣了 30 元，客服一直没有回复。"])
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="When it happened, with a UTC offset"
+    )
+
+    @field_validator("customer_phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        try:
+            return normalise_phone(value, region=get_config().default_region)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        tax = taxonomy()
+        if tax.get(value.strip()) is None:
+            raise ValueError(f"unknown category {value!r}; allowed: {', '.join(tax.ids)}")
+        return value.strip()
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str) -> str:
+        cfg = get_config()
+        value = clean_text(value)
+        if len(value) < cfg.description_min:
+            raise ValueError(f"too short: at least {cfg.description_min} characters")
+        if len(value) > cfg.description_max:
+            raise ValueError(f"too long: at most {cfg.description_max} characters")
+        return value
+
+
+class CustomerFile(BaseModel):
+    """The caller's file as the agent needs it on the line; counts exclude this complaint."""
+
+    open_complaints: int
+    complaints_last_30_days: int
+    total_complaints: int
+    repeat: bool
+    last_complaint_at: datetime | None = None
+
+
+class ComplaintRead(BaseModel):
+    id: str
+    reference: str
+    status: Status
+    customer_phone: str | None
+    customer_name: str | None
+    channel: str
+    category: str
+    severity: str
+    nature: str
+    strong_emotion: bool
+    description: str
+    occurred_at: datetime | None
+    registered_at: datetime
+    registered_by: str
+    holder_staff_id: str | None = None
+    department_id: str | None = None
+    closure_reason: str | None = None
+    status_updated_at: datetime | None = None
+
+
+class ComplaintCreated(ComplaintRead):
+    customer_file: CustomerFile
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintRead]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: FeedbackResult
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    source: Literal["phone", "web", "sms"] = "phone"
+
+
+class FeedbackRead(BaseModel):
+    id: int
+    complaint_id: str
+    result: str
+    comment: str | None
+    source: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    source: Literal["agent", "customer_sms", "web"] = "agent"
+
+
+class NoteRead(BaseModel):
+    id: int
+    complaint_id: str
+    text: str
+    source: str
+    added_by: str
+    added_at: datetime
+
+
+class CustomerRead(BaseModel):
+    phone: str | None
+    name: str | None
+    first_seen_at: datetime
+    last_complaint_at: datetime
+    file: CustomerFile
+    complaints: list[ComplaintRead]
+
+
+class CategoryRead(BaseModel):
+    id: str
+    zh: str
+    en: str
+    group: str

@@ -1,0 +1,328 @@
+"""The intake API: categories, registration, complaint and customer look-ups, feedback, notes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.intake.complaints import flows, service
+from services.intake.complaints.models import (
+    STATUSES,
+    CategoryRead,
+    ComplaintCreate,
+    ComplaintCreated,
+    ComplaintPage,
+    ComplaintRead,
+    CustomerRead,
+    FeedbackCreate,
+    FeedbackRead,
+    NoteCreate,
+    NoteRead,
+)
+from services.intake.config import get_config
+from services.intake.phones import InvalidPhone, normalise_phone
+from services.intake.taxonomy import taxonomy
+from shared.auth.deps import CurrentPrincipal, require_roles
+from shared.auth.principal import Principal, Role
+from shared.clock import utcnow
+from shared.db import Database
+from shared.errors import NotFound, Unprocessable
+from shared.logs import mask_phone
+from shared.outbox import Outbox
+
+router = APIRouter()
+
+# Who sees a customer's phone number in full; everyone else sees 138****5678.
+_SEES_PHONE = frozenset(
+    {Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN}
+)
+_REGISTERS = (Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR)
+_READS = (
+    Role.AGENT,
+    Role.DUTY_MANAGER,
+    Role.SUPERVISOR,
+    Role.DEPARTMENT,
+    Role.QA,
+    Role.ADMIN,
+    Role.VIEWER,
+)
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def _outbox(request: Request) -> Outbox:
+    return request.app.state.outbox  # type: ignore[no-any-return]
+
+
+def _visible(row: Any, principal: Principal) -> ComplaintRead:
+    """One complaint as this caller may see it; 404 for another department's complaint."""
+    if principal.role == Role.DEPARTMENT and row.department_id != principal.department_id:
+        # Not 403: whether the complaint exists is itself none of their business.
+        raise NotFound(f"no complaint {row.id}", complaint_id=row.id)
+    item = ComplaintRead.model_validate(row, from_attributes=True)
+    if principal.role not in _SEES_PHONE:
+        item.customer_phone = mask_phone(item.customer_phone) or None
+    return item
+
+
+@router.get("/categories", response_model=list[CategoryRead], tags=["categories"])
+def list_categories(_: CurrentPrincipal) -> list[CategoryRead]:
+    """The complaint categories an agent can choose, with Chinese and English labels."""
+    return [CategoryRead(id=c.id, zh=c.zh, en=c.en, group=c.group) for c in taxonomy().categories]
+
+
+@router.post(
+    "/complaints",
+    status_code=201,
+    response_model=ComplaintCreated,
+    tags=["complaints"],
+    responses={
+        200: {"description": "a retry with the same Idempotency-Key: the first answer again"},
+        409: {"description": "the Idempotency-Key was used for a different complaint"},
+        422: {"description": "invalid fields, each named with the reason"},
+    },
+)
+def register_complaint(
+    request: Request,
+    data: ComplaintCreate,
+    principal: Annotated[Principal, require_roles(*_REGISTERS)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Any unique string (a UUID): a retry with the same key and body "
+            "returns the same complaint instead of registering it twice",
+        ),
+    ] = None,
+) -> Any:
+    """Register a complaint while the customer is on the line; the answer carries the
+    reference to read out and the caller's file (open complaints, last 30 days, repeat)."""
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise Unprocessable("Idempotency-Key", "1-128 printable ASCII characters, no spaces")
+    result = flows.register(
+        _db(request),
+        _outbox(request),
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+        config=get_config(),
+        idempotency_key=idempotency_key,
+    )
+    return JSONResponse(result.body, status_code=result.status_code)
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintRead, tags=["complaints"])
+def get_complaint(
+    request: Request,
+    complaint_id: str,
+    principal: Annotated[Principal, require_roles(*_READS)],
+) -> ComplaintRead:
+    """A complaint as registered, with its lifecycle state as the escalation service last
+    reported it. A reference (TS20261122-000123) works in place of the id."""
+    with _db(request).read() as session:
+        row = service.get_complaint(session, complaint_id)
+        if row is None:
+            row = service.get_complaint_by_reference(session, complaint_id)
+    if row is None:
+        raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+    return _visible(row, principal)
+
+
+def _phone_param(value: str, field: str) -> str:
+    try:
+        return normalise_phone(value, region=get_config().default_region)
+    except InvalidPhone as exc:
+        raise Unprocessable(field, str(exc)) from None
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise Unprocessable(field, "needs a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
+    return value
+
+
+@router.get("/complaints", response_model=ComplaintPage, tags=["complaints"])
+def search_complaints(
+    request: Request,
+    principal: Annotated[Principal, require_roles(*_READS)],
+    phone: Annotated[str | None, Query(description="The customer's phone, any spelling")] = None,
+    status: Annotated[str | None, Query(description=f"One of {', '.join(STATUSES)}")] = None,
+    category: Annotated[str | None, Query(description="A category id")] = None,
+    department: Annotated[str | None, Query(description="Department holding it")] = None,
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="Registered at or after")
+    ] = None,
+    to: Annotated[datetime | None, Query(description="Registered before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> ComplaintPage:
+    """Newest first, a page at a time. Department users see their department's only."""
+    if status is not None and status not in STATUSES:
+        raise Unprocessable("status", f"'{status}' is not one of {', '.join(STATUSES)}")
+    if category is not None and taxonomy().get(category) is None:
+        raise Unprocessable(
+            "category", f"unknown category '{category}'; allowed: {', '.join(taxonomy().ids)}"
+        )
+    after = None
+    if cursor is not None:
+        try:
+            after = service.decode_cursor(cursor)
+        except (ValueError, TypeError):
+            raise Unprocessable("cursor", "not a cursor this API handed out") from None
+    if principal.role == Role.DEPARTMENT:
+        if department is not None and department != principal.department_id:
+            raise NotFound(f"no department queue {department} for you", department=department)
+        department = principal.department_id
+    with _db(request).read() as session:
+        rows = service.list_complaints(
+            session,
+            phone=_phone_param(phone, "phone") if phone else None,
+            status=status,
+            category=category,
+            department_id=department,
+            since=_aware(from_, "from"),
+            until=_aware(to, "to"),
+            after=after,
+            limit=limit + 1,
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [_visible(row, principal) for row in rows]
+    next_cursor = service.encode_cursor(rows[-1].registered_at, rows[-1].id) if more else None
+    return ComplaintPage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/customers/{phone}",
+    response_model=CustomerRead,
+    tags=["customers"],
+)
+def get_customer(
+    request: Request,
+    phone: str,
+    principal: Annotated[
+        Principal, require_roles(Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN)
+    ],
+    limit: Annotated[int, Query(ge=1, le=200, description="How many complaints to list")] = 50,
+) -> CustomerRead:
+    """A caller's profile and complaints, newest first."""
+    key = _phone_param(phone, "phone")
+    now = utcnow()
+    cfg = get_config()
+    with _db(request).read() as session:
+        customer = service.get_customer_by_phone(session, key)
+        if customer is None:
+            raise NotFound(f"no complaints from {mask_phone(key)}", phone=mask_phone(key))
+        file = service.customer_file(
+            session,
+            customer_key=key,
+            now=now,
+            window_days=cfg.repeat_window_days,
+            repeat_min=cfg.repeat_min,
+        )
+        rows = service.complaints_of(session, key, limit=limit)
+    return CustomerRead(
+        phone=customer.phone,
+        name=customer.name,
+        first_seen_at=customer.first_seen_at,
+        last_complaint_at=customer.last_complaint_at,
+        file=file,
+        complaints=[_visible(r, principal) for r in rows],
+    )
+
+
+@router.post(
+    "/complaints/{complaint_id}/feedback",
+    status_code=201,
+    response_model=FeedbackRead,
+    tags=["feedback"],
+    responses={409: {"description": "the complaint is not waiting for feedback"}},
+)
+def post_feedback(
+    request: Request,
+    complaint_id: str,
+    data: FeedbackCreate,
+    principal: Annotated[Principal, require_roles(*_REGISTERS)],
+) -> FeedbackRead:
+    """The customer's verdict on the reply, from a follow-up call or the web: satisfied
+    closes the complaint, unsatisfied reopens it, unreachable counts a failed attempt."""
+    return flows.record_feedback(
+        _db(request),
+        _outbox(request),
+        complaint_id,
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+    )
+
+
+@router.post(
+    "/complaints/{complaint_id}/notes",
+    status_code=201,
+    response_model=NoteRead,
+    tags=["notes"],
+)
+def post_note(
+    request: Request,
+    complaint_id: str,
+    data: NoteCreate,
+    principal: Annotated[
+        Principal, require_roles(Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT)
+    ],
+) -> NoteRead:
+    """More information from the customer, added to the complaint and announced."""
+    return flows.add_note(
+        _db(request),
+        _outbox(request),
+        complaint_id,
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+        department_id=principal.department_id if principal.role == Role.DEPARTMENT else None,
+    )
+
+
+@router.get("/complaints/{complaint_id}/notes", response_model=list[NoteRead], tags=["notes"])
+def list_notes(
+    request: Request,
+    complaint_id: str,
+    principal: Annotated[Principal, require_roles(*_READS)],
+) -> list[NoteRead]:
+    with _db(request).read() as session:
+        row = service.get_complaint(session, complaint_id)
+        if row is None:
+            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+        _visible(row, principal)
+        return [
+            NoteRead.model_validate(n, from_attributes=True)
+            for n in service.notes_of(session, complaint_id)
+        ]
+
+
+@router.get(
+    "/complaints/{complaint_id}/feedback", response_model=list[FeedbackRead], tags=["feedback"]
+)
+def list_feedback(
+    request: Request,
+    complaint_id: str,
+    principal: Annotated[Principal, require_roles(*_READS)],
+) -> list[FeedbackRead]:
+    with _db(request).read() as session:
+        row = service.get_complaint(session, complaint_id)
+        if row is None:
+            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+        _visible(row, principal)
+        return [
+            FeedbackRead.model_validate(f, from_attributes=True)
+            for f in service.feedback_of(session, complaint_id)
+        ]
