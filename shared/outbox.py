@@ -127,8 +127,13 @@ class Outbox:
     ) -> None:
         if not events:
             return
+        session.execute(insert(self.table), self.rows(events, topic=topic))
+
+    def rows(self, events: list[Envelope], *, topic: str | None = None) -> list[dict[str, Any]]:
+        """The outbox rows for these events, for a caller that writes them in its own
+        statement (still in the same transaction as the change they announce)."""
         now = datetime.now(UTC)
-        rows = [
+        return [
             {
                 "event_id": str(e.event_id),
                 "topic": topic or self.registry.get(e.type).topic,
@@ -141,7 +146,6 @@ class Outbox:
             }
             for e in events
         ]
-        session.execute(insert(self.table), rows)
 
 
 class RelayError(RuntimeError):

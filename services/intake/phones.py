@@ -11,6 +11,16 @@ _SEPARATORS = re.compile(r"[\s\-().\u3000]")
 _MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
+# The library's own rule for a mainland mobile, compiled once: the common case (an
+# agent typing 138 0013 8000) is settled by one match instead of a full parse, with
+# exactly the answer the full parse would give.
+_CN_MOBILE = re.compile(
+    "(?:"
+    + phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern
+    + ")"
+)
+
+
 class InvalidPhone(ValueError):
     pass
 
@@ -28,6 +38,9 @@ def normalise_phone(raw: str, *, region: str = "CN") -> str:
         text = "+" + text[2:]
     if text.startswith("86") and _MAINLAND_MOBILE.match(text[2:]):
         text = "+" + text
+    mainland = text[3:] if text.startswith("+86") else text
+    if _CN_MOBILE.fullmatch(mainland) and (text.startswith("+86") or region == "CN"):
+        return "+86" + mainland
     if not re.fullmatch(r"\+?\d{5,17}", text):
         raise InvalidPhone("only digits, spaces, dashes and a leading + are allowed")
     if not text.startswith("+") and region == "CN" and not _MAINLAND_MOBILE.match(text):

@@ -13,7 +13,7 @@ from shared.errors import Forbidden, Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="A token from `make token`")
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -34,7 +34,7 @@ def require_roles(*roles: Role | str) -> Any:
     allowed = tuple(Role(r) for r in roles)
     names = ", ".join(r.value for r in allowed)
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(
                 f"role '{principal.role.value}' may not do this; allowed roles: {names}",

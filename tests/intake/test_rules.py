@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.intake.complaints.flows import reference_for, request_hash
@@ -79,3 +83,32 @@ def test_the_same_complaint_typed_differently_hashes_the_same() -> None:
     b = ComplaintCreate(**complaint(customer_phone="+86 138-0013-8000"))
     c = ComplaintCreate(**complaint(severity="urgent"))
     assert request_hash(a) == request_hash(b) != request_hash(c)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    prefix=st.sampled_from(["", "+86", "86", "0086", "+86 "]),
+    digits=st.from_regex(r"1[0-9]{10}", fullmatch=True),
+)
+def test_the_quick_mainland_check_agrees_with_the_full_phone_number_parse(
+    prefix: str, digits: str
+) -> None:
+    number = None
+    with contextlib.suppress(phonenumbers.NumberParseException):
+        number = phonenumbers.parse(prefix + digits, "CN")
+    expected = None
+    mobile = (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    )
+    if (
+        number is not None
+        and phonenumbers.is_valid_number(number)
+        and phonenumbers.number_type(number) in mobile
+    ):
+        expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    try:
+        got: str | None = normalise_phone(prefix + digits, region="CN")
+    except InvalidPhone:
+        got = None
+    assert got == expected

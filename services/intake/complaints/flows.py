@@ -21,7 +21,6 @@ from services.intake.complaints import service
 from services.intake.complaints.models import (
     ComplaintCreate,
     ComplaintCreated,
-    ComplaintRead,
     CustomerFile,
     FeedbackCreate,
     FeedbackRead,
@@ -40,7 +39,7 @@ from shared.contracts import (
 )
 from shared.db import Database
 from shared.errors import Conflict, NotFound
-from shared.events import Actor, registry
+from shared.events import Actor, Envelope, registry
 from shared.outbox import Outbox
 
 SOURCE = "intake"
@@ -109,34 +108,16 @@ def request_hash(data: ComplaintCreate) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def store_complaint(
-    session: Session,
-    outbox: Outbox,
+def build_complaint(
     new: NewComplaint,
-    config: IntakeConfig,
     *,
-    complaint_id: str | None = None,
-) -> tuple[dict[str, Any], CustomerFile]:
-    """Number, customer file, customer, complaint and `complaint.received`, in the
-    caller's transaction. Returns the stored row and the file as it was before."""
-    complaint_id = complaint_id or str(uuid.uuid4())
-    number = service.next_number(session)
+    complaint_id: str,
+    number: int,
+    file: CustomerFile,
+    config: IntakeConfig,
+) -> tuple[dict[str, Any], Envelope]:
+    """The complaint row and its `complaint.received` event, before either is stored."""
     reference = reference_for(number, new.registered_at, config)
-    file = service.customer_file(
-        session,
-        customer_key=new.customer_key,
-        now=new.registered_at,
-        window_days=config.repeat_window_days,
-        repeat_min=config.repeat_min,
-    )
-    service.upsert_customer(
-        session,
-        key=new.customer_key,
-        phone=new.customer_phone,
-        external_ref=new.customer_ref,
-        name=new.customer_name,
-        at=new.registered_at,
-    )
     row = {
         "id": complaint_id,
         "number": number,
@@ -161,7 +142,6 @@ def store_complaint(
         "department_id": None,
         "closure_reason": None,
     }
-    service.insert_complaint(session, row)
     payload = ComplaintReceived(
         complaint_id=complaint_id,
         reference=reference,
@@ -183,17 +163,57 @@ def store_complaint(
         imported=new.imported,
         external_id=new.external_id,
     )
-    outbox.add(
-        session,
-        registry.new(
-            COMPLAINT_RECEIVED.name,
-            payload,
-            source=SOURCE,
-            actor=Actor(id=new.registered_by, role=new.registered_by_role),
-            complaint_id=complaint_id,
-            occurred_at=new.registered_at,
-        ),
+    event = registry.new(
+        COMPLAINT_RECEIVED.name,
+        payload,
+        source=SOURCE,
+        actor=Actor(id=new.registered_by, role=new.registered_by_role),
+        complaint_id=complaint_id,
+        occurred_at=new.registered_at,
     )
+    return row, event
+
+
+def created_body(row: dict[str, Any], file: CustomerFile) -> dict[str, Any]:
+    """The 201 answer: the complaint and the caller's file."""
+    return ComplaintCreated.model_validate({**row, "customer_file": file}).model_dump(mode="json")
+
+
+def store_complaint(
+    session: Session,
+    outbox: Outbox,
+    new: NewComplaint,
+    config: IntakeConfig,
+    *,
+    complaint_id: str | None = None,
+) -> tuple[dict[str, Any], CustomerFile]:
+    """Number, customer file, customer, complaint and `complaint.received`, in the
+    caller's transaction. Returns the stored row and the file as it was before."""
+    number = service.next_number(session)
+    file = service.customer_file(
+        session,
+        customer_key=new.customer_key,
+        now=new.registered_at,
+        window_days=config.repeat_window_days,
+        repeat_min=config.repeat_min,
+    )
+    row, event = build_complaint(
+        new,
+        complaint_id=complaint_id or str(uuid.uuid4()),
+        number=number,
+        file=file,
+        config=config,
+    )
+    service.upsert_customer(
+        session,
+        key=new.customer_key,
+        phone=new.customer_phone,
+        external_ref=new.customer_ref,
+        name=new.customer_name,
+        at=new.registered_at,
+    )
+    service.insert_complaint(session, row)
+    outbox.add(session, event)
     return row, file
 
 
@@ -220,12 +240,19 @@ def register(
         if replay is not None:
             return replay
     new = NewComplaint.from_request(data, staff_id=staff_id, role=role, now=now)
+    if db.is_postgres:
+        from services.intake.complaints import pg
+
+        stored = pg.register(
+            db, outbox, new, config, idempotency_key=idempotency_key, request_hash=digest
+        )
+        if stored is not None:
+            return Registered(body=stored, status_code=201)
+        return _replay_after_race(db, staff_id, idempotency_key, digest)
     try:
         with db.transaction() as session:
             row, file = store_complaint(session, outbox, new, config)
-            body = ComplaintCreated(
-                **ComplaintRead.model_validate(row).model_dump(), customer_file=file
-            ).model_dump(mode="json")
+            body = created_body(row, file)
             if idempotency_key and not service.claim_idempotency(
                 session,
                 staff_id=staff_id,
@@ -237,13 +264,18 @@ def register(
             ):
                 raise _LostRace
     except _LostRace:
-        # Rolled back: the complaint, its customer update and its event are gone, and
-        # the request that won answers for both.
-        with db.read() as session:
-            replay = _replay(session, staff_id, idempotency_key or "", digest)
-        assert replay is not None
-        return replay
+        return _replay_after_race(db, staff_id, idempotency_key, digest)
     return Registered(body=body, status_code=201)
+
+
+def _replay_after_race(db: Database, staff_id: str, key: str | None, digest: str) -> Registered:
+    # Nothing of this request was kept: the complaint, its customer update and its
+    # event went with the rollback, and the request that won answers for both.
+    with db.read() as session:
+        replay = _replay(session, staff_id, key or "", digest)
+    if replay is None:  # pragma: no cover - the winner committed before we lost
+        raise RuntimeError("idempotency key conflict without a stored answer")
+    return replay
 
 
 def _replay(session: Session, staff_id: str, key: str, digest: str) -> Registered | None:

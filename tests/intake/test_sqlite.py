@@ -1,0 +1,69 @@
+"""The embedded default for a quick local run: the same intake on SQLite files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from services.intake.db import outbox
+from services.intake.main import create_app
+from shared.auth.store import issue_token
+from shared.db import database_for
+from shared.migrations import upgrade
+from shared.settings import AUTH_STORE, Settings
+from tests.intake.conftest import complaint
+
+
+@pytest.fixture
+def sqlite_intake(tmp_path: Path) -> Iterator[tuple[TestClient, Settings, dict[str, str]]]:
+    settings = Settings(data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1", access_log=False)
+    for store in ("intake", AUTH_STORE):
+        upgrade(store, url=settings.database_url_for(store))
+    auth = database_for(AUTH_STORE, settings)
+    with auth.transaction() as session:
+        token, _ = issue_token(session, staff_id="A001", role="agent")
+    auth.dispose()
+    with TestClient(create_app(settings)) as client:
+        yield client, settings, {"Authorization": f"Bearer {token}"}
+
+
+def test_an_agent_registers_on_sqlite_with_the_same_answer_and_event(
+    sqlite_intake: tuple[TestClient, Settings, dict[str, str]],
+) -> None:
+    client, settings, agent = sqlite_intake
+    first = client.post("/complaints", json=complaint(), headers=agent)
+    second = client.post("/complaints", json=complaint(category="network"), headers=agent)
+    assert first.status_code == second.status_code == 201, first.text
+    assert second.json()["customer_file"]["open_complaints"] == 1
+    assert first.json()["reference"] != second.json()["reference"]
+    db = database_for("intake", settings)
+    with db.read() as session:
+        rows = list(session.execute(select(outbox).order_by(outbox.c.id)))
+    db.dispose()
+    assert [json.loads(r.value)["payload"]["reference"] for r in rows] == [
+        first.json()["reference"],
+        second.json()["reference"],
+    ]
+
+
+def test_idempotent_retries_on_sqlite_register_once(
+    sqlite_intake: tuple[TestClient, Settings, dict[str, str]],
+) -> None:
+    client, _, agent = sqlite_intake
+    headers = {**agent, "Idempotency-Key": "retry-1"}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post("/complaints", json=complaint(), headers=headers), range(4)
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    other = client.post("/complaints", json=complaint(severity="urgent"), headers=headers)
+    assert other.status_code == 409
