@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.logs import current_correlation_id
@@ -120,6 +121,24 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": codes.get(exc.status_code, "error"), "message": message},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        from shared.db import is_transient
+
+        if not is_transient(exc):
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {
+                "error": "database_unavailable",
+                "message": "the database could not be reached; try again shortly "
+                "(a registration retried with the same Idempotency-Key is never doubled)",
+                "correlation_id": current_correlation_id(),
+            },
+            status_code=503,
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

@@ -67,3 +67,20 @@ def test_idempotent_retries_on_sqlite_register_once(
     assert len({a.json()["id"] for a in answers}) == 1
     other = client.post("/complaints", json=complaint(severity="urgent"), headers=headers)
     assert other.status_code == 409
+
+
+def test_an_unreachable_database_is_503_with_retry_after(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url="postgresql://nobody:secret@127.0.0.1:1/complaints",
+        kafka_bootstrap_servers="127.0.0.1:1",
+        access_log=False,
+    )
+    with TestClient(create_app(settings)) as client:
+        r = client.post(
+            "/complaints",
+            json=complaint(),
+            headers={"Authorization": "Bearer cpt_" + "x" * 43},
+        )
+    assert r.status_code == 503, r.text
+    assert r.json()["error"] == "database_unavailable"
+    assert r.headers["Retry-After"] == "2"
