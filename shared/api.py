@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -172,6 +173,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(service, level=settings.log_level, fmt=settings.log_format)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         db: Database = database_for(service, settings)
         auth_db = database_for(AUTH_STORE, settings)
         app.state.settings = settings

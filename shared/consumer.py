@@ -164,6 +164,12 @@ class EventConsumer:
     # -- one record -------------------------------------------------------------------
 
     def _process(self, record: Any, stop: threading.Event) -> None:
+        declared = _header(record, "event_type")
+        if declared and declared not in self.handlers and declared in self.registry:
+            # A known event this service has no business with (a shared topic carries
+            # every service's events): skip it without parsing it.
+            self.stats.skipped += 1
+            return
         try:
             event = self.registry.decode(record.value)
         except EventDecodeError as exc:
@@ -253,3 +259,13 @@ class EventConsumer:
         log.error(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
+
+
+def _header(record: Any, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            try:
+                return bytes(value).decode("utf-8")
+            except (UnicodeDecodeError, TypeError):
+                return None
+    return None

@@ -168,6 +168,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 0.05,
         idle_seconds: float = 1.0,
+        linger_seconds: float = 0.0,
         retention: timedelta = timedelta(days=7),
         send_timeout: float = 30.0,
     ) -> None:
@@ -178,6 +179,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.idle_seconds = idle_seconds
+        self.linger_seconds = linger_seconds
         self.retention = retention
         self.send_timeout = send_timeout
         # Distinct advisory-lock namespace per schema, so two services never contend.
@@ -188,27 +190,38 @@ class OutboxRelay:
     # -- one pass -------------------------------------------------------------------
 
     def publish_pending(self) -> int:
-        """Publish everything unsent now, lane by lane; return how many rows went out."""
+        """Publish everything unsent now, lane by lane; return how many rows went out.
+
+        One connection serves the whole pass, and only lanes that have unsent rows are
+        visited: a relay woken for one new event does one small query, not one per lane.
+        """
         total = 0
         first_error: BaseException | None = None
-        for lane in range(self.lanes):
-            while True:
-                try:
-                    n = self._publish_lane(lane)
-                except RelayError as exc:
-                    first_error = first_error or exc
-                    break
-                total += n
-                if n < self.batch_size:
-                    break
+        with self.db.engine.connect() as conn:
+            for lane in self._busy_lanes(conn):
+                while True:
+                    try:
+                        n = self._publish_lane(conn, lane)
+                    except RelayError as exc:
+                        first_error = first_error or exc
+                        break
+                    total += n
+                    if n < self.batch_size:
+                        break
         self.published += total
         if first_error is not None:
             raise first_error
         return total
 
-    def _publish_lane(self, lane: int) -> int:
+    def _busy_lanes(self, conn: Connection) -> list[int]:
         t = self.table
-        with self.db.engine.connect() as conn, conn.begin():
+        with conn.begin():
+            lanes = conn.scalars(select(t.c.lane).where(t.c.sent_at.is_(None)).distinct()).all()
+        return sorted(int(lane) for lane in lanes if 0 <= lane < self.lanes)
+
+    def _publish_lane(self, conn: Connection, lane: int) -> int:
+        t = self.table
+        with conn.begin():
             if self.db.is_postgres and not conn.scalar(
                 select(func.pg_try_advisory_xact_lock(self._lock_ns, lane))
             ):
@@ -306,7 +319,7 @@ class OutboxRelay:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        waiter = _Waiter(self.db, self.poll_seconds, self.idle_seconds)
+        waiter = _Waiter(self.db, self.poll_seconds, self.idle_seconds, self.linger_seconds)
         backoff = 0.2
         log.info("outbox relay started", extra={"lanes": self.lanes})
         try:
@@ -341,10 +354,13 @@ class OutboxRelay:
 class _Waiter:
     """Sleep until new rows may be there: a PostgreSQL notification, or a short poll."""
 
-    def __init__(self, db: Database, poll_seconds: float, idle_seconds: float) -> None:
+    def __init__(
+        self, db: Database, poll_seconds: float, idle_seconds: float, linger_seconds: float = 0.0
+    ) -> None:
         self.db = db
         self.poll_seconds = poll_seconds
         self.idle_seconds = idle_seconds
+        self.linger_seconds = linger_seconds
         self._conn: Any = None
 
     def wait(self, stop: threading.Event) -> None:
@@ -354,7 +370,14 @@ class _Waiter:
         try:
             conn = self._listen()
             # Returns on the first notification, or after idle_seconds as a safety net.
+            woken = False
             for _ in conn.notifies(timeout=self.idle_seconds, stop_after=1):
+                woken = True
+            if woken and self.linger_seconds > 0:
+                # Every commit notifies. Waiting a moment lets the next few commits
+                # join this pass, and the notifications they sent are covered by it.
+                stop.wait(self.linger_seconds)
+            for _ in conn.notifies(timeout=0):
                 pass
         except Exception as exc:
             log.warning("outbox relay: LISTEN failed (%s); polling", exc)

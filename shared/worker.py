@@ -84,6 +84,7 @@ def run_worker(spec: WorkerSpec, settings: Settings | None = None) -> None:
             lanes=settings.outbox_lanes,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
+            linger_seconds=settings.outbox_linger_seconds,
             retention=timedelta(days=settings.outbox_retention_days),
         )
         threads.append(_start(f"outbox-relay-{i}", relay.run, stop))
