@@ -1,0 +1,151 @@
+"""python -m bench [NAME ...] [--quick]: run benchmarks, print their figures, save them.
+
+Run through `make bench` / scripts/bench.sh, which start the bench stack first.
+To add a benchmark, write bench/<name>.py with `NAME`, `DESCRIPTION` and
+`run(ctx: Context) -> Iterable[Figure]` (a generator keeps the figures measured before
+a failure), and add its name to MODULES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bench.common import RESULTS, ROOT, Context, Figure, say, table, write_results
+
+MODULES = ("outbox", "intake")
+
+
+def load(name: str) -> ModuleType:
+    module = importlib.import_module(f"bench.{name}")
+    for attr in ("NAME", "run"):
+        if not hasattr(module, attr):
+            raise SystemExit(f"bench/{name}.py has no {attr}: see bench/__main__.py")
+    return module
+
+
+def environment(ctx: Context) -> dict[str, Any]:
+    """What the figures depend on, so two results files can be compared fairly."""
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "kafka": os.environ.get("KAFKA_VERSION"),
+        # Anything else running on the machine moves the figures: note how busy it was.
+        "loadavg_at_start": round(os.getloadavg()[0], 2),
+    }
+    try:
+        info["commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        info["commit"] = None
+    try:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(ctx.database_url)
+        with engine.connect() as conn:
+            info["postgres"] = conn.scalar(text("SHOW server_version"))
+        engine.dispose()
+    except Exception as exc:  # the benchmarks themselves will say what is wrong
+        info["postgres"] = f"unknown ({type(exc).__name__})"
+    settings = ctx.settings()
+    info["outbox_lanes"] = settings.outbox_lanes
+    info["outbox_batch_size"] = settings.outbox_batch_size
+    info["outbox_linger_seconds"] = settings.outbox_linger_seconds
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmarks on the bench stack (run them with `make bench`).",
+    )
+    parser.add_argument(
+        "benchmarks", nargs="*", metavar="NAME", help=f"which to run (default all: {MODULES})"
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run, not figures")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for name in MODULES:
+            print(f"{name:12} {getattr(load(name), 'DESCRIPTION', '')}")
+        return 0
+    unknown = [b for b in args.benchmarks if b not in MODULES]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; one of {', '.join(MODULES)}")
+    names = args.benchmarks or list(MODULES)
+    modules = [load(name) for name in names]
+
+    ctx = Context.from_env(quick=args.quick)
+    meta: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "benchmarks": names,
+        "environment": environment(ctx),
+    }
+    figures: list[Figure] = []
+    failed: dict[str, str] = {}
+    started = time.monotonic()
+    for module in modules:
+        say(f"{module.NAME}: starting{' (quick)' if args.quick else ''}")
+        t0 = time.monotonic()
+        try:
+            for figure in module.run(ctx):
+                figures.append(figure)
+        except Exception as exc:
+            traceback.print_exc()
+            failed[module.NAME] = f"{type(exc).__name__}: {exc}"
+            say(f"{module.NAME}: FAILED: {failed[module.NAME]}")
+        else:
+            say(f"{module.NAME}: done in {time.monotonic() - t0:.0f}s")
+
+    meta["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    meta["failed"] = failed
+    meta["environment"]["loadavg_at_end"] = round(os.getloadavg()[0], 2)
+    write_results(args.out, figures, meta)
+
+    print()
+    title = "Benchmark figures" + (
+        " (--quick: a smoke run, not for comparison)" if args.quick else ""
+    )
+    print(title)
+    print(table(figures) if figures else "(none)")
+    env = meta["environment"]
+    print(
+        f"\n{env['cpus']} CPUs, Python {env['python']}, PostgreSQL {env.get('postgres')}, "
+        f"Kafka {env.get('kafka')}, commit {env.get('commit')}; load average "
+        f"{env['loadavg_at_start']} → {env['loadavg_at_end']}; {meta['seconds']:.0f}s; "
+        f"saved to {_shown(args.out)}"
+    )
+    for name, reason in failed.items():
+        print(f"FAILED {name}: {reason}")
+    return 1 if failed else 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
