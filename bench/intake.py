@@ -5,8 +5,9 @@ number of connections, each request a different caller):
 1. intake: `POST /complaints` on the real service (validation, the caller's file, the
    complaint, the customer, the outbox row), with its worker relaying the events to
    Kafka all the while;
-2. floor: a bare FastAPI endpoint that validates the same body and inserts one row
-   (bench/floor_app.py) — what any REST intake pays at least.
+2. floor: a bare FastAPI endpoint that validates the same body and inserts one row,
+   reaching PostgreSQL the same way as intake (an async psycopg pool, one statement):
+   bench/floor_app.py — what any REST intake pays at least.
 It prints both rates, their ratio, latencies, and checks that every complaint
 registered was stored and its event published.
 """
@@ -99,7 +100,15 @@ def parse_wrk(output: str) -> LoadResult:
     )
 
 
-def run_wrk(url: str, *, seconds: int, connections: int, threads: int, token: str) -> LoadResult:
+def run_wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    token: str,
+    path: str = "/complaints",
+) -> LoadResult:
     out = subprocess.run(
         [
             "wrk",
@@ -113,7 +122,7 @@ def run_wrk(url: str, *, seconds: int, connections: int, threads: int, token: st
             str(LUA),
             url,
         ],
-        env={**os.environ, "BENCH_TOKEN": token},
+        env={**os.environ, "BENCH_TOKEN": token, "BENCH_PATH": path},
         capture_output=True,
         text=True,
         check=True,
@@ -294,6 +303,22 @@ def measure(
             threads=threads,
             token="x",
         )
+        run_wrk(
+            f"http://127.0.0.1:{port}",
+            seconds=warmup,
+            connections=connections,
+            threads=threads,
+            token="x",
+            path="/sync/complaints",
+        )
+        results["floor_sync"] = run_wrk(
+            f"http://127.0.0.1:{port}",
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            token="x",
+            path="/sync/complaints",
+        )
     finally:
         floor.stop()
 
@@ -309,7 +334,11 @@ def measure(
 def report(results: dict[str, Any], *, seconds: int, connections: int, api_workers: int) -> str:
     intake: LoadResult = results["intake"]
     floor: LoadResult = results["floor"]
+    floor_sync: LoadResult = results["floor_sync"]
     ratio = intake.requests_per_s / floor.requests_per_s if floor.requests_per_s else 0.0
+    ratio_sync = (
+        intake.requests_per_s / floor_sync.requests_per_s if floor_sync.requests_per_s else 0.0
+    )
     drained = results["outbox_drained_after_s"]
     drained_text = f"in {drained:.1f}s" if drained is not None else "NOT within 120s"
     i50, i99 = intake.latency_ms.get("p50", 0.0), intake.latency_ms.get("p99", 0.0)
@@ -320,10 +349,14 @@ def report(results: dict[str, Any], *, seconds: int, connections: int, api_worke
         f"  intake  POST /complaints     {intake.requests_per_s:8.0f} complaints/s  "
         f"p50 {i50:6.1f} ms  p99 {i99:6.1f} ms  non-2xx {intake.non_2xx}  "
         f"socket errors {intake.errors}",
-        f"  floor   bare FastAPI INSERT  {floor.requests_per_s:8.0f} requests/s    "
+        f"  floor   async psycopg INSERT {floor.requests_per_s:8.0f} requests/s    "
         f"p50 {f50:6.1f} ms  p99 {f99:6.1f} ms  non-2xx {floor.non_2xx}  "
         f"socket errors {floor.errors}",
+        f"  floor   sync def + SQLAlchemy {floor_sync.requests_per_s:7.0f} requests/s    "
+        f"p50 {floor_sync.latency_ms.get('p50', 0.0):6.1f} ms  "
+        f"p99 {floor_sync.latency_ms.get('p99', 0.0):6.1f} ms",
         f"  ratio   intake / floor       {ratio:8.1%}   (goal: >= 60 % and >= 1000/s)",
+        f"  ratio   intake / sync floor  {ratio_sync:8.1%}",
         f"  stored {results['stored_during_run']} complaints in the measured window; "
         f"outbox backlog at the end {results['outbox_backlog_at_end']}, drained {drained_text}; "
         f"events published {results['events_published']} of {results['complaints_total']}",
@@ -334,11 +367,16 @@ def report(results: dict[str, Any], *, seconds: int, connections: int, api_worke
 def figures(results: dict[str, Any]) -> dict[str, float]:
     intake: LoadResult = results["intake"]
     floor: LoadResult = results["floor"]
+    floor_sync: LoadResult = results["floor_sync"]
     return {
         "intake_complaints_per_s": intake.requests_per_s,
         "floor_requests_per_s": floor.requests_per_s,
         "intake_vs_floor": intake.requests_per_s / floor.requests_per_s
         if floor.requests_per_s
+        else 0.0,
+        "floor_sync_requests_per_s": floor_sync.requests_per_s,
+        "intake_vs_floor_sync": intake.requests_per_s / floor_sync.requests_per_s
+        if floor_sync.requests_per_s
         else 0.0,
         "intake_p50_ms": intake.latency_ms.get("p50", 0.0),
         "intake_p99_ms": intake.latency_ms.get("p99", 0.0),
@@ -351,8 +389,10 @@ def figures(results: dict[str, Any]) -> dict[str, float]:
 
 _UNITS_OF = {
     "intake_complaints_per_s": ("intake, POST /complaints", "complaints/s"),
-    "floor_requests_per_s": ("floor, bare FastAPI INSERT", "requests/s"),
+    "floor_requests_per_s": ("floor, bare FastAPI + async INSERT", "requests/s"),
     "intake_vs_floor": ("intake / floor", "ratio"),
+    "floor_sync_requests_per_s": ("floor, sync def + SQLAlchemy INSERT", "requests/s"),
+    "intake_vs_floor_sync": ("intake / sync floor", "ratio"),
     "intake_p50_ms": ("intake latency p50", "ms"),
     "intake_p99_ms": ("intake latency p99", "ms"),
     "floor_p50_ms": ("floor latency p50", "ms"),

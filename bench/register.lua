@@ -1,6 +1,7 @@
 -- wrk script: POST /complaints with a different caller each time (bench/intake.py).
 -- The token comes from the BENCH_TOKEN environment variable.
 local token = os.getenv("BENCH_TOKEN")
+local path = os.getenv("BENCH_PATH") or "/complaints"
 local descriptions = {
   "上月话费账单多扣了 30 元，客服一直没有回复。",
   "宽带从周一开始断网，报修三次都没有人上门。",
@@ -27,7 +28,7 @@ function request()
   local body = '{"customer_phone":"' .. phone .. '","channel":"phone","category":"'
     .. categories[k] .. '","severity":"normal","nature":"genuine","description":"'
     .. descriptions[k] .. '"}'
-  return wrk.format("POST", "/complaints", {
+  return wrk.format("POST", path, {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
   }, body)

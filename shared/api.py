@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -164,8 +165,8 @@ def create_service_app(
     description: str,
     settings: Settings,
     routers: Sequence[APIRouter],
-    on_startup: Callable[[FastAPI], None] | None = None,
-    on_shutdown: Callable[[FastAPI], None] | None = None,
+    on_startup: Callable[[FastAPI], Any] | None = None,
+    on_shutdown: Callable[[FastAPI], Any] | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     """Build a service's app. Nothing connects until the app starts (lifespan)."""
@@ -182,12 +183,16 @@ def create_service_app(
         app.state.tokens = TokenVerifier(auth_db, ttl=settings.token_cache_seconds)
         app.state.kafka = KafkaProbe(settings)
         if on_startup is not None:
-            on_startup(app)
+            started = on_startup(app)
+            if inspect.isawaitable(started):
+                await started
         try:
             yield
         finally:
             if on_shutdown is not None:
-                on_shutdown(app)
+                stopped = on_shutdown(app)
+                if inspect.isawaitable(stopped):
+                    await stopped
             app.state.kafka.close()
             db.dispose()
             auth_db.dispose()

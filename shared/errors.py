@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -129,6 +131,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
         if not is_transient(exc):
             return await _unexpected(request, exc)
+        return _unavailable(request, exc)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _driver(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        return _unavailable(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return _unavailable(request, exc)
+
+    def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
             {

@@ -15,9 +15,19 @@ SERVICE = "intake"
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    def startup(app: FastAPI) -> None:
+    async def startup(app: FastAPI) -> None:
         taxonomy()  # a broken taxonomy file stops the start, not the first request
         app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
+        app.state.registrar = None
+        if app.state.db.is_postgres:
+            from services.intake.complaints.pg import AsyncRegistrar
+
+            app.state.registrar = AsyncRegistrar(app.state.db, size=settings.db_pool_size)
+            await app.state.registrar.open()
+
+    async def shutdown(app: FastAPI) -> None:
+        if app.state.registrar is not None:
+            await app.state.registrar.close()
 
     return create_service_app(
         service=SERVICE,
@@ -26,4 +36,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         routers=[complaints_router],
         on_startup=startup,
+        on_shutdown=shutdown,
     )

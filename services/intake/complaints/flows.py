@@ -282,14 +282,27 @@ def _replay(session: Session, staff_id: str, key: str, digest: str) -> Registere
     stored = service.get_idempotency(session, staff_id=staff_id, key=key)
     if stored is None:
         return None
-    if stored.request_hash != digest:
+    return replay_answer(
+        key=key,
+        digest=digest,
+        stored_hash=stored.request_hash,
+        complaint_id=stored.complaint_id,
+        response=dict(stored.response),
+    )
+
+
+def replay_answer(
+    *, key: str, digest: str, stored_hash: str, complaint_id: str, response: dict[str, Any]
+) -> Registered:
+    """The answer to a request whose Idempotency-Key is already stored."""
+    if stored_hash != digest:
         raise Conflict(
             "Idempotency-Key was already used for a different complaint; "
             "use a new key for a new complaint",
             idempotency_key=key,
-            complaint_id=stored.complaint_id,
+            complaint_id=complaint_id,
         )
-    return Registered(body=dict(stored.response), status_code=200)
+    return Registered(body=response, status_code=200)
 
 
 def purge_idempotency_keys(db: Database, *, now: datetime, config: IntakeConfig) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -23,6 +25,7 @@ from services.intake.complaints.models import (
     NoteCreate,
     NoteRead,
 )
+from services.intake.complaints.pg import AsyncRegistrar
 from services.intake.config import get_config
 from services.intake.phones import InvalidPhone, normalise_phone
 from services.intake.taxonomy import taxonomy
@@ -89,7 +92,7 @@ def list_categories(_: CurrentPrincipal) -> list[CategoryRead]:
         422: {"description": "invalid fields, each named with the reason"},
     },
 )
-def register_complaint(
+async def register_complaint(
     request: Request,
     data: ComplaintCreate,
     principal: Annotated[Principal, require_roles(*_REGISTERS)],
@@ -106,17 +109,65 @@ def register_complaint(
     reference to read out and the caller's file (open complaints, last 30 days, repeat)."""
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise Unprocessable("Idempotency-Key", "1-128 printable ASCII characters, no spaces")
-    result = flows.register(
-        _db(request),
-        _outbox(request),
-        data,
-        staff_id=principal.staff_id,
-        role=principal.role.value,
-        now=utcnow(),
-        config=get_config(),
-        idempotency_key=idempotency_key,
+    registrar = request.app.state.registrar
+    if registrar is None:  # SQLite: the general path, on a thread
+        result = await anyio.to_thread.run_sync(
+            partial(
+                flows.register,
+                _db(request),
+                _outbox(request),
+                data,
+                staff_id=principal.staff_id,
+                role=principal.role.value,
+                now=utcnow(),
+                config=get_config(),
+                idempotency_key=idempotency_key,
+            )
+        )
+        return JSONResponse(result.body, status_code=result.status_code)
+    result = await _register_on_postgres(
+        registrar, _outbox(request), data, principal, idempotency_key
     )
     return JSONResponse(result.body, status_code=result.status_code)
+
+
+async def _register_on_postgres(
+    registrar: AsyncRegistrar,
+    outbox: Outbox,
+    data: ComplaintCreate,
+    principal: Principal,
+    key: str | None,
+) -> flows.Registered:
+    digest = flows.request_hash(data) if key else ""
+
+    async def replay() -> flows.Registered | None:
+        stored = await registrar.stored_answer(principal.staff_id, key or "")
+        if stored is None:
+            return None
+        stored_hash, complaint_id, response = stored
+        return flows.replay_answer(
+            key=key or "",
+            digest=digest,
+            stored_hash=stored_hash,
+            complaint_id=complaint_id,
+            response=response,
+        )
+
+    if key and (earlier := await replay()) is not None:
+        return earlier
+    new = flows.NewComplaint.from_request(
+        data, staff_id=principal.staff_id, role=principal.role.value, now=utcnow()
+    )
+    body = await registrar.register(
+        outbox, new, get_config(), idempotency_key=key, request_hash=digest
+    )
+    if body is not None:
+        return flows.Registered(body=body, status_code=201)
+    # Another request with this key was stored first; nothing of this one was.
+    winner = await replay()
+    if winner is None:  # pragma: no cover - the winner's row is committed before ours fails
+        raise RuntimeError("idempotency key conflict without a stored answer")
+    return winner
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, tags=["complaints"])
