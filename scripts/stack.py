@@ -8,16 +8,33 @@ and every service's API and worker, in the background.
     python scripts/stack.py token --role agent --staff A001 [--department billing]
 
 What `up` started, and with which settings, is written to .run/<stack>/stack.json so
-`down`, `status` and `token` act on the same system.
+`down`, `status` and `token` act on the same system. `down` stops only what `up`
+started: a broker or database that was already running is left alone.
+
+The defaults are those of `make run`; each can be changed, e.g. to run the system
+against infrastructure that is already up:
+
+    STACK=dev|test|bench        which local environment's Kafka and PostgreSQL to start
+                                (ports and data, see scripts/env.sh)
+    RUN_DIR                     where pids, logs, state and SQLite files go
+                                (default .run/<stack>)
+    --kafka HOST:PORT           use the broker already running there: it is neither
+      or STACK_KAFKA            started nor stopped (topics are created if missing)
+    --database-url URL          use the PostgreSQL already running there (each service
+      or DATABASE_URL           in its own schema; SCHEMA_PREFIX is honoured)
+    --port-base N               the APIs listen on N+1..N+4 instead of 8001..8004
+      or STACK_PORT_BASE
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,49 +45,85 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.settings import SERVICE_PORTS  # noqa: E402
+from shared.settings import SERVICE_PORTS, SMS_GATEWAY_PORT  # noqa: E402
 
 STACK = os.environ.get("STACK", "dev")
-RUN = ROOT / ".run" / STACK
+RUN = Path(os.environ.get("RUN_DIR") or ROOT / ".run" / STACK).resolve()
 PIDS = RUN / "pids"
 LOGS = RUN / "logs"
 STATE = RUN / "stack.json"
 PYTHON = ROOT / ".venv" / "bin" / "python"
+DEFAULT_PORT_BASE = 8000
+
+# The development SMS gateway (a page showing the SMS sent, API.md) belongs to the notify
+# service. It is started when notify provides it as an app factory here; until then the
+# system runs without it and `up` says so.
+SMS_GATEWAY_APP = "services.notify.gateway:create_app"
+
+# Settings the services read that `up` records, so later commands see the same system.
+PASSED_SETTINGS = ("SCHEMA_PREFIX",)
 
 
 @dataclass(frozen=True)
 class Proc:
     name: str
     argv: list[str]
+    # The argument that tells this process apart from any other on the machine: a pid
+    # file outliving its process must never make us signal a stranger that got its pid.
+    marker: str
     port: int | None = None
+    # Where readiness is asked; None: the port accepting connections is enough.
+    ready_path: str | None = "/readyz"
 
 
-def processes(api_workers: int) -> list[Proc]:
+def uvicorn_argv(app: str, port: int, api_workers: int) -> list[str]:
+    argv = [
+        str(PYTHON),
+        "-m",
+        "uvicorn",
+        "--factory",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
+    ]
+    if api_workers > 1:
+        argv += ["--workers", str(api_workers)]
+    return argv
+
+
+def service_ports(port_base: int) -> dict[str, int]:
+    return {s: port_base + p - DEFAULT_PORT_BASE for s, p in SERVICE_PORTS.items()}
+
+
+def sms_gateway_available() -> bool:
+    module = SMS_GATEWAY_APP.split(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def processes(api_workers: int, port_base: int = DEFAULT_PORT_BASE) -> list[Proc]:
     procs: list[Proc] = []
-    for service, port in SERVICE_PORTS.items():
-        argv = [
-            str(PYTHON),
-            "-m",
-            "uvicorn",
-            "--factory",
-            f"services.{service}.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "10",
-        ]
-        if api_workers > 1:
-            argv += ["--workers", str(api_workers)]
-        procs.append(Proc(f"{service}-api", argv, port))
-        procs.append(Proc(f"{service}-worker", [str(PYTHON), "-m", f"services.{service}.worker"]))
+    for service, port in service_ports(port_base).items():
+        app = f"services.{service}.main:create_app"
+        procs.append(Proc(f"{service}-api", uvicorn_argv(app, port, api_workers), app, port))
+        module = f"services.{service}.worker"
+        procs.append(Proc(f"{service}-worker", [str(PYTHON), "-m", module], module))
+    if sms_gateway_available():
+        port = port_base + SMS_GATEWAY_PORT - DEFAULT_PORT_BASE
+        argv = uvicorn_argv(SMS_GATEWAY_APP, port, 1)
+        procs.append(Proc("sms-gateway", argv, SMS_GATEWAY_APP, port, ready_path=None))
     return procs
 
 
-def script_env(name: str) -> dict[str, str]:
-    """The stack's settings as scripts/env.sh computes them (one source of truth)."""
+def script_env(name: str) -> str:
+    """One of the stack's settings as scripts/env.sh computes it (one source of truth)."""
     out = subprocess.run(
         ["bash", "-c", f'source "{ROOT}/scripts/env.sh" && echo "${name}"'],
         env={**os.environ, "STACK": STACK},
@@ -78,16 +131,42 @@ def script_env(name: str) -> dict[str, str]:
         text=True,
         check=True,
     )
-    return {name: out.stdout.strip()}
+    return out.stdout.strip()
 
 
-def run_script(*args: str) -> None:
-    subprocess.run(
-        [str(ROOT / "scripts" / args[0]), *args[1:]], env={**os.environ, "STACK": STACK}, check=True
+def run_script(*args: str, check: bool = True) -> int:
+    return subprocess.run(
+        [str(ROOT / "scripts" / args[0]), *args[1:]],
+        env={**os.environ, "STACK": STACK},
+        check=check,
+    ).returncode
+
+
+def script_running(script: str) -> bool:
+    """Whether the stack's own Kafka (kafka.sh) or PostgreSQL (postgres.sh) runs."""
+    return (
+        subprocess.run(
+            [str(ROOT / "scripts" / script), "status"],
+            env={**os.environ, "STACK": STACK},
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
     )
 
 
-def pid_of(proc_name: str) -> int | None:
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")
+
+
+def pid_of(proc_name: str, marker: str | None = None) -> int | None:
+    """The pid recorded for a process, if that process still runs."""
     path = PIDS / f"{proc_name}.pid"
     if not path.exists():
         return None
@@ -96,12 +175,23 @@ def pid_of(proc_name: str) -> int | None:
         os.kill(pid, 0)
     except (ValueError, ProcessLookupError, PermissionError):
         return None
+    if Path("/proc/self").exists():
+        argv = _cmdline(pid)
+        # An exited process whose parent has not reaped it yet has no command line.
+        if not argv or (marker or "services.") not in " ".join(argv):
+            return None
     return pid
 
 
-def ready(port: int) -> tuple[bool, str]:
+def ready(port: int, path: str | None = "/readyz") -> tuple[bool, str]:
+    if path is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True, "accepting connections"
+        except OSError as exc:
+            return False, str(exc)
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as resp:
             return resp.status == 200, resp.read().decode()
     except Exception as exc:
         body = getattr(exc, "read", lambda: b"")()
@@ -112,44 +202,128 @@ def load_state() -> dict[str, object]:
     return json.loads(STATE.read_text()) if STATE.exists() else {}
 
 
+def state_env(state: dict[str, object]) -> dict[str, str]:
+    recorded = state.get("env")
+    return {k: str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
+
+
+def state_int(state: dict[str, object], key: str, default: int) -> int:
+    value = state.get(key, default)
+    return value if isinstance(value, int) else default
+
+
 def service_env(state: dict[str, object]) -> dict[str, str]:
-    env = {**os.environ, **{k: str(v) for k, v in dict(state.get("env", {})).items()}}  # type: ignore[arg-type]
+    recorded = state_env(state)
+    env = {**os.environ, **recorded}
+    if state and "DATABASE_URL" not in recorded:
+        # The system runs on SQLite: a DATABASE_URL in the caller's shell must not
+        # point one of its processes somewhere else.
+        env.pop("DATABASE_URL", None)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def up(db: str, api_workers: int, timeout: float) -> int:
+def procs_of(state: dict[str, object]) -> list[Proc]:
+    return processes(
+        state_int(state, "api_workers", 1), state_int(state, "port_base", DEFAULT_PORT_BASE)
+    )
+
+
+def running(state: dict[str, object]) -> list[str]:
+    return [p.name for p in procs_of(state) if pid_of(p.name, p.marker)]
+
+
+def describe(state: dict[str, object]) -> str:
+    env = state_env(state)
+    db = env.get("DATABASE_URL") or "SQLite"
+    apis = ", ".join(
+        str(p) for p in service_ports(state_int(state, "port_base", DEFAULT_PORT_BASE)).values()
+    )
+    return f"database {db}, Kafka {env.get('KAFKA_BOOTSTRAP_SERVERS')}, APIs on {apis}"
+
+
+def up(
+    db: str,
+    api_workers: int,
+    timeout: float,
+    *,
+    kafka: str | None,
+    database_url: str | None,
+    port_base: int,
+) -> int:
     if not PYTHON.exists():
         print("no virtualenv: run 'make install' first", file=sys.stderr)
         return 1
     for d in (PIDS, LOGS):
         d.mkdir(parents=True, exist_ok=True)
-    kafka = script_env("KAFKA_BOOTSTRAP_SERVERS")["KAFKA_BOOTSTRAP_SERVERS"]
+
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka or script_env("KAFKA_BOOTSTRAP_SERVERS"),
         "DATA_DIR": str(RUN / "data"),
         "ENVIRONMENT": "development",
     }
-    started_pg = False
-    if db == "postgres":
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    elif db == "postgres":
+        env["DATABASE_URL"] = script_env("PG_URL")
+    env.update({k: os.environ[k] for k in PASSED_SETTINGS if os.environ.get(k)})
+
+    previous = load_state()
+    already = running(previous) if previous else []
+    same = state_env(previous) == env and state_int(previous, "port_base", 0) == port_base
+    if already and not same:
+        print(
+            f"the system is already running ({', '.join(already)}) with {describe(previous)}; "
+            "stop it first with 'make down'",
+            file=sys.stderr,
+        )
+        return 1
+
+    # What an earlier `up` started stays ours to stop, whatever this one uses.
+    own_pg = db == "postgres" and not database_url
+    started_pg = bool(previous.get("started_postgres")) or (
+        own_pg and not script_running("postgres.sh")
+    )
+    started_kafka = bool(previous.get("started_kafka")) or (
+        kafka is None and not script_running("kafka.sh")
+    )
+    if own_pg:
         run_script("postgres.sh", "start")
-        env["DATABASE_URL"] = script_env("PG_URL")["PG_URL"]
-        started_pg = True
-    elif os.environ.get("DATABASE_URL"):
-        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-    state = {"env": env, "started_postgres": started_pg, "stack": STACK}
+    state: dict[str, object] = {
+        "stack": STACK,
+        "env": env,
+        "port_base": port_base,
+        "api_workers": api_workers,
+        "started_kafka": started_kafka,
+        "started_postgres": started_pg,
+    }
     STATE.write_text(json.dumps(state, indent=2))
-    run_script("kafka.sh", "start")
 
     penv = service_env(state)
+    if kafka is None:
+        run_script("kafka.sh", "start")
+    else:
+        subprocess.run(
+            [str(PYTHON), "-m", "shared.topics", "ensure", "--bootstrap", kafka],
+            env=penv,
+            check=True,
+            cwd=ROOT,
+        )
     subprocess.run(
         [str(PYTHON), "-m", "shared.migrations", "upgrade", "all"], env=penv, check=True, cwd=ROOT
     )
 
-    procs = processes(api_workers)
+    procs = processes(api_workers, port_base)
     for proc in procs:
-        if pid_of(proc.name):
+        if pid_of(proc.name, proc.marker):
             continue
+        if proc.port and not port_free(proc.port):
+            print(
+                f"port {proc.port} for {proc.name} is taken by another program: stop it "
+                "or choose other ports with --port-base ('make down' stops what did start)",
+                file=sys.stderr,
+            )
+            return 1
         log = open(LOGS / f"{proc.name}.log", "ab")  # noqa: SIM115 - handed to the child
         child = subprocess.Popen(
             proc.argv,
@@ -160,37 +334,51 @@ def up(db: str, api_workers: int, timeout: float) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        log.close()
         (PIDS / f"{proc.name}.pid").write_text(str(child.pid))
 
     deadline = time.monotonic() + timeout
     pending = {p.name: p for p in procs if p.port}
     while pending and time.monotonic() < deadline:
         for name, proc in list(pending.items()):
-            if pid_of(name) is None:
+            if pid_of(name, proc.marker) is None:
                 print(f"{name} exited; last lines of {LOGS / (name + '.log')}:", file=sys.stderr)
                 print(tail(LOGS / f"{name}.log"), file=sys.stderr)
+                print("('make down' stops what did start)", file=sys.stderr)
                 return 1
-            ok, _ = ready(proc.port)  # type: ignore[arg-type]
+            ok, _ = ready(proc.port, proc.ready_path)  # type: ignore[arg-type]
             if ok:
                 del pending[name]
         time.sleep(0.3)
     if pending:
         for name, proc in pending.items():
-            print(f"{name} not ready after {timeout:.0f}s: {ready(proc.port)[1]}", file=sys.stderr)  # type: ignore[arg-type]
+            detail = ready(proc.port, proc.ready_path)[1]  # type: ignore[arg-type]
+            print(f"{name} not ready after {timeout:.0f}s: {detail}", file=sys.stderr)
+        print("('make down' stops what did start)", file=sys.stderr)
         return 1
-    dead = [p.name for p in procs if pid_of(p.name) is None]
+    dead = [p.name for p in procs if pid_of(p.name, p.marker) is None]
     if dead:
         print(f"exited during start: {', '.join(dead)} (see {LOGS})", file=sys.stderr)
         return 1
-    print_addresses(kafka, env)
+    print_addresses(env, port_base, procs)
     return 0
 
 
-def print_addresses(kafka: str, env: dict[str, str]) -> None:
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def print_addresses(env: dict[str, str], port_base: int, procs: list[Proc]) -> None:
     print("\nComplaint platform is running:")
-    for service, port in SERVICE_PORTS.items():
+    for service, port in service_ports(port_base).items():
         print(f"  {service:<11} http://127.0.0.1:{port}   (docs: http://127.0.0.1:{port}/docs)")
-    print(f"  {'kafka':<11} {kafka}")
+    gateway = next((p for p in procs if p.name == "sms-gateway"), None)
+    if gateway:
+        print(f"  {'sms':<11} http://127.0.0.1:{gateway.port}   (development SMS gateway)")
+    else:
+        print(f"  {'sms':<11} development SMS gateway not started: notify does not provide it yet")
+    print(f"  {'kafka':<11} {env['KAFKA_BOOTSTRAP_SERVERS']}")
     print(f"  {'database':<11} {env.get('DATABASE_URL') or 'SQLite files in ' + env['DATA_DIR']}")
     print(f"  {'logs':<11} {LOGS}   (make logs)")
     print("\nA token to call the APIs:   make token ROLE=agent STAFF=A001")
@@ -206,52 +394,58 @@ def tail(path: Path, lines: int = 20) -> str:
 
 def down() -> int:
     state = load_state()
+    markers = {p.name: p.marker for p in procs_of(state)}
     names = sorted(p.stem for p in PIDS.glob("*.pid")) if PIDS.exists() else []
-    pids = {n: pid_of(n) for n in names}
+    pids = {n: pid_of(n, markers.get(n)) for n in names}
     for pid in pids.values():
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 20
     for name, pid in pids.items():
-        while pid and time.monotonic() < deadline and pid_of(name):
+        while pid and time.monotonic() < deadline and pid_of(name, markers.get(name)):
             time.sleep(0.1)
-        if pid and pid_of(name):
+        if pid and pid_of(name, markers.get(name)):
             print(f"{name} did not stop; killing it", file=sys.stderr)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
         (PIDS / f"{name}.pid").unlink(missing_ok=True)
-    if names:
-        print(f"stopped: {', '.join(names)}")
-    run_script("kafka.sh", "stop")
+    stopped = [n for n, pid in pids.items() if pid]
+    if stopped:
+        print(f"stopped: {', '.join(stopped)}")
+    # Without a record of what `up` did, stop the stack's own broker: that is what
+    # `make run` starts.
+    if state.get("started_kafka", True):
+        run_script("kafka.sh", "stop")
+    else:
+        kafka = state_env(state).get("KAFKA_BOOTSTRAP_SERVERS")
+        print(f"Kafka at {kafka} left running: it was running before 'up'")
     if state.get("started_postgres"):
         run_script("postgres.sh", "stop")
+    elif state_env(state).get("DATABASE_URL"):
+        print("PostgreSQL left running: it was running before 'up'")
+    STATE.unlink(missing_ok=True)
     return 0
 
 
 def status() -> int:
     state = load_state()
     code = 0
-    for proc in processes(1):
-        pid = pid_of(proc.name)
+    for proc in procs_of(state):
+        pid = pid_of(proc.name, proc.marker)
         line = f"{proc.name:<20} {'running pid ' + str(pid) if pid else 'stopped'}"
         if pid and proc.port:
-            ok, _ = ready(proc.port)
+            ok, _ = ready(proc.port, proc.ready_path)
             line += f"  http://127.0.0.1:{proc.port}  {'ready' if ok else 'NOT READY'}"
         if not pid:
             code = 3
         print(line)
-    subprocess.run(
-        [str(ROOT / "scripts" / "kafka.sh"), "status"],
-        env={**os.environ, "STACK": STACK},
-        check=False,
-    )
+    if state.get("started_kafka", True):
+        run_script("kafka.sh", "status", check=False)
+    else:
+        print(f"Kafka at {state_env(state).get('KAFKA_BOOTSTRAP_SERVERS')} (not ours to manage)")
     if state.get("started_postgres"):
-        subprocess.run(
-            [str(ROOT / "scripts" / "postgres.sh"), "status"],
-            env={**os.environ, "STACK": STACK},
-            check=False,
-        )
+        run_script("postgres.sh", "status", check=False)
     return code
 
 
@@ -276,11 +470,34 @@ def token(argv: list[str]) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="scripts/stack.py")
+    parser = argparse.ArgumentParser(
+        prog="scripts/stack.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up")
     p_up.add_argument(
         "--db", choices=["sqlite", "postgres"], default=os.environ.get("DB", "sqlite") or "sqlite"
+    )
+    p_up.add_argument(
+        "--kafka",
+        default=os.environ.get("STACK_KAFKA") or None,
+        metavar="HOST:PORT",
+        help="use this already running broker instead of starting the stack's own",
+    )
+    p_up.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="use this already running PostgreSQL (default: $DATABASE_URL, unless --db "
+        "postgres asks for the stack's own)",
+    )
+    p_up.add_argument(
+        "--port-base",
+        type=int,
+        metavar="N",
+        default=int(os.environ.get("STACK_PORT_BASE") or DEFAULT_PORT_BASE),
+        help="the APIs listen on N+1..N+4 (default 8000)",
     )
     p_up.add_argument("--api-workers", type=int, default=int(os.environ.get("API_WORKERS", "1")))
     p_up.add_argument("--timeout", type=float, default=120)
@@ -290,7 +507,21 @@ def main() -> int:
     sub.add_parser("token", add_help=False)
     args, rest = parser.parse_known_args()
     if args.command == "up":
-        return up(args.db, args.api_workers, args.timeout)
+        try:
+            return up(
+                args.db,
+                args.api_workers,
+                args.timeout,
+                kafka=args.kafka,
+                database_url=args.database_url
+                or (None if args.db == "postgres" else os.environ.get("DATABASE_URL") or None),
+                port_base=args.port_base,
+            )
+        except subprocess.CalledProcessError as exc:
+            what = " ".join(str(a) for a in exc.cmd)
+            print(f"failed (exit {exc.returncode}): {what}", file=sys.stderr)
+            print("('make down' stops what did start)", file=sys.stderr)
+            return 1
     if args.command == "down":
         return down()
     if args.command == "status":

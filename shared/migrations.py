@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     stores = STORES if args.store == "all" else (args.store,)
     for store in stores:
-        upgrade(store, url=settings.database_url_for(store))
+        upgrade(store, url=settings.database_url_for(store), schema=settings.schema_for(store))
         print(f"{store}: up to date", file=sys.stderr)
     return 0
 

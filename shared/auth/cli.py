@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings()
-    upgrade(AUTH_STORE, url=settings.database_url_for(AUTH_STORE))
+    upgrade(
+        AUTH_STORE,
+        url=settings.database_url_for(AUTH_STORE),
+        schema=settings.schema_for(AUTH_STORE),
+    )
     db = database_for(AUTH_STORE, settings)
     try:
         if args.command == "issue":

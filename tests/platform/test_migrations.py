@@ -1,0 +1,195 @@
+"""Each service keeps its tables to itself: its own schema on PostgreSQL or its own file
+on SQLite, its own Alembic history and its own version table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, inspect, text
+
+from shared.auth.store import issue_token
+from shared.db import Database, database_for
+from shared.migrations import (
+    STORES,
+    pending_migrations,
+    script_location,
+    upgrade,
+    upgrade_all,
+    version_table,
+)
+from shared.settings import AUTH_STORE, Settings
+
+# Every service has its own outbox and inbox, under the same names.
+PLATFORM_TABLES = {"outbox", "inbox"}
+
+
+def heads(store: str) -> list[str]:
+    return sorted(ScriptDirectory(str(script_location(store))).get_heads())
+
+
+def tables(conn: Connection, schema: str | None = None) -> set[str]:
+    return set(inspect(conn).get_table_names(schema=schema))
+
+
+def applied(conn: Connection, store: str, schema: str | None = None) -> list[str]:
+    where = f'"{schema}".' if schema else ""
+    query = f"SELECT version_num FROM {where}{version_table(store)}"  # noqa: S608 - our names
+    rows = conn.execute(text(query))
+    return sorted(r[0] for r in rows)
+
+
+@pytest.fixture
+def installation(pg_url: str) -> Iterator[Settings]:
+    """A whole installation's stores on the test PostgreSQL, under a prefix of its own."""
+    settings = Settings(database_url=pg_url, schema_prefix=f"m{uuid.uuid4().hex[:8]}_")
+    yield settings
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        for store in STORES:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.schema_for(store)}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_installation(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=None)
+
+
+def schema_snapshot(db: Database) -> dict[str, list[tuple[str, str]]]:
+    with db.engine.connect() as conn:
+        found = inspect(conn)
+        return {
+            table: [(c["name"], str(c["type"])) for c in found.get_columns(table)]
+            for table in sorted(found.get_table_names())
+        }
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_each_store_migrates_into_its_own_schema_with_its_own_version_table(
+    installation: Settings, pg_url: str
+) -> None:
+    engine = create_engine(pg_url)
+    # Where a migration that forgot its schema would land: the default schema, or a
+    # schema named after the store without this installation's prefix.
+    elsewhere = ["public", *STORES]
+    with engine.connect() as conn:
+        before = {s: tables(conn, s) for s in elsewhere}
+
+    upgrade_all(installation)
+
+    with engine.connect() as conn:
+        assert {s: tables(conn, s) for s in elsewhere} == before
+        held = {store: tables(conn, installation.schema_for(store)) for store in STORES}
+        for store in STORES:
+            schema = installation.schema_for(store)
+            assert {t for t in held[store] if t.startswith("alembic_version")} == {
+                version_table(store)
+            }, f"{schema} holds another store's version table"
+            assert applied(conn, store, schema) == heads(store)
+    engine.dispose()
+
+    for store in STORES:
+        if store != AUTH_STORE:
+            assert held[store] >= PLATFORM_TABLES, f"{store} has no outbox or inbox"
+    assert "api_tokens" in held[AUTH_STORE]
+    assert not held[AUTH_STORE] & PLATFORM_TABLES
+    for one, other in combinations(STORES, 2):
+        shared = held[one] & held[other]
+        assert shared <= PLATFORM_TABLES, f"{one} and {other} both hold {shared - PLATFORM_TABLES}"
+
+
+@pytest.mark.postgres
+def test_upgrading_an_up_to_date_installation_changes_nothing(installation: Settings) -> None:
+    upgrade_all(installation)
+    dbs = {store: database_for(store, installation) for store in STORES}
+    try:
+        with dbs[AUTH_STORE].transaction() as session:
+            issue_token(session, staff_id="A001", role="agent")
+        before = {store: schema_snapshot(db) for store, db in dbs.items()}
+
+        upgrade_all(installation)
+
+        assert {store: schema_snapshot(db) for store, db in dbs.items()} == before
+        for store, db in dbs.items():
+            assert pending_migrations(db, store) == []
+        with dbs[AUTH_STORE].engine.connect() as conn:
+            assert conn.execute(text("SELECT staff_id FROM api_tokens")).scalars().all() == ["A001"]
+    finally:
+        for db in dbs.values():
+            db.dispose()
+
+
+@pytest.mark.postgres
+def test_pending_migrations_name_what_is_missing_until_the_upgrade(
+    installation: Settings,
+) -> None:
+    dbs = {store: database_for(store, installation) for store in STORES}
+    try:
+        for store, db in dbs.items():
+            assert pending_migrations(db, store) == heads(store), store
+        upgrade_all(installation)
+        for store, db in dbs.items():
+            assert pending_migrations(db, store) == [], store
+    finally:
+        for db in dbs.values():
+            db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_store_one_revision_behind_is_still_pending(installation: Settings) -> None:
+    intake = database_for("intake", installation)
+    url = installation.database_url_for("intake")
+    schema = installation.schema_for("intake")
+    try:
+        upgrade("intake", url=url, schema=schema, revision="intake_0001")
+        assert pending_migrations(intake, "intake") == heads("intake") != []
+        upgrade("intake", url=url, schema=schema)
+        assert pending_migrations(intake, "intake") == []
+    finally:
+        intake.dispose()
+
+
+# -- SQLite --------------------------------------------------------------------------
+
+
+def test_on_sqlite_each_store_gets_its_own_file(sqlite_installation: Settings) -> None:
+    data_dir = sqlite_installation.data_dir
+    upgrade_all(sqlite_installation)
+
+    assert {p.name for p in data_dir.glob("*.db")} == {f"{store}.db" for store in STORES}
+    held: dict[str, set[str]] = {}
+    for store in STORES:
+        engine = create_engine(f"sqlite:///{data_dir / f'{store}.db'}")
+        with engine.connect() as conn:
+            held[store] = tables(conn)
+            assert applied(conn, store) == heads(store)
+        engine.dispose()
+        assert {t for t in held[store] if t.startswith("alembic_version")} == {version_table(store)}
+    for one, other in combinations(STORES, 2):
+        assert held[one] & held[other] <= PLATFORM_TABLES
+
+
+def test_on_sqlite_pending_migrations_and_a_second_upgrade(
+    sqlite_installation: Settings,
+) -> None:
+    dbs = {store: database_for(store, sqlite_installation) for store in STORES}
+    try:
+        for store, db in dbs.items():
+            assert pending_migrations(db, store) == heads(store), store
+        upgrade_all(sqlite_installation)
+        before = {store: schema_snapshot(db) for store, db in dbs.items()}
+        upgrade_all(sqlite_installation)
+        assert {store: schema_snapshot(db) for store, db in dbs.items()} == before
+        for store, db in dbs.items():
+            assert pending_migrations(db, store) == [], store
+    finally:
+        for db in dbs.values():
+            db.dispose()
