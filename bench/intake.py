@@ -226,6 +226,20 @@ def measure(
     results: dict[str, Any] = {}
     warmup = max(2, seconds // 10)
 
+    def wrk_at(port: int, token: str, secs: int, path: str = "/complaints") -> LoadResult:
+        return run_wrk(
+            f"http://127.0.0.1:{port}",
+            seconds=secs,
+            connections=connections,
+            threads=threads,
+            token=token,
+            path=path,
+        )
+
+    def warm_then_measure(port: int, token: str, path: str = "/complaints") -> LoadResult:
+        wrk_at(port, token, warmup, path)
+        return wrk_at(port, token, seconds, path)
+
     # 1. intake, with its worker relaying events to Kafka the whole time
     port = free_port()
     api = Server(
@@ -236,21 +250,9 @@ def measure(
     worker = Server([PYTHON, "-m", "services.intake.worker"], env, log_dir / "intake-worker.log")
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz")
-        run_wrk(
-            f"http://127.0.0.1:{port}",
-            seconds=warmup,
-            connections=connections,
-            threads=threads,
-            token=token,
-        )
+        wrk_at(port, token, warmup)
         before = scalar(pg_url, f'SELECT count(*) FROM "{intake_schema}".complaints')
-        load = run_wrk(
-            f"http://127.0.0.1:{port}",
-            seconds=seconds,
-            connections=connections,
-            threads=threads,
-            token=token,
-        )
+        load = wrk_at(port, token, seconds)
         after = scalar(pg_url, f'SELECT count(*) FROM "{intake_schema}".complaints')
         backlog_at_end = scalar(
             pg_url, f'SELECT count(*) FROM "{intake_schema}".outbox WHERE sent_at IS NULL'
@@ -289,36 +291,8 @@ def measure(
     )
     try:
         wait_ready(f"http://127.0.0.1:{port}/docs")
-        run_wrk(
-            f"http://127.0.0.1:{port}",
-            seconds=warmup,
-            connections=connections,
-            threads=threads,
-            token="x",
-        )
-        results["floor"] = run_wrk(
-            f"http://127.0.0.1:{port}",
-            seconds=seconds,
-            connections=connections,
-            threads=threads,
-            token="x",
-        )
-        run_wrk(
-            f"http://127.0.0.1:{port}",
-            seconds=warmup,
-            connections=connections,
-            threads=threads,
-            token="x",
-            path="/sync/complaints",
-        )
-        results["floor_sync"] = run_wrk(
-            f"http://127.0.0.1:{port}",
-            seconds=seconds,
-            connections=connections,
-            threads=threads,
-            token="x",
-            path="/sync/complaints",
-        )
+        results["floor"] = warm_then_measure(port, "x")
+        results["floor_sync"] = warm_then_measure(port, "x", "/sync/complaints")
     finally:
         floor.stop()
 

@@ -75,6 +75,14 @@ def _visible(row: Any, principal: Principal) -> ComplaintRead:
     return item
 
 
+def _check_visible(session: Any, complaint_id: str, principal: Principal) -> None:
+    """404 unless the complaint exists and this caller may see it."""
+    row = service.get_complaint(session, complaint_id)
+    if row is None:
+        raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+    _visible(row, principal)
+
+
 @router.get("/categories", response_model=list[CategoryRead], tags=["categories"])
 def list_categories(_: CurrentPrincipal) -> list[CategoryRead]:
     """The complaint categories an agent can choose, with Chinese and English labels."""
@@ -350,10 +358,7 @@ def list_notes(
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[NoteRead]:
     with _db(request).read() as session:
-        row = service.get_complaint(session, complaint_id)
-        if row is None:
-            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
-        _visible(row, principal)
+        _check_visible(session, complaint_id, principal)
         return [
             NoteRead.model_validate(n, from_attributes=True)
             for n in service.notes_of(session, complaint_id)
@@ -369,10 +374,7 @@ def list_feedback(
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[FeedbackRead]:
     with _db(request).read() as session:
-        row = service.get_complaint(session, complaint_id)
-        if row is None:
-            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
-        _visible(row, principal)
+        _check_visible(session, complaint_id, principal)
         return [
             FeedbackRead.model_validate(f, from_attributes=True)
             for f in service.feedback_of(session, complaint_id)
