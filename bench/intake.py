@@ -224,7 +224,8 @@ def measure(
     intake_schema = settings.schema_for("intake")
     floor_schema = f"{prefix}floor"
     results: dict[str, Any] = {}
-    warmup = max(2, seconds // 10)
+    # Long enough for the pools to fill and the statements to be prepared on both sides.
+    warmup = 2 if seconds < 10 else 5
 
     def wrk_at(port: int, token: str, secs: int, path: str = "/complaints") -> LoadResult:
         return run_wrk(
