@@ -2,19 +2,32 @@
 
 from fastapi import FastAPI
 
+from services.escalation.complaints.views import router as complaints_router
+from services.escalation.config import EscalationConfig, get_config
+from services.escalation.db import outbox
+from services.escalation.directory.views import router as directory_router
 from shared.api import create_service_app
+from shared.outbox import Outbox
 from shared.settings import Settings
 
 SERVICE = "escalation"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, config: EscalationConfig | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    def startup(app: FastAPI) -> None:
+        # Read at start, so a bad ESCALATION_* setting stops the start, not a request.
+        app.state.escalation = config or get_config()
+        app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
+
     return create_service_app(
         service=SERVICE,
         title="Escalation",
         description=(
             "The complaint lifecycle, duty roster, departments, SLA timers and the audit history."
         ),
-        settings=settings or Settings(),
-        routers=[],
+        settings=settings,
+        routers=[directory_router, complaints_router],
+        on_startup=startup,
     )

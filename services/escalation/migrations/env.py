@@ -1,3 +1,6 @@
+# The models register the escalation tables on the metadata the migrations compare.
+import services.escalation.complaints.models
+import services.escalation.directory.models  # noqa: F401
 from services.escalation.db import metadata
 from shared.migrations import run_env
 

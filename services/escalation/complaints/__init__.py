@@ -1,0 +1,1 @@
+"""Complaints in their lifecycle: state, history, queues and the actions people take."""

@@ -1,0 +1,312 @@
+"""What the escalation service does with a complaint, each step in one transaction: take
+it in from intake, apply a lifecycle action (state, history entry and event together),
+and check its history.
+
+`apply_in` works inside the caller's transaction, so a consumer can apply an action in
+the same transaction that records the event it came from (the inbox).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.escalation.complaints import notices, service
+from services.escalation.complaints.history import GENESIS, ChainReport, entry_hash, verify_chain
+from services.escalation.config import EscalationConfig
+from services.escalation.directory import service as directory
+from services.escalation.lifecycle import (
+    Action,
+    Actor,
+    Command,
+    Decision,
+    InvalidCommand,
+    LifecycleError,
+    Role,
+    State,
+    decide,
+)
+from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound
+from shared.db import Database
+from shared.errors import NotFound
+from shared.events import Actor as EventActor
+from shared.events import Envelope, registry
+from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+SOURCE = "escalation"
+SYSTEM = Actor("system", Role.SYSTEM.value)
+
+
+@dataclass(frozen=True)
+class Applied:
+    decision: Decision
+    complaint: dict[str, Any]  # the row after the change
+    entry: dict[str, Any]
+    event: Envelope
+
+
+def visible_to(complaint: Any, actor: Actor) -> bool:
+    """A department user sees only what is with their department; everyone else sees all."""
+    if actor.role != Role.DEPARTMENT:
+        return True
+    return complaint.department_id is not None and complaint.department_id == actor.department_id
+
+
+def not_found(complaint_id: str) -> NotFound:
+    return NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+
+
+def apply(
+    db: Database,
+    outbox: Outbox,
+    complaint_id: str,
+    command: Command,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied:
+    """Apply one action in a transaction of its own."""
+    with db.transaction() as session:
+        return apply_in(session, outbox, complaint_id, command, now=now, config=config)
+
+
+def apply_in(
+    session: Session,
+    outbox: Outbox,
+    complaint_id: str,
+    command: Command,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+    context: Mapping[str, Any] | None = None,
+) -> Applied:
+    """Lock the complaint, judge the command, then store the new state, the history entry
+    and the event; `context` adds facts to the entry and the event (where it came from)."""
+    row = service.get_complaint(session, complaint_id, for_update=True)
+    if row is None or not visible_to(row, command.actor):
+        raise not_found(complaint_id)
+    decision = decide(service.lifecycle_state(row), command, now=now, config=config.lifecycle())
+    if context:
+        decision = replace(decision, payload={**decision.payload, **context})
+    _check_directory(session, decision)
+    before: dict[str, Any] = dict(row._mapping)
+    stage, due_at = _deadline(before, decision, now=now, config=config)
+    seq = before["history_seq"] + 1
+    event_id = uuid.uuid4()
+    entry: dict[str, Any] = {
+        "complaint_id": complaint_id,
+        "seq": seq,
+        "at": now,
+        "actor_id": command.actor.staff_id,
+        "actor_role": command.actor.role,
+        "action": decision.action.api_name,
+        "from_state": decision.from_state.value,
+        "to_state": decision.to_state.value,
+        "event_type": decision.event_type,
+        "event_id": str(event_id),
+        "payload": decision.payload,
+        "prev_hash": before["history_head"] or GENESIS,
+    }
+    entry["hash"] = entry_hash(entry)
+    values = {
+        **service.state_columns(decision.new),
+        "stage": stage,
+        "due_at": due_at,
+        "history_seq": seq,
+        "history_head": entry["hash"],
+        "updated_at": now,
+    }
+    service.update_complaint(session, complaint_id=complaint_id, values=values)
+    service.append_history(session, entry=entry)
+    after = {**before, **values}
+    payload = notices.lifecycle_payload(
+        session, after, decision, seq=seq, actor_id=command.actor.staff_id
+    )
+    event = registry.new(
+        decision.event_type,
+        payload,
+        source=SOURCE,
+        actor=EventActor(id=command.actor.staff_id, role=command.actor.role),
+        complaint_id=complaint_id,
+        occurred_at=now,
+        event_id=event_id,
+    )
+    outbox.add(session, event)
+    return Applied(decision=decision, complaint=after, entry=entry, event=event)
+
+
+def _check_directory(session: Session, decision: Decision) -> None:
+    if decision.action == Action.DISPATCH:
+        department_id = decision.new.department_id or ""
+        department = directory.get_department(session, department_id)
+        if department is None or not department.active:
+            raise InvalidCommand(
+                "department_id", f"no active department {department_id!r}; see GET /departments"
+            )
+
+
+def _deadline(
+    before: Mapping[str, Any], decision: Decision, *, now: datetime, config: EscalationConfig
+) -> tuple[str | None, datetime | None]:
+    """The SLA stage and due time after the decision."""
+    new = decision.new
+    if new.state == State.CLOSED:
+        return None, None
+
+    def due(stage: str) -> tuple[str, datetime]:
+        at = now + config.sla(stage, before["severity"])
+        # An extension granted for this round is never taken back by a new stage.
+        if new.extended_until is not None and new.extended_until > at:
+            at = new.extended_until
+        return stage, at
+
+    if decision.stage_entered is not None:
+        return due(decision.stage_entered)
+    if decision.action == Action.ACKNOWLEDGE:
+        # Acknowledged in time: the duty manager's clock now runs towards a resolution
+        # (their own, or a dispatch that starts the department's clocks).
+        return due("resolution")
+    if decision.action == Action.DECIDE_EXTENSION and decision.payload.get("new_due_at"):
+        return before["stage"], new.extended_until
+    return before["stage"], before["due_at"]
+
+
+# --- from intake ----------------------------------------------------------------------
+
+
+def duty_manager_for_new(session: Session, config: EscalationConfig) -> str | None:
+    """Who gets a new complaint: the configured duty manager, else the directory's first
+    active one. The duty roster replaces this once it exists."""
+    if config.default_duty_manager:
+        staff_id = config.default_duty_manager
+        known = directory.get_staff(session, staff_id)
+        if known is None or not known.active or known.role != Role.DUTY_MANAGER:
+            log.warning(
+                "configured duty manager %s is not an active duty manager in the directory; "
+                "assigning anyway, but nobody can be told by SMS",
+                staff_id,
+            )
+        return staff_id
+    first = directory.first_active(session, role=Role.DUTY_MANAGER.value)
+    return None if first is None else str(first.id)
+
+
+def receive(
+    session: Session,
+    outbox: Outbox,
+    received: ComplaintReceived,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied | None:
+    """Take a registered complaint in and give it to the duty manager; None if it was
+    already here, or if no duty manager can be found (it then waits in `received`)."""
+    if service.get_complaint(session, received.complaint_id) is not None:
+        log.info("complaint %s is already known; nothing to do", received.reference)
+        return None
+    service.insert_complaint(
+        session,
+        values={
+            "id": received.complaint_id,
+            "reference": received.reference,
+            "customer_phone": received.customer_phone,
+            "customer_name": received.customer_name,
+            "channel": received.channel,
+            "category": received.category,
+            "severity": received.severity,
+            "nature": received.nature,
+            "strong_emotion": received.strong_emotion,
+            "description": received.description,
+            "imported": received.imported,
+            "registered_at": received.registered_at,
+            "received_at": now,
+            "state": State.RECEIVED.value,
+            "updated_at": now,
+        },
+    )
+    staff_id = duty_manager_for_new(session, config)
+    if staff_id is None:
+        log.warning(
+            "complaint %s waits unassigned: no active duty manager in the directory "
+            "and ESCALATION_DEFAULT_DUTY_MANAGER is not set",
+            received.reference,
+        )
+        return None
+    command = Command(Action.ASSIGN, SYSTEM, {"staff_id": staff_id})
+    return apply_in(session, outbox, received.complaint_id, command, now=now, config=config)
+
+
+def record_feedback(
+    session: Session,
+    outbox: Outbox,
+    feedback: FeedbackReceived,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied | None:
+    """Apply the customer's feedback; None when the lifecycle refuses it (a second
+    answer to the same reply, say), which is logged rather than retried."""
+    command = Command(
+        Action.FEEDBACK, SYSTEM, {"result": feedback.result, "comment": feedback.comment}
+    )
+    context = {"source": feedback.source, "recorded_by": feedback.recorded_by}
+    try:
+        return apply_in(
+            session, outbox, feedback.complaint_id, command, now=now, config=config, context=context
+        )
+    except LifecycleError as exc:
+        log.warning("feedback on %s not applied: %s", feedback.reference, exc)
+        return None
+
+
+def acknowledge_by_sms(
+    session: Session,
+    outbox: Outbox,
+    message: SmsInbound,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied | None:
+    """A duty manager's "1"/"OK"/"收到" reply acknowledges the complaint it answers."""
+    if message.intent != "ack" or not message.complaint_id or not message.staff_id:
+        return None
+    staff = directory.get_staff(session, message.staff_id)
+    if staff is None or not staff.active:
+        log.warning("acknowledgement by SMS from unknown staff %s ignored", message.staff_id)
+        return None
+    actor = Actor(staff.id, staff.role, staff.department_id)
+    command = Command(Action.ACKNOWLEDGE, actor)
+    try:
+        return apply_in(
+            session,
+            outbox,
+            message.complaint_id,
+            command,
+            now=now,
+            config=config,
+            context={"via": "sms"},
+        )
+    except (LifecycleError, NotFound) as exc:
+        log.warning("acknowledgement by SMS on %s not applied: %s", message.complaint_id, exc)
+        return None
+
+
+# --- history --------------------------------------------------------------------------
+
+
+def verify(session: Session, complaint: Any) -> ChainReport:
+    """Recompute a complaint's chain from what is stored."""
+    entries = [dict(row._mapping) for row in service.history_of(session, complaint.id)]
+    return verify_chain(entries, last_seq=complaint.history_seq, head=complaint.history_head)
+
+
+def overdue(complaint: Any, now: datetime) -> bool:
+    return complaint.due_at is not None and complaint.due_at < now

@@ -1,0 +1,265 @@
+"""Complaints in their lifecycle and their audit history: the tables and the API schemas.
+
+The table is `complaint_states`, not `complaints`: intake owns the complaints as
+registered, and no two services hold a table of the same name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, Text
+from sqlmodel import Field as Col
+
+from services.escalation.db import EscalationTable
+from services.escalation.lifecycle import ROOT_CAUSES, State
+from shared.db import UTCDateTime
+
+STATES: tuple[str, ...] = tuple(state.value for state in State)
+_STATE_LIST = ", ".join(f"'{state}'" for state in STATES)
+
+
+def _utc(**kw: Any) -> Any:
+    return Col(sa_column=Column(UTCDateTime(), **kw))
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+class Complaint(EscalationTable, table=True):
+    """One row per complaint: what the lifecycle rules need, and what queues sort by."""
+
+    __tablename__ = "complaint_states"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_STATE_LIST})", name="ck_complaint_states_state"),
+        Index("ix_complaint_states_holder", "holder_staff_id", "due_at"),
+        Index("ix_complaint_states_desk", "holder_role", "state", "due_at"),
+        Index("ix_complaint_states_department", "department_id", "state", "due_at"),
+    )
+
+    id: str = Col(primary_key=True, max_length=36)
+    reference: str = Col(max_length=32, unique=True)
+    customer_phone: str | None = Col(default=None, max_length=20)
+    customer_name: str | None = Col(default=None, max_length=64)
+    channel: str = Col(max_length=16)
+    category: str = Col(max_length=40)
+    severity: str = Col(max_length=16)
+    nature: str = Col(max_length=16)
+    strong_emotion: bool = Col(default=False)
+    description: str = Col(sa_column=Column(Text, nullable=False))
+    # Loaded from an older system: the customer is not told about it by SMS.
+    imported: bool = Col(default=False)
+    registered_at: datetime = _utc(nullable=False)
+    received_at: datetime = _utc(nullable=False)
+
+    state: str = Col(max_length=24)
+    holder_staff_id: str | None = Col(default=None, max_length=64)
+    holder_role: str | None = Col(default=None, max_length=32)
+    department_id: str | None = Col(default=None, max_length=64)
+    duty_manager_id: str | None = Col(default=None, max_length=64)
+    bounce_count: int = Col(default=0)
+    reopen_count: int = Col(default=0)
+    urge_count: int = Col(default=0)
+    escalation_level: int = Col(default=0)
+    acknowledged_at: datetime | None = _utc(nullable=True)
+    acknowledged_by: str | None = Col(default=None, max_length=64)
+    # A department's request for more time, while it waits for the duty manager.
+    extension_until: datetime | None = _utc(nullable=True)
+    extension_reason: str | None = Col(default=None, sa_column=Column(Text))
+    extension_requested_by: str | None = Col(default=None, max_length=64)
+    extended_until: datetime | None = _utc(nullable=True)
+    loss_verified: bool = Col(default=False)
+    compensation_amount: Decimal | None = Col(
+        default=None, sa_column=Column(Numeric(12, 2, asdecimal=True))
+    )
+    resolution: str | None = Col(default=None, sa_column=Column(Text))
+    root_cause: str | None = Col(default=None, max_length=16)
+    feedback: str | None = Col(default=None, max_length=16)
+    follow_up_attempts: int = Col(default=0)
+    closure_reason: str | None = Col(default=None, max_length=16)
+    with_compensation: bool = Col(default=False)
+
+    # The SLA stage the complaint is in and when it is due (None once closed).
+    stage: str | None = Col(default=None, max_length=24)
+    due_at: datetime | None = _utc(nullable=True)
+    # The last history entry: its number and its hash.
+    history_seq: int = Col(default=0)
+    history_head: str | None = Col(default=None, max_length=64)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class HistoryEntry(EscalationTable, table=True):
+    """One accepted action, for ever: a PostgreSQL trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "complaint_history"
+
+    complaint_id: str = Col(primary_key=True, max_length=36, foreign_key="complaint_states.id")
+    seq: int = Col(primary_key=True)
+    at: datetime = _utc(nullable=False)
+    actor_id: str = Col(max_length=64)
+    actor_role: str = Col(max_length=32)
+    action: str = Col(max_length=32)
+    from_state: str = Col(max_length=24)
+    to_state: str = Col(max_length=24)
+    event_type: str = Col(max_length=100)
+    event_id: str = Col(max_length=36)
+    payload: dict[str, Any] = Col(sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Col(max_length=64)
+    hash: str = Col(max_length=64)
+
+
+# --- API schemas ----------------------------------------------------------------------
+
+
+class ExtensionRequestRead(BaseModel):
+    until: datetime
+    reason: str | None
+    requested_by: str | None
+
+
+class ComplaintRead(BaseModel):
+    """A complaint's place in its lifecycle, and what the caller may do next."""
+
+    id: str
+    reference: str
+    state: str
+    holder_staff_id: str | None
+    holder_role: str | None
+    department_id: str | None
+    duty_manager_id: str | None
+    category: str
+    severity: str
+    nature: str
+    strong_emotion: bool
+    channel: str
+    customer_phone: str | None
+    customer_name: str | None
+    description: str
+    registered_at: datetime
+    received_at: datetime
+    stage: str | None = Field(description="The SLA stage the due time belongs to")
+    due_at: datetime | None
+    overdue: bool
+    extended_until: datetime | None
+    pending_extension: ExtensionRequestRead | None
+    escalation_level: int
+    bounce_count: int
+    reopen_count: int
+    urge_count: int
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolution: str | None
+    root_cause: str | None
+    feedback: str | None
+    follow_up_attempts: int
+    closure_reason: str | None
+    loss_verified: bool
+    compensation_amount: str | None
+    with_compensation: bool
+    history_seq: int
+    updated_at: datetime
+    allowed_actions: list[str] = Field(
+        description="What the caller may attempt now (the fields are judged when they do)"
+    )
+
+
+class ActionBody(BaseModel):
+    """The fields an action reads; each action ignores the ones it does not need."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    department_id: Any = Field(default=None, description="dispatch: the department's id")
+    instructions: Any = Field(default=None, description="dispatch: what the department should do")
+    resolution: Any = Field(default=None, description="resolve, reply, close")
+    root_cause: Any = Field(
+        default=None, description=f"resolve, reply, close: one of {', '.join(ROOT_CAUSES)}"
+    )
+    with_compensation: Any = Field(
+        default=None, description="resolve, reply, close: the resolution pays compensation"
+    )
+    reason_code: Any = Field(
+        default=None,
+        description="return: not_ours, insufficient_info, duplicate or other",
+    )
+    reason: Any = Field(
+        default=None, description="return, request-extension, reopen, urge, escalate"
+    )
+    until: Any = Field(
+        default=None, description="request-extension: the new deadline, ISO 8601 with a zone"
+    )
+    decision: Any = Field(default=None, description="decide-extension: approve or deny")
+    compensation_amount: Any = Field(
+        default=None, description='verify-loss: the verified amount, like "120.50"'
+    )
+    level: Any = Field(default=None, description="escalate: the level to raise to")
+    # Read by the actions only the service itself takes (assign, hand-over, feedback):
+    # accepted here so that a person trying them hears 403, not a complaint about fields.
+    staff_id: Any = Field(default=None, description="assign, hand-over (system only)")
+    result: Any = Field(default=None, description="feedback (system only)")
+    comment: Any = Field(default=None, description="feedback (system only)")
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ActionResult(BaseModel):
+    action: str
+    event_type: str
+    from_state: str
+    to_state: str
+    history_seq: int
+    complaint: ComplaintRead
+
+
+class HistoryEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    at: datetime
+    actor_id: str
+    actor_role: str
+    action: str
+    from_state: str
+    to_state: str
+    event_type: str
+    event_id: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class ChainCheck(BaseModel):
+    valid: bool
+    first_bad_seq: int | None = Field(
+        description="The first entry that is altered, missing or out of place"
+    )
+    entries: int
+    problem: str | None = None
+
+
+class QueueItem(BaseModel):
+    id: str
+    reference: str
+    state: str
+    category: str
+    severity: str
+    strong_emotion: bool
+    holder_staff_id: str | None
+    holder_role: str | None
+    department_id: str | None
+    stage: str | None
+    due_at: datetime | None
+    overdue: bool
+    escalation_level: int
+    bounce_count: int
+    reopen_count: int
+    pending_extension: bool
+    received_at: datetime
+
+
+class Queue(BaseModel):
+    items: list[QueueItem]
+    overdue: int = Field(description="How many of the items are past their due time")

@@ -1,0 +1,226 @@
+"""What each lifecycle event tells notify: who must know, at which phone, in one line.
+
+Recipients come from the directory at the moment of the change, so an SMS goes to the
+phone a person had when the event happened, even if notify reads the event much later.
+Nobody is told about their own action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.escalation.directory import service as directory
+from services.escalation.lifecycle import Decision, Role
+from shared.contracts import LifecycleChanged, Recipient
+
+# Who hears of each event: `holder` is whoever holds the complaint after the change
+# (a person, or a department's or the supervisors' shared queue).
+AUDIENCES: Mapping[str, tuple[str, ...]] = {
+    "complaint.assigned": ("holder", "customer"),
+    "complaint.handed_over": ("holder",),
+    "complaint.acknowledged": (),
+    "complaint.dispatched": ("department",),
+    "complaint.accepted": (),
+    "complaint.returned": ("holder",),
+    "complaint.extension_requested": ("duty_manager",),
+    "complaint.extension_decided": ("requester", "department"),
+    "complaint.replied": ("customer", "duty_manager"),
+    "complaint.loss_verified": (),
+    "complaint.follow_up_failed": (),
+    "complaint.feedback_recorded": ("holder",),
+    "complaint.urged": ("holder",),
+    "complaint.escalated": ("supervisors", "department_head"),
+    "complaint.reopened": ("holder",),
+    "complaint.closed": (),
+}
+
+_AUDIENCE_OF_ROLE = {
+    Role.DUTY_MANAGER: "duty_manager",
+    Role.SUPERVISOR: "supervisor",
+    Role.DEPARTMENT: "department",
+}
+
+SUMMARY_MAX = 140
+
+
+def recipients(
+    session: Session, complaint: Mapping[str, Any], decision: Decision, actor_id: str
+) -> list[Recipient]:
+    """The people and desks to tell about this decision, each phone once."""
+    department = (
+        directory.get_department(session, complaint["department_id"])
+        if complaint["department_id"]
+        else None
+    )
+    found: list[Recipient] = []
+
+    def person(staff_id: str | None, audience: str) -> None:
+        row = directory.get_staff(session, staff_id) if staff_id else None
+        if row is not None and row.active:
+            found.append(
+                Recipient(audience=audience, phone=row.phone, staff_id=row.id, name=row.name)  # type: ignore[arg-type]
+            )
+
+    def desk() -> None:
+        if department is not None and department.active:
+            for phone in department.contact_phones:
+                found.append(Recipient(audience="department", phone=phone, name=department.name))
+
+    def role_queue(role: Role) -> None:
+        for row in directory.list_staff(session, role=role.value, active=True):
+            found.append(
+                Recipient(
+                    audience=_AUDIENCE_OF_ROLE[role],  # type: ignore[arg-type]
+                    phone=row.phone,
+                    staff_id=row.id,
+                    name=row.name,
+                )
+            )
+
+    def holder() -> None:
+        role = Role(complaint["holder_role"]) if complaint["holder_role"] else None
+        if role is None:
+            return
+        if complaint["holder_staff_id"]:
+            person(complaint["holder_staff_id"], _AUDIENCE_OF_ROLE.get(role, "duty_manager"))
+        elif role == Role.DEPARTMENT:
+            desk()
+        elif role == Role.SUPERVISOR:
+            role_queue(Role.SUPERVISOR)
+
+    def customer() -> None:
+        if complaint["customer_phone"] and not complaint["imported"]:
+            found.append(
+                Recipient(
+                    audience="customer",
+                    phone=complaint["customer_phone"],
+                    name=complaint["customer_name"],
+                )
+            )
+
+    audiences: dict[str, Callable[[], None]] = {
+        "holder": holder,
+        "customer": customer,
+        "department": desk,
+        "duty_manager": lambda: person(complaint["duty_manager_id"], "duty_manager"),
+        "requester": lambda: person(decision.payload.get("requested_by"), "department"),
+        "supervisors": lambda: role_queue(Role.SUPERVISOR),
+        "department_head": lambda: person(
+            department.head_staff_id if department else None, "department_head"
+        ),
+    }
+    for audience in AUDIENCES.get(decision.event_type, ()):
+        audiences[audience]()
+    seen: set[str] = set()
+    unique = []
+    for recipient in found:
+        if recipient.phone in seen or (recipient.staff_id and recipient.staff_id == actor_id):
+            continue
+        seen.add(recipient.phone)
+        unique.append(recipient)
+    return unique
+
+
+def _clip(text: Any, size: int = 60) -> str:
+    line = " ".join(str(text or "").split())
+    return line if len(line) <= size else line[: size - 1] + "…"
+
+
+def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], actor: str) -> str:
+    department = complaint["department_id"] or p.get("department_id") or "-"
+    texts: dict[str, Callable[[], str]] = {
+        "complaint.assigned": lambda: f"new complaint for duty manager {p.get('staff_id')}",
+        "complaint.handed_over": lambda: f"handed over to duty manager {p.get('staff_id')}",
+        "complaint.acknowledged": lambda: f"acknowledged by {actor}",
+        "complaint.dispatched": lambda: (
+            f"dispatched to {department} by {actor}: {_clip(p.get('instructions'))}"
+        ),
+        "complaint.accepted": lambda: f"accepted by {actor} ({department})",
+        "complaint.returned": lambda: (
+            f"returned by {department} ({p.get('reason_code')}): {_clip(p.get('reason'))}"
+            + ("; a supervisor decides" if p.get("to_supervisor") else "")
+        ),
+        "complaint.extension_requested": lambda: (
+            f"{department} asks for time until {p.get('until')}: {_clip(p.get('reason'))}"
+        ),
+        "complaint.extension_decided": lambda: (
+            f"more time until {p.get('requested_until')} "
+            + ("approved" if p.get("decision") == "approve" else "denied")
+        ),
+        "complaint.replied": lambda: f"answered: {_clip(p.get('resolution'))}",
+        "complaint.loss_verified": lambda: f"loss verified, {p.get('compensation_amount')}",
+        "complaint.follow_up_failed": lambda: (
+            f"customer not reached (attempt {p.get('follow_up_attempts')})"
+        ),
+        "complaint.feedback_recorded": lambda: (
+            f"customer satisfied, not closed: {_clip(p.get('closure_blocked'))}"
+        ),
+        "complaint.urged": lambda: f"urged by {actor}: {_clip(p.get('reason'))}",
+        "complaint.escalated": lambda: (
+            f"escalated to level {p.get('escalation_level')}: {_clip(p.get('reason'))}"
+        ),
+        "complaint.reopened": lambda: (
+            f"reopened (time {p.get('reopen_count')})"
+            + (f": {_clip(p.get('reason'))}" if p.get("reason") else " after customer feedback")
+        ),
+        "complaint.closed": lambda: f"closed ({p.get('closure_reason')})",
+    }
+    make = texts.get(event_type)
+    return make() if make else event_type.removeprefix("complaint.").replace("_", " ")
+
+
+def summary(
+    event_type: str, complaint: Mapping[str, Any], payload: Mapping[str, Any], actor: str
+) -> str:
+    """One line for an SMS: reference, category and severity, what happened."""
+    flags = f"{complaint['category']}/{complaint['severity']}"
+    if complaint["strong_emotion"]:
+        flags += "/strong emotion"
+    line = f"{complaint['reference']} [{flags}] {_what(event_type, complaint, payload, actor)}"
+    return line if len(line) <= SUMMARY_MAX else line[: SUMMARY_MAX - 1] + "…"
+
+
+# The payload fields LifecycleChanged carries at its top level; the rest go in `details`.
+_TOP_LEVEL = frozenset(LifecycleChanged.model_fields)
+
+
+def lifecycle_payload(
+    session: Session,
+    complaint: Mapping[str, Any],
+    decision: Decision,
+    *,
+    seq: int,
+    actor_id: str,
+) -> LifecycleChanged:
+    """The event payload for one accepted decision; `complaint` is the row after it."""
+    p = decision.payload
+    return LifecycleChanged(
+        complaint_id=complaint["id"],
+        reference=complaint["reference"],
+        action=decision.action.api_name,
+        from_state=decision.from_state.value,
+        to_state=decision.to_state.value,
+        history_seq=seq,
+        holder_staff_id=complaint["holder_staff_id"],
+        holder_role=complaint["holder_role"],
+        department_id=p.get("department_id"),
+        closure_reason=complaint["closure_reason"],
+        bounce_count=complaint["bounce_count"],
+        reopen_count=complaint["reopen_count"],
+        urge_count=complaint["urge_count"],
+        escalation_level=complaint["escalation_level"],
+        category=complaint["category"],
+        severity=complaint["severity"],
+        strong_emotion=complaint["strong_emotion"],
+        nature=complaint["nature"],
+        due_at=complaint["due_at"],
+        resolution=complaint["resolution"],
+        root_cause=complaint["root_cause"],
+        reason=p.get("reason"),
+        details={k: v for k, v in p.items() if k not in _TOP_LEVEL},
+        recipients=recipients(session, complaint, decision, actor_id),
+        summary=summary(decision.event_type, complaint, p, actor_id),
+    )

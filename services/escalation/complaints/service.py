@@ -1,0 +1,199 @@
+"""Database reads and writes for complaints and their history; the caller owns the transaction.
+
+Also the mapping between a `complaint_states` row and the lifecycle's `ComplaintState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, insert, nulls_last, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.escalation.complaints.models import Complaint, HistoryEntry
+from services.escalation.lifecycle import (
+    ClosureReason,
+    ComplaintState,
+    ExtensionRequest,
+    Feedback,
+    Nature,
+    Role,
+    State,
+)
+
+complaints = Complaint.__table__  # type: ignore[attr-defined]
+history = HistoryEntry.__table__  # type: ignore[attr-defined]
+
+OPEN_STATES = tuple(s.value for s in State if s != State.CLOSED)
+AT_DEPARTMENT = (State.DISPATCHED.value, State.IN_PROGRESS.value)
+
+
+def get_complaint(session: Session, complaint_id: str, *, for_update: bool = False) -> Any:
+    """One complaint by id, or None; `for_update` locks it until the transaction ends."""
+    query = select(complaints).where(complaints.c.id == complaint_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.execute(query).first()
+
+
+def find_complaint(session: Session, id_or_reference: str) -> Any:
+    """By id, or by the reference people read out (TS20261122-000123)."""
+    row = get_complaint(session, id_or_reference)
+    if row is None:
+        query = select(complaints).where(complaints.c.reference == id_or_reference)
+        row = session.execute(query).first()
+    return row
+
+
+def insert_complaint(session: Session, *, values: Mapping[str, Any]) -> None:
+    """Store a complaint as it arrives from intake."""
+    session.execute(insert(complaints), [dict(values)])
+
+
+def update_complaint(session: Session, *, complaint_id: str, values: Mapping[str, Any]) -> None:
+    """Change a complaint's columns."""
+    session.execute(update(complaints).where(complaints.c.id == complaint_id).values(**values))
+
+
+def append_history(session: Session, *, entry: Mapping[str, Any]) -> None:
+    """Add an entry; the table takes nothing but inserts."""
+    session.execute(insert(history), [dict(entry)])
+
+
+def history_of(session: Session, complaint_id: str) -> list[Any]:
+    """A complaint's entries in order."""
+    query = select(history).where(history.c.complaint_id == complaint_id).order_by(history.c.seq)
+    return list(session.execute(query))
+
+
+# --- queues ---------------------------------------------------------------------------
+
+
+def _queue(session: Session, where: ColumnElement[bool], *, now: datetime, limit: int) -> list[Any]:
+    # Overdue first, then the soonest due; complaints without a deadline last, oldest first.
+    overdue = case((complaints.c.due_at < now, 0), else_=1)
+    query = (
+        select(complaints)
+        .where(where)
+        .order_by(
+            overdue,
+            nulls_last(complaints.c.due_at.asc()),
+            complaints.c.received_at,
+            complaints.c.id,
+        )
+        .limit(limit)
+    )
+    return list(session.execute(query))
+
+
+def queue_for(
+    session: Session,
+    *,
+    staff_id: str,
+    role: str,
+    department_id: str | None,
+    now: datetime,
+    limit: int,
+) -> list[Any]:
+    """What one person holds: their own complaints and, where they share a desk (a
+    department's queue, the supervisors' queue), the ones nobody there has taken yet."""
+    open_ = complaints.c.state.in_(OPEN_STATES)
+    mine = complaints.c.holder_staff_id == staff_id
+    if role == Role.DEPARTMENT and department_id is not None:
+        shared = and_(
+            complaints.c.holder_role == Role.DEPARTMENT.value,
+            complaints.c.department_id == department_id,
+            complaints.c.holder_staff_id.is_(None),
+        )
+        mine = or_(and_(mine, complaints.c.department_id == department_id), shared)
+    elif role == Role.SUPERVISOR:
+        shared = and_(
+            complaints.c.holder_role == Role.SUPERVISOR.value,
+            complaints.c.holder_staff_id.is_(None),
+        )
+        mine = or_(mine, shared)
+    return _queue(session, and_(open_, mine), now=now, limit=limit)
+
+
+def department_queue(
+    session: Session, *, department_id: str, now: datetime, limit: int
+) -> list[Any]:
+    """What a department has to act on: dispatched to it or in progress there."""
+    where = and_(complaints.c.department_id == department_id, complaints.c.state.in_(AT_DEPARTMENT))
+    return _queue(session, where, now=now, limit=limit)
+
+
+# --- rows and lifecycle states ----------------------------------------------------------
+
+
+def lifecycle_state(row: Any) -> ComplaintState:
+    """What the lifecycle rules see of a stored complaint."""
+    pending = None
+    if row.extension_until is not None:
+        pending = ExtensionRequest(
+            until=row.extension_until,
+            reason=row.extension_reason or "",
+            requested_by=row.extension_requested_by or "",
+        )
+    amount = row.compensation_amount
+    return ComplaintState(
+        state=State(row.state),
+        nature=Nature(row.nature),
+        holder_staff_id=row.holder_staff_id,
+        holder_role=Role(row.holder_role) if row.holder_role else None,
+        department_id=row.department_id,
+        duty_manager_id=row.duty_manager_id,
+        bounce_count=row.bounce_count,
+        reopen_count=row.reopen_count,
+        urge_count=row.urge_count,
+        escalation_level=row.escalation_level,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        pending_extension=pending,
+        extended_until=row.extended_until,
+        loss_verified=row.loss_verified,
+        compensation_amount=None if amount is None else Decimal(amount).quantize(Decimal("0.01")),
+        resolution=row.resolution,
+        root_cause=row.root_cause,
+        feedback=Feedback(row.feedback) if row.feedback else None,
+        follow_up_attempts=row.follow_up_attempts,
+        closure_reason=ClosureReason(row.closure_reason) if row.closure_reason else None,
+        with_compensation=row.with_compensation,
+    )
+
+
+def state_columns(state: ComplaintState) -> dict[str, Any]:
+    """The columns that store a lifecycle state."""
+    pending = state.pending_extension
+
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "state": state.state.value,
+        "holder_staff_id": state.holder_staff_id,
+        "holder_role": text(state.holder_role),
+        "department_id": state.department_id,
+        "duty_manager_id": state.duty_manager_id,
+        "bounce_count": state.bounce_count,
+        "reopen_count": state.reopen_count,
+        "urge_count": state.urge_count,
+        "escalation_level": state.escalation_level,
+        "acknowledged_at": state.acknowledged_at,
+        "acknowledged_by": state.acknowledged_by,
+        "extension_until": pending.until if pending else None,
+        "extension_reason": pending.reason if pending else None,
+        "extension_requested_by": pending.requested_by if pending else None,
+        "extended_until": state.extended_until,
+        "loss_verified": state.loss_verified,
+        "compensation_amount": state.compensation_amount,
+        "resolution": state.resolution,
+        "root_cause": state.root_cause,
+        "feedback": text(state.feedback),
+        "follow_up_attempts": state.follow_up_attempts,
+        "closure_reason": text(state.closure_reason),
+        "with_compensation": state.with_compensation,
+    }

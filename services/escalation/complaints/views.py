@@ -1,0 +1,274 @@
+"""The lifecycle API: a complaint and what the caller may do, actions, history, queues."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from services.escalation.complaints import flows, service
+from services.escalation.complaints.models import (
+    ActionBody,
+    ActionResult,
+    ChainCheck,
+    ComplaintRead,
+    ExtensionRequestRead,
+    HistoryEntryRead,
+    Queue,
+    QueueItem,
+)
+from services.escalation.config import EscalationConfig
+from services.escalation.directory import service as directory
+from services.escalation.lifecycle import (
+    Actor,
+    Command,
+    GuardFailed,
+    IllegalAction,
+    InvalidCommand,
+    LifecycleError,
+    allowed_actions,
+    parse_action,
+)
+from services.escalation.lifecycle import Forbidden as LifecycleForbidden
+from shared.auth.deps import CurrentPrincipal, require_roles
+from shared.auth.principal import Principal, Role
+from shared.clock import utcnow
+from shared.db import Database
+from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from shared.logs import mask_phone
+from shared.outbox import Outbox
+
+router = APIRouter(tags=["complaints"])
+
+# Who sees a customer's phone number in full; everyone else sees 138****5678.
+_SEES_PHONE = frozenset(
+    {Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN}
+)
+_SEES_ANY_DEPARTMENT = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN, Role.QA, Role.DEPARTMENT)
+
+_REFUSALS = {
+    409: {
+        "description": "not possible in the complaint's state: names the state and the "
+        "allowed actions"
+    },
+    403: {"description": "the caller's role may not take this action"},
+    404: {"description": "no such complaint, or not one the caller's department holds"},
+    422: {"description": "a field is missing or invalid: names the field"},
+}
+
+
+class IllegalActionError(Conflict):
+    code = "illegal_action"
+
+
+class RuleRefused(Conflict):
+    code = "rule_refused"
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def _outbox(request: Request) -> Outbox:
+    return request.app.state.outbox  # type: ignore[no-any-return]
+
+
+def _config(request: Request) -> EscalationConfig:
+    return request.app.state.escalation  # type: ignore[no-any-return]
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(principal.staff_id, principal.role.value, principal.department_id)
+
+
+def refusal(exc: LifecycleError) -> ApiError:
+    """The HTTP answer for a refused command."""
+    if isinstance(exc, IllegalAction):
+        return IllegalActionError(
+            str(exc), state=exc.state.value, action=exc.action.api_name, allowed_actions=exc.allowed
+        )
+    if isinstance(exc, GuardFailed):
+        return RuleRefused(
+            str(exc),
+            state=exc.state.value,
+            action=exc.action.api_name,
+            reason=exc.reason,
+            allowed_actions=exc.allowed,
+        )
+    if isinstance(exc, LifecycleForbidden):
+        return Forbidden(str(exc), action=exc.action.api_name, role=exc.role)
+    if isinstance(exc, InvalidCommand):
+        return Unprocessable(exc.field, exc.reason)
+    raise exc
+
+
+def complaint_read(row: Any, principal: Principal, *, now: datetime) -> ComplaintRead:
+    values = dict(row._mapping)
+    pending = None
+    if values["extension_until"] is not None:
+        pending = ExtensionRequestRead(
+            until=values["extension_until"],
+            reason=values["extension_reason"],
+            requested_by=values["extension_requested_by"],
+        )
+    phone = values["customer_phone"]
+    if principal.role not in _SEES_PHONE:
+        phone = mask_phone(phone) or None
+    amount = values["compensation_amount"]
+    values.update(
+        customer_phone=phone,
+        pending_extension=pending,
+        overdue=flows.overdue(row, now),
+        compensation_amount=None if amount is None else f"{amount:.2f}",
+        allowed_actions=allowed_actions(service.lifecycle_state(row), actor_of(principal)),
+    )
+    return ComplaintRead.model_validate(values)
+
+
+def _visible(session: Any, complaint_id: str, principal: Principal) -> Any:
+    row = service.find_complaint(session, complaint_id)
+    if row is None or not flows.visible_to(row, actor_of(principal)):
+        # Not 403: whether another department's complaint exists is none of their business.
+        raise flows.not_found(complaint_id)
+    return row
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintRead, responses=_REFUSALS)
+def get_complaint(request: Request, complaint_id: str, principal: CurrentPrincipal) -> Any:
+    """Where a complaint is in its life: state, holder, department, deadline, escalation
+    level, and the actions the caller may take now. A reference works in place of the id."""
+    with _db(request).read() as session:
+        row = _visible(session, complaint_id, principal)
+    return complaint_read(row, principal, now=utcnow())
+
+
+@router.post(
+    "/complaints/{complaint_id}/actions/{action}",
+    response_model=ActionResult,
+    responses=_REFUSALS,
+)
+def take_action(
+    request: Request,
+    complaint_id: str,
+    action: str,
+    principal: CurrentPrincipal,
+    body: Annotated[ActionBody | None, Body()] = None,
+) -> Any:
+    """Take one lifecycle action: `acknowledge`, `resolve`, `dispatch`, `accept`, `return`,
+    `request-extension`, `decide-extension`, `reply`, `verify-loss`, `close`, `reopen`,
+    `urge`, `escalate`. The change, its history entry and its event are stored together."""
+    now = utcnow()
+    try:
+        command = Command(parse_action(action), actor_of(principal), (body or ActionBody()).data())
+        with _db(request).read() as session:
+            # The reference people read out works here too; the lock is taken on the id.
+            row = _visible(session, complaint_id, principal)
+        applied = flows.apply(
+            _db(request), _outbox(request), row.id, command, now=now, config=_config(request)
+        )
+    except LifecycleError as exc:
+        raise refusal(exc) from None
+    with _db(request).read() as session:
+        after = service.get_complaint(session, row.id)
+    return ActionResult(
+        action=applied.decision.action.api_name,
+        event_type=applied.decision.event_type,
+        from_state=applied.decision.from_state.value,
+        to_state=applied.decision.to_state.value,
+        history_seq=applied.entry["seq"],
+        complaint=complaint_read(after, principal, now=now),
+    )
+
+
+@router.get(
+    "/complaints/{complaint_id}/history",
+    response_model=list[HistoryEntryRead],
+    responses={404: _REFUSALS[404]},
+)
+def get_history(request: Request, complaint_id: str, principal: CurrentPrincipal) -> Any:
+    """Every accepted action on the complaint, in order, with the hashes that chain them."""
+    with _db(request).read() as session:
+        row = _visible(session, complaint_id, principal)
+        entries = service.history_of(session, row.id)
+    return [HistoryEntryRead.model_validate(entry) for entry in entries]
+
+
+@router.get(
+    "/complaints/{complaint_id}/history/verify",
+    response_model=ChainCheck,
+    responses={404: _REFUSALS[404]},
+)
+def verify_history(request: Request, complaint_id: str, principal: CurrentPrincipal) -> Any:
+    """Recompute the chain: `valid`, or the first entry that was altered or removed."""
+    with _db(request).read() as session:
+        row = _visible(session, complaint_id, principal)
+        report = flows.verify(session, row)
+    return ChainCheck(
+        valid=report.valid,
+        first_bad_seq=report.first_bad_seq,
+        entries=report.entries,
+        problem=report.problem,
+    )
+
+
+_Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, most urgent first")]
+
+
+def _queue(rows: list[Any], now: datetime) -> Queue:
+    items = [
+        QueueItem.model_validate(
+            {
+                **row._mapping,
+                "overdue": flows.overdue(row, now),
+                "pending_extension": row.extension_until is not None,
+            }
+        )
+        for row in rows
+    ]
+    return Queue(items=items, overdue=sum(item.overdue for item in items))
+
+
+@router.get("/queues/mine", response_model=Queue, tags=["queues"])
+def my_queue(request: Request, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
+    """What the caller holds, overdue first: a duty manager's complaints, a clerk's and
+    their department's untaken tickets, a supervisor's and the supervisors' shared queue."""
+    now = utcnow()
+    with _db(request).read() as session:
+        rows = service.queue_for(
+            session,
+            staff_id=principal.staff_id,
+            role=principal.role.value,
+            department_id=principal.department_id,
+            now=now,
+            limit=limit,
+        )
+    return _queue(rows, now)
+
+
+@router.get(
+    "/departments/{department_id}/queue",
+    response_model=Queue,
+    tags=["queues"],
+    responses={403: {"description": "a department user asking for another department"}},
+)
+def department_queue(
+    request: Request,
+    department_id: str,
+    principal: Annotated[Principal, require_roles(*_SEES_ANY_DEPARTMENT)],
+    limit: _Limit = 100,
+) -> Any:
+    """What a department has to act on (dispatched to it, or in progress there), overdue
+    first."""
+    if principal.role == Role.DEPARTMENT and principal.department_id != department_id:
+        raise Forbidden(
+            f"a department user sees only their own department's queue "
+            f"({principal.department_id}), not {department_id!r}",
+            department_id=department_id,
+        )
+    now = utcnow()
+    with _db(request).read() as session:
+        if directory.get_department(session, department_id) is None:
+            raise NotFound(f"no department {department_id!r}", department_id=department_id)
+        rows = service.department_queue(session, department_id=department_id, now=now, limit=limit)
+    return _queue(rows, now)

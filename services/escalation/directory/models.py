@@ -1,0 +1,155 @@
+"""Departments and staff: the tables and the API schemas that read and write them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import JSON, Column
+from sqlmodel import Field as Col
+
+from services.escalation.config import get_config
+from services.escalation.db import EscalationTable
+from shared.auth.principal import ROLES
+from shared.db import UTCDateTime
+
+DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_\-]{0,63}$"  # the same slug a department user's token carries
+STAFF_ID = r"^[A-Za-z0-9._\-]{1,64}$"
+_SEPARATORS = re.compile(r"[\s\-().\u3000]")
+
+
+def _utc(**kw: Any) -> Any:
+    return Col(sa_column=Column(UTCDateTime(), **kw))
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+class Department(EscalationTable, table=True):
+    __tablename__ = "departments"
+
+    id: str = Col(primary_key=True, max_length=64)
+    name: str = Col(max_length=100)
+    # Who gets the SMS when a ticket lands in the department's queue (E.164).
+    contact_phones: list[str] = Col(sa_column=Column(JSON, nullable=False))
+    # Not a foreign key: a department is created before the staff who belong to it.
+    head_staff_id: str | None = Col(default=None, max_length=64)
+    active: bool = Col(default=True)
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Staff(EscalationTable, table=True):
+    __tablename__ = "staff"
+
+    id: str = Col(primary_key=True, max_length=64)
+    name: str = Col(max_length=64)
+    phone: str = Col(max_length=20)
+    role: str = Col(max_length=32, index=True)
+    department_id: str | None = Col(
+        default=None, max_length=64, foreign_key="departments.id", index=True
+    )
+    active: bool = Col(default=True)
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+# --- API schemas ----------------------------------------------------------------------
+
+_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def normalise_phone(raw: str) -> str:
+    """E.164 (+8613800138000); mainland numbers may be written without +86."""
+    text = _SEPARATORS.sub("", raw or "")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, get_config().phone_region)
+    except NumberParseException as exc:
+        raise ValueError(f"not a phone number: {raw!r} ({exc})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number: {raw!r}")
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+class DepartmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: _Name = Field(examples=["账务部 Billing"])
+    contact_phones: list[str] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Phones told when a ticket reaches the department's queue",
+        examples=[["13800138001"]],
+    )
+    head_staff_id: str | None = Field(
+        default=None, description="A staff id already in the directory; told on escalation"
+    )
+    active: bool = True
+
+    @field_validator("contact_phones")
+    @classmethod
+    def _phones(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalise_phone(phone) for phone in value))
+
+
+class DepartmentCreate(DepartmentUpdate):
+    id: str = Field(pattern=DEPARTMENT_ID, examples=["billing"])
+
+
+class DepartmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    contact_phones: list[str]
+    head_staff_id: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class StaffUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: _Name = Field(examples=["李经理"])
+    phone: str = Field(examples=["13900139000"])
+    role: str = Field(description=f"One of: {', '.join(ROLES)}", examples=["duty_manager"])
+    department_id: str | None = Field(
+        default=None, description="Required for the `department` role", examples=[None]
+    )
+    active: bool = True
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalise_phone(value)
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value not in ROLES:
+            raise ValueError(f"must be one of: {', '.join(ROLES)} (got {value!r})")
+        return value
+
+
+class StaffCreate(StaffUpdate):
+    id: str = Field(pattern=STAFF_ID, examples=["DM01"])
+
+
+class StaffRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    phone: str
+    role: str
+    department_id: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,90 @@
+"""Database reads and writes for the directory; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from services.escalation.directory.models import Department, Staff
+
+departments = Department.__table__  # type: ignore[attr-defined]
+staff = Staff.__table__  # type: ignore[attr-defined]
+
+
+def get_department(session: Session, department_id: str) -> Any:
+    """One department, or None."""
+    return session.execute(select(departments).where(departments.c.id == department_id)).first()
+
+
+def list_departments(session: Session, *, active: bool | None = None) -> list[Any]:
+    """Departments by id."""
+    query = select(departments).order_by(departments.c.id)
+    if active is not None:
+        query = query.where(departments.c.active.is_(active))
+    return list(session.execute(query))
+
+
+def insert_department(session: Session, *, values: dict[str, Any]) -> None:
+    """Store a new department."""
+    session.execute(insert(departments), [values])
+
+
+def update_department(session: Session, *, department_id: str, values: dict[str, Any]) -> None:
+    """Change a department's fields."""
+    session.execute(update(departments).where(departments.c.id == department_id).values(**values))
+
+
+def get_staff(session: Session, staff_id: str) -> Any:
+    """One member of staff, or None."""
+    return session.execute(select(staff).where(staff.c.id == staff_id)).first()
+
+
+def list_staff(
+    session: Session,
+    *,
+    role: str | None = None,
+    department_id: str | None = None,
+    active: bool | None = None,
+) -> list[Any]:
+    """Staff by id, optionally of one role, department or activity."""
+    query = select(staff).order_by(staff.c.id)
+    if role is not None:
+        query = query.where(staff.c.role == role)
+    if department_id is not None:
+        query = query.where(staff.c.department_id == department_id)
+    if active is not None:
+        query = query.where(staff.c.active.is_(active))
+    return list(session.execute(query))
+
+
+def staff_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Any]:
+    """The staff among these ids that the directory knows, by id."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    rows = session.execute(select(staff).where(staff.c.id.in_(wanted)))
+    return {row.id: row for row in rows}
+
+
+def insert_staff(session: Session, *, values: dict[str, Any]) -> None:
+    """Store a new member of staff."""
+    session.execute(insert(staff), [values])
+
+
+def update_staff(session: Session, *, staff_id: str, values: dict[str, Any]) -> None:
+    """Change a member of staff's fields."""
+    session.execute(update(staff).where(staff.c.id == staff_id).values(**values))
+
+
+def first_active(session: Session, *, role: str) -> Any:
+    """The active member of staff with this role whose id sorts first, or None."""
+    query = (
+        select(staff)
+        .where(staff.c.role == role, staff.c.active.is_(True))
+        .order_by(staff.c.id)
+        .limit(1)
+    )
+    return session.execute(query).first()

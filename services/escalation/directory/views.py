@@ -1,0 +1,102 @@
+"""The directory API: departments and staff, kept by an administrator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from services.escalation.directory import flows, service
+from services.escalation.directory.models import (
+    DepartmentCreate,
+    DepartmentRead,
+    DepartmentUpdate,
+    StaffCreate,
+    StaffRead,
+    StaffUpdate,
+)
+from shared.auth.deps import CurrentPrincipal, require_roles
+from shared.auth.principal import Principal, Role
+from shared.clock import utcnow
+from shared.db import Database
+from shared.errors import NotFound
+
+router = APIRouter(tags=["directory"])
+
+Admin = Annotated[Principal, require_roles(Role.ADMIN)]
+# Staff entries carry phone numbers: only those who assign work or keep the directory.
+StaffReader = Annotated[Principal, require_roles(Role.ADMIN, Role.DUTY_MANAGER, Role.SUPERVISOR)]
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+@router.post("/departments", status_code=201, response_model=DepartmentRead)
+def create_department(request: Request, data: DepartmentCreate, _: Admin) -> DepartmentRead:
+    """Add a department that complaints can be dispatched to."""
+    return flows.create_department(_db(request), data, now=utcnow())
+
+
+@router.get("/departments", response_model=list[DepartmentRead])
+def list_departments(
+    request: Request,
+    _: CurrentPrincipal,
+    active: Annotated[bool | None, Query(description="Only active (or inactive) ones")] = None,
+) -> list[DepartmentRead]:
+    """Every department, by id: what a duty manager can dispatch to."""
+    with _db(request).read() as session:
+        rows = service.list_departments(session, active=active)
+    return [DepartmentRead.model_validate(row) for row in rows]
+
+
+@router.get("/departments/{department_id}", response_model=DepartmentRead)
+def get_department(request: Request, department_id: str, _: CurrentPrincipal) -> DepartmentRead:
+    with _db(request).read() as session:
+        row = service.get_department(session, department_id)
+    if row is None:
+        raise NotFound(f"no department {department_id!r}", department_id=department_id)
+    return DepartmentRead.model_validate(row)
+
+
+@router.put("/departments/{department_id}", response_model=DepartmentRead)
+def replace_department(
+    request: Request, department_id: str, data: DepartmentUpdate, _: Admin
+) -> DepartmentRead:
+    """Change a department's name, contact phones, head or whether it takes tickets."""
+    return flows.replace_department(_db(request), department_id, data, now=utcnow())
+
+
+@router.post("/staff", status_code=201, response_model=StaffRead)
+def create_staff(request: Request, data: StaffCreate, _: Admin) -> StaffRead:
+    """Add a member of staff: duty managers, supervisors and department clerks need a phone."""
+    return flows.create_staff(_db(request), data, now=utcnow())
+
+
+@router.get("/staff", response_model=list[StaffRead])
+def list_staff(
+    request: Request,
+    _: StaffReader,
+    role: str | None = None,
+    department_id: str | None = None,
+    active: bool | None = None,
+) -> list[StaffRead]:
+    """Staff by id, optionally of one role or one department."""
+    with _db(request).read() as session:
+        rows = service.list_staff(session, role=role, department_id=department_id, active=active)
+    return [StaffRead.model_validate(row) for row in rows]
+
+
+@router.get("/staff/{staff_id}", response_model=StaffRead)
+def get_staff(request: Request, staff_id: str, _: StaffReader) -> StaffRead:
+    with _db(request).read() as session:
+        row = service.get_staff(session, staff_id)
+    if row is None:
+        raise NotFound(f"no staff {staff_id!r}", staff_id=staff_id)
+    return StaffRead.model_validate(row)
+
+
+@router.put("/staff/{staff_id}", response_model=StaffRead)
+def replace_staff(request: Request, staff_id: str, data: StaffUpdate, _: Admin) -> StaffRead:
+    """Change a member of staff; `active: false` when they leave (their history stays)."""
+    return flows.replace_staff(_db(request), staff_id, data, now=utcnow())

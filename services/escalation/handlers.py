@@ -1,0 +1,44 @@
+"""What the escalation worker does with other services' events, one function each.
+
+Each runs inside the consumer's inbox transaction: the effect and the record that the
+event was handled commit together, so a redelivered event changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.escalation.complaints import flows
+from services.escalation.config import EscalationConfig, get_config
+from services.escalation.db import outbox as outbox_table
+from shared.clock import utcnow
+from shared.consumer import Handler
+from shared.contracts import COMPLAINT_RECEIVED, FEEDBACK_RECEIVED, SMS_INBOUND
+from shared.db import Database
+from shared.events import Event
+from shared.outbox import Outbox
+from shared.settings import Settings
+
+
+def make_handlers(config: EscalationConfig, outbox: Outbox) -> dict[str, Handler]:
+    def on_complaint_received(session: Session, event: Event[Any]) -> None:
+        flows.receive(session, outbox, event.payload, now=utcnow(), config=config)
+
+    def on_feedback_received(session: Session, event: Event[Any]) -> None:
+        flows.record_feedback(session, outbox, event.payload, now=utcnow(), config=config)
+
+    def on_sms_inbound(session: Session, event: Event[Any]) -> None:
+        flows.acknowledge_by_sms(session, outbox, event.payload, now=utcnow(), config=config)
+
+    return {
+        COMPLAINT_RECEIVED.name: on_complaint_received,
+        FEEDBACK_RECEIVED.name: on_feedback_received,
+        SMS_INBOUND.name: on_sms_inbound,
+    }
+
+
+def handlers(_db: Database, settings: Settings) -> Mapping[str, Handler]:
+    return make_handlers(get_config(), Outbox(outbox_table, lanes=settings.outbox_lanes))
