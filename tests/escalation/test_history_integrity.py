@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -159,3 +160,23 @@ def test_tampering_with_any_entry_is_reported_at_the_first_bad_sequence_number(
     # Every other complaint's history is untouched and still verifies.
     other = a_lived_complaint(centre)
     assert centre.verify(other)["valid"] is True
+
+
+def test_people_acting_at_once_each_get_their_own_entry_and_the_chain_holds(
+    centre: Centre,
+) -> None:
+    """Eight urges sent together: the complaint is locked for each, so every one is an
+    entry of its own, numbered without gaps, each following the one before."""
+    cid = centre.receive()
+    urgers = ["DM01", "DM02", "SV01", "DM01", "DM02", "SV01", "DM01", "DM02"]
+    for who in set(urgers):
+        centre.as_(who)  # tokens issued before the race, not during it
+    with ThreadPoolExecutor(max_workers=len(urgers)) as pool:
+        answers = list(
+            pool.map(lambda who: centre.act(cid, "urge", who, reason="客户第三次来电催办"), urgers)
+        )
+    assert [a.status_code for a in answers] == [200] * len(urgers), [a.text for a in answers]
+    assert sorted(a.json()["history_seq"] for a in answers) == list(range(2, 2 + len(urgers)))
+    assert centre.get(cid).json()["urge_count"] == len(urgers)
+    report = centre.verify(cid)
+    assert report["valid"] is True and report["entries"] == 1 + len(urgers)
