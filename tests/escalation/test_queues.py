@@ -1,0 +1,102 @@
+"""Queues put what is overdue first: a duty manager's own complaints, and a department's."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.escalation.complaints import flows
+from services.escalation.lifecycle import Action, Actor, Command
+from shared.clock import utcnow
+from shared.contracts import ComplaintReceived
+from tests.escalation.conftest import Centre, received_event
+
+pytestmark = pytest.mark.postgres
+
+
+def received_at(centre: Centre, at: datetime, **fields: Any) -> str:
+    """A complaint that reached escalation at `at` (its SLA clock started then)."""
+    envelope = received_event(**fields)
+    with centre.env.db.transaction() as session:
+        flows.receive(
+            session,
+            centre.outbox,
+            ComplaintReceived.model_validate(envelope.payload),
+            now=at,
+            config=centre.config,
+        )
+    return str(envelope.complaint_id)
+
+
+def queue(centre: Centre, path: str, who: str) -> dict[str, Any]:
+    answer = centre.client.get(path, headers=centre.as_(who))
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_the_duty_managers_queue_shows_overdue_complaints_first_most_overdue_on_top(
+    centre: Centre,
+) -> None:
+    now = utcnow()
+    # Acknowledgement is due 60 min after arrival for normal, 10 min for urgent.
+    fresh_urgent = received_at(centre, now, severity="urgent")
+    late_normal = received_at(centre, now - timedelta(hours=6), severity="normal")  # 5 h late
+    late_urgent = received_at(centre, now - timedelta(hours=2), severity="urgent")  # 1 h 50 late
+    fresh_low = received_at(centre, now, severity="low")
+    mine = queue(centre, "/queues/mine", "DM01")
+    assert [item["id"] for item in mine["items"]] == [
+        late_normal,
+        late_urgent,
+        fresh_urgent,
+        fresh_low,
+    ]
+    assert [item["overdue"] for item in mine["items"]] == [True, True, False, False]
+    assert mine["overdue"] == 2
+    # Another duty manager holds none of them.
+    assert queue(centre, "/queues/mine", "DM02")["items"] == []
+
+
+def test_a_departments_queue_holds_what_was_dispatched_to_it_overdue_first(
+    centre: Centre,
+) -> None:
+    now = utcnow()
+    long_ago = now - timedelta(hours=8)
+    stale = received_at(centre, long_ago, severity="normal")
+    # Dispatched 8 hours ago: the 4-hour acceptance time ran out long since.
+    flows.apply(
+        centre.env.db,
+        centre.outbox,
+        stale,
+        Command(
+            Action.DISPATCH,
+            Actor("DM01", "duty_manager"),
+            {"department_id": "billing", "instructions": "核对账单"},
+        ),
+        now=long_ago,
+        config=centre.config,
+    )
+    new = centre.receive(severity="urgent")
+    elsewhere = centre.receive(severity="urgent")
+    kept = centre.receive(severity="urgent")
+    for cid, department in ((new, "billing"), (elsewhere, "network")):
+        answer = centre.act(
+            cid, "dispatch", "DM01", department_id=department, instructions="请处理"
+        )
+        assert answer.status_code == 200, answer.text
+
+    billing = queue(centre, "/departments/billing/queue", "B07")
+    assert [item["id"] for item in billing["items"]] == [stale, new]
+    assert [item["overdue"] for item in billing["items"]] == [True, False]
+    assert billing["items"][0]["stage"] == "acceptance"
+    # The clerk's own queue is the department's untaken tickets.
+    assert [item["id"] for item in queue(centre, "/queues/mine", "B07")["items"]] == [stale, new]
+    # The duty manager still holds only what was not dispatched.
+    assert [item["id"] for item in queue(centre, "/queues/mine", "DM01")["items"]] == [kept]
+    # A supervisor may look at any department's queue; an unknown department is 404.
+    assert [i["id"] for i in queue(centre, "/departments/network/queue", "SV01")["items"]] == [
+        elsewhere
+    ]
+    missing = centre.client.get("/departments/legal/queue", headers=centre.as_("SV01"))
+    assert missing.status_code == 404
