@@ -18,7 +18,7 @@ from tests.intake.conftest import Intake
 
 pytestmark = pytest.mark.postgres
 
-GOV = Path(ROOT).parent / "shared" / "data" / "gov_messages_labelled.csv"
+GOV = Path(ROOT) / "data" / "gov_messages_labelled.csv"
 
 
 def test_all_495_government_hotline_messages_land_with_their_chinese_text_intact(
