@@ -145,6 +145,30 @@ LIFECYCLE_EVENTS = (
 )
 
 
+class HandedOverItem(Payload):
+    complaint_id: str
+    reference: str
+    state: LifecycleState
+    severity: Severity | None = None
+    category: str | None = None
+    due_at: AwareDatetime | None = None
+    escalation_level: int = 0
+
+
+class DutyHandedOver(Payload):
+    """At a shift change, the outgoing duty manager's open complaints moved to the
+    incoming one (each also has its own `complaint.handed_over` entry and event): one
+    event, so the incoming manager gets one summary SMS rather than one per complaint."""
+
+    shift_id: str | None = None
+    from_staff_id: str | None = None
+    to_staff_id: str
+    recipients: list[Recipient] = Field(default_factory=list)  # the incoming manager
+    at: AwareDatetime
+    complaints: list[HandedOverItem] = Field(default_factory=list)
+    summary: str = ""  # one line for an SMS: how many, how many urgent or overdue
+
+
 # --- notify -------------------------------------------------------------------------
 
 
@@ -179,6 +203,8 @@ FEEDBACK_RECEIVED = registry.register(
     "complaint.feedback_received", FeedbackReceived, topic=LIFECYCLE
 )
 NOTE_ADDED = registry.register("complaint.note_added", NoteAdded, topic=LIFECYCLE)
+# Keyed by the incoming manager's staff id (it belongs to no one complaint).
+DUTY_HANDED_OVER = registry.register("duty.handed_over", DutyHandedOver, topic=LIFECYCLE)
 LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {
     name: registry.register(name, LifecycleChanged, topic=LIFECYCLE) for name in LIFECYCLE_EVENTS
 }
