@@ -203,7 +203,7 @@ FEEDBACK_RECEIVED = registry.register(
     "complaint.feedback_received", FeedbackReceived, topic=LIFECYCLE
 )
 NOTE_ADDED = registry.register("complaint.note_added", NoteAdded, topic=LIFECYCLE)
-# Keyed by the incoming manager's staff id (it belongs to no one complaint).
+# It belongs to no one complaint, so it is keyed by its own event id.
 DUTY_HANDED_OVER = registry.register("duty.handed_over", DutyHandedOver, topic=LIFECYCLE)
 LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {
     name: registry.register(name, LifecycleChanged, topic=LIFECYCLE) for name in LIFECYCLE_EVENTS

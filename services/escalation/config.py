@@ -16,9 +16,9 @@ STAGES = tuple(STAGE_ON_ENTRY.values())
 # Minutes each SLA stage may take, by severity: how long the duty manager has to
 # acknowledge, the department to accept and to resolve, and the centre to follow up.
 DEFAULT_SLA_MINUTES: dict[str, dict[str, int]] = {
-    "acknowledgement": {"urgent": 10, "high": 30, "normal": 60, "low": 120},
-    "acceptance": {"urgent": 30, "high": 120, "normal": 240, "low": 480},
-    "resolution": {"urgent": 8 * 60, "high": 24 * 60, "normal": 72 * 60, "low": 120 * 60},
+    "acknowledgement": {"urgent": 5, "high": 15, "normal": 30, "low": 60},
+    "acceptance": {"urgent": 60, "high": 2 * 60, "normal": 4 * 60, "low": 8 * 60},
+    "resolution": {"urgent": 4 * 60, "high": 24 * 60, "normal": 72 * 60, "low": 120 * 60},
     "follow_up": {"urgent": 24 * 60, "high": 48 * 60, "normal": 48 * 60, "low": 72 * 60},
 }
 
@@ -40,6 +40,16 @@ class EscalationConfig(BaseSettings):
     )
     # Directory phone numbers without a country code are read in this region.
     phone_region: str = "CN"
+    # A breach urges the holder (level 1) at the deadline; each further level follows
+    # after this share of the stage's SLA time: 50 % of a 30-minute acknowledgement
+    # means level 2 at 45 minutes and level 3 at 60.
+    escalation_step_percent: int = Field(default=50, ge=1, le=1000)
+    # Staff ids told at the top level (the centre managers); empty: the supervisors.
+    centre_managers: list[str] = Field(default_factory=list)
+    # How often the worker looks for breaches and shift changes, and how many breached
+    # complaints one transaction takes.
+    sweep_seconds: float = Field(default=5.0, gt=0)
+    sweep_batch: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("sla_minutes")
     @classmethod
@@ -63,6 +73,9 @@ class EscalationConfig(BaseSettings):
     def sla(self, stage: str, severity: str) -> timedelta:
         by_severity = self.sla_minutes[stage]
         return timedelta(minutes=by_severity.get(severity, by_severity["normal"]))
+
+    def escalation_step(self, stage: str, severity: str) -> timedelta:
+        return self.sla(stage, severity) * self.escalation_step_percent / 100
 
 
 @cache

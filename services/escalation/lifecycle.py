@@ -361,7 +361,8 @@ _NEW_ROUND = dict.fromkeys(("feedback", "closure_reason", "extended_until")) | {
 def _desk(cur: ComplaintState, bounces: int, config: LifecycleConfig) -> dict[str, Any]:
     # Past the bounce limit the departments have had their chance and a supervisor decides:
     # from the supervisors' shared queue, unless one of them has already taken it.
-    if bounces >= config.max_returns:
+    # Nobody on duty when it arrived (no duty manager of its own): the supervisors' too.
+    if bounces >= config.max_returns or cur.duty_manager_id is None:
         keep = cur.holder_staff_id if cur.holder_role == Role.SUPERVISOR else None
         return {"holder_role": Role.SUPERVISOR, "holder_staff_id": keep}
     return {"holder_role": Role.DUTY_MANAGER, "holder_staff_id": cur.duty_manager_id}
@@ -390,10 +391,16 @@ def _reopened(c: _Ctx, via: str = "staff") -> _Effect:
 
 
 def _assign(c: _Ctx) -> _Effect:
-    staff = c.data["staff_id"]
-    desk = {"holder_role": Role.DUTY_MANAGER, "holder_staff_id": staff, "duty_manager_id": staff}
+    staff = c.data.get("staff_id")
+    desk: dict[str, Any] = {
+        "holder_role": Role.DUTY_MANAGER,
+        "holder_staff_id": staff,
+        "duty_manager_id": staff,
+    }
+    if staff is None:  # nobody on duty: the supervisors' shared queue
+        desk = {"holder_role": Role.SUPERVISOR, "holder_staff_id": None, "duty_manager_id": None}
     new = replace(c.current, state=State.WITH_DUTY_MANAGER, **desk, **_UNACKNOWLEDGED)
-    return _Effect(new)
+    return _Effect(new, {"to_supervisor": staff is None})
 
 
 def _hand_over(c: _Ctx) -> _Effect:
@@ -401,7 +408,12 @@ def _hand_over(c: _Ctx) -> _Effect:
     if staff == cur.duty_manager_id:
         raise c.refuse(f"it is already with duty manager {staff}")
     changes: dict[str, Any] = {"duty_manager_id": staff}
-    if cur.holder_role == Role.DUTY_MANAGER:
+    # Waiting in the supervisors' queue only because nobody was on duty: the manager now
+    # on duty takes it. (One a supervisor must decide after returns stays with them.)
+    unowned = cur.holder_role == Role.SUPERVISOR and cur.duty_manager_id is None
+    if unowned and cur.bounce_count < c.config.max_returns and cur.holder_staff_id is None:
+        changes["holder_role"] = Role.DUTY_MANAGER
+    if cur.holder_role == Role.DUTY_MANAGER or "holder_role" in changes:
         changes["holder_staff_id"] = staff
         if cur.state == State.WITH_DUTY_MANAGER:
             # The incoming manager confirms they have it; the SLA clock runs on regardless.
@@ -532,7 +544,16 @@ def _close(c: _Ctx) -> _Effect:
 
 
 def _urge(c: _Ctx) -> _Effect:
-    return _Effect(replace(c.current, urge_count=c.current.urge_count + 1))
+    cur, level = c.current, c.data.get("level")
+    new = replace(cur, urge_count=cur.urge_count + 1)
+    if level is not None:
+        # The SLA timer's first notice on a breach is an urge to the holder: escalation
+        # level 1. People raise levels by escalating.
+        if c.actor.role != Role.SYSTEM:
+            raise c.refuse("only the SLA timer urges at a level; a supervisor escalates")
+        new = replace(new, escalation_level=max(cur.escalation_level, level))
+        return _Effect(new, {"previous_level": cur.escalation_level})
+    return _Effect(new)
 
 
 def _escalate(c: _Ctx) -> _Effect:
@@ -576,7 +597,8 @@ _SYSTEM = frozenset({_R.SYSTEM})
 RULES: Mapping[Action, Rule] = {
     Action.ASSIGN: Rule(
         frozenset({_S.RECEIVED}), _SYSTEM, "complaint.assigned", _assign,
-        to_states=frozenset({_S.WITH_DUTY_MANAGER}), fields=(_Field("staff_id", _text),)),
+        to_states=frozenset({_S.WITH_DUTY_MANAGER}),
+        fields=(_Field("staff_id", _text, required=False),)),
     Action.HAND_OVER: Rule(
         _ACTIVE, _SYSTEM, "complaint.handed_over", _hand_over,
         stays=True, fields=(_Field("staff_id", _text),)),
@@ -622,7 +644,7 @@ RULES: Mapping[Action, Rule] = {
         to_states=frozenset({_S.DISPATCHED, _S.WITH_DUTY_MANAGER}), fields=(_REASON,)),
     Action.URGE: Rule(
         _ACTIVE, _DESK | _SYSTEM, "complaint.urged", _urge,
-        stays=True, fields=(_REASON,)),
+        stays=True, fields=(_REASON, _Field("level", _level, False))),
     Action.ESCALATE: Rule(
         _ACTIVE, frozenset({_R.SUPERVISOR, _R.SYSTEM}), "complaint.escalated", _escalate,
         stays=True, fields=(_REASON, _Field("level", _level, False))),
@@ -703,6 +725,10 @@ def decide(
     data = _parse(rule.fields, command.data, now, config)
     effect = rule.effect(_Ctx(current, actor, action, data, now, config))
     new = effect.new
+    stage_entered = stage_entered_by(current, action, new)
+    if stage_entered is not None:
+        # Escalation is about the lateness of one stage: a new stage starts at level 0.
+        new = replace(new, escalation_level=0)
     if (current.state, action, new.state) not in TRANSITIONS:
         raise RuntimeError(f"{action} led {current.state} -> {new.state}, which is not in RULES")
     facts = {name: getattr(new, name) for name in _FACTS + _COUNTERS}
@@ -715,5 +741,15 @@ def decide(
         new=new,
         event_type=effect.event_type or rule.event_type,
         payload=payload,
-        stage_entered=STAGE_ON_ENTRY.get(new.state) if new.state != current.state else None,
+        stage_entered=stage_entered,
     )
+
+
+def stage_entered_by(current: ComplaintState, action: Action, new: ComplaintState) -> str | None:
+    """The SLA stage whose clock this change starts, if any: the stage of a state entered,
+    or, once a duty manager acknowledges in time, their own clock to resolve or dispatch."""
+    if new.state != current.state:
+        return STAGE_ON_ENTRY.get(new.state)
+    if action == Action.ACKNOWLEDGE:
+        return "resolution"
+    return None

@@ -6,6 +6,7 @@ from services.escalation.complaints.views import router as complaints_router
 from services.escalation.config import EscalationConfig, get_config
 from services.escalation.db import outbox
 from services.escalation.directory.views import router as directory_router
+from services.escalation.roster.views import router as roster_router
 from shared.api import create_service_app
 from shared.outbox import Outbox
 from shared.settings import Settings
@@ -28,6 +29,6 @@ def create_app(settings: Settings | None = None, config: EscalationConfig | None
             "The complaint lifecycle, duty roster, departments, SLA timers and the audit history."
         ),
         settings=settings,
-        routers=[directory_router, complaints_router],
+        routers=[directory_router, roster_router, complaints_router],
         on_startup=startup,
     )

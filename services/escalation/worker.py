@@ -1,12 +1,26 @@
 """The escalation worker: `python -m services.escalation.worker`.
 
 Its consumer takes in intake's complaints and customer feedback and duty managers'
-SMS acknowledgements; its outbox relay publishes every lifecycle event."""
+SMS acknowledgements; its outbox relay publishes every lifecycle event; its SLA
+scheduler hands open complaints over at each shift change and acts on breached
+deadlines (sla.py). Several workers may run: each breach is acted on once."""
 
+from collections.abc import Sequence
+
+from services.escalation.config import get_config
 from services.escalation.db import inbox, outbox
 from services.escalation.handlers import handlers
+from services.escalation.sla import scheduler_loop
+from shared.db import Database
+from shared.outbox import Outbox
+from shared.settings import Settings
 from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS
-from shared.worker import WorkerSpec, run_worker
+from shared.worker import Loop, WorkerSpec, run_worker
+
+
+def loops(db: Database, settings: Settings) -> Sequence[Loop]:
+    return [scheduler_loop(db, Outbox(outbox, lanes=settings.outbox_lanes), get_config())]
+
 
 SPEC = WorkerSpec(
     service="escalation",
@@ -14,6 +28,7 @@ SPEC = WorkerSpec(
     inbox=inbox,
     topics=[COMPLAINTS_LIFECYCLE, SMS_EVENTS],
     handlers=handlers,
+    loops=loops,
 )
 
 

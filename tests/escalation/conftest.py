@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -193,6 +193,16 @@ def seed_directory(client: TestClient, admin: dict[str, str]) -> None:
     del billing["id"]
     answer = client.put("/departments/billing", json=billing, headers=admin)
     assert answer.status_code == 200, answer.text
+    # 王经理 (DM01) is on duty this week, with 李经理 (DM02) as backup.
+    now = datetime.now(UTC)
+    shift = {
+        "staff_id": "DM01",
+        "backup_staff_id": "DM02",
+        "starts_at": (now - timedelta(days=1)).isoformat(),
+        "ends_at": (now + timedelta(days=6)).isoformat(),
+    }
+    answer = client.post("/roster/shifts", json=shift, headers=admin)
+    assert answer.status_code == 201, answer.text
 
 
 @pytest.fixture

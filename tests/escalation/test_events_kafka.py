@@ -64,7 +64,7 @@ def test_a_complaint_received_over_kafka_is_assigned_once_and_the_duty_manager_i
     try:
         wait_until(
             lambda: consumer.stats.handled + consumer.stats.duplicates >= 2,
-            timeout=30,
+            timeout=60,
             what="both copies of complaint.received handled",
         )
     finally:

@@ -150,7 +150,7 @@ def test_a_complaint_lives_its_whole_life_from_receipt_to_a_satisfied_customer()
     step("assign", SYSTEM, State.WITH_DUTY_MANAGER, "acknowledgement", staff_id="DM01")
     assert (complaint.holder_staff_id, complaint.holder_role) == ("DM01", "duty_manager")
 
-    step("acknowledge", DUTY_MANAGER, State.WITH_DUTY_MANAGER, None)
+    step("acknowledge", DUTY_MANAGER, State.WITH_DUTY_MANAGER, "resolution")
     assert complaint.acknowledged_by == "DM01"
 
     dispatch = {"department_id": "billing", "instructions": "Double charge on the March bill"}
@@ -399,9 +399,31 @@ def test_the_system_assigns_a_new_complaint_to_the_duty_manager_on_duty() -> Non
     assert decision.payload["holder_staff_id"] == "DM01"
     with pytest.raises(Forbidden):
         act(received(), "assign", DUTY_MANAGER, staff_id="DM01")
-    with pytest.raises(InvalidCommand) as refused:
-        act(received(), "assign", SYSTEM)
-    assert refused.value.field == "staff_id"
+
+
+def test_with_nobody_on_duty_a_new_complaint_waits_for_the_supervisors() -> None:
+    decision = act(received(), "assign", SYSTEM)
+    assert (decision.new.holder_role, decision.new.holder_staff_id) == ("supervisor", None)
+    assert decision.new.duty_manager_id is None and decision.payload["to_supervisor"] is True
+    # The manager who comes on duty takes it over from the supervisors' queue.
+    handed = act(decision.new, "hand_over", SYSTEM, staff_id="DM02")
+    assert (handed.new.holder_role, handed.new.holder_staff_id) == ("duty_manager", "DM02")
+    assert handed.new.duty_manager_id == "DM02"
+
+
+def test_the_sla_timer_urges_at_level_one_and_a_new_stage_starts_at_level_zero() -> None:
+    complaint = act(received(), "assign", SYSTEM, staff_id="DM01").new
+    urged = act(complaint, "urge", SYSTEM, reason="acknowledgement overdue", level=1)
+    assert urged.new.escalation_level == 1 and urged.payload["previous_level"] == 0
+    with pytest.raises(GuardFailed):
+        act(complaint, "urge", DUTY_MANAGER, reason="hurry", level=2)
+    escalated = act(urged.new, "escalate", SYSTEM, reason="still not acknowledged", level=2)
+    assert escalated.new.escalation_level == 2
+    dispatched = act(
+        escalated.new, "dispatch", DUTY_MANAGER, department_id="billing", instructions="退款"
+    )
+    assert dispatched.stage_entered == "acceptance"
+    assert dispatched.new.escalation_level == 0
 
 
 def test_a_duty_manager_acknowledges_once_per_assignment() -> None:

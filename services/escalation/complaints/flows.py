@@ -32,6 +32,7 @@ from services.escalation.lifecycle import (
     State,
     decide,
 )
+from services.escalation.roster.duty import on_duty
 from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound
 from shared.db import Database
 from shared.errors import NotFound
@@ -100,6 +101,15 @@ def apply_in(
     before: dict[str, Any] = dict(row._mapping)
     stage, due_at = _deadline(before, decision, now=now, config=config)
     seq = before["history_seq"] + 1
+    timers: dict[str, Any] = {}
+    if stage != before["stage"] or due_at != before["due_at"]:
+        # A new deadline: its breaches start again from the urge (sla.py).
+        step = config.escalation_step(stage, before["severity"]) if stage else None
+        timers = {
+            "breach_step": 0,
+            "next_breach_at": due_at,
+            "breach_interval_seconds": int(step.total_seconds()) if step else None,
+        }
     event_id = uuid.uuid4()
     entry: dict[str, Any] = {
         "complaint_id": complaint_id,
@@ -123,12 +133,18 @@ def apply_in(
         "history_seq": seq,
         "history_head": entry["hash"],
         "updated_at": now,
+        **timers,
     }
     service.update_complaint(session, complaint_id=complaint_id, values=values)
     service.append_history(session, entry=entry)
     after = {**before, **values}
     payload = notices.lifecycle_payload(
-        session, after, decision, seq=seq, actor_id=command.actor.staff_id
+        session,
+        after,
+        decision,
+        seq=seq,
+        actor_id=command.actor.staff_id,
+        centre_managers=config.centre_managers,
     )
     event = registry.new(
         decision.event_type,
@@ -169,34 +185,16 @@ def _deadline(
         return stage, at
 
     if decision.stage_entered is not None:
+        # Stamped now, from the policy of now: a later policy edit changes no deadline
+        # already set. (An acknowledgement starts the duty manager's own clock to
+        # resolve or dispatch.)
         return due(decision.stage_entered)
-    if decision.action == Action.ACKNOWLEDGE:
-        # Acknowledged in time: the duty manager's clock now runs towards a resolution
-        # (their own, or a dispatch that starts the department's clocks).
-        return due("resolution")
     if decision.action == Action.DECIDE_EXTENSION and decision.payload.get("new_due_at"):
         return before["stage"], new.extended_until
     return before["stage"], before["due_at"]
 
 
 # --- from intake ----------------------------------------------------------------------
-
-
-def duty_manager_for_new(session: Session, config: EscalationConfig) -> str | None:
-    """Who gets a new complaint: the configured duty manager, else the directory's first
-    active one. The duty roster replaces this once it exists."""
-    if config.default_duty_manager:
-        staff_id = config.default_duty_manager
-        known = directory.get_staff(session, staff_id)
-        if known is None or not known.active or known.role != Role.DUTY_MANAGER:
-            log.warning(
-                "configured duty manager %s is not an active duty manager in the directory; "
-                "assigning anyway, but nobody can be told by SMS",
-                staff_id,
-            )
-        return staff_id
-    first = directory.first_active(session, role=Role.DUTY_MANAGER.value)
-    return None if first is None else str(first.id)
 
 
 def receive(
@@ -207,8 +205,8 @@ def receive(
     now: datetime,
     config: EscalationConfig,
 ) -> Applied | None:
-    """Take a registered complaint in and give it to the duty manager; None if it was
-    already here, or if no duty manager can be found (it then waits in `received`)."""
+    """Take a registered complaint in and give it to the manager on duty (or, with nobody
+    on duty, to the supervisors' queue); None if it was already here."""
     if service.get_complaint(session, received.complaint_id) is not None:
         log.info("complaint %s is already known; nothing to do", received.reference)
         return None
@@ -232,16 +230,19 @@ def receive(
             "updated_at": now,
         },
     )
-    staff_id = duty_manager_for_new(session, config)
-    if staff_id is None:
+    # The manager on duty when it arrives; with nobody on duty, the supervisors' queue.
+    choice = on_duty(session, now, config)
+    if choice.staff_id is None:
         log.warning(
-            "complaint %s waits unassigned: no active duty manager in the directory "
-            "and ESCALATION_DEFAULT_DUTY_MANAGER is not set",
+            "nobody on duty for complaint %s: it waits in the supervisors' queue",
             received.reference,
         )
-        return None
-    command = Command(Action.ASSIGN, SYSTEM, {"staff_id": staff_id})
-    return apply_in(session, outbox, received.complaint_id, command, now=now, config=config)
+    data = {"staff_id": choice.staff_id} if choice.staff_id else {}
+    command = Command(Action.ASSIGN, SYSTEM, data)
+    context = {"assigned_via": choice.via}
+    return apply_in(
+        session, outbox, received.complaint_id, command, now=now, config=config, context=context
+    )
 
 
 def record_feedback(

@@ -38,6 +38,8 @@ class Complaint(EscalationTable, table=True):
         Index("ix_complaint_states_holder", "holder_staff_id", "due_at"),
         Index("ix_complaint_states_desk", "holder_role", "state", "due_at"),
         Index("ix_complaint_states_department", "department_id", "state", "due_at"),
+        Index("ix_complaint_states_next_breach_at", "next_breach_at"),
+        Index("ix_complaint_states_duty_manager", "duty_manager_id"),
     )
 
     id: str = Col(primary_key=True, max_length=36)
@@ -85,6 +87,12 @@ class Complaint(EscalationTable, table=True):
     # The SLA stage the complaint is in and when it is due (None once closed).
     stage: str | None = Col(default=None, max_length=24)
     due_at: datetime | None = _utc(nullable=True)
+    # SLA breaches (sla.py): how many steps of this deadline's ladder were taken, when
+    # the next falls due (None: nothing more), and the time between steps, stamped
+    # with the deadline.
+    breach_step: int = Col(default=0)
+    next_breach_at: datetime | None = _utc(nullable=True)
+    breach_interval_seconds: int | None = Col(default=None)
     # The last history entry: its number and its hash.
     history_seq: int = Col(default=0)
     history_head: str | None = Col(default=None, max_length=64)

@@ -7,7 +7,7 @@ Nobody is told about their own action.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,7 +32,7 @@ AUDIENCES: Mapping[str, tuple[str, ...]] = {
     "complaint.follow_up_failed": (),
     "complaint.feedback_recorded": ("holder",),
     "complaint.urged": ("holder",),
-    "complaint.escalated": ("supervisors", "department_head"),
+    "complaint.escalated": ("escalation_chain",),
     "complaint.reopened": ("holder",),
     "complaint.closed": (),
 }
@@ -47,7 +47,11 @@ SUMMARY_MAX = 140
 
 
 def recipients(
-    session: Session, complaint: Mapping[str, Any], decision: Decision, actor_id: str
+    session: Session,
+    complaint: Mapping[str, Any],
+    decision: Decision,
+    actor_id: str,
+    centre_managers: Sequence[str] = (),
 ) -> list[Recipient]:
     """The people and desks to tell about this decision, each phone once."""
     department = (
@@ -112,7 +116,28 @@ def recipients(
             department.head_staff_id if department else None, "department_head"
         ),
     }
-    for audience in AUDIENCES.get(decision.event_type, ()):
+
+    def escalation_chain() -> None:
+        # Level 2: whoever is above the holder — the department's head for a complaint
+        # at a department, the supervisors otherwise. Level 3: the centre managers.
+        level = complaint["escalation_level"]
+        if level >= 3:
+            for staff_id in centre_managers:
+                person(staff_id, "supervisor")
+            if not centre_managers:
+                role_queue(Role.SUPERVISOR)
+        elif complaint["holder_role"] == Role.DEPARTMENT and department is not None:
+            person(department.head_staff_id, "department_head")
+            if not department.head_staff_id:
+                role_queue(Role.SUPERVISOR)
+        else:
+            role_queue(Role.SUPERVISOR)
+
+    audiences["escalation_chain"] = escalation_chain
+    wanted = AUDIENCES.get(decision.event_type, ())
+    if decision.payload.get("shift_change"):
+        wanted = ()  # the incoming manager gets one summary (duty.handed_over) instead
+    for audience in wanted:
         audiences[audience]()
     seen: set[str] = set()
     unique = []
@@ -194,6 +219,7 @@ def lifecycle_payload(
     *,
     seq: int,
     actor_id: str,
+    centre_managers: Sequence[str] = (),
 ) -> LifecycleChanged:
     """The event payload for one accepted decision; `complaint` is the row after it."""
     p = decision.payload
@@ -221,6 +247,6 @@ def lifecycle_payload(
         root_cause=complaint["root_cause"],
         reason=p.get("reason"),
         details={k: v for k, v in p.items() if k not in _TOP_LEVEL},
-        recipients=recipients(session, complaint, decision, actor_id),
+        recipients=recipients(session, complaint, decision, actor_id, centre_managers),
         summary=summary(decision.event_type, complaint, p, actor_id),
     )

@@ -1,0 +1,96 @@
+"""Shifts on the duty roster, and the duty desk: who holds the centre's open complaints."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from sqlalchemy import Column, Index
+from sqlmodel import Field as Col
+
+from services.escalation.db import EscalationTable
+from services.escalation.directory.models import STAFF_ID
+from shared.db import UTCDateTime
+
+_LONGEST = timedelta(days=7)
+
+
+def _utc(**kw: Any) -> Any:
+    return Col(sa_column=Column(UTCDateTime(), **kw))
+
+
+class Shift(EscalationTable, table=True):
+    """A duty manager on duty from `starts_at` (inclusive) to `ends_at` (exclusive)."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (Index("ix_shifts_starts_at_ends_at", "starts_at", "ends_at"),)
+
+    id: str = Col(primary_key=True, max_length=36)
+    staff_id: str = Col(max_length=64, foreign_key="staff.id")
+    backup_staff_id: str | None = Col(default=None, max_length=64, foreign_key="staff.id")
+    starts_at: datetime = _utc(nullable=False)
+    ends_at: datetime = _utc(nullable=False)
+    created_by: str = Col(max_length=64)
+    created_at: datetime = _utc(nullable=False)
+
+
+class DutyDesk(EscalationTable, table=True):
+    """One row: the duty manager the open complaints were last handed to. A shift change
+    is noticed by comparing it with who is on duty now; its row lock makes two
+    schedulers hand over once."""
+
+    __tablename__ = "duty_desk"
+
+    id: int = Col(primary_key=True)
+    staff_id: str | None = Col(default=None, max_length=64)
+    shift_id: str | None = Col(default=None, max_length=36)
+    since: datetime | None = _utc(nullable=True)
+
+
+# --- API schemas ----------------------------------------------------------------------
+
+_StaffId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=STAFF_ID)]
+
+
+class ShiftCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: _StaffId = Field(description="The duty manager on duty")
+    starts_at: AwareDatetime = Field(description="ISO 8601 with a zone, inclusive")
+    ends_at: AwareDatetime = Field(description="ISO 8601 with a zone, exclusive")
+    backup_staff_id: _StaffId | None = Field(
+        default=None, description="Takes new complaints if the manager on duty cannot"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> ShiftCreate:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be later than starts_at")
+        if self.ends_at - self.starts_at > _LONGEST:
+            raise ValueError("a shift lasts at most 7 days")
+        if self.backup_staff_id == self.staff_id:
+            raise ValueError("backup_staff_id must be someone else than staff_id")
+        return self
+
+
+class ShiftRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    staff_id: str
+    backup_staff_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    created_at: datetime
+
+
+class OnDuty(BaseModel):
+    at: datetime
+    staff_id: str | None = Field(description="Who gets new complaints at that moment")
+    role: str | None = Field(description="duty_manager, or supervisor when nobody is on duty")
+    shift: ShiftRead | None
+    via: str = Field(description="shift, backup, configured, or supervisors")
+    name: str | None = None
+    phone: str | None = None

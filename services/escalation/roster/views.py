@@ -1,0 +1,85 @@
+"""The roster API: shifts, and who is on duty at a given moment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+
+from services.escalation.config import EscalationConfig
+from services.escalation.roster import flows, service
+from services.escalation.roster.models import OnDuty, ShiftCreate, ShiftRead
+from shared.auth.deps import CurrentPrincipal, require_roles
+from shared.auth.principal import Principal, Role
+from shared.clock import utcnow
+from shared.db import Database
+
+router = APIRouter(tags=["roster"])
+
+# Those who plan the duty roster.
+Planner = Annotated[Principal, require_roles(Role.ADMIN, Role.SUPERVISOR)]
+# Those who need to see it: the desk, and agents (who to tell about a difficult call).
+Reader = Annotated[
+    Principal, require_roles(Role.ADMIN, Role.SUPERVISOR, Role.DUTY_MANAGER, Role.AGENT)
+]
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def _config(request: Request) -> EscalationConfig:
+    return request.app.state.escalation  # type: ignore[no-any-return]
+
+
+@router.post(
+    "/roster/shifts",
+    status_code=201,
+    response_model=ShiftRead,
+    responses={409: {"description": "overlaps another shift: names it"}},
+)
+def create_shift(request: Request, data: ShiftCreate, principal: Planner) -> ShiftRead:
+    """Put a duty manager on duty from `starts_at` to `ends_at`, with an optional backup.
+    Shifts may touch but not overlap; both people must be active duty managers."""
+    return flows.create_shift(_db(request), data, by=principal.staff_id, now=utcnow())
+
+
+@router.get("/roster/shifts", response_model=list[ShiftRead])
+def list_shifts(
+    request: Request,
+    _: Reader,
+    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    staff_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[ShiftRead]:
+    """Shifts that overlap [from, to), in order; a staff id narrows to their shifts
+    (as the manager or the backup)."""
+    with _db(request).read() as session:
+        rows = service.list_shifts(
+            session, since=since, until=until, staff_id=staff_id, limit=limit
+        )
+    return [ShiftRead.model_validate(row) for row in rows]
+
+
+@router.delete("/roster/shifts/{shift_id}", status_code=204)
+def delete_shift(request: Request, shift_id: str, _: Planner) -> None:
+    """Remove a shift that has not started (one that has is history)."""
+    flows.delete_shift(_db(request), shift_id, now=utcnow())
+
+
+@router.get("/roster/on-duty", response_model=OnDuty)
+def on_duty(
+    request: Request,
+    _: CurrentPrincipal,
+    at: Annotated[
+        AwareDatetime | None, Query(description="ISO 8601 with a zone; default: now")
+    ] = None,
+) -> OnDuty:
+    """Who takes new complaints at `at`: the shift's manager, else its backup, else the
+    configured default, else nobody (the supervisors' queue)."""
+    moment: datetime = at or utcnow()
+    with _db(request).read() as session:
+        return flows.on_duty_read(session, moment, _config(request))

@@ -1,0 +1,161 @@
+"""SLA timers: deadlines live on the complaints; a sweep finds the breached ones and acts.
+
+At a stage's deadline the holder is urged (level 1); each further `escalation_step`
+past it raises the level (2: the supervisors, or the department's head; 3: the centre
+managers), each level once per stage. The next moment anything is due is stamped on
+the complaint (`next_breach_at`, indexed), so a sweep reads only what is due, takes
+each row with FOR UPDATE SKIP LOCKED and moves `next_breach_at` on in the same
+transaction as the history entry and the event: two schedulers never act twice on a
+breach, and one that restarts between the deadline and the scan catches up — every
+level it missed once, none twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.escalation.complaints import flows, service
+from services.escalation.config import EscalationConfig
+from services.escalation.lifecycle import Action, Command, LifecycleError
+from services.escalation.roster import flows as roster
+from shared.clock import utcnow
+from shared.db import Database
+from shared.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepResult:
+    complaints: int = 0  # breached complaints looked at
+    urged: int = 0
+    escalated: int = 0
+    more: bool = False  # the batch was full: sweep again at once
+
+
+def next_breach(
+    due_at: datetime | None, step: int, interval: timedelta, top: int
+) -> datetime | None:
+    """When the breach after `step` (0: none yet) falls due, or None after the top level."""
+    if due_at is None or step >= top:
+        return None
+    return due_at + interval * step
+
+
+def _act(
+    session: Session, outbox: Outbox, row: Any, *, now: datetime, config: EscalationConfig
+) -> tuple[int, int]:
+    """Everything due on one locked complaint, oldest first."""
+    urged = escalated = 0
+    top = config.max_escalation_level
+    step, current = row.breach_step, row
+    interval = timedelta(seconds=row.breach_interval_seconds or 0)
+    due_at, stage = row.due_at, row.stage
+    next_at = row.next_breach_at
+    while next_at is not None and next_at <= now:
+        step += 1
+        late = now - due_at
+        reason = (
+            f"{stage} deadline {due_at.isoformat(timespec='minutes')} passed "
+            f"({_minutes(late)} late)"
+        )
+        context = {"breach": {"stage": stage, "due_at": due_at.isoformat(), "step": step}}
+        command = None
+        if step == 1:
+            command = Command(Action.URGE, flows.SYSTEM, {"reason": reason, "level": 1})
+        elif current.escalation_level < step:
+            command = Command(Action.ESCALATE, flows.SYSTEM, {"reason": reason, "level": step})
+        if command is not None:
+            try:
+                applied = flows.apply_in(
+                    session, outbox, row.id, command, now=now, config=config, context=context
+                )
+            except LifecycleError as exc:  # the table changed under us: log, move on
+                log.warning("breach of %s not acted on: %s", row.reference, exc)
+            else:
+                current = _Row(applied.complaint)
+                urged += step == 1
+                escalated += step > 1
+        next_at = next_breach(due_at, step, interval, top)
+    service.update_complaint(
+        session, complaint_id=row.id, values={"breach_step": step, "next_breach_at": next_at}
+    )
+    return urged, escalated
+
+
+class _Row:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def sweep(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConfig) -> SweepResult:
+    """One transaction: up to `sweep_batch` breached complaints, each acted on in full."""
+    result = SweepResult()
+    c = service.complaints
+    with db.transaction() as session:
+        rows = session.execute(
+            select(c)
+            .where(c.c.next_breach_at <= now)
+            .order_by(c.c.next_breach_at)
+            .limit(config.sweep_batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for row in rows:
+            urged, escalated = _act(session, outbox, row, now=now, config=config)
+            result.urged += urged
+            result.escalated += escalated
+        result.complaints = len(rows)
+        result.more = len(rows) == config.sweep_batch
+    return result
+
+
+def tick(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConfig) -> SweepResult:
+    """What the scheduler does each time: a shift change first (so escalations reach the
+    manager now on duty), then every breach due."""
+    with db.transaction() as session:
+        roster.hand_over_if_changed(session, outbox, now=now, config=config)
+    total = SweepResult()
+    while True:
+        result = sweep(db, outbox, now=now, config=config)
+        total.complaints += result.complaints
+        total.urged += result.urged
+        total.escalated += result.escalated
+        if not result.more:
+            return total
+
+
+def scheduler_loop(
+    db: Database, outbox: Outbox, config: EscalationConfig
+) -> Callable[[threading.Event], None]:
+    """The worker's timer thread: a tick every `sweep_seconds` until told to stop."""
+
+    def run(stop: threading.Event) -> None:
+        log.info("SLA scheduler running every %.1f s", config.sweep_seconds)
+        while not stop.is_set():
+            try:
+                result = tick(db, outbox, now=utcnow(), config=config)
+                if result.complaints:
+                    log.info(
+                        "SLA sweep: %d breached complaints, %d urged, %d escalated",
+                        result.complaints,
+                        result.urged,
+                        result.escalated,
+                    )
+            except Exception:  # a database blip: try again next time, do not die
+                log.exception("SLA sweep failed; retrying in %.1f s", config.sweep_seconds)
+            stop.wait(config.sweep_seconds)
+
+    return run
