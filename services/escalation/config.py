@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
+from functools import cache, cached_property
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.escalation.calendar import WorkingCalendar
 from services.escalation.lifecycle import STAGE_ON_ENTRY, LifecycleConfig
 
 SEVERITIES = ("urgent", "high", "normal", "low")
@@ -50,6 +52,19 @@ class EscalationConfig(BaseSettings):
     # complaints one transaction takes.
     sweep_seconds: float = Field(default=5.0, gt=0)
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
+    # A working-time calendar for resolution deadlines (calendar.py); unset: wall clock.
+    calendar_file: Path | None = None
+
+    @field_validator("calendar_file")
+    @classmethod
+    def _calendar_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            WorkingCalendar.from_file(value)  # a bad file stops the start, not a request
+        return value
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar | None:
+        return WorkingCalendar.from_file(self.calendar_file) if self.calendar_file else None
 
     @field_validator("sla_minutes")
     @classmethod

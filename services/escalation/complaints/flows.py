@@ -178,7 +178,9 @@ def _deadline(
         return None, None
 
     def due(stage: str) -> tuple[str, datetime]:
-        at = now + config.sla(stage, before["severity"])
+        allowed = config.sla(stage, before["severity"])
+        calendar = config.calendar if stage == "resolution" else None
+        at = calendar.add(now, allowed) if calendar else now + allowed
         # An extension granted for this round is never taken back by a new stage.
         if new.extended_until is not None and new.extended_until > at:
             at = new.extended_until
