@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from services.escalation.complaints import flows, service
 from services.escalation.config import EscalationConfig
+from services.escalation.directory import service as directory
 from services.escalation.lifecycle import Action, Command, LifecycleError
 from services.escalation.roster import flows as roster
 from shared.clock import utcnow
@@ -51,9 +52,17 @@ def next_breach(
 
 
 def _act(
-    session: Session, outbox: Outbox, row: Any, *, now: datetime, config: EscalationConfig
+    session: Session,
+    outbox: Outbox,
+    row: Any,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+    decided: list[flows.Applied],
+    breaches: dict[str, dict[str, Any]],
 ) -> tuple[int, int]:
-    """Everything due on one locked complaint, oldest first."""
+    """Everything due on one locked complaint, oldest first; the writes are collected in
+    `decided` and `breaches` for the sweep to store in a few statements."""
     urged = escalated = 0
     top = config.max_escalation_level
     step, current = row.breach_step, row
@@ -76,24 +85,25 @@ def _act(
         if command is not None:
             try:
                 applied = flows.apply_in(
-                    session, outbox, row.id, command, now=now, config=config, context=context
+                    session,
+                    outbox,
+                    row.id,
+                    command,
+                    now=now,
+                    config=config,
+                    context=context,
+                    locked=current,
+                    defer=decided,
                 )
             except LifecycleError as exc:  # the table changed under us: log, move on
                 log.warning("breach of %s not acted on: %s", row.reference, exc)
             else:
-                current = _Row(applied.complaint)
+                current = service.RowView(applied.complaint)
                 urged += step == 1
                 escalated += step > 1
         next_at = next_breach(due_at, step, interval, top)
-    service.update_complaint(
-        session, complaint_id=row.id, values={"breach_step": step, "next_breach_at": next_at}
-    )
+    breaches[row.id] = {"breach_step": step, "next_breach_at": next_at}
     return urged, escalated
-
-
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 def _minutes(delta: timedelta) -> str:
@@ -113,10 +123,24 @@ def sweep(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConf
             .limit(config.sweep_batch)
             .with_for_update(skip_locked=True)
         ).all()
+        # The same few holders, departments and supervisors are told about many
+        # breaches: read each from the directory once per sweep.
+        session.info[directory.CACHE] = {}
+        decided: list[flows.Applied] = []
+        breaches: dict[str, dict[str, Any]] = {}
         for row in rows:
-            urged, escalated = _act(session, outbox, row, now=now, config=config)
+            urged, escalated = _act(
+                session,
+                outbox,
+                row,
+                now=now,
+                config=config,
+                decided=decided,
+                breaches=breaches,
+            )
             result.urged += urged
             result.escalated += escalated
+        flows.write_deferred(session, outbox, decided, breaches)
         result.complaints = len(rows)
         result.more = len(rows) == config.sweep_batch
     return result

@@ -52,6 +52,7 @@ class Applied:
     complaint: dict[str, Any]  # the row after the change
     entry: dict[str, Any]
     event: Envelope
+    values: dict[str, Any]  # the columns the change sets
 
 
 def visible_to(complaint: Any, actor: Actor) -> bool:
@@ -88,10 +89,20 @@ def apply_in(
     now: datetime,
     config: EscalationConfig,
     context: Mapping[str, Any] | None = None,
+    locked: Any = None,
+    defer: list[Applied] | None = None,
 ) -> Applied:
     """Lock the complaint, judge the command, then store the new state, the history entry
-    and the event; `context` adds facts to the entry and the event (where it came from)."""
-    row = service.get_complaint(session, complaint_id, for_update=True)
+    and the event; `context` adds facts to the entry and the event (where it came from).
+
+    A caller acting on many complaints at once (the SLA sweep) passes the row it has
+    already `locked` and a `defer` list: the writes are then left to it, to batch
+    (`write_deferred`)."""
+    row = (
+        locked
+        if locked is not None
+        else service.get_complaint(session, complaint_id, for_update=True)
+    )
     if row is None or not visible_to(row, command.actor):
         raise not_found(complaint_id)
     decision = decide(service.lifecycle_state(row), command, now=now, config=config.lifecycle())
@@ -135,8 +146,9 @@ def apply_in(
         "updated_at": now,
         **timers,
     }
-    service.update_complaint(session, complaint_id=complaint_id, values=values)
-    service.append_history(session, entry=entry)
+    if defer is None:
+        service.update_complaint(session, complaint_id=complaint_id, values=values)
+        service.append_history(session, entry=entry)
     after = {**before, **values}
     payload = notices.lifecycle_payload(
         session,
@@ -155,8 +167,30 @@ def apply_in(
         occurred_at=now,
         event_id=event_id,
     )
-    outbox.add(session, event)
-    return Applied(decision=decision, complaint=after, entry=entry, event=event)
+    applied = Applied(decision=decision, complaint=after, entry=entry, event=event, values=values)
+    if defer is None:
+        outbox.add(session, event)
+    else:
+        defer.append(applied)
+    return applied
+
+
+def write_deferred(
+    session: Session,
+    outbox: Outbox,
+    applied: list[Applied],
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Store what `apply_in(..., defer=...)` decided: every entry and event, and each
+    complaint's final columns (merged in order, then `extra`), a statement each."""
+    changes: dict[str, dict[str, Any]] = {}
+    for one in applied:
+        changes.setdefault(one.entry["complaint_id"], {}).update(one.values)
+    for complaint_id, values in (extra or {}).items():
+        changes.setdefault(complaint_id, {}).update(values)
+    service.update_many(session, changes)
+    service.append_history_many(session, [one.entry for one in applied])
+    outbox.add_many(session, [one.event for one in applied])
 
 
 def _check_directory(session: Session, decision: Decision) -> None:

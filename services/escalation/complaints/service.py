@@ -10,7 +10,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, insert, nulls_last, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    insert,
+    nulls_last,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from services.escalation.complaints.models import Complaint, HistoryEntry
@@ -56,6 +66,40 @@ def insert_complaint(session: Session, *, values: Mapping[str, Any]) -> None:
 def update_complaint(session: Session, *, complaint_id: str, values: Mapping[str, Any]) -> None:
     """Change a complaint's columns."""
     session.execute(update(complaints).where(complaints.c.id == complaint_id).values(**values))
+
+
+def update_many(session: Session, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Change many complaints in one statement per set of columns (an executemany)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for complaint_id, values in changes.items():
+        columns = tuple(sorted(values))
+        params = {f"v_{name}": values[name] for name in columns}
+        groups.setdefault(columns, []).append({"v__id": complaint_id, **params})
+    for columns, params_list in groups.items():
+        statement = (
+            update(complaints)
+            .where(complaints.c.id == bindparam("v__id"))
+            .values({name: bindparam(f"v_{name}") for name in columns})
+        )
+        session.execute(statement, params_list)
+
+
+def append_history_many(session: Session, entries: list[Mapping[str, Any]]) -> None:
+    if entries:
+        session.execute(insert(history), [dict(entry) for entry in entries])
+
+
+class RowView:
+    """A complaint row as a dict after a change, read like a database row."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._mapping = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_mapping"][name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 def append_history(session: Session, *, entry: Mapping[str, Any]) -> None:

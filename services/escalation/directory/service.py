@@ -14,9 +14,24 @@ departments = Department.__table__  # type: ignore[attr-defined]
 staff = Staff.__table__  # type: ignore[attr-defined]
 
 
+# A caller that reads the same few people many times in one transaction (the SLA sweep)
+# puts a dict under this key in `session.info`; lookups then hit the database once each.
+CACHE = "directory_cache"
+
+
+def _cached(session: Session, key: tuple[Any, ...], load: Any) -> Any:
+    cache = session.info.get(CACHE)
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
 def get_department(session: Session, department_id: str) -> Any:
     """One department, or None."""
-    return session.execute(select(departments).where(departments.c.id == department_id)).first()
+    query = select(departments).where(departments.c.id == department_id)
+    return _cached(session, ("department", department_id), lambda: session.execute(query).first())
 
 
 def list_departments(session: Session, *, active: bool | None = None) -> list[Any]:
@@ -39,7 +54,8 @@ def update_department(session: Session, *, department_id: str, values: dict[str,
 
 def get_staff(session: Session, staff_id: str) -> Any:
     """One member of staff, or None."""
-    return session.execute(select(staff).where(staff.c.id == staff_id)).first()
+    query = select(staff).where(staff.c.id == staff_id)
+    return _cached(session, ("staff", staff_id), lambda: session.execute(query).first())
 
 
 def list_staff(
@@ -57,7 +73,8 @@ def list_staff(
         query = query.where(staff.c.department_id == department_id)
     if active is not None:
         query = query.where(staff.c.active.is_(active))
-    return list(session.execute(query))
+    key = ("staff list", role, department_id, active)
+    return _cached(session, key, lambda: list(session.execute(query)))
 
 
 def staff_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Any]:
