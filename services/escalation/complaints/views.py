@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -126,6 +127,14 @@ def complaint_read(row: Any, principal: Principal, *, now: datetime) -> Complain
     return ComplaintRead.model_validate(values)
 
 
+def _looks_like_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _visible(session: Any, complaint_id: str, principal: Principal) -> Any:
     row = service.find_complaint(session, complaint_id)
     if row is None or not flows.visible_to(row, actor_of(principal)):
@@ -161,16 +170,18 @@ def take_action(
     now = utcnow()
     try:
         command = Command(parse_action(action), actor_of(principal), (body or ActionBody()).data())
-        with _db(request).read() as session:
+        target = complaint_id
+        if not _looks_like_id(complaint_id):
             # The reference people read out works here too; the lock is taken on the id.
-            row = _visible(session, complaint_id, principal)
+            with _db(request).read() as session:
+                target = _visible(session, complaint_id, principal).id
+        # One transaction: lock, judge, store; visibility is checked on the locked row.
         applied = flows.apply(
-            _db(request), _outbox(request), row.id, command, now=now, config=_config(request)
+            _db(request), _outbox(request), target, command, now=now, config=_config(request)
         )
     except LifecycleError as exc:
         raise refusal(exc) from None
-    with _db(request).read() as session:
-        after = service.get_complaint(session, row.id)
+    after = service.RowView(applied.complaint)
     return ActionResult(
         action=applied.decision.action.api_name,
         event_type=applied.decision.event_type,
