@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services.escalation.complaints import service
+from services.escalation.complaints import flows, service
 from services.escalation.config import EscalationConfig
 from services.escalation.db import inbox, outbox
 from services.escalation.handlers import make_handlers
@@ -93,6 +93,20 @@ class Centre:
         """A complaint registered at intake reaches escalation; returns its id."""
         envelope = received_event(**fields)
         assert self.deliver(envelope)
+        return str(envelope.complaint_id)
+
+    def arrive(self, at: datetime, **fields: Any) -> str:
+        """A complaint that reached escalation at `at` (its SLA clock started then), as
+        the consumer would have handled it at that moment; returns its id."""
+        envelope = received_event(**fields)
+        with self.env.db.transaction() as session:
+            flows.receive(
+                session,
+                self.outbox,
+                ComplaintReceived.model_validate(envelope.payload),
+                now=at,
+                config=self.config,
+            )
         return str(envelope.complaint_id)
 
     def feedback(self, complaint_id: str, result: str, comment: str | None = None) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from services.escalation.calendar import WorkingCalendar
 from services.escalation.config import EscalationConfig
 from services.escalation.lifecycle import Action
-from tests.escalation.test_sla import CLERK, DM, arrive, do
+from tests.escalation.test_sla import CLERK, DM, do
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAY_DAY = {
@@ -79,7 +79,7 @@ def test_a_departments_resolution_deadline_runs_in_working_time(
     path.write_text(json.dumps(MAY_DAY))
     centre = make_centre(calendar_file=path, default_duty_manager="DM01")
     friday_late = at("2027-04-30T17:00")
-    cid = arrive(centre, friday_late - timedelta(minutes=5), severity="high")
+    cid = centre.arrive(friday_late - timedelta(minutes=5), severity="high")
     do(centre, cid, Action.DISPATCH, DM, friday_late, department_id="billing", instructions="退款")
     # Acceptance runs on the wall clock: 2 h.
     assert centre.row(cid).due_at == friday_late + timedelta(hours=2)

@@ -4,7 +4,6 @@ with the phone notify needs; a redelivered event assigns nothing twice."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
@@ -19,7 +18,7 @@ from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
 from shared.topics import COMPLAINTS_LIFECYCLE
 from tests.escalation.conftest import PHONES, Centre, received_event
-from tests.support.infra import wait_until
+from tests.support.infra import consume_until, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -58,18 +57,7 @@ def test_a_complaint_received_over_kafka_is_assigned_once_and_the_duty_manager_i
         settings=centre.env.settings,
         producer=producer,
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        wait_until(
-            lambda: consumer.stats.handled + consumer.stats.duplicates >= 2,
-            timeout=60,
-            what="both copies of complaint.received handled",
-        )
-    finally:
-        stop.set()
-        thread.join(timeout=30)
+    consume_until(consumer, handled=2, timeout=60, what="both copies of complaint.received handled")
     assert (consumer.stats.handled, consumer.stats.duplicates) == (1, 1)
 
     complaint = centre.get(cid).json()

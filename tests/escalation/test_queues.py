@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,24 +10,9 @@ import pytest
 from services.escalation.complaints import flows
 from services.escalation.lifecycle import Action, Actor, Command
 from shared.clock import utcnow
-from shared.contracts import ComplaintReceived
-from tests.escalation.conftest import Centre, received_event
+from tests.escalation.conftest import Centre
 
 pytestmark = pytest.mark.postgres
-
-
-def received_at(centre: Centre, at: datetime, **fields: Any) -> str:
-    """A complaint that reached escalation at `at` (its SLA clock started then)."""
-    envelope = received_event(**fields)
-    with centre.env.db.transaction() as session:
-        flows.receive(
-            session,
-            centre.outbox,
-            ComplaintReceived.model_validate(envelope.payload),
-            now=at,
-            config=centre.config,
-        )
-    return str(envelope.complaint_id)
 
 
 def queue(centre: Centre, path: str, who: str) -> dict[str, Any]:
@@ -41,10 +26,10 @@ def test_the_duty_managers_queue_shows_overdue_complaints_first_most_overdue_on_
 ) -> None:
     now = utcnow()
     # Acknowledgement is due 60 min after arrival for normal, 10 min for urgent.
-    fresh_urgent = received_at(centre, now, severity="urgent")
-    late_normal = received_at(centre, now - timedelta(hours=6), severity="normal")  # 5 h late
-    late_urgent = received_at(centre, now - timedelta(hours=2), severity="urgent")  # 1 h 50 late
-    fresh_low = received_at(centre, now, severity="low")
+    fresh_urgent = centre.arrive(now, severity="urgent")
+    late_normal = centre.arrive(now - timedelta(hours=6), severity="normal")  # 5 h late
+    late_urgent = centre.arrive(now - timedelta(hours=2), severity="urgent")  # 1 h 50 late
+    fresh_low = centre.arrive(now, severity="low")
     mine = queue(centre, "/queues/mine", "DM01")
     assert [item["id"] for item in mine["items"]] == [
         late_normal,
@@ -63,7 +48,7 @@ def test_a_departments_queue_holds_what_was_dispatched_to_it_overdue_first(
 ) -> None:
     now = utcnow()
     long_ago = now - timedelta(hours=8)
-    stale = received_at(centre, long_ago, severity="normal")
+    stale = centre.arrive(long_ago, severity="normal")
     # Dispatched 8 hours ago: the 4-hour acceptance time ran out long since.
     flows.apply(
         centre.env.db,

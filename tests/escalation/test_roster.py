@@ -11,8 +11,7 @@ import pytest
 from services.escalation import sla
 from services.escalation.complaints import flows, service
 from services.escalation.lifecycle import Action, Actor, Command
-from shared.contracts import ComplaintReceived
-from tests.escalation.conftest import PHONES, Centre, received_event
+from tests.escalation.conftest import PHONES, Centre
 
 pytestmark = pytest.mark.postgres
 
@@ -30,19 +29,6 @@ def shift(centre: Centre, staff: str, starts: datetime, ends: datetime, **more: 
     return centre.client.post("/roster/shifts", json=body | more, headers=centre.admin)
 
 
-def arrive(centre: Centre, at: datetime, **fields: Any) -> str:
-    envelope = received_event(**fields)
-    with centre.env.db.transaction() as session:
-        flows.receive(
-            session,
-            centre.outbox,
-            ComplaintReceived.model_validate(envelope.payload),
-            now=at,
-            config=centre.config,
-        )
-    return str(envelope.complaint_id)
-
-
 def on_duty(centre: Centre, at: datetime) -> dict[str, Any]:
     answer = centre.client.get(
         "/roster/on-duty", params={"at": at.isoformat()}, headers=centre.as_("A001")
@@ -55,9 +41,9 @@ def test_a_new_complaint_goes_to_the_manager_on_duty_at_that_moment(centre: Cent
     assert shift(centre, "DM01", MORNING, EVENING).status_code == 201
     assert shift(centre, "DM02", EVENING, NIGHT).status_code == 201  # shifts may touch
 
-    last_of_morning = arrive(centre, EVENING - timedelta(microseconds=1))
-    first_of_evening = arrive(centre, EVENING)
-    after_hours = arrive(centre, NIGHT)
+    last_of_morning = centre.arrive(EVENING - timedelta(microseconds=1))
+    first_of_evening = centre.arrive(EVENING)
+    after_hours = centre.arrive(NIGHT)
 
     assert centre.row(last_of_morning).holder_staff_id == "DM01"
     assert centre.row(first_of_evening).holder_staff_id == "DM02"
@@ -94,7 +80,7 @@ def test_when_the_manager_on_duty_has_left_the_backup_takes_new_complaints(
     assert shift(centre, "DM01", MORNING, EVENING, backup_staff_id="DM02").status_code == 201
     person = {"name": "王经理", "phone": "13900139001", "role": "duty_manager", "active": False}
     assert centre.client.put("/staff/DM01", json=person, headers=centre.admin).status_code == 200
-    cid = arrive(centre, MORNING + timedelta(hours=1))
+    cid = centre.arrive(MORNING + timedelta(hours=1))
     assert centre.row(cid).holder_staff_id == "DM02"
     assert on_duty(centre, MORNING)["via"] == "backup"
 
@@ -136,8 +122,8 @@ def test_at_a_shift_change_open_complaints_move_to_the_incoming_manager_once(
     assert shift(centre, "DM01", MORNING, EVENING).status_code == 201
     assert shift(centre, "DM02", EVENING, NIGHT).status_code == 201
     sla.tick(centre.env.db, centre.outbox, now=MORNING, config=centre.config)
-    waiting = arrive(centre, MORNING + timedelta(hours=1), severity="urgent")
-    dispatched = arrive(centre, MORNING + timedelta(hours=2))
+    waiting = centre.arrive(MORNING + timedelta(hours=1), severity="urgent")
+    dispatched = centre.arrive(MORNING + timedelta(hours=2))
     flows.apply(
         centre.env.db,
         centre.outbox,

@@ -15,8 +15,7 @@ from services.escalation import sla
 from services.escalation.complaints import flows, service
 from services.escalation.config import DEFAULT_SLA_MINUTES
 from services.escalation.lifecycle import Action, Actor, Command
-from shared.contracts import ComplaintReceived
-from tests.escalation.conftest import PHONES, Centre, received_event
+from tests.escalation.conftest import PHONES, Centre
 
 pytestmark = pytest.mark.postgres
 
@@ -49,19 +48,6 @@ def make_t0(make_centre: Any) -> Callable[..., Centre]:
 @pytest.fixture
 def centre(make_t0: Callable[..., Centre]) -> Centre:
     return make_t0()
-
-
-def arrive(centre: Centre, at: datetime, **fields: Any) -> str:
-    envelope = received_event(**fields)
-    with centre.env.db.transaction() as session:
-        flows.receive(
-            session,
-            centre.outbox,
-            ComplaintReceived.model_validate(envelope.payload),
-            now=at,
-            config=centre.config,
-        )
-    return str(envelope.complaint_id)
 
 
 def do(centre: Centre, cid: str, action: Action, actor: Actor, at: datetime, **data: Any) -> None:
@@ -101,8 +87,8 @@ def phones_told(centre: Centre, cid: str, event_type: str) -> list[set[str]]:
 def into_stage(centre: Centre, stage: str, severity: str) -> str:
     """A complaint whose `stage` clock starts at T0."""
     if stage == "acknowledgement":
-        return arrive(centre, T0, severity=severity)
-    cid = arrive(centre, T0 - timedelta(minutes=1), severity=severity)
+        return centre.arrive(T0, severity=severity)
+    cid = centre.arrive(T0 - timedelta(minutes=1), severity=severity)
     do(centre, cid, Action.DISPATCH, DM, T0, department_id="billing", instructions="核对账单")
     if stage in ("resolution", "follow_up"):
         do(centre, cid, Action.ACCEPT, CLERK, T0 - timedelta(seconds=0))
@@ -160,14 +146,14 @@ def test_the_top_level_reaches_the_configured_centre_managers(
     make_t0: Callable[..., Centre],
 ) -> None:
     centre = make_t0(centre_managers=["Q01"])
-    cid = arrive(centre, T0, severity="urgent")
+    cid = centre.arrive(T0, severity="urgent")
     tick(centre, T0 + timedelta(hours=10))
     assert timer_entries(centre, cid) == [("urge", 1), ("escalate", 2), ("escalate", 3)]
     assert phones_told(centre, cid, "complaint.escalated")[-1] == {PHONES["Q01"]}
 
 
 def test_a_new_stage_starts_its_own_ladder_at_level_zero(centre: Centre) -> None:
-    cid = arrive(centre, T0, severity="normal")  # acknowledgement due 09:30
+    cid = centre.arrive(T0, severity="normal")  # acknowledgement due 09:30
     tick(centre, T0 + timedelta(minutes=46))  # urged at 09:30, level 2 at 09:45
     assert centre.row(cid).escalation_level == 2
     at = T0 + timedelta(minutes=50)
@@ -206,7 +192,7 @@ def test_an_approved_extension_moves_the_deadline(centre: Centre) -> None:
 def test_a_scheduler_down_between_the_deadline_and_the_scan_catches_up_once(
     centre: Centre,
 ) -> None:
-    cid = arrive(centre, T0, severity="urgent")  # due 09:05, level 2 at 09:07:30, 3 at 09:10
+    cid = centre.arrive(T0, severity="urgent")  # due 09:05, level 2 at 09:07:30, 3 at 09:10
     # The worker was restarted at 08:59 and only scans again at 11:00: nothing is lost.
     result = tick(centre, T0 + timedelta(hours=2))
     assert (result.urged, result.escalated) == (1, 2)
@@ -220,7 +206,7 @@ def test_two_schedulers_racing_produce_one_escalation_per_level(
     make_t0: Callable[..., Centre],
 ) -> None:
     centre = make_t0(sweep_batch=7)
-    ids = [arrive(centre, T0, severity="high") for _ in range(30)]  # due 09:15
+    ids = [centre.arrive(T0, severity="high") for _ in range(30)]  # due 09:15
     at = T0 + timedelta(minutes=23)  # past the deadline (09:15) and level 2 (09:22:30)
     results: list[sla.SweepResult] = []
     start = threading.Barrier(2)

@@ -3,7 +3,6 @@ complaint, and what the escalation service publishes comes back as the read copy
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,7 @@ from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
 from shared.topics import COMPLAINTS_LIFECYCLE
 from tests.intake.conftest import Intake
-from tests.support.infra import wait_until
+from tests.support.infra import consume_until, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -118,18 +117,9 @@ def test_the_worker_keeps_the_read_copy_from_escalation_events_exactly_once(
         settings=intake.env.settings,
         producer=producer,
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
     try:
-        wait_until(
-            lambda: consumer.stats.handled + consumer.stats.duplicates >= 3,
-            timeout=30,
-            what="three lifecycle events handled",
-        )
+        consume_until(consumer, handled=3, timeout=30, what="three lifecycle events handled")
     finally:
-        stop.set()
-        thread.join(timeout=30)
         producer.close()
     seen = intake.client.get(f"/complaints/{c['id']}", headers=intake.agent).json()
     assert (seen["status"], seen["department_id"]) == ("dispatched", "billing")

@@ -54,3 +54,22 @@ def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 30.0
     finally:
         consumer.close()
     return records
+
+
+def consume_until(consumer: Any, *, handled: int, timeout: float, what: str) -> None:
+    """Run an EventConsumer in a thread until it has handled (or recognised as
+    duplicates) `handled` events, then stop it and wait for it to finish."""
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(
+            lambda: consumer.stats.handled + consumer.stats.duplicates >= handled,
+            timeout=timeout,
+            what=what,
+        )
+    finally:
+        stop.set()
+        thread.join(timeout=30)
