@@ -1,9 +1,38 @@
-"""The notify worker: `python -m services.notify.worker` (outbox relay and consumer)."""
+"""The notify worker: `python -m services.notify.worker`.
 
+Its consumer turns lifecycle events into stored messages; its sender hands them to the
+SMS provider, retrying with backoff, and merges held notices into digests; its outbox
+relay publishes `sms.sent`, `sms.delivered`, `sms.failed` and `sms.inbound`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from services.notify.config import get_config
 from services.notify.db import inbox, outbox
-from shared.worker import WorkerSpec, run_worker
+from services.notify.handlers import handlers, make_context
+from services.notify.providers import provider_for
+from services.notify.sender import Sender
+from shared.db import Database
+from shared.settings import Settings
+from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.worker import Loop, WorkerSpec, run_worker
 
-SPEC = WorkerSpec(service="notify", outbox=outbox, inbox=inbox)
+
+def loops(db: Database, settings: Settings) -> Sequence[Loop]:
+    config = get_config()
+    sender = Sender(db, make_context(config, settings), provider_for(config))
+    return [sender.run]
+
+
+SPEC = WorkerSpec(
+    service="notify",
+    outbox=outbox,
+    inbox=inbox,
+    topics=[COMPLAINTS_LIFECYCLE],
+    handlers=handlers,
+    loops=loops,
+)
 
 
 def main() -> None:

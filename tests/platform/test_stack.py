@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -134,12 +136,15 @@ def test_up_brings_every_service_to_ready_and_down_leaves_nothing_running(
             "checks": {"database": "ok", "kafka": "ok"},
         }
     pids = local_system.pids()
-    assert set(pids) == {f"{s}-{part}" for s in SERVICE_PORTS for part in ("api", "worker")}
+    # Every service's API and worker, and the development SMS gateway notify provides.
+    assert set(pids) == {f"{s}-{part}" for s in SERVICE_PORTS for part in ("api", "worker")} | {
+        "sms-gateway"
+    }
     assert all(group_members(pid) for pid in pids.values())
 
     status = local_system.stack("status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert status.stdout.count(" ready") == len(SERVICE_PORTS)
+    assert status.stdout.count(" ready") == len(SERVICE_PORTS) + 1  # and the SMS gateway
 
     # Asking again changes nothing; asking for another system while this one runs is refused.
     again = local_system.stack("up", "--timeout", "45")
@@ -151,7 +156,11 @@ def test_up_brings_every_service_to_ready_and_down_leaves_nothing_running(
     assert "make down" in other.stderr
 
     # A pid file that outlived its process must never make `down` signal a stranger
-    # that was given the same pid.
+    # that was given the same pid: the gateway dies, and its pid goes to someone else.
+    os.killpg(pids["sms-gateway"], signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while group_members(pids["sms-gateway"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
     stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
     (local_system.run_dir / "pids" / "sms-gateway.pid").write_text(str(stranger.pid))
     try:

@@ -1,0 +1,370 @@
+"""The development SMS gateway's app (see the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import logging
+import re
+import threading
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+import httpx
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.notify.config import NotifyConfig, get_config
+from services.notify.providers.twilio import SIGNATURE_HEADER, signature
+from services.notify.text import measure
+from shared.logs import configure_logging, mask_phone
+
+log = logging.getLogger("sms-gateway")
+
+PAGE = Path(__file__).with_name("page.html")
+_E164 = re.compile(r"^\+\d{6,16}$")
+
+
+@dataclass
+class Sms:
+    sid: str
+    direction: str  # "out": sent by the platform to a phone; "in": a reply from a phone
+    phone: str  # the person's number
+    number: str  # ours
+    body: str
+    status: str
+    encoding: str
+    segments: int
+    created_at: str
+    status_callback: str | None = None
+    notify_status: int | None = None  # for a reply: what notify answered
+    events: list[str] = field(default_factory=list)
+
+    def twilio(self, account_sid: str) -> dict[str, Any]:
+        to, sender = (
+            (self.phone, self.number)
+            if self.direction == "out"
+            else (
+                self.number,
+                self.phone,
+            )
+        )
+        return {
+            "sid": self.sid,
+            "account_sid": account_sid,
+            "to": to,
+            "from": sender,
+            "body": self.body,
+            "status": self.status,
+            "num_segments": str(self.segments),
+            "direction": "outbound-api" if self.direction == "out" else "inbound",
+            "date_created": self.created_at,
+        }
+
+
+@dataclass
+class Faults:
+    fail_next: int = 0
+    status: int = 503
+    delay: float = 0.0
+
+
+class Store:
+    """What the gateway keeps, in memory: a development tool, restarted empty."""
+
+    def __init__(self, keep: int) -> None:
+        self.lock = threading.Lock()
+        self.messages: deque[Sms] = deque(maxlen=keep)
+        self.by_key: dict[str, Sms] = {}
+        self.faults = Faults()
+        self.sends = 0  # send calls answered, failures included
+
+    def add(self, sms: Sms, key: str | None = None) -> None:
+        with self.lock:
+            self.messages.append(sms)
+            if key:
+                self.by_key[key] = sms
+                if len(self.by_key) > (self.messages.maxlen or 10_000):
+                    self.by_key.pop(next(iter(self.by_key)))
+
+    def list(self, *, to: str | None = None, phone: str | None = None) -> list[Sms]:
+        with self.lock:
+            items = list(self.messages)
+        if to is not None:
+            items = [m for m in items if m.direction == "out" and m.phone == to]
+        if phone is not None:
+            items = [m for m in items if m.phone == phone]
+        return items
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", examples=["+8613900139001"])
+    text: str = Field(min_length=1, max_length=1600, examples=["1"])
+
+
+class FaultsIn(BaseModel):
+    fail_next: int = Field(default=0, ge=0)
+    status: int = Field(default=503, ge=400, le=599)
+    delay: float = Field(default=0.0, ge=0, le=60)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "status": status, "more_info": ""},
+        status_code=status,
+    )
+
+
+def create_app(config: NotifyConfig | None = None) -> FastAPI:
+    cfg = config or get_config()
+    store = Store(cfg.gateway_keep)
+    tasks: set[asyncio.Task[None]] = set()
+    client: dict[str, httpx.AsyncClient] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if config is None:
+            configure_logging("sms-gateway", fmt="text")
+        client["http"] = httpx.AsyncClient(timeout=10.0)
+        try:
+            yield
+        finally:
+            for task in list(tasks):
+                task.cancel()
+            await client["http"].aclose()
+
+    app = FastAPI(
+        title="Development SMS gateway",
+        description="Keeps the SMS the platform sends and lets a person reply to them.",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+
+    def authorised(request: Request, account_sid: str) -> bool:
+        raw = request.headers.get("authorization", "")
+        if not raw.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(raw[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return (
+            hmac.compare_digest(user, cfg.twilio_account_sid)
+            and hmac.compare_digest(password, cfg.twilio_auth_token)
+            and account_sid == cfg.twilio_account_sid
+        )
+
+    async def post_signed(url: str, form: dict[str, str]) -> httpx.Response:
+        sig = signature(cfg.twilio_auth_token, url, form.items())
+        return await client["http"].post(url, data=form, headers={SIGNATURE_HEADER: sig})
+
+    async def report(sms: Sms) -> None:
+        """Tell the platform the message went out, then that it arrived."""
+        for status in ("sent", "delivered"):
+            await asyncio.sleep(cfg.gateway_delivery_delay / 2)
+            sms.status = status
+            if not sms.status_callback:
+                continue
+            form = {
+                "MessageSid": sms.sid,
+                "SmsSid": sms.sid,
+                "AccountSid": cfg.twilio_account_sid,
+                "MessageStatus": status,
+                "SmsStatus": status,
+                "To": sms.phone,
+                "From": sms.number,
+            }
+            for attempt in range(3):
+                try:
+                    answer = await post_signed(sms.status_callback, form)
+                    sms.events.append(f"{status} → {answer.status_code}")
+                    if answer.status_code < 500:
+                        break
+                except httpx.HTTPError as exc:
+                    sms.events.append(f"{status} → {type(exc).__name__}")
+                await asyncio.sleep(0.5 * (attempt + 1))
+
+    def later(coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    @app.post("/2010-04-01/Accounts/{account_sid}/Messages.json", tags=["twilio-style"])
+    async def send(
+        request: Request,
+        account_sid: str,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> JSONResponse:
+        """Send an SMS (Twilio-style). Answers 201 with the message's sid."""
+        if not authorised(request, account_sid):
+            return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
+        faults = store.faults
+        with store.lock:
+            store.sends += 1
+            failing = faults.fail_next > 0
+            if failing:
+                faults.fail_next -= 1
+        if failing:
+            return _twilio_error(faults.status, 20500, "gateway told to fail (POST /api/faults)")
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        to = str(form.get("To") or "")
+        body = str(form.get("Body") or "")
+        number = str(form.get("From") or form.get("MessagingServiceSid") or "")
+        if not _E164.match(to):
+            return _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not body:
+            return _twilio_error(400, 21602, "Message body is required.")
+        if not number:
+            return _twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' is required.")
+        if idempotency_key and (earlier := store.by_key.get(idempotency_key)) is not None:
+            return JSONResponse(earlier.twilio(cfg.twilio_account_sid), status_code=201)
+        length = measure(body)
+        sms = Sms(
+            sid="SM" + uuid.uuid4().hex,
+            direction="out",
+            phone=to,
+            number=number,
+            body=body,
+            status="queued",
+            encoding=length.encoding,
+            segments=length.segments,
+            created_at=_now(),
+            status_callback=str(form.get("StatusCallback") or "") or None,
+        )
+        store.add(sms, idempotency_key)
+        log.info("SMS to %s (%d part(s))", mask_phone(to), length.segments)
+        later(report(sms))
+        if faults.delay:
+            # Kept, but answered late: the caller may give up waiting for the answer.
+            await asyncio.sleep(faults.delay)
+        return JSONResponse(sms.twilio(cfg.twilio_account_sid), status_code=201)
+
+    @app.get("/2010-04-01/Accounts/{account_sid}/Messages.json", tags=["twilio-style"])
+    def list_sent(
+        request: Request,
+        account_sid: str,
+        to: Annotated[str | None, Query(alias="To")] = None,
+        since: Annotated[str | None, Query(alias="DateSent>")] = None,
+    ) -> JSONResponse:
+        """The messages sent, newest first (Twilio-style list, used to reconcile)."""
+        if not authorised(request, account_sid):
+            return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
+        items = [m for m in store.list(to=to) if m.direction == "out"] if to else store.list()
+        if since:
+            items = [m for m in items if m.created_at >= since.replace("Z", "")[:19]]
+        return JSONResponse(
+            {"messages": [m.twilio(cfg.twilio_account_sid) for m in reversed(items)]}
+        )
+
+    @app.get("/api/messages", tags=["development"])
+    def messages(
+        to: Annotated[str | None, Query(description="Messages sent to this number")] = None,
+        phone: Annotated[str | None, Query(description="The whole thread with a number")] = None,
+    ) -> dict[str, Any]:
+        """Messages the gateway holds, oldest first."""
+        return {"messages": [asdict(m) for m in store.list(to=to, phone=phone)]}
+
+    @app.delete("/api/messages", tags=["development"], status_code=204)
+    def clear() -> None:
+        with store.lock:
+            store.messages.clear()
+            store.by_key.clear()
+
+    @app.post("/api/reply", tags=["development"])
+    async def reply(data: ReplyIn) -> JSONResponse:
+        """A person's SMS from `from`, delivered to notify's inbound webhook, signed."""
+        phone = "".join(data.from_.split())
+        if not _E164.match(phone):
+            return JSONResponse(
+                {"error": "validation_error", "message": "from: an E.164 number, e.g. +86139…"},
+                status_code=422,
+            )
+        length = measure(data.text)
+        sms = Sms(
+            sid="SM" + uuid.uuid4().hex,
+            direction="in",
+            phone=phone,
+            number=cfg.twilio_from,
+            body=data.text,
+            status="received",
+            encoding=length.encoding,
+            segments=length.segments,
+            created_at=_now(),
+        )
+        store.add(sms)
+        url = cfg.gateway_notify_url.rstrip("/") + "/webhooks/sms/inbound"
+        form = {
+            "MessageSid": sms.sid,
+            "SmsSid": sms.sid,
+            "AccountSid": cfg.twilio_account_sid,
+            "From": phone,
+            "To": cfg.twilio_from,
+            "Body": data.text,
+            "NumSegments": str(length.segments),
+        }
+        try:
+            answer = await post_signed(url, form)
+        except httpx.HTTPError as exc:
+            sms.status = "undelivered"
+            return JSONResponse(
+                {
+                    "error": "notify_unreachable",
+                    "message": f"notify at {url} did not answer: {type(exc).__name__}",
+                    "sid": sms.sid,
+                },
+                status_code=502,
+            )
+        sms.notify_status = answer.status_code
+        return JSONResponse(
+            {
+                "sid": sms.sid,
+                "notify_status": answer.status_code,
+                "message_id": answer.headers.get("x-message-id"),
+                "intent": answer.headers.get("x-intent"),
+            },
+            status_code=200 if answer.status_code < 300 else 502,
+        )
+
+    @app.get("/api/stats", tags=["development"])
+    def stats(
+        to: Annotated[str | None, Query(description="Count only messages to this number")] = None,
+    ) -> dict[str, int]:
+        """How many messages the gateway holds (sent to `to`), and send calls answered."""
+        return {"messages": len(store.list(to=to)), "sends": store.sends}
+
+    @app.get("/api/faults", tags=["development"])
+    def get_faults() -> dict[str, Any]:
+        return {**asdict(store.faults), "sends": store.sends}
+
+    @app.post("/api/faults", tags=["development"])
+    def set_faults(data: FaultsIn) -> dict[str, Any]:
+        """Fail the next `fail_next` sends with `status`; wait `delay` seconds on each."""
+        with store.lock:
+            store.faults = Faults(data.fail_next, data.status, data.delay)
+        return asdict(store.faults)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": "sms-gateway"}
+
+    app.state.config = cfg
+    return app

@@ -1,0 +1,66 @@
+"""What the notify worker does with other services' events, one function each.
+
+Each runs inside the consumer's inbox transaction: the messages it plans and the record
+that the event was handled commit together, so a redelivered event plans nothing twice
+(and each message also has its own key: one per event, recipient and template).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.notify.config import NotifyConfig, get_config
+from services.notify.db import outbox as outbox_table
+from services.notify.messages import flows
+from services.notify.messages.flows import Context
+from services.notify.rendering import Templates
+from shared.clock import utcnow
+from shared.consumer import Handler
+from shared.contracts import COMPLAINT_RECEIVED, DUTY_HANDED_OVER, LIFECYCLE_EVENTS
+from shared.db import Database
+from shared.events import Event
+from shared.outbox import Outbox
+from shared.settings import Settings
+
+
+def make_context(config: NotifyConfig, settings: Settings) -> Context:
+    return Context(
+        config=config,
+        templates=Templates.load(config.templates_dir, config.default_language),
+        outbox=Outbox(outbox_table, lanes=settings.outbox_lanes),
+    )
+
+
+def make_handlers(ctx: Context) -> dict[str, Handler]:
+    def on_complaint_received(session: Session, event: Event[Any]) -> None:
+        flows.on_complaint_received(
+            session, ctx, event.payload, event_id=str(event.envelope.event_id), now=utcnow()
+        )
+
+    def on_lifecycle_changed(session: Session, event: Event[Any]) -> None:
+        flows.on_lifecycle_changed(
+            session,
+            ctx,
+            event.type,
+            event.payload,
+            event_id=str(event.envelope.event_id),
+            now=utcnow(),
+        )
+
+    def on_duty_handed_over(session: Session, event: Event[Any]) -> None:
+        flows.on_duty_handed_over(
+            session, ctx, event.payload, event_id=str(event.envelope.event_id), now=utcnow()
+        )
+
+    return {
+        COMPLAINT_RECEIVED.name: on_complaint_received,
+        DUTY_HANDED_OVER.name: on_duty_handed_over,
+        **dict.fromkeys(LIFECYCLE_EVENTS, on_lifecycle_changed),
+    }
+
+
+def handlers(_db: Database, settings: Settings) -> Mapping[str, Handler]:
+    return make_handlers(make_context(get_config(), settings))

@@ -1,0 +1,180 @@
+"""The message log, opt-outs and the complaint contacts notify keeps: the tables and the
+API schemas that read them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field as Col
+
+from services.notify.db import NotifyTable
+from shared.db import UTCDateTime
+
+Direction = Literal["out", "in"]
+# pending → sending → submitted → sent → delivered | failed; `unknown` after a send whose
+# answer was lost (reconciled before any resend); `held` waits for a digest;
+# `digested` went out inside one; `suppressed` was not sent (the customer opted out);
+# `received` is an inbound message.
+Status = Literal[
+    "pending",
+    "sending",
+    "unknown",
+    "submitted",
+    "sent",
+    "delivered",
+    "failed",
+    "held",
+    "digested",
+    "suppressed",
+    "received",
+]
+# How far along each status is: a receipt moves a message only to a higher rank, and a
+# final status (rank 4) never changes.
+RANK: dict[str, int] = {
+    "pending": 0,
+    "held": 0,
+    "sending": 1,
+    "unknown": 1,
+    "submitted": 2,
+    "sent": 3,
+    "delivered": 4,
+    "failed": 4,
+    "digested": 4,
+    "suppressed": 4,
+    "received": 4,
+}
+# What the sender takes up when due.
+DUE = ("pending", "unknown")
+
+
+def _utc(**kw: Any) -> Any:
+    return Col(sa_column=Column(UTCDateTime(), **kw))
+
+
+class Message(NotifyTable, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_id"),
+        Index("ix_messages_phone_time", "phone", "created_at"),
+        Index("ix_messages_complaint_time", "complaint_id", "created_at"),
+        Index(
+            "ix_messages_due",
+            "due_at",
+            postgresql_where=text("status IN ('pending', 'unknown')"),
+            sqlite_where=text("status IN ('pending', 'unknown')"),
+        ),
+        Index(
+            "ix_messages_held",
+            "phone",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
+    )
+
+    id: str = Col(primary_key=True, max_length=36)
+    direction: str = Col(max_length=3)
+    # One message per (event, recipient, template): a redelivered event finds its key.
+    dedupe_key: str | None = Col(default=None, max_length=200, unique=True)
+    event_id: str | None = Col(default=None, max_length=36)
+    event_type: str | None = Col(default=None, max_length=100)
+    complaint_id: str | None = Col(default=None, max_length=64)
+    reference: str | None = Col(default=None, max_length=32)
+    department_id: str | None = Col(default=None, max_length=64)
+    phone: str = Col(max_length=20)
+    audience: str | None = Col(default=None, max_length=20)
+    staff_id: str | None = Col(default=None, max_length=64)
+    template: str | None = Col(default=None, max_length=40)
+    language: str | None = Col(default=None, max_length=10)
+    body: str = Col(sa_column=Column(Text, nullable=False))
+    encoding: str = Col(max_length=8)
+    segments: int = Col(default=1)
+    units: int = Col(default=0)
+    urgent: bool = Col(default=False)
+    # What a reply to this message means: `ack` (duty manager), `feedback` (customer).
+    reply_kind: str | None = Col(default=None, max_length=10)
+    status: str = Col(max_length=12)
+    # When the sender may take it: now, after quiet hours, or after a retry's wait.
+    due_at: datetime | None = _utc(nullable=True)
+    held_reason: str | None = Col(default=None, max_length=20)
+    lease_until: datetime | None = _utc(nullable=True)
+    attempts: int = Col(default=0)
+    last_error: str | None = Col(default=None, sa_column=Column(Text))
+    provider: str | None = Col(default=None, max_length=16)
+    provider_message_id: str | None = Col(default=None, max_length=64)
+    # Inbound: what the text meant, and the message of ours it answers.
+    intent: str | None = Col(default=None, max_length=12)
+    in_reply_to: str | None = Col(default=None, max_length=36)
+    # A held notice: the digest it went out in.
+    digest_id: str | None = Col(default=None, max_length=36)
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+    submitted_at: datetime | None = _utc(nullable=True)
+    finished_at: datetime | None = _utc(nullable=True)
+
+
+class OptOut(NotifyTable, table=True):
+    """A phone that asked for no more customer SMS (退订 / TD / T / STOP)."""
+
+    __tablename__ = "opt_outs"
+
+    phone: str = Col(primary_key=True, max_length=20)
+    keyword: str = Col(max_length=20)
+    opted_out_at: datetime = _utc(nullable=False)
+
+
+class Contact(NotifyTable, table=True):
+    """What intake told us about a complaint's customer, for the messages that follow
+    (the closure SMS, the masked phone in a duty manager's message)."""
+
+    __tablename__ = "complaint_contacts"
+
+    complaint_id: str = Col(primary_key=True, max_length=64)
+    reference: str = Col(max_length=32)
+    customer_phone: str | None = Col(default=None, max_length=20)
+    customer_name: str | None = Col(default=None, max_length=64)
+    category: str | None = Col(default=None, max_length=40)
+    severity: str | None = Col(default=None, max_length=16)
+    strong_emotion: bool = Col(default=False)
+    description: str | None = Col(default=None, sa_column=Column(Text))
+    imported: bool = Col(default=False)
+    registered_at: datetime = _utc(nullable=False)
+
+
+# --- API schemas ----------------------------------------------------------------------
+
+
+class MessageRead(BaseModel):
+    id: str
+    direction: Direction
+    phone: str
+    complaint_id: str | None
+    reference: str | None
+    audience: str | None
+    staff_id: str | None
+    template: str | None
+    language: str | None
+    body: str
+    encoding: str
+    segments: int
+    urgent: bool
+    status: Status
+    held_reason: str | None
+    due_at: datetime | None
+    attempts: int
+    last_error: str | None
+    provider: str | None
+    provider_message_id: str | None
+    intent: str | None
+    in_reply_to: str | None
+    event_type: str | None
+    created_at: datetime
+    submitted_at: datetime | None
+    finished_at: datetime | None
+
+
+class MessagePage(BaseModel):
+    items: list[MessageRead]
+    next_cursor: str | None

@@ -1,0 +1,261 @@
+"""The sender: takes stored messages that are due and hands them to the provider.
+
+One pass claims a batch (a lease, so two senders never take the same message and a
+message whose sender died is taken up again), calls the provider for each in parallel
+outside any transaction, then records every outcome in one transaction with its
+`sms.sent` / `sms.failed` event. A send whose answer was lost is looked up at the
+provider before it is sent again, unless the provider recognises our message id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from services.notify.messages import flows, service
+from services.notify.messages.flows import Context
+from services.notify.providers.base import (
+    Outgoing,
+    Provider,
+    SendError,
+    Submitted,
+    TransientSendError,
+    UncertainSendError,
+)
+from shared.clock import Clock, SystemClock
+from shared.db import Database
+
+log = logging.getLogger(__name__)
+
+# How far back a lookup searches the provider's records for an uncertain send.
+LOOKUP_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    submitted: Submitted | None = None
+    error: SendError | None = None
+    attempted: bool = True  # False: settled by a lookup, no send was made
+
+
+def wake_channel(db: Database) -> str:
+    return f"sms_{db.schema or db.name}"
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        ctx: Context,
+        provider: Provider,
+        *,
+        client: httpx.Client | None = None,
+        clock: Clock | None = None,
+        digest_every: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.ctx = ctx
+        self.provider = provider
+        config = ctx.config
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(config.http_timeout_seconds),
+            limits=httpx.Limits(
+                max_connections=config.send_concurrency,
+                max_keepalive_connections=config.send_concurrency,
+            ),
+        )
+        self.clock = clock or SystemClock()
+        self.pool = ThreadPoolExecutor(config.send_concurrency, thread_name_prefix="sms-send")
+        self.digest_every = digest_every
+        self._last_digest = 0.0
+        self.sent = 0
+        self.failed = 0
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        self.client.close()
+
+    # -- one pass -----------------------------------------------------------------------
+
+    def send_due(self) -> int:
+        """Send every message due now, a batch at a time; returns how many were taken."""
+        config = self.ctx.config
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            rows = service.claim_due(
+                session,
+                now=now,
+                limit=config.send_batch,
+                lease=timedelta(seconds=config.send_lease_seconds),
+            )
+        if not rows:
+            return 0
+        # One phone's messages go one after another, in the order they were written (an
+        # acknowledgement before the question that follows it); phones in parallel.
+        by_phone: dict[str, list[Any]] = {}
+        for row in rows:
+            by_phone.setdefault(row.phone, []).append(row)
+        results = self.pool.map(lambda mine: [self._attempt(r) for r in mine], by_phone.values())
+        outcomes = dict(
+            zip(
+                (r.id for mine in by_phone.values() for r in mine),
+                (o for done in results for o in done),
+                strict=True,
+            )
+        )
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            for row in rows:
+                self._record(session, row, outcomes[row.id], now)
+        return len(rows)
+
+    def _outgoing(self, row: Any) -> Outgoing:
+        base = self.ctx.config.public_url.rstrip("/")
+        callback = f"{base}/webhooks/sms/status?message_id={row.id}" if base else None
+        return Outgoing(row.id, row.phone, row.body, row.encoding, callback)
+
+    def _attempt(self, row: Any) -> Outcome:
+        message = self._outgoing(row)
+        # `unknown`: the last answer was lost; `sending`: its sender died mid-call.
+        if row.status in ("unknown", "sending") and not self.provider.idempotent:
+            try:
+                found = self.provider.lookup(self.client, message, row.created_at - LOOKUP_MARGIN)
+            except SendError as exc:
+                return Outcome(error=UncertainSendError(f"lookup failed: {exc}"), attempted=False)
+            if found is not None:
+                return Outcome(submitted=found, attempted=False)
+        try:
+            return Outcome(submitted=self.provider.send(self.client, message))
+        except SendError as exc:
+            return Outcome(error=exc)
+        except Exception as exc:  # a bug or an unexpected answer: retried like a 5xx
+            log.exception("unexpected error sending %s", row.id)
+            return Outcome(error=TransientSendError(f"{type(exc).__name__}: {exc}"))
+
+    def _record(self, session: Any, row: Any, outcome: Outcome, now: datetime) -> None:
+        attempts = row.attempts + (1 if outcome.attempted else 0)
+        if outcome.submitted is not None:
+            flows.submitted(
+                session,
+                self.ctx,
+                row,
+                provider=self.provider.name,
+                provider_message_id=outcome.submitted.provider_message_id,
+                state=outcome.submitted.state,
+                attempts=attempts,
+                now=now,
+            )
+            self.sent += 1
+            return
+        error = outcome.error
+        assert error is not None
+        if error.retry:
+            uncertain = isinstance(error, UncertainSendError) and not self.provider.idempotent
+            flows.retry_later(
+                session,
+                self.ctx,
+                row,
+                error=str(error),
+                attempts=attempts,
+                uncertain=uncertain,
+                now=now,
+            )
+            if attempts >= self.ctx.config.max_attempts:
+                self.failed += 1
+        else:
+            flows.failed(session, self.ctx, row, error=str(error), attempts=attempts, now=now)
+            self.failed += 1
+
+    def digests(self) -> int:
+        if not self.ctx.config.staff_rate_limit:
+            return 0
+        with self.db.transaction() as session:
+            return len(flows.send_digests(session, self.ctx, now=self.clock.now()))
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        waiter = _Waiter(self.db)
+        backoff = 0.2
+        log.info("sender started", extra={"provider": self.provider.name})
+        try:
+            while not stop.is_set():
+                try:
+                    taken = self.send_due()
+                    if time.monotonic() - self._last_digest >= self.digest_every:
+                        self._last_digest = time.monotonic()
+                        self.digests()
+                    backoff = 0.2
+                except Exception as exc:
+                    log.warning("sender: %s; retrying in %.1fs", exc, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if taken >= self.ctx.config.send_batch:
+                    continue
+                waiter.wait(stop, self._until_next_due())
+        finally:
+            waiter.close()
+            self.close()
+            log.info("sender stopped", extra={"sent": self.sent, "failed": self.failed})
+
+    def _until_next_due(self) -> float:
+        try:
+            with self.db.read() as session:
+                due = service.next_due(session)
+        except Exception:
+            return 1.0
+        if due is None:
+            return 1.0
+        return max(0.0, min(1.0, (due - self.clock.now()).total_seconds()))
+
+
+class _Waiter:
+    """Sleep until a message is written (PostgreSQL LISTEN) or the next one falls due."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Any = None
+
+    def wait(self, stop: threading.Event, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if not self.db.is_postgres:
+            stop.wait(min(seconds, 0.05))
+            return
+        try:
+            conn = self._listen()
+            for _ in conn.notifies(timeout=seconds, stop_after=1):
+                pass
+            for _ in conn.notifies(timeout=0):
+                pass
+        except Exception as exc:
+            log.warning("sender: LISTEN failed (%s); polling", exc)
+            self.close()
+            stop.wait(min(seconds, 0.2))
+
+    def _listen(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            import psycopg
+
+            url = self.db.engine.url.set(drivername="postgresql")
+            conn = psycopg.connect(
+                url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
+            )
+            conn.execute(f"LISTEN {wake_channel(self.db)}")
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None

@@ -1,0 +1,1 @@
+"""The provider calls us: delivery receipts and SMS people sent."""

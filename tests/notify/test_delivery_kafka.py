@@ -1,0 +1,301 @@
+"""SMS on the real broker and PostgreSQL, through the development gateway as a real HTTP
+server: events arrive over Kafka, messages reach the phones once, failures are retried
+or end in `sms.failed`, and nothing after a failure is lost."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from services.notify.db import inbox, outbox
+from services.notify.handlers import make_handlers
+from shared.consumer import EventConsumer
+from shared.contracts import SMS_FAILED, SMS_SENT
+from shared.kafka import create_producer
+from shared.outbox import OutboxRelay
+from shared.topics import SMS_EVENTS, dlq
+from tests.notify.conftest import (
+    BILLING_DESK,
+    BILLING_HEAD,
+    CLERK,
+    CUSTOMER,
+    DM01,
+    DM02,
+    FOREIGN_CUSTOMER,
+    Live,
+    Remap,
+    handed_over_event,
+    lifecycle_event,
+    publish,
+    received_event,
+    recipient,
+    running,
+    topics_ready,
+)
+from tests.support.infra import read_topic, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+
+
+@contextmanager
+def working(live: Live, lifecycle: str, sms: str | None = None) -> Iterator[EventConsumer]:
+    """Notify's worker for the block: its consumer on `lifecycle`, its sender, and its
+    relay publishing to `sms` in place of sms.events."""
+    notify = live.notify
+    settings = notify.env.settings
+    topics_ready(settings.kafka_bootstrap_servers, lifecycle, *([sms] if sms else []))
+    producer = create_producer(settings, "notify-test")
+    consumer = EventConsumer(
+        name=f"notify-{uuid.uuid4().hex[:6]}",
+        topics=[lifecycle],
+        db=notify.env.db,
+        inbox=inbox,
+        handlers=make_handlers(notify.ctx),
+        settings=settings,
+        producer=producer,
+    )
+    sender = notify.sender()
+    relay = OutboxRelay(
+        notify.env.db,
+        outbox,
+        Remap(producer, {SMS_EVENTS: sms or SMS_EVENTS, dlq(SMS_EVENTS): dlq(sms or SMS_EVENTS)}),
+        lanes=settings.outbox_lanes,
+    )
+    try:
+        with (
+            running(consumer.run, "consumer"),
+            running(sender.run, "sender"),
+            running(relay.run, "relay") if sms else _nothing(),
+        ):
+            yield consumer
+    finally:
+        producer.close(timeout=10)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def bodies(live: Live, phone: str) -> list[str]:
+    return [m["body"] for m in live.phones.received(phone)]
+
+
+def test_each_event_reaches_the_right_phone_in_the_right_language_once(
+    live: Callable[..., Live], new_topic: Any, kafka_bootstrap: str
+) -> None:
+    service = live()
+    notify = service.notify
+    topic = new_topic(3)
+    urgent = received_event(severity="urgent", strong_emotion=True)
+    abroad = received_event(customer_phone=FOREIGN_CUSTOMER, category="network")
+    ref, ref_abroad = urgent.payload["reference"], abroad.payload["reference"]
+    dm01 = recipient("duty_manager", DM01, "DM01")
+    events = [
+        urgent,
+        abroad,
+        lifecycle_event("complaint.assigned", urgent, [dm01], holder_staff_id="DM01"),
+        lifecycle_event(
+            "complaint.dispatched",
+            urgent,
+            [recipient("department", BILLING_DESK)],
+            department_id="billing",
+            details={"instructions": "核对账单"},
+        ),
+        lifecycle_event(
+            "complaint.urged", urgent, [recipient("department", CLERK, "B07")], reason="请今天处理"
+        ),
+        lifecycle_event(
+            "complaint.escalated",
+            urgent,
+            [recipient("department_head", BILLING_HEAD, "BH1")],
+            escalation_level=2,
+            reason="逾期未处理",
+        ),
+        lifecycle_event(
+            "complaint.extension_requested",
+            urgent,
+            [dm01],
+            department_id="billing",
+            reason="等银行回复",
+            details={"until": "2026-11-25T10:00:00+00:00"},
+        ),
+        lifecycle_event(
+            "complaint.replied",
+            abroad,
+            [recipient("customer", FOREIGN_CUSTOMER)],
+            to_state="replied",
+            resolution="The line was repaired on Monday",
+        ),
+        lifecycle_event("complaint.closed", abroad, [], to_state="closed"),
+        handed_over_event(recipient("duty_manager", DM02, "DM02"), [(ref, "urgent")]),
+    ]
+    expected = {
+        CUSTOMER: [f"您好，您的投诉已受理，受理编号 {ref}。"],
+        FOREIGN_CUSTOMER: [
+            f"Your complaint has been registered, reference {ref_abroad}.",
+            f"Your complaint {ref_abroad}: The line was repaired on Monday. Reply 1 if",
+            f"Your complaint {ref_abroad} is closed.",
+        ],
+        DM01: [f"【紧急】新投诉 {ref}（特急/账务），客户 +86138****8000：", "申请投诉"],
+        BILLING_DESK: [f"【紧急】派单 {ref}（特急/账务），客户 +86138****8000"],
+        CLERK: [f"【紧急】督办 {ref}"],
+        BILLING_HEAD: [f"【紧急】投诉 {ref}（特急/账务）已升级至第2级：逾期未处理"],
+        DM02: [f"交接班：1 件未结投诉转由您负责（特急/紧急 1 件，超时 0 件）：{ref}"],
+    }
+    total = sum(len(v) for v in expected.values())
+    producer = create_producer(notify.env.settings, "escalation-stand-in")
+    try:
+        with working(service, topic) as consumer:
+            publish(producer, topic, *events)
+            wait_until(
+                lambda: len(service.phones.all()) >= total,
+                timeout=60,
+                what=f"{total} SMS at the gateway",
+            )
+            for phone, starts in expected.items():
+                got = bodies(service, phone)
+                assert len(got) == len(starts), (phone, got)
+                for body, start in zip(got, starts, strict=True):
+                    assert start in body, (phone, body)
+            # Every one reported delivered by the gateway's status callbacks.
+            wait_until(
+                lambda: {m.status for m in notify.messages(direction="out")} == {"delivered"},
+                timeout=30,
+                what="every message delivered",
+            )
+            sends = service.phones.sends()
+
+            # The same events again, as a relay retrying after a lost ack would publish.
+            publish(producer, topic, *events)
+            wait_until(
+                lambda: consumer.stats.duplicates >= len(events),
+                timeout=60,
+                what="the redelivered events recognised",
+            )
+            assert consumer.stats.handled == len(events)
+        assert len(service.phones.all()) == total
+        assert service.phones.sends() == sends
+        assert len(notify.messages(direction="out")) == total
+    finally:
+        producer.close(timeout=10)
+    sent = [e for e in notify.events() if e.type == SMS_SENT.name]
+    assert len(sent) == total
+    assert all(e.payload["provider"] == "dev" for e in sent)
+
+
+def test_a_gateway_that_fails_twice_then_succeeds_gets_exactly_one_message_through(
+    live: Callable[..., Live], new_topic: Any
+) -> None:
+    service = live()
+    notify = service.notify
+    topic = new_topic(1)
+    service.phones.fail_next(2, status=503)
+    received = received_event()
+    producer = create_producer(notify.env.settings, "intake-stand-in")
+    try:
+        with working(service, topic):
+            publish(producer, topic, received)
+            wait_until(
+                lambda: bodies(service, CUSTOMER),
+                timeout=30,
+                what="the SMS at the customer's phone",
+            )
+            wait_until(
+                lambda: notify.messages()[0].status == "delivered", timeout=30, what="delivered"
+            )
+    finally:
+        producer.close(timeout=10)
+    assert len(bodies(service, CUSTOMER)) == 1
+    assert service.phones.sends() == 3
+    (message,) = notify.messages()
+    assert message.attempts == 3
+    assert [e.type for e in notify.events()] == [SMS_SENT.name, "sms.delivered"]
+
+
+def test_a_gateway_down_for_longer_ends_in_sms_failed_and_loses_nothing_after_it(
+    live: Callable[..., Live], new_topic: Any, kafka_bootstrap: str
+) -> None:
+    service = live(gateway=False, max_attempts=3)
+    notify = service.notify
+    lifecycle, sms = new_topic(1), new_topic(1)
+    first = received_event()
+    producer = create_producer(notify.env.settings, "intake-stand-in")
+    try:
+        with working(service, lifecycle, sms):
+            publish(producer, lifecycle, first)
+            wait_until(
+                lambda: [m.status for m in notify.messages()] == ["failed"],
+                timeout=30,
+                what="the first SMS given up",
+            )
+            service.start_gateway()
+            later = [received_event(customer_phone=f"+86136001360{n:02d}") for n in range(5)]
+            publish(producer, lifecycle, *later)
+            for event in later:
+                phone = event.payload["customer_phone"]
+                wait_until(
+                    lambda phone=phone: bodies(service, phone),
+                    timeout=30,
+                    what=f"the SMS at {phone}",
+                )
+            failed = read_topic(kafka_bootstrap, sms, expect=6, timeout=30)
+            dead = read_topic(kafka_bootstrap, dlq(sms), expect=1, timeout=30)
+    finally:
+        producer.close(timeout=10)
+    (message, *rest) = notify.messages()
+    assert message.status == "failed"
+    assert message.attempts == 3
+    assert "gave up after 3 attempts: provider unreachable" in message.last_error
+    assert [m.status for m in rest] == ["submitted"] * 5 or all(
+        m.status in ("submitted", "sent", "delivered") for m in rest
+    )
+    types = [dict(r.headers)["event_type"].decode() for r in failed]
+    assert types.count(SMS_FAILED.name) == 1
+    assert types.count(SMS_SENT.name) == 5
+    (record,) = dead
+    headers = dict(record.headers)
+    assert headers["event_type"] == b"sms.failed"
+    assert b"provider unreachable" in headers["dlq.reason"]
+    assert headers["dlq.message_id"].decode() == message.id
+    assert bodies(service, CUSTOMER) == []  # the failed one was never sent
+
+
+def test_a_send_whose_answer_was_lost_is_found_at_the_provider_not_sent_twice(
+    live: Callable[..., Live], new_topic: Any
+) -> None:
+    # The Twilio shape without idempotency keys: an uncertain send is looked up first.
+    service = live(
+        provider="twilio",
+        http_timeout_seconds=0.5,
+        retry_base_seconds=2.0,
+        retry_max_seconds=4.0,
+    )
+    notify = service.notify
+    topic = new_topic(1)
+    httpx.post(f"{service.phones.url}/api/faults", json={"delay": 1.0}).raise_for_status()
+    producer = create_producer(notify.env.settings, "intake-stand-in")
+    try:
+        with working(service, topic):
+            publish(producer, topic, received_event())
+            wait_until(
+                lambda: notify.messages()[0].status == "unknown" if notify.messages() else False,
+                timeout=30,
+                what="the send's answer lost",
+            )
+            httpx.post(f"{service.phones.url}/api/faults", json={"delay": 0}).raise_for_status()
+            wait_until(
+                lambda: notify.messages()[0].status == "delivered", timeout=30, what="delivered"
+            )
+    finally:
+        producer.close(timeout=10)
+    assert len(bodies(service, CUSTOMER)) == 1
+    assert service.phones.sends() == 1
+    (message,) = notify.messages()
+    assert message.attempts == 1
+    assert message.provider_message_id == service.phones.received(CUSTOMER)[0]["sid"]

@@ -1,0 +1,91 @@
+"""The sender against the development gateway as a real HTTP server: refusals are final,
+held messages wait, and a message whose sender died mid-call is not sent twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.notify.messages import service
+from shared.contracts import SMS_FAILED
+from shared.topics import SMS_EVENTS, dlq
+from tests.notify.conftest import CUSTOMER, Live, received_event
+
+pytestmark = pytest.mark.postgres
+
+
+def test_a_number_the_provider_refuses_fails_at_once_without_retrying(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live()
+    notify = service_.notify
+    notify.deliver(received_event(customer_phone="+12"))
+    sender = notify.sender()
+    try:
+        assert sender.send_due() == 1
+        assert sender.send_due() == 0
+    finally:
+        sender.close()
+    (message,) = notify.messages()
+    assert (message.status, message.attempts) == ("failed", 1)
+    assert "400" in message.last_error and "21211" in message.last_error
+    assert service_.phones.sends() == 1
+    (failed,) = [e for e in notify.events(SMS_EVENTS) if e.type == SMS_FAILED.name]
+    (dead,) = notify.events(dlq(SMS_EVENTS))
+    assert failed.payload["message_id"] == dead.payload["message_id"] == message.id
+    assert dead.causation_id == str(failed.event_id)
+
+
+def test_a_message_waiting_for_the_end_of_quiet_hours_is_not_sent_before(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live()
+    notify = service_.notify
+    notify.deliver(received_event())
+    (message,) = notify.messages()
+    with notify.env.db.transaction() as session:
+        service.update_message(
+            session,
+            message.id,
+            due_at=datetime.now(UTC) + timedelta(hours=8),
+            held_reason="quiet_hours",
+        )
+    sender = notify.sender()
+    try:
+        assert sender.send_due() == 0
+        with notify.env.db.transaction() as session:
+            service.update_message(session, message.id, due_at=datetime.now(UTC))
+        assert sender.send_due() == 1
+    finally:
+        sender.close()
+    assert len(service_.phones.received(CUSTOMER)) == 1
+
+
+def test_a_message_whose_sender_died_mid_call_goes_out_once(live: Callable[..., Live]) -> None:
+    service_ = live()
+    notify = service_.notify
+    notify.deliver(received_event())
+    sender = notify.sender()
+    try:
+        assert sender.send_due() == 1
+        (message,) = notify.messages()
+        # As if the sender had died after the gateway took the message but before it
+        # wrote that down: the row is still `sending`, its lease long gone.
+        with notify.env.db.transaction() as session:
+            service.update_message(
+                session,
+                message.id,
+                status="sending",
+                provider_message_id=None,
+                lease_until=datetime.now(UTC) - timedelta(minutes=1),
+            )
+        assert sender.send_due() == 1
+    finally:
+        sender.close()
+    assert len(service_.phones.received(CUSTOMER)) == 1  # the gateway knew the message id
+    assert service_.phones.sends() == 2
+    (message,) = notify.messages()
+    assert message.status in ("submitted", "sent", "delivered")
+    assert message.provider_message_id == service_.phones.received(CUSTOMER)[0]["sid"]

@@ -1,0 +1,96 @@
+"""The template files a centre edits: complete in every language, rendered within the
+allowed number of parts, and refused at start when wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.notify.config import NotifyConfig
+from services.notify.rendering import NAMES, TemplateError, Templates
+from services.notify.text import measure
+
+LONG = "客户称上月话费账单多扣了 30 元，多次致电客服未果，情绪激动，要求当天退款并道歉。" * 6
+
+
+@pytest.fixture
+def templates() -> Templates:
+    config = NotifyConfig()
+    return Templates.load(config.templates_dir, config.default_language)
+
+
+def test_both_languages_have_every_template(templates: Templates) -> None:
+    assert set(templates.languages) >= {"zh-CN", "en"}
+    for language in ("zh-CN", "en"):
+        assert set(templates.languages[language].texts) == set(NAMES)
+
+
+def test_a_long_summary_is_cut_to_fit_the_parts_allowed(templates: Templates) -> None:
+    fields = {
+        "urgent": "【紧急】",
+        "reference": "TS20261122-000001",
+        "severity": "特急",
+        "category": "账务",
+        "customer_phone": "+86138****8000",
+        "description": LONG,
+    }
+    for parts in (1, 2, 3):
+        rendered = templates.render("staff_assigned", "zh-CN", fields, max_segments=parts)
+        assert rendered.segments <= parts
+        assert rendered.encoding == "UCS-2"
+        assert "TS20261122-000001" in rendered.text
+        assert rendered.text.endswith("回复1确认受理。")  # how to reply is never cut
+        assert "…" in rendered.text
+        assert measure(rendered.text) == rendered.length
+
+
+def test_a_short_message_is_left_whole(templates: Templates) -> None:
+    rendered = templates.render(
+        "customer_received", "en", {"reference": "TS20261122-000001"}, max_segments=1
+    )
+    assert rendered.text == (
+        "Your complaint has been registered, reference TS20261122-000001. "
+        "We will text you when it is resolved."
+    )
+    assert (rendered.encoding, rendered.segments) == ("GSM-7", 1)
+
+
+def test_a_language_without_a_template_falls_back_to_the_default(
+    templates: Templates, tmp_path: Path
+) -> None:
+    for path in Path(NotifyConfig().templates_dir).glob("*.toml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "fr.toml").write_text(
+        '[templates.customer_closed]\ntext = "Votre réclamation {reference} est close."\n',
+        encoding="utf-8",
+    )
+    loaded = Templates.load(tmp_path, "zh-CN")
+    closed = loaded.render("customer_closed", "fr", {"reference": "X"}, max_segments=1)
+    assert (closed.language, closed.text) == ("fr", "Votre réclamation X est close.")
+    received = loaded.render("customer_received", "fr", {"reference": "X"}, max_segments=1)
+    assert received.language == "zh-CN"
+
+
+def test_a_wrong_placeholder_stops_the_start_naming_file_and_template(tmp_path: Path) -> None:
+    (tmp_path / "zh-CN.toml").write_text(
+        '[templates.customer_closed]\ntext = "投诉 {referense} 已办结"\n', encoding="utf-8"
+    )
+    with pytest.raises(TemplateError, match=r"zh-CN.toml \[templates.customer_closed\].*referense"):
+        Templates.load(tmp_path, "zh-CN")
+
+
+def test_attribute_access_in_a_template_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "en.toml").write_text(
+        '[templates.customer_closed]\ntext = "{reference.__class__}"\n', encoding="utf-8"
+    )
+    with pytest.raises(TemplateError, match="unknown placeholder"):
+        Templates.load(tmp_path, "en")
+
+
+def test_the_default_language_must_have_every_template(tmp_path: Path) -> None:
+    (tmp_path / "zh-CN.toml").write_text(
+        '[templates.customer_closed]\ntext = "投诉 {reference} 已办结"\n', encoding="utf-8"
+    )
+    with pytest.raises(TemplateError, match="lacks templates: customer_received"):
+        Templates.load(tmp_path, "zh-CN")
