@@ -4,7 +4,7 @@ PY := .venv/bin/python
 SYSTEM_PY := $(shell command -v python3)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run down logs status test bench token lint fmt kafka-up kafka-down pg-up pg-down clean
+.PHONY: help install run down logs status test bench token lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: install ## ruff check and format check (what CI checks)
 
 fmt: install ## format and fix what ruff can
 	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+analytics-rebuild: install ## rebuild analytics' read models from the topics: ARGS="--compare" or "--swap"
+	@$(PY) -m services.analytics.rebuild $(ARGS)
 
 kafka-up: install ## start only the local Kafka broker (STACK=dev|test|bench)
 	@scripts/kafka.sh start

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, Context, Figure, say, table, write_results
 
-MODULES = ("outbox", "intake", "escalation")
+MODULES = ("outbox", "intake", "escalation", "notify", "analytics")
 
 
 def load(name: str) -> ModuleType:

@@ -10,6 +10,8 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
 command -v kcat >/dev/null || { log "installing kcat from Debian's packages"; apt_install kcat; }
+# The analytics dashboard test opens the page in Debian's headless Chromium.
+command -v chromium >/dev/null || { log "installing chromium from Debian's packages"; apt_install chromium; }
 "$ROOT/scripts/postgres.sh" install
 "$ROOT/scripts/kafka.sh" fetch
 

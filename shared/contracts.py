@@ -10,6 +10,8 @@ Who publishes what:
   (intake's read copy, analytics) reads one shape and a consumer that needs the details
   (notify) finds who to tell, their phones and a short summary in it.
 - notify: `sms.sent`, `sms.delivered`, `sms.failed`, `sms.inbound` on `sms.events`.
+- analytics: `analytics.root_cause_revised` (QA's correction of a complaint's root cause,
+  on the lifecycle topic keyed by the complaint, so a rebuild from the topics replays it).
 """
 
 from __future__ import annotations
@@ -198,6 +200,21 @@ class SmsInbound(Payload):
     staff_id: str | None = None
 
 
+# --- analytics ----------------------------------------------------------------------
+
+
+class RootCauseRevised(Payload):
+    """QA revised a complaint's root cause; reports use the latest revision."""
+
+    complaint_id: str
+    reference: str
+    root_cause: str
+    previous: str | None = None
+    note: str | None = None
+    revised_by: str
+    revised_at: AwareDatetime
+
+
 COMPLAINT_RECEIVED = registry.register("complaint.received", ComplaintReceived, topic=LIFECYCLE)
 FEEDBACK_RECEIVED = registry.register(
     "complaint.feedback_received", FeedbackReceived, topic=LIFECYCLE
@@ -212,6 +229,9 @@ SMS_SENT = registry.register("sms.sent", SmsEvent, topic=SMS_EVENTS)
 SMS_DELIVERED = registry.register("sms.delivered", SmsEvent, topic=SMS_EVENTS)
 SMS_FAILED = registry.register("sms.failed", SmsEvent, topic=SMS_EVENTS)
 SMS_INBOUND = registry.register("sms.inbound", SmsInbound, topic=SMS_EVENTS)
+ROOT_CAUSE_REVISED = registry.register(
+    "analytics.root_cause_revised", RootCauseRevised, topic=LIFECYCLE
+)
 
 
 def money(value: Decimal | None) -> str | None:

@@ -1,0 +1,37 @@
+"""Analytics settings, from environment variables prefixed ANALYTICS_."""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AnalyticsConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    # Days and months are the centre's: a complaint at 23:30 UTC is the next day in Beijing.
+    timezone: str = "Asia/Shanghai"
+    # Repeat complainants: at least `repeat_min` complaints within `repeat_days` days.
+    repeat_min: int = Field(default=3, ge=2)
+    repeat_days: int = Field(default=30, ge=1)
+    # A closure is suspect when the same customer calls again within this many days.
+    recall_days: int = Field(default=7, ge=1)
+    # Spikes: a category's day against the `spike_baseline_days` before it.
+    spike_baseline_days: int = Field(default=28, ge=7)
+    spike_min_count: int = Field(default=5, ge=1)
+    spike_z: float = Field(default=3.0, gt=0)
+    # Hot spots: at most this many complaints are read per window (newest first).
+    hotspot_max_documents: int = Field(default=20_000, ge=100)
+    # Root-cause suggestions are learned again once this many more complaints are tagged.
+    suggestion_retrain_after: int = Field(default=50, ge=1)
+
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@cache
+def get_config() -> AnalyticsConfig:
+    return AnalyticsConfig()

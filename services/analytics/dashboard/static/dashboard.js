@@ -1,0 +1,179 @@
+// The analytics dashboard: reads the analytics API with the caller's bearer token and
+// draws the charts with Chart.js (served from this service, no CDN). The token comes
+// from the address (#token=…) or the form, and stays in this tab's sessionStorage.
+"use strict";
+
+const state = { charts: {}, points: {}, ready: false, errors: [] };
+window.dashboardState = state;
+
+const $ = (id) => document.getElementById(id);
+const COLOURS = ["#2f6db5", "#e0792b", "#3a9d5d", "#c0392b", "#8e5ab5", "#7f8c8d", "#d4ac0d", "#16a085"];
+const pct = (v) => (v === null || v === undefined ? "–" : Math.round(v * 100) + "%");
+
+function token() {
+  const match = location.hash.match(/token=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem("analytics-token", decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem("analytics-token");
+}
+
+async function api(path, params) {
+  const query = new URLSearchParams(Object.entries(params || {}).filter(([, v]) => v));
+  const response = await fetch(`/analytics/${path}?${query}`, {
+    headers: { Authorization: `Bearer ${token()}` },
+  });
+  if (response.status === 401) {
+    sessionStorage.removeItem("analytics-token");
+    $("login").hidden = false;
+    throw new Error("the token was refused; paste another");
+  }
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message || response.statusText);
+  return body;
+}
+
+function monthRange(month) {
+  const [y, m] = month.split("-").map(Number);
+  const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return { from: `${month}-01`, to: `${month}-${String(last).padStart(2, "0")}` };
+}
+
+function draw(id, config, points) {
+  if (state.charts[id]) state.charts[id].destroy();
+  config.options = Object.assign({ responsive: true, maintainAspectRatio: true, animation: false }, config.options);
+  state.charts[id] = new Chart($(id), config);
+  state.points[id] = points;
+}
+
+function kpis(o) {
+  const tiles = [
+    ["投诉量 Volume", o.volume],
+    ["未办结 Open", o.open],
+    ["超时 Overdue", o.overdue],
+    ["满意率 Satisfaction", pct(o.satisfaction.rate)],
+    ["重办率 Reopen rate", pct(o.reopen_rate)],
+    ["升级 Escalated", o.escalated],
+    ...o.sla.map((s) => [`${s.label_zh} ${s.label_en} · 达标`, pct(s.compliance)]),
+  ];
+  $("kpis").replaceChildren(
+    ...tiles.map(([label, value]) => {
+      const div = document.createElement("div");
+      div.className = "kpi";
+      const b = document.createElement("b");
+      b.textContent = value;
+      const span = document.createElement("span");
+      span.textContent = label;
+      div.append(b, span);
+      return div;
+    })
+  );
+}
+
+async function refresh() {
+  const month = $("month").value;
+  const department = $("department").value;
+  const range = monthRange(month);
+  $("error").hidden = true;
+  state.ready = false;
+  try {
+    const [overview, trends, pareto, sla, hotspots] = await Promise.all([
+      api("overview", { ...range, department }),
+      api("trends", { ...range, department, by: "category" }),
+      api("root-causes", { month, department }),
+      api("sla-by-department", { ...range, department }),
+      api("hotspots", { ...range, department }),
+    ]);
+    kpis(overview);
+    draw("volume", {
+      type: "line",
+      data: {
+        labels: trends.buckets.map((d) => d.slice(5)),
+        datasets: trends.series.slice(0, 8).map((s, i) => ({
+          label: s.key, data: s.counts, borderColor: COLOURS[i % 8], backgroundColor: COLOURS[i % 8], tension: 0.2,
+        })),
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    }, trends.series.reduce((n, s) => n + s.total, 0));
+    draw("pareto", {
+      data: {
+        labels: pareto.causes.map((c) => `${c.label_zh} ${c.label_en}`),
+        datasets: [
+          { type: "bar", label: "数量 Count", data: pareto.causes.map((c) => c.count), backgroundColor: COLOURS[0], yAxisID: "y" },
+          { type: "line", label: "累计 Cumulative %", data: pareto.causes.map((c) => Math.round(c.cumulative * 100)), borderColor: COLOURS[1], backgroundColor: COLOURS[1], yAxisID: "y1" },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, y1: { position: "right", min: 0, max: 100 } } },
+    }, pareto.causes.length);
+    draw("sla", {
+      type: "bar",
+      data: {
+        labels: sla.departments.map((d) => d.department),
+        datasets: [
+          { label: "签收 Acceptance %", data: sla.departments.map((d) => d.acceptance_compliance === null ? null : Math.round(d.acceptance_compliance * 100)), backgroundColor: COLOURS[2] },
+          { label: "办理 Resolution %", data: sla.departments.map((d) => d.resolution_compliance === null ? null : Math.round(d.resolution_compliance * 100)), backgroundColor: COLOURS[0] },
+        ],
+      },
+      options: { scales: { y: { min: 0, max: 100 } } },
+    }, sla.departments.length);
+    const sat = overview.satisfaction;
+    draw("satisfaction", {
+      type: "doughnut",
+      data: {
+        labels: ["满意 Satisfied", "不满意 Unsatisfied", "未联系上 Unreachable"],
+        datasets: [{ data: [sat.satisfied, sat.unsatisfied, sat.unreachable], backgroundColor: [COLOURS[2], COLOURS[3], COLOURS[5]] }],
+      },
+    }, sat.satisfied + sat.unsatisfied + sat.unreachable);
+    draw("hotspots", {
+      type: "bar",
+      data: {
+        labels: hotspots.topics.map((t) => t.keywords.slice(0, 3).join(" · ")),
+        datasets: [{ label: "投诉数 Complaints", data: hotspots.topics.map((t) => t.count), backgroundColor: COLOURS[4] }],
+      },
+      options: { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+    }, hotspots.topics.length);
+    $("hotspot-examples").replaceChildren(
+      ...hotspots.topics.map((t) => {
+        const li = document.createElement("li");
+        const example = t.examples[0];
+        li.textContent = `${t.keywords[0]}: ${example ? example.reference + " " + example.text : ""}`;
+        return li;
+      })
+    );
+    state.ready = true;
+  } catch (error) {
+    state.errors.push(String(error));
+    $("error").textContent = String(error.message || error);
+    $("error").hidden = false;
+  }
+}
+
+async function start() {
+  if (!token()) {
+    $("login").hidden = false;
+    return;
+  }
+  $("login").hidden = true;
+  try {
+    const filters = await api("filters");
+    const months = filters.months.length ? filters.months : [filters.today.slice(0, 7)];
+    $("month").replaceChildren(...months.map((m) => new Option(m, m)));
+    const wanted = new URLSearchParams(location.search).get("month");
+    if (wanted && months.includes(wanted)) $("month").value = wanted;
+    $("department").append(...filters.departments.map((d) => new Option(d, d)));
+  } catch (error) {
+    $("error").textContent = String(error.message || error);
+    $("error").hidden = false;
+    return;
+  }
+  await refresh();
+}
+
+$("filters").addEventListener("change", refresh);
+$("token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("analytics-token", $("token").value.trim());
+  start();
+});
+start();

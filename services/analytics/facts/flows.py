@@ -1,0 +1,136 @@
+"""What analytics does with each event, and QA's root-cause revision.
+
+Each handler runs inside the consumer's transaction, after the inbox has claimed the
+event: the fact row, the event log row and the inbox row commit together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.analytics.facts import projection, service
+from services.analytics.facts.models import RootCauseRead, RootCauseUpdate
+from services.analytics.taxonomy import ROOT_CAUSE_IDS
+from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
+from shared.db import Database
+from shared.errors import NotFound, Unprocessable
+from shared.events import Actor, Event, registry
+from shared.outbox import Outbox
+
+SOURCE = "analytics"
+REVISED = "analytics.root_cause_revised"
+
+
+def on_received(session: Session, event: Event[Any], tz: tzinfo) -> None:
+    payload: ComplaintReceived = event.payload
+    before = service.get_fact(session, payload.complaint_id)
+    after = projection.received(before, payload, event.envelope.occurred_at, tz)
+    service.save_fact(session, before=before, after=after)
+
+
+def on_lifecycle(session: Session, event: Event[Any], tz: tzinfo) -> None:
+    payload: LifecycleChanged = event.payload
+    at = event.envelope.occurred_at
+    before = service.get_fact(session, payload.complaint_id)
+    after = projection.lifecycle(before, payload, event.type, at, tz)
+    if after is None:
+        return  # an older entry than the fact already reflects
+    service.save_fact(session, before=before, after=after)
+    row = projection.event_row(payload, event.type, str(event.envelope.event_id), at, tz)
+    service.add_event(session, row=row)
+
+
+def on_revised(session: Session, event: Event[Any], tz: tzinfo) -> None:
+    payload: RootCauseRevised = event.payload
+    stored = service.add_revision(session, row=_revision_row(str(event.envelope.event_id), payload))
+    before = service.get_fact(session, payload.complaint_id)
+    if stored and before is not None:
+        after = projection.revised(before, payload, event.envelope.occurred_at)
+        service.save_fact(session, before=before, after=after)
+
+
+def _revision_row(revision_id: str, p: RootCauseRevised) -> dict[str, Any]:
+    return {
+        "id": revision_id,
+        "complaint_id": p.complaint_id,
+        "root_cause": p.root_cause,
+        "previous": p.previous,
+        "note": p.note,
+        "revised_by": p.revised_by,
+        "revised_at": p.revised_at,
+    }
+
+
+def revise_root_cause(
+    db: Database,
+    outbox: Outbox,
+    complaint_id: str,
+    data: RootCauseUpdate,
+    *,
+    staff_id: str,
+    role: str,
+    now: datetime,
+) -> RootCauseRead:
+    """QA's revision: stored with its event in one transaction. The event goes to the
+    lifecycle topic, so a rebuild from the topics replays it; when the worker reads it
+    back, the revision is already there and nothing happens twice."""
+    if data.root_cause not in ROOT_CAUSE_IDS:
+        raise Unprocessable("root_cause", f"must be one of: {', '.join(ROOT_CAUSE_IDS)}")
+    with db.transaction() as session:
+        before = service.get_fact(session, complaint_id)
+        if before is None:
+            raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+        note = data.note.strip() if data.note and data.note.strip() else None
+        payload = RootCauseRevised(
+            complaint_id=complaint_id,
+            reference=before["reference"],
+            root_cause=data.root_cause,
+            previous=before["root_cause"],
+            note=note,
+            revised_by=staff_id,
+            revised_at=now,
+        )
+        event_id = uuid.uuid4()
+        envelope = registry.new(
+            REVISED,
+            payload,
+            source=SOURCE,
+            actor=Actor(id=staff_id, role=role),
+            complaint_id=complaint_id,
+            occurred_at=now,
+            event_id=event_id,
+        )
+        service.add_revision(session, row=_revision_row(str(event_id), payload))
+        after = projection.revised(before, payload, now)
+        service.save_fact(session, before=before, after=after)
+        outbox.add(session, envelope)
+    return RootCauseRead(
+        complaint_id=complaint_id,
+        reference=after["reference"],
+        root_cause=after["root_cause"],
+        root_cause_reported=after["root_cause_reported"],
+        revisions=after["root_cause_revisions"],
+        revised_by=staff_id,
+        revised_at=now,
+    )
+
+
+def root_cause_of(db: Database, complaint_id: str) -> RootCauseRead:
+    with db.read() as session:
+        fact = service.get_fact(session, complaint_id)
+        if fact is None:
+            raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+        last = service.last_revision(session, complaint_id)
+    return RootCauseRead(
+        complaint_id=complaint_id,
+        reference=fact["reference"],
+        root_cause=fact["root_cause"],
+        root_cause_reported=fact["root_cause_reported"],
+        revisions=fact["root_cause_revisions"],
+        revised_by=last.revised_by if last else None,
+        revised_at=last.revised_at if last else None,
+    )

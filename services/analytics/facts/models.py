@@ -1,0 +1,165 @@
+"""The read models built from events: one fact row per complaint, a slim log of the
+lifecycle events reports need, and QA's root-cause revisions; and the API schemas that
+read and revise them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Column, Date, Index, Text
+from sqlmodel import Field as Col
+
+from services.analytics.db import AnalyticsTable
+from services.analytics.taxonomy import ROOT_CAUSE_IDS
+from shared.db import UTCDateTime
+
+
+def _utc(nullable: bool = True) -> datetime | None:
+    return Col(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))  # type: ignore[no-any-return]
+
+
+def _text() -> str | None:
+    return Col(default=None, sa_column=Column(Text, nullable=True))  # type: ignore[no-any-return]
+
+
+class ComplaintFact(AnalyticsTable, table=True):
+    """Everything reports ask about one complaint, kept current event by event.
+
+    Days and months are the centre's local ones (ANALYTICS_TIMEZONE), stamped when the
+    complaint arrives, so a month's report is an index range rather than a computation.
+    Stage columns: time spent in the stage over all its visits, and whether every visit
+    ended by its deadline (None: not entered yet, or still in it for the first time).
+    """
+
+    __tablename__ = "complaint_facts"
+    __table_args__ = (
+        Index("ix_facts_month_department", "registered_month", "department_id"),
+        Index("ix_facts_registered_at", "registered_at"),
+        Index("ix_facts_day_category", "registered_day", "category"),
+        Index("ix_facts_customer_time", "customer_key", "registered_at"),
+    )
+
+    complaint_id: str = Col(primary_key=True, max_length=64)
+    reference: str = Col(max_length=32)
+    # E.164 phone, or `ref:<id>` for a customer an older system knew by id only.
+    customer_key: str | None = Col(default=None, max_length=80)
+    customer_phone: str | None = Col(default=None, max_length=20)
+    category: str = Col(max_length=40)
+    severity: str = Col(max_length=16)
+    nature: str = Col(max_length=16)
+    channel: str = Col(max_length=16)
+    strong_emotion: bool = Col(default=False)
+    imported: bool = Col(default=False)
+    description: str | None = _text()
+    registered_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    registered_day: date = Col(sa_column=Column(Date, nullable=False))
+    registered_month: str = Col(max_length=7)
+
+    state: str = Col(max_length=24, default="received")
+    # The department responsible now (or at the end); None while at the duty desk.
+    department_id: str | None = Col(default=None, max_length=64)
+    assigned_at: datetime | None = _utc()
+    acknowledged_at: datetime | None = _utc()
+    dispatched_at: datetime | None = _utc()  # the latest dispatch, to department_id
+    accepted_at: datetime | None = _utc()
+    replied_at: datetime | None = _utc()
+    closed_at: datetime | None = _utc()
+    reopened_at: datetime | None = _utc()
+
+    # The stage the complaint is in now, since when, and its deadline.
+    stage: str | None = Col(default=None, max_length=16)
+    stage_entered_at: datetime | None = _utc()
+    due_at: datetime | None = _utc()
+    acknowledgement_seconds: int | None = None
+    acknowledgement_met: bool | None = None
+    handling_seconds: int | None = None
+    handling_met: bool | None = None
+    acceptance_seconds: int | None = None
+    acceptance_met: bool | None = None
+    resolution_seconds: int | None = None
+    resolution_met: bool | None = None
+    follow_up_seconds: int | None = None
+    follow_up_met: bool | None = None
+    deadlines_missed: int = 0
+
+    escalation_level: int = 0  # the highest reached
+    escalations: int = 0
+    urges: int = 0
+    returns: int = 0
+    reopens: int = 0
+
+    resolution: str | None = _text()
+    # As the handler reported it, and as reports use it (QA's latest revision, if any).
+    root_cause_reported: str | None = Col(default=None, max_length=16)
+    root_cause: str | None = Col(default=None, max_length=16)
+    root_cause_revisions: int = 0
+    feedback: str | None = Col(default=None, max_length=16)  # the latest answer
+    unsatisfied: int = 0  # how many times the customer said unsatisfied
+    closure_reason: str | None = Col(default=None, max_length=16)
+
+    last_seq: int = 0  # the lifecycle history entry applied last
+    updated_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+
+
+class FactEvent(AnalyticsTable, table=True):
+    """One lifecycle event, as trends and department reports need it."""
+
+    __tablename__ = "fact_events"
+    __table_args__ = (
+        Index("ix_fact_events_department_month", "department_id", "month", "event_type"),
+        Index("ix_fact_events_day_type", "day", "event_type"),
+        Index("ix_fact_events_complaint", "complaint_id", "occurred_at"),
+    )
+
+    event_id: str = Col(primary_key=True, max_length=36)
+    complaint_id: str = Col(max_length=64)
+    event_type: str = Col(max_length=64)
+    action: str = Col(max_length=32)
+    occurred_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    day: date = Col(sa_column=Column(Date, nullable=False))
+    month: str = Col(max_length=7)
+    department_id: str | None = Col(default=None, max_length=64)
+    from_state: str = Col(max_length=24)
+    to_state: str = Col(max_length=24)
+    reason_code: str | None = Col(default=None, max_length=32)
+    reason: str | None = _text()
+    escalation_level: int = 0
+
+
+class RootCauseRevision(AnalyticsTable, table=True):
+    """QA's word on a complaint's root cause; its id is the id of the event that carries it."""
+
+    __tablename__ = "root_cause_revisions"
+    __table_args__ = (Index("ix_revisions_complaint", "complaint_id", "revised_at"),)
+
+    id: str = Col(primary_key=True, max_length=36)
+    complaint_id: str = Col(max_length=64)
+    root_cause: str = Col(max_length=16)
+    previous: str | None = Col(default=None, max_length=16)
+    note: str | None = _text()
+    revised_by: str = Col(max_length=64)
+    revised_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+
+
+# --- API schemas ----------------------------------------------------------------------
+
+
+class RootCauseUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    root_cause: str = Field(
+        description=f"one of {', '.join(ROOT_CAUSE_IDS)}",
+        json_schema_extra={"enum": ROOT_CAUSE_IDS},
+    )
+    note: str | None = Field(default=None, max_length=2000, description="why QA changed it")
+
+
+class RootCauseRead(BaseModel):
+    complaint_id: str
+    reference: str
+    root_cause: str | None
+    root_cause_reported: str | None
+    revisions: int
+    revised_by: str | None = None
+    revised_at: datetime | None = None

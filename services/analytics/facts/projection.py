@@ -1,0 +1,232 @@
+"""How each event changes a complaint's fact row: pure functions, no I/O and no clock.
+
+A fact is a plain dict of the `complaint_facts` columns. Every value comes from the
+events (their payloads and `occurred_at`), never from the time they are processed, so
+replaying the topics from offset zero gives the same rows as the live consumer did.
+
+Stages follow the escalation service's SLA clocks (lifecycle.STAGE_ON_ENTRY): a stage
+starts when its state is entered, or, for the duty manager's own clock to resolve or
+dispatch, when they acknowledge (here called `handling`). It ends at the next stage or
+at closure: the time spent is added to the stage, and the visit met its deadline if it
+ended by the `due_at` in force then (an approved extension included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
+
+STAGE_ON_ENTRY: Mapping[str, str] = {
+    "with_duty_manager": "acknowledgement",
+    "dispatched": "acceptance",
+    "in_progress": "resolution",
+    "replied": "follow_up",
+}
+STAGES = ("acknowledgement", "handling", "acceptance", "resolution", "follow_up")
+FEEDBACK_RESULTS = ("satisfied", "unsatisfied", "unreachable")
+
+Fact = dict[str, Any]
+
+
+def local_day_and_month(at: datetime, tz: tzinfo) -> tuple[Any, str]:
+    local = at.astimezone(tz)
+    return local.date(), f"{local.year:04d}-{local.month:02d}"
+
+
+def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fact:
+    """A complaint known only by its id until its `complaint.received` is read."""
+    day, month = local_day_and_month(at, tz)
+    fact: Fact = {
+        "complaint_id": complaint_id,
+        "reference": reference,
+        "customer_key": None,
+        "customer_phone": None,
+        "category": "other",
+        "severity": "normal",
+        "nature": "genuine",
+        "channel": "phone",
+        "strong_emotion": False,
+        "imported": False,
+        "description": None,
+        "registered_at": at,
+        "registered_day": day,
+        "registered_month": month,
+        "state": "received",
+        "department_id": None,
+        "assigned_at": None,
+        "acknowledged_at": None,
+        "dispatched_at": None,
+        "accepted_at": None,
+        "replied_at": None,
+        "closed_at": None,
+        "reopened_at": None,
+        "stage": None,
+        "stage_entered_at": None,
+        "due_at": None,
+        "deadlines_missed": 0,
+        "escalation_level": 0,
+        "escalations": 0,
+        "urges": 0,
+        "returns": 0,
+        "reopens": 0,
+        "resolution": None,
+        "root_cause_reported": None,
+        "root_cause": None,
+        "root_cause_revisions": 0,
+        "feedback": None,
+        "unsatisfied": 0,
+        "closure_reason": None,
+        "last_seq": 0,
+        "updated_at": at,
+    }
+    for stage in STAGES:
+        fact[f"{stage}_seconds"] = None
+        fact[f"{stage}_met"] = None
+    return fact
+
+
+def _touched(fact: Fact, at: datetime) -> None:
+    # The latest event time, whatever order two producers' events were read in.
+    fact["updated_at"] = max(fact["updated_at"], at)
+
+
+def received(fact: Fact | None, p: ComplaintReceived, at: datetime, tz: tzinfo) -> Fact:
+    """What intake registered; the lifecycle columns are left as they are."""
+    fact = dict(fact) if fact else new_fact(p.complaint_id, p.reference, p.registered_at, tz)
+    day, month = local_day_and_month(p.registered_at, tz)
+    customer_key = p.customer_phone or (f"ref:{p.customer_ref}" if p.customer_ref else None)
+    fact.update(
+        reference=p.reference,
+        customer_key=customer_key,
+        customer_phone=p.customer_phone,
+        category=p.category,
+        severity=p.severity,
+        nature=p.nature,
+        channel=p.channel,
+        strong_emotion=p.strong_emotion,
+        imported=p.imported,
+        description=p.description,
+        registered_at=p.registered_at,
+        registered_day=day,
+        registered_month=month,
+    )
+    _touched(fact, at)
+    return fact
+
+
+def stage_after(p: LifecycleChanged) -> str | None:
+    """The stage this change starts ('' for none: closed), or None if it starts none."""
+    if p.to_state != p.from_state:
+        return STAGE_ON_ENTRY.get(p.to_state, "")
+    if p.action == "acknowledge":
+        return "handling"
+    return None
+
+
+def _leave_stage(fact: Fact, at: datetime) -> None:
+    stage = fact["stage"]
+    if not stage or fact["stage_entered_at"] is None:
+        return
+    spent = max(int((at - fact["stage_entered_at"]).total_seconds()), 0)
+    fact[f"{stage}_seconds"] = (fact[f"{stage}_seconds"] or 0) + spent
+    due = fact["due_at"]
+    met = due is None or at <= due
+    before = fact[f"{stage}_met"]
+    fact[f"{stage}_met"] = met if before is None else (before and met)
+    if not met:
+        fact["deadlines_missed"] += 1
+
+
+def lifecycle(
+    fact: Fact | None, p: LifecycleChanged, event_type: str, at: datetime, tz: tzinfo
+) -> Fact | None:
+    """Apply one lifecycle event; None if it is older than what the fact already holds."""
+    if fact is not None and p.history_seq <= fact["last_seq"]:
+        return None
+    fact = dict(fact) if fact else new_fact(p.complaint_id, p.reference, at, tz)
+    if fact["category"] == "other" and fact["description"] is None and p.category:
+        fact.update(category=p.category, severity=p.severity or "normal")
+        fact["nature"] = p.nature or "genuine"
+
+    entered = stage_after(p)
+    if entered is not None:
+        _leave_stage(fact, at)
+        fact.update(stage=entered or None, stage_entered_at=at if entered else None)
+    fact["due_at"] = p.due_at if fact["stage"] else None
+    fact["state"] = p.to_state
+    fact["last_seq"] = p.history_seq
+    fact["escalation_level"] = max(fact["escalation_level"], p.escalation_level)
+    fact["urges"] = p.urge_count
+    fact["returns"] = p.bounce_count
+    fact["reopens"] = p.reopen_count
+
+    kind = event_type.removeprefix("complaint.")
+    if kind == "assigned":
+        fact["assigned_at"] = fact["assigned_at"] or at
+    elif kind == "acknowledged":
+        fact["acknowledged_at"] = at
+    elif kind == "dispatched":
+        fact.update(department_id=p.department_id, dispatched_at=at, accepted_at=None)
+    elif kind == "accepted":
+        fact["accepted_at"] = at
+    elif kind == "returned":
+        fact["department_id"] = None
+    elif kind == "escalated":
+        fact["escalations"] += 1
+    elif kind == "reopened":
+        fact["reopened_at"] = at
+    if kind == "replied" or (kind == "closed" and p.root_cause):
+        if kind == "replied":
+            fact["replied_at"] = at
+        fact["resolution"] = p.resolution or fact["resolution"]
+        if p.root_cause:
+            fact["root_cause_reported"] = p.root_cause
+            if not fact["root_cause_revisions"]:  # QA's word stands until QA changes it
+                fact["root_cause"] = p.root_cause
+    if p.action == "feedback":
+        result = p.details.get("result")
+        if result in FEEDBACK_RESULTS:
+            fact["feedback"] = result
+            fact["unsatisfied"] += result == "unsatisfied"
+    if p.to_state == "closed":
+        fact.update(closed_at=at, closure_reason=p.closure_reason)
+    elif p.from_state == "closed":
+        fact.update(closed_at=None, closure_reason=None)
+    _touched(fact, at)
+    return fact
+
+
+def event_row(
+    p: LifecycleChanged, event_type: str, event_id: str, at: datetime, tz: tzinfo
+) -> dict[str, Any]:
+    """The `fact_events` row for one lifecycle event."""
+    day, month = local_day_and_month(at, tz)
+    reason_code = p.details.get("reason_code") or p.details.get("decision")
+    if p.action == "feedback":
+        reason_code = p.details.get("result")
+    return {
+        "event_id": event_id,
+        "complaint_id": p.complaint_id,
+        "event_type": event_type,
+        "action": p.action[:32],
+        "occurred_at": at,
+        "day": day,
+        "month": month,
+        "department_id": p.department_id,
+        "from_state": p.from_state,
+        "to_state": p.to_state,
+        "reason_code": str(reason_code)[:32] if reason_code else None,
+        "reason": p.reason,
+        "escalation_level": p.escalation_level,
+    }
+
+
+def revised(fact: Fact, p: RootCauseRevised, at: datetime) -> Fact:
+    fact = dict(fact)
+    fact["root_cause"] = p.root_cause
+    fact["root_cause_revisions"] += 1
+    _touched(fact, at)
+    return fact

@@ -1,0 +1,71 @@
+"""Database reads and writes for the read models; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.analytics.facts.models import ComplaintFact, FactEvent, RootCauseRevision
+
+facts = ComplaintFact.__table__  # type: ignore[attr-defined]
+fact_events = FactEvent.__table__  # type: ignore[attr-defined]
+revisions = RootCauseRevision.__table__  # type: ignore[attr-defined]
+
+# The tables a rebuild fills and compares, each with the columns that order its rows.
+READ_MODELS = ((facts, ("complaint_id",)), (fact_events, ("event_id",)), (revisions, ("id",)))
+
+
+def _insert(session: Session, table: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def get_fact(session: Session, complaint_id: str) -> dict[str, Any] | None:
+    """One complaint's fact row as a dict, or None."""
+    row = session.execute(select(facts).where(facts.c.complaint_id == complaint_id)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def get_facts(session: Session, complaint_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Several complaints' fact rows by id."""
+    ids = list(set(complaint_ids))
+    if not ids:
+        return {}
+    rows = session.execute(select(facts).where(facts.c.complaint_id.in_(ids)))
+    return {row.complaint_id: dict(row._mapping) for row in rows}
+
+
+def save_fact(session: Session, *, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Insert a new fact row, or write the columns that changed."""
+    if before is None:
+        session.execute(insert(facts).values(**after))
+        return
+    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    if changed:
+        session.execute(
+            update(facts).where(facts.c.complaint_id == after["complaint_id"]).values(**changed)
+        )
+
+
+def add_event(session: Session, *, row: dict[str, Any]) -> None:
+    session.execute(_insert(session, fact_events).values(**row).on_conflict_do_nothing())
+
+
+def add_revision(session: Session, *, row: dict[str, Any]) -> bool:
+    """Store a revision; False if it was already stored (the event comes back from Kafka)."""
+    stmt = _insert(session, revisions).values(**row).on_conflict_do_nothing()
+    return session.execute(stmt.returning(revisions.c.id)).first() is not None
+
+
+def last_revision(session: Session, complaint_id: str) -> Any:
+    return session.execute(
+        select(revisions)
+        .where(revisions.c.complaint_id == complaint_id)
+        .order_by(revisions.c.revised_at.desc(), revisions.c.id.desc())
+        .limit(1)
+    ).first()

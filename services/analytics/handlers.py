@@ -1,0 +1,28 @@
+"""What the analytics worker does with each event type: keep the read models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import tzinfo
+from functools import partial
+
+from services.analytics.config import get_config
+from services.analytics.facts import flows
+from shared.consumer import Handler
+from shared.contracts import LIFECYCLE_EVENTS
+from shared.db import Database
+from shared.settings import Settings
+
+
+def handlers_for(tz: tzinfo) -> dict[str, Handler]:
+    """One handler per event type the read models are built from."""
+    table: dict[str, Handler] = {
+        "complaint.received": partial(flows.on_received, tz=tz),
+        flows.REVISED: partial(flows.on_revised, tz=tz),
+    }
+    table.update(dict.fromkeys(LIFECYCLE_EVENTS, partial(flows.on_lifecycle, tz=tz)))
+    return table
+
+
+def handlers(_db: Database, _settings: Settings) -> Mapping[str, Handler]:
+    return handlers_for(get_config().tz())

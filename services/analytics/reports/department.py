@@ -1,0 +1,204 @@
+"""The monthly department report: what the department received, how fast it accepted
+and resolved, what it returned and why, its top root causes with examples, reopened
+complaints, satisfaction, and the month against the month before."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.analytics.reports import service
+from services.analytics.reports.service import _hours, _pareto, _ratio, percentile
+
+EXAMPLES = 3
+# Figures compared with the previous month, and which direction is the good one.
+COMPARED = {
+    "received": None,
+    "complaints": None,
+    "accepted": None,
+    "acceptance_median_hours": "down",
+    "acceptance_compliance": "up",
+    "resolved": None,
+    "resolution_median_hours": "down",
+    "resolution_compliance": "up",
+    "returned": "down",
+    "reopened": "down",
+    "overdue": "down",
+    "satisfaction_rate": "up",
+}
+
+
+def previous_month(month: str) -> str:
+    year, mon = (int(part) for part in month.split("-"))
+    return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
+
+
+def snippet(text: str | None, size: int = 80) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= size else line[: size - 1] + "…"
+
+
+def _summary(rows: list[Any], events: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def stage(name: str) -> tuple[float | None, float | None, float | None]:
+        seconds = [getattr(r, f"{name}_seconds") for r in rows]
+        seconds = [s for s in seconds if s is not None]
+        met = [getattr(r, f"{name}_met") for r in rows]
+        ok, late = sum(m is True for m in met), sum(m is False for m in met)
+        return (
+            _hours(percentile(seconds, 0.5)),
+            _hours(percentile(seconds, 0.9)),
+            _ratio(ok, ok + late),
+        )
+
+    acc50, acc90, acc_ok = stage("acceptance")
+    res50, res90, res_ok = stage("resolution")
+    satisfied = sum(r.feedback == "satisfied" for r in rows)
+    unsatisfied = sum(r.feedback == "unsatisfied" for r in rows)
+    open_rows = [r for r in rows if r.state != "closed"]
+    return {
+        "received": events["received"],
+        "complaints": len(rows),
+        "accepted": sum(r.accepted_at is not None for r in rows),
+        "acceptance_median_hours": acc50,
+        "acceptance_p90_hours": acc90,
+        "acceptance_compliance": acc_ok,
+        "resolved": sum(r.replied_at is not None for r in rows),
+        "resolution_median_hours": res50,
+        "resolution_p90_hours": res90,
+        "resolution_compliance": res_ok,
+        "returned": sum(events["returned"].values()),
+        "reopened": sum(r.reopens > 0 for r in rows),
+        "open": len(open_rows),
+        "overdue": sum(r.due_at is not None and r.due_at < now for r in open_rows),
+        "satisfied": satisfied,
+        "unsatisfied": unsatisfied,
+        "satisfaction_rate": _ratio(satisfied, satisfied + unsatisfied),
+        "root_causes_revised": sum(r.root_cause_revisions > 0 for r in rows),
+    }
+
+
+def _change(now: Any, before: Any) -> float | None:
+    if isinstance(now, int | float) and isinstance(before, int | float):
+        return round(now - before, 4)
+    return None
+
+
+def department_report(
+    session: Session, *, department: str, month: str, now: datetime
+) -> dict[str, Any]:
+    rows = service.department_facts(session, department=department, month=month)
+    events = service.event_counts(session, department=department, month=month)
+    before_month = previous_month(month)
+    before_rows = service.department_facts(session, department=department, month=before_month)
+    before_events = service.event_counts(session, department=department, month=before_month)
+    summary = _summary(rows, events, now)
+    previous = _summary(before_rows, before_events, now)
+
+    causes: dict[str, int] = defaultdict(int)
+    examples: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.root_cause is None:
+            continue
+        causes[r.root_cause] += 1
+        if len(examples[r.root_cause]) < EXAMPLES:
+            examples[r.root_cause].append(
+                {
+                    "reference": r.reference,
+                    "category": r.category,
+                    "description": snippet(r.description),
+                    "resolution": snippet(r.resolution),
+                    "revised": r.root_cause_revisions > 0,
+                }
+            )
+    pareto = _pareto(causes)
+    for cause in pareto:
+        cause["examples"] = examples[cause["root_cause"]]
+
+    returned = service.returns(session, department=department, month=month)
+    return {
+        "department": department,
+        "month": month,
+        "previous_month": before_month,
+        "generated_at": now.isoformat(timespec="seconds"),
+        "summary": summary,
+        "previous": previous,
+        "changes": [
+            {
+                "figure": name,
+                "value": summary[name],
+                "previous": previous[name],
+                "change": _change(summary[name], previous[name]),
+                "better": better,
+            }
+            for name, better in COMPARED.items()
+        ],
+        "returned": {
+            "total": summary["returned"],
+            "by_reason": dict(sorted(events["returned"].items(), key=lambda kv: -kv[1])),
+            "examples": [
+                {
+                    "reference": r.reference,
+                    "category": r.category,
+                    "reason_code": r.reason_code,
+                    "reason": snippet(r.reason),
+                    "at": r.occurred_at.isoformat(timespec="minutes"),
+                }
+                for r in returned
+            ],
+        },
+        "root_causes": {
+            "total": sum(causes.values()),
+            "revised": summary["root_causes_revised"],
+            "causes": pareto,
+        },
+        "reopened": [
+            {
+                "reference": r.reference,
+                "category": r.category,
+                "reopens": r.reopens,
+                "feedback": r.feedback,
+                "state": r.state,
+                "description": snippet(r.description),
+            }
+            for r in rows
+            if r.reopens > 0
+        ],
+        "overdue": [
+            {
+                "reference": r.reference,
+                "category": r.category,
+                "stage": r.stage,
+                "due_at": r.due_at.isoformat(timespec="minutes"),
+                "escalation_level": r.escalation_level,
+            }
+            for r in rows
+            if r.state != "closed" and r.due_at is not None and r.due_at < now
+        ],
+        "actions": _actions(summary, pareto, events),
+    }
+
+
+def _actions(summary: dict[str, Any], pareto: list[dict[str, Any]], events: Any) -> list[str]:
+    """The few sentences a department head reads first."""
+    points = []
+    if pareto:
+        top = pareto[0]
+        points.append(
+            f"Top root cause: {top['label_en']} ({top['label_zh']}), {top['count']} "
+            f"complaints, {top['share']:.0%} of those classified."
+        )
+    for stage in ("acceptance", "resolution"):
+        rate = summary[f"{stage}_compliance"]
+        if rate is not None and rate < 0.9:
+            points.append(f"{stage.capitalize()} deadlines met in {rate:.0%} of cases.")
+    if events["returned"]:
+        reason, n = max(events["returned"].items(), key=lambda kv: kv[1])
+        points.append(f"{n} returned as '{reason}': check the dispatch rules with the duty desk.")
+    if summary["reopened"]:
+        points.append(f"{summary['reopened']} complaints reopened after the customer's answer.")
+    if summary["overdue"]:
+        points.append(f"{summary['overdue']} complaints are past their deadline now.")
+    return points

@@ -1,0 +1,584 @@
+"""The report queries over the read models: each one statement (or a few), portable
+between PostgreSQL and SQLite, returning plain dicts ready for JSON, CSV or HTML.
+
+Every period is a range of the centre's local days of registration (`registered_day`),
+and a month is `registered_month`: a complaint belongs to the month it came in, whatever
+month it was closed in. Durations are reported in hours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from services.analytics.facts.service import fact_events, facts
+from services.analytics.taxonomy import ROOT_CAUSE_LABELS, STAGE_IDS, STAGE_LABELS
+from shared.logs import mask_phone
+
+HOUR = 3600.0
+
+
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / HOUR, 2)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def mask_customer(key: str | None) -> str:
+    """A phone as 138****5678; an older system's id with its middle hidden."""
+    if not key:
+        return ""
+    if key.startswith("ref:"):
+        ref = key[4:]
+        keep = max(len(ref) // 4, 1)
+        return "ref:" + ref[:keep] + "*" * max(len(ref) - 2 * keep, 1) + ref[-keep:]
+    return mask_phone(key)
+
+
+def _period(c: Any, start: date, end: date, department: str | None) -> list[Any]:
+    where = [c.registered_day >= start, c.registered_day <= end]
+    if department is not None:
+        where.append(c.department_id == department)
+    return where
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+def overview(
+    session: Session, *, start: date, end: date, department: str | None, now: datetime
+) -> dict[str, Any]:
+    """Volume, open, overdue, SLA compliance and time per stage, satisfaction, reopen
+    rate, escalations: one pass over the period's facts."""
+    c = facts.c
+    where = _period(c, start, end, department)
+    is_open = c.state != "closed"
+    count = func.count
+    columns = [
+        count().label("volume"),
+        count().filter(is_open).label("open"),
+        count().filter(and_(is_open, c.due_at < now)).label("overdue"),
+        count().filter(c.state == "closed").label("closed"),
+        count().filter(c.replied_at.is_not(None)).label("answered"),
+        count().filter(c.feedback == "satisfied").label("satisfied"),
+        count().filter(c.feedback == "unsatisfied").label("unsatisfied"),
+        count().filter(c.feedback == "unreachable").label("unreachable"),
+        count().filter(c.unsatisfied > 0).label("ever_unsatisfied"),
+        count().filter(c.reopens > 0).label("reopened"),
+        count().filter(c.returns > 0).label("returned"),
+        count().filter(c.escalation_level >= 1).label("breached"),
+        count().filter(c.escalation_level >= 2).label("escalated"),
+        func.coalesce(func.sum(c.escalations), 0).label("escalations"),
+        count().filter(c.root_cause_revisions > 0).label("revised"),
+    ]
+    for stage in STAGE_IDS:
+        met = getattr(c, f"{stage}_met")
+        columns += [
+            count().filter(met.is_(True)).label(f"{stage}_met"),
+            count().filter(met.is_(False)).label(f"{stage}_missed"),
+        ]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        for stage in STAGE_IDS:
+            seconds = getattr(c, f"{stage}_seconds")
+            columns += [
+                func.percentile_cont(0.5).within_group(seconds).label(f"{stage}_p50"),
+                func.percentile_cont(0.9).within_group(seconds).label(f"{stage}_p90"),
+            ]
+    row = session.execute(select(*columns).where(*where)).one()._mapping
+    if not postgres:
+        row = dict(row)
+        seconds_columns = [getattr(c, f"{stage}_seconds") for stage in STAGE_IDS]
+        values: dict[str, list[float]] = defaultdict(list)
+        for found in session.execute(select(*seconds_columns).where(*where)):
+            for stage, value in zip(STAGE_IDS, found, strict=True):
+                if value is not None:
+                    values[stage].append(value)
+        for stage in STAGE_IDS:
+            row[f"{stage}_p50"] = percentile(values[stage], 0.5)
+            row[f"{stage}_p90"] = percentile(values[stage], 0.9)
+    stages = []
+    for stage in STAGE_IDS:
+        met, missed = row[f"{stage}_met"], row[f"{stage}_missed"]
+        label = STAGE_LABELS[stage]
+        stages.append(
+            {
+                "stage": stage,
+                "label_zh": label.zh,
+                "label_en": label.en,
+                "met": met,
+                "missed": missed,
+                "compliance": _ratio(met, met + missed),
+                "median_hours": _hours(row[f"{stage}_p50"]),
+                "p90_hours": _hours(row[f"{stage}_p90"]),
+            }
+        )
+    volume, answered = row["volume"], row["answered"]
+    rated = row["satisfied"] + row["unsatisfied"]
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "department": department,
+        "volume": volume,
+        "open": row["open"],
+        "overdue": row["overdue"],
+        "closed": row["closed"],
+        "answered": answered,
+        "sla": stages,
+        "satisfaction": {
+            "satisfied": row["satisfied"],
+            "unsatisfied": row["unsatisfied"],
+            "unreachable": row["unreachable"],
+            "rate": _ratio(row["satisfied"], rated),
+            "ever_unsatisfied": row["ever_unsatisfied"],
+        },
+        "reopened": row["reopened"],
+        "reopen_rate": _ratio(row["reopened"], answered),
+        "returned": row["returned"],
+        "breached": row["breached"],
+        "escalated": row["escalated"],
+        "escalations": int(row["escalations"]),
+        "root_causes_revised": row["revised"],
+    }
+
+
+# --- Pareto of root causes ------------------------------------------------------------
+
+
+def _pareto(counts: dict[str, int]) -> list[dict[str, Any]]:
+    total = sum(counts.values())
+    rows, running = [], 0
+    for cause, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        share_before = running / total if total else 0
+        running += n
+        label = ROOT_CAUSE_LABELS.get(cause)
+        rows.append(
+            {
+                "root_cause": cause,
+                "label_zh": label.zh if label else cause,
+                "label_en": label.en if label else cause,
+                "count": n,
+                "share": round(n / total, 4) if total else 0,
+                "cumulative": round(running / total, 4) if total else 0,
+                # The vital few: the causes that together make up the first 80 %.
+                "vital": share_before < 0.8,
+            }
+        )
+    return rows
+
+
+def root_causes(session: Session, *, month: str, department: str | None) -> dict[str, Any]:
+    """Pareto of the month's root causes (QA's revisions applied), overall and per
+    department; `unclassified` counts answered complaints without a root cause."""
+    c = facts.c
+    where = [c.registered_month == month]
+    if department is not None:
+        where.append(c.department_id == department)
+    rows = session.execute(
+        select(
+            c.department_id,
+            c.root_cause,
+            func.count().label("n"),
+            func.count().filter(c.root_cause_revisions > 0).label("revised"),
+        )
+        .where(*where, or_(c.root_cause.is_not(None), c.replied_at.is_not(None)))
+        .group_by(c.department_id, c.root_cause)
+    ).all()
+    overall: dict[str, int] = defaultdict(int)
+    per_department: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    revised = unclassified = 0
+    for row in rows:
+        revised += row.revised
+        if row.root_cause is None:
+            unclassified += row.n
+            continue
+        overall[row.root_cause] += row.n
+        per_department[row.department_id or "duty_desk"][row.root_cause] += row.n
+    return {
+        "month": month,
+        "department": department,
+        "total": sum(overall.values()),
+        "revised": revised,
+        "unclassified": unclassified,
+        "causes": _pareto(overall),
+        "by_department": [
+            {"department": dept, "total": sum(counts.values()), "causes": _pareto(counts)}
+            for dept, counts in sorted(per_department.items(), key=lambda kv: -sum(kv[1].values()))
+        ],
+    }
+
+
+# --- trends ---------------------------------------------------------------------------
+
+DIMENSIONS = ("category", "channel", "department", "severity")
+
+
+def trends(
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    by: str,
+    interval: str,
+    department: str | None = None,
+) -> dict[str, Any]:
+    """Complaints registered per day (or month) and per category, channel, department or
+    severity, with every bucket present (zeros included) so charts line up."""
+    c = facts.c
+    key = c.department_id if by == "department" else getattr(c, by)
+    bucket = c.registered_day if interval == "day" else c.registered_month
+    rows = session.execute(
+        select(bucket.label("bucket"), key.label("key"), func.count().label("n"))
+        .where(*_period(c, start, end, department))
+        .group_by(bucket, key)
+    ).all()
+    buckets = _buckets(start, end, interval)
+    series: dict[str, list[int]] = {}
+    index = {b: i for i, b in enumerate(buckets)}
+    for row in rows:
+        label = row.key or ("duty_desk" if by == "department" else "unknown")
+        name = row.bucket.isoformat() if isinstance(row.bucket, date) else str(row.bucket)
+        series.setdefault(label, [0] * len(buckets))[index[name]] += row.n
+    ordered = sorted(series.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "by": by,
+        "interval": interval,
+        "buckets": buckets,
+        "series": [{"key": k, "total": sum(v), "counts": v} for k, v in ordered],
+    }
+
+
+def _buckets(start: date, end: date, interval: str) -> list[str]:
+    if interval == "day":
+        return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    months, year, month = [], start.year, start.month
+    while (year, month) <= (end.year, end.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+# --- customers ----------------------------------------------------------------------
+
+
+def repeat_complainants(
+    session: Session, *, end: date, days: int, minimum: int, limit: int = 200
+) -> dict[str, Any]:
+    """Customers with at least `minimum` complaints registered in the `days` days up to
+    and including `end`; phones masked."""
+    c = facts.c
+    start = end - timedelta(days=days - 1)
+    where = [c.registered_day >= start, c.registered_day <= end, c.customer_key.is_not(None)]
+    found = session.execute(
+        select(
+            c.customer_key,
+            func.count().label("n"),
+            func.min(c.registered_at).label("first"),
+            func.max(c.registered_at).label("last"),
+        )
+        .where(*where)
+        .group_by(c.customer_key)
+        .having(func.count() >= minimum)
+        .order_by(func.count().desc(), func.max(c.registered_at).desc())
+        .limit(limit)
+    ).all()
+    keys = [row.customer_key for row in found]
+    details: dict[str, list[Any]] = defaultdict(list)
+    if keys:
+        for row in session.execute(
+            select(c.customer_key, c.reference, c.category, c.state, c.registered_at)
+            .where(*where, c.customer_key.in_(keys))
+            .order_by(c.registered_at)
+        ):
+            details[row.customer_key].append(row)
+    customers = []
+    for row in found:
+        mine = details[row.customer_key]
+        categories: dict[str, int] = defaultdict(int)
+        for one in mine:
+            categories[one.category] += 1
+        customers.append(
+            {
+                "customer": mask_customer(row.customer_key),
+                "complaints": row.n,
+                "first": row.first.isoformat(),
+                "last": row.last.isoformat(),
+                "open": sum(one.state != "closed" for one in mine),
+                "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
+                "references": [one.reference for one in mine],
+            }
+        )
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "days": days,
+        "min": minimum,
+        "customers": customers,
+    }
+
+
+def false_closures(
+    session: Session, *, start: date, end: date, recall_days: int, department: str | None = None
+) -> dict[str, Any]:
+    """Closed complaints that may not really be solved: the customer said unsatisfied
+    and never satisfied, or the same customer complained again within `recall_days`
+    days of the closure."""
+    c = facts.c
+    closed = session.execute(
+        select(
+            c.complaint_id,
+            c.reference,
+            c.customer_key,
+            c.category,
+            c.department_id,
+            c.closed_at,
+            c.closure_reason,
+            c.feedback,
+            c.unsatisfied,
+            c.root_cause,
+        )
+        .where(*_period(c, start, end, department), c.state == "closed")
+        .order_by(c.closed_at)
+    ).all()
+    keys = {row.customer_key for row in closed if row.customer_key}
+    later: dict[str, list[Any]] = defaultdict(list)
+    if keys:
+        first_close = min(row.closed_at for row in closed)
+        for row in session.execute(
+            select(c.customer_key, c.reference, c.category, c.registered_at)
+            .where(c.customer_key.in_(keys), c.registered_at > first_close)
+            .order_by(c.registered_at)
+        ):
+            later[row.customer_key].append(row)
+    window = timedelta(days=recall_days)
+    suspects = []
+    for row in closed:
+        reasons = []
+        if row.unsatisfied and row.feedback != "satisfied":
+            reasons.append("unsatisfied")
+        again = [
+            one
+            for one in later.get(row.customer_key or "", [])
+            if row.closed_at < one.registered_at <= row.closed_at + window
+        ]
+        if again:
+            reasons.append("called_again")
+        if reasons:
+            suspects.append(
+                {
+                    "complaint_id": row.complaint_id,
+                    "reference": row.reference,
+                    "customer": mask_customer(row.customer_key),
+                    "category": row.category,
+                    "department": row.department_id,
+                    "closed_at": row.closed_at.isoformat(),
+                    "closure_reason": row.closure_reason,
+                    "feedback": row.feedback,
+                    "root_cause": row.root_cause,
+                    "reasons": reasons,
+                    "called_again": [
+                        {
+                            "reference": one.reference,
+                            "category": one.category,
+                            "same_category": one.category == row.category,
+                            "registered_at": one.registered_at.isoformat(),
+                        }
+                        for one in again
+                    ],
+                }
+            )
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "recall_days": recall_days,
+        "closed": len(closed),
+        "suspected": len(suspects),
+        "complaints": suspects,
+    }
+
+
+# --- daily counts, for spikes ----------------------------------------------------------
+
+
+def daily_counts(
+    session: Session, *, start: date, end: date, department: str | None = None
+) -> dict[str, dict[date, int]]:
+    """Complaints per category and registration day."""
+    c = facts.c
+    rows = session.execute(
+        select(c.category, c.registered_day, func.count().label("n"))
+        .where(*_period(c, start, end, department))
+        .group_by(c.category, c.registered_day)
+    )
+    counts: dict[str, dict[date, int]] = defaultdict(dict)
+    for row in rows:
+        counts[row.category][row.registered_day] = row.n
+    return counts
+
+
+def texts(
+    session: Session, *, start: date, end: date, limit: int, department: str | None = None
+) -> list[Any]:
+    """The period's complaint texts, newest first, for topic finding."""
+    c = facts.c
+    return list(
+        session.execute(
+            select(c.complaint_id, c.reference, c.category, c.description, c.registered_at)
+            .where(*_period(c, start, end, department), c.description.is_not(None))
+            .order_by(c.registered_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- lifecycle events -----------------------------------------------------------------
+
+
+def event_counts(session: Session, *, department: str, month: str) -> dict[str, Any]:
+    """A department's dispatches and returns in a month, from the event log."""
+    e = fact_events.c
+    rows = session.execute(
+        select(
+            e.event_type,
+            e.reason_code,
+            func.count().label("n"),
+            func.count(func.distinct(e.complaint_id)).label("complaints"),
+        )
+        .where(
+            e.department_id == department,
+            e.month == month,
+            e.event_type.in_(("complaint.dispatched", "complaint.returned")),
+        )
+        .group_by(e.event_type, e.reason_code)
+    ).all()
+    received = sum(r.complaints for r in rows if r.event_type == "complaint.dispatched")
+    returned = {r.reason_code or "other": r.n for r in rows if r.event_type == "complaint.returned"}
+    return {"received": received, "returned": returned}
+
+
+def returns(session: Session, *, department: str, month: str, limit: int = 20) -> list[Any]:
+    e, c = fact_events.c, facts.c
+    return list(
+        session.execute(
+            select(c.reference, c.category, e.reason_code, e.reason, e.occurred_at, c.description)
+            .join(facts, c.complaint_id == e.complaint_id)
+            .where(
+                e.department_id == department,
+                e.month == month,
+                e.event_type == "complaint.returned",
+            )
+            .order_by(e.occurred_at)
+            .limit(limit)
+        )
+    )
+
+
+def department_facts(session: Session, *, department: str, month: str) -> list[Any]:
+    """The month's complaints that are (or ended) with the department."""
+    c = facts.c
+    return list(
+        session.execute(
+            select(facts)
+            .where(c.registered_month == month, c.department_id == department)
+            .order_by(c.registered_at)
+        )
+    )
+
+
+def revision_count(session: Session, *, complaint_ids: Sequence[str]) -> int:
+    c = facts.c
+    if not complaint_ids:
+        return 0
+    return int(
+        session.execute(
+            select(func.count()).where(
+                c.complaint_id.in_(list(complaint_ids)), c.root_cause_revisions > 0
+            )
+        ).scalar_one()
+    )
+
+
+def departments(session: Session) -> list[str]:
+    """Every department the facts know, for the dashboard's filter."""
+    c = facts.c
+    rows = session.execute(
+        select(c.department_id).where(c.department_id.is_not(None)).distinct()
+    ).scalars()
+    return sorted(rows)
+
+
+def months(session: Session) -> list[str]:
+    c = facts.c
+    return sorted(session.execute(select(c.registered_month).distinct()).scalars(), reverse=True)
+
+
+def tagged(session: Session, *, limit: int = 50_000) -> list[Any]:
+    """Complaints with a root cause (QA's revision where there is one), newest first:
+    what root-cause suggestions learn from."""
+    c = facts.c
+    return list(
+        session.execute(
+            select(c.description, c.category, c.root_cause)
+            .where(c.root_cause.is_not(None), c.description.is_not(None))
+            .order_by(c.registered_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def tagged_count(session: Session) -> int:
+    c = facts.c
+    return int(session.execute(select(func.count()).where(c.root_cause.is_not(None))).scalar_one())
+
+
+def sla_by_department(
+    session: Session, *, start: date, end: date, department: str | None = None
+) -> list[dict[str, Any]]:
+    """Acceptance and resolution deadlines met, per department, for the period."""
+    c = facts.c
+    columns = [c.department_id, func.count().label("complaints")]
+    for stage in ("acceptance", "resolution"):
+        met = getattr(c, f"{stage}_met")
+        columns += [
+            func.count().filter(met.is_(True)).label(f"{stage}_met"),
+            func.count().filter(met.is_(False)).label(f"{stage}_missed"),
+        ]
+    rows = session.execute(
+        select(*columns)
+        .where(*_period(c, start, end, department), c.department_id.is_not(None))
+        .group_by(c.department_id)
+        .order_by(c.department_id)
+    )
+    return [
+        {
+            "department": row.department_id,
+            "complaints": row.complaints,
+            "acceptance_compliance": _ratio(
+                row.acceptance_met, row.acceptance_met + row.acceptance_missed
+            ),
+            "resolution_compliance": _ratio(
+                row.resolution_met, row.resolution_met + row.resolution_missed
+            ),
+        }
+        for row in rows
+    ]

@@ -1,0 +1,488 @@
+"""The analytics API: overview, Pareto, trends, customers, closures, department reports,
+and QA's root-cause revision. JSON by default; `format=csv` where the answer is a table."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.analytics.config import get_config
+from services.analytics.facts import flows
+from services.analytics.facts import service as service_facts
+from services.analytics.facts.models import RootCauseRead, RootCauseUpdate
+from services.analytics.reports import department as department_report
+from services.analytics.reports import render, service
+from services.analytics.reports.spikes import find_spikes
+from services.analytics.text import suggest
+from services.analytics.text.hotspots import Document, find_hotspots
+from shared.auth.deps import require_roles
+from shared.auth.principal import Principal, Role
+from shared.db import Database
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+
+router = APIRouter(prefix="/analytics", tags=["analytics"])
+
+READERS = (
+    Role.DUTY_MANAGER,
+    Role.SUPERVISOR,
+    Role.DEPARTMENT,
+    Role.QA,
+    Role.ADMIN,
+    Role.VIEWER,
+)
+# Lists of customers are for the centre's own staff, not for a department or a client.
+CENTRE = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.QA, Role.ADMIN)
+REVISERS = (Role.QA, Role.ADMIN)
+
+Reader = Annotated[Principal, require_roles(*READERS)]
+CentreStaff = Annotated[Principal, require_roles(*CENTRE)]
+Reviser = Annotated[Principal, require_roles(*REVISERS)]
+From = Annotated[date | None, Query(alias="from", description="first day (local), YYYY-MM-DD")]
+To = Annotated[
+    date | None, Query(alias="to", description="last day (local), inclusive; default today")
+]
+Department = Annotated[str | None, Query(max_length=64, description="a department id")]
+Month = Annotated[
+    str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; default this month")
+]
+TableFormat = Annotated[Literal["json", "csv"], Query()]
+
+
+def db_of(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def now_of(request: Request) -> datetime:
+    return request.app.state.clock.now()  # type: ignore[no-any-return]
+
+
+def today(request: Request) -> date:
+    return now_of(request).astimezone(get_config().tz()).date()
+
+
+def this_month(request: Request) -> str:
+    return today(request).strftime("%Y-%m")
+
+
+def period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
+    end = end or today(request)
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise Unprocessable("from", f"must not be after to ({end.isoformat()})")
+    if (end - start).days > 3660:
+        raise Unprocessable("from", "the period is limited to ten years")
+    return start, end
+
+
+def scope(principal: Principal, department: str | None) -> str | None:
+    """A department user sees their own department only."""
+    if principal.role != Role.DEPARTMENT:
+        return department
+    if department is not None and department != principal.department_id:
+        raise Forbidden(
+            f"a department user sees only their own department ({principal.department_id})",
+            department=department,
+        )
+    return principal.department_id
+
+
+def csv_response(body: str, name: str) -> Response:
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+@router.get("/overview", summary="Key indicators for a period")
+def get_overview(
+    request: Request,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    """Volume, open, overdue, SLA compliance and median / p90 hours per stage,
+    satisfaction, reopen rate and escalations of the complaints registered in the period."""
+    start, end = period(request, start, end)
+    with db_of(request).read() as session:
+        data = service.overview(
+            session,
+            start=start,
+            end=end,
+            department=scope(principal, department),
+            now=now_of(request),
+        )
+    if format == "csv":
+        header = ["stage", "met", "missed", "compliance", "median_hours", "p90_hours"]
+        rows = [[s[h] for h in header] for s in data["sla"]]
+        return csv_response(render.table_csv(header, rows), f"overview-{start}-{end}")
+    return data
+
+
+@router.get("/root-causes", summary="Pareto of root causes by department and month")
+def get_root_causes(
+    request: Request,
+    principal: Reader,
+    month: Month = None,
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    month = month or this_month(request)
+    with db_of(request).read() as session:
+        data = service.root_causes(session, month=month, department=scope(principal, department))
+    if format == "csv":
+        header = ["department", "root_cause", "label_zh", "count", "share", "cumulative"]
+        rows = [
+            [
+                d["department"],
+                c["root_cause"],
+                c["label_zh"],
+                c["count"],
+                c["share"],
+                c["cumulative"],
+            ]
+            for d in data["by_department"]
+            for c in d["causes"]
+        ]
+        return csv_response(render.table_csv(header, rows), f"root-causes-{month}")
+    return data
+
+
+@router.get("/trends", summary="Complaints per day or month by category, channel, …")
+def get_trends(
+    request: Request,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    by: Literal["category", "channel", "department", "severity"] = "category",
+    interval: Literal["day", "month"] = "day",
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    start, end = period(request, start, end)
+    with db_of(request).read() as session:
+        data = service.trends(
+            session,
+            start=start,
+            end=end,
+            by=by,
+            interval=interval,
+            department=scope(principal, department),
+        )
+    if format == "csv":
+        header = [by, *data["buckets"]]
+        rows = [[s["key"], *s["counts"]] for s in data["series"]]
+        return csv_response(render.table_csv(header, rows), f"trends-{by}-{start}-{end}")
+    return data
+
+
+@router.get("/repeat-complainants", summary="Customers who complained often lately")
+def get_repeat_complainants(
+    request: Request,
+    _: CentreStaff,
+    days: Annotated[int | None, Query(ge=1, le=366)] = None,
+    minimum: Annotated[int | None, Query(alias="min", ge=2, le=1000)] = None,
+    end: To = None,
+    format: TableFormat = "json",
+) -> Any:
+    """Customers with at least `min` complaints in the `days` days up to `to`; phones
+    masked."""
+    config = get_config()
+    with db_of(request).read() as session:
+        data = service.repeat_complainants(
+            session,
+            end=end or today(request),
+            days=days or config.repeat_days,
+            minimum=minimum or config.repeat_min,
+        )
+    if format == "csv":
+        header = ["customer", "complaints", "open", "first", "last", "references"]
+        rows = [
+            [
+                c["customer"],
+                c["complaints"],
+                c["open"],
+                c["first"],
+                c["last"],
+                " ".join(c["references"]),
+            ]
+            for c in data["customers"]
+        ]
+        return csv_response(render.table_csv(header, rows), "repeat-complainants")
+    return data
+
+
+@router.get("/false-closures", summary="Closed complaints that may not be solved")
+def get_false_closures(
+    request: Request,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    days: Annotated[int | None, Query(ge=1, le=90, description="recall window")] = None,
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    """Closed, yet the customer said unsatisfied (and never satisfied), or called again
+    within `days` days of the closure."""
+    start, end = period(request, start, end)
+    with db_of(request).read() as session:
+        data = service.false_closures(
+            session,
+            start=start,
+            end=end,
+            recall_days=days or get_config().recall_days,
+            department=scope(principal, department),
+        )
+    if format == "csv":
+        header = ["reference", "customer", "category", "department", "closed_at", "reasons"]
+        rows = [
+            [
+                c["reference"],
+                c["customer"],
+                c["category"],
+                c["department"],
+                c["closed_at"],
+                " ".join(c["reasons"]),
+            ]
+            for c in data["complaints"]
+        ]
+        return csv_response(render.table_csv(header, rows), f"false-closures-{start}-{end}")
+    return data
+
+
+@router.get(
+    "/departments/{department_id}/report",
+    summary="A department's monthly report (json, csv or a printable html page)",
+    responses={200: {"content": {"text/html": {}, "text/csv": {}}}},
+)
+def get_department_report(
+    request: Request,
+    principal: Reader,
+    department_id: Annotated[str, Path(max_length=64)],
+    month: Month = None,
+    format: Literal["json", "csv", "html"] = "json",
+) -> Any:
+    department = scope(principal, department_id) or department_id
+    month = month or this_month(request)
+    with db_of(request).read() as session:
+        report = department_report.department_report(
+            session, department=department, month=month, now=now_of(request)
+        )
+    if format == "csv":
+        return csv_response(render.department_csv(report), f"report-{department}-{month}")
+    if format == "html":
+        return HTMLResponse(render.department_html(report))
+    return report
+
+
+@router.put(
+    "/complaints/{complaint_id}/root-cause",
+    response_model=RootCauseRead,
+    summary="QA revises a complaint's root cause",
+)
+def put_root_cause(
+    request: Request,
+    principal: Reviser,
+    complaint_id: Annotated[str, Path(max_length=64)],
+    data: RootCauseUpdate,
+) -> RootCauseRead:
+    """Reports use the latest revision from now on; the revision is published, so a
+    rebuild from the topics keeps it."""
+    return flows.revise_root_cause(
+        db_of(request),
+        request.app.state.outbox,
+        complaint_id,
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=now_of(request),
+    )
+
+
+@router.get(
+    "/complaints/{complaint_id}/root-cause",
+    response_model=RootCauseRead,
+    summary="A complaint's root cause as reports use it",
+)
+def get_root_cause(
+    request: Request, _: Reader, complaint_id: Annotated[str, Path(max_length=64)]
+) -> RootCauseRead:
+    return flows.root_cause_of(db_of(request), complaint_id)
+
+
+@router.get("/filters", summary="The months and departments there is data for")
+def get_filters(request: Request, principal: Reader) -> dict[str, Any]:
+    with db_of(request).read() as session:
+        departments = service.departments(session)
+        months = service.months(session)
+    if principal.role == Role.DEPARTMENT:
+        departments = [d for d in departments if d == principal.department_id]
+    return {"months": months, "departments": departments, "today": today(request).isoformat()}
+
+
+@router.get("/spikes", summary="Category-days far above their trailing baseline")
+def get_spikes(
+    request: Request,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    department: Department = None,
+    baseline_days: Annotated[int | None, Query(ge=7, le=365)] = None,
+    min_count: Annotated[int | None, Query(ge=1)] = None,
+    z: Annotated[float | None, Query(gt=0, le=100)] = None,
+    format: TableFormat = "json",
+) -> Any:
+    config = get_config()
+    start, end = period(request, start, end)
+    days = baseline_days or config.spike_baseline_days
+    with db_of(request).read() as session:
+        counts = service.daily_counts(
+            session,
+            start=start - timedelta(days=days),
+            end=end,
+            department=scope(principal, department),
+        )
+    data = find_spikes(
+        counts,
+        start=start,
+        end=end,
+        baseline_days=days,
+        min_count=min_count or config.spike_min_count,
+        threshold=z or config.spike_z,
+    )
+    if format == "csv":
+        header = ["category", "day", "count", "baseline_mean", "baseline_std", "z"]
+        rows = [[s[h] for h in header] for s in data["spikes"]]
+        return csv_response(render.table_csv(header, rows), f"spikes-{start}-{end}")
+    return data
+
+
+@router.get("/hotspots", summary="Emerging topics in complaint text, with examples")
+def get_hotspots(
+    request: Request,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    department: Department = None,
+    baseline_days: Annotated[
+        int | None, Query(ge=1, le=3660, description="default: as long as the window")
+    ] = None,
+    topics: Annotated[int, Query(ge=1, le=30)] = 8,
+    min_count: Annotated[int, Query(ge=2, le=1000)] = 3,
+) -> Any:
+    """Words that grew in the window against the baseline before it (Chinese segmented
+    into words, English tokenised), grouped into topics with keywords, counts, growth
+    and example complaints."""
+    start, end = period(request, start, end)
+    days = baseline_days or (end - start).days + 1
+    limit = get_config().hotspot_max_documents
+    department = scope(principal, department)
+    with db_of(request).read() as session:
+        window = service.texts(session, start=start, end=end, limit=limit, department=department)
+        baseline = service.texts(
+            session,
+            start=start - timedelta(days=days),
+            end=start - timedelta(days=1),
+            limit=limit,
+            department=department,
+        )
+
+    def docs(rows: list[Any]) -> list[Document]:
+        return [Document(r.complaint_id, r.reference, r.category, r.description) for r in rows]
+
+    found = find_hotspots(docs(window), docs(baseline), topics=topics, min_count=min_count)
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "baseline_from": (start - timedelta(days=days)).isoformat(),
+        "baseline_to": (start - timedelta(days=1)).isoformat(),
+        "complaints": len(window),
+        "baseline_complaints": len(baseline),
+        "topics": found,
+    }
+
+
+MIN_TAGGED = 20
+
+
+def _suggester(request: Request) -> suggest.Suggester:
+    """The model learned from tagged complaints, learned again once enough more are."""
+    state = request.app.state
+    with db_of(request).read() as session:
+        count = service.tagged_count(session)
+        current: suggest.Suggester | None = getattr(state, "suggester", None)
+        fresh = current is not None and count - current.trained_on < (
+            get_config().suggestion_retrain_after
+        )
+        if fresh:
+            return current  # type: ignore[return-value]
+        if count < MIN_TAGGED:
+            raise Conflict(
+                f"only {count} complaints have a root cause; suggestions start at {MIN_TAGGED}",
+                tagged=count,
+            )
+        rows = service.tagged(session)
+    model = suggest.Suggester().fit(
+        [suggest.features(r.description, r.category) for r in rows], [r.root_cause for r in rows]
+    )
+    model.trained_on = count
+    state.suggester = model
+    return model
+
+
+@router.get(
+    "/complaints/{complaint_id}/root-cause/suggestion",
+    summary="The likely root causes of a complaint, learned from those already tagged",
+)
+def get_root_cause_suggestion(
+    request: Request, _: Reader, complaint_id: Annotated[str, Path(max_length=64)]
+) -> dict[str, Any]:
+    with db_of(request).read() as session:
+        fact = service_facts.get_fact(session, complaint_id)
+    if fact is None:
+        raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+    model = _suggester(request)
+    ranked = model.suggest(suggest.features(fact["description"], fact["category"]))
+    return {
+        "complaint_id": complaint_id,
+        "reference": fact["reference"],
+        "root_cause": fact["root_cause"],
+        "learned_from": model.trained_on,
+        "suggestions": [
+            {
+                "root_cause": s["label"],
+                "label": render.root_cause_label(s["label"]),
+                "probability": s["probability"],
+                "because_of": s["because_of"],
+            }
+            for s in ranked
+        ],
+    }
+
+
+@router.get("/sla-by-department", summary="Deadlines met per department")
+def get_sla_by_department(
+    request: Request,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    start, end = period(request, start, end)
+    with db_of(request).read() as session:
+        rows = service.sla_by_department(
+            session, start=start, end=end, department=scope(principal, department)
+        )
+    if format == "csv":
+        header = ["department", "complaints", "acceptance_compliance", "resolution_compliance"]
+        return csv_response(
+            render.table_csv(header, [[r[h] for h in header] for r in rows]),
+            f"sla-by-department-{start}-{end}",
+        )
+    return {"from": start.isoformat(), "to": end.isoformat(), "departments": rows}

@@ -1,0 +1,125 @@
+"""A complaint's fact row, event by event: pure functions, no database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from services.analytics.facts import projection
+from shared.contracts import RootCauseRevised
+from shared.events import registry
+from tests.analytics.story import BEIJING, P3, bj, fixture_month
+
+
+def facts_of_story() -> dict[str, dict[str, Any]]:
+    story = fixture_month()
+    facts: dict[str, dict[str, Any]] = {}
+    for envelope in story.events:
+        event = registry.decode(projection_bytes(envelope))
+        cid = envelope.complaint_id or ""
+        at = envelope.occurred_at
+        if event.type == "complaint.received":
+            facts[cid] = projection.received(facts.get(cid), event.payload, at, BEIJING)
+        else:
+            after = projection.lifecycle(facts.get(cid), event.payload, event.type, at, BEIJING)
+            assert after is not None
+            facts[cid] = after
+    return {f["reference"].split("-")[1]: f for f in facts.values()}
+
+
+def projection_bytes(envelope: Any) -> bytes:
+    from shared.events import encode
+
+    return encode(envelope)
+
+
+def hours(n: float) -> int:
+    return int(timedelta(hours=n).total_seconds())
+
+
+def test_a_complaint_answered_in_time_has_every_stage_met() -> None:
+    c1 = facts_of_story()["C1"]
+    assert (c1["state"], c1["department_id"], c1["root_cause"]) == ("closed", "billing", "system")
+    assert c1["registered_month"] == "2026-03" and c1["registered_day"].isoformat() == "2026-03-02"
+    assert [c1[f"{s}_seconds"] for s in projection.STAGES] == [
+        600,
+        hours(1),
+        hours(1),
+        hours(24),
+        hours(4),
+    ]
+    assert all(c1[f"{s}_met"] for s in projection.STAGES)
+    assert (c1["deadlines_missed"], c1["feedback"], c1["closure_reason"]) == (
+        0,
+        "satisfied",
+        "satisfied",
+    )
+
+
+def test_a_returned_reopened_escalated_complaint_adds_up_every_visit_of_each_stage() -> None:
+    c2 = facts_of_story()["C2"]
+    assert c2["acknowledgement_seconds"] == 50 * 60 and c2["acknowledgement_met"] is False
+    assert c2["handling_seconds"] == 90 * 60 and c2["handling_met"] is True
+    assert c2["acceptance_seconds"] == hours(2 + 1 + 13) and c2["acceptance_met"] is False
+    assert c2["resolution_seconds"] == hours(52) and c2["resolution_met"] is True
+    assert c2["follow_up_seconds"] == hours(6) and c2["follow_up_met"] is True
+    assert c2["deadlines_missed"] == 3
+    assert (c2["returns"], c2["reopens"], c2["urges"], c2["escalations"]) == (1, 1, 2, 1)
+    assert c2["escalation_level"] == 2  # the highest reached, though each stage restarts at 0
+    assert (c2["department_id"], c2["root_cause"], c2["root_cause_reported"]) == (
+        "network",
+        "system",
+        "system",
+    )
+    assert (c2["feedback"], c2["unsatisfied"]) == ("satisfied", 1)
+
+
+def test_closed_unreached_late_and_an_open_complaint_keep_their_current_deadline() -> None:
+    f = facts_of_story()
+    c3, c4, c5 = f["C3"], f["C4"], f["C5"]
+    assert c3["follow_up_seconds"] == hours(46) + 55 * 60 and c3["follow_up_met"] is False
+    assert (c3["closure_reason"], c3["feedback"], c3["department_id"]) == (
+        "unreached",
+        "unreachable",
+        None,
+    )
+    assert (c4["state"], c4["stage"], c4["due_at"]) == (
+        "in_progress",
+        "resolution",
+        bj(3, 20, 11, 20),
+    )
+    assert c4["resolution_seconds"] is None and c4["resolution_met"] is None
+    assert c4["customer_key"] == P3
+    assert (c5["state"], c5["stage"], c5["due_at"]) == (
+        "with_duty_manager",
+        "acknowledgement",
+        bj(3, 31, 22, 30),
+    )
+    assert c5["registered_day"].isoformat() == "2026-03-31"  # 14:00 UTC, 22:00 in Beijing
+
+
+def test_qa_revision_stands_against_a_later_reported_cause() -> None:
+    c3 = facts_of_story()["C3"]
+    revision = RootCauseRevised(
+        complaint_id=c3["complaint_id"],
+        reference=c3["reference"],
+        root_cause="management",
+        previous="service",
+        revised_by="QA1",
+        revised_at=bj(3, 20, 9),
+    )
+    after = projection.revised(c3, revision, bj(3, 20, 9))
+    assert (after["root_cause"], after["root_cause_reported"], after["root_cause_revisions"]) == (
+        "management",
+        "service",
+        1,
+    )
+    assert after["updated_at"] == bj(3, 20, 9)
+
+
+def test_an_older_lifecycle_entry_than_the_fact_holds_changes_nothing() -> None:
+    story = fixture_month()
+    c1 = facts_of_story()["C1"]
+    first = next(e for e in story.events if e.type == "complaint.assigned")
+    event = registry.decode(projection_bytes(first))
+    assert projection.lifecycle(c1, event.payload, event.type, first.occurred_at, BEIJING) is None
