@@ -1,8 +1,8 @@
 """The intake worker: `python -m services.intake.worker`.
 
 Its outbox relay publishes what the API registered; its consumer keeps the lifecycle
-read copy from the escalation service's events; a daily loop forgets old
-Idempotency-Keys."""
+read copy from the escalation service's events and records what customers text back
+(notify's `sms.inbound`); a daily loop forgets old Idempotency-Keys."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from services.intake.handlers import handlers
 from shared.clock import utcnow
 from shared.db import Database
 from shared.settings import Settings
-from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS
 from shared.worker import Loop, WorkerSpec, run_worker
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ SPEC = WorkerSpec(
     service="intake",
     outbox=outbox,
     inbox=inbox,
-    topics=[COMPLAINTS_LIFECYCLE],
+    topics=[COMPLAINTS_LIFECYCLE, SMS_EVENTS],
     handlers=handlers,
     loops=_loops,
 )

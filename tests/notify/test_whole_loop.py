@@ -27,7 +27,6 @@ from services.notify.db import inbox as notify_inbox
 from services.notify.db import outbox as notify_outbox
 from services.notify.handlers import make_handlers
 from shared.consumer import EventConsumer
-from shared.contracts import SMS_INBOUND
 from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
 from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS, dlq
@@ -145,11 +144,11 @@ def platform(
             ).run,
             notify.notify.sender().run,
         ]
-        intake_sms = intake_handlers(intake_env.db, intake_env.settings)
-        if SMS_INBOUND.name in intake_sms:  # intake records SMS feedback and messages
-            loops.append(
-                consumer("intake", intake_env, intake_inbox, intake_sms, [lifecycle, sms]).run
-            )
+        # Intake keeps its read copy and records what customers text back.
+        intake_handled = intake_handlers(intake_env.db, intake_env.settings)
+        loops.append(
+            consumer("intake", intake_env, intake_inbox, intake_handled, [lifecycle, sms]).run
+        )
         for n, loop in enumerate(loops):
             stack.enter_context(running(loop, f"loop-{n}"))
         yield Platform(
@@ -213,12 +212,6 @@ def test_a_customers_2_to_the_satisfaction_question_reopens_the_replied_complain
     )
     answer = platform.notify.phones.reply(CUSTOMER, "2")
     assert answer["intent"] == "unsatisfied"
-    if SMS_INBOUND.name not in intake_handlers(None, None):  # type: ignore[arg-type]
-        pytest.skip(
-            "intake does not record feedback from sms.inbound yet: notify published the "
-            "customer's 'unsatisfied', which reopens the complaint once intake turns it "
-            "into complaint.feedback_received"
-        )
     wait_until(
         lambda: (
             platform.state(cid) in ("dispatched", "with_duty_manager")

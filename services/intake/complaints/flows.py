@@ -36,6 +36,7 @@ from shared.contracts import (
     FeedbackReceived,
     LifecycleChanged,
     NoteAdded,
+    SmsInbound,
 )
 from shared.db import Database
 from shared.errors import Conflict, NotFound
@@ -342,33 +343,42 @@ def record_feedback(
                 state=row.status,
                 allowed_actions=[],
             )
-        record = {
-            "complaint_id": complaint_id,
-            "result": data.result,
-            "comment": data.comment or None,
-            "source": data.source,
-            "recorded_by": staff_id,
-            "recorded_at": now,
-        }
-        record["id"] = service.add_feedback(session, record)
-        outbox.add(
-            session,
-            registry.new(
-                FEEDBACK_RECEIVED.name,
-                FeedbackReceived(
-                    complaint_id=complaint_id,
-                    reference=row.reference,
-                    result=data.result,
-                    comment=record["comment"],
-                    source=data.source,
-                    recorded_by=staff_id,
-                ),
-                source=SOURCE,
-                actor=Actor(id=staff_id, role=role),
-                complaint_id=complaint_id,
-                occurred_at=now,
-            ),
+        return store_feedback(
+            session, outbox, row, data, actor=Actor(id=staff_id, role=role), now=now
         )
+
+
+def store_feedback(
+    session: Session, outbox: Outbox, row: Any, data: FeedbackCreate, *, actor: Actor, now: datetime
+) -> FeedbackRead:
+    """Store a verdict on `row` (a replied complaint) and announce it, in `session`."""
+    record = {
+        "complaint_id": row.id,
+        "result": data.result,
+        "comment": data.comment or None,
+        "source": data.source,
+        "recorded_by": actor.id,
+        "recorded_at": now,
+    }
+    record["id"] = service.add_feedback(session, record)
+    outbox.add(
+        session,
+        registry.new(
+            FEEDBACK_RECEIVED.name,
+            FeedbackReceived(
+                complaint_id=row.id,
+                reference=row.reference,
+                result=data.result,
+                comment=record["comment"],
+                source=data.source,
+                recorded_by=actor.id,
+            ),
+            source=SOURCE,
+            actor=actor,
+            complaint_id=row.id,
+            occurred_at=now,
+        ),
+    )
     return FeedbackRead.model_validate(record)
 
 
@@ -387,32 +397,75 @@ def add_note(
         row = _complaint_or_404(session, complaint_id)
         if department_id is not None and row.department_id != department_id:
             raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
-        record = {
-            "complaint_id": complaint_id,
-            "text": data.text,
-            "source": data.source,
-            "added_by": staff_id,
-            "added_at": now,
-        }
-        record["id"] = service.add_note(session, record)
-        outbox.add(
-            session,
-            registry.new(
-                NOTE_ADDED.name,
-                NoteAdded(
-                    complaint_id=complaint_id,
-                    reference=row.reference,
-                    text=data.text,
-                    source=data.source,
-                    added_by=staff_id,
-                ),
-                source=SOURCE,
-                actor=Actor(id=staff_id, role=role),
-                complaint_id=complaint_id,
-                occurred_at=now,
+        return store_note(session, outbox, row, data, actor=Actor(id=staff_id, role=role), now=now)
+
+
+def store_note(
+    session: Session, outbox: Outbox, row: Any, data: NoteCreate, *, actor: Actor, now: datetime
+) -> NoteRead:
+    """Attach a note to `row` and announce it, in `session`."""
+    record = {
+        "complaint_id": row.id,
+        "text": data.text,
+        "source": data.source,
+        "added_by": actor.id,
+        "added_at": now,
+    }
+    record["id"] = service.add_note(session, record)
+    outbox.add(
+        session,
+        registry.new(
+            NOTE_ADDED.name,
+            NoteAdded(
+                complaint_id=row.id,
+                reference=row.reference,
+                text=data.text,
+                source=data.source,
+                added_by=actor.id,
             ),
-        )
+            source=SOURCE,
+            actor=actor,
+            complaint_id=row.id,
+            occurred_at=now,
+        ),
+    )
     return NoteRead.model_validate(record)
+
+
+# --- what customers text back -----------------------------------------------------------
+
+
+def record_customer_sms(session: Session, outbox: Outbox, sms: SmsInbound, *, now: datetime) -> str:
+    """A customer's SMS that notify matched to a complaint: "1"/"2" to the satisfaction
+    question is their verdict (as if an agent had taken it on the phone), anything else
+    is attached to the complaint as the customer's message. Returns what was done.
+
+    Nothing a customer texts is dropped: a verdict that comes when the complaint no
+    longer waits for one (already closed, or reopened meanwhile) is kept as a message.
+    """
+    if sms.complaint_id is None or sms.staff_id is not None or sms.intent in ("ack", "opt_out"):
+        return "ignored"
+    row = service.get_complaint(session, sms.complaint_id)
+    if row is None or (row.customer_phone and row.customer_phone != sms.phone):
+        return "ignored"
+    actor = Actor(id="customer", role="customer")
+    if sms.intent in ("satisfied", "unsatisfied") and row.status == "replied":
+        store_feedback(
+            session,
+            outbox,
+            row,
+            FeedbackCreate(result=sms.intent, source="sms"),
+            actor=actor,
+            now=now,
+        )
+        return "feedback"
+    text = sms.text.strip()[:5000]
+    if not text:
+        return "ignored"
+    store_note(
+        session, outbox, row, NoteCreate(text=text, source="customer_sms"), actor=actor, now=now
+    )
+    return "note"
 
 
 # --- the lifecycle read copy ------------------------------------------------------------
