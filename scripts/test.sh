@@ -12,6 +12,8 @@ cd "$ROOT"
 command -v kcat >/dev/null || { log "installing kcat from Debian's packages"; apt_install kcat; }
 # The analytics dashboard test opens the page in Debian's headless Chromium.
 command -v chromium >/dev/null || { log "installing chromium from Debian's packages"; apt_install chromium; }
+# and a Chinese font, so its screenshot shows the complaint text rather than boxes.
+dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || { log "installing a Chinese font (fonts-wqy-zenhei)"; apt_install fonts-wqy-zenhei; }
 "$ROOT/scripts/postgres.sh" install
 "$ROOT/scripts/kafka.sh" fetch
 

@@ -70,6 +70,7 @@ def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
         producer=producer,
     )
     target = f"{env.settings.schema_prefix}analytics_rebuild"
+    old_schema = ""
     try:
         # Every event, and one of them published twice (a relay that died mid-batch).
         publish(producer, topic, [*story.events, story.events[7]])
@@ -125,9 +126,29 @@ def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
             rebuilt.dispose()
         assert [(d.table, d.changed) for d in differences] == [("complaint_facts", 1)]
         assert "reopens 5 != 0" in differences[0].examples[0]
+
+        # The swap puts a fresh rebuild in place of the (now damaged) live models; the
+        # API answers from it and the previous schema is kept aside.
+        status = rebuild.main(["--topic", topic, "--replace", "--swap", "--quiet"])
+        printed = capsys.readouterr().out
+        assert status == 0, printed
+        old_schema = printed.split("the previous schema is now ")[1].split()[0]
+        with env.db.read() as session:
+            row = session.execute(select(facts).where(facts.c.complaint_id == c3.id)).one()
+            assert len(session.execute(select(revisions)).all()) == 1
+        assert (row.reopens, row.root_cause, row.root_cause_revisions) == (0, "management", 1)
+        assert analytics.get("/analytics/overview", **MARCH) == o | {"root_causes_revised": 1}
+        with create_engine(pg_url).connect() as conn:
+            kept = conn.execute(
+                text(f'SELECT reopens FROM "{old_schema}".complaint_facts WHERE complaint_id = :c'),  # noqa: S608
+                {"c": c3.id},
+            ).scalar_one()
+        assert kept == 5
     finally:
         producer.close()
         engine = create_engine(pg_url)
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{target}" CASCADE'))
+            if old_schema:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{old_schema}" CASCADE'))
         engine.dispose()
