@@ -10,6 +10,11 @@
     usage                             this text
 
 Anything else is run as given (e.g. `python -m shared.auth.cli list`, `bash`).
+
+An API given several uvicorn workers (`api intake --workers 4`, or WEB_CONCURRENCY)
+counts its requests in one directory the workers share, emptied at start
+(PROMETHEUS_MULTIPROC_DIR, default /tmp/metrics; shared/metrics.py), so that /metrics
+answers with the whole container's figures whichever worker takes the scrape.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TextIO
 from shared.settings import SERVICE_PORTS, SERVICES
 
 ROLES = ("api", "worker", "migrate", "topics", "token", "usage")
+METRICS_DIR = "/tmp/metrics"  # noqa: S108 - the container's own writable /tmp
 
 
 def _usage(stream: TextIO | None = None) -> None:
@@ -75,6 +81,35 @@ def command(args: list[str], python: str = sys.executable) -> list[str]:
     return args
 
 
+def environment(args: list[str], env: dict[str, str] | None = None) -> dict[str, str]:
+    """Variables a role needs besides the container's: the shared metrics directory of an
+    API with several workers."""
+    env = dict(os.environ) if env is None else env
+    if args[:1] != ["api"]:
+        return {}
+    extra = args[2:]
+    workers = env.get("WEB_CONCURRENCY", "1")
+    for i, arg in enumerate(extra):
+        if arg == "--workers" and i + 1 < len(extra):
+            workers = extra[i + 1]
+        elif arg.startswith("--workers="):
+            workers = arg.split("=", 1)[1]
+    if not workers.isdigit() or int(workers) <= 1:
+        return {}
+    return {"PROMETHEUS_MULTIPROC_DIR": env.get("PROMETHEUS_MULTIPROC_DIR") or METRICS_DIR}
+
+
+def _prepare(env: dict[str, str]) -> None:
+    directory = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        # Counts of an earlier run of this container must not be added to this one's.
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+        os.environ.update(env)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -86,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv_to_run:
         _usage()
         return 0
+    _prepare(environment(args))
     # exec, not a child: the role becomes PID 1 and receives the engine's SIGTERM itself.
     try:
         os.execvp(argv_to_run[0], argv_to_run)  # noqa: S606

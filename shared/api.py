@@ -1,4 +1,5 @@
-"""The FastAPI app every service starts from: health, readiness, auth, errors, request logs."""
+"""The FastAPI app every service starts from: health, readiness, metrics, auth, errors,
+request logs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth.store import TokenVerifier
@@ -24,7 +26,9 @@ from shared.logs import (
     new_correlation_id,
     valid_correlation_id,
 )
+from shared.metrics import MetricsSpec, ServiceMetrics, metrics_router, observe_request
 from shared.migrations import pending_migrations
+from shared.params import strict_request
 from shared.settings import AUTH_STORE, Settings
 
 log = logging.getLogger("access")
@@ -33,13 +37,20 @@ MAX_BODY_BYTES = 1_048_576
 
 
 class RequestContextMiddleware:
-    """Correlation id in and out (X-Correlation-ID), a size limit, and one JSON log line
-    per request. Plain ASGI: it adds no task switch to every request."""
+    """Correlation id in and out (X-Correlation-ID), a size limit, one JSON log line and
+    the request metrics (shared.metrics) per request. Plain ASGI: it adds no task switch
+    to every request."""
 
     def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, max_body: int = MAX_BODY_BYTES
+        self,
+        app: ASGIApp,
+        *,
+        service: str = "",
+        access_log: bool = True,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self.app = app
+        self.service = service
         self.access_log = access_log
         self.max_body = max_body
 
@@ -72,7 +83,7 @@ class RequestContextMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body:
-                        raise _BodyTooLarge
+                        raise _BodyTooLarge(self.max_body)
                 return message
 
             async def send_with_id(message: Message) -> None:
@@ -91,30 +102,32 @@ class RequestContextMiddleware:
                 status = 413
                 await self._too_large(send, cid)
         finally:
+            seconds = time.perf_counter() - started
+            observe_request(self.service, scope, status, seconds)
             if self.access_log and scope["path"] not in ("/healthz", "/readyz", "/metrics"):
                 log.info(
                     "%s %s %d",
                     scope["method"],
                     scope["path"],
                     status,
-                    extra={
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
+                    extra={"status": status, "duration_ms": round(seconds * 1000, 2)},
                 )
             correlation_id_var.reset(token)
 
     async def _too_large(self, send: Send, cid: str) -> None:
         response = JSONResponse(
-            {"error": "payload_too_large", "message": f"request body over {self.max_body} bytes"},
+            {"error": "payload_too_large", "message": _BodyTooLarge(self.max_body).detail},
             status_code=413,
             headers={"x-correlation-id": cid},
         )
         await response({"type": "http"}, _empty_receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """An HTTP error, so that FastAPI's body parsing passes it on as the 413 it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {limit} bytes")
 
 
 async def _empty_receive() -> Message:
@@ -167,9 +180,13 @@ def create_service_app(
     routers: Sequence[APIRouter],
     on_startup: Callable[[FastAPI], Any] | None = None,
     on_shutdown: Callable[[FastAPI], Any] | None = None,
+    metrics: MetricsSpec | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
-    """Build a service's app. Nothing connects until the app starts (lifespan)."""
+    """Build a service's app. Nothing connects until the app starts (lifespan).
+
+    `metrics` names what `/metrics` reports besides the requests: the outbox backlog, the
+    worker's consumer lag, the service's own figures (shared.metrics)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -182,6 +199,9 @@ def create_service_app(
         app.state.auth_db = auth_db
         app.state.tokens = TokenVerifier(auth_db, ttl=settings.token_cache_seconds)
         app.state.kafka = KafkaProbe(settings)
+        app.state.metrics = ServiceMetrics(
+            service, metrics or MetricsSpec(), db=db, settings=settings
+        )
         if on_startup is not None:
             started = on_startup(app)
             if inspect.isawaitable(started):
@@ -194,13 +214,26 @@ def create_service_app(
                 if inspect.isawaitable(stopped):
                     await stopped
             app.state.kafka.close()
+            app.state.metrics.close()
             db.dispose()
             auth_db.dispose()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        dependencies=[Depends(strict_request)],
+    )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=service,
+        access_log=settings.access_log,
+        max_body=settings.max_body_bytes,
+    )
     app.include_router(health_router(service))
+    app.include_router(metrics_router())
     for router in routers:
         app.include_router(router)
     return app

@@ -79,6 +79,11 @@ def validation_body(exc: RequestValidationError) -> dict[str, Any]:
         msg = str(err.get("msg", "invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if err.get("type") == "json_invalid":
+            # FastAPI puts the character position where the field name goes.
+            reason = (err.get("ctx") or {}).get("error", "invalid")
+            msg = f"not valid JSON ({reason} at character {loc[1] if len(loc) > 1 else 0})"
+            loc = ("body",)
         fields.append(
             {
                 "field": _field_name(loc),
@@ -95,7 +100,29 @@ def validation_body(exc: RequestValidationError) -> dict[str, Any]:
     }
 
 
+_JSON_BODY_ERRORS = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> str | None:
+    """The Content-Type of a body that was refused for not being JSON, else None."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    for err in exc.errors():
+        if tuple(err.get("loc", ())) == ("body",) and err.get("type") in _JSON_BODY_ERRORS:
+            return media or "(none)"
+    return None
+
+
+def _nul_refused(exc: BaseException | None) -> bool:
+    return isinstance(exc, psycopg.DataError) and "NUL" in str(exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from shared.openapi import document_errors
+
+    document_errors(app)
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -103,6 +130,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        media = _not_json(request, exc)
+        if media is not None:
+            return JSONResponse(
+                {
+                    "error": "unsupported_media_type",
+                    "message": f"Content-Type {media} is not accepted: send the body as JSON "
+                    "with 'Content-Type: application/json'",
+                    "content_type": media,
+                },
+                status_code=415,
+            )
         return JSONResponse(validation_body(exc), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -117,6 +155,18 @@ def install_error_handlers(app: FastAPI) -> None:
             415: "unsupported_media_type",
         }
         message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            # FastAPI's answer to a body it cannot decode (not UTF-8, for one): an invalid
+            # body like any other, named as such.
+            reason = "not readable as JSON: send JSON encoded in UTF-8"
+            return JSONResponse(
+                {
+                    "error": "validation_error",
+                    "message": f"1 invalid field: (body): {reason}",
+                    "fields": [{"field": "(body)", "location": "body", "message": reason}],
+                },
+                status_code=422,
+            )
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"
         return JSONResponse(
@@ -129,9 +179,31 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         from shared.db import is_transient
 
+        if _nul_refused(exc.orig):
+            return _nul(request)
         if not is_transient(exc):
             return await _unexpected(request, exc)
         return _unavailable(request, exc)
+
+    @app.exception_handler(psycopg.DataError)
+    async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        if _nul_refused(exc):
+            return _nul(request)
+        return await _unexpected(request, exc)
+
+    def _nul(request: Request) -> JSONResponse:
+        # shared.params refuses NUL in parameters and JSON bodies, naming the field; this
+        # is for text that reached the database some other way: refused all the same.
+        log.warning("text with a NUL character refused on %s", request.url.path)
+        reason = "text must not contain the NUL character (\\u0000)"
+        return JSONResponse(
+            {
+                "error": "validation_error",
+                "message": f"1 invalid field: (body): {reason}",
+                "fields": [{"field": "(body)", "location": "body", "message": reason}],
+            },
+            status_code=422,
+        )
 
     @app.exception_handler(psycopg.OperationalError)
     async def _driver(request: Request, exc: psycopg.OperationalError) -> JSONResponse:

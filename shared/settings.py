@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # them fight over the interpreter lock: measured on intake, 40 threads (the default
     # of the ASGI stack) halved throughput and doubled the CPU each request costs.
     api_threads: int = Field(default=8, ge=1, le=200)
+    # The largest request body an API takes; a larger one is refused with 413.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     db_pool_size: int = 10
     db_max_overflow: int = 20

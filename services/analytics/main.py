@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import FastAPI
 
 from services.analytics.dashboard.views import router as dashboard_router
 from services.analytics.db import outbox
 from services.analytics.reports.views import router as reports_router
+from services.analytics.text.tokens import warm_up
+from services.analytics.worker import SPEC as WORKER
 from shared.api import create_service_app
 from shared.clock import Clock, SystemClock
+from shared.metrics import MetricsSpec
 from shared.outbox import Outbox
 from shared.settings import Settings
 
@@ -21,6 +26,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     def startup(app: FastAPI) -> None:
         app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
         app.state.clock = clock or SystemClock()
+        # In the background: the API answers at once, text views are quick when asked.
+        threading.Thread(target=warm_up, name="text-warm-up", daemon=True).start()
 
     return create_service_app(
         service=SERVICE,
@@ -29,4 +36,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         settings=settings,
         routers=[reports_router, dashboard_router],
         on_startup=startup,
+        metrics=MetricsSpec.of_worker(WORKER),
     )

@@ -7,7 +7,9 @@ from services.escalation.config import EscalationConfig, get_config
 from services.escalation.db import outbox
 from services.escalation.directory.views import router as directory_router
 from services.escalation.roster.views import router as roster_router
+from services.escalation.worker import SPEC as WORKER
 from shared.api import create_service_app
+from shared.metrics import MetricsSpec
 from shared.outbox import Outbox
 from shared.settings import Settings
 
@@ -31,4 +33,5 @@ def create_app(settings: Settings | None = None, config: EscalationConfig | None
         settings=settings,
         routers=[directory_router, roster_router, complaints_router],
         on_startup=startup,
+        metrics=MetricsSpec.of_worker(WORKER),
     )

@@ -5,7 +5,9 @@ from fastapi import FastAPI
 from services.intake.complaints.views import router as complaints_router
 from services.intake.db import outbox
 from services.intake.taxonomy import taxonomy
+from services.intake.worker import SPEC as WORKER
 from shared.api import create_service_app
+from shared.metrics import MetricsSpec
 from shared.outbox import Outbox
 from shared.settings import Settings
 
@@ -37,4 +39,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[complaints_router],
         on_startup=startup,
         on_shutdown=shutdown,
+        metrics=MetricsSpec.of_worker(WORKER),
     )

@@ -7,9 +7,12 @@ from fastapi import FastAPI
 from services.notify.config import NotifyConfig, get_config
 from services.notify.handlers import make_context
 from services.notify.messages.views import router as messages_router
+from services.notify.metrics import sms_collectors
 from services.notify.providers import provider_for
 from services.notify.webhooks.views import router as webhooks_router
+from services.notify.worker import SPEC as WORKER
 from shared.api import create_service_app
+from shared.metrics import MetricsSpec
 from shared.settings import Settings
 
 SERVICE = "notify"
@@ -31,4 +34,5 @@ def create_app(settings: Settings | None = None, config: NotifyConfig | None = N
         settings=settings,
         routers=[messages_router, webhooks_router],
         on_startup=startup,
+        metrics=MetricsSpec.of_worker(WORKER, collectors=sms_collectors),
     )

@@ -119,10 +119,14 @@ def revise_root_cause(
     )
 
 
-def root_cause_of(db: Database, complaint_id: str) -> RootCauseRead:
+def root_cause_of(
+    db: Database, complaint_id: str, *, department: str | None = None
+) -> RootCauseRead:
+    """`department`: only a complaint with that department (a department user's view);
+    another department's is answered as if it did not exist."""
     with db.read() as session:
         fact = service.get_fact(session, complaint_id)
-        if fact is None:
+        if fact is None or (department is not None and fact["department_id"] != department):
             raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
         last = service.last_revision(session, complaint_id)
     return RootCauseRead(

@@ -22,6 +22,7 @@ from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.params import IsoDate
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -40,15 +41,26 @@ REVISERS = (Role.QA, Role.ADMIN)
 Reader = Annotated[Principal, require_roles(*READERS)]
 CentreStaff = Annotated[Principal, require_roles(*CENTRE)]
 Reviser = Annotated[Principal, require_roles(*REVISERS)]
-From = Annotated[date | None, Query(alias="from", description="first day (local), YYYY-MM-DD")]
+From = Annotated[IsoDate | None, Query(alias="from", description="first day (local), YYYY-MM-DD")]
 To = Annotated[
-    date | None, Query(alias="to", description="last day (local), inclusive; default today")
+    IsoDate | None, Query(alias="to", description="last day (local), inclusive; default today")
 ]
-Department = Annotated[str | None, Query(max_length=64, description="a department id")]
+# The slug departments are created with (escalation's directory), so it fits a file name.
+DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_\-]{0,63}$"
+Department = Annotated[
+    str | None, Query(pattern=DEPARTMENT_ID, max_length=64, description="a department id")
+]
+# 1970-01 to 2999-12, the days a report may name (EARLIEST, LATEST).
 Month = Annotated[
-    str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM; default this month")
+    str | None,
+    Query(
+        pattern=r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$",
+        description="YYYY-MM (1970-01 to 2999-12); default this month",
+    ),
 ]
 TableFormat = Annotated[Literal["json", "csv"], Query()]
+# What an answer in JSON or, with format=csv, as a table looks like in the document.
+TABLE = {200: {"content": {"application/json": {}, "text/csv": {}}}}
 
 
 def db_of(request: Request) -> Database:
@@ -67,9 +79,22 @@ def this_month(request: Request) -> str:
     return today(request).strftime("%Y-%m")
 
 
+# Days a report may name: reports reach back up to twenty years before them, which the
+# calendar must still hold.
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def day_in_range(value: date | None, field: str) -> date | None:
+    if value is not None and not EARLIEST <= value <= LATEST:
+        raise Unprocessable(
+            field, f"must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}"
+        )
+    return value
+
+
 def period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
-    end = end or today(request)
-    start = start or end - timedelta(days=29)
+    end = day_in_range(end, "to") or today(request)
+    start = day_in_range(start, "from") or end - timedelta(days=29)
     if start > end:
         raise Unprocessable("from", f"must not be after to ({end.isoformat()})")
     if (end - start).days > 3660:
@@ -89,15 +114,22 @@ def scope(principal: Principal, department: str | None) -> str | None:
     return principal.department_id
 
 
+def own(principal: Principal) -> str | None:
+    """The department a department user is limited to; None for everyone else."""
+    return principal.department_id if principal.role == Role.DEPARTMENT else None
+
+
 def csv_response(body: str, name: str) -> Response:
+    # Header values are Latin-1: anything else in the name is left out of it.
+    safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{safe}.csv"'},
     )
 
 
-@router.get("/overview", summary="Key indicators for a period")
+@router.get("/overview", summary="Key indicators for a period", responses=TABLE)
 def get_overview(
     request: Request,
     principal: Reader,
@@ -124,7 +156,9 @@ def get_overview(
     return data
 
 
-@router.get("/root-causes", summary="Pareto of root causes by department and month")
+@router.get(
+    "/root-causes", summary="Pareto of root causes by department and month", responses=TABLE
+)
 def get_root_causes(
     request: Request,
     principal: Reader,
@@ -153,7 +187,9 @@ def get_root_causes(
     return data
 
 
-@router.get("/trends", summary="Complaints per day or month by category, channel, …")
+@router.get(
+    "/trends", summary="Complaints per day or month by category, channel, …", responses=TABLE
+)
 def get_trends(
     request: Request,
     principal: Reader,
@@ -181,7 +217,9 @@ def get_trends(
     return data
 
 
-@router.get("/repeat-complainants", summary="Customers who complained often lately")
+@router.get(
+    "/repeat-complainants", summary="Customers who complained often lately", responses=TABLE
+)
 def get_repeat_complainants(
     request: Request,
     _: CentreStaff,
@@ -196,7 +234,7 @@ def get_repeat_complainants(
     with db_of(request).read() as session:
         data = service.repeat_complainants(
             session,
-            end=end or today(request),
+            end=day_in_range(end, "to") or today(request),
             days=days or config.repeat_days,
             minimum=minimum or config.repeat_min,
         )
@@ -217,7 +255,7 @@ def get_repeat_complainants(
     return data
 
 
-@router.get("/false-closures", summary="Closed complaints that may not be solved")
+@router.get("/false-closures", summary="Closed complaints that may not be solved", responses=TABLE)
 def get_false_closures(
     request: Request,
     principal: Reader,
@@ -263,7 +301,7 @@ def get_false_closures(
 def get_department_report(
     request: Request,
     principal: Reader,
-    department_id: Annotated[str, Path(max_length=64)],
+    department_id: Annotated[str, Path(pattern=DEPARTMENT_ID, max_length=64)],
     month: Month = None,
     format: Literal["json", "csv", "html"] = "json",
 ) -> Any:
@@ -310,9 +348,9 @@ def put_root_cause(
     summary="A complaint's root cause as reports use it",
 )
 def get_root_cause(
-    request: Request, _: Reader, complaint_id: Annotated[str, Path(max_length=64)]
+    request: Request, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> RootCauseRead:
-    return flows.root_cause_of(db_of(request), complaint_id)
+    return flows.root_cause_of(db_of(request), complaint_id, department=own(principal))
 
 
 @router.get("/filters", summary="The months and departments there is data for")
@@ -325,7 +363,7 @@ def get_filters(request: Request, principal: Reader) -> dict[str, Any]:
     return {"months": months, "departments": departments, "today": today(request).isoformat()}
 
 
-@router.get("/spikes", summary="Category-days far above their trailing baseline")
+@router.get("/spikes", summary="Category-days far above their trailing baseline", responses=TABLE)
 def get_spikes(
     request: Request,
     principal: Reader,
@@ -438,13 +476,15 @@ def _suggester(request: Request) -> suggest.Suggester:
 @router.get(
     "/complaints/{complaint_id}/root-cause/suggestion",
     summary="The likely root causes of a complaint, learned from those already tagged",
+    responses={409: {"description": "too few complaints have a root cause to learn from"}},
 )
 def get_root_cause_suggestion(
-    request: Request, _: Reader, complaint_id: Annotated[str, Path(max_length=64)]
+    request: Request, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
     with db_of(request).read() as session:
         fact = service_facts.get_fact(session, complaint_id)
-    if fact is None:
+    department = own(principal)
+    if fact is None or (department is not None and fact["department_id"] != department):
         raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
     model = _suggester(request)
     ranked = model.suggest(suggest.features(fact["description"], fact["category"]))
@@ -465,7 +505,7 @@ def get_root_cause_suggestion(
     }
 
 
-@router.get("/sla-by-department", summary="Deadlines met per department")
+@router.get("/sla-by-department", summary="Deadlines met per department", responses=TABLE)
 def get_sla_by_department(
     request: Request,
     principal: Reader,

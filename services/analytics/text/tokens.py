@@ -62,6 +62,13 @@ def _jieba() -> object:
         return jieba
 
 
+def warm_up() -> None:
+    """Load the segmenter's dictionary and the word weights (a few seconds) now, so the
+    first hot-spot or suggestion request does not wait for them."""
+    _jieba()
+    _idf()
+
+
 @cache
 def _idf() -> dict[str, float]:
     """Inverse document frequencies of a large general corpus (shipped with jieba)."""

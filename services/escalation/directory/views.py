@@ -32,7 +32,12 @@ def _db(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-@router.post("/departments", status_code=201, response_model=DepartmentRead)
+@router.post(
+    "/departments",
+    status_code=201,
+    response_model=DepartmentRead,
+    responses={409: {"description": "a department with this id exists"}},
+)
 def create_department(request: Request, data: DepartmentCreate, _: Admin) -> DepartmentRead:
     """Add a department that complaints can be dispatched to."""
     return flows.create_department(_db(request), data, now=utcnow())
@@ -67,7 +72,12 @@ def replace_department(
     return flows.replace_department(_db(request), department_id, data, now=utcnow())
 
 
-@router.post("/staff", status_code=201, response_model=StaffRead)
+@router.post(
+    "/staff",
+    status_code=201,
+    response_model=StaffRead,
+    responses={409: {"description": "a member of staff with this id exists"}},
+)
 def create_staff(request: Request, data: StaffCreate, _: Admin) -> StaffRead:
     """Add a member of staff: duty managers, supervisors and department clerks need a phone."""
     return flows.create_staff(_db(request), data, now=utcnow())

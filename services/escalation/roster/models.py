@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import Column, Index
 from sqlmodel import Field as Col
 
 from services.escalation.db import EscalationTable
 from services.escalation.directory.models import STAFF_ID
 from shared.db import UTCDateTime
+from shared.params import IsoDateTime
 
 _LONGEST = timedelta(days=7)
 
@@ -57,8 +58,8 @@ class ShiftCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staff_id: _StaffId = Field(description="The duty manager on duty")
-    starts_at: AwareDatetime = Field(description="ISO 8601 with a zone, inclusive")
-    ends_at: AwareDatetime = Field(description="ISO 8601 with a zone, exclusive")
+    starts_at: IsoDateTime = Field(description="ISO 8601 with a zone, inclusive")
+    ends_at: IsoDateTime = Field(description="ISO 8601 with a zone, exclusive")
     backup_staff_id: _StaffId | None = Field(
         default=None, description="Takes new complaints if the manager on duty cannot"
     )

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from services.escalation.config import EscalationConfig
 from services.escalation.roster import flows, service
@@ -15,6 +14,8 @@ from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
 from shared.db import Database
+from shared.logs import mask_phone
+from shared.params import IsoDateTime
 
 router = APIRouter(tags=["roster"])
 
@@ -24,6 +25,11 @@ Planner = Annotated[Principal, require_roles(Role.ADMIN, Role.SUPERVISOR)]
 Reader = Annotated[
     Principal, require_roles(Role.ADMIN, Role.SUPERVISOR, Role.DUTY_MANAGER, Role.AGENT)
 ]
+
+
+# Who sees the duty manager's phone in full: those who call the desk or plan it. The
+# others (a department, QA, the outsourcing client) see it masked, as in the directory.
+_SEES_STAFF_PHONE = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DUTY_MANAGER, Role.AGENT})
 
 
 def _db(request: Request) -> Database:
@@ -50,8 +56,8 @@ def create_shift(request: Request, data: ShiftCreate, principal: Planner) -> Shi
 def list_shifts(
     request: Request,
     _: Reader,
-    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    since: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    until: Annotated[IsoDateTime | None, Query(alias="to")] = None,
     staff_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[ShiftRead]:
@@ -64,7 +70,11 @@ def list_shifts(
     return [ShiftRead.model_validate(row) for row in rows]
 
 
-@router.delete("/roster/shifts/{shift_id}", status_code=204)
+@router.delete(
+    "/roster/shifts/{shift_id}",
+    status_code=204,
+    responses={409: {"description": "the shift has started: it is history now"}},
+)
 def delete_shift(request: Request, shift_id: str, _: Planner) -> None:
     """Remove a shift that has not started (one that has is history)."""
     flows.delete_shift(_db(request), shift_id, now=utcnow())
@@ -73,13 +83,16 @@ def delete_shift(request: Request, shift_id: str, _: Planner) -> None:
 @router.get("/roster/on-duty", response_model=OnDuty)
 def on_duty(
     request: Request,
-    _: CurrentPrincipal,
+    principal: CurrentPrincipal,
     at: Annotated[
-        AwareDatetime | None, Query(description="ISO 8601 with a zone; default: now")
+        IsoDateTime | None, Query(description="ISO 8601 with a zone; default: now")
     ] = None,
 ) -> OnDuty:
     """Who takes new complaints at `at`: the shift's manager, else its backup, else the
     configured default, else nobody (the supervisors' queue)."""
     moment: datetime = at or utcnow()
     with _db(request).read() as session:
-        return flows.on_duty_read(session, moment, _config(request))
+        answer = flows.on_duty_read(session, moment, _config(request))
+    if principal.role not in _SEES_STAFF_PHONE:
+        answer.phone = mask_phone(answer.phone) or None
+    return answer

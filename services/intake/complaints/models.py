@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +22,7 @@ from services.intake.db import IntakeTable
 from services.intake.phones import InvalidPhone, normalise_phone
 from services.intake.taxonomy import taxonomy
 from shared.db import UTCDateTime
+from shared.params import IsoDateTime
 
 Channel = Literal["phone", "web", "sms", "wechat", "email", "walk_in"]
 Severity = Literal["urgent", "high", "normal", "low"]
@@ -179,7 +179,7 @@ class ComplaintCreate(BaseModel):
     nature: Nature = "genuine"
     strong_emotion: bool = False
     description: str = Field(examples=["上月话费账单多扣了 30 元，客服一直没有回复。"])
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: IsoDateTime | None = Field(
         default=None, description="When it happened, with a UTC offset"
     )
 

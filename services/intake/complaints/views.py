@@ -36,6 +36,7 @@ from shared.db import Database
 from shared.errors import NotFound, Unprocessable
 from shared.logs import mask_phone
 from shared.outbox import Outbox
+from shared.params import IsoDateTimeAnyZone
 
 router = APIRouter()
 
@@ -217,9 +218,9 @@ def search_complaints(
     category: Annotated[str | None, Query(description="A category id")] = None,
     department: Annotated[str | None, Query(description="Department holding it")] = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="Registered at or after")
+        IsoDateTimeAnyZone | None, Query(alias="from", description="Registered at or after")
     ] = None,
-    to: Annotated[datetime | None, Query(description="Registered before")] = None,
+    to: Annotated[IsoDateTimeAnyZone | None, Query(description="Registered before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> ComplaintPage:
