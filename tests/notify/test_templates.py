@@ -3,6 +3,7 @@ allowed number of parts, and refused at start when wrong."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,13 @@ def test_the_default_language_must_have_every_template(tmp_path: Path) -> None:
     )
     with pytest.raises(TemplateError, match="lacks templates: customer_received"):
         Templates.load(tmp_path, "zh-CN")
+
+
+def test_every_complaint_category_is_named_in_each_language(templates: Templates) -> None:
+    taxonomy = json.loads(Path("services/intake/taxonomy.json").read_text(encoding="utf-8"))
+    for category in taxonomy["categories"]:
+        for language, column in (("zh-CN", "zh"), ("en", "en")):
+            label = templates.label(language, "category", category["id"])
+            assert label != category["id"], f"{language} has no label for {category['id']}"
+            if language == "en":
+                assert label == category[column]
