@@ -4,7 +4,7 @@ PY := .venv/bin/python
 SYSTEM_PY := $(shell command -v python3)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run down logs status test bench token lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
+.PHONY: help install run down logs status demo test bench chaos token lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,11 +26,17 @@ logs: ## follow the logs of everything `make run` started
 status: ## what is running
 	@$(PY) scripts/stack.py status
 
+demo: install ## seed a call centre and walk complaints through their lives (starts the system if needed)
+	@$(PY) scripts/demo.py $(ARGS)
+
 test: install ## lint and run every test on a real Kafka and PostgreSQL started for the run; ARGS="-k x" narrows it
 	@scripts/test.sh $(ARGS)
 
 bench: install ## run the benchmarks and print their figures
 	@scripts/bench.sh $(ARGS)
+
+chaos: install ## the long fault-injection run: kill -9 the broker and every process under load, count losses
+	@$(PY) -m tests.chaos.harness --long $(ARGS)
 
 token: install ## print a new bearer token: make token ROLE=agent STAFF=A001 [DEPARTMENT=billing]
 	@if [ -z "$(ROLE)" ] || [ -z "$(STAFF)" ]; then \
@@ -46,11 +52,11 @@ fmt: install ## format and fix what ruff can
 analytics-rebuild: install ## rebuild analytics' read models from the topics: ARGS="--compare" or "--swap"
 	@$(PY) -m services.analytics.rebuild $(ARGS)
 
-kafka-up: install ## start only the local Kafka broker (STACK=dev|test|bench)
+kafka-up: install ## start only the local Kafka broker (STACK=dev|test|bench|chaos)
 	@scripts/kafka.sh start
 kafka-down: ## stop the local Kafka broker
 	@scripts/kafka.sh stop
-pg-up: ## start only the local PostgreSQL (STACK=dev|test|bench)
+pg-up: ## start only the local PostgreSQL (STACK=dev|test|bench|chaos)
 	@scripts/postgres.sh start
 pg-down: ## stop the local PostgreSQL
 	@scripts/postgres.sh stop

@@ -1,10 +1,12 @@
 # Shared settings for the local stacks, sourced by the other scripts.
 #
-# STACK picks one of three independent local environments, each with its own ports and
+# STACK picks one of four independent local environments, each with its own ports and
 # data, so a running development stack and a test run never touch each other:
 #   dev   — `make run`            Kafka 9092, PostgreSQL 55432
 #   test  — `make test`           Kafka 19092, PostgreSQL 55433
 #   bench — `make bench`          Kafka 29092, PostgreSQL 55434
+#   chaos — `make chaos` and the fault-injection test, whose broker is killed on purpose
+#                                 Kafka 39092, PostgreSQL 55435
 # Every value can be overridden from the environment.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +15,8 @@ case "$STACK" in
   dev)   _kport=9092;  _pgport=55432 ;;
   test)  _kport=19092; _pgport=55433 ;;
   bench) _kport=29092; _pgport=55434 ;;
-  *) echo "unknown STACK '$STACK' (dev, test or bench)" >&2; exit 2 ;;
+  chaos) _kport=39092; _pgport=55435 ;;
+  *) echo "unknown STACK '$STACK' (dev, test, bench or chaos)" >&2; exit 2 ;;
 esac
 
 RUN_DIR="${RUN_DIR:-$ROOT/.run/$STACK}"

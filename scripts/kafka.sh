@@ -10,7 +10,7 @@
 #   scripts/kafka.sh status   running or not
 #   scripts/kafka.sh reset    stop and delete this stack's broker data
 #
-# STACK=dev|test|bench chooses ports and data directory (see scripts/env.sh).
+# STACK=dev|test|bench|chaos chooses ports and data directory (see scripts/env.sh).
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"

@@ -8,7 +8,7 @@
 #   scripts/postgres.sh reset     stop and delete this stack's data
 #   scripts/postgres.sh url       print the DATABASE_URL for this stack
 #
-# STACK=dev|test|bench chooses port and data directory (see scripts/env.sh).
+# STACK=dev|test|bench|chaos chooses port and data directory (see scripts/env.sh).
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"

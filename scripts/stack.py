@@ -4,6 +4,7 @@ and every service's API and worker, in the background.
     python scripts/stack.py up [--db sqlite|postgres]   (make run)
     python scripts/stack.py down                         (make down)
     python scripts/stack.py status
+    python scripts/stack.py revive                       start again what died (no migrations)
     python scripts/stack.py logs                         (make logs)
     python scripts/stack.py token --role agent --staff A001 [--department billing]
 
@@ -14,7 +15,7 @@ started: a broker or database that was already running is left alone.
 The defaults are those of `make run`; each can be changed, e.g. to run the system
 against infrastructure that is already up:
 
-    STACK=dev|test|bench        which local environment's Kafka and PostgreSQL to start
+    STACK=dev|test|bench|chaos  which local environment's Kafka and PostgreSQL to start
                                 (ports and data, see scripts/env.sh)
     RUN_DIR                     where pids, logs, state and SQLite files go
                                 (default .run/<stack>)
@@ -262,6 +263,13 @@ def up(
         "DATA_DIR": str(RUN / "data"),
         "ENVIRONMENT": "development",
     }
+    if port_base != DEFAULT_PORT_BASE:
+        # Notify and the development gateway find each other on the moved ports.
+        notify = f"http://127.0.0.1:{service_ports(port_base)['notify']}"
+        gateway = f"http://127.0.0.1:{port_base + SMS_GATEWAY_PORT - DEFAULT_PORT_BASE}"
+        env["NOTIFY_PUBLIC_URL"] = os.environ.get("NOTIFY_PUBLIC_URL") or notify
+        env["NOTIFY_GATEWAY_NOTIFY_URL"] = os.environ.get("NOTIFY_GATEWAY_NOTIFY_URL") or notify
+        env["NOTIFY_TWILIO_BASE_URL"] = os.environ.get("NOTIFY_TWILIO_BASE_URL") or gateway
     if database_url:
         env["DATABASE_URL"] = database_url
     elif db == "postgres":
@@ -314,6 +322,17 @@ def up(
     )
 
     procs = processes(api_workers, port_base)
+    if start_missing(procs, penv) is None:
+        return 1
+    if not wait_ready(procs, timeout):
+        return 1
+    print_addresses(env, port_base, procs)
+    return 0
+
+
+def start_missing(procs: list[Proc], penv: dict[str, str]) -> list[str] | None:
+    """Start each process that does not run; the names started, None when a port is taken."""
+    started = []
     for proc in procs:
         if pid_of(proc.name, proc.marker):
             continue
@@ -323,7 +342,7 @@ def up(
                 "or choose other ports with --port-base ('make down' stops what did start)",
                 file=sys.stderr,
             )
-            return 1
+            return None
         log = open(LOGS / f"{proc.name}.log", "ab")  # noqa: SIM115 - handed to the child
         child = subprocess.Popen(
             proc.argv,
@@ -336,16 +355,36 @@ def up(
         )
         log.close()
         (PIDS / f"{proc.name}.pid").write_text(str(child.pid))
+        started.append(proc.name)
+    return started
 
+
+def exited(proc_name: str) -> bool:
+    """Whether a process we started has ended. Its command line is not checked: right
+    after the fork, before its program is loaded, a child still shows ours."""
+    try:
+        pid = int((PIDS / f"{proc_name}.pid").read_text())
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists():
+            return stat.read_text().rsplit(") ", 1)[1][:1] in ("Z", "X")
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def wait_ready(procs: list[Proc], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     pending = {p.name: p for p in procs if p.port}
     while pending and time.monotonic() < deadline:
         for name, proc in list(pending.items()):
-            if pid_of(name, proc.marker) is None:
+            if exited(name):
                 print(f"{name} exited; last lines of {LOGS / (name + '.log')}:", file=sys.stderr)
                 print(tail(LOGS / f"{name}.log"), file=sys.stderr)
                 print("('make down' stops what did start)", file=sys.stderr)
-                return 1
+                return False
             ok, _ = ready(proc.port, proc.ready_path)  # type: ignore[arg-type]
             if ok:
                 del pending[name]
@@ -355,12 +394,26 @@ def up(
             detail = ready(proc.port, proc.ready_path)[1]  # type: ignore[arg-type]
             print(f"{name} not ready after {timeout:.0f}s: {detail}", file=sys.stderr)
         print("('make down' stops what did start)", file=sys.stderr)
-        return 1
-    dead = [p.name for p in procs if pid_of(p.name, p.marker) is None]
+        return False
+    dead = [p.name for p in procs if exited(p.name)]
     if dead:
         print(f"exited during start: {', '.join(dead)} (see {LOGS})", file=sys.stderr)
+        return False
+    return True
+
+
+def revive(timeout: float) -> int:
+    """Start again the processes of the running system that died, as `up` started them
+    (no broker, database or migrations: those are `up`'s)."""
+    state = load_state()
+    if not state:
+        print("no system to revive: start it with 'make run'", file=sys.stderr)
         return 1
-    print_addresses(env, port_base, procs)
+    procs = procs_of(state)
+    started = start_missing(procs, service_env(state))
+    if started is None or not wait_ready(procs, timeout):
+        return 1
+    print(f"started again: {', '.join(started)}" if started else "all running")
     return 0
 
 
@@ -501,6 +554,8 @@ def main() -> int:
     )
     p_up.add_argument("--api-workers", type=int, default=int(os.environ.get("API_WORKERS", "1")))
     p_up.add_argument("--timeout", type=float, default=120)
+    p_revive = sub.add_parser("revive")
+    p_revive.add_argument("--timeout", type=float, default=60)
     sub.add_parser("down")
     sub.add_parser("status")
     sub.add_parser("logs")
@@ -524,6 +579,8 @@ def main() -> int:
             return 1
     if args.command == "down":
         return down()
+    if args.command == "revive":
+        return revive(args.timeout)
     if args.command == "status":
         return status()
     if args.command == "logs":
