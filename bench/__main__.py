@@ -34,12 +34,34 @@ def load(name: str) -> ModuleType:
     return module
 
 
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def environment(ctx: Context) -> dict[str, Any]:
     """What the figures depend on, so two results files can be compared fairly."""
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": f"{platform.system()} {platform.machine()}",
         "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": _memory_gib(),
         "kafka": os.environ.get("KAFKA_VERSION"),
         # Anything else running on the machine moves the figures: note how busy it was.
         "loadavg_at_start": round(os.getloadavg()[0], 2),
@@ -130,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(figures) if figures else "(none)")
     env = meta["environment"]
     print(
-        f"\n{env['cpus']} CPUs, Python {env['python']}, PostgreSQL {env.get('postgres')}, "
+        f"\n{env['cpus']} CPUs ({env.get('cpu_model')}), {env.get('memory_gib')} GiB memory, "
+        f"{env['machine']}, Python {env['python']}, PostgreSQL {env.get('postgres')}, "
         f"Kafka {env.get('kafka')}, commit {env.get('commit')}; load average "
         f"{env['loadavg_at_start']} → {env['loadavg_at_end']}; {meta['seconds']:.0f}s; "
         f"saved to {_shown(args.out)}"
