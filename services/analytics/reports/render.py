@@ -33,12 +33,25 @@ FIGURE_LABELS = {
 _RATES = {"acceptance_compliance", "resolution_compliance", "satisfaction_rate"}
 
 
+# A spreadsheet reads a cell starting with one of these as a formula; complaint text is
+# written by the public, so such a text cell gets a leading apostrophe (read as text).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def table_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([_cell(v) for v in row])
     return out.getvalue()
 
 
