@@ -5,6 +5,16 @@ transaction, claim its event id in the inbox and run the handler. Offsets are co
 to Kafka only after that transaction has committed, so a crash in between means the
 event comes again and the inbox turns it away: each event has its effect exactly once.
 
+Offsets are committed at most every `commit_interval_ms` (and when the loop stops), not
+after every poll: a crash or a rebalance then redelivers a little more, which the inbox
+turns away, and a busy consumer does not wait on the broker after every poll.
+
+The records of one poll share that transaction (up to `transaction_size` of them): one
+commit, one flush of the database's log, for many events instead of one each, which is
+what a consumer keeping up with a busy topic needs. Should one handler fail, the whole
+transaction is rolled back and the records are handled again one transaction each, so
+the failing one is retried and dead-lettered on its own and the others take effect.
+
 A record that cannot be decoded, or whose handler keeps failing, goes to `<topic>.dlq`
 with the reason in its headers, and the loop moves on: one bad record never blocks a
 partition. A database that is down is different: that is retried until it comes back,
@@ -28,7 +38,7 @@ from sqlalchemy.orm import Session
 from shared.db import Database, is_transient
 from shared.events import Event, EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
-from shared.inbox import claim
+from shared.inbox import claim, claim_many
 from shared.logs import correlation
 from shared.settings import Settings
 from shared.topics import dlq
@@ -69,6 +79,8 @@ class EventConsumer:
         poll_timeout_ms: int = 200,
         max_poll_records: int = 200,
         auto_offset_reset: str = "earliest",
+        transaction_size: int = 100,
+        commit_interval_ms: int = 1000,
     ) -> None:
         self.name = name
         self.topics = list(topics)
@@ -84,13 +96,19 @@ class EventConsumer:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_poll_records = max_poll_records
         self.auto_offset_reset = auto_offset_reset
+        # Records handled in one database transaction; 1: a transaction per record.
+        self.transaction_size = max(1, transaction_size)
+        self.commit_interval = commit_interval_ms / 1000
         self.stats = ConsumerStats()
         self._consumer: Any = None
+        # Offsets handled (their transaction committed) but not yet committed to Kafka.
+        self._uncommitted: dict[Any, Any] = {}
+        self._committed_at = 0.0
 
     def _create(self) -> Any:
         from kafka import KafkaConsumer
 
-        return KafkaConsumer(
+        consumer = KafkaConsumer(
             *self.topics,
             bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
             group_id=self.group_id,
@@ -101,6 +119,17 @@ class EventConsumer:
             request_timeout_ms=max(self.settings.kafka_request_timeout_ms, 31_000),
             reconnect_backoff_max_ms=2000,
         )
+        # Know the topics' partitions before the first poll joins the group. A group
+        # joined without them is assigned nothing; the rejoin that follows once they are
+        # known is lost by kafka-python when it outlasts that poll's timeout, leaving the
+        # consumer idle until the next metadata refresh (five minutes).
+        for topic in self.topics:
+            try:
+                consumer.partitions_for_topic(topic)
+            except Exception as exc:  # the broker may not be up yet: the group copes later
+                log.warning("no metadata for %s yet: %s", topic, exc)
+                break
+        return consumer
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -112,9 +141,15 @@ class EventConsumer:
             while not stop.is_set():
                 batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
                 if not batch:
+                    if self._uncommitted and (
+                        time.monotonic() - self._committed_at >= self.commit_interval
+                    ):
+                        self._flush_offsets(consumer)
                     continue
                 try:
                     self.process_batch(consumer, batch, stop)
+                    if time.monotonic() - self._committed_at >= self.commit_interval:
+                        self._flush_offsets(consumer)
                     backoff = 0.2
                 except _Stopped:
                     break
@@ -123,6 +158,7 @@ class EventConsumer:
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 10.0)
         finally:
+            self._flush_offsets(consumer)
             try:
                 consumer.close(autocommit=False)
             except Exception as exc:
@@ -132,20 +168,23 @@ class EventConsumer:
     def process_batch(
         self, consumer: Any, batch: Mapping[Any, list[Any]], stop: threading.Event
     ) -> None:
-        """Handle a polled batch; commit what was handled; rewind what was not."""
+        """Handle a polled batch; note the offsets handled; rewind what was not."""
         from kafka.structs import OffsetAndMetadata
 
         done: dict[Any, Any] = {}
         pending = {tp: records[0].offset for tp, records in batch.items() if records}
+        # Partitions one after another, each in its order; a partition's records may
+        # share a transaction with another's, which orders nothing between them.
+        queue = [(tp, record) for tp, records in batch.items() for record in records]
         try:
-            for tp, records in batch.items():
-                for record in records:
-                    self._process(record, stop)
+            for start in range(0, len(queue), self.transaction_size):
+                chunk = queue[start : start + self.transaction_size]
+                self._process_many([record for _, record in chunk], stop)
+                for tp, record in chunk:
                     done[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
                     pending[tp] = record.offset + 1
         finally:
-            if done:
-                self._commit(consumer, done)
+            self._uncommitted.update(done)
             # The consumer's position is already past the whole batch: go back to the
             # first record not handled, or it would be skipped.
             for tp, offset in pending.items():
@@ -153,7 +192,20 @@ class EventConsumer:
                 if offset <= last:
                     consumer.seek(tp, offset)
 
-    def _commit(self, consumer: Any, offsets: dict[Any, Any]) -> None:
+    def _flush_offsets(self, consumer: Any) -> None:
+        """Commit the offsets of what was handled since the last commit."""
+        self._committed_at = time.monotonic()
+        offsets, self._uncommitted = self._uncommitted, {}
+        if offsets:
+            # Partitions a rebalance gave to another consumer are its to commit now.
+            try:
+                assigned = consumer.assignment()
+            except Exception:  # a consumer being closed: commit what there is
+                assigned = None
+            if assigned is not None:
+                offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             consumer.commit(offsets=offsets)
         except Exception as exc:
@@ -161,24 +213,36 @@ class EventConsumer:
             # and the inbox turns the handled ones away.
             log.warning("offset commit failed (%s); handled events may be redelivered", exc)
 
-    # -- one record -------------------------------------------------------------------
+    # -- one record ---------------------------------------------------------------------
 
     def _process(self, record: Any, stop: threading.Event) -> None:
+        work = self._prepare(record)
+        if work is not None:
+            self._handle(record, *work, stop)
+
+    def _prepare(self, record: Any) -> tuple[Event[Any], Handler] | None:
+        """The event and its handler; None when the record is skipped or dead-lettered."""
         declared = _header(record, "event_type")
         if declared and declared not in self.handlers and declared in self.registry:
             # A known event this service has no business with (a shared topic carries
             # every service's events): skip it without parsing it.
             self.stats.skipped += 1
-            return
+            return None
         try:
             event = self.registry.decode(record.value)
         except EventDecodeError as exc:
             self.dead_letter(record, reason=str(exc), error_class="decode")
-            return
+            return None
         handler = self.handlers.get(event.type)
         if handler is None:
             self.stats.skipped += 1  # a valid event this service has no business with
-            return
+            return None
+        return event, handler
+
+    def _handle(
+        self, record: Any, event: Event[Any], handler: Handler, stop: threading.Event
+    ) -> None:
+        """One event in a transaction of its own: retried, then dead-lettered."""
         envelope = event.envelope
         with correlation(envelope.correlation_id, str(envelope.event_id)):
             attempt = 0
@@ -212,13 +276,16 @@ class EventConsumer:
                         trace="".join(traceback.format_exception(exc))[-4000:],
                     )
                     return
-            if first_time:
-                self.stats.handled += 1
-                if self.after_commit is not None:
-                    self.after_commit(record, event)
-            else:
-                self.stats.duplicates += 1
-                log.info("event %s already handled; skipped", envelope.event_id)
+            self._handled(record, event, first_time)
+
+    def _handled(self, record: Any, event: Event[Any], first_time: bool) -> None:
+        if first_time:
+            self.stats.handled += 1
+            if self.after_commit is not None:
+                self.after_commit(record, event)
+        else:
+            self.stats.duplicates += 1
+            log.info("event %s already handled; skipped", event.envelope.event_id)
 
     def _handle_once(self, handler: Handler, record: Any, event: Event[Any]) -> bool:
         with self.db.transaction() as session:
@@ -234,6 +301,77 @@ class EventConsumer:
                 return False
             handler(session, event)
             return True
+
+    # -- several records, one transaction ---------------------------------------------
+
+    def _process_many(self, records: Sequence[Any], stop: threading.Event) -> None:
+        work = [
+            (record, *prepared)
+            for record in records
+            if (prepared := self._prepare(record)) is not None
+        ]
+        if len(work) == 1:
+            self._handle(*work[0], stop)
+        if len(work) <= 1:
+            return
+        try:
+            results = self._handle_together(work, stop)
+        except _Stopped:
+            raise
+        except Exception as exc:
+            # Find the culprit: each record on its own, retried and dead-lettered alone.
+            log.warning(
+                "a batch of %d events failed (%s: %s); handling them one by one",
+                len(work),
+                type(exc).__name__,
+                exc,
+            )
+            for record, event, handler in work:
+                self._handle(record, event, handler, stop)
+            return
+        for (record, event, _), first_time in zip(work, results, strict=True):
+            with correlation(event.envelope.correlation_id, str(event.envelope.event_id)):
+                self._handled(record, event, first_time)
+
+    def _handle_together(
+        self, work: Sequence[tuple[Any, Event[Any], Handler]], stop: threading.Event
+    ) -> list[bool]:
+        """Every event of `work` in one transaction, a database outage waited out;
+        whether each was handled for the first time. Raises what a handler raised."""
+        transient_wait = 0.2
+        while True:
+            try:
+                return self._handle_all_once(work)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if stop.is_set():
+                    raise _Stopped from exc
+                log.warning("database unavailable (%s); retrying in %.1fs", exc, transient_wait)
+                stop.wait(transient_wait)
+                transient_wait = min(transient_wait * 2, 15.0)
+
+    def _handle_all_once(self, work: Sequence[tuple[Any, Event[Any], Handler]]) -> list[bool]:
+        results = []
+        with self.db.transaction() as session:
+            fresh = claim_many(
+                session,
+                self.inbox,
+                consumer=self.name,
+                claims=[
+                    (event.envelope, record.topic, record.partition, record.offset)
+                    for record, event, _ in work
+                ],
+            )
+            for _, event, handler in work:
+                event_id = str(event.envelope.event_id)
+                first_time = event_id in fresh
+                if first_time:
+                    fresh.discard(event_id)  # a second copy in the same batch is a duplicate
+                    with correlation(event.envelope.correlation_id, event_id):
+                        handler(session, event)
+                results.append(first_time)
+        return results
 
     def dead_letter(
         self, record: Any, *, reason: str, error_class: str, trace: str | None = None

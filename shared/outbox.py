@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -119,6 +120,7 @@ class Outbox:
         self.table = table
         self.lanes = lanes
         self.registry = registry
+        self._insert = insert(table)
 
     def add(self, session: Session, event: Envelope, *, topic: str | None = None) -> None:
         self.add_many(session, [event], topic=topic)
@@ -128,7 +130,7 @@ class Outbox:
     ) -> None:
         if not events:
             return
-        session.execute(insert(self.table), self.rows(events, topic=topic))
+        session.execute(self._insert, self.rows(events, topic=topic))
 
     def rows(self, events: list[Envelope], *, topic: str | None = None) -> list[dict[str, Any]]:
         """The outbox rows for these events, for a caller that writes them in its own
@@ -187,6 +189,28 @@ class OutboxRelay:
         self._lock_ns = zlib.crc32(f"outbox:{db.schema or db.name}".encode()) & 0x7FFFFFFF
         self._last_purge = 0.0
         self.published = 0
+        # Statements built once: a relay runs one pass after another, and building them
+        # again each time costs more than running them.
+        self._take_lanes = select(
+            # This transaction only marks rows the broker already acknowledged: should
+            # its commit be lost in a database crash, the rows are published again,
+            # which consumers turn away (the inbox). So its commit need not wait for
+            # the log to reach the disk, and the next pass starts that much sooner.
+            func.set_config("synchronous_commit", "off", True),
+            *(func.pg_try_advisory_xact_lock(self._lock_ns, n) for n in range(lanes)),
+        )
+        self._unsent: dict[tuple[int, ...], tuple[Any, int]] = {}
+        t = table
+        self._mark_sent = (
+            update(t)
+            .where(t.c.id.in_(bindparam("ids", expanding=True)))
+            .values(sent_at=bindparam("now"))
+        )
+        self._mark_failed = (
+            update(t)
+            .where(t.c.id.in_(bindparam("ids", expanding=True)))
+            .values(attempts=t.c.attempts + 1, last_error=bindparam("error"))
+        )
 
     # -- one pass -------------------------------------------------------------------
 
@@ -198,28 +222,23 @@ class OutboxRelay:
         them, in one transaction on one connection: a handful of round trips whatever
         the number of lanes.
         """
-        total = 0
         with self.db.engine.connect() as conn:
-            while True:
-                n, more = self._publish_batch(conn)
-                total += n
-                self.published += n
-                if not more:
-                    break
-        return total
+            return self._publish_on(conn)
 
-    def _publish_batch(self, conn: Connection) -> tuple[int, bool]:
-        """(rows published, whether some lane may have more)."""
-        t = self.table
-        with conn.begin():
-            lanes = list(range(self.lanes))
-            if self.db.is_postgres:
-                held = conn.execute(
-                    select(*(func.pg_try_advisory_xact_lock(self._lock_ns, n) for n in lanes))
-                ).one()
-                lanes = [n for n, ok in zip(lanes, held, strict=True) if ok]
-                if not lanes:
-                    return 0, False  # other relays hold every lane
+    def _publish_on(self, conn: Connection) -> int:
+        total = 0
+        while True:
+            n, more = self._publish_batch(conn)
+            total += n
+            self.published += n
+            if not more:
+                return total
+
+    def _unsent_query(self, lanes: tuple[int, ...]) -> tuple[Any, int]:
+        """The query for the oldest unsent rows of these lanes, and how many per lane."""
+        found = self._unsent.get(lanes)
+        if found is None:
+            t = self.table
             share = max(1, self.batch_size // len(lanes))
             # One indexed range per lane (lane, id), so a backlog in one lane neither
             # starves the others nor makes the database sort the whole backlog.
@@ -232,7 +251,20 @@ class OutboxRelay:
                 .select()
                 for lane in lanes
             ]
-            rows = conn.execute(union_all(*per_lane)).all()
+            found = self._unsent[lanes] = (union_all(*per_lane), share)
+        return found
+
+    def _publish_batch(self, conn: Connection) -> tuple[int, bool]:
+        """(rows published, whether some lane may have more)."""
+        with conn.begin():
+            lanes = tuple(range(self.lanes))
+            if self.db.is_postgres:
+                held = conn.execute(self._take_lanes).one()[1:]
+                lanes = tuple(n for n, ok in zip(lanes, held, strict=True) if ok)
+                if not lanes:
+                    return 0, False  # other relays hold every lane
+            query, share = self._unsent_query(lanes)
+            rows = conn.execute(query).all()
             if not rows:
                 return 0, False
             sent, failed, error = self._send(rows)
@@ -286,17 +318,12 @@ class OutboxRelay:
     def _mark(
         self, conn: Connection, sent: list[int], failed: list[int], error: str | None
     ) -> None:
-        t = self.table
         now = datetime.now(UTC)
         for chunk in _chunks(sent, 1000):
-            conn.execute(update(t).where(t.c.id.in_(chunk)).values(sent_at=now))
+            conn.execute(self._mark_sent, {"ids": chunk, "now": now})
         if failed and error:
             for chunk in _chunks(failed, 1000):
-                conn.execute(
-                    update(t)
-                    .where(t.c.id.in_(chunk))
-                    .values(attempts=t.c.attempts + 1, last_error=error[:2000])
-                )
+                conn.execute(self._mark_failed, {"ids": chunk, "error": error[:2000]})
 
     def purge_sent(self) -> int:
         """Delete rows published longer ago than the retention period."""
@@ -326,20 +353,36 @@ class OutboxRelay:
         waiter = _Waiter(self.db, self.poll_seconds, self.idle_seconds, self.linger_seconds)
         backoff = 0.2
         log.info("outbox relay started", extra={"lanes": self.lanes})
+        # The loop keeps one connection from pass to pass (a pass per event, when events
+        # come one at a time, would otherwise check one out of the pool and ping it each
+        # time), and listens before its first pass so that no write goes unnoticed.
+        conn: Connection | None = None
+        waiter.listen()
         try:
             while not stop.is_set():
                 try:
-                    n = self.publish_pending()
+                    if conn is None:
+                        conn = self.db.engine.connect()
+                    n = self._publish_on(conn)
                     backoff = 0.2
                 except Exception as exc:
                     log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+                        conn = None
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
                 self._maybe_purge()
-                if n == 0:
+                # With PostgreSQL no second pass to find nothing: a write since this pass
+                # read the table has notified the waiter, which then returns at once.
+                if n == 0 or self.db.is_postgres:
                     waiter.wait(stop)
         finally:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
             waiter.close()
             log.info("outbox relay stopped", extra={"published": self.published})
 
@@ -366,6 +409,16 @@ class _Waiter:
         self.idle_seconds = idle_seconds
         self.linger_seconds = linger_seconds
         self._conn: Any = None
+
+    def listen(self) -> None:
+        """Start listening now (PostgreSQL), so that writes from here on wake `wait`."""
+        if not self.db.is_postgres:
+            return
+        try:
+            self._listen()
+        except Exception as exc:  # `wait` tries again, and polls meanwhile
+            log.warning("outbox relay: LISTEN failed (%s)", exc)
+            self.close()
 
     def wait(self, stop: threading.Event) -> None:
         if not self.db.is_postgres:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,26 +77,44 @@ class Sender:
         self.pool = ThreadPoolExecutor(config.send_concurrency, thread_name_prefix="sms-send")
         self.digest_every = digest_every
         self._last_digest = 0.0
+        # Messages the last pass claimed for the next one, in the transaction that
+        # recorded its own outcomes (one commit instead of two per pass).
+        self._claimed: list[Any] = []
         self.sent = 0
         self.failed = 0
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.client.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Give back the messages claimed for a pass that will not run, so that another
+        sender takes them now rather than when their lease runs out."""
+        claimed, self._claimed = self._claimed, []
+        if not claimed:
+            return
+        try:
+            with self.db.transaction() as session:
+                service.release(session, claimed, now=self.clock.now())
+        except Exception as exc:  # their lease runs out, and they are taken up then
+            log.warning("sender: could not release %d claimed messages: %s", len(claimed), exc)
 
     # -- one pass -----------------------------------------------------------------------
 
     def send_due(self) -> int:
-        """Send every message due now, a batch at a time; returns how many were taken."""
+        """Send every message due now, a batch at a time; returns how many were taken.
+
+        The transaction recording a batch's outcomes also claims the next batch, so a
+        busy sender commits once per batch."""
         config = self.ctx.config
-        now = self.clock.now()
-        with self.db.transaction() as session:
-            rows = service.claim_due(
-                session,
-                now=now,
-                limit=config.send_batch,
-                lease=timedelta(seconds=config.send_lease_seconds),
-            )
+        lease = timedelta(seconds=config.send_lease_seconds)
+        rows, self._claimed = self._claimed, []
+        if not rows:
+            with self.db.transaction() as session:
+                rows = service.claim_due(
+                    session, now=self.clock.now(), limit=config.send_batch, lease=lease
+                )
         if not rows:
             return 0
         # One phone's messages go one after another, in the order they were written (an
@@ -113,8 +132,25 @@ class Sender:
         )
         now = self.clock.now()
         with self.db.transaction() as session:
+            done = []
             for row in rows:
-                self._record(session, row, outcomes[row.id], now)
+                outcome = outcomes[row.id]
+                attempts = row.attempts + (1 if outcome.attempted else 0)
+                if outcome.submitted is None:
+                    self._record_failure(session, row, outcome, attempts, now)
+                    continue
+                done.append(
+                    flows.Submission(
+                        row,
+                        outcome.submitted.provider_message_id,
+                        outcome.submitted.state,
+                        attempts,
+                    )
+                )
+            flows.submitted_many(session, self.ctx, done, provider=self.provider.name, now=now)
+            following = service.claim_due(session, now=now, limit=config.send_batch, lease=lease)
+        self.sent += len(done)
+        self._claimed = following
         return len(rows)
 
     def _outgoing(self, row: Any) -> Outgoing:
@@ -140,21 +176,9 @@ class Sender:
             log.exception("unexpected error sending %s", row.id)
             return Outcome(error=TransientSendError(f"{type(exc).__name__}: {exc}"))
 
-    def _record(self, session: Any, row: Any, outcome: Outcome, now: datetime) -> None:
-        attempts = row.attempts + (1 if outcome.attempted else 0)
-        if outcome.submitted is not None:
-            flows.submitted(
-                session,
-                self.ctx,
-                row,
-                provider=self.provider.name,
-                provider_message_id=outcome.submitted.provider_message_id,
-                state=outcome.submitted.state,
-                attempts=attempts,
-                now=now,
-            )
-            self.sent += 1
-            return
+    def _record_failure(
+        self, session: Any, row: Any, outcome: Outcome, attempts: int, now: datetime
+    ) -> None:
         error = outcome.error
         assert error is not None
         if error.retry:
@@ -199,9 +223,9 @@ class Sender:
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
-                if taken >= self.ctx.config.send_batch:
+                if taken >= self.ctx.config.send_batch or self._claimed:
                     continue
-                waiter.wait(stop, self._until_next_due())
+                waiter.wait(stop, self._until_next_due)
         finally:
             waiter.close()
             self.close()
@@ -225,14 +249,21 @@ class _Waiter:
         self.db = db
         self._conn: Any = None
 
-    def wait(self, stop: threading.Event, seconds: float) -> None:
-        if seconds <= 0:
-            return
+    def wait(self, stop: threading.Event, until: Callable[[], float]) -> None:
+        """Wait at most `until()` seconds, which is only asked when no message has been
+        written since the last wait."""
         if not self.db.is_postgres:
-            stop.wait(min(seconds, 0.05))
+            seconds = until()
+            if seconds > 0:
+                stop.wait(min(seconds, 0.05))
             return
         try:
             conn = self._listen()
+            if any(True for _ in conn.notifies(timeout=0)):
+                return  # written meanwhile: no need to ask when the next one is due
+            seconds = until()
+            if seconds <= 0:
+                return
             for _ in conn.notifies(timeout=seconds, stop_after=1):
                 pass
             for _ in conn.notifies(timeout=0):
@@ -240,7 +271,7 @@ class _Waiter:
         except Exception as exc:
             log.warning("sender: LISTEN failed (%s); polling", exc)
             self.close()
-            stop.wait(min(seconds, 0.2))
+            stop.wait(0.2)
 
     def _listen(self) -> Any:
         if self._conn is None or self._conn.closed:

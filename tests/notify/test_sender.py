@@ -89,3 +89,34 @@ def test_a_message_whose_sender_died_mid_call_goes_out_once(live: Callable[..., 
     (message,) = notify.messages()
     assert message.status in ("submitted", "sent", "delivered")
     assert message.provider_message_id == service_.phones.received(CUSTOMER)[0]["sid"]
+
+
+def test_the_pass_recording_a_batch_claims_the_next_and_a_closing_sender_gives_it_back(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live(send_batch=1)
+    notify = service_.notify
+    for _ in range(3):
+        notify.deliver(received_event())
+    first, second, third = notify.messages()
+    sender = notify.sender()
+    try:
+        assert sender.send_due() == 1  # the first; its outcome is recorded with the second's claim
+        assert {m.id: m.status for m in notify.messages()}[second.id] == "sending"
+        assert sender.send_due() == 1  # the second, claimed already; the third claimed
+    finally:
+        sender.close()  # the third never goes out with this sender: it is given back
+    statuses = {m.id: m.status for m in notify.messages()}
+    assert statuses[first.id] != "pending" and statuses[second.id] != "pending"
+    assert statuses[third.id] == "pending"
+    # One phone's messages went out in the order they were written.
+    bodies = [m["body"] for m in service_.phones.received(CUSTOMER)]
+    assert bodies == [first.body, second.body]
+
+    again = notify.sender()
+    try:
+        assert again.send_due() == 1
+    finally:
+        again.close()
+    assert len(service_.phones.received(CUSTOMER)) == 3
+    assert service_.phones.sends() == 3

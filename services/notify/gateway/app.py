@@ -27,6 +27,7 @@ from services.notify.config import NotifyConfig, get_config
 from services.notify.providers.twilio import SIGNATURE_HEADER, signature
 from services.notify.text import measure
 from shared.logs import configure_logging, mask_phone
+from shared.settings import Settings
 
 log = logging.getLogger("sms-gateway")
 
@@ -139,7 +140,7 @@ def create_app(config: NotifyConfig | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if config is None:
-            configure_logging("sms-gateway", fmt="text")
+            configure_logging("sms-gateway", level=Settings().log_level, fmt="text")
         client["http"] = httpx.AsyncClient(timeout=10.0)
         try:
             yield

@@ -333,6 +333,16 @@ def sms_event(name: str, row: Any, *, now: datetime, **fields: Any) -> Envelope:
     )
 
 
+@dataclass(frozen=True)
+class Submission:
+    """A message the provider took: under which id, in which state, after how many tries."""
+
+    row: Any
+    provider_message_id: str
+    state: str
+    attempts: int
+
+
 def submitted(
     session: Session,
     ctx: Context,
@@ -345,27 +355,52 @@ def submitted(
     now: datetime,
 ) -> None:
     """The provider took the message: record its id and announce `sms.sent`."""
-    values = {
-        "provider": provider,
-        "provider_message_id": provider_message_id,
-        "submitted_at": now,
-        "attempts": attempts,
-        "lease_until": None,
-        "last_error": None,
-        "updated_at": now,
-    }
-    if not service.advance(session, row.id, state, **values):
-        # A receipt got here first and took it further: keep that, add what we know.
-        service.update_message(session, row.id, **values)
-    ctx.outbox.add(
+    submitted_many(
         session,
-        sms_event(
-            SMS_SENT.name,
-            row,
-            now=now,
-            provider=provider,
-            provider_message_id=provider_message_id,
-        ),
+        ctx,
+        [Submission(row, provider_message_id, state, attempts)],
+        provider=provider,
+        now=now,
+    )
+
+
+def submitted_many(
+    session: Session,
+    ctx: Context,
+    submissions: Sequence[Submission],
+    *,
+    provider: str,
+    now: datetime,
+) -> None:
+    """`submitted` for a sender's whole pass: two statements, whatever the number."""
+    if not submissions:
+        return
+    service.mark_submitted(
+        session,
+        [
+            {
+                "id": s.row.id,
+                "state": s.state,
+                "provider_message_id": s.provider_message_id,
+                "attempts": s.attempts,
+            }
+            for s in submissions
+        ],
+        provider=provider,
+        now=now,
+    )
+    ctx.outbox.add_many(
+        session,
+        [
+            sms_event(
+                SMS_SENT.name,
+                s.row,
+                now=now,
+                provider=provider,
+                provider_message_id=s.provider_message_id,
+            )
+            for s in submissions
+        ],
     )
 
 

@@ -66,6 +66,13 @@ class Message(NotifyTable, table=True):
             postgresql_where=text("status IN ('pending', 'unknown')"),
             sqlite_where=text("status IN ('pending', 'unknown')"),
         ),
+        # The sender's claim: messages whose sender died mid-call (the lease ran out).
+        Index(
+            "ix_messages_sending",
+            "lease_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
         Index(
             "ix_messages_held",
             "phone",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,19 @@ def _insert(session: Session, table: Any) -> Any:
     return sqlite.insert(table)
 
 
+# The statements the consumer and the sender run for every message, built once per
+# dialect: building one (and its cache key) costs as much as running it.
+_statements: dict[tuple[str, str], Any] = {}
+
+
+def _prepared(session: Session, name: str, build: Any) -> Any:
+    key = (name, session.get_bind().dialect.name)
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = _statements[key] = build(postgresql if key[1] == "postgresql" else sqlite)
+    return stmt
+
+
 # --- messages -------------------------------------------------------------------------
 
 
@@ -36,13 +49,21 @@ def add_messages(session: Session, rows: Sequence[dict[str, Any]]) -> list[str]:
     the ids stored."""
     if not rows:
         return []
-    stmt = (
-        _insert(session, messages)
-        .values(list(rows))
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(messages.c.id)
+    # One executemany per set of columns: the statement is then compiled once and cached
+    # (a multi-row VALUES built per call is compiled anew every time).
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    stmt = _prepared(
+        session,
+        "add_messages",
+        lambda dialect: (
+            dialect.insert(messages)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(messages.c.id)
+        ),
     )
-    return [row.id for row in session.execute(stmt)]
+    return [row.id for same in shapes.values() for row in session.execute(stmt, same)]
 
 
 def get_message(session: Session, message_id: str, *, for_update: bool = False) -> Any:
@@ -67,37 +88,99 @@ def get_by_dedupe_key(session: Session, key: str) -> Any:
     return session.execute(select(messages).where(messages.c.dedupe_key == key)).first()
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[Any]:
-    """Take up to `limit` messages that are due (pending or to reconcile), and those a
-    sender took and never finished (its lease ran out), for this sender."""
+def _claim_statements() -> tuple[Any, Any, Any]:
+    """The sender's claim, built once: PostgreSQL's single statement, and SQLite's
+    select of due ids and its lease (the rows are read between the two)."""
     m = messages.c
+    now = bindparam("now", type_=m.due_at.type)
+    limit = bindparam("limit")
     due = and_(m.status.in_(DUE), m.due_at <= now)
     abandoned = and_(m.status == "sending", m.lease_until < now)
-    ids = (
-        select(m.id).where(or_(due, abandoned)).order_by(m.due_at, m.created_at, m.id).limit(limit)
+    order = (m.due_at, m.created_at, m.id)
+    taken = {
+        "lease_until": bindparam("lease_until", type_=m.lease_until.type),
+        "updated_at": now,
+        "status": "sending",
+    }
+    # PostgreSQL: lock the oldest due rows no other sender holds, lease them, and return
+    # them with the status they had — one statement. The due rows and those of a dead
+    # sender are looked for apart, each along its own partial index (ix_messages_due,
+    # ix_messages_sending): one query for both would read the whole message log.
+    picked = [m.id, m.status, *order[:2]]
+    due_rows = (
+        select(*picked)
+        .where(due)
+        .order_by(*order)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due_rows")
     )
+    dead_rows = (
+        select(*picked)
+        .where(abandoned)
+        .order_by(m.lease_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("dead_rows")
+    )
+    both = union_all(select(due_rows), select(dead_rows)).subquery("both_")
+    chosen = (
+        select(both.c.id, both.c.status)
+        .order_by(both.c.due_at, both.c.created_at, both.c.id)
+        .limit(limit)
+        .cte("chosen")
+    )
+    columns = [chosen.c.status.label("status") if c.name == "status" else c for c in m]
+    one = update(messages).where(m.id == chosen.c.id).values(**taken).returning(*columns)
+    ids = select(m.id).where(or_(due, abandoned)).order_by(*order).limit(limit)
+    lease = update(messages).where(m.id.in_(bindparam("ids", expanding=True))).values(**taken)
+    return one, ids, lease
+
+
+_CLAIM, _DUE_IDS, _LEASE = _claim_statements()
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[Any]:
+    """Take up to `limit` messages that are due (pending or to reconcile), and those a
+    sender took and never finished (its lease ran out), for this sender. The rows come
+    as they were before (their status tells a first send from one to reconcile), oldest
+    due first."""
+    params = {"now": now, "lease_until": now + lease, "limit": limit}
     if session.get_bind().dialect.name == "postgresql":
-        ids = ids.with_for_update(skip_locked=True)
-    chosen = [row.id for row in session.execute(ids)]
+        rows = list(session.execute(_CLAIM, params))
+        rows.sort(key=lambda r: (r.due_at or now, r.created_at, r.id))
+        return rows
+    m = messages.c
+    chosen = [row.id for row in session.execute(_DUE_IDS, params)]
     if not chosen:
         return []
-    rows = list(
-        session.execute(
-            select(messages).where(m.id.in_(chosen)).order_by(m.due_at, m.created_at, m.id)
-        )
-    )
-    session.execute(
-        update(messages)
-        .where(m.id.in_(chosen))
-        .values(lease_until=now + lease, updated_at=now, status="sending")
-    )
+    order = (m.due_at, m.created_at, m.id)
+    rows = list(session.execute(select(messages).where(m.id.in_(chosen)).order_by(*order)))
+    session.execute(_LEASE, {**params, "ids": chosen})
     return rows
+
+
+_RELEASE = (
+    update(messages)
+    .where(messages.c.id == bindparam("m_id"), messages.c.status == "sending")
+    .values(
+        status=bindparam("m_status"), lease_until=bindparam("m_now"), updated_at=bindparam("m_now")
+    )
+)
+
+
+def release(session: Session, rows: Sequence[Any], *, now: datetime) -> None:
+    """Give claimed messages back as they were (one taken up from a dead sender, with its
+    lease run out), unless something moved them since."""
+    session.execute(_RELEASE, [{"m_id": r.id, "m_status": r.status, "m_now": now} for r in rows])
+
+
+_NEXT_DUE = select(func.min(messages.c.due_at)).where(messages.c.status.in_(DUE))
 
 
 def next_due(session: Session) -> datetime | None:
     """When the next waiting message falls due (a retry, the end of quiet hours)."""
-    m = messages.c
-    return session.execute(select(func.min(m.due_at)).where(m.status.in_(DUE))).scalar()
+    return session.execute(_NEXT_DUE).scalar()
 
 
 def update_message(session: Session, message_id: str, **values: Any) -> None:
@@ -113,6 +196,52 @@ def advance(session: Session, message_id: str, status: str, **values: Any) -> bo
         .values(status=status, **values)
     )
     return bool(result.rowcount)
+
+
+def _mark_submitted(state: str) -> Any:
+    m = messages.c
+    lower = [s for s, rank in RANK.items() if rank < RANK[state]]
+    return (
+        update(messages)
+        .where(m.id == bindparam("m_id"))
+        .values(
+            status=case((or_(*(m.status == s for s in lower)), state), else_=m.status),
+            provider=bindparam("m_provider"),
+            provider_message_id=bindparam("m_provider_message_id"),
+            submitted_at=bindparam("m_now", type_=m.submitted_at.type),
+            attempts=bindparam("m_attempts"),
+            lease_until=None,
+            last_error=None,
+            updated_at=bindparam("m_now", type_=m.updated_at.type),
+        )
+    )
+
+
+_MARK_SUBMITTED = {state: _mark_submitted(state) for state in ("submitted", "sent", "delivered")}
+
+
+def mark_submitted(
+    session: Session, items: Sequence[dict[str, Any]], *, provider: str, now: datetime
+) -> None:
+    """The provider took these messages (each item: `id`, `state`, `provider_message_id`,
+    `attempts`): record that, moving each to its state only if that is forward (a receipt
+    may have taken it further already). One executemany per state, whatever the number."""
+    by_state: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_state.setdefault(item["state"], []).append(
+            {
+                "m_id": item["id"],
+                "m_provider": provider,
+                "m_provider_message_id": item["provider_message_id"],
+                "m_attempts": item["attempts"],
+                "m_now": now,
+            }
+        )
+    for state, params in by_state.items():
+        stmt = _MARK_SUBMITTED.get(state)
+        if stmt is None:
+            stmt = _MARK_SUBMITTED[state] = _mark_submitted(state)
+        session.execute(stmt, params)
 
 
 def sent_to_since(session: Session, *, phone: str, since: datetime) -> int:
@@ -243,11 +372,11 @@ def list_messages(
 # --- opt-outs -------------------------------------------------------------------------
 
 
+_OPTED_OUT = select(opt_outs.c.phone).where(opt_outs.c.phone == bindparam("phone"))
+
+
 def opted_out(session: Session, phone: str) -> bool:
-    return (
-        session.execute(select(opt_outs.c.phone).where(opt_outs.c.phone == phone)).first()
-        is not None
-    )
+    return session.execute(_OPTED_OUT, {"phone": phone}).first() is not None
 
 
 def opt_out(session: Session, *, phone: str, keyword: str, now: datetime) -> bool:
@@ -270,10 +399,18 @@ def opt_in(session: Session, *, phone: str) -> bool:
 
 
 def save_contact(session: Session, values: dict[str, Any]) -> None:
-    stmt = _insert(session, contacts).values(**values)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["complaint_id"])
-    session.execute(stmt)
+    stmt = _prepared(
+        session,
+        "save_contact",
+        lambda dialect: dialect.insert(contacts).on_conflict_do_nothing(
+            index_elements=["complaint_id"]
+        ),
+    )
+    session.execute(stmt, [values])
+
+
+_CONTACT = select(contacts).where(contacts.c.complaint_id == bindparam("complaint_id"))
 
 
 def get_contact(session: Session, complaint_id: str) -> Any:
-    return session.execute(select(contacts).where(contacts.c.complaint_id == complaint_id)).first()
+    return session.execute(_CONTACT, {"complaint_id": complaint_id}).first()
