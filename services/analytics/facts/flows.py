@@ -7,6 +7,7 @@ event: the fact row, the event log row and the inbox row commit together.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -51,6 +52,34 @@ def on_revised(session: Session, event: Event[Any], tz: tzinfo) -> None:
     if stored and before is not None:
         after = projection.revised(before, payload, event.envelope.occurred_at)
         service.save_fact(session, before=before, after=after)
+
+
+def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> None:
+    """What `on_received`, `on_lifecycle` and `on_revised` do for each event in turn,
+    with the batch's facts read in one query and written in a few: the rebuild's path.
+    The rows are the same as the handlers' one event at a time (the projection is pure);
+    the events must be claimed already, and be of the types those handlers take."""
+    stored = service.get_facts(session, (event.payload.complaint_id for event in events))
+    current = dict(stored)
+    event_rows = []
+    for event in events:
+        payload, at = event.payload, event.envelope.occurred_at
+        complaint_id = payload.complaint_id
+        if event.type == "complaint.received":
+            current[complaint_id] = projection.received(current.get(complaint_id), payload, at, tz)
+        elif event.type == REVISED:
+            row = _revision_row(str(event.envelope.event_id), payload)
+            if service.add_revision(session, row=row) and complaint_id in current:
+                current[complaint_id] = projection.revised(current[complaint_id], payload, at)
+        else:
+            after = projection.lifecycle(current.get(complaint_id), payload, event.type, at, tz)
+            if after is None:
+                continue  # an older entry than the fact already reflects
+            current[complaint_id] = after
+            event_id = str(event.envelope.event_id)
+            event_rows.append(projection.event_row(payload, event.type, event_id, at, tz))
+    service.save_facts(session, before=stored, after=current)
+    service.add_events(session, rows=event_rows)
 
 
 def _revision_row(revision_id: str, p: RootCauseRevised) -> dict[str, Any]:
