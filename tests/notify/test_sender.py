@@ -3,6 +3,7 @@ held messages wait, and a message whose sender died mid-call is not sent twice."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -120,3 +121,38 @@ def test_the_pass_recording_a_batch_claims_the_next_and_a_closing_sender_gives_i
         again.close()
     assert len(service_.phones.received(CUSTOMER)) == 3
     assert service_.phones.sends() == 3
+
+
+def test_two_senders_at_once_send_each_message_once(live: Callable[..., Live]) -> None:
+    """What running notify's worker twice relies on: the senders' claims never overlap."""
+    service_ = live(send_batch=4)
+    notify = service_.notify
+    phones = [f"+86139{n:08d}" for n in range(40)]
+    for phone in phones:
+        notify.deliver(received_event(customer_phone=phone))
+    senders = [notify.sender(), notify.sender()]
+    sent = [0, 0]
+    barrier = threading.Barrier(2)
+
+    def drain(i: int) -> None:
+        barrier.wait()
+        idle = 0
+        while idle < 3:  # the other may still hold claims it gives back when done
+            n = senders[i].send_due()
+            sent[i] += n
+            idle = idle + 1 if n == 0 else 0
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        for sender in senders:
+            sender.close()
+    assert sum(sent) == len(phones)
+    assert all(n > 0 for n in sent), f"both senders should have had work: {sent}"
+    assert service_.phones.sends() == len(phones)
+    assert all(len(service_.phones.received(phone)) == 1 for phone in phones)
+    assert {m.status for m in notify.messages()} <= {"sent", "delivered"}

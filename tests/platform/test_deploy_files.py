@@ -219,14 +219,29 @@ def test_k8s_runs_the_service_api_behind_a_service_and_probes(service: str) -> N
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_k8s_runs_one_worker_per_service(service: str) -> None:
+def test_k8s_scales_each_worker_up_to_the_partitions_it_consumes(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     worker = k8s("Deployment", f"{service}-worker")
     [container] = containers(worker)
     assert argv_of(container["args"]) == ["python", "-m", f"services.{service}.worker"]
-    # Its loops are not coordinated between processes: never two, not even in a rollout.
-    assert worker["spec"]["replicas"] == 1
-    assert worker["spec"]["strategy"]["type"] == "Recreate"
     assert "ports" not in container
+    # The autoscaler owns the size: a `replicas` here would reset it on every apply.
+    assert "replicas" not in worker["spec"]
+    assert worker["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert container["resources"]["requests"]["cpu"], "CPU utilisation needs a request"
+
+    hpa = k8s("HorizontalPodAutoscaler", f"{service}-worker")
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", f"{service}-worker")
+    # At most one consumer per partition of the topics this worker's code consumes, as
+    # the topics job creates them; at least two, so a killed pod leaves one working.
+    [topics_job] = containers(k8s("Job", "topics"))
+    partitions = {s.name: s.partitions for s in _specs_with(k8s_env(topics_job), monkeypatch)}
+    spec = importlib.import_module(f"services.{service}.worker").SPEC
+    most = max(partitions[topic] for topic in spec.topics)
+    assert hpa["spec"]["minReplicas"] == 2
+    assert hpa["spec"]["maxReplicas"] == most
 
 
 def test_apis_and_workers_run_the_commands_of_make_run() -> None:

@@ -287,6 +287,94 @@ def test_two_relays_at_once_publish_each_event_once_and_in_order(
         r.producer.close()
 
 
+def handlers_by_pid(db: Database) -> dict[int, int]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT handled_by, count(*) FROM effects GROUP BY handled_by"))
+        return {pid: n for pid, n in rows}
+
+
+def test_consumers_of_one_group_share_the_partitions_and_a_killed_ones_share_moves_on(
+    pipeline: tuple[Database, Database],
+    new_topic: Any,
+    kafka_settings: Settings,
+    pg_url: str,
+    tmp_path: Path,
+) -> None:
+    """What scaling a worker out relies on: up to one consumer per partition, each
+    taking its share; one killed mid-stream and another joining later change who handles
+    what, never how often or in which order."""
+    a, b = pipeline
+    topic = new_topic(6)
+    group = f"ledger-{uuid.uuid4().hex[:8]}"
+    producer = create_producer(kafka_settings, "test-relay")
+    relay = OutboxRelay(a, intake_outbox, producer, lanes=4, poll_seconds=0.05)
+    stop = threading.Event()
+    relay_thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    relay_thread.start()
+    consumers = [
+        start_consumer(pg_url, b, topic, group, tmp_path / f"consumer-{i}.log") for i in range(3)
+    ]
+    accounts = [f"acct-{i}" for i in range(12)]
+    written: list[str] = []
+    seq = 0
+
+    def write_round() -> None:
+        nonlocal seq
+        seq += 1
+        for account in accounts:
+            written.append(write(a, topic, account, seq))
+        time.sleep(0.05)
+
+    def write_until(condition: Any, what: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out: {what}"
+            write_round()
+
+    pids = [c.pid for c in consumers]
+    try:
+        # All three join and each gets partitions of its own.
+        write_until(
+            lambda: all(handlers_by_pid(b).get(pid, 0) > 0 for pid in pids),
+            "each of three consumers handling its share",
+        )
+        consumers[0].kill()
+        assert consumers[0].wait(timeout=30) == -9
+        killed_at = len(effects(b))
+        # Its partitions move to the other two; a fourth joins and takes some back.
+        write_until(lambda: len(effects(b)) > killed_at + 3 * len(accounts), "the group goes on")
+        consumers.append(start_consumer(pg_url, b, topic, group, tmp_path / "consumer-3.log"))
+        write_until(lambda: handlers_by_pid(b).get(consumers[3].pid, 0) > 0, "the late joiner")
+        for _ in range(3):
+            write_round()
+        wait_until(
+            lambda: relay.backlog() == 0 and len(effects(b)) >= len(written),
+            timeout=90,
+            what=f"all {len(written)} events handled",
+            interval=0.5,
+        )
+        time.sleep(1.0)  # let a stray redelivery land, so a second effect would show
+    finally:
+        stop.set()
+        relay_thread.join(timeout=30)
+        for consumer in consumers:
+            if consumer.poll() is None:
+                consumer.terminate()
+                consumer.wait(timeout=30)
+        producer.close()
+
+    rows = effects(b)
+    assert sorted(r.event_id for r in rows) == sorted(written)  # each event one effect
+    order: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        order[r.account].append(r.seq)
+    for account in accounts:
+        assert order[account] == list(range(1, seq + 1)), f"{account} out of order"
+    shares = handlers_by_pid(b)
+    assert set(shares) == {c.pid for c in consumers}
+    assert all(n > 0 for n in shares.values()), shares
+
+
 def test_bad_records_go_to_the_dead_letter_topic_with_their_reason_and_the_consumer_moves_on(
     pipeline: tuple[Database, Database],
     new_topic: Any,

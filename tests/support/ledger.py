@@ -52,7 +52,7 @@ def create_effects_table(db: Database) -> None:
                 "CREATE TABLE IF NOT EXISTS effects ("
                 " id BIGSERIAL PRIMARY KEY, event_id TEXT NOT NULL, account TEXT NOT NULL,"
                 " seq INT NOT NULL, correlation_id TEXT, latency_ms DOUBLE PRECISION,"
-                " handled_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())"
+                " handled_by INT, handled_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())"
             )
         )
 
@@ -62,8 +62,8 @@ def handle_posted(session: Session, event: Event[Posted]) -> None:
     latency = (datetime.now(UTC) - event.payload.written_at).total_seconds() * 1000
     session.execute(
         text(
-            "INSERT INTO effects (event_id, account, seq, correlation_id, latency_ms)"
-            " VALUES (:e, :a, :s, :c, :l)"
+            "INSERT INTO effects (event_id, account, seq, correlation_id, latency_ms, handled_by)"
+            " VALUES (:e, :a, :s, :c, :l, :p)"
         ),
         {
             "e": str(event.envelope.event_id),
@@ -71,6 +71,7 @@ def handle_posted(session: Session, event: Event[Posted]) -> None:
             "s": event.payload.seq,
             "c": event.envelope.correlation_id,
             "l": latency,
+            "p": os.getpid(),  # which consumer process had the effect
         },
     )
 
