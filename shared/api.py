@@ -70,7 +70,18 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         try:
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            if length is not None and not length.isdigit():
+                status = 400
+                await self._refuse(
+                    send,
+                    cid,
+                    400,
+                    error="bad_request",
+                    message="the Content-Length header must be a whole number of bytes",
+                    field="Content-Length",
+                )
+                return
+            if length is not None and int(length) > self.max_body:
                 status = 413
                 await self._too_large(send, cid)
                 return
@@ -115,11 +126,11 @@ class RequestContextMiddleware:
             correlation_id_var.reset(token)
 
     async def _too_large(self, send: Send, cid: str) -> None:
-        response = JSONResponse(
-            {"error": "payload_too_large", "message": _BodyTooLarge(self.max_body).detail},
-            status_code=413,
-            headers={"x-correlation-id": cid},
-        )
+        message = _BodyTooLarge(self.max_body).detail
+        await self._refuse(send, cid, 413, error="payload_too_large", message=message)
+
+    async def _refuse(self, send: Send, cid: str, status: int, **body: str) -> None:
+        response = JSONResponse(body, status_code=status, headers={"x-correlation-id": cid})
         await response({"type": "http"}, _empty_receive, send)
 
 
