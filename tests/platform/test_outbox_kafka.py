@@ -16,6 +16,8 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,33 @@ def committed_offsets(bootstrap: str, group: str) -> int:
         admin.close()
 
 
+@contextmanager
+def running_relay(db: Database, settings: Settings) -> Iterator[OutboxRelay]:
+    """The outbox relay polling in a thread, as the worker runs it."""
+    producer = create_producer(settings, "test-relay")
+    relay = OutboxRelay(db, intake_outbox, producer, lanes=4, poll_seconds=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield relay
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        producer.close()
+
+
+def assert_one_effect_each_in_order(db: Database, written: list[str], last_seq: int) -> None:
+    """Every event written has exactly one effect, and each account's in sequence."""
+    rows = effects(db)
+    assert sorted(r.event_id for r in rows) == sorted(written)
+    order: dict[str, list[int]] = defaultdict(list)
+    for r in rows:
+        order[r.account].append(r.seq)
+    for account, seqs in order.items():
+        assert seqs == list(range(1, last_seq + 1)), f"{account} out of order"
+
+
 @pytest.fixture
 def pipeline(migrated: Any) -> tuple[Database, Database]:
     a = migrated("intake")
@@ -183,11 +212,8 @@ def test_the_outbox_keeps_events_while_the_broker_is_down_and_all_arrive_in_orde
     a, b = pipeline
     topic = new_topic(3)
     group = f"ledger-{uuid.uuid4().hex[:8]}"
-    producer = create_producer(kafka_settings, "test-relay")
-    relay = OutboxRelay(a, intake_outbox, producer, lanes=4, poll_seconds=0.05)
-    stop = threading.Event()
-    relay_thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
-    relay_thread.start()
+    stack = ExitStack()  # the relay, stopped in `finally`
+    relay = stack.enter_context(running_relay(a, kafka_settings))
     consumer = start_consumer(pg_url, b, topic, group, tmp_path / "consumer.log")
 
     accounts = [f"acct-{i}" for i in range(8)]
@@ -222,19 +248,11 @@ def test_the_outbox_keeps_events_while_the_broker_is_down_and_all_arrive_in_orde
         )
         time.sleep(1.0)
     finally:
-        stop.set()
-        relay_thread.join(timeout=30)
+        stack.close()
         consumer.terminate()
         consumer.wait(timeout=30)
-        producer.close()
 
-    rows = effects(b)
-    assert sorted(r.event_id for r in rows) == sorted(written)  # all arrived, none twice
-    order: dict[str, list[int]] = defaultdict(list)
-    for r in rows:
-        order[r.account].append(r.seq)
-    for account in accounts:
-        assert order[account] == list(range(1, per_account + 1)), f"{account} out of order"
+    assert_one_effect_each_in_order(b, written, per_account)  # all arrived, none twice
 
 
 def test_two_relays_at_once_publish_each_event_once_and_in_order(
@@ -306,11 +324,8 @@ def test_consumers_of_one_group_share_the_partitions_and_a_killed_ones_share_mov
     a, b = pipeline
     topic = new_topic(6)
     group = f"ledger-{uuid.uuid4().hex[:8]}"
-    producer = create_producer(kafka_settings, "test-relay")
-    relay = OutboxRelay(a, intake_outbox, producer, lanes=4, poll_seconds=0.05)
-    stop = threading.Event()
-    relay_thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
-    relay_thread.start()
+    stack = ExitStack()  # the relay, stopped in `finally`
+    relay = stack.enter_context(running_relay(a, kafka_settings))
     consumers = [
         start_consumer(pg_url, b, topic, group, tmp_path / f"consumer-{i}.log") for i in range(3)
     ]
@@ -355,21 +370,13 @@ def test_consumers_of_one_group_share_the_partitions_and_a_killed_ones_share_mov
         )
         time.sleep(1.0)  # let a stray redelivery land, so a second effect would show
     finally:
-        stop.set()
-        relay_thread.join(timeout=30)
+        stack.close()
         for consumer in consumers:
             if consumer.poll() is None:
                 consumer.terminate()
                 consumer.wait(timeout=30)
-        producer.close()
 
-    rows = effects(b)
-    assert sorted(r.event_id for r in rows) == sorted(written)  # each event one effect
-    order: dict[str, list[int]] = defaultdict(list)
-    for r in rows:
-        order[r.account].append(r.seq)
-    for account in accounts:
-        assert order[account] == list(range(1, seq + 1)), f"{account} out of order"
+    assert_one_effect_each_in_order(b, written, seq)
     shares = handlers_by_pid(b)
     assert set(shares) == {c.pid for c in consumers}
     assert all(n > 0 for n in shares.values()), shares
