@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from shared.db import Database, is_transient
 from shared.events import Event, EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
-from shared.inbox import claim, claim_many
+from shared.inbox import claim, claim_each
 from shared.logs import correlation
 from shared.settings import Settings
 from shared.topics import dlq
@@ -352,9 +352,8 @@ class EventConsumer:
                 transient_wait = min(transient_wait * 2, 15.0)
 
     def _handle_all_once(self, work: Sequence[tuple[Any, Event[Any], Handler]]) -> list[bool]:
-        results = []
         with self.db.transaction() as session:
-            fresh = claim_many(
+            firsts = claim_each(
                 session,
                 self.inbox,
                 consumer=self.name,
@@ -363,15 +362,12 @@ class EventConsumer:
                     for record, event, _ in work
                 ],
             )
-            for _, event, handler in work:
-                event_id = str(event.envelope.event_id)
-                first_time = event_id in fresh
-                if first_time:
-                    fresh.discard(event_id)  # a second copy in the same batch is a duplicate
+            for (_, event, handler), first_time in zip(work, firsts, strict=True):
+                if first_time:  # a second copy in the same batch is a duplicate
+                    event_id = str(event.envelope.event_id)
                     with correlation(event.envelope.correlation_id, event_id):
                         handler(session, event)
-                results.append(first_time)
-        return results
+        return firsts
 
     def dead_letter(
         self, record: Any, *, reason: str, error_class: str, trace: str | None = None

@@ -102,4 +102,22 @@ def claim_many(
     return {row.event_id for row in session.execute(stmt, list(rows.values()))}
 
 
+def claim_each(
+    session: Session,
+    table: Table,
+    *,
+    consumer: str,
+    claims: Sequence[tuple[Envelope, str | None, int | None, int | None]],
+) -> list[bool]:
+    """`claim_many`, answered claim by claim: whether each event is handled now for the
+    first time (of two copies of one event in `claims`, only the first is)."""
+    fresh = claim_many(session, table, consumer=consumer, claims=claims)
+    first = []
+    for envelope, *_ in claims:
+        event_id = str(envelope.event_id)
+        first.append(event_id in fresh)
+        fresh.discard(event_id)
+    return first
+
+
 _claims: dict[tuple[Table, str], Any] = {}

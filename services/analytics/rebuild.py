@@ -34,7 +34,7 @@ from services.analytics.handlers import handlers_for
 from shared.db import Database, create_database, database_for
 from shared.events import EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
-from shared.inbox import claim_many
+from shared.inbox import claim_each
 from shared.migrations import upgrade
 from shared.settings import Settings
 from shared.topics import COMPLAINTS_LIFECYCLE
@@ -122,8 +122,9 @@ def replay(
 ) -> RebuildResult:
     """Read `topics` from offset zero to their end and apply them into `db`: the
     worker's handlers' effects (`flows.apply_events`), a batch per transaction."""
-    types = set(handlers_for(tz))
     from kafka import KafkaConsumer
+
+    types = set(handlers_for(tz))
 
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap.split(","),
@@ -188,18 +189,13 @@ def _apply(
             continue
         decoded.append((record, event))
     with db.transaction() as session:
-        fresh = claim_many(
+        firsts = claim_each(
             session,
             inbox,
             consumer=CONSUMER,
             claims=[(e.envelope, r.topic, r.partition, r.offset) for r, e in decoded],
         )
-        events = []
-        for _, event in decoded:
-            event_id = str(event.envelope.event_id)
-            if event_id in fresh:
-                fresh.discard(event_id)  # a second copy in the batch is a duplicate
-                events.append(event)
+        events = [event for (_, event), first in zip(decoded, firsts, strict=True) if first]
         flows.apply_events(session, events, tz)
         result.handled += len(events)
 
