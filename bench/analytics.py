@@ -49,7 +49,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 def text_pool() -> list[tuple[str, str]]:
     """(text, intake category) from the real data files."""
     from services.analytics.text import datasets
-    from services.intake.taxonomy import taxonomy
+    from shared.taxonomy import taxonomy
 
     pool = []
     gov = datasets.gov_categories()

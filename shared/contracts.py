@@ -18,22 +18,30 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, Field
 
 from shared.events import EventType, Payload, registry
 from shared.topics import COMPLAINTS_LIFECYCLE as LIFECYCLE
 from shared.topics import SMS_EVENTS
-
-Channel = Literal["phone", "web", "sms", "wechat", "email", "walk_in"]
-Severity = Literal["urgent", "high", "normal", "low"]
-Nature = Literal["genuine", "recognition", "compensation"]
-FeedbackResult = Literal["satisfied", "unsatisfied", "unreachable"]
-LifecycleState = Literal[
-    "received", "with_duty_manager", "dispatched", "in_progress", "replied", "closed"
-]
-
+from shared.vocabulary import (
+    LIFECYCLE_EVENTS,
+    Action,
+    Audience,
+    Channel,
+    ClosureReason,
+    EventName,
+    FeedbackResult,
+    FeedbackSource,
+    Nature,
+    NoteSource,
+    Role,
+    RootCause,
+    Severity,
+    SmsIntent,
+    State,
+)
 
 # --- intake -------------------------------------------------------------------------
 
@@ -72,7 +80,7 @@ class FeedbackReceived(Payload):
     reference: str
     result: FeedbackResult
     comment: str | None = None
-    source: Literal["phone", "web", "sms"] = "phone"
+    source: FeedbackSource = FeedbackSource.PHONE
     recorded_by: str
 
 
@@ -80,7 +88,7 @@ class NoteAdded(Payload):
     complaint_id: str
     reference: str
     text: str
-    source: Literal["agent", "customer_sms", "web"] = "agent"
+    source: NoteSource = NoteSource.AGENT
     added_by: str
 
 
@@ -90,7 +98,7 @@ class NoteAdded(Payload):
 class Recipient(Payload):
     """Someone notify should tell about this change."""
 
-    audience: Literal["duty_manager", "supervisor", "department", "department_head", "customer"]
+    audience: Audience
     phone: str
     staff_id: str | None = None
     name: str | None = None
@@ -101,14 +109,14 @@ class LifecycleChanged(Payload):
 
     complaint_id: str
     reference: str
-    action: str  # the lifecycle action, e.g. `dispatch`, `return`, `feedback`
-    from_state: LifecycleState
-    to_state: LifecycleState
+    action: Action
+    from_state: State
+    to_state: State
     history_seq: int = Field(ge=1)
     holder_staff_id: str | None = None
-    holder_role: str | None = None
+    holder_role: Role | None = None
     department_id: str | None = None
-    closure_reason: str | None = None
+    closure_reason: ClosureReason | None = None
     bounce_count: int = 0
     reopen_count: int = 0
     urge_count: int = 0
@@ -119,7 +127,7 @@ class LifecycleChanged(Payload):
     nature: Nature | None = None
     due_at: AwareDatetime | None = None  # the current SLA deadline, if any
     resolution: str | None = None
-    root_cause: str | None = None
+    root_cause: RootCause | None = None
     reason: str | None = None
     # The action's own fields (reason_code, instructions, until, decision, amount, …).
     details: dict[str, Any] = Field(default_factory=dict)
@@ -127,30 +135,10 @@ class LifecycleChanged(Payload):
     summary: str = ""  # one line for an SMS: reference, category, what happened
 
 
-LIFECYCLE_EVENTS = (
-    "complaint.assigned",
-    "complaint.handed_over",
-    "complaint.acknowledged",
-    "complaint.dispatched",
-    "complaint.accepted",
-    "complaint.returned",
-    "complaint.extension_requested",
-    "complaint.extension_decided",
-    "complaint.replied",
-    "complaint.loss_verified",
-    "complaint.follow_up_failed",
-    "complaint.feedback_recorded",
-    "complaint.urged",
-    "complaint.escalated",
-    "complaint.reopened",
-    "complaint.closed",
-)
-
-
 class HandedOverItem(Payload):
     complaint_id: str
     reference: str
-    state: LifecycleState
+    state: State
     severity: Severity | None = None
     category: str | None = None
     due_at: AwareDatetime | None = None
@@ -196,7 +184,7 @@ class SmsInbound(Payload):
     complaint_id: str | None = None
     # What the text means in context: `ack` from a duty manager, `satisfied` /
     # `unsatisfied` from a customer, `opt_out`, or `message` for anything else.
-    intent: Literal["ack", "satisfied", "unsatisfied", "opt_out", "message"] = "message"
+    intent: SmsIntent = SmsIntent.MESSAGE
     staff_id: str | None = None
 
 
@@ -208,30 +196,37 @@ class RootCauseRevised(Payload):
 
     complaint_id: str
     reference: str
-    root_cause: str
-    previous: str | None = None
+    root_cause: RootCause
+    previous: RootCause | None = None
     note: str | None = None
     revised_by: str
     revised_at: AwareDatetime
 
 
-COMPLAINT_RECEIVED = registry.register("complaint.received", ComplaintReceived, topic=LIFECYCLE)
-FEEDBACK_RECEIVED = registry.register(
-    "complaint.feedback_received", FeedbackReceived, topic=LIFECYCLE
+COMPLAINT_RECEIVED = registry.register(
+    EventName.COMPLAINT_RECEIVED, ComplaintReceived, topic=LIFECYCLE
 )
-NOTE_ADDED = registry.register("complaint.note_added", NoteAdded, topic=LIFECYCLE)
+FEEDBACK_RECEIVED = registry.register(
+    EventName.FEEDBACK_RECEIVED, FeedbackReceived, topic=LIFECYCLE
+)
+NOTE_ADDED = registry.register(EventName.NOTE_ADDED, NoteAdded, topic=LIFECYCLE)
 # It belongs to no one complaint, so it is keyed by its own event id.
-DUTY_HANDED_OVER = registry.register("duty.handed_over", DutyHandedOver, topic=LIFECYCLE)
+DUTY_HANDED_OVER = registry.register(EventName.DUTY_HANDED_OVER, DutyHandedOver, topic=LIFECYCLE)
 LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {
     name: registry.register(name, LifecycleChanged, topic=LIFECYCLE) for name in LIFECYCLE_EVENTS
 }
-SMS_SENT = registry.register("sms.sent", SmsEvent, topic=SMS_EVENTS)
-SMS_DELIVERED = registry.register("sms.delivered", SmsEvent, topic=SMS_EVENTS)
-SMS_FAILED = registry.register("sms.failed", SmsEvent, topic=SMS_EVENTS)
-SMS_INBOUND = registry.register("sms.inbound", SmsInbound, topic=SMS_EVENTS)
+SMS_SENT = registry.register(EventName.SMS_SENT, SmsEvent, topic=SMS_EVENTS)
+SMS_DELIVERED = registry.register(EventName.SMS_DELIVERED, SmsEvent, topic=SMS_EVENTS)
+SMS_FAILED = registry.register(EventName.SMS_FAILED, SmsEvent, topic=SMS_EVENTS)
+SMS_INBOUND = registry.register(EventName.SMS_INBOUND, SmsInbound, topic=SMS_EVENTS)
 ROOT_CAUSE_REVISED = registry.register(
-    "analytics.root_cause_revised", RootCauseRevised, topic=LIFECYCLE
+    EventName.ROOT_CAUSE_REVISED, RootCauseRevised, topic=LIFECYCLE
 )
+# Every event type is registered with its payload: a name added to the vocabulary
+# without a contract fails here, at import, in every service.
+_UNREGISTERED = set(EventName) - set(registry.names())
+if _UNREGISTERED:
+    raise RuntimeError(f"event types without a contract: {sorted(_UNREGISTERED)}")
 
 
 def money(value: Decimal | None) -> str | None:

@@ -120,6 +120,7 @@ class EventRegistry:
         version: int = 1,
         upcasters: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] | None = None,
     ) -> EventType[P]:
+        name = str(name)  # a vocabulary member (EventName) is stored as its plain string
         if name in self._types:
             raise ValueError(f"event type {name!r} registered twice")
         missing = [v for v in range(1, version) if v not in (upcasters or {})]

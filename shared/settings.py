@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # runs, share one database without sharing tables.
     schema_prefix: str = Field(default="", pattern=r"^[a-z0-9_]{0,30}$")
 
+    # The complaint categories, [{"id", "zh", "en", "group"}]: see shared/taxonomy.json.
+    taxonomy_file: Path = Path(__file__).parent / "taxonomy.json"
+
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_request_timeout_ms: int = 10_000
     # How long a send may wait for metadata before failing (broker down).

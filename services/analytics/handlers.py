@@ -9,15 +9,15 @@ from functools import partial
 from services.analytics.config import get_config
 from services.analytics.facts import flows
 from shared.consumer import Handler
-from shared.contracts import LIFECYCLE_EVENTS
 from shared.db import Database
 from shared.settings import Settings
+from shared.vocabulary import LIFECYCLE_EVENTS, EventName
 
 
 def handlers_for(tz: tzinfo) -> dict[str, Handler]:
     """One handler per event type the read models are built from."""
     table: dict[str, Handler] = {
-        "complaint.received": partial(flows.on_received, tz=tz),
+        EventName.COMPLAINT_RECEIVED: partial(flows.on_received, tz=tz),
         flows.REVISED: partial(flows.on_revised, tz=tz),
     }
     table.update(dict.fromkeys(LIFECYCLE_EVENTS, partial(flows.on_lifecycle, tz=tz)))

@@ -10,18 +10,21 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.escalation.calendar import WorkingCalendar
-from services.escalation.lifecycle import STAGE_ON_ENTRY, LifecycleConfig
+from services.escalation.lifecycle import LifecycleConfig
+from shared.vocabulary import SLA_STAGES, Severity, Stage
 
-SEVERITIES = ("urgent", "high", "normal", "low")
-STAGES = tuple(STAGE_ON_ENTRY.values())
+
+def _minutes(urgent: int, high: int, normal: int, low: int) -> dict[str, int]:
+    return dict(zip(Severity, (urgent, high, normal, low), strict=True))
+
 
 # Minutes each SLA stage may take, by severity: how long the duty manager has to
 # acknowledge, the department to accept and to resolve, and the centre to follow up.
 DEFAULT_SLA_MINUTES: dict[str, dict[str, int]] = {
-    "acknowledgement": {"urgent": 5, "high": 15, "normal": 30, "low": 60},
-    "acceptance": {"urgent": 60, "high": 2 * 60, "normal": 4 * 60, "low": 8 * 60},
-    "resolution": {"urgent": 4 * 60, "high": 24 * 60, "normal": 72 * 60, "low": 120 * 60},
-    "follow_up": {"urgent": 24 * 60, "high": 48 * 60, "normal": 48 * 60, "low": 72 * 60},
+    Stage.ACKNOWLEDGEMENT: _minutes(5, 15, 30, 60),
+    Stage.ACCEPTANCE: _minutes(60, 2 * 60, 4 * 60, 8 * 60),
+    Stage.RESOLUTION: _minutes(4 * 60, 24 * 60, 72 * 60, 120 * 60),
+    Stage.FOLLOW_UP: _minutes(24 * 60, 48 * 60, 48 * 60, 72 * 60),
 }
 
 
@@ -69,8 +72,8 @@ class EscalationConfig(BaseSettings):
     @field_validator("sla_minutes")
     @classmethod
     def _complete(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
-        for stage in STAGES:
-            for severity in SEVERITIES:
+        for stage in SLA_STAGES:
+            for severity in Severity:
                 minutes = value.get(stage, {}).get(severity)
                 if minutes is None or minutes < 1:
                     raise ValueError(
@@ -87,7 +90,7 @@ class EscalationConfig(BaseSettings):
 
     def sla(self, stage: str, severity: str) -> timedelta:
         by_severity = self.sla_minutes[stage]
-        return timedelta(minutes=by_severity.get(severity, by_severity["normal"]))
+        return timedelta(minutes=by_severity.get(severity, by_severity[Severity.NORMAL]))
 
     def escalation_step(self, stage: str, severity: str) -> timedelta:
         return self.sla(stage, severity) * self.escalation_step_percent / 100

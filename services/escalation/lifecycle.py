@@ -20,80 +20,21 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, NamedTuple
 
-
-class State(StrEnum):
-    RECEIVED = "received"
-    WITH_DUTY_MANAGER = "with_duty_manager"
-    DISPATCHED = "dispatched"
-    IN_PROGRESS = "in_progress"
-    REPLIED = "replied"
-    CLOSED = "closed"
-
-
-class Action(StrEnum):
-    ASSIGN = "assign"
-    HAND_OVER = "hand_over"
-    ACKNOWLEDGE = "acknowledge"
-    DISPATCH = "dispatch"
-    RESOLVE = "resolve"
-    ACCEPT = "accept"
-    RETURN = "return"
-    REQUEST_EXTENSION = "request_extension"
-    DECIDE_EXTENSION = "decide_extension"
-    REPLY = "reply"
-    VERIFY_LOSS = "verify_loss"
-    FEEDBACK = "feedback"
-    CLOSE = "close"
-    REOPEN = "reopen"
-    URGE = "urge"
-    ESCALATE = "escalate"
-
-    @property
-    def api_name(self) -> str:
-        """The spelling used in URLs and in allowed-action lists: `request-extension`."""
-        return self.value.replace("_", "-")
-
-
-class Role(StrEnum):
-    AGENT = "agent"
-    DUTY_MANAGER = "duty_manager"
-    SUPERVISOR = "supervisor"
-    DEPARTMENT = "department"
-    QA = "qa"
-    ADMIN = "admin"
-    VIEWER = "viewer"
-    SYSTEM = "system"
-
-
-class Nature(StrEnum):
-    GENUINE = "genuine"
-    RECOGNITION = "recognition"
-    COMPENSATION = "compensation"
-
-
-class Feedback(StrEnum):
-    SATISFIED = "satisfied"
-    UNSATISFIED = "unsatisfied"
-    UNREACHABLE = "unreachable"
-
-
-class ClosureReason(StrEnum):
-    SATISFIED = "satisfied"
-    UNREACHED = "unreached"
-
-
-# Plain tuples, not enums: the taxonomy is meant to become configurable (DESIGN.md).
-ROOT_CAUSES = ("process", "business", "service", "system", "management", "external")
-RETURN_REASONS = ("not_ours", "insufficient_info", "duplicate", "other")
-EXTENSION_DECISIONS = ("approve", "deny")
-
-# The SLA stage whose clock starts when a complaint enters a state.
-STAGE_ON_ENTRY: Mapping[State, str] = {
-    State.WITH_DUTY_MANAGER: "acknowledgement",
-    State.DISPATCHED: "acceptance",
-    State.IN_PROGRESS: "resolution",
-    State.REPLIED: "follow_up",
-}
+from shared.vocabulary import (
+    STAGE_ON_ENTRY,
+    Action,
+    ClosureReason,
+    EventName,
+    ExtensionDecision,
+    FeedbackResult,
+    Nature,
+    ReturnReason,
+    Role,
+    RootCause,
+    Stage,
+    State,
+    Word,
+)
 
 
 class LifecycleError(Exception):
@@ -193,8 +134,8 @@ class ComplaintState:
     loss_verified: bool = False
     compensation_amount: Decimal | None = None
     resolution: str | None = None
-    root_cause: str | None = None  # one of ROOT_CAUSES
-    feedback: Feedback | None = None  # for the current reply only
+    root_cause: RootCause | None = None
+    feedback: FeedbackResult | None = None  # for the current reply only
     follow_up_attempts: int = 0  # failed ones, for the current reply only
     closure_reason: ClosureReason | None = None
     with_compensation: bool = False
@@ -232,9 +173,9 @@ class Decision:
     from_state: State
     to_state: State
     new: ComplaintState
-    event_type: str
+    event_type: EventName
     payload: dict[str, Any]
-    stage_entered: str | None
+    stage_entered: Stage | None
 
 
 _Parser = Callable[[str, Any, datetime, LifecycleConfig], Any]
@@ -252,13 +193,14 @@ def _text(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> str:
     return raw.strip()
 
 
-def _one_of(choices: tuple[str, ...] | type[StrEnum]) -> _Parser:
-    allowed = tuple(str(choice) for choice in choices)
+def _one_of(words: type[Word]) -> _Parser:
+    allowed = ", ".join(words)
 
-    def parse(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> str:
-        if isinstance(raw, str) and raw.strip() in allowed:
-            return raw.strip()
-        raise InvalidCommand(name, f"must be one of: {', '.join(allowed)} (got {raw!r})")
+    def parse(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> Word:
+        word = words.of(raw)
+        if word is not None:
+            return word
+        raise InvalidCommand(name, f"must be one of: {allowed} (got {raw!r})")
 
     return parse
 
@@ -304,7 +246,7 @@ def _level(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> int:
 _REASON = _Field("reason", _text)
 _RESOLUTION = (
     _Field("resolution", _text),
-    _Field("root_cause", _one_of(ROOT_CAUSES)),
+    _Field("root_cause", _one_of(RootCause)),
     _Field("with_compensation", _flag, required=False),
 )
 
@@ -347,7 +289,7 @@ class _Ctx:
 class _Effect(NamedTuple):
     new: ComplaintState
     payload: Mapping[str, Any] = {}
-    event_type: str | None = None  # only where one action publishes different events
+    event_type: EventName | None = None  # only where one action publishes different events
 
 
 _UNACKNOWLEDGED: Mapping[str, Any] = {"acknowledged_at": None, "acknowledged_by": None}
@@ -387,7 +329,7 @@ def _reopened(c: _Ctx, via: str = "staff") -> _Effect:
         target = {"state": State.WITH_DUTY_MANAGER, **_UNACKNOWLEDGED}
         target |= _desk(cur, cur.bounce_count, c.config)
     new = replace(cur, reopen_count=cur.reopen_count + 1, **_NEW_ROUND, **target)
-    return _Effect(new, {"via": via}, "complaint.reopened")
+    return _Effect(new, {"via": via}, EventName.REOPENED)
 
 
 def _assign(c: _Ctx) -> _Effect:
@@ -481,7 +423,7 @@ def _decide_extension(c: _Ctx) -> _Effect:
     cur, request = c.current, c.current.pending_extension
     if request is None:
         raise c.refuse("no request for more time is waiting for a decision")
-    approved = c.data["decision"] == "approve"
+    approved = c.data["decision"] == ExtensionDecision.APPROVE
     if approved and request.until <= c.now:
         raise c.refuse("the requested deadline has passed; deny it and ask for a new request")
     new_due = request.until if approved else None
@@ -501,24 +443,24 @@ def _verify_loss(c: _Ctx) -> _Effect:
 
 def _feedback(c: _Ctx) -> _Effect:
     cur, result = c.current, c.data["result"]
-    if result == Feedback.UNSATISFIED:
+    if result == FeedbackResult.UNSATISFIED:
         return _reopened(c, via="feedback")
-    if result == Feedback.SATISFIED:
-        new = replace(cur, feedback=Feedback.SATISFIED)
+    if result == FeedbackResult.SATISFIED:
+        new = replace(cur, feedback=FeedbackResult.SATISFIED)
         blocked = _compensation_block(cur, cur.with_compensation)
         if blocked:  # keep the customer's word so a manager can close once the loss is verified
-            return _Effect(new, {"closure_blocked": blocked}, "complaint.feedback_recorded")
-        return _Effect(_closed(new, ClosureReason.SATISFIED), {}, "complaint.closed")
+            return _Effect(new, {"closure_blocked": blocked}, EventName.FEEDBACK_RECORDED)
+        return _Effect(_closed(new, ClosureReason.SATISFIED), {}, EventName.CLOSED)
     attempts = cur.follow_up_attempts + 1
-    new = replace(cur, feedback=Feedback.UNREACHABLE, follow_up_attempts=attempts)
+    new = replace(cur, feedback=FeedbackResult.UNREACHABLE, follow_up_attempts=attempts)
     payload: dict[str, Any] = {"follow_up_attempts": attempts}
     if attempts >= c.config.unreachable_attempts:
         blocked = _compensation_block(cur, cur.with_compensation)
         if not blocked:
-            return _Effect(_closed(new, ClosureReason.UNREACHED), payload, "complaint.closed")
+            return _Effect(_closed(new, ClosureReason.UNREACHED), payload, EventName.CLOSED)
         payload["closure_blocked"] = blocked
     payload["attempts_left"] = max(c.config.unreachable_attempts - attempts, 0)
-    return _Effect(new, payload, "complaint.follow_up_failed")
+    return _Effect(new, payload, EventName.FOLLOW_UP_FAILED)
 
 
 def _close(c: _Ctx) -> _Effect:
@@ -535,7 +477,7 @@ def _close(c: _Ctx) -> _Effect:
     blocked = _compensation_block(cur, with_compensation)
     if blocked:
         raise c.refuse(blocked)
-    satisfied = cur.feedback == Feedback.SATISFIED
+    satisfied = cur.feedback == FeedbackResult.SATISFIED
     reason = ClosureReason.SATISFIED if satisfied else ClosureReason.UNREACHED
     final = {key: c.data[key] for key in ("resolution", "root_cause")}
     new = _closed(cur, reason, with_compensation=with_compensation, **final)
@@ -576,7 +518,7 @@ class Rule(NamedTuple):
 
     from_states: frozenset[State]
     roles: frozenset[Role]
-    event_type: str
+    event_type: EventName
     effect: Callable[[_Ctx], _Effect]
     to_states: frozenset[State] = frozenset()
     stays: bool = False
@@ -596,57 +538,57 @@ _SYSTEM = frozenset({_R.SYSTEM})
 # fmt: off
 RULES: Mapping[Action, Rule] = {
     Action.ASSIGN: Rule(
-        frozenset({_S.RECEIVED}), _SYSTEM, "complaint.assigned", _assign,
+        frozenset({_S.RECEIVED}), _SYSTEM, EventName.ASSIGNED, _assign,
         to_states=frozenset({_S.WITH_DUTY_MANAGER}),
         fields=(_Field("staff_id", _text, required=False),)),
     Action.HAND_OVER: Rule(
-        _ACTIVE, _SYSTEM, "complaint.handed_over", _hand_over,
+        _ACTIVE, _SYSTEM, EventName.HANDED_OVER, _hand_over,
         stays=True, fields=(_Field("staff_id", _text),)),
     Action.ACKNOWLEDGE: Rule(
-        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, "complaint.acknowledged", _acknowledge,
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.ACKNOWLEDGED, _acknowledge,
         stays=True, holder_bound=True),
     Action.DISPATCH: Rule(
-        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, "complaint.dispatched", _dispatch,
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.DISPATCHED, _dispatch,
         to_states=frozenset({_S.DISPATCHED}), holder_bound=True,
         fields=(_Field("department_id", _text), _Field("instructions", _text))),
     Action.RESOLVE: Rule(
-        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, "complaint.replied", _answer("resolve"),
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.REPLIED, _answer("resolve"),
         to_states=frozenset({_S.REPLIED}), holder_bound=True, fields=_RESOLUTION),
     Action.ACCEPT: Rule(
-        frozenset({_S.DISPATCHED}), _CLERK, "complaint.accepted", _accept,
+        frozenset({_S.DISPATCHED}), _CLERK, EventName.ACCEPTED, _accept,
         to_states=frozenset({_S.IN_PROGRESS}), department_scoped=True),
     Action.RETURN: Rule(
-        _AT_DEPARTMENT, _CLERK, "complaint.returned", _return,
+        _AT_DEPARTMENT, _CLERK, EventName.RETURNED, _return,
         to_states=frozenset({_S.WITH_DUTY_MANAGER}), department_scoped=True,
-        fields=(_Field("reason_code", _one_of(RETURN_REASONS)), _REASON)),
+        fields=(_Field("reason_code", _one_of(ReturnReason)), _REASON)),
     Action.REQUEST_EXTENSION: Rule(
-        _AT_DEPARTMENT, _CLERK, "complaint.extension_requested", _request_extension,
+        _AT_DEPARTMENT, _CLERK, EventName.EXTENSION_REQUESTED, _request_extension,
         stays=True, department_scoped=True, fields=(_Field("until", _future_time), _REASON)),
     Action.DECIDE_EXTENSION: Rule(
-        _AT_DEPARTMENT, _DESK, "complaint.extension_decided", _decide_extension,
+        _AT_DEPARTMENT, _DESK, EventName.EXTENSION_DECIDED, _decide_extension,
         stays=True,
-        fields=(_Field("decision", _one_of(EXTENSION_DECISIONS)), _Field("reason", _text, False))),
+        fields=(_Field("decision", _one_of(ExtensionDecision)), _Field("reason", _text, False))),
     Action.REPLY: Rule(
-        frozenset({_S.IN_PROGRESS}), _CLERK, "complaint.replied", _answer("reply"),
+        frozenset({_S.IN_PROGRESS}), _CLERK, EventName.REPLIED, _answer("reply"),
         to_states=frozenset({_S.REPLIED}), department_scoped=True, fields=_RESOLUTION),
     Action.VERIFY_LOSS: Rule(
-        _ACTIVE | {_S.RECEIVED}, _DESK | _CLERK, "complaint.loss_verified", _verify_loss,
+        _ACTIVE | {_S.RECEIVED}, _DESK | _CLERK, EventName.LOSS_VERIFIED, _verify_loss,
         stays=True, department_scoped=True, fields=(_Field("compensation_amount", _amount),)),
     Action.FEEDBACK: Rule(
-        frozenset({_S.REPLIED}), _SYSTEM, "complaint.follow_up_failed", _feedback,
+        frozenset({_S.REPLIED}), _SYSTEM, EventName.FOLLOW_UP_FAILED, _feedback,
         to_states=frozenset({_S.CLOSED, _S.DISPATCHED, _S.WITH_DUTY_MANAGER}), stays=True,
-        fields=(_Field("result", _one_of(Feedback)), _Field("comment", _text, False))),
+        fields=(_Field("result", _one_of(FeedbackResult)), _Field("comment", _text, False))),
     Action.CLOSE: Rule(
-        frozenset({_S.REPLIED}), _DESK, "complaint.closed", _close,
+        frozenset({_S.REPLIED}), _DESK, EventName.CLOSED, _close,
         to_states=frozenset({_S.CLOSED}), fields=_RESOLUTION),
     Action.REOPEN: Rule(
-        frozenset({_S.REPLIED, _S.CLOSED}), _DESK, "complaint.reopened", _reopened,
+        frozenset({_S.REPLIED, _S.CLOSED}), _DESK, EventName.REOPENED, _reopened,
         to_states=frozenset({_S.DISPATCHED, _S.WITH_DUTY_MANAGER}), fields=(_REASON,)),
     Action.URGE: Rule(
-        _ACTIVE, _DESK | _SYSTEM, "complaint.urged", _urge,
+        _ACTIVE, _DESK | _SYSTEM, EventName.URGED, _urge,
         stays=True, fields=(_REASON, _Field("level", _level, False))),
     Action.ESCALATE: Rule(
-        _ACTIVE, frozenset({_R.SUPERVISOR, _R.SYSTEM}), "complaint.escalated", _escalate,
+        _ACTIVE, frozenset({_R.SUPERVISOR, _R.SYSTEM}), EventName.ESCALATED, _escalate,
         stays=True, fields=(_REASON, _Field("level", _level, False))),
 }
 # fmt: on
@@ -745,11 +687,11 @@ def decide(
     )
 
 
-def stage_entered_by(current: ComplaintState, action: Action, new: ComplaintState) -> str | None:
+def stage_entered_by(current: ComplaintState, action: Action, new: ComplaintState) -> Stage | None:
     """The SLA stage whose clock this change starts, if any: the stage of a state entered,
     or, once a duty manager acknowledges in time, their own clock to resolve or dispatch."""
     if new.state != current.state:
         return STAGE_ON_ENTRY.get(new.state)
     if action == Action.ACKNOWLEDGE:
-        return "resolution"
+        return Stage.RESOLUTION
     return None

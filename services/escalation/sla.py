@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 from services.escalation.complaints import flows, service
 from services.escalation.config import EscalationConfig
 from services.escalation.directory import service as directory
-from services.escalation.lifecycle import Action, Command, LifecycleError
+from services.escalation.lifecycle import Command, LifecycleError
 from services.escalation.roster import flows as roster
 from shared.clock import utcnow
 from shared.db import Database
 from shared.outbox import Outbox
+from shared.vocabulary import Action
 
 log = logging.getLogger(__name__)
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-HERE = Path(__file__).parent
 
 
 class IntakeConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
-    # A JSON file of categories: [{"id", "zh", "en", "group"}]; see taxonomy.json.
-    taxonomy_file: Path = HERE / "taxonomy.json"
     # References read TS20261122-000123: prefix, local date, a number unique for ever.
     reference_prefix: str = Field(default="TS", pattern=r"^[A-Z]{1,4}$")
     timezone: str = "Asia/Shanghai"

@@ -13,11 +13,12 @@ from services.intake.complaints.flows import apply_lifecycle, record_customer_sm
 from services.intake.db import outbox as outbox_table
 from shared.clock import utcnow
 from shared.consumer import Handler
-from shared.contracts import LIFECYCLE_EVENTS, SMS_INBOUND, LifecycleChanged
+from shared.contracts import SMS_INBOUND, LifecycleChanged
 from shared.db import Database
 from shared.events import Event
 from shared.outbox import Outbox
 from shared.settings import Settings
+from shared.vocabulary import LIFECYCLE_EVENTS
 
 log = logging.getLogger(__name__)
 

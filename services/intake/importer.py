@@ -41,11 +41,12 @@ from services.intake.complaints.flows import NewComplaint, store_complaint
 from services.intake.complaints.models import ComplaintCreate, clean_text
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import outbox as outbox_table
-from services.intake.taxonomy import taxonomy
 from shared.clock import utcnow
 from shared.db import Database, database_for
 from shared.outbox import Outbox
 from shared.settings import Settings
+from shared.taxonomy import taxonomy
+from shared.vocabulary import Nature, Severity
 
 csv.field_size_limit(10_000_000)
 
@@ -125,8 +126,8 @@ def gov_messages(row: dict[str, str], staff: str, config: IntakeConfig) -> NewCo
         customer_name=None,
         channel="web",
         category=category.id,
-        severity="normal",
-        nature="genuine",
+        severity=Severity.NORMAL,
+        nature=Nature.GENUINE,
         strong_emotion=False,
         description=_description(text, config, "留言详情"),
         occurred_at=None,

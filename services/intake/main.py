@@ -4,12 +4,12 @@ from fastapi import FastAPI
 
 from services.intake.complaints.views import router as complaints_router
 from services.intake.db import outbox
-from services.intake.taxonomy import taxonomy
 from services.intake.worker import SPEC as WORKER
 from shared.api import create_service_app
 from shared.metrics import MetricsSpec
 from shared.outbox import Outbox
 from shared.settings import Settings
+from shared.taxonomy import taxonomy
 
 SERVICE = "intake"
 

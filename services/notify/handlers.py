@@ -19,11 +19,12 @@ from services.notify.messages.flows import Context
 from services.notify.rendering import Templates
 from shared.clock import utcnow
 from shared.consumer import Handler
-from shared.contracts import COMPLAINT_RECEIVED, DUTY_HANDED_OVER, LIFECYCLE_EVENTS
+from shared.contracts import COMPLAINT_RECEIVED, DUTY_HANDED_OVER
 from shared.db import Database
 from shared.events import Event
 from shared.outbox import Outbox
 from shared.settings import Settings
+from shared.vocabulary import LIFECYCLE_EVENTS
 
 
 def make_context(config: NotifyConfig, settings: Settings) -> Context:

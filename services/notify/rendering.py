@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.notify.text import Encoding, Length, capacity, clip, measure
+from shared.taxonomy import taxonomy
+from shared.vocabulary import ExtensionDecision, Severity, Word
+
+# Placeholders whose values are words of the shared vocabulary, printed by their label.
+_WORDS: Mapping[str, type[Word]] = {"severity": Severity, "decision": ExtensionDecision}
 
 # Every template the service sends; the default language must have all of them.
 NAMES = (
@@ -150,9 +155,17 @@ class Templates:
         return wanted if wanted in self.languages else self.default
 
     def label(self, language: str, group: str, value: str | None) -> str:
-        """A value's label in a language (`urgent` → 特急), or the value itself."""
+        """A value's label in a language (`urgent` → 特急), or the value itself.
+        Severities, decisions and categories read as the vocabulary and the taxonomy
+        name them everywhere; the files' [labels] hold only the SMS's own words."""
         if value is None:
             return "-"
+        if group in _WORDS:
+            word = _WORDS[group].of(value)
+            return word.label(language) if word is not None else value
+        if group == "category":
+            category = taxonomy().get(value)
+            return category.label(language) if category is not None else value
         for code in (language, self.default):
             found = self.languages[code].labels.get(group, {}).get(value)
             if found is not None:

@@ -18,7 +18,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-Intent = Literal["ack", "satisfied", "unsatisfied", "opt_out", "opt_in", "message"]
+from shared.vocabulary import SmsIntent
+
 # What a message we sent asks its reader to answer, if anything.
 ReplyKind = Literal["ack", "feedback"]
 
@@ -64,27 +65,27 @@ def read(text: str) -> Reading:
     return Reading(word=word, reference=reference)
 
 
-def opt_keyword(text: str) -> Intent | None:
+def opt_keyword(text: str) -> SmsIntent | None:
     """`opt_out` or `opt_in` if the text is one of those words, else None."""
     word = read(text).word
     if word in OPT_OUT_WORDS:
-        return "opt_out"
+        return SmsIntent.OPT_OUT
     if word in OPT_IN_WORDS:
-        return "opt_in"
+        return SmsIntent.OPT_IN
     return None
 
 
-def intent(text: str, answers: ReplyKind | None) -> Intent:
+def intent(text: str, answers: ReplyKind | None) -> SmsIntent:
     """What the text means as an answer to a message that asked for `answers`."""
     keyword = opt_keyword(text)
     if keyword is not None:
         return keyword
     word = read(text).word
     if answers == "ack" and word in ACK_WORDS:
-        return "ack"
+        return SmsIntent.ACK
     if answers == "feedback":
         if word in SATISFIED_WORDS:
-            return "satisfied"
+            return SmsIntent.SATISFIED
         if word in UNSATISFIED_WORDS:
-            return "unsatisfied"
-    return "message"
+            return SmsIntent.UNSATISFIED
+    return SmsIntent.MESSAGE

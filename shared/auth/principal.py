@@ -1,20 +1,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from shared.vocabulary import STAFF_ROLES, Role
 
-class Role(StrEnum):
-    AGENT = "agent"
-    DUTY_MANAGER = "duty_manager"
-    SUPERVISOR = "supervisor"
-    DEPARTMENT = "department"
-    QA = "qa"
-    ADMIN = "admin"
-    VIEWER = "viewer"
+# The roles a token may carry: people, never `system` or `customer`.
+ROLES: tuple[str, ...] = tuple(role.value for role in STAFF_ROLES)
 
-
-ROLES = tuple(r.value for r in Role)
+__all__ = ["ROLES", "Principal", "Role"]
 
 
 @dataclass(frozen=True)

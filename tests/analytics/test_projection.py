@@ -8,6 +8,7 @@ from typing import Any
 from services.analytics.facts import projection
 from shared.contracts import RootCauseRevised
 from shared.events import registry
+from shared.vocabulary import Stage
 from tests.analytics.story import BEIJING, P3, bj, fixture_month
 
 
@@ -41,14 +42,14 @@ def test_a_complaint_answered_in_time_has_every_stage_met() -> None:
     c1 = facts_of_story()["C1"]
     assert (c1["state"], c1["department_id"], c1["root_cause"]) == ("closed", "billing", "system")
     assert c1["registered_month"] == "2026-03" and c1["registered_day"].isoformat() == "2026-03-02"
-    assert [c1[f"{s}_seconds"] for s in projection.STAGES] == [
+    assert [c1[f"{s}_seconds"] for s in list(Stage)] == [
         600,
         hours(1),
         hours(1),
         hours(24),
         hours(4),
     ]
-    assert all(c1[f"{s}_met"] for s in projection.STAGES)
+    assert all(c1[f"{s}_met"] for s in list(Stage))
     assert (c1["deadlines_missed"], c1["feedback"], c1["closure_reason"]) == (
         0,
         "satisfied",

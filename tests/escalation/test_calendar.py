@@ -13,7 +13,7 @@ import pytest
 
 from services.escalation.calendar import WorkingCalendar
 from services.escalation.config import EscalationConfig
-from services.escalation.lifecycle import Action
+from shared.vocabulary import Action
 from tests.escalation.test_sla import CLERK, DM, do
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

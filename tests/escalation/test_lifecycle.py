@@ -13,7 +13,6 @@ import pytest
 from services.escalation.lifecycle import (
     RULES,
     TRANSITIONS,
-    Action,
     Actor,
     Command,
     ComplaintState,
@@ -23,12 +22,12 @@ from services.escalation.lifecycle import (
     IllegalAction,
     InvalidCommand,
     LifecycleConfig,
-    State,
     actions_allowed_in,
     allowed_actions,
     decide,
     parse_action,
 )
+from shared.vocabulary import Action, State
 
 MONDAY_9AM = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 

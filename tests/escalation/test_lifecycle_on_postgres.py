@@ -14,16 +14,15 @@ from services.escalation.complaints import flows, service
 from services.escalation.lifecycle import (
     RULES,
     TRANSITIONS,
-    Action,
     Actor,
     Command,
     LifecycleError,
-    Nature,
     actions_allowed_in,
     allowed_actions,
     parse_action,
 )
 from shared.errors import NotFound
+from shared.vocabulary import Action, Nature
 from tests.escalation.conftest import Centre
 from tests.escalation.test_lifecycle_properties import as_sent, payloads
 

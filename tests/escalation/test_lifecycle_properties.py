@@ -12,27 +12,29 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.escalation.lifecycle import (
-    EXTENSION_DECISIONS,
-    RETURN_REASONS,
-    ROOT_CAUSES,
     RULES,
-    STAGE_ON_ENTRY,
     TRANSITIONS,
-    Action,
     Actor,
     Command,
     ComplaintState,
-    Feedback,
     Forbidden,
     IllegalAction,
     LifecycleConfig,
     LifecycleError,
-    Nature,
-    State,
     actions_allowed_in,
     allowed_actions,
     decide,
     parse_action,
+)
+from shared.vocabulary import (
+    STAGE_ON_ENTRY,
+    Action,
+    ExtensionDecision,
+    FeedbackResult,
+    Nature,
+    ReturnReason,
+    RootCause,
+    State,
 )
 
 START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -64,13 +66,13 @@ GOOD: dict[str, list[Any]] = {
     "department_id": ["billing", "billing", "network"],
     "instructions": ["Please call the customer back"],
     "resolution": ["Refunded the difference", "Explained the tariff"],
-    "root_cause": list(ROOT_CAUSES),
-    "reason_code": list(RETURN_REASONS),
+    "root_cause": list(RootCause),
+    "reason_code": list(ReturnReason),
     "reason": ["Customer called again"],
     "until": [timedelta(hours=1), timedelta(days=2), timedelta(days=5)],
-    "decision": list(EXTENSION_DECISIONS),
+    "decision": list(ExtensionDecision),
     "compensation_amount": [1, "120.5", Decimal("0.01"), 4999.99],
-    "result": list(Feedback),
+    "result": list(FeedbackResult),
     "with_compensation": [None, False, True],
     "comment": [None, "Thanks"],
     "level": [None, None, 1, 2, 3],
@@ -130,7 +132,7 @@ def check_consistent(c: ComplaintState, config: LifecycleConfig) -> None:
     if c.pending_extension is not None:
         assert c.state in (State.DISPATCHED, State.IN_PROGRESS)
     if c.state in (State.REPLIED, State.CLOSED):
-        assert c.resolution and c.root_cause in ROOT_CAUSES
+        assert c.resolution and c.root_cause in list(RootCause)
     else:
         assert c.feedback is None and c.follow_up_attempts == 0
     assert (c.state == State.CLOSED) == (c.closure_reason is not None)

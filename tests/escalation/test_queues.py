@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from services.escalation.complaints import flows
-from services.escalation.lifecycle import Action, Actor, Command
+from services.escalation.lifecycle import Actor, Command
 from shared.clock import utcnow
+from shared.vocabulary import Action
 from tests.escalation.conftest import Centre
 
 pytestmark = pytest.mark.postgres

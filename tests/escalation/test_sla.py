@@ -14,7 +14,8 @@ import pytest
 from services.escalation import sla
 from services.escalation.complaints import flows, service
 from services.escalation.config import DEFAULT_SLA_MINUTES
-from services.escalation.lifecycle import Action, Actor, Command
+from services.escalation.lifecycle import Actor, Command
+from shared.vocabulary import Action
 from tests.escalation.conftest import PHONES, Centre
 
 pytestmark = pytest.mark.postgres

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from services.intake.complaints.flows import reference_for, request_hash
 from services.intake.complaints.models import ComplaintCreate
 from services.intake.config import IntakeConfig
-from services.intake.phones import InvalidPhone, normalise_phone
-from services.intake.taxonomy import taxonomy
+from shared.phones import InvalidPhone, normalise_phone, parse_phone
+from shared.taxonomy import taxonomy
 from tests.intake.conftest import complaint
 
 
@@ -35,7 +35,7 @@ def test_an_agent_can_type_a_mainland_mobile_any_usual_way(typed: str) -> None:
 
 
 def test_a_foreign_number_in_e164_is_kept() -> None:
-    assert normalise_phone("+44 20 7946 0958", region="CN") == "+442079460958"
+    assert parse_phone("+44 20 7946 0958", region="CN").e164 == "+442079460958"
 
 
 @pytest.mark.parametrize("typed", ["12345", "1380013800", "abc", "", "+86 138 0013 80001"])

@@ -98,10 +98,8 @@ def test_the_default_language_must_have_every_template(tmp_path: Path) -> None:
 
 
 def test_every_complaint_category_is_named_in_each_language(templates: Templates) -> None:
-    taxonomy = json.loads(Path("services/intake/taxonomy.json").read_text(encoding="utf-8"))
+    taxonomy = json.loads(Path("shared/taxonomy.json").read_text(encoding="utf-8"))
     for category in taxonomy["categories"]:
         for language, column in (("zh-CN", "zh"), ("en", "en")):
-            label = templates.label(language, "category", category["id"])
-            assert label != category["id"], f"{language} has no label for {category['id']}"
-            if language == "en":
-                assert label == category[column]
+            # The SMS names a category exactly as the agent's category picker does.
+            assert templates.label(language, "category", category["id"]) == category[column]

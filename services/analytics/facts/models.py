@@ -11,8 +11,8 @@ from sqlalchemy import Column, Date, Index, Text
 from sqlmodel import Field as Col
 
 from services.analytics.db import AnalyticsTable
-from services.analytics.taxonomy import ROOT_CAUSE_IDS
 from shared.db import UTCDateTime
+from shared.vocabulary import RootCause, State
 
 
 def _utc(nullable: bool = True) -> datetime | None:
@@ -56,7 +56,7 @@ class ComplaintFact(AnalyticsTable, table=True):
     registered_day: date = Col(sa_column=Column(Date, nullable=False))
     registered_month: str = Col(max_length=7)
 
-    state: str = Col(max_length=24, default="received")
+    state: str = Col(max_length=24, default=State.RECEIVED.value)
     # The department responsible now (or at the end); None while at the duty desk.
     department_id: str | None = Col(default=None, max_length=64)
     assigned_at: datetime | None = _utc()
@@ -148,10 +148,7 @@ class RootCauseRevision(AnalyticsTable, table=True):
 class RootCauseUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    root_cause: str = Field(
-        description=f"one of {', '.join(ROOT_CAUSE_IDS)}",
-        json_schema_extra={"enum": ROOT_CAUSE_IDS},
-    )
+    root_cause: RootCause = Field(description=f"one of {', '.join(RootCause)}")
     note: str | None = Field(default=None, max_length=2000, description="why QA changed it")
 
 

@@ -4,7 +4,7 @@ A fact is a plain dict of the `complaint_facts` columns. Every value comes from 
 events (their payloads and `occurred_at`), never from the time they are processed, so
 replaying the topics from offset zero gives the same rows as the live consumer did.
 
-Stages follow the escalation service's SLA clocks (lifecycle.STAGE_ON_ENTRY): a stage
+Stages follow the escalation service's SLA clocks (vocabulary.STAGE_ON_ENTRY): a stage
 starts when its state is entered, or, for the duty manager's own clock to resolve or
 dispatch, when they acknowledge (here called `handling`). It ends at the next stage or
 at closure: the time spent is added to the stage, and the visit met its deadline if it
@@ -13,20 +13,21 @@ ended by the `due_at` in force then (an approved extension included).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
 
 from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
-
-STAGE_ON_ENTRY: Mapping[str, str] = {
-    "with_duty_manager": "acknowledgement",
-    "dispatched": "acceptance",
-    "in_progress": "resolution",
-    "replied": "follow_up",
-}
-STAGES = ("acknowledgement", "handling", "acceptance", "resolution", "follow_up")
-FEEDBACK_RESULTS = ("satisfied", "unsatisfied", "unreachable")
+from shared.vocabulary import (
+    STAGE_ON_ENTRY,
+    Action,
+    Channel,
+    EventName,
+    FeedbackResult,
+    Nature,
+    Severity,
+    Stage,
+    State,
+)
 
 Fact = dict[str, Any]
 
@@ -45,16 +46,16 @@ def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fac
         "customer_key": None,
         "customer_phone": None,
         "category": "other",
-        "severity": "normal",
-        "nature": "genuine",
-        "channel": "phone",
+        "severity": Severity.NORMAL,
+        "nature": Nature.GENUINE,
+        "channel": Channel.PHONE,
         "strong_emotion": False,
         "imported": False,
         "description": None,
         "registered_at": at,
         "registered_day": day,
         "registered_month": month,
-        "state": "received",
+        "state": State.RECEIVED,
         "department_id": None,
         "assigned_at": None,
         "acknowledged_at": None,
@@ -82,7 +83,7 @@ def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fac
         "last_seq": 0,
         "updated_at": at,
     }
-    for stage in STAGES:
+    for stage in Stage:
         fact[f"{stage}_seconds"] = None
         fact[f"{stage}_met"] = None
     return fact
@@ -121,8 +122,8 @@ def stage_after(p: LifecycleChanged) -> str | None:
     """The stage this change starts ('' for none: closed), or None if it starts none."""
     if p.to_state != p.from_state:
         return STAGE_ON_ENTRY.get(p.to_state, "")
-    if p.action == "acknowledge":
-        return "handling"
+    if p.action == Action.ACKNOWLEDGE:
+        return Stage.HANDLING
     return None
 
 
@@ -148,8 +149,8 @@ def lifecycle(
         return None
     fact = dict(fact) if fact else new_fact(p.complaint_id, p.reference, at, tz)
     if fact["category"] == "other" and fact["description"] is None and p.category:
-        fact.update(category=p.category, severity=p.severity or "normal")
-        fact["nature"] = p.nature or "genuine"
+        fact.update(category=p.category, severity=p.severity or Severity.NORMAL)
+        fact["nature"] = p.nature or Nature.GENUINE
 
     entered = stage_after(p)
     if entered is not None:
@@ -163,37 +164,37 @@ def lifecycle(
     fact["returns"] = p.bounce_count
     fact["reopens"] = p.reopen_count
 
-    kind = event_type.removeprefix("complaint.")
-    if kind == "assigned":
+    kind = EventName(event_type)
+    if kind == EventName.ASSIGNED:
         fact["assigned_at"] = fact["assigned_at"] or at
-    elif kind == "acknowledged":
+    elif kind == EventName.ACKNOWLEDGED:
         fact["acknowledged_at"] = at
-    elif kind == "dispatched":
+    elif kind == EventName.DISPATCHED:
         fact.update(department_id=p.department_id, dispatched_at=at, accepted_at=None)
-    elif kind == "accepted":
+    elif kind == EventName.ACCEPTED:
         fact["accepted_at"] = at
-    elif kind == "returned":
+    elif kind == EventName.RETURNED:
         fact["department_id"] = None
-    elif kind == "escalated":
+    elif kind == EventName.ESCALATED:
         fact["escalations"] += 1
-    elif kind == "reopened":
+    elif kind == EventName.REOPENED:
         fact["reopened_at"] = at
-    if kind == "replied" or (kind == "closed" and p.root_cause):
-        if kind == "replied":
+    if kind == EventName.REPLIED or (kind == EventName.CLOSED and p.root_cause):
+        if kind == EventName.REPLIED:
             fact["replied_at"] = at
         fact["resolution"] = p.resolution or fact["resolution"]
         if p.root_cause:
             fact["root_cause_reported"] = p.root_cause
             if not fact["root_cause_revisions"]:  # QA's word stands until QA changes it
                 fact["root_cause"] = p.root_cause
-    if p.action == "feedback":
-        result = p.details.get("result")
-        if result in FEEDBACK_RESULTS:
+    if p.action == Action.FEEDBACK:
+        result = FeedbackResult.of(p.details.get("result"))
+        if result is not None:
             fact["feedback"] = result
-            fact["unsatisfied"] += result == "unsatisfied"
-    if p.to_state == "closed":
+            fact["unsatisfied"] += result == FeedbackResult.UNSATISFIED
+    if p.to_state == State.CLOSED:
         fact.update(closed_at=at, closure_reason=p.closure_reason)
-    elif p.from_state == "closed":
+    elif p.from_state == State.CLOSED:
         fact.update(closed_at=None, closure_reason=None)
     _touched(fact, at)
     return fact
@@ -205,7 +206,7 @@ def event_row(
     """The `fact_events` row for one lifecycle event."""
     day, month = local_day_and_month(at, tz)
     reason_code = p.details.get("reason_code") or p.details.get("decision")
-    if p.action == "feedback":
+    if p.action == Action.FEEDBACK:
         reason_code = p.details.get("result")
     return {
         "event_id": event_id,

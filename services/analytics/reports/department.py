@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.analytics.reports import service
 from services.analytics.reports.service import _hours, _pareto, _ratio, percentile
+from shared.vocabulary import FeedbackResult, Stage, State
 
 EXAMPLES = 3
 # Figures compared with the previous month, and which direction is the good one.
@@ -53,11 +54,11 @@ def _summary(rows: list[Any], events: dict[str, Any], now: datetime) -> dict[str
             _ratio(ok, ok + late),
         )
 
-    acc50, acc90, acc_ok = stage("acceptance")
-    res50, res90, res_ok = stage("resolution")
-    satisfied = sum(r.feedback == "satisfied" for r in rows)
-    unsatisfied = sum(r.feedback == "unsatisfied" for r in rows)
-    open_rows = [r for r in rows if r.state != "closed"]
+    acc50, acc90, acc_ok = stage(Stage.ACCEPTANCE)
+    res50, res90, res_ok = stage(Stage.RESOLUTION)
+    satisfied = sum(r.feedback == FeedbackResult.SATISFIED for r in rows)
+    unsatisfied = sum(r.feedback == FeedbackResult.UNSATISFIED for r in rows)
+    open_rows = [r for r in rows if r.state != State.CLOSED]
     return {
         "received": events["received"],
         "complaints": len(rows),
@@ -175,7 +176,7 @@ def department_report(
                 "escalation_level": r.escalation_level,
             }
             for r in rows
-            if r.state != "closed" and r.due_at is not None and r.due_at < now
+            if r.state != State.CLOSED and r.due_at is not None and r.due_at < now
         ],
         "actions": _actions(summary, pareto, events),
     }
@@ -190,7 +191,7 @@ def _actions(summary: dict[str, Any], pareto: list[dict[str, Any]], events: Any)
             f"Top root cause: {top['label_en']} ({top['label_zh']}), {top['count']} "
             f"complaints, {top['share']:.0%} of those classified."
         )
-    for stage in ("acceptance", "resolution"):
+    for stage in (Stage.ACCEPTANCE, Stage.RESOLUTION):
         rate = summary[f"{stage}_compliance"]
         if rate is not None and rate < 0.9:
             points.append(f"{stage.capitalize()} deadlines met in {rate:.0%} of cases.")

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from services.analytics.taxonomy import ROOT_CAUSE_LABELS
+from shared.vocabulary import RootCause
 
 FIGURE_LABELS = {
     "received": ("收到派单", "Complaints received"),
@@ -225,5 +225,5 @@ def _rows(items: list[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def root_cause_label(cause: str) -> str:
-    label = ROOT_CAUSE_LABELS.get(cause)
+    label = RootCause.of(cause)
     return f"{label.zh} {label.en}" if label else cause

@@ -18,8 +18,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.analytics.facts.service import fact_events, facts
-from services.analytics.taxonomy import ROOT_CAUSE_LABELS, STAGE_IDS, STAGE_LABELS
 from shared.logs import mask_phone
+from shared.vocabulary import EventName, FeedbackResult, RootCause, Stage, State
 
 HOUR = 3600.0
 
@@ -70,17 +70,15 @@ def overview(
     rate, escalations: one pass over the period's facts."""
     c = facts.c
     where = _period(c, start, end, department)
-    is_open = c.state != "closed"
+    is_open = c.state != State.CLOSED
     count = func.count
     columns = [
         count().label("volume"),
         count().filter(is_open).label("open"),
         count().filter(and_(is_open, c.due_at < now)).label("overdue"),
-        count().filter(c.state == "closed").label("closed"),
+        count().filter(c.state == State.CLOSED).label("closed"),
         count().filter(c.replied_at.is_not(None)).label("answered"),
-        count().filter(c.feedback == "satisfied").label("satisfied"),
-        count().filter(c.feedback == "unsatisfied").label("unsatisfied"),
-        count().filter(c.feedback == "unreachable").label("unreachable"),
+        *(count().filter(c.feedback == result).label(result) for result in FeedbackResult),
         count().filter(c.unsatisfied > 0).label("ever_unsatisfied"),
         count().filter(c.reopens > 0).label("reopened"),
         count().filter(c.returns > 0).label("returned"),
@@ -89,7 +87,7 @@ def overview(
         func.coalesce(func.sum(c.escalations), 0).label("escalations"),
         count().filter(c.root_cause_revisions > 0).label("revised"),
     ]
-    for stage in STAGE_IDS:
+    for stage in Stage:
         met = getattr(c, f"{stage}_met")
         columns += [
             count().filter(met.is_(True)).label(f"{stage}_met"),
@@ -97,7 +95,7 @@ def overview(
         ]
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        for stage in STAGE_IDS:
+        for stage in Stage:
             seconds = getattr(c, f"{stage}_seconds")
             columns += [
                 func.percentile_cont(0.5).within_group(seconds).label(f"{stage}_p50"),
@@ -106,19 +104,19 @@ def overview(
     row = session.execute(select(*columns).where(*where)).one()._mapping
     if not postgres:
         row = dict(row)
-        seconds_columns = [getattr(c, f"{stage}_seconds") for stage in STAGE_IDS]
+        seconds_columns = [getattr(c, f"{stage}_seconds") for stage in Stage]
         values: dict[str, list[float]] = defaultdict(list)
         for found in session.execute(select(*seconds_columns).where(*where)):
-            for stage, value in zip(STAGE_IDS, found, strict=True):
+            for stage, value in zip(Stage, found, strict=True):
                 if value is not None:
                     values[stage].append(value)
-        for stage in STAGE_IDS:
+        for stage in Stage:
             row[f"{stage}_p50"] = percentile(values[stage], 0.5)
             row[f"{stage}_p90"] = percentile(values[stage], 0.9)
     stages = []
-    for stage in STAGE_IDS:
+    for stage in Stage:
         met, missed = row[f"{stage}_met"], row[f"{stage}_missed"]
-        label = STAGE_LABELS[stage]
+        label = stage
         stages.append(
             {
                 "stage": stage,
@@ -169,7 +167,7 @@ def _pareto(counts: dict[str, int]) -> list[dict[str, Any]]:
     for cause, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         share_before = running / total if total else 0
         running += n
-        label = ROOT_CAUSE_LABELS.get(cause)
+        label = RootCause.of(cause)
         rows.append(
             {
                 "root_cause": cause,
@@ -323,7 +321,7 @@ def repeat_complainants(
                 "complaints": row.n,
                 "first": row.first.isoformat(),
                 "last": row.last.isoformat(),
-                "open": sum(one.state != "closed" for one in mine),
+                "open": sum(one.state != State.CLOSED for one in mine),
                 "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
                 "references": [one.reference for one in mine],
             }
@@ -357,7 +355,7 @@ def false_closures(
             c.unsatisfied,
             c.root_cause,
         )
-        .where(*_period(c, start, end, department), c.state == "closed")
+        .where(*_period(c, start, end, department), c.state == State.CLOSED)
         .order_by(c.closed_at)
     ).all()
     keys = {row.customer_key for row in closed if row.customer_key}
@@ -374,7 +372,7 @@ def false_closures(
     suspects = []
     for row in closed:
         reasons = []
-        if row.unsatisfied and row.feedback != "satisfied":
+        if row.unsatisfied and row.feedback != FeedbackResult.SATISFIED:
             reasons.append("unsatisfied")
         again = [
             one
@@ -467,12 +465,12 @@ def event_counts(session: Session, *, department: str, month: str) -> dict[str, 
         .where(
             e.department_id == department,
             e.month == month,
-            e.event_type.in_(("complaint.dispatched", "complaint.returned")),
+            e.event_type.in_((EventName.DISPATCHED, EventName.RETURNED)),
         )
         .group_by(e.event_type, e.reason_code)
     ).all()
-    received = sum(r.complaints for r in rows if r.event_type == "complaint.dispatched")
-    returned = {r.reason_code or "other": r.n for r in rows if r.event_type == "complaint.returned"}
+    received = sum(r.complaints for r in rows if r.event_type == EventName.DISPATCHED)
+    returned = {r.reason_code or "other": r.n for r in rows if r.event_type == EventName.RETURNED}
     return {"received": received, "returned": returned}
 
 
@@ -485,7 +483,7 @@ def returns(session: Session, *, department: str, month: str, limit: int = 20) -
             .where(
                 e.department_id == department,
                 e.month == month,
-                e.event_type == "complaint.returned",
+                e.event_type == EventName.RETURNED,
             )
             .order_by(e.occurred_at)
             .limit(limit)
@@ -557,7 +555,7 @@ def sla_by_department(
     """Acceptance and resolution deadlines met, per department, for the period."""
     c = facts.c
     columns = [c.department_id, func.count().label("complaints")]
-    for stage in ("acceptance", "resolution"):
+    for stage in (Stage.ACCEPTANCE, Stage.RESOLUTION):
         met = getattr(c, f"{stage}_met")
         columns += [
             func.count().filter(met.is_(True)).label(f"{stage}_met"),

@@ -22,14 +22,11 @@ from services.escalation.complaints.history import GENESIS, ChainReport, entry_h
 from services.escalation.config import EscalationConfig
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import (
-    Action,
     Actor,
     Command,
     Decision,
     InvalidCommand,
     LifecycleError,
-    Role,
-    State,
     decide,
 )
 from services.escalation.roster.duty import on_duty
@@ -39,6 +36,7 @@ from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
+from shared.vocabulary import Action, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +311,7 @@ def acknowledge_by_sms(
     config: EscalationConfig,
 ) -> Applied | None:
     """A duty manager's "1"/"OK"/"收到" reply acknowledges the complaint it answers."""
-    if message.intent != "ack" or not message.complaint_id or not message.staff_id:
+    if message.intent != SmsIntent.ACK or not message.complaint_id or not message.staff_id:
         return None
     staff = directory.get_staff(session, message.staff_id)
     if staff is None or not staff.active:

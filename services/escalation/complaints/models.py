@@ -15,10 +15,10 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, Text
 from sqlmodel import Field as Col
 
 from services.escalation.db import EscalationTable
-from services.escalation.lifecycle import ROOT_CAUSES, State
 from shared.db import UTCDateTime
+from shared.vocabulary import RootCause, State, values
 
-STATES: tuple[str, ...] = tuple(state.value for state in State)
+STATES = values(State)
 _STATE_LIST = ", ".join(f"'{state}'" for state in STATES)
 
 
@@ -183,7 +183,7 @@ class ActionBody(BaseModel):
     instructions: Any = Field(default=None, description="dispatch: what the department should do")
     resolution: Any = Field(default=None, description="resolve, reply, close")
     root_cause: Any = Field(
-        default=None, description=f"resolve, reply, close: one of {', '.join(ROOT_CAUSES)}"
+        default=None, description=f"resolve, reply, close: one of {', '.join(RootCause)}"
     )
     with_compensation: Any = Field(
         default=None, description="resolve, reply, close: the resolution pays compensation"

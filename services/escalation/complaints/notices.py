@@ -13,34 +13,35 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.escalation.directory import service as directory
-from services.escalation.lifecycle import Decision, Role
+from services.escalation.lifecycle import Decision
 from shared.contracts import LifecycleChanged, Recipient
+from shared.vocabulary import Audience, EventName, ExtensionDecision, Role
 
 # Who hears of each event: `holder` is whoever holds the complaint after the change
 # (a person, or a department's or the supervisors' shared queue).
 AUDIENCES: Mapping[str, tuple[str, ...]] = {
-    "complaint.assigned": ("holder", "customer"),
-    "complaint.handed_over": ("holder",),
-    "complaint.acknowledged": (),
-    "complaint.dispatched": ("department",),
-    "complaint.accepted": (),
-    "complaint.returned": ("holder",),
-    "complaint.extension_requested": ("duty_manager",),
-    "complaint.extension_decided": ("requester", "department"),
-    "complaint.replied": ("customer", "duty_manager"),
-    "complaint.loss_verified": (),
-    "complaint.follow_up_failed": (),
-    "complaint.feedback_recorded": ("holder",),
-    "complaint.urged": ("holder",),
-    "complaint.escalated": ("escalation_chain",),
-    "complaint.reopened": ("holder",),
-    "complaint.closed": (),
+    EventName.ASSIGNED: ("holder", "customer"),
+    EventName.HANDED_OVER: ("holder",),
+    EventName.ACKNOWLEDGED: (),
+    EventName.DISPATCHED: ("department",),
+    EventName.ACCEPTED: (),
+    EventName.RETURNED: ("holder",),
+    EventName.EXTENSION_REQUESTED: ("duty_manager",),
+    EventName.EXTENSION_DECIDED: ("requester", "department"),
+    EventName.REPLIED: ("customer", "duty_manager"),
+    EventName.LOSS_VERIFIED: (),
+    EventName.FOLLOW_UP_FAILED: (),
+    EventName.FEEDBACK_RECORDED: ("holder",),
+    EventName.URGED: ("holder",),
+    EventName.ESCALATED: ("escalation_chain",),
+    EventName.REOPENED: ("holder",),
+    EventName.CLOSED: (),
 }
 
 _AUDIENCE_OF_ROLE = {
-    Role.DUTY_MANAGER: "duty_manager",
-    Role.SUPERVISOR: "supervisor",
-    Role.DEPARTMENT: "department",
+    Role.DUTY_MANAGER: Audience.DUTY_MANAGER,
+    Role.SUPERVISOR: Audience.SUPERVISOR,
+    Role.DEPARTMENT: Audience.DEPARTMENT,
 }
 
 SUMMARY_MAX = 140
@@ -61,23 +62,25 @@ def recipients(
     )
     found: list[Recipient] = []
 
-    def person(staff_id: str | None, audience: str) -> None:
+    def person(staff_id: str | None, audience: Audience) -> None:
         row = directory.get_staff(session, staff_id) if staff_id else None
         if row is not None and row.active:
             found.append(
-                Recipient(audience=audience, phone=row.phone, staff_id=row.id, name=row.name)  # type: ignore[arg-type]
+                Recipient(audience=audience, phone=row.phone, staff_id=row.id, name=row.name)
             )
 
     def desk() -> None:
         if department is not None and department.active:
             for phone in department.contact_phones:
-                found.append(Recipient(audience="department", phone=phone, name=department.name))
+                found.append(
+                    Recipient(audience=Audience.DEPARTMENT, phone=phone, name=department.name)
+                )
 
     def role_queue(role: Role) -> None:
         for row in directory.list_staff(session, role=role.value, active=True):
             found.append(
                 Recipient(
-                    audience=_AUDIENCE_OF_ROLE[role],  # type: ignore[arg-type]
+                    audience=_AUDIENCE_OF_ROLE[role],
                     phone=row.phone,
                     staff_id=row.id,
                     name=row.name,
@@ -89,7 +92,7 @@ def recipients(
         if role is None:
             return
         if complaint["holder_staff_id"]:
-            person(complaint["holder_staff_id"], _AUDIENCE_OF_ROLE.get(role, "duty_manager"))
+            person(complaint["holder_staff_id"], _AUDIENCE_OF_ROLE.get(role, Audience.DUTY_MANAGER))
         elif role == Role.DEPARTMENT:
             desk()
         elif role == Role.SUPERVISOR:
@@ -99,7 +102,7 @@ def recipients(
         if complaint["customer_phone"] and not complaint["imported"]:
             found.append(
                 Recipient(
-                    audience="customer",
+                    audience=Audience.CUSTOMER,
                     phone=complaint["customer_phone"],
                     name=complaint["customer_name"],
                 )
@@ -109,11 +112,11 @@ def recipients(
         "holder": holder,
         "customer": customer,
         "department": desk,
-        "duty_manager": lambda: person(complaint["duty_manager_id"], "duty_manager"),
-        "requester": lambda: person(decision.payload.get("requested_by"), "department"),
+        "duty_manager": lambda: person(complaint["duty_manager_id"], Audience.DUTY_MANAGER),
+        "requester": lambda: person(decision.payload.get("requested_by"), Audience.DEPARTMENT),
         "supervisors": lambda: role_queue(Role.SUPERVISOR),
         "department_head": lambda: person(
-            department.head_staff_id if department else None, "department_head"
+            department.head_staff_id if department else None, Audience.DEPARTMENT_HEAD
         ),
     }
 
@@ -123,11 +126,11 @@ def recipients(
         level = complaint["escalation_level"]
         if level >= 3:
             for staff_id in centre_managers:
-                person(staff_id, "supervisor")
+                person(staff_id, Audience.SUPERVISOR)
             if not centre_managers:
                 role_queue(Role.SUPERVISOR)
         elif complaint["holder_role"] == Role.DEPARTMENT and department is not None:
-            person(department.head_staff_id, "department_head")
+            person(department.head_staff_id, Audience.DEPARTMENT_HEAD)
             if not department.head_staff_id:
                 role_queue(Role.SUPERVISOR)
         else:
@@ -157,41 +160,41 @@ def _clip(text: Any, size: int = 60) -> str:
 def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], actor: str) -> str:
     department = complaint["department_id"] or p.get("department_id") or "-"
     texts: dict[str, Callable[[], str]] = {
-        "complaint.assigned": lambda: f"new complaint for duty manager {p.get('staff_id')}",
-        "complaint.handed_over": lambda: f"handed over to duty manager {p.get('staff_id')}",
-        "complaint.acknowledged": lambda: f"acknowledged by {actor}",
-        "complaint.dispatched": lambda: (
+        EventName.ASSIGNED: lambda: f"new complaint for duty manager {p.get('staff_id')}",
+        EventName.HANDED_OVER: lambda: f"handed over to duty manager {p.get('staff_id')}",
+        EventName.ACKNOWLEDGED: lambda: f"acknowledged by {actor}",
+        EventName.DISPATCHED: lambda: (
             f"dispatched to {department} by {actor}: {_clip(p.get('instructions'))}"
         ),
-        "complaint.accepted": lambda: f"accepted by {actor} ({department})",
-        "complaint.returned": lambda: (
+        EventName.ACCEPTED: lambda: f"accepted by {actor} ({department})",
+        EventName.RETURNED: lambda: (
             f"returned by {department} ({p.get('reason_code')}): {_clip(p.get('reason'))}"
             + ("; a supervisor decides" if p.get("to_supervisor") else "")
         ),
-        "complaint.extension_requested": lambda: (
+        EventName.EXTENSION_REQUESTED: lambda: (
             f"{department} asks for time until {p.get('until')}: {_clip(p.get('reason'))}"
         ),
-        "complaint.extension_decided": lambda: (
+        EventName.EXTENSION_DECIDED: lambda: (
             f"more time until {p.get('requested_until')} "
-            + ("approved" if p.get("decision") == "approve" else "denied")
+            + ("approved" if p.get("decision") == ExtensionDecision.APPROVE else "denied")
         ),
-        "complaint.replied": lambda: f"answered: {_clip(p.get('resolution'))}",
-        "complaint.loss_verified": lambda: f"loss verified, {p.get('compensation_amount')}",
-        "complaint.follow_up_failed": lambda: (
+        EventName.REPLIED: lambda: f"answered: {_clip(p.get('resolution'))}",
+        EventName.LOSS_VERIFIED: lambda: f"loss verified, {p.get('compensation_amount')}",
+        EventName.FOLLOW_UP_FAILED: lambda: (
             f"customer not reached (attempt {p.get('follow_up_attempts')})"
         ),
-        "complaint.feedback_recorded": lambda: (
+        EventName.FEEDBACK_RECORDED: lambda: (
             f"customer satisfied, not closed: {_clip(p.get('closure_blocked'))}"
         ),
-        "complaint.urged": lambda: f"urged by {actor}: {_clip(p.get('reason'))}",
-        "complaint.escalated": lambda: (
+        EventName.URGED: lambda: f"urged by {actor}: {_clip(p.get('reason'))}",
+        EventName.ESCALATED: lambda: (
             f"escalated to level {p.get('escalation_level')}: {_clip(p.get('reason'))}"
         ),
-        "complaint.reopened": lambda: (
+        EventName.REOPENED: lambda: (
             f"reopened (time {p.get('reopen_count')})"
             + (f": {_clip(p.get('reason'))}" if p.get("reason") else " after customer feedback")
         ),
-        "complaint.closed": lambda: f"closed ({p.get('closure_reason')})",
+        EventName.CLOSED: lambda: f"closed ({p.get('closure_reason')})",
     }
     make = texts.get(event_type)
     return make() if make else event_type.removeprefix("complaint.").replace("_", " ")

@@ -24,15 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.escalation.complaints.models import Complaint, HistoryEntry
-from services.escalation.lifecycle import (
-    ClosureReason,
-    ComplaintState,
-    ExtensionRequest,
-    Feedback,
-    Nature,
-    Role,
-    State,
-)
+from services.escalation.lifecycle import ComplaintState, ExtensionRequest
+from shared.vocabulary import ClosureReason, FeedbackResult, Nature, Role, State
 
 complaints = Complaint.__table__  # type: ignore[attr-defined]
 history = HistoryEntry.__table__  # type: ignore[attr-defined]
@@ -202,7 +195,7 @@ def lifecycle_state(row: Any) -> ComplaintState:
         compensation_amount=None if amount is None else Decimal(amount).quantize(Decimal("0.01")),
         resolution=row.resolution,
         root_cause=row.root_cause,
-        feedback=Feedback(row.feedback) if row.feedback else None,
+        feedback=FeedbackResult(row.feedback) if row.feedback else None,
         follow_up_attempts=row.follow_up_attempts,
         closure_reason=ClosureReason(row.closure_reason) if row.closure_reason else None,
         with_compensation=row.with_compensation,

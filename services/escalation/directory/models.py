@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import JSON, Column
 from sqlmodel import Field as Col
@@ -16,10 +13,10 @@ from services.escalation.config import get_config
 from services.escalation.db import EscalationTable
 from shared.auth.principal import ROLES
 from shared.db import UTCDateTime
+from shared.phones import InvalidPhone, normalise_phone
 
 DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_\-]{0,63}$"  # the same slug a department user's token carries
 STAFF_ID = r"^[A-Za-z0-9._\-]{1,64}$"
-_SEPARATORS = re.compile(r"[\s\-().\u3000]")
 
 
 def _utc(**kw: Any) -> Any:
@@ -63,18 +60,12 @@ class Staff(EscalationTable, table=True):
 _Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
-def normalise_phone(raw: str) -> str:
-    """E.164 (+8613800138000); mainland numbers may be written without +86."""
-    text = _SEPARATORS.sub("", raw or "")
-    if text.startswith("00"):
-        text = "+" + text[2:]
+def _textable(raw: str) -> str:
+    """Staff and department desks are told by SMS: a mobile number, in E.164."""
     try:
-        number = phonenumbers.parse(text, get_config().phone_region)
-    except NumberParseException as exc:
-        raise ValueError(f"not a phone number: {raw!r} ({exc})") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"not a valid phone number: {raw!r}")
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+        return normalise_phone(raw, region=get_config().phone_region)
+    except InvalidPhone as exc:
+        raise ValueError(f"{raw!r}: {exc}") from None
 
 
 class DepartmentUpdate(BaseModel):
@@ -95,7 +86,7 @@ class DepartmentUpdate(BaseModel):
     @field_validator("contact_phones")
     @classmethod
     def _phones(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(normalise_phone(phone) for phone in value))
+        return list(dict.fromkeys(_textable(phone) for phone in value))
 
 
 class DepartmentCreate(DepartmentUpdate):
@@ -128,7 +119,7 @@ class StaffUpdate(BaseModel):
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str) -> str:
-        return normalise_phone(value)
+        return _textable(value)
 
     @field_validator("role")
     @classmethod

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from services.escalation.config import EscalationConfig
 from services.escalation.directory import service as directory
-from services.escalation.lifecycle import Role
 from services.escalation.roster import service
+from shared.vocabulary import Role
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from services.escalation.complaints import flows as complaint_flows
 from services.escalation.complaints import service as complaints
 from services.escalation.config import EscalationConfig
 from services.escalation.directory import service as directory
-from services.escalation.lifecycle import Action, Command, LifecycleError, Role, State
+from services.escalation.lifecycle import Command, LifecycleError
 from services.escalation.roster import service
 from services.escalation.roster.duty import on_duty
 from services.escalation.roster.models import OnDuty, ShiftCreate, ShiftRead
@@ -25,6 +25,7 @@ from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events import SYSTEM as SYSTEM_ACTOR
 from shared.events import registry
 from shared.outbox import Outbox
+from shared.vocabulary import Action, Audience, Role, Severity, State
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def on_duty_read(session: Session, at: datetime, config: EscalationConfig) -> On
     return OnDuty(
         at=at,
         staff_id=choice.staff_id,
-        role="duty_manager" if choice.staff_id else "supervisor",
+        role=Role.DUTY_MANAGER if choice.staff_id else Role.SUPERVISOR,
         shift=ShiftRead.model_validate(choice.shift) if choice.shift is not None else None,
         via=choice.via,
         name=person.name if person else None,
@@ -153,10 +154,13 @@ def hand_over_if_changed(
     if person is not None and person.active:
         recipients.append(
             Recipient(
-                audience="duty_manager", phone=person.phone, staff_id=person.id, name=person.name
+                audience=Audience.DUTY_MANAGER,
+                phone=person.phone,
+                staff_id=person.id,
+                name=person.name,
             )
         )
-    urgent = sum(1 for m in moved if m["severity"] == "urgent" or m["strong_emotion"])
+    urgent = sum(1 for m in moved if m["severity"] == Severity.URGENT or m["strong_emotion"])
     overdue = sum(1 for m in moved if m["due_at"] is not None and m["due_at"] < now)
     summary = (
         f"On duty from {now:%H:%M} UTC: {len(moved)} open complaints handed over"

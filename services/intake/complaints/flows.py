@@ -42,6 +42,14 @@ from shared.db import Database
 from shared.errors import Conflict, NotFound
 from shared.events import Actor, Envelope, registry
 from shared.outbox import Outbox
+from shared.vocabulary import (
+    FeedbackResult,
+    FeedbackSource,
+    NoteSource,
+    Role,
+    SmsIntent,
+    State,
+)
 
 SOURCE = "intake"
 
@@ -136,7 +144,7 @@ def build_complaint(
         "registered_at": new.registered_at,
         "registered_by": new.registered_by,
         "external_id": new.external_id,
-        "status": "received",
+        "status": State.RECEIVED,
         "status_seq": 0,
         "status_updated_at": None,
         "holder_staff_id": None,
@@ -336,7 +344,7 @@ def record_feedback(
     """The customer's verdict on the reply; only a replied complaint can take one."""
     with db.transaction() as session:
         row = _complaint_or_404(session, complaint_id)
-        if row.status != "replied":
+        if row.status != State.REPLIED:
             raise Conflict(
                 f"complaint {row.reference} is '{row.status}': feedback is taken once "
                 "the complaint is 'replied'",
@@ -443,18 +451,22 @@ def record_customer_sms(session: Session, outbox: Outbox, sms: SmsInbound, *, no
     Nothing a customer texts is dropped: a verdict that comes when the complaint no
     longer waits for one (already closed, or reopened meanwhile) is kept as a message.
     """
-    if sms.complaint_id is None or sms.staff_id is not None or sms.intent in ("ack", "opt_out"):
+    if (
+        sms.complaint_id is None
+        or sms.staff_id is not None
+        or sms.intent in (SmsIntent.ACK, SmsIntent.OPT_OUT)
+    ):
         return "ignored"
     row = service.get_complaint(session, sms.complaint_id)
     if row is None or (row.customer_phone and row.customer_phone != sms.phone):
         return "ignored"
-    actor = Actor(id="customer", role="customer")
-    if sms.intent in ("satisfied", "unsatisfied") and row.status == "replied":
+    actor = Actor(id="customer", role=Role.CUSTOMER)
+    if sms.intent in (SmsIntent.SATISFIED, SmsIntent.UNSATISFIED) and row.status == State.REPLIED:
         store_feedback(
             session,
             outbox,
             row,
-            FeedbackCreate(result=sms.intent, source="sms"),
+            FeedbackCreate(result=FeedbackResult(sms.intent), source=FeedbackSource.SMS),
             actor=actor,
             now=now,
         )
@@ -463,7 +475,12 @@ def record_customer_sms(session: Session, outbox: Outbox, sms: SmsInbound, *, no
     if not text:
         return "ignored"
     store_note(
-        session, outbox, row, NoteCreate(text=text, source="customer_sms"), actor=actor, now=now
+        session,
+        outbox,
+        row,
+        NoteCreate(text=text, source=NoteSource.CUSTOMER_SMS),
+        actor=actor,
+        now=now,
     )
     return "note"
 

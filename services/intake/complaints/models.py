@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -19,17 +19,22 @@ from sqlmodel import Field as Col
 
 from services.intake.config import get_config
 from services.intake.db import IntakeTable
-from services.intake.phones import InvalidPhone, normalise_phone
-from services.intake.taxonomy import taxonomy
 from shared.db import UTCDateTime
 from shared.params import IsoDateTime
+from shared.phones import InvalidPhone, parse_phone
+from shared.taxonomy import taxonomy
+from shared.vocabulary import (
+    Channel,
+    FeedbackResult,
+    FeedbackSource,
+    Nature,
+    NoteSource,
+    Severity,
+    State,
+    values,
+)
 
-Channel = Literal["phone", "web", "sms", "wechat", "email", "walk_in"]
-Severity = Literal["urgent", "high", "normal", "low"]
-Nature = Literal["genuine", "recognition", "compensation"]
-FeedbackResult = Literal["satisfied", "unsatisfied", "unreachable"]
-Status = Literal["received", "with_duty_manager", "dispatched", "in_progress", "replied", "closed"]
-STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+STATUSES = values(State)
 
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -80,7 +85,7 @@ class Complaint(IntakeTable, table=True):
     registered_by: str = Col(max_length=64)
     external_id: str | None = Col(default=None, max_length=64)
     # The read copy of the lifecycle, as the escalation service publishes it.
-    status: str = Col(default="received", max_length=24)
+    status: str = Col(default=State.RECEIVED.value, max_length=24)
     status_seq: int = Col(default=0)
     status_updated_at: datetime | None = _utc(nullable=True)
     holder_staff_id: str | None = Col(default=None, max_length=64)
@@ -175,8 +180,8 @@ class ComplaintCreate(BaseModel):
     customer_name: _Name | None = None
     channel: Channel
     category: str = Field(description="A category id from GET /categories", examples=["billing"])
-    severity: Severity = "normal"
-    nature: Nature = "genuine"
+    severity: Severity = Severity.NORMAL
+    nature: Nature = Nature.GENUINE
     strong_emotion: bool = False
     description: str = Field(examples=["上月话费账单多扣了 30 元，客服一直没有回复。"])
     occurred_at: IsoDateTime | None = Field(
@@ -187,9 +192,12 @@ class ComplaintCreate(BaseModel):
     @classmethod
     def _phone(cls, value: str) -> str:
         try:
-            return normalise_phone(value, region=get_config().default_region)
+            phone = parse_phone(value, region=get_config().default_region)
         except InvalidPhone as exc:
             raise ValueError(str(exc)) from None
+        if phone.e164.startswith("+86") and not phone.textable:
+            raise ValueError("a mainland number must be a mobile number, to receive SMS")
+        return phone.e164
 
     @field_validator("category")
     @classmethod
@@ -224,7 +232,7 @@ class CustomerFile(BaseModel):
 class ComplaintRead(BaseModel):
     id: str
     reference: str
-    status: Status
+    status: State
     customer_phone: str | None
     customer_name: str | None
     channel: str
@@ -258,7 +266,7 @@ class FeedbackCreate(BaseModel):
 
     result: FeedbackResult
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
-    source: Literal["phone", "web", "sms"] = "phone"
+    source: FeedbackSource = FeedbackSource.PHONE
 
 
 class FeedbackRead(BaseModel):
@@ -275,7 +283,7 @@ class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-    source: Literal["agent", "customer_sms", "web"] = "agent"
+    source: NoteSource = NoteSource.AGENT
 
 
 class NoteRead(BaseModel):

@@ -21,6 +21,7 @@ from services.intake.complaints.models import (
     Note,
     ReferenceCounter,
 )
+from shared.vocabulary import State
 
 complaints = Complaint.__table__  # type: ignore[attr-defined]
 customers = Customer.__table__  # type: ignore[attr-defined]
@@ -100,7 +101,7 @@ def customer_file(
     row = session.execute(
         select(
             func.count().label("total"),
-            func.coalesce(func.sum(case((complaints.c.status != "closed", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((complaints.c.status != State.CLOSED, 1), else_=0)), 0),
             func.coalesce(func.sum(case((complaints.c.registered_at >= since, 1), else_=0)), 0),
             func.max(complaints.c.registered_at),
         ).where(complaints.c.customer_key == customer_key)

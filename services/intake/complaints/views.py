@@ -27,8 +27,6 @@ from services.intake.complaints.models import (
 )
 from services.intake.complaints.pg import AsyncRegistrar
 from services.intake.config import get_config
-from services.intake.phones import InvalidPhone, normalise_phone
-from services.intake.taxonomy import taxonomy
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
@@ -37,6 +35,8 @@ from shared.errors import NotFound, Unprocessable
 from shared.logs import mask_phone
 from shared.outbox import Outbox
 from shared.params import IsoDateTimeAnyZone
+from shared.phones import InvalidPhone, parse_phone
+from shared.taxonomy import taxonomy
 
 router = APIRouter()
 
@@ -198,7 +198,7 @@ def get_complaint(
 
 def _phone_param(value: str, field: str) -> str:
     try:
-        return normalise_phone(value, region=get_config().default_region)
+        return parse_phone(value, region=get_config().default_region).e164
     except InvalidPhone as exc:
         raise Unprocessable(field, str(exc)) from None
 

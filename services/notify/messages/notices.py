@@ -21,23 +21,24 @@ from typing import Any
 
 from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
 from shared.logs import mask_phone
+from shared.vocabulary import Audience, EventName, Severity
 
 STAFF_TEMPLATES: Mapping[str, str] = {
-    "complaint.assigned": "staff_assigned",
-    "complaint.handed_over": "staff_handed_over",
-    "complaint.returned": "staff_returned",
-    "complaint.dispatched": "staff_dispatched",
-    "complaint.urged": "staff_urged",
-    "complaint.escalated": "staff_escalated",
-    "complaint.extension_requested": "staff_extension_requested",
-    "complaint.extension_decided": "staff_extension_decided",
-    "complaint.replied": "staff_replied",
-    "complaint.reopened": "staff_reopened",
+    EventName.ASSIGNED: "staff_assigned",
+    EventName.HANDED_OVER: "staff_handed_over",
+    EventName.RETURNED: "staff_returned",
+    EventName.DISPATCHED: "staff_dispatched",
+    EventName.URGED: "staff_urged",
+    EventName.ESCALATED: "staff_escalated",
+    EventName.EXTENSION_REQUESTED: "staff_extension_requested",
+    EventName.EXTENSION_DECIDED: "staff_extension_decided",
+    EventName.REPLIED: "staff_replied",
+    EventName.REOPENED: "staff_reopened",
 }
 # Events after which the complaint waits for the duty manager's acknowledgement: their
 # message asks the desk to reply 1.
-ACK_EVENTS = frozenset({"complaint.assigned", "complaint.handed_over", "complaint.returned"})
-DESK = frozenset({"duty_manager", "supervisor"})
+ACK_EVENTS = frozenset({EventName.ASSIGNED, EventName.HANDED_OVER, EventName.RETURNED})
+DESK = frozenset({Audience.DUTY_MANAGER, Audience.SUPERVISOR})
 # Summaries themselves: never held back into a digest.
 NEVER_DIGESTED = frozenset({"staff_shift_handover", "staff_digest"})
 
@@ -87,7 +88,7 @@ def on_received(payload: ComplaintReceived) -> list[Notice]:
 
 
 def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None) -> list[Notice]:
-    urgent = p.severity == "urgent" or p.strong_emotion
+    urgent = p.severity == Severity.URGENT or p.strong_emotion
     details = p.details
     facts: dict[str, Any] = {
         "reference": p.reference,
@@ -114,7 +115,7 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
     notices: list[Notice] = []
     for recipient in p.recipients:
         if recipient.audience == "customer":
-            if event_type == "complaint.replied":
+            if event_type == EventName.REPLIED:
                 notices.append(
                     Notice(
                         template="customer_replied",
@@ -139,7 +140,7 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
                 **common,
             )
         )
-    if event_type == "complaint.closed" and customer and customer.phone and not customer.imported:
+    if event_type == EventName.CLOSED and customer and customer.phone and not customer.imported:
         notices.append(
             Notice(
                 template="customer_closed",
@@ -155,7 +156,7 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
 def on_duty_handed_over(p: DutyHandedOver) -> list[Notice]:
     if not p.complaints:
         return []
-    urgent = sum(1 for c in p.complaints if c.severity in ("urgent", "high"))
+    urgent = sum(1 for c in p.complaints if c.severity in (Severity.URGENT, Severity.HIGH))
     overdue = sum(1 for c in p.complaints if c.due_at is not None and c.due_at < p.at)
     facts = {
         "count": len(p.complaints),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -14,26 +13,20 @@ from shared.auth.principal import Principal, Role
 from shared.db import Database
 from shared.errors import Unprocessable
 from shared.logs import mask_phone
+from shared.phones import InvalidPhone, parse_phone
 
 router = APIRouter(tags=["messages"])
 
 _READS = (Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.QA, Role.ADMIN)
 # Who sees phone numbers in full; the others see +86138****8000.
 _SEES_PHONE = frozenset({Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN})
-_SEPARATORS = re.compile(r"[\s\-().]")
 
 
-def normalise_phone(raw: str) -> str:
-    """E.164 from the spellings people type: +86 138 0013 8000, 008613800138000,
-    13800138000 (a mainland mobile)."""
-    text = _SEPARATORS.sub("", raw)
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    if re.fullmatch(r"1[3-9]\d{9}", text):
-        text = "+86" + text
-    if not re.fullmatch(r"\+\d{6,16}", text):
-        raise Unprocessable("phone", "a phone number: E.164 (+8613800138000) or a mainland mobile")
-    return text
+def _phone(raw: str) -> str:
+    try:
+        return parse_phone(raw).e164
+    except InvalidPhone as exc:
+        raise Unprocessable("phone", str(exc)) from None
 
 
 def _db(request: Request) -> Database:
@@ -71,7 +64,7 @@ def list_messages(
         rows = service.list_messages(
             session,
             complaint_id=complaint_id,
-            phone=normalise_phone(phone) if phone else None,
+            phone=_phone(phone) if phone else None,
             status=status,
             department_id=(principal.department_id if principal.role == Role.DEPARTMENT else None),
             after=after,

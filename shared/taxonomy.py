@@ -1,18 +1,21 @@
 """The complaint category taxonomy: ids with Chinese and English labels.
 
 The default (taxonomy.json) has the commercial categories a service hotline uses and
-the first-level classes of a 12345 government hotline; INTAKE_TAXONOMY_FILE replaces it.
+the first-level classes of a 12345 government hotline; TAXONOMY_FILE replaces it. Every
+service reads the same file: intake validates against it, notify's SMS and analytics'
+reports print its labels, so a category reads the same wherever it appears.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from services.intake.config import get_config
+from shared.settings import Settings
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -23,6 +26,10 @@ class Category:
     zh: str
     en: str
     group: str = "general"
+
+    def label(self, language: str) -> str:
+        """The label in `language` (zh…, en…); Chinese is the default."""
+        return self.en if language.lower().startswith("en") else self.zh
 
 
 class Taxonomy:
@@ -64,4 +71,10 @@ def _load(path: Path) -> Taxonomy:
 
 
 def taxonomy() -> Taxonomy:
-    return _load(get_config().taxonomy_file)
+    """The centre's taxonomy (TAXONOMY_FILE, else the default), loaded once per file.
+    Asked on every registration, so it reads the one variable, not all the settings."""
+    configured = os.environ.get("TAXONOMY_FILE")
+    return _load(Path(configured) if configured else _DEFAULT)
+
+
+_DEFAULT: Path = Settings.model_fields["taxonomy_file"].default

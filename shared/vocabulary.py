@@ -1,0 +1,299 @@
+"""Every word the services share, in one place: lifecycle states and actions, roles,
+channels, severities, natures, feedback, closure reasons, root causes, return reasons,
+SLA stages, SMS intents and event types, each with its Chinese and English label.
+
+The services import these and nothing else spells them: the lifecycle table, the event
+contracts, intake's and notify's validation, analytics' reports, the SMS templates'
+labels and the API's documentation all read the same members. A word added here is known
+everywhere; a word misspelt anywhere is a NameError, not a silent mismatch.
+
+Members are `str` subclasses (StrEnum), so they compare equal to the plain strings that
+arrive in JSON, Kafka events and database rows, and they serialise as those strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Self, TypeVar
+
+
+class Word(StrEnum):
+    """A shared word with its labels: `Severity.URGENT.zh == "特急"`."""
+
+    zh: str
+    en: str
+
+    def __new__(cls, value: str, zh: str = "", en: str = "") -> Self:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.zh = zh or value
+        member.en = en or value.replace("_", " ")
+        return member
+
+    def label(self, language: str) -> str:
+        """The label in `language` (zh…, en…); Chinese is the default."""
+        return self.en if language.lower().startswith("en") else self.zh
+
+    @classmethod
+    def of(cls, raw: object) -> Self | None:
+        """The member `raw` spells (surrounding spaces ignored), or None."""
+        if isinstance(raw, str):
+            try:
+                return cls(raw.strip())
+            except ValueError:
+                return None
+        return None
+
+
+W = TypeVar("W", bound=Word)
+
+
+def values(words: type[W]) -> tuple[str, ...]:
+    """The plain strings of a word list, in declaration order."""
+    return tuple(word.value for word in words)
+
+
+# --- the lifecycle -------------------------------------------------------------------
+
+
+class State(Word):
+    RECEIVED = "received", "已受理", "Received"
+    WITH_DUTY_MANAGER = "with_duty_manager", "值班经理处理中", "With the duty manager"
+    DISPATCHED = "dispatched", "已派单", "Dispatched"
+    IN_PROGRESS = "in_progress", "办理中", "In progress"
+    REPLIED = "replied", "已答复", "Replied"
+    CLOSED = "closed", "已办结", "Closed"
+
+
+OPEN_STATES = frozenset(State) - {State.CLOSED}
+
+
+class Action(Word):
+    ASSIGN = "assign", "分派值班经理", "Assign"
+    HAND_OVER = "hand_over", "交接班", "Hand over"
+    ACKNOWLEDGE = "acknowledge", "确认", "Acknowledge"
+    DISPATCH = "dispatch", "派单", "Dispatch"
+    RESOLVE = "resolve", "直接办结答复", "Resolve directly"
+    ACCEPT = "accept", "签收", "Accept"
+    RETURN = "return", "退单", "Return"
+    REQUEST_EXTENSION = "request_extension", "申请延期", "Request more time"
+    DECIDE_EXTENSION = "decide_extension", "审批延期", "Decide on more time"
+    REPLY = "reply", "答复", "Reply"
+    VERIFY_LOSS = "verify_loss", "核实损失", "Verify the loss"
+    FEEDBACK = "feedback", "回访结果", "Customer feedback"
+    CLOSE = "close", "办结", "Close"
+    REOPEN = "reopen", "重办", "Reopen"
+    URGE = "urge", "催办", "Urge"
+    ESCALATE = "escalate", "升级", "Escalate"
+
+    @property
+    def api_name(self) -> str:
+        """The spelling used in URLs and in allowed-action lists: `request-extension`."""
+        return self.value.replace("_", "-")
+
+
+class Role(Word):
+    """Who acts. Staff roles are carried by tokens; `system` (timers, the worker that
+    assigns) and `customer` (their SMS) act too, but no token carries them."""
+
+    AGENT = "agent", "话务员", "Agent"
+    DUTY_MANAGER = "duty_manager", "值班经理", "Duty manager"
+    SUPERVISOR = "supervisor", "中心主管", "Supervisor"
+    DEPARTMENT = "department", "部门经办人", "Department clerk"
+    QA = "qa", "质检", "QA"
+    ADMIN = "admin", "管理员", "Administrator"
+    VIEWER = "viewer", "甲方查看", "Viewer"
+    SYSTEM = "system", "系统", "System"
+    CUSTOMER = "customer", "客户", "Customer"
+
+
+STAFF_ROLES: tuple[Role, ...] = (
+    Role.AGENT,
+    Role.DUTY_MANAGER,
+    Role.SUPERVISOR,
+    Role.DEPARTMENT,
+    Role.QA,
+    Role.ADMIN,
+    Role.VIEWER,
+)
+
+
+class ClosureReason(Word):
+    SATISFIED = "satisfied", "客户满意", "Customer satisfied"
+    UNREACHED = "unreached", "回访未果", "Customer not reached"
+
+
+class RootCause(Word):
+    PROCESS = "process", "流程", "Process"
+    BUSINESS = "business", "业务", "Business / product"
+    SERVICE = "service", "服务", "Service"
+    SYSTEM = "system", "系统", "System"
+    MANAGEMENT = "management", "管理", "Management"
+    EXTERNAL = "external", "外部", "External"
+
+
+class ReturnReason(Word):
+    NOT_OURS = "not_ours", "非本部门职责", "Not our responsibility"
+    INSUFFICIENT_INFO = "insufficient_info", "信息不全", "Insufficient information"
+    DUPLICATE = "duplicate", "重复件", "Duplicate"
+    OTHER = "other", "其他", "Other"
+
+
+class ExtensionDecision(Word):
+    APPROVE = "approve", "已批准", "approved"
+    DENY = "deny", "未批准", "denied"
+
+
+class Stage(Word):
+    """The stages a complaint's time is measured in, each with its SLA clock.
+    `handling` is the duty manager's time between acknowledging a complaint and resolving
+    or dispatching it (escalation's `resolution` deadline while the complaint is still at
+    the duty desk), which analytics keeps apart so a department's resolution is its own."""
+
+    ACKNOWLEDGEMENT = "acknowledgement", "值班确认", "Acknowledgement"
+    HANDLING = "handling", "值班处置", "Duty desk handling"
+    ACCEPTANCE = "acceptance", "部门签收", "Department acceptance"
+    RESOLUTION = "resolution", "部门办理", "Department resolution"
+    FOLLOW_UP = "follow_up", "回访", "Customer follow-up"
+
+
+# The SLA stage whose clock starts when a complaint enters a state (escalation sets the
+# deadline, analytics measures the time spent).
+STAGE_ON_ENTRY: Mapping[State, Stage] = MappingProxyType(
+    {
+        State.WITH_DUTY_MANAGER: Stage.ACKNOWLEDGEMENT,
+        State.DISPATCHED: Stage.ACCEPTANCE,
+        State.IN_PROGRESS: Stage.RESOLUTION,
+        State.REPLIED: Stage.FOLLOW_UP,
+    }
+)
+# The stages escalation keeps a deadline for (handling runs on the resolution clock).
+SLA_STAGES: tuple[Stage, ...] = tuple(STAGE_ON_ENTRY.values())
+
+
+# --- a complaint as registered --------------------------------------------------------
+
+
+class Channel(Word):
+    PHONE = "phone", "电话", "Phone"
+    WEB = "web", "网站", "Web"
+    SMS = "sms", "短信", "SMS"
+    WECHAT = "wechat", "微信", "WeChat"
+    EMAIL = "email", "邮件", "Email"
+    WALK_IN = "walk_in", "来访", "Walk-in"
+
+
+class Severity(Word):
+    URGENT = "urgent", "特急", "urgent"
+    HIGH = "high", "紧急", "high"
+    NORMAL = "normal", "一般", "normal"
+    LOW = "low", "较低", "low"
+
+
+class Nature(Word):
+    GENUINE = "genuine", "真实问题", "Genuine problem"
+    RECOGNITION = "recognition", "表扬认可", "Recognition"
+    COMPENSATION = "compensation", "索赔", "Compensation claim"
+
+
+class FeedbackResult(Word):
+    SATISFIED = "satisfied", "满意", "Satisfied"
+    UNSATISFIED = "unsatisfied", "不满意", "Not satisfied"
+    UNREACHABLE = "unreachable", "未联系上", "Not reached"
+
+
+class FeedbackSource(Word):
+    PHONE = "phone", "电话回访", "Phone"
+    WEB = "web", "网站", "Web"
+    SMS = "sms", "短信", "SMS"
+
+
+class NoteSource(Word):
+    AGENT = "agent", "话务员", "Agent"
+    CUSTOMER_SMS = "customer_sms", "客户短信", "Customer's SMS"
+    WEB = "web", "网站", "Web"
+
+
+# --- SMS ----------------------------------------------------------------------------
+
+
+class Audience(Word):
+    """Whom an SMS about a lifecycle change is for."""
+
+    DUTY_MANAGER = "duty_manager", "值班经理", "Duty manager"
+    SUPERVISOR = "supervisor", "中心主管", "Supervisor"
+    DEPARTMENT = "department", "业务部门", "Department"
+    DEPARTMENT_HEAD = "department_head", "部门负责人", "Department head"
+    CUSTOMER = "customer", "客户", "Customer"
+
+
+class SmsIntent(Word):
+    """What an SMS someone sent us means, read against the message it answers.
+    `opt_in` stays inside notify: nothing downstream acts on it."""
+
+    ACK = "ack", "确认", "Acknowledgement"
+    SATISFIED = "satisfied", "满意", "Satisfied"
+    UNSATISFIED = "unsatisfied", "不满意", "Not satisfied"
+    OPT_OUT = "opt_out", "退订", "Opt-out"
+    OPT_IN = "opt_in", "恢复订阅", "Opt-in"
+    MESSAGE = "message", "客户留言", "Message"
+
+
+# --- event types ---------------------------------------------------------------------
+
+
+class EventName(StrEnum):
+    """Every event type on the topics; `shared.contracts` registers each with its payload."""
+
+    # intake
+    COMPLAINT_RECEIVED = "complaint.received"
+    FEEDBACK_RECEIVED = "complaint.feedback_received"
+    NOTE_ADDED = "complaint.note_added"
+    # escalation: one per lifecycle outcome
+    ASSIGNED = "complaint.assigned"
+    HANDED_OVER = "complaint.handed_over"
+    ACKNOWLEDGED = "complaint.acknowledged"
+    DISPATCHED = "complaint.dispatched"
+    ACCEPTED = "complaint.accepted"
+    RETURNED = "complaint.returned"
+    EXTENSION_REQUESTED = "complaint.extension_requested"
+    EXTENSION_DECIDED = "complaint.extension_decided"
+    REPLIED = "complaint.replied"
+    LOSS_VERIFIED = "complaint.loss_verified"
+    FOLLOW_UP_FAILED = "complaint.follow_up_failed"
+    FEEDBACK_RECORDED = "complaint.feedback_recorded"
+    URGED = "complaint.urged"
+    ESCALATED = "complaint.escalated"
+    REOPENED = "complaint.reopened"
+    CLOSED = "complaint.closed"
+    DUTY_HANDED_OVER = "duty.handed_over"
+    # notify
+    SMS_SENT = "sms.sent"
+    SMS_DELIVERED = "sms.delivered"
+    SMS_FAILED = "sms.failed"
+    SMS_INBOUND = "sms.inbound"
+    # analytics
+    ROOT_CAUSE_REVISED = "analytics.root_cause_revised"
+
+
+# The events escalation publishes for accepted lifecycle actions, all with one payload.
+LIFECYCLE_EVENTS: tuple[EventName, ...] = (
+    EventName.ASSIGNED,
+    EventName.HANDED_OVER,
+    EventName.ACKNOWLEDGED,
+    EventName.DISPATCHED,
+    EventName.ACCEPTED,
+    EventName.RETURNED,
+    EventName.EXTENSION_REQUESTED,
+    EventName.EXTENSION_DECIDED,
+    EventName.REPLIED,
+    EventName.LOSS_VERIFIED,
+    EventName.FOLLOW_UP_FAILED,
+    EventName.FEEDBACK_RECORDED,
+    EventName.URGED,
+    EventName.ESCALATED,
+    EventName.REOPENED,
+    EventName.CLOSED,
+)
