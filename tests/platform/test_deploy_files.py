@@ -15,6 +15,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -577,6 +578,31 @@ def test_the_image_holds_every_package_and_the_entrypoint() -> None:
     for source in [*copied, *first_copy.group(1).split()]:
         assert source in kept, f"{source} is left out of the build context"
         assert (REPO / source).exists(), source
+
+
+def test_the_image_keeps_the_files_the_code_reads_beside_it() -> None:
+    """Page templates, dashboard assets and SMS templates are read from the package
+    folders at run time, so no pattern of the build context may leave one out."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    # "**" leaves everything out and each "!" line takes a source back in; what follows
+    # them leaves files out again.
+    dropped = [line for line in ignore if line and line != "**" and line[0] not in "#!"]
+    read = [
+        path.relative_to(REPO).as_posix()
+        for package in packages
+        for path in (REPO / package).rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+        if "__pycache__" not in path.parts
+    ]
+    assert "services/analytics/reports/templates/department.html" in read
+    for path in read:
+        parts = path.split("/")
+        # A pattern that names a folder leaves out everything in it.
+        within = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        left_out = [p for p in dropped for w in within if fnmatch(w, p)]
+        assert not left_out, f"{path} is left out of the image by {left_out}"
 
 
 def test_image_tags_and_versions_match_the_project() -> None:

@@ -466,8 +466,8 @@ def test_the_department_report_page_shows_hostile_text_escaped(
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
     assert "<script>" not in html
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
-    assert "王&#x27;); DROP TABLE complaints;--" in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "王&#39;); DROP TABLE complaints;--" in html
     # The JSON of the same report carries the text as it was written.
     report = analytics.client.get(
         "/analytics/departments/billing/report",
