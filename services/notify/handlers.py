@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from services.notify.config import NotifyConfig, get_config
 from services.notify.db import outbox as outbox_table
-from services.notify.messages import flows
-from services.notify.messages.flows import Context
+from services.notify.messages import planning
+from services.notify.messages.context import Context
 from services.notify.rendering import Templates
 from shared.clock import utcnow
 from shared.consumer import Handler
@@ -37,12 +37,12 @@ def make_context(config: NotifyConfig, settings: Settings) -> Context:
 
 def make_handlers(ctx: Context) -> dict[str, Handler]:
     def on_complaint_received(session: Session, event: Event[Any]) -> None:
-        flows.on_complaint_received(
+        planning.on_complaint_received(
             session, ctx, event.payload, event_id=str(event.envelope.event_id), now=utcnow()
         )
 
     def on_lifecycle_changed(session: Session, event: Event[Any]) -> None:
-        flows.on_lifecycle_changed(
+        planning.on_lifecycle_changed(
             session,
             ctx,
             event.type,
@@ -52,7 +52,7 @@ def make_handlers(ctx: Context) -> dict[str, Handler]:
         )
 
     def on_duty_handed_over(session: Session, event: Event[Any]) -> None:
-        flows.on_duty_handed_over(
+        planning.on_duty_handed_over(
             session, ctx, event.payload, event_id=str(event.envelope.event_id), now=utcnow()
         )
 

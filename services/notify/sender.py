@@ -21,8 +21,10 @@ from typing import Any
 
 import httpx
 
-from services.notify.messages import flows, service
-from services.notify.messages.flows import Context
+from services.notify.messages import service
+from services.notify.messages.context import Context
+from services.notify.messages.digests import send_digests
+from services.notify.messages.outcomes import Submission, failed, retry_later, submitted_many
 from services.notify.providers.base import (
     Outgoing,
     Provider,
@@ -140,14 +142,14 @@ class Sender:
                     self._record_failure(session, row, outcome, attempts, now)
                     continue
                 done.append(
-                    flows.Submission(
+                    Submission(
                         row,
                         outcome.submitted.provider_message_id,
                         outcome.submitted.state,
                         attempts,
                     )
                 )
-            flows.submitted_many(session, self.ctx, done, provider=self.provider.name, now=now)
+            submitted_many(session, self.ctx, done, provider=self.provider.name, now=now)
             following = service.claim_due(session, now=now, limit=config.send_batch, lease=lease)
         self.sent += len(done)
         self._claimed = following
@@ -183,7 +185,7 @@ class Sender:
         assert error is not None
         if error.retry:
             uncertain = isinstance(error, UncertainSendError) and not self.provider.idempotent
-            flows.retry_later(
+            retry_later(
                 session,
                 self.ctx,
                 row,
@@ -195,14 +197,14 @@ class Sender:
             if attempts >= self.ctx.config.max_attempts:
                 self.failed += 1
         else:
-            flows.failed(session, self.ctx, row, error=str(error), attempts=attempts, now=now)
+            failed(session, self.ctx, row, error=str(error), attempts=attempts, now=now)
             self.failed += 1
 
     def digests(self) -> int:
         if not self.ctx.config.staff_rate_limit:
             return 0
         with self.db.transaction() as session:
-            return len(flows.send_digests(session, self.ctx, now=self.clock.now()))
+            return len(send_digests(session, self.ctx, now=self.clock.now()))
 
     # -- the loop -----------------------------------------------------------------------
 

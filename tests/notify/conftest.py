@@ -24,7 +24,7 @@ from services.notify.db import inbox, outbox
 from services.notify.gateway import create_app as create_gateway
 from services.notify.handlers import make_context, make_handlers
 from services.notify.main import create_app
-from services.notify.messages.flows import Context
+from services.notify.messages.context import Context
 from services.notify.messages.service import messages
 from services.notify.providers import provider_for
 from services.notify.sender import Sender

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.notify.messages import flows
+from services.notify.messages import planning
+from services.notify.messages.digests import send_digests
 from shared.contracts import ComplaintReceived
 from tests.notify.conftest import (
     BILLING_DESK,
@@ -239,7 +240,7 @@ def test_a_redelivered_event_plans_nothing_new(notify: Notify) -> None:
     # And if the inbox were bypassed (a replay under another consumer name), each message
     # still has its key: one per event, recipient and template.
     with notify.env.db.transaction() as session:
-        stored = flows.on_complaint_received(
+        stored = planning.on_complaint_received(
             session,
             notify.ctx,
             ComplaintReceived.model_validate(received.payload),
@@ -257,7 +258,7 @@ def test_customer_messages_wait_for_the_end_of_quiet_hours_and_staff_urgent_do_n
     night = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
     received = received_event(severity="urgent")
     with notify.env.db.transaction() as session:
-        flows.on_complaint_received(
+        planning.on_complaint_received(
             session,
             notify.ctx,
             ComplaintReceived.model_validate(received.payload),
@@ -267,7 +268,7 @@ def test_customer_messages_wait_for_the_end_of_quiet_hours_and_staff_urgent_do_n
         assigned = lifecycle_event(
             "complaint.assigned", received, [recipient("duty_manager", DM01, "DM01")]
         )
-        flows.on_lifecycle_changed(
+        planning.on_lifecycle_changed(
             session,
             notify.ctx,
             assigned.type,
@@ -289,10 +290,10 @@ def test_quiet_hours_end_on_the_same_night_and_span_midnight() -> None:
     config = notify_config(quiet_hours_start="22:00", quiet_hours_end="08:00")
     shanghai = timedelta(hours=8)
     at = lambda h, m=0: datetime(2026, 11, 22, h, m, tzinfo=UTC) - shanghai  # noqa: E731
-    assert flows.quiet_until(at(21, 59), config) is None
-    assert flows.quiet_until(at(22, 0), config) == at(8) + timedelta(days=1)
-    assert flows.quiet_until(at(3, 0), config) == at(8)
-    assert flows.quiet_until(at(8, 0), config) is None
+    assert planning.quiet_until(at(21, 59), config) is None
+    assert planning.quiet_until(at(22, 0), config) == at(8) + timedelta(days=1)
+    assert planning.quiet_until(at(3, 0), config) == at(8)
+    assert planning.quiet_until(at(8, 0), config) is None
 
 
 def test_a_customer_who_opted_out_gets_no_more_customer_sms_but_staff_still_do(
@@ -333,10 +334,10 @@ def test_a_flood_of_notices_to_one_duty_manager_is_merged_into_a_digest(
     # Two within the limit, two held for the digest, and the urgent one never held.
     assert statuses == ["pending", "pending", "held", "held", "pending"]
     with notify.env.db.transaction() as session:
-        assert flows.send_digests(session, notify.ctx, now=datetime.now(UTC)) == []  # too soon
+        assert send_digests(session, notify.ctx, now=datetime.now(UTC)) == []  # too soon
     later = datetime.now(UTC) + timedelta(seconds=61)
     with notify.env.db.transaction() as session:
-        (digest_id,) = flows.send_digests(session, notify.ctx, now=later)
+        (digest_id,) = send_digests(session, notify.ctx, now=later)
     rows = notify.messages(phone=DM01)
     digest = next(m for m in rows if m.id == digest_id)
     assert digest.template == "staff_digest"

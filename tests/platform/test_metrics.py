@@ -32,8 +32,9 @@ from sqlalchemy import update
 from services.intake.db import outbox as intake_outbox
 from services.notify.config import NotifyConfig
 from services.notify.handlers import make_context
-from services.notify.messages import flows
+from services.notify.messages import outcomes
 from services.notify.messages import service as messages_service
+from services.notify.messages.receipts import record_receipts
 from services.notify.providers.base import Receipt
 from shared.api import create_service_app
 from shared.db import Database
@@ -371,7 +372,7 @@ def test_notify_counts_the_sms_sent_and_failed_and_every_status_from_its_message
     with env.db.transaction() as session:
         messages_service.add_messages(session, [*rows, inbound])
         for i, state in ((0, "submitted"), (1, "sent"), (2, "sent")):
-            flows.submitted(
+            outcomes.submitted(
                 session,
                 ctx,
                 messages_service.get_message(session, ids[i]),
@@ -381,7 +382,7 @@ def test_notify_counts_the_sms_sent_and_failed_and_every_status_from_its_message
                 attempts=1,
                 now=now,
             )
-        flows.failed(
+        outcomes.failed(
             session,
             ctx,
             messages_service.get_message(session, ids[3]),
@@ -393,7 +394,7 @@ def test_notify_counts_the_sms_sent_and_failed_and_every_status_from_its_message
             Receipt(provider_message_id="SM1", state="delivered", message_id=ids[1]),
             Receipt(provider_message_id="SM2", state="failed", message_id=ids[2], error="30003"),
         ]
-        assert flows.record_receipts(session, ctx, "twilio", receipts, now=now) == 2
+        assert record_receipts(session, ctx, "twilio", receipts, now=now) == 2
 
     with TestClient(create_app(env.settings, config)) as client:
         samples = scrape(client)

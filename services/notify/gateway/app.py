@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import httpx
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -131,37 +131,33 @@ def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
     )
 
 
-def create_app(config: NotifyConfig | None = None) -> FastAPI:
-    cfg = config or get_config()
-    store = Store(cfg.gateway_keep)
-    tasks: set[asyncio.Task[None]] = set()
-    client: dict[str, httpx.AsyncClient] = {}
+class Gateway:
+    """The gateway's state, kept on `app.state`: its messages and faults, its settings,
+    and the client that calls the platform back (status reports, replies)."""
+
+    def __init__(self, config: NotifyConfig) -> None:
+        self.config = config
+        self.store = Store(config.gateway_keep)
+        self._http: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if config is None:
-            configure_logging("sms-gateway", level=Settings().log_level, fmt="text")
-        client["http"] = httpx.AsyncClient(timeout=10.0)
+    async def running(self) -> AsyncIterator[None]:
+        """For the app's lifetime: a client of its own, and no report left behind."""
+        self._http = httpx.AsyncClient(timeout=10.0)
         try:
             yield
         finally:
-            for task in list(tasks):
+            for task in list(self._tasks):
                 task.cancel()
-            await client["http"].aclose()
+            await self._http.aclose()
 
-    app = FastAPI(
-        title="Development SMS gateway",
-        description="Keeps the SMS the platform sends and lets a person reply to them.",
-        lifespan=lifespan,
-    )
-    app.state.store = store
-
-    def authorised(request: Request, account_sid: str) -> bool:
-        raw = request.headers.get("authorization", "")
-        if not raw.lower().startswith("basic "):
+    def authorised(self, authorization: str, account_sid: str) -> bool:
+        cfg = self.config
+        if not authorization.lower().startswith("basic "):
             return False
         try:
-            user, _, password = base64.b64decode(raw[6:]).decode().partition(":")
+            user, _, password = base64.b64decode(authorization[6:]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
         return (
@@ -170,12 +166,14 @@ def create_app(config: NotifyConfig | None = None) -> FastAPI:
             and account_sid == cfg.twilio_account_sid
         )
 
-    async def post_signed(url: str, form: dict[str, str]) -> httpx.Response:
-        sig = signature(cfg.twilio_auth_token, url, form.items())
-        return await client["http"].post(url, data=form, headers={SIGNATURE_HEADER: sig})
+    async def post_signed(self, url: str, form: dict[str, str]) -> httpx.Response:
+        assert self._http is not None, "the gateway's app is not running"
+        sig = signature(self.config.twilio_auth_token, url, form.items())
+        return await self._http.post(url, data=form, headers={SIGNATURE_HEADER: sig})
 
-    async def report(sms: Sms) -> None:
+    async def report(self, sms: Sms) -> None:
         """Tell the platform the message went out, then that it arrived."""
+        cfg = self.config
         for status in ("sent", "delivered"):
             await asyncio.sleep(cfg.gateway_delivery_delay / 2)
             sms.status = status
@@ -192,7 +190,7 @@ def create_app(config: NotifyConfig | None = None) -> FastAPI:
             }
             for attempt in range(3):
                 try:
-                    answer = await post_signed(sms.status_callback, form)
+                    answer = await self.post_signed(sms.status_callback, form)
                     sms.events.append(f"{status} → {answer.status_code}")
                     if answer.status_code < 500:
                         break
@@ -200,172 +198,217 @@ def create_app(config: NotifyConfig | None = None) -> FastAPI:
                     sms.events.append(f"{status} → {type(exc).__name__}")
                 await asyncio.sleep(0.5 * (attempt + 1))
 
-    def later(coro: Any) -> None:
+    def later(self, coro: Any) -> None:
+        """Run `coro` after the answer; the task is held until done, so it is neither
+        collected half-way nor left running when the app stops."""
         task = asyncio.get_running_loop().create_task(coro)
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    @app.post("/2010-04-01/Accounts/{account_sid}/Messages.json", tags=["twilio-style"])
-    async def send(
-        request: Request,
-        account_sid: str,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ) -> JSONResponse:
-        """Send an SMS (Twilio-style). Answers 201 with the message's sid."""
-        if not authorised(request, account_sid):
-            return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
-        faults = store.faults
-        with store.lock:
-            store.sends += 1
-            failing = faults.fail_next > 0
-            if failing:
-                faults.fail_next -= 1
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+
+router = APIRouter()
+
+
+@router.post("/2010-04-01/Accounts/{account_sid}/Messages.json", tags=["twilio-style"])
+async def send(
+    request: Request,
+    gateway: GatewayDep,
+    account_sid: str,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Send an SMS (Twilio-style). Answers 201 with the message's sid."""
+    cfg, store = gateway.config, gateway.store
+    if not gateway.authorised(request.headers.get("authorization", ""), account_sid):
+        return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
+    faults = store.faults
+    with store.lock:
+        store.sends += 1
+        failing = faults.fail_next > 0
         if failing:
-            return _twilio_error(faults.status, 20500, "gateway told to fail (POST /api/faults)")
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        to = str(form.get("To") or "")
-        body = str(form.get("Body") or "")
-        number = str(form.get("From") or form.get("MessagingServiceSid") or "")
-        if not _E164.match(to):
-            return _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not body:
-            return _twilio_error(400, 21602, "Message body is required.")
-        if not number:
-            return _twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' is required.")
-        if idempotency_key and (earlier := store.by_key.get(idempotency_key)) is not None:
-            return JSONResponse(earlier.twilio(cfg.twilio_account_sid), status_code=201)
-        length = measure(body)
-        sms = Sms(
-            sid="SM" + uuid.uuid4().hex,
-            direction="out",
-            phone=to,
-            number=number,
-            body=body,
-            status="queued",
-            encoding=length.encoding,
-            segments=length.segments,
-            created_at=_now(),
-            status_callback=str(form.get("StatusCallback") or "") or None,
-        )
-        store.add(sms, idempotency_key)
-        log.info("SMS to %s (%d part(s))", mask_phone(to), length.segments)
-        later(report(sms))
-        if faults.delay:
-            # Kept, but answered late: the caller may give up waiting for the answer.
-            await asyncio.sleep(faults.delay)
-        return JSONResponse(sms.twilio(cfg.twilio_account_sid), status_code=201)
+            faults.fail_next -= 1
+    if failing:
+        return _twilio_error(faults.status, 20500, "gateway told to fail (POST /api/faults)")
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    to = str(form.get("To") or "")
+    body = str(form.get("Body") or "")
+    number = str(form.get("From") or form.get("MessagingServiceSid") or "")
+    if not _E164.match(to):
+        return _twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+    if not body:
+        return _twilio_error(400, 21602, "Message body is required.")
+    if not number:
+        return _twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' is required.")
+    if idempotency_key and (earlier := store.by_key.get(idempotency_key)) is not None:
+        return JSONResponse(earlier.twilio(cfg.twilio_account_sid), status_code=201)
+    length = measure(body)
+    sms = Sms(
+        sid="SM" + uuid.uuid4().hex,
+        direction="out",
+        phone=to,
+        number=number,
+        body=body,
+        status="queued",
+        encoding=length.encoding,
+        segments=length.segments,
+        created_at=_now(),
+        status_callback=str(form.get("StatusCallback") or "") or None,
+    )
+    store.add(sms, idempotency_key)
+    log.info("SMS to %s (%d part(s))", mask_phone(to), length.segments)
+    gateway.later(gateway.report(sms))
+    if faults.delay:
+        # Kept, but answered late: the caller may give up waiting for the answer.
+        await asyncio.sleep(faults.delay)
+    return JSONResponse(sms.twilio(cfg.twilio_account_sid), status_code=201)
 
-    @app.get("/2010-04-01/Accounts/{account_sid}/Messages.json", tags=["twilio-style"])
-    def list_sent(
-        request: Request,
-        account_sid: str,
-        to: Annotated[str | None, Query(alias="To")] = None,
-        since: Annotated[str | None, Query(alias="DateSent>")] = None,
-    ) -> JSONResponse:
-        """The messages sent, newest first (Twilio-style list, used to reconcile)."""
-        if not authorised(request, account_sid):
-            return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
-        items = [m for m in store.list(to=to) if m.direction == "out"] if to else store.list()
-        if since:
-            items = [m for m in items if m.created_at >= since.replace("Z", "")[:19]]
+
+@router.get("/2010-04-01/Accounts/{account_sid}/Messages.json", tags=["twilio-style"])
+def list_sent(
+    request: Request,
+    gateway: GatewayDep,
+    account_sid: str,
+    to: Annotated[str | None, Query(alias="To")] = None,
+    since: Annotated[str | None, Query(alias="DateSent>")] = None,
+) -> JSONResponse:
+    """The messages sent, newest first (Twilio-style list, used to reconcile)."""
+    if not gateway.authorised(request.headers.get("authorization", ""), account_sid):
+        return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
+    cfg, store = gateway.config, gateway.store
+    items = [m for m in store.list(to=to) if m.direction == "out"] if to else store.list()
+    if since:
+        items = [m for m in items if m.created_at >= since.replace("Z", "")[:19]]
+    return JSONResponse({"messages": [m.twilio(cfg.twilio_account_sid) for m in reversed(items)]})
+
+
+@router.get("/api/messages", tags=["development"])
+def messages(
+    gateway: GatewayDep,
+    to: Annotated[str | None, Query(description="Messages sent to this number")] = None,
+    phone: Annotated[str | None, Query(description="The whole thread with a number")] = None,
+) -> dict[str, Any]:
+    """Messages the gateway holds, oldest first."""
+    return {"messages": [asdict(m) for m in gateway.store.list(to=to, phone=phone)]}
+
+
+@router.delete("/api/messages", tags=["development"], status_code=204)
+def clear(gateway: GatewayDep) -> None:
+    store = gateway.store
+    with store.lock:
+        store.messages.clear()
+        store.by_key.clear()
+
+
+@router.post("/api/reply", tags=["development"])
+async def reply(data: ReplyIn, gateway: GatewayDep) -> JSONResponse:
+    """A person's SMS from `from`, delivered to notify's inbound webhook, signed."""
+    cfg = gateway.config
+    phone = "".join(data.from_.split())
+    if not _E164.match(phone):
         return JSONResponse(
-            {"messages": [m.twilio(cfg.twilio_account_sid) for m in reversed(items)]}
+            {"error": "validation_error", "message": "from: an E.164 number, e.g. +86139…"},
+            status_code=422,
         )
-
-    @app.get("/api/messages", tags=["development"])
-    def messages(
-        to: Annotated[str | None, Query(description="Messages sent to this number")] = None,
-        phone: Annotated[str | None, Query(description="The whole thread with a number")] = None,
-    ) -> dict[str, Any]:
-        """Messages the gateway holds, oldest first."""
-        return {"messages": [asdict(m) for m in store.list(to=to, phone=phone)]}
-
-    @app.delete("/api/messages", tags=["development"], status_code=204)
-    def clear() -> None:
-        with store.lock:
-            store.messages.clear()
-            store.by_key.clear()
-
-    @app.post("/api/reply", tags=["development"])
-    async def reply(data: ReplyIn) -> JSONResponse:
-        """A person's SMS from `from`, delivered to notify's inbound webhook, signed."""
-        phone = "".join(data.from_.split())
-        if not _E164.match(phone):
-            return JSONResponse(
-                {"error": "validation_error", "message": "from: an E.164 number, e.g. +86139…"},
-                status_code=422,
-            )
-        length = measure(data.text)
-        sms = Sms(
-            sid="SM" + uuid.uuid4().hex,
-            direction="in",
-            phone=phone,
-            number=cfg.twilio_from,
-            body=data.text,
-            status="received",
-            encoding=length.encoding,
-            segments=length.segments,
-            created_at=_now(),
-        )
-        store.add(sms)
-        url = cfg.gateway_notify_url.rstrip("/") + "/webhooks/sms/inbound"
-        form = {
-            "MessageSid": sms.sid,
-            "SmsSid": sms.sid,
-            "AccountSid": cfg.twilio_account_sid,
-            "From": phone,
-            "To": cfg.twilio_from,
-            "Body": data.text,
-            "NumSegments": str(length.segments),
-        }
-        try:
-            answer = await post_signed(url, form)
-        except httpx.HTTPError as exc:
-            sms.status = "undelivered"
-            return JSONResponse(
-                {
-                    "error": "notify_unreachable",
-                    "message": f"notify at {url} did not answer: {type(exc).__name__}",
-                    "sid": sms.sid,
-                },
-                status_code=502,
-            )
-        sms.notify_status = answer.status_code
+    length = measure(data.text)
+    sms = Sms(
+        sid="SM" + uuid.uuid4().hex,
+        direction="in",
+        phone=phone,
+        number=cfg.twilio_from,
+        body=data.text,
+        status="received",
+        encoding=length.encoding,
+        segments=length.segments,
+        created_at=_now(),
+    )
+    gateway.store.add(sms)
+    url = cfg.gateway_notify_url.rstrip("/") + "/webhooks/sms/inbound"
+    form = {
+        "MessageSid": sms.sid,
+        "SmsSid": sms.sid,
+        "AccountSid": cfg.twilio_account_sid,
+        "From": phone,
+        "To": cfg.twilio_from,
+        "Body": data.text,
+        "NumSegments": str(length.segments),
+    }
+    try:
+        answer = await gateway.post_signed(url, form)
+    except httpx.HTTPError as exc:
+        sms.status = "undelivered"
         return JSONResponse(
             {
+                "error": "notify_unreachable",
+                "message": f"notify at {url} did not answer: {type(exc).__name__}",
                 "sid": sms.sid,
-                "notify_status": answer.status_code,
-                "message_id": answer.headers.get("x-message-id"),
-                "intent": answer.headers.get("x-intent"),
             },
-            status_code=200 if answer.status_code < 300 else 502,
+            status_code=502,
         )
+    sms.notify_status = answer.status_code
+    return JSONResponse(
+        {
+            "sid": sms.sid,
+            "notify_status": answer.status_code,
+            "message_id": answer.headers.get("x-message-id"),
+            "intent": answer.headers.get("x-intent"),
+        },
+        status_code=200 if answer.status_code < 300 else 502,
+    )
 
-    @app.get("/api/stats", tags=["development"])
-    def stats(
-        to: Annotated[str | None, Query(description="Count only messages to this number")] = None,
-    ) -> dict[str, int]:
-        """How many messages the gateway holds (sent to `to`), and send calls answered."""
-        return {"messages": len(store.list(to=to)), "sends": store.sends}
 
-    @app.get("/api/faults", tags=["development"])
-    def get_faults() -> dict[str, Any]:
-        return {**asdict(store.faults), "sends": store.sends}
+@router.get("/api/stats", tags=["development"])
+def stats(
+    gateway: GatewayDep,
+    to: Annotated[str | None, Query(description="Count only messages to this number")] = None,
+) -> dict[str, int]:
+    """How many messages the gateway holds (sent to `to`), and send calls answered."""
+    return {"messages": len(gateway.store.list(to=to)), "sends": gateway.store.sends}
 
-    @app.post("/api/faults", tags=["development"])
-    def set_faults(data: FaultsIn) -> dict[str, Any]:
-        """Fail the next `fail_next` sends with `status`; wait `delay` seconds on each."""
-        with store.lock:
-            store.faults = Faults(data.fail_next, data.status, data.delay)
-        return asdict(store.faults)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> HTMLResponse:
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+@router.get("/api/faults", tags=["development"])
+def get_faults(gateway: GatewayDep) -> dict[str, Any]:
+    return {**asdict(gateway.store.faults), "sends": gateway.store.sends}
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": "sms-gateway"}
 
-    app.state.config = cfg
+@router.post("/api/faults", tags=["development"])
+def set_faults(data: FaultsIn, gateway: GatewayDep) -> dict[str, Any]:
+    """Fail the next `fail_next` sends with `status`; wait `delay` seconds on each."""
+    store = gateway.store
+    with store.lock:
+        store.faults = Faults(data.fail_next, data.status, data.delay)
+    return asdict(store.faults)
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def page() -> HTMLResponse:
+    return HTMLResponse(PAGE.read_text(encoding="utf-8"))
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok", "service": "sms-gateway"}
+
+
+def create_app(config: NotifyConfig | None = None) -> FastAPI:
+    gateway = Gateway(config or get_config())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if config is None:
+            configure_logging("sms-gateway", level=Settings().log_level, fmt="text")
+        async with gateway.running():
+            yield
+
+    app = FastAPI(
+        title="Development SMS gateway",
+        description="Keeps the SMS the platform sends and lets a person reply to them.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.include_router(router)
     return app

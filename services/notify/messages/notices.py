@@ -1,5 +1,5 @@
-"""Who gets which SMS for each event, with which template and facts. Pure code: the
-flows look up contacts and opt-outs, render and store.
+"""Who gets which SMS for each event, with which template and facts. Pure code: planning
+(planning.py) looks up contacts and opt-outs, renders and stores.
 
 - Duty managers (and supervisors holding a complaint) hear of assignments, hand-overs,
   returns, escalations and extension requests, with the reference, severity, category,

@@ -11,8 +11,9 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from services.notify.messages import flows
-from services.notify.messages.flows import Context
+from services.notify.messages.context import Context
+from services.notify.messages.inbound import Received, receive
+from services.notify.messages.receipts import record_receipts
 from services.notify.providers.base import Provider, WebhookRequest
 from shared.clock import utcnow
 from shared.db import Database
@@ -66,7 +67,7 @@ async def status_callback(request: Request) -> Response:
 
     def apply() -> int:
         with db.transaction() as session:
-            return flows.record_receipts(session, ctx, provider.name, receipts, now=utcnow())
+            return record_receipts(session, ctx, provider.name, receipts, now=utcnow())
 
     await anyio.to_thread.run_sync(apply)
     body, media_type = provider.acknowledge("status")
@@ -88,9 +89,9 @@ async def inbound(request: Request) -> Response:
         body, media_type = provider.acknowledge("inbound")
         return Response(body, media_type=media_type)
 
-    def apply() -> flows.Received:
+    def apply() -> Received:
         with db.transaction() as session:
-            return flows.receive(session, ctx, provider.name, message, now=utcnow())
+            return receive(session, ctx, provider.name, message, now=utcnow())
 
     received = await anyio.to_thread.run_sync(partial(apply))
     body, media_type = provider.acknowledge("inbound")
