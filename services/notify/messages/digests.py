@@ -13,6 +13,7 @@ from services.notify.messages.context import Context
 from services.notify.messages.notices import Notice
 from services.notify.messages.planning import render_row
 from shared.logs import mask_phone
+from shared.vocabulary import Audience
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def send_digests(session: Session, ctx: Context, *, now: datetime) -> list[str]:
         notice = Notice(
             template="staff_digest",
             phone=phone,
-            audience=first.audience or "duty_manager",
+            audience=first.audience or Audience.DUTY_MANAGER,
             staff_id=first.staff_id,
             fields={
                 "count": len(held),

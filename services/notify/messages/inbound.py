@@ -19,6 +19,7 @@ from services.notify.providers.base import Inbound
 from shared.contracts import SMS_INBOUND, SmsInbound
 from shared.events import Actor, registry
 from shared.logs import mask_phone
+from shared.vocabulary import EventName, SmsIntent
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,11 @@ def receive(
         ],
     )
     # One confirmation each: a second 退订 (or START) changes nothing and says nothing.
-    if intent == "opt_out" and service.opt_out(session, phone=phone, keyword=reading.word, now=now):
+    if intent == SmsIntent.OPT_OUT and service.opt_out(
+        session, phone=phone, keyword=reading.word, now=now
+    ):
         _confirm(session, ctx, "customer_opted_out", phone, message_id, now)
-    elif intent == "opt_in" and service.opt_in(session, phone=phone):
+    elif intent == SmsIntent.OPT_IN and service.opt_in(session, phone=phone):
         _confirm(session, ctx, "customer_opted_in", phone, message_id, now)
     log.info(
         "SMS from %s read as %s%s",
@@ -96,7 +99,7 @@ def receive(
         f" on {about.reference}" if about and about.reference else "",
         extra={"phones_masked": True},
     )
-    if intent != "opt_in":  # not a contract intent: nothing for other services to do
+    if intent != SmsIntent.OPT_IN:  # not a contract intent: nothing for other services to do
         payload = SmsInbound(
             message_id=message_id,
             phone=phone,
@@ -134,7 +137,7 @@ def _confirm(
         notice,
         now=now,
         event_id=None,
-        event_type="sms.inbound",
+        event_type=EventName.SMS_INBOUND,
         dedupe_key=f"{cause}:{phone}:{template}",
     )
     service.add_messages(session, [row])

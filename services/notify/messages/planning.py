@@ -21,6 +21,7 @@ from services.notify.messages.context import Context
 from services.notify.messages.notices import NEVER_DIGESTED, Customer, Notice
 from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
 from shared.logs import mask_phone
+from shared.vocabulary import EventName
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def on_complaint_received(
         ctx,
         notices.on_received(payload),
         event_id=event_id,
-        event_type="complaint.received",
+        event_type=EventName.COMPLAINT_RECEIVED,
         now=now,
     )
 
@@ -220,4 +221,6 @@ def on_duty_handed_over(
     session: Session, ctx: Context, payload: DutyHandedOver, *, event_id: str, now: datetime
 ) -> list[str]:
     found = notices.on_duty_handed_over(payload)
-    return plan(session, ctx, found, event_id=event_id, event_type="duty.handed_over", now=now)
+    return plan(
+        session, ctx, found, event_id=event_id, event_type=EventName.DUTY_HANDED_OVER, now=now
+    )
