@@ -20,6 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bench.common import Context, Figure, fresh_schema, fresh_topic, percentile, say
+from shared.vocabulary import State
+
+_OPEN_AT_DEPARTMENT = (State.DISPATCHED, State.IN_PROGRESS, State.REPLIED)
 
 NAME = "analytics"
 DESCRIPTION = "overview and Pareto over 1,000,000 facts; suggestion accuracy; rebuild events/s"
@@ -89,7 +92,7 @@ def generate_facts(count: int, *, seed: int = 20261123) -> Iterator[dict[str, An
             severity=rng.choice(SEVERITIES),
             channel=rng.choice(CHANNELS),
             description=text,
-            state="closed" if closed else rng.choice(("dispatched", "in_progress", "replied")),
+            state=State.CLOSED if closed else rng.choice(_OPEN_AT_DEPARTMENT),
             department_id=department,
             escalation_level=rng.choice((0, 0, 0, 0, 1, 2)),
             returns=rng.choice((0, 0, 0, 0, 0, 1)),
@@ -229,7 +232,9 @@ def lifecycle_events(complaints: int, *, seed: int = 7) -> list[Any]:
         story.act(name, "acknowledged", "acknowledge", at + hour / 6, stage="handling")
         story.act(name, "dispatched", "dispatch", at + hour, to="dispatched",
                   stage="acceptance", department=department)  # fmt: skip
-        story.act(name, "accepted", "accept", at + 2 * hour, to="in_progress", stage="resolution")
+        story.act(
+            name, "accepted", "accept", at + 2 * hour, to=State.IN_PROGRESS, stage="resolution"
+        )
         story.act(name, "replied", "reply", at + 20 * hour, to="replied", stage="follow_up",
                   root_cause=rng.choice(list(CAUSE_WEIGHTS)), resolution="已处理")  # fmt: skip
         story.act(name, "closed", "feedback", at + 22 * hour, to="closed",

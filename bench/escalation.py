@@ -25,6 +25,7 @@ from sqlalchemy import insert, text
 
 from bench.common import BenchError, Context, Figure, drop_schema, percentile, say
 from bench.intake import Server, free_port, parse_wrk, uvicorn_argv, wait_ready
+from shared.vocabulary import State
 
 NAME = "escalation"
 DESCRIPTION = "SLA sweep over 100,000 open complaints; lifecycle actions/s through the API"
@@ -108,7 +109,7 @@ def seed(db: Any, *, open_complaints: int, due_share: float, now: Any) -> list[s
                     "imported": False,
                     "registered_at": now - timedelta(hours=1),
                     "received_at": now - timedelta(hours=1),
-                    "state": "with_duty_manager",
+                    "state": State.WITH_DUTY_MANAGER,
                     "holder_staff_id": "DM01",
                     "holder_role": "duty_manager",
                     "department_id": None,

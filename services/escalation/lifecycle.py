@@ -193,16 +193,20 @@ def _text(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> str:
     return raw.strip()
 
 
-def _one_of(words: type[Word]) -> _Parser:
-    allowed = ", ".join(words)
+class _OneOf:
+    """A parser for one word of a vocabulary list (a root cause, a return reason, …)."""
 
-    def parse(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> Word:
-        word = words.of(raw)
+    def __init__(self, words: type[Word]) -> None:
+        self.words = words
+
+    def __call__(self, name: str, raw: Any, now: datetime, config: LifecycleConfig) -> Word:
+        word = self.words.of(raw)
         if word is not None:
             return word
-        raise InvalidCommand(name, f"must be one of: {allowed} (got {raw!r})")
+        raise InvalidCommand(name, f"must be one of: {', '.join(self.words)} (got {raw!r})")
 
-    return parse
+
+_one_of = _OneOf
 
 
 def _flag(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> bool:
@@ -241,6 +245,41 @@ def _level(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= top:
         raise InvalidCommand(name, f"must be a whole number from 1 to {top}")
     return raw
+
+
+# What each parser accepts, as JSON Schema: the API documents every action's body from
+# the same table that judges it (the judging stays here, after the state and role checks).
+_SCHEMAS: Mapping[_Parser, Mapping[str, Any]] = {
+    _text: {"type": "string", "minLength": 1},
+    _flag: {"type": "boolean"},
+    _future_time: {"type": "string", "format": "date-time"},
+    _amount: {
+        "anyOf": [
+            {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"},
+            {"type": "number", "exclusiveMinimum": 0},
+        ],
+        "examples": ["120.50"],
+    },
+    _level: {"type": "integer", "minimum": 1},
+}
+
+
+class FieldSpec(NamedTuple):
+    name: str
+    required: bool
+    schema: Mapping[str, Any]
+
+
+def fields_of(action: Action) -> tuple[FieldSpec, ...]:
+    """The body fields `action` reads, each with its JSON Schema."""
+    specs = []
+    for f in RULES[action].fields:
+        if isinstance(f.parse, _OneOf):
+            schema: Mapping[str, Any] = {"type": "string", "enum": [w.value for w in f.parse.words]}
+        else:
+            schema = _SCHEMAS[f.parse]
+        specs.append(FieldSpec(f.name, f.required, schema))
+    return tuple(specs)
 
 
 _REASON = _Field("reason", _text)
