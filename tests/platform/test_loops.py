@@ -210,6 +210,7 @@ def test_a_notification_wakes_the_waiter_and_the_timeout_ends_a_quiet_wait(
         with db.engine.begin() as conn:
             conn.execute(text(f"NOTIFY {channel}"))
             conn.execute(text(f"NOTIFY {channel}, 'second'"))
+        time.sleep(0.3)  # delivered to the waiter's connection while the loop worked
         asked = 0
         started = time.monotonic()
         waiter.wait(stop, timeout)
