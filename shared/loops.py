@@ -23,12 +23,12 @@ T = TypeVar("T")
 
 
 class Stopped(Exception):
-    """The loop was told to stop while it waited to try again."""
+    """Told to stop before the call being retried succeeded."""
 
 
 class Fatal(Exception):
-    """An error a loop's step must not have retried: it ends the loop and propagates, so
-    that the worker stops and its supervisor starts a fresh one."""
+    """Raised by a step for an error that is not to be retried: it ends the loop and
+    propagates, so that the worker stops and its supervisor starts a fresh one."""
 
 
 class Backoff:
@@ -55,7 +55,7 @@ class Backoff:
         self._delay = self.first
 
     def wait_after(self, exc: BaseException, stop: threading.Event) -> bool:
-        """Log the failure, then wait (less if told to stop); whether told to stop."""
+        """Log the failure, then wait (cut short if told to stop); whether told to stop."""
         wait = self.next()
         log.warning("%s: %s; retrying in %.1fs", self.name, exc, wait)
         return stop.wait(wait)
