@@ -4,7 +4,7 @@ PY := .venv/bin/python
 SYSTEM_PY := $(shell command -v python3)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run down logs status demo test bench chaos token lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
+.PHONY: help install run down logs status demo test test-fast bench chaos token lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ demo: install ## seed a call centre and walk complaints through their lives (sta
 
 test: install ## lint and run every test on a real Kafka and PostgreSQL started for the run; ARGS="-k x" narrows it
 	@scripts/test.sh $(ARGS)
+
+test-fast: install ## the tests that need neither Kafka nor PostgreSQL, nothing started: for the edit-test loop
+	@$(PY) -m pytest -q -m "not postgres and not kafka and not chaos" $(ARGS)
 
 bench: install ## run the benchmarks and print their figures
 	@scripts/bench.sh $(ARGS)

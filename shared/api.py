@@ -248,7 +248,3 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-def state(request: Request, name: str) -> Any:
-    return getattr(request.app.state, name)

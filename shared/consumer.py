@@ -40,6 +40,7 @@ from shared.events import Event, EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
 from shared.inbox import claim, claim_each
 from shared.logs import correlation
+from shared.loops import Backoff, Fatal, Stopped, retry, run_until_stopped
 from shared.settings import Settings
 from shared.topics import dlq
 
@@ -47,10 +48,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Event[Any]], None]
 AfterCommit = Callable[[Any, Event[Any]], None]
-
-
-class _Stopped(Exception):
-    pass
 
 
 @dataclass
@@ -136,27 +133,12 @@ class EventConsumer:
     def run(self, stop: threading.Event) -> None:
         self._consumer = consumer = self._create()
         log.info("consumer %s started on %s", self.group_id, ", ".join(self.topics))
-        backoff = 0.2
         try:
-            while not stop.is_set():
-                batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
-                if not batch:
-                    if self._uncommitted and (
-                        time.monotonic() - self._committed_at >= self.commit_interval
-                    ):
-                        self._flush_offsets(consumer)
-                    continue
-                try:
-                    self.process_batch(consumer, batch, stop)
-                    if time.monotonic() - self._committed_at >= self.commit_interval:
-                        self._flush_offsets(consumer)
-                    backoff = 0.2
-                except _Stopped:
-                    break
-                except Exception as exc:
-                    log.warning("consumer %s: %s; retrying in %.1fs", self.group_id, exc, backoff)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 10.0)
+            run_until_stopped(
+                lambda: self._next_batch(consumer, stop),
+                stop,
+                Backoff(f"consumer {self.group_id}", first=0.2, ceiling=10.0),
+            )
         finally:
             self._flush_offsets(consumer)
             try:
@@ -164,6 +146,32 @@ class EventConsumer:
             except Exception as exc:
                 log.warning("consumer close failed: %s", exc)
             log.info("consumer %s stopped (%s)", self.group_id, self.stats)
+
+    def _next_batch(self, consumer: Any, stop: threading.Event) -> None:
+        """Poll until records come (committing offsets when due meanwhile), then handle
+        them; what fails is polled again from the first record not handled."""
+        batch = None
+        while not batch:
+            if stop.is_set():
+                return
+            try:
+                batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
+            except Exception as exc:
+                # Not retried: the client rides out a broker outage by itself, so an
+                # error here is the consumer's own; the worker stops, and its supervisor
+                # starts a fresh one.
+                raise Fatal(f"consumer {self.group_id}: poll failed: {exc}") from exc
+            if not batch and self._uncommitted and self._commit_due():
+                self._flush_offsets(consumer)
+        try:
+            self.process_batch(consumer, batch, stop)
+        except Stopped:
+            return  # told to stop: the loop ends with what was handled
+        if self._commit_due():
+            self._flush_offsets(consumer)
+
+    def _commit_due(self) -> bool:
+        return time.monotonic() - self._committed_at >= self.commit_interval
 
     def process_batch(
         self, consumer: Any, batch: Mapping[Any, list[Any]], stop: threading.Event
@@ -246,21 +254,19 @@ class EventConsumer:
         envelope = event.envelope
         with correlation(envelope.correlation_id, str(envelope.event_id)):
             attempt = 0
-            transient_wait = 0.2
+            outage = _database_outage()
             while True:
                 try:
-                    first_time = self._handle_once(handler, record, event)
+                    first_time = retry(
+                        lambda: self._handle_once(handler, record, event),
+                        stop,
+                        outage,
+                        retry_if=is_transient,
+                    )
                     break
+                except Stopped:
+                    raise
                 except Exception as exc:
-                    if is_transient(exc):
-                        if stop.is_set():
-                            raise _Stopped from exc
-                        log.warning(
-                            "database unavailable (%s); retrying in %.1fs", exc, transient_wait
-                        )
-                        stop.wait(transient_wait)
-                        transient_wait = min(transient_wait * 2, 15.0)
-                        continue
                     attempt += 1
                     if attempt < self.max_attempts:
                         log.warning(
@@ -316,7 +322,7 @@ class EventConsumer:
             return
         try:
             results = self._handle_together(work, stop)
-        except _Stopped:
+        except Stopped:
             raise
         except Exception as exc:
             # Find the culprit: each record on its own, retried and dead-lettered alone.
@@ -338,18 +344,9 @@ class EventConsumer:
     ) -> list[bool]:
         """Every event of `work` in one transaction, a database outage waited out;
         whether each was handled for the first time. Raises what a handler raised."""
-        transient_wait = 0.2
-        while True:
-            try:
-                return self._handle_all_once(work)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                if stop.is_set():
-                    raise _Stopped from exc
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, transient_wait)
-                stop.wait(transient_wait)
-                transient_wait = min(transient_wait * 2, 15.0)
+        return retry(
+            lambda: self._handle_all_once(work), stop, _database_outage(), retry_if=is_transient
+        )
 
     def _handle_all_once(self, work: Sequence[tuple[Any, Event[Any], Handler]]) -> list[bool]:
         with self.db.transaction() as session:
@@ -393,6 +390,12 @@ class EventConsumer:
         log.error(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
+
+
+def _database_outage() -> Backoff:
+    """A database that is down is waited out (every other record would fail the same
+    way), a little longer each time."""
+    return Backoff("database unavailable", first=0.2, ceiling=15.0)
 
 
 def _header(record: Any, name: str) -> str | None:

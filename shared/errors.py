@@ -7,6 +7,7 @@ fix without opening the docs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -118,84 +119,46 @@ def _nul_refused(exc: BaseException | None) -> bool:
     return isinstance(exc, psycopg.DataError) and "NUL" in str(exc)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    from shared.openapi import document_errors
+# -- the handlers, one per kind of error ---------------------------------------------
 
-    document_errors(app)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        media = _not_json(request, exc)
-        if media is not None:
-            return JSONResponse(
-                {
-                    "error": "unsupported_media_type",
-                    "message": f"Content-Type {media} is not accepted: send the body as JSON "
-                    "with 'Content-Type: application/json'",
-                    "content_type": media,
-                },
-                status_code=415,
-            )
-        return JSONResponse(validation_body(exc), status_code=422)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {
-            400: "bad_request",
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "payload_too_large",
-            415: "unsupported_media_type",
-        }
-        message = exc.detail if isinstance(exc.detail, str) else "request refused"
-        if exc.status_code == 400 and message == "There was an error parsing the body":
-            # FastAPI's answer to a body it cannot decode (not UTF-8, for one): an invalid
-            # body like any other, named as such.
-            reason = "not readable as JSON: send JSON encoded in UTF-8"
-            return JSONResponse(
-                {
-                    "error": "validation_error",
-                    "message": f"1 invalid field: (body): {reason}",
-                    "fields": [{"field": "(body)", "location": "body", "message": reason}],
-                },
-                status_code=422,
-            )
-        if exc.status_code == 404 and message == "Not Found":
-            message = f"no such endpoint: {request.method} {request.url.path}"
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    media = _not_json(request, exc)
+    if media is not None:
         return JSONResponse(
-            {"error": codes.get(exc.status_code, "error"), "message": message},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            {
+                "error": "unsupported_media_type",
+                "message": f"Content-Type {media} is not accepted: send the body as JSON "
+                "with 'Content-Type: application/json'",
+                "content_type": media,
+            },
+            status_code=415,
         )
+    return JSONResponse(validation_body(exc), status_code=422)
 
-    @app.exception_handler(DBAPIError)
-    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        from shared.db import is_transient
 
-        if _nul_refused(exc.orig):
-            return _nul(request)
-        if not is_transient(exc):
-            return await _unexpected(request, exc)
-        return _unavailable(request, exc)
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
-    @app.exception_handler(psycopg.DataError)
-    async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
-        if _nul_refused(exc):
-            return _nul(request)
-        return await _unexpected(request, exc)
 
-    def _nul(request: Request) -> JSONResponse:
-        # shared.params refuses NUL in parameters and JSON bodies, naming the field; this
-        # is for text that reached the database some other way: refused all the same.
-        log.warning("text with a NUL character refused on %s", request.url.path)
-        reason = "text must not contain the NUL character (\\u0000)"
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    if exc.status_code == 400 and message == "There was an error parsing the body":
+        # FastAPI's answer to a body it cannot decode (not UTF-8, for one): an invalid
+        # body like any other, named as such.
+        reason = "not readable as JSON: send JSON encoded in UTF-8"
         return JSONResponse(
             {
                 "error": "validation_error",
@@ -204,36 +167,94 @@ def install_error_handlers(app: FastAPI) -> None:
             },
             status_code=422,
         )
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    return JSONResponse(
+        {"error": _HTTP_CODES.get(exc.status_code, "error"), "message": message},
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
 
-    @app.exception_handler(psycopg.OperationalError)
-    async def _driver(request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        return _unavailable(request, exc)
 
-    @app.exception_handler(PoolTimeout)
-    async def _pool(request: Request, exc: PoolTimeout) -> JSONResponse:
-        return _unavailable(request, exc)
+async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    from shared.db import is_transient
 
-    def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            {
-                "error": "database_unavailable",
-                "message": "the database could not be reached; try again shortly "
-                "(a registration retried with the same Idempotency-Key is never doubled)",
-                "correlation_id": current_correlation_id(),
-            },
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
+    if _nul_refused(exc.orig):
+        return _nul(request)
+    if not is_transient(exc):
+        return await _unexpected(request, exc)
+    return _unavailable(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            {
-                "error": "internal_error",
-                "message": "the server failed to handle this request; nothing was changed",
-                "correlation_id": current_correlation_id(),
-            },
-            status_code=500,
-        )
+
+async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+    if _nul_refused(exc):
+        return _nul(request)
+    return await _unexpected(request, exc)
+
+
+def _nul(request: Request) -> JSONResponse:
+    # shared.params refuses NUL in parameters and JSON bodies, naming the field; this
+    # is for text that reached the database some other way: refused all the same.
+    log.warning("text with a NUL character refused on %s", request.url.path)
+    reason = "text must not contain the NUL character (\\u0000)"
+    return JSONResponse(
+        {
+            "error": "validation_error",
+            "message": f"1 invalid field: (body): {reason}",
+            "fields": [{"field": "(body)", "location": "body", "message": reason}],
+        },
+        status_code=422,
+    )
+
+
+async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """The driver's own connection errors, and no connection free in the pool in time."""
+    return _unavailable(request, exc)
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {
+            "error": "database_unavailable",
+            "message": "the database could not be reached; try again shortly "
+            "(a registration retried with the same Idempotency-Key is never doubled)",
+            "correlation_id": current_correlation_id(),
+        },
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {
+            "error": "internal_error",
+            "message": "the server failed to handle this request; nothing was changed",
+            "correlation_id": current_correlation_id(),
+        },
+        status_code=500,
+    )
+
+
+# Each error class and its handler; Starlette picks the handler of the closest class in
+# an exception's MRO, so the order here does not matter.
+HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]], ...] = (
+    (ApiError, _api_error),
+    (RequestValidationError, _validation),
+    (StarletteHTTPException, _http),
+    (DBAPIError, _database),
+    (psycopg.DataError, _data),
+    (psycopg.OperationalError, _database_unreachable),
+    (PoolTimeout, _database_unreachable),
+    (Exception, _unexpected),
+)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    from shared.openapi import document_errors
+
+    document_errors(app)
+    for error, handler in HANDLERS:
+        app.add_exception_handler(error, handler)

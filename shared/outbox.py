@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session
 from shared.db import Database, UTCDateTime
 from shared.events import Envelope, EventRegistry, encode, kafka_headers
 from shared.events import registry as default_registry
+from shared.loops import Backoff, Waiter, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class OutboxRelay:
         # Distinct advisory-lock namespace per schema, so two services never contend.
         self._lock_ns = zlib.crc32(f"outbox:{db.schema or db.name}".encode()) & 0x7FFFFFFF
         self._last_purge = 0.0
+        self._conn: Connection | None = None
         self.published = 0
         # Statements built once: a relay runs one pass after another, and building them
         # again each time costs more than running them.
@@ -350,41 +352,49 @@ class OutboxRelay:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        waiter = _Waiter(self.db, self.poll_seconds, self.idle_seconds, self.linger_seconds)
-        backoff = 0.2
+        waiter = Waiter(
+            self.db,
+            notify_channel(self.db.schema or self.db.name),
+            name="outbox relay",
+            poll_seconds=self.poll_seconds,
+            linger_seconds=self.linger_seconds,
+        )
         log.info("outbox relay started", extra={"lanes": self.lanes})
-        # The loop keeps one connection from pass to pass (a pass per event, when events
-        # come one at a time, would otherwise check one out of the pool and ping it each
-        # time), and listens before its first pass so that no write goes unnoticed.
-        conn: Connection | None = None
+        # Listen before the first pass, so that no write goes unnoticed.
         waiter.listen()
         try:
-            while not stop.is_set():
-                try:
-                    if conn is None:
-                        conn = self.db.engine.connect()
-                    n = self._publish_on(conn)
-                    backoff = 0.2
-                except Exception as exc:
-                    log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
-                    if conn is not None:
-                        with contextlib.suppress(Exception):
-                            conn.close()
-                        conn = None
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                self._maybe_purge()
-                # With PostgreSQL no second pass to find nothing: a write since this pass
-                # read the table has notified the waiter, which then returns at once.
-                if n == 0 or self.db.is_postgres:
-                    waiter.wait(stop)
+            run_until_stopped(
+                lambda: self._pass_then_wait(waiter, stop),
+                stop,
+                Backoff("outbox relay", first=0.2, ceiling=10.0),
+            )
         finally:
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    conn.close()
+            self._disconnect()
             waiter.close()
             log.info("outbox relay stopped", extra={"published": self.published})
+
+    def _pass_then_wait(self, waiter: Waiter, stop: threading.Event) -> None:
+        # The loop keeps one connection from pass to pass (a pass per event, when events
+        # come one at a time, would otherwise check one out of the pool and ping it each
+        # time), and drops it when a pass fails.
+        try:
+            if self._conn is None:
+                self._conn = self.db.engine.connect()
+            n = self._publish_on(self._conn)
+        except Exception:
+            self._disconnect()
+            raise
+        self._maybe_purge()
+        # With PostgreSQL no second pass to find nothing: a write since this pass read
+        # the table has notified the waiter, which then returns at once.
+        if n == 0 or self.db.is_postgres:
+            waiter.wait(stop, lambda: self.idle_seconds)
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def _maybe_purge(self) -> None:
         if time.monotonic() - self._last_purge < 600:
@@ -396,68 +406,6 @@ class OutboxRelay:
                 log.info("outbox: purged %d published rows", purged)
         except Exception as exc:
             log.warning("outbox purge failed: %s", exc)
-
-
-class _Waiter:
-    """Sleep until new rows may be there: a PostgreSQL notification, or a short poll."""
-
-    def __init__(
-        self, db: Database, poll_seconds: float, idle_seconds: float, linger_seconds: float = 0.0
-    ) -> None:
-        self.db = db
-        self.poll_seconds = poll_seconds
-        self.idle_seconds = idle_seconds
-        self.linger_seconds = linger_seconds
-        self._conn: Any = None
-
-    def listen(self) -> None:
-        """Start listening now (PostgreSQL), so that writes from here on wake `wait`."""
-        if not self.db.is_postgres:
-            return
-        try:
-            self._listen()
-        except Exception as exc:  # `wait` tries again, and polls meanwhile
-            log.warning("outbox relay: LISTEN failed (%s)", exc)
-            self.close()
-
-    def wait(self, stop: threading.Event) -> None:
-        if not self.db.is_postgres:
-            stop.wait(self.poll_seconds)
-            return
-        try:
-            conn = self._listen()
-            # Returns on the first notification, or after idle_seconds as a safety net.
-            woken = False
-            for _ in conn.notifies(timeout=self.idle_seconds, stop_after=1):
-                woken = True
-            if woken and self.linger_seconds > 0:
-                # Every commit notifies. Waiting a moment lets the next few commits
-                # join this pass, and the notifications they sent are covered by it.
-                stop.wait(self.linger_seconds)
-            for _ in conn.notifies(timeout=0):
-                pass
-        except Exception as exc:
-            log.warning("outbox relay: LISTEN failed (%s); polling", exc)
-            self.close()
-            stop.wait(self.poll_seconds)
-
-    def _listen(self) -> Any:
-        if self._conn is None or self._conn.closed:
-            import psycopg
-
-            url = self.db.engine.url.set(drivername="postgresql")
-            conn = psycopg.connect(
-                url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
-            )
-            conn.execute(f"LISTEN {notify_channel(self.db.schema or self.db.name)}")
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # already broken
-                self._conn.close()
-            self._conn = None
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:

@@ -18,6 +18,7 @@ from shared.consumer import AfterCommit, EventConsumer, Handler
 from shared.db import Database, database_for
 from shared.kafka import create_producer
 from shared.logs import configure_logging
+from shared.loops import Backoff, Stopped, retry
 from shared.migrations import pending_migrations
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -43,15 +44,12 @@ class WorkerSpec:
 
 def wait_for(what: str, attempt: Callable[[], Any], stop: threading.Event) -> Any:
     """Retry until it works or we are told to stop: dependencies start in any order."""
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            return attempt()
-        except Exception as exc:
-            log.warning("waiting for %s: %s", what, exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
-    raise SystemExit(0)
+    if stop.is_set():
+        raise SystemExit(0)
+    try:
+        return retry(attempt, stop, Backoff(f"waiting for {what}", first=0.5, ceiling=5.0))
+    except Stopped:
+        raise SystemExit(0) from None
 
 
 def run_worker(spec: WorkerSpec, settings: Settings | None = None) -> None:

@@ -2,7 +2,7 @@
 
 Tests marked `postgres` or `kafka` use the real PostgreSQL and Kafka that `make test`
 starts (scripts/test.sh). Run outside it they fail with a message saying so, rather
-than being skipped: a green run must mean they ran.
+than being skipped: a green run must mean they ran. `make test-fast` runs the others.
 """
 
 from __future__ import annotations
@@ -21,6 +21,22 @@ from shared.migrations import upgrade
 from shared.settings import AUTH_STORE, Settings, normalise_database_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what uses the test PostgreSQL or Kafka through these fixtures, should its
+    module not say so, so that `make test-fast` leaves it out rather than fails it."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        marked = {mark.name for mark in item.iter_markers()}
+        if used & {"pg_url", "pg_super_url"} and "postgres" not in marked:
+            item.add_marker(pytest.mark.postgres)
+            marked.add("postgres")
+        # A service test's settings name the broker without needing it up: for those
+        # the `postgres` mark is the one that counts.
+        if "kafka_bootstrap" in used and not marked & {"postgres", "kafka"}:
+            item.add_marker(pytest.mark.kafka)
 
 
 def _need(var: str) -> str:

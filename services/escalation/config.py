@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.escalation.calendar import WorkingCalendar
 from services.escalation.lifecycle import LifecycleConfig
+from shared.deps import from_state
 from shared.vocabulary import SLA_STAGES, Severity, Stage
 
 
@@ -99,3 +101,7 @@ class EscalationConfig(BaseSettings):
 @cache
 def get_config() -> EscalationConfig:
     return EscalationConfig()
+
+
+# The configuration the app was built with (tests give their own), for a route.
+ConfigDep = Annotated[EscalationConfig, from_state("escalation")]

@@ -9,11 +9,9 @@ provider before it is sent again, unless the provider recognises our message id.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +33,7 @@ from services.notify.providers.base import (
 )
 from shared.clock import Clock, SystemClock
 from shared.db import Database
+from shared.loops import Backoff, Waiter, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -209,29 +208,29 @@ class Sender:
     # -- the loop -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        waiter = _Waiter(self.db)
-        backoff = 0.2
+        waiter = Waiter(
+            self.db, wake_channel(self.db), name="sender", poll_seconds=0.05, failed_pause=0.2
+        )
         log.info("sender started", extra={"provider": self.provider.name})
         try:
-            while not stop.is_set():
-                try:
-                    taken = self.send_due()
-                    if time.monotonic() - self._last_digest >= self.digest_every:
-                        self._last_digest = time.monotonic()
-                        self.digests()
-                    backoff = 0.2
-                except Exception as exc:
-                    log.warning("sender: %s; retrying in %.1fs", exc, backoff)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                if taken >= self.ctx.config.send_batch or self._claimed:
-                    continue
-                waiter.wait(stop, self._until_next_due)
+            run_until_stopped(
+                lambda: self._pass_then_wait(waiter, stop),
+                stop,
+                Backoff("sender", first=0.2, ceiling=10.0),
+            )
         finally:
             waiter.close()
             self.close()
             log.info("sender stopped", extra={"sent": self.sent, "failed": self.failed})
+
+    def _pass_then_wait(self, waiter: Waiter, stop: threading.Event) -> None:
+        taken = self.send_due()
+        if time.monotonic() - self._last_digest >= self.digest_every:
+            self._last_digest = time.monotonic()
+            self.digests()
+        if taken >= self.ctx.config.send_batch or self._claimed:
+            return
+        waiter.wait(stop, self._until_next_due)
 
     def _until_next_due(self) -> float:
         try:
@@ -242,53 +241,3 @@ class Sender:
         if due is None:
             return 1.0
         return max(0.0, min(1.0, (due - self.clock.now()).total_seconds()))
-
-
-class _Waiter:
-    """Sleep until a message is written (PostgreSQL LISTEN) or the next one falls due."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._conn: Any = None
-
-    def wait(self, stop: threading.Event, until: Callable[[], float]) -> None:
-        """Wait at most `until()` seconds, which is only asked when no message has been
-        written since the last wait."""
-        if not self.db.is_postgres:
-            seconds = until()
-            if seconds > 0:
-                stop.wait(min(seconds, 0.05))
-            return
-        try:
-            conn = self._listen()
-            if any(True for _ in conn.notifies(timeout=0)):
-                return  # written meanwhile: no need to ask when the next one is due
-            seconds = until()
-            if seconds <= 0:
-                return
-            for _ in conn.notifies(timeout=seconds, stop_after=1):
-                pass
-            for _ in conn.notifies(timeout=0):
-                pass
-        except Exception as exc:
-            log.warning("sender: LISTEN failed (%s); polling", exc)
-            self.close()
-            stop.wait(0.2)
-
-    def _listen(self) -> Any:
-        if self._conn is None or self._conn.closed:
-            import psycopg
-
-            url = self.db.engine.url.set(drivername="postgresql")
-            conn = psycopg.connect(
-                url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
-            )
-            conn.execute(f"LISTEN {wake_channel(self.db)}")
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None

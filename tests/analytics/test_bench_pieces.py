@@ -12,9 +12,8 @@ from services.analytics.facts.service import facts
 from shared.db import Database
 from shared.events import encode, registry
 
-pytestmark = pytest.mark.postgres
 
-
+@pytest.mark.postgres
 def test_generated_facts_load_with_copy_and_the_timed_queries_answer(
     migrated: Callable[[str], Database],
 ) -> None:

@@ -284,18 +284,6 @@ def test_customer_messages_wait_for_the_end_of_quiet_hours_and_staff_urgent_do_n
     assert (staff.due_at, staff.held_reason) == (night, None)
 
 
-def test_quiet_hours_end_on_the_same_night_and_span_midnight() -> None:
-    from tests.notify.conftest import notify_config
-
-    config = notify_config(quiet_hours_start="22:00", quiet_hours_end="08:00")
-    shanghai = timedelta(hours=8)
-    at = lambda h, m=0: datetime(2026, 11, 22, h, m, tzinfo=UTC) - shanghai  # noqa: E731
-    assert planning.quiet_until(at(21, 59), config) is None
-    assert planning.quiet_until(at(22, 0), config) == at(8) + timedelta(days=1)
-    assert planning.quiet_until(at(3, 0), config) == at(8)
-    assert planning.quiet_until(at(8, 0), config) is None
-
-
 def test_a_customer_who_opted_out_gets_no_more_customer_sms_but_staff_still_do(
     notify: Notify,
 ) -> None:

@@ -18,8 +18,6 @@ from shared.migrations import script_location, upgrade
 from shared.settings import AUTH_STORE, Settings
 from tests.conftest import ServiceEnv
 
-pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
-
 CLOSED_PORT = "127.0.0.1:1"
 
 
@@ -60,6 +58,8 @@ def unmigrated(pg_url: str, kafka_bootstrap: str) -> Iterator[Settings]:
     engine.dispose()
 
 
+@pytest.mark.postgres
+@pytest.mark.kafka
 def test_a_migrated_service_with_its_broker_is_ready(
     service_env: Callable[[str], ServiceEnv],
 ) -> None:
@@ -73,6 +73,8 @@ def test_a_migrated_service_with_its_broker_is_ready(
     assert alive == 200
 
 
+@pytest.mark.postgres
+@pytest.mark.kafka
 def test_without_kafka_the_service_is_alive_but_not_ready(
     service_env: Callable[[str], ServiceEnv],
 ) -> None:
@@ -89,6 +91,8 @@ def test_without_kafka_the_service_is_alive_but_not_ready(
     assert alive == 200
 
 
+@pytest.mark.postgres
+@pytest.mark.kafka
 def test_with_migrations_pending_the_service_names_them(unmigrated: Settings) -> None:
     status, body, alive = probe(unmigrated)
     assert status == 503
@@ -104,6 +108,7 @@ def test_with_migrations_pending_the_service_names_them(unmigrated: Settings) ->
     assert probe(unmigrated)[0] == 200
 
 
+@pytest.mark.kafka
 def test_without_its_database_the_service_is_alive_but_not_ready(
     kafka_bootstrap: str,
 ) -> None:

@@ -27,8 +27,6 @@ from tests.robustness.conftest import (
 )
 from tests.robustness.matrix import ENDPOINTS, PUBLIC, Endpoint
 
-pytestmark = pytest.mark.postgres
-
 NO_TOKEN = "no_token"
 BAD_TOKEN = "bad_token"
 
@@ -65,6 +63,7 @@ def headers_of(service: Running, caller: str) -> dict[str, str]:
     return service.tokens[caller]
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize(
     ("service_name", "key"), CASES, ids=[f"{s} {m} {p}" for s, (m, p) in CASES]
 )
@@ -108,6 +107,7 @@ def test_who_gets_what(
     assert wrong == [], f"{service_name} {key[0]} {key[1]}:\n" + "\n".join(wrong)
 
 
+@pytest.mark.postgres
 def test_the_customer_phone_masks_look_right(services: Callable[[str], Running]) -> None:
     intake = services("intake")
     assert intake.client is not None
@@ -120,6 +120,7 @@ def test_the_customer_phone_masks_look_right(services: Callable[[str], Running])
     )
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("hook", ["status", "inbound"])
 def test_a_webhook_signed_by_the_provider_is_taken(
     services: Callable[[str], Running], hook: str

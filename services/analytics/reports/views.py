@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.analytics.config import get_config
@@ -21,6 +21,7 @@ from services.analytics.text.hotspots import Document, find_hotspots
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
 from shared.db import Database
+from shared.deps import Db, OutboxDep
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.params import IsoDate
 
@@ -63,20 +64,20 @@ TableFormat = Annotated[Literal["json", "csv"], Query()]
 TABLE = {200: {"content": {"application/json": {}, "text/csv": {}}}}
 
 
-def db_of(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
-def now_of(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
     return request.app.state.clock.now()  # type: ignore[no-any-return]
 
 
-def today(request: Request) -> date:
-    return now_of(request).astimezone(get_config().tz()).date()
+# When the request came, on the app's clock (which tests move).
+Now = Annotated[datetime, Depends(_now)]
 
 
-def this_month(request: Request) -> str:
-    return today(request).strftime("%Y-%m")
+def today(now: datetime) -> date:
+    return now.astimezone(get_config().tz()).date()
+
+
+def this_month(now: datetime) -> str:
+    return today(now).strftime("%Y-%m")
 
 
 # Days a report may name: reports reach back up to twenty years before them, which the
@@ -92,8 +93,8 @@ def day_in_range(value: date | None, field: str) -> date | None:
     return value
 
 
-def period(request: Request, start: date | None, end: date | None) -> tuple[date, date]:
-    end = day_in_range(end, "to") or today(request)
+def period(now: datetime, start: date | None, end: date | None) -> tuple[date, date]:
+    end = day_in_range(end, "to") or today(now)
     start = day_in_range(start, "from") or end - timedelta(days=29)
     if start > end:
         raise Unprocessable("from", f"must not be after to ({end.isoformat()})")
@@ -131,7 +132,8 @@ def csv_response(body: str, name: str) -> Response:
 
 @router.get("/overview", summary="Key indicators for a period", responses=TABLE)
 def get_overview(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     start: From = None,
     end: To = None,
@@ -140,14 +142,14 @@ def get_overview(
 ) -> Any:
     """Volume, open, overdue, SLA compliance and median / p90 hours per stage,
     satisfaction, reopen rate and escalations of the complaints registered in the period."""
-    start, end = period(request, start, end)
-    with db_of(request).read() as session:
+    start, end = period(now, start, end)
+    with db.read() as session:
         data = service.overview(
             session,
             start=start,
             end=end,
             department=scope(principal, department),
-            now=now_of(request),
+            now=now,
         )
     if format == "csv":
         header = ["stage", "met", "missed", "compliance", "median_hours", "p90_hours"]
@@ -160,14 +162,15 @@ def get_overview(
     "/root-causes", summary="Pareto of root causes by department and month", responses=TABLE
 )
 def get_root_causes(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     month: Month = None,
     department: Department = None,
     format: TableFormat = "json",
 ) -> Any:
-    month = month or this_month(request)
-    with db_of(request).read() as session:
+    month = month or this_month(now)
+    with db.read() as session:
         data = service.root_causes(session, month=month, department=scope(principal, department))
     if format == "csv":
         header = ["department", "root_cause", "label_zh", "count", "share", "cumulative"]
@@ -191,7 +194,8 @@ def get_root_causes(
     "/trends", summary="Complaints per day or month by category, channel, …", responses=TABLE
 )
 def get_trends(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     start: From = None,
     end: To = None,
@@ -200,8 +204,8 @@ def get_trends(
     department: Department = None,
     format: TableFormat = "json",
 ) -> Any:
-    start, end = period(request, start, end)
-    with db_of(request).read() as session:
+    start, end = period(now, start, end)
+    with db.read() as session:
         data = service.trends(
             session,
             start=start,
@@ -221,7 +225,8 @@ def get_trends(
     "/repeat-complainants", summary="Customers who complained often lately", responses=TABLE
 )
 def get_repeat_complainants(
-    request: Request,
+    db: Db,
+    now: Now,
     _: CentreStaff,
     days: Annotated[int | None, Query(ge=1, le=366)] = None,
     minimum: Annotated[int | None, Query(alias="min", ge=2, le=1000)] = None,
@@ -231,10 +236,10 @@ def get_repeat_complainants(
     """Customers with at least `min` complaints in the `days` days up to `to`; phones
     masked."""
     config = get_config()
-    with db_of(request).read() as session:
+    with db.read() as session:
         data = service.repeat_complainants(
             session,
-            end=day_in_range(end, "to") or today(request),
+            end=day_in_range(end, "to") or today(now),
             days=days or config.repeat_days,
             minimum=minimum or config.repeat_min,
         )
@@ -257,7 +262,8 @@ def get_repeat_complainants(
 
 @router.get("/false-closures", summary="Closed complaints that may not be solved", responses=TABLE)
 def get_false_closures(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     start: From = None,
     end: To = None,
@@ -267,8 +273,8 @@ def get_false_closures(
 ) -> Any:
     """Closed, yet the customer said unsatisfied (and never satisfied), or called again
     within `days` days of the closure."""
-    start, end = period(request, start, end)
-    with db_of(request).read() as session:
+    start, end = period(now, start, end)
+    with db.read() as session:
         data = service.false_closures(
             session,
             start=start,
@@ -299,17 +305,18 @@ def get_false_closures(
     responses={200: {"content": {"text/html": {}, "text/csv": {}}}},
 )
 def get_department_report(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     department_id: Annotated[str, Path(pattern=DEPARTMENT_ID, max_length=64)],
     month: Month = None,
     format: Literal["json", "csv", "html"] = "json",
 ) -> Any:
     department = scope(principal, department_id) or department_id
-    month = month or this_month(request)
-    with db_of(request).read() as session:
+    month = month or this_month(now)
+    with db.read() as session:
         report = department_report.department_report(
-            session, department=department, month=month, now=now_of(request)
+            session, department=department, month=month, now=now
         )
     if format == "csv":
         return csv_response(render.department_csv(report), f"report-{department}-{month}")
@@ -324,7 +331,9 @@ def get_department_report(
     summary="QA revises a complaint's root cause",
 )
 def put_root_cause(
-    request: Request,
+    db: Db,
+    outbox: OutboxDep,
+    now: Now,
     principal: Reviser,
     complaint_id: Annotated[str, Path(max_length=64)],
     data: RootCauseUpdate,
@@ -332,13 +341,13 @@ def put_root_cause(
     """Reports use the latest revision from now on; the revision is published, so a
     rebuild from the topics keeps it."""
     return flows.revise_root_cause(
-        db_of(request),
-        request.app.state.outbox,
+        db,
+        outbox,
         complaint_id,
         data,
         staff_id=principal.staff_id,
         role=principal.role.value,
-        now=now_of(request),
+        now=now,
     )
 
 
@@ -348,24 +357,25 @@ def put_root_cause(
     summary="A complaint's root cause as reports use it",
 )
 def get_root_cause(
-    request: Request, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
+    db: Db, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> RootCauseRead:
-    return flows.root_cause_of(db_of(request), complaint_id, department=own(principal))
+    return flows.root_cause_of(db, complaint_id, department=own(principal))
 
 
 @router.get("/filters", summary="The months and departments there is data for")
-def get_filters(request: Request, principal: Reader) -> dict[str, Any]:
-    with db_of(request).read() as session:
+def get_filters(db: Db, now: Now, principal: Reader) -> dict[str, Any]:
+    with db.read() as session:
         departments = service.departments(session)
         months = service.months(session)
     if principal.role == Role.DEPARTMENT:
         departments = [d for d in departments if d == principal.department_id]
-    return {"months": months, "departments": departments, "today": today(request).isoformat()}
+    return {"months": months, "departments": departments, "today": today(now).isoformat()}
 
 
 @router.get("/spikes", summary="Category-days far above their trailing baseline", responses=TABLE)
 def get_spikes(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     start: From = None,
     end: To = None,
@@ -376,9 +386,9 @@ def get_spikes(
     format: TableFormat = "json",
 ) -> Any:
     config = get_config()
-    start, end = period(request, start, end)
+    start, end = period(now, start, end)
     days = baseline_days or config.spike_baseline_days
-    with db_of(request).read() as session:
+    with db.read() as session:
         counts = service.daily_counts(
             session,
             start=start - timedelta(days=days),
@@ -402,7 +412,8 @@ def get_spikes(
 
 @router.get("/hotspots", summary="Emerging topics in complaint text, with examples")
 def get_hotspots(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     start: From = None,
     end: To = None,
@@ -416,11 +427,11 @@ def get_hotspots(
     """Words that grew in the window against the baseline before it (Chinese segmented
     into words, English tokenised), grouped into topics with keywords, counts, growth
     and example complaints."""
-    start, end = period(request, start, end)
+    start, end = period(now, start, end)
     days = baseline_days or (end - start).days + 1
     limit = get_config().hotspot_max_documents
     department = scope(principal, department)
-    with db_of(request).read() as session:
+    with db.read() as session:
         window = service.texts(session, start=start, end=end, limit=limit, department=department)
         baseline = service.texts(
             session,
@@ -448,10 +459,10 @@ def get_hotspots(
 MIN_TAGGED = 20
 
 
-def _suggester(request: Request) -> suggest.Suggester:
+def _suggester(request: Request, db: Database) -> suggest.Suggester:
     """The model learned from tagged complaints, learned again once enough more are."""
     state = request.app.state
-    with db_of(request).read() as session:
+    with db.read() as session:
         count = service.tagged_count(session)
         current: suggest.Suggester | None = getattr(state, "suggester", None)
         fresh = current is not None and count - current.trained_on < (
@@ -479,14 +490,14 @@ def _suggester(request: Request) -> suggest.Suggester:
     responses={409: {"description": "too few complaints have a root cause to learn from"}},
 )
 def get_root_cause_suggestion(
-    request: Request, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
+    request: Request, db: Db, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
-    with db_of(request).read() as session:
+    with db.read() as session:
         fact = service_facts.get_fact(session, complaint_id)
     department = own(principal)
     if fact is None or (department is not None and fact["department_id"] != department):
         raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
-    model = _suggester(request)
+    model = _suggester(request, db)
     ranked = model.suggest(suggest.features(fact["description"], fact["category"]))
     return {
         "complaint_id": complaint_id,
@@ -507,15 +518,16 @@ def get_root_cause_suggestion(
 
 @router.get("/sla-by-department", summary="Deadlines met per department", responses=TABLE)
 def get_sla_by_department(
-    request: Request,
+    db: Db,
+    now: Now,
     principal: Reader,
     start: From = None,
     end: To = None,
     department: Department = None,
     format: TableFormat = "json",
 ) -> Any:
-    start, end = period(request, start, end)
-    with db_of(request).read() as session:
+    start, end = period(now, start, end)
+    with db.read() as session:
         rows = service.sla_by_department(
             session, start=start, end=end, department=scope(principal, department)
         )

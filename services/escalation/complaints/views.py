@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 
 from services.escalation.complaints import flows, service
 from services.escalation.complaints.models import (
@@ -19,7 +19,7 @@ from services.escalation.complaints.models import (
     Queue,
     QueueItem,
 )
-from services.escalation.config import EscalationConfig
+from services.escalation.config import ConfigDep
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import (
     Actor,
@@ -35,10 +35,9 @@ from services.escalation.lifecycle import Forbidden as LifecycleForbidden
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.db import Database
+from shared.deps import Db, OutboxDep
 from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
-from shared.outbox import Outbox
 
 router = APIRouter(tags=["complaints"])
 
@@ -65,18 +64,6 @@ class IllegalActionError(Conflict):
 
 class RuleRefused(Conflict):
     code = "rule_refused"
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
-def _outbox(request: Request) -> Outbox:
-    return request.app.state.outbox  # type: ignore[no-any-return]
-
-
-def _config(request: Request) -> EscalationConfig:
-    return request.app.state.escalation  # type: ignore[no-any-return]
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -144,10 +131,10 @@ def _visible(session: Any, complaint_id: str, principal: Principal) -> Any:
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, responses=_REFUSALS)
-def get_complaint(request: Request, complaint_id: str, principal: CurrentPrincipal) -> Any:
+def get_complaint(db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
     """Where a complaint is in its life: state, holder, department, deadline, escalation
     level, and the actions the caller may take now. A reference works in place of the id."""
-    with _db(request).read() as session:
+    with db.read() as session:
         row = _visible(session, complaint_id, principal)
     return complaint_read(row, principal, now=utcnow())
 
@@ -158,7 +145,9 @@ def get_complaint(request: Request, complaint_id: str, principal: CurrentPrincip
     responses=_REFUSALS,
 )
 def take_action(
-    request: Request,
+    db: Db,
+    outbox: OutboxDep,
+    config: ConfigDep,
     complaint_id: str,
     action: str,
     principal: CurrentPrincipal,
@@ -173,12 +162,10 @@ def take_action(
         target = complaint_id
         if not _looks_like_id(complaint_id):
             # The reference people read out works here too; the lock is taken on the id.
-            with _db(request).read() as session:
+            with db.read() as session:
                 target = _visible(session, complaint_id, principal).id
         # One transaction: lock, judge, store; visibility is checked on the locked row.
-        applied = flows.apply(
-            _db(request), _outbox(request), target, command, now=now, config=_config(request)
-        )
+        applied = flows.apply(db, outbox, target, command, now=now, config=config)
     except LifecycleError as exc:
         raise refusal(exc) from None
     after = service.RowView(applied.complaint)
@@ -197,9 +184,9 @@ def take_action(
     response_model=list[HistoryEntryRead],
     responses={404: _REFUSALS[404]},
 )
-def get_history(request: Request, complaint_id: str, principal: CurrentPrincipal) -> Any:
+def get_history(db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
     """Every accepted action on the complaint, in order, with the hashes that chain them."""
-    with _db(request).read() as session:
+    with db.read() as session:
         row = _visible(session, complaint_id, principal)
         entries = service.history_of(session, row.id)
     return [HistoryEntryRead.model_validate(entry) for entry in entries]
@@ -210,9 +197,9 @@ def get_history(request: Request, complaint_id: str, principal: CurrentPrincipal
     response_model=ChainCheck,
     responses={404: _REFUSALS[404]},
 )
-def verify_history(request: Request, complaint_id: str, principal: CurrentPrincipal) -> Any:
+def verify_history(db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
     """Recompute the chain: `valid`, or the first entry that was altered or removed."""
-    with _db(request).read() as session:
+    with db.read() as session:
         row = _visible(session, complaint_id, principal)
         report = flows.verify(session, row)
     return ChainCheck(
@@ -241,11 +228,11 @@ def _queue(rows: list[Any], now: datetime) -> Queue:
 
 
 @router.get("/queues/mine", response_model=Queue, tags=["queues"])
-def my_queue(request: Request, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
+def my_queue(db: Db, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
     """What the caller holds, overdue first: a duty manager's complaints, a clerk's and
     their department's untaken tickets, a supervisor's and the supervisors' shared queue."""
     now = utcnow()
-    with _db(request).read() as session:
+    with db.read() as session:
         rows = service.queue_for(
             session,
             staff_id=principal.staff_id,
@@ -264,7 +251,7 @@ def my_queue(request: Request, principal: CurrentPrincipal, limit: _Limit = 100)
     responses={403: {"description": "a department user asking for another department"}},
 )
 def department_queue(
-    request: Request,
+    db: Db,
     department_id: str,
     principal: Annotated[Principal, require_roles(*_SEES_ANY_DEPARTMENT)],
     limit: _Limit = 100,
@@ -278,7 +265,7 @@ def department_queue(
             department_id=department_id,
         )
     now = utcnow()
-    with _db(request).read() as session:
+    with db.read() as session:
         if directory.get_department(session, department_id) is None:
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
         rows = service.department_queue(session, department_id=department_id, now=now, limit=limit)

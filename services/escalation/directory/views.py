@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from services.escalation.directory import flows, service
 from services.escalation.directory.models import (
@@ -18,7 +18,7 @@ from services.escalation.directory.models import (
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.db import Database
+from shared.deps import Db
 from shared.errors import NotFound
 
 router = APIRouter(tags=["directory"])
@@ -28,36 +28,32 @@ Admin = Annotated[Principal, require_roles(Role.ADMIN)]
 StaffReader = Annotated[Principal, require_roles(Role.ADMIN, Role.DUTY_MANAGER, Role.SUPERVISOR)]
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
 @router.post(
     "/departments",
     status_code=201,
     response_model=DepartmentRead,
     responses={409: {"description": "a department with this id exists"}},
 )
-def create_department(request: Request, data: DepartmentCreate, _: Admin) -> DepartmentRead:
+def create_department(db: Db, data: DepartmentCreate, _: Admin) -> DepartmentRead:
     """Add a department that complaints can be dispatched to."""
-    return flows.create_department(_db(request), data, now=utcnow())
+    return flows.create_department(db, data, now=utcnow())
 
 
 @router.get("/departments", response_model=list[DepartmentRead])
 def list_departments(
-    request: Request,
+    db: Db,
     _: CurrentPrincipal,
     active: Annotated[bool | None, Query(description="Only active (or inactive) ones")] = None,
 ) -> list[DepartmentRead]:
     """Every department, by id: what a duty manager can dispatch to."""
-    with _db(request).read() as session:
+    with db.read() as session:
         rows = service.list_departments(session, active=active)
     return [DepartmentRead.model_validate(row) for row in rows]
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentRead)
-def get_department(request: Request, department_id: str, _: CurrentPrincipal) -> DepartmentRead:
-    with _db(request).read() as session:
+def get_department(db: Db, department_id: str, _: CurrentPrincipal) -> DepartmentRead:
+    with db.read() as session:
         row = service.get_department(session, department_id)
     if row is None:
         raise NotFound(f"no department {department_id!r}", department_id=department_id)
@@ -66,10 +62,10 @@ def get_department(request: Request, department_id: str, _: CurrentPrincipal) ->
 
 @router.put("/departments/{department_id}", response_model=DepartmentRead)
 def replace_department(
-    request: Request, department_id: str, data: DepartmentUpdate, _: Admin
+    db: Db, department_id: str, data: DepartmentUpdate, _: Admin
 ) -> DepartmentRead:
     """Change a department's name, contact phones, head or whether it takes tickets."""
-    return flows.replace_department(_db(request), department_id, data, now=utcnow())
+    return flows.replace_department(db, department_id, data, now=utcnow())
 
 
 @router.post(
@@ -78,28 +74,28 @@ def replace_department(
     response_model=StaffRead,
     responses={409: {"description": "a member of staff with this id exists"}},
 )
-def create_staff(request: Request, data: StaffCreate, _: Admin) -> StaffRead:
+def create_staff(db: Db, data: StaffCreate, _: Admin) -> StaffRead:
     """Add a member of staff: duty managers, supervisors and department clerks need a phone."""
-    return flows.create_staff(_db(request), data, now=utcnow())
+    return flows.create_staff(db, data, now=utcnow())
 
 
 @router.get("/staff", response_model=list[StaffRead])
 def list_staff(
-    request: Request,
+    db: Db,
     _: StaffReader,
     role: str | None = None,
     department_id: str | None = None,
     active: bool | None = None,
 ) -> list[StaffRead]:
     """Staff by id, optionally of one role or one department."""
-    with _db(request).read() as session:
+    with db.read() as session:
         rows = service.list_staff(session, role=role, department_id=department_id, active=active)
     return [StaffRead.model_validate(row) for row in rows]
 
 
 @router.get("/staff/{staff_id}", response_model=StaffRead)
-def get_staff(request: Request, staff_id: str, _: StaffReader) -> StaffRead:
-    with _db(request).read() as session:
+def get_staff(db: Db, staff_id: str, _: StaffReader) -> StaffRead:
+    with db.read() as session:
         row = service.get_staff(session, staff_id)
     if row is None:
         raise NotFound(f"no staff {staff_id!r}", staff_id=staff_id)
@@ -107,6 +103,6 @@ def get_staff(request: Request, staff_id: str, _: StaffReader) -> StaffRead:
 
 
 @router.put("/staff/{staff_id}", response_model=StaffRead)
-def replace_staff(request: Request, staff_id: str, data: StaffUpdate, _: Admin) -> StaffRead:
+def replace_staff(db: Db, staff_id: str, data: StaffUpdate, _: Admin) -> StaffRead:
     """Change a member of staff; `active: false` when they leave (their history stays)."""
-    return flows.replace_staff(_db(request), staff_id, data, now=utcnow())
+    return flows.replace_staff(db, staff_id, data, now=utcnow())

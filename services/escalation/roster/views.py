@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from services.escalation.config import EscalationConfig
+from services.escalation.config import ConfigDep
 from services.escalation.roster import flows, service
 from services.escalation.roster.models import OnDuty, ShiftCreate, ShiftRead
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.db import Database
+from shared.deps import Db
 from shared.logs import mask_phone
 from shared.params import IsoDateTime
 
@@ -32,29 +32,21 @@ Reader = Annotated[
 _SEES_STAFF_PHONE = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DUTY_MANAGER, Role.AGENT})
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
-def _config(request: Request) -> EscalationConfig:
-    return request.app.state.escalation  # type: ignore[no-any-return]
-
-
 @router.post(
     "/roster/shifts",
     status_code=201,
     response_model=ShiftRead,
     responses={409: {"description": "overlaps another shift: names it"}},
 )
-def create_shift(request: Request, data: ShiftCreate, principal: Planner) -> ShiftRead:
+def create_shift(db: Db, data: ShiftCreate, principal: Planner) -> ShiftRead:
     """Put a duty manager on duty from `starts_at` to `ends_at`, with an optional backup.
     Shifts may touch but not overlap; both people must be active duty managers."""
-    return flows.create_shift(_db(request), data, by=principal.staff_id, now=utcnow())
+    return flows.create_shift(db, data, by=principal.staff_id, now=utcnow())
 
 
 @router.get("/roster/shifts", response_model=list[ShiftRead])
 def list_shifts(
-    request: Request,
+    db: Db,
     _: Reader,
     since: Annotated[IsoDateTime | None, Query(alias="from")] = None,
     until: Annotated[IsoDateTime | None, Query(alias="to")] = None,
@@ -63,7 +55,7 @@ def list_shifts(
 ) -> list[ShiftRead]:
     """Shifts that overlap [from, to), in order; a staff id narrows to their shifts
     (as the manager or the backup)."""
-    with _db(request).read() as session:
+    with db.read() as session:
         rows = service.list_shifts(
             session, since=since, until=until, staff_id=staff_id, limit=limit
         )
@@ -75,14 +67,15 @@ def list_shifts(
     status_code=204,
     responses={409: {"description": "the shift has started: it is history now"}},
 )
-def delete_shift(request: Request, shift_id: str, _: Planner) -> None:
+def delete_shift(db: Db, shift_id: str, _: Planner) -> None:
     """Remove a shift that has not started (one that has is history)."""
-    flows.delete_shift(_db(request), shift_id, now=utcnow())
+    flows.delete_shift(db, shift_id, now=utcnow())
 
 
 @router.get("/roster/on-duty", response_model=OnDuty)
 def on_duty(
-    request: Request,
+    db: Db,
+    config: ConfigDep,
     principal: CurrentPrincipal,
     at: Annotated[
         IsoDateTime | None, Query(description="ISO 8601 with a zone; default: now")
@@ -91,8 +84,8 @@ def on_duty(
     """Who takes new complaints at `at`: the shift's manager, else its backup, else the
     configured default, else nobody (the supervisors' queue)."""
     moment: datetime = at or utcnow()
-    with _db(request).read() as session:
-        answer = flows.on_duty_read(session, moment, _config(request))
+    with db.read() as session:
+        answer = flows.on_duty_read(session, moment, config)
     if principal.role not in _SEES_STAFF_PHONE:
         answer.phone = mask_phone(answer.phone) or None
     return answer

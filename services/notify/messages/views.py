@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
 from services.notify.messages import service
 from services.notify.messages.models import RANK, MessagePage, MessageRead
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
-from shared.db import Database
+from shared.deps import Db
 from shared.errors import Unprocessable
 from shared.logs import mask_phone
 from shared.phones import InvalidPhone, parse_phone
@@ -29,10 +29,6 @@ def _phone(raw: str) -> str:
         raise Unprocessable("phone", str(exc)) from None
 
 
-def _db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
 def _visible(row: Any, principal: Principal) -> MessageRead:
     item = MessageRead.model_validate(row, from_attributes=True)
     if principal.role not in _SEES_PHONE:
@@ -42,7 +38,7 @@ def _visible(row: Any, principal: Principal) -> MessageRead:
 
 @router.get("/messages", response_model=MessagePage)
 def list_messages(
-    request: Request,
+    db: Db,
     principal: Annotated[Principal, require_roles(*_READS)],
     complaint_id: Annotated[str | None, Query(description="A complaint's id")] = None,
     phone: Annotated[str | None, Query(description="A phone number, any common spelling")] = None,
@@ -60,7 +56,7 @@ def list_messages(
             after = service.decode_cursor(cursor)
         except (ValueError, TypeError):
             raise Unprocessable("cursor", "not a cursor this API handed out") from None
-    with _db(request).read() as session:
+    with db.read() as session:
         rows = service.list_messages(
             session,
             complaint_id=complaint_id,

@@ -6,22 +6,29 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
+from services.notify.config import NotifyConfig
 from services.notify.messages.context import Context
 from services.notify.messages.inbound import Received, receive
 from services.notify.messages.receipts import record_receipts
 from services.notify.providers.base import Provider, WebhookRequest
 from shared.clock import utcnow
-from shared.db import Database
+from shared.deps import Db, from_state
 from shared.errors import Unauthorized, Unprocessable
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/webhooks/sms", tags=["webhooks"])
+
+# What the app was started with (services/notify/main.py): the templates, rules and
+# configuration, and the SMS provider whose signature a call must carry.
+ContextDep = Annotated[Context, from_state("notify")]
+ProviderDep = Annotated[Provider, from_state("provider")]
 
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
@@ -33,9 +40,8 @@ async def read_form(request: Request) -> list[tuple[str, str]]:
         raise Unprocessable("body", "a form in UTF-8 (application/x-www-form-urlencoded)") from None
 
 
-async def _read(request: Request) -> WebhookRequest:
+async def _read(request: Request, config: NotifyConfig) -> WebhookRequest:
     fields = await read_form(request)
-    config = request.app.state.notify.config
     # The provider signed the address it called: ours as the world sees it.
     url = str(request.url)
     if config.public_url:
@@ -45,12 +51,10 @@ async def _read(request: Request) -> WebhookRequest:
     return WebhookRequest(url=url, form=fields, headers=headers)
 
 
-def _verified(request: Request, call: WebhookRequest) -> Provider:
-    provider: Provider = request.app.state.provider
+def _verified(request: Request, call: WebhookRequest, provider: Provider) -> None:
     if not provider.verify(call):
         log.warning("unsigned or badly signed call to %s refused", request.url.path)
         raise Unauthorized("the request is not signed by the SMS provider")
-    return provider
 
 
 @router.post(
@@ -58,11 +62,11 @@ def _verified(request: Request, call: WebhookRequest) -> Provider:
     summary="Delivery receipt from the provider",
     responses={401: {"description": "not signed by the provider"}},
 )
-async def status_callback(request: Request) -> Response:
-    call = await _read(request)
-    provider = _verified(request, call)
-    ctx: Context = request.app.state.notify
-    db: Database = request.app.state.db
+async def status_callback(
+    request: Request, db: Db, ctx: ContextDep, provider: ProviderDep
+) -> Response:
+    call = await _read(request, ctx.config)
+    _verified(request, call, provider)
     receipts = provider.receipts(call)
 
     def apply() -> int:
@@ -79,11 +83,9 @@ async def status_callback(request: Request) -> Response:
     summary="An SMS a person sent to our number",
     responses={401: {"description": "not signed by the provider"}},
 )
-async def inbound(request: Request) -> Response:
-    call = await _read(request)
-    provider = _verified(request, call)
-    ctx: Context = request.app.state.notify
-    db: Database = request.app.state.db
+async def inbound(request: Request, db: Db, ctx: ContextDep, provider: ProviderDep) -> Response:
+    call = await _read(request, ctx.config)
+    _verified(request, call, provider)
     message = provider.inbound(call)
     if not message.phone:
         body, media_type = provider.acknowledge("inbound")
