@@ -20,14 +20,20 @@ _SEPARATORS = re.compile(r"[\s\-().\u3000/]")
 # 转 / 分机 (Chinese for "extension"), ext, x or # before the extension's digits.
 _EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#)\s*(\d{1,6})\s*$", re.IGNORECASE)
 _MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
 # The library's own rule for a mainland mobile, compiled once: the common case (an agent
 # typing 138 0013 8000) is settled by one match instead of a full parse, with exactly
 # the answer the full parse would give.
-_CN_MOBILE = re.compile(
-    "(?:"
-    + phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile.national_number_pattern  # type: ignore[union-attr]
-    + ")"
-)
+def _mainland_mobile_pattern() -> re.Pattern[str]:
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    pattern = metadata.mobile.national_number_pattern if metadata and metadata.mobile else None
+    if not pattern:  # pragma: no cover - the library always carries China's metadata
+        raise RuntimeError("phonenumbers has no pattern for mainland mobiles")
+    return re.compile(f"(?:{pattern})")
+
+
+_CN_MOBILE = _mainland_mobile_pattern()
 _TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 

@@ -72,16 +72,16 @@ OPEN_STATES = frozenset(State) - {State.CLOSED}
 
 class Action(Word):
     ASSIGN = "assign", "分派值班经理", "Assign"
-    HAND_OVER = "hand_over", "交接班", "Hand over"
+    HAND_OVER = "hand-over", "交接班", "Hand over"
     ACKNOWLEDGE = "acknowledge", "确认", "Acknowledge"
     DISPATCH = "dispatch", "派单", "Dispatch"
     RESOLVE = "resolve", "直接办结答复", "Resolve directly"
     ACCEPT = "accept", "签收", "Accept"
     RETURN = "return", "退单", "Return"
-    REQUEST_EXTENSION = "request_extension", "申请延期", "Request more time"
-    DECIDE_EXTENSION = "decide_extension", "审批延期", "Decide on more time"
+    REQUEST_EXTENSION = "request-extension", "申请延期", "Request more time"
+    DECIDE_EXTENSION = "decide-extension", "审批延期", "Decide on more time"
     REPLY = "reply", "答复", "Reply"
-    VERIFY_LOSS = "verify_loss", "核实损失", "Verify the loss"
+    VERIFY_LOSS = "verify-loss", "核实损失", "Verify the loss"
     FEEDBACK = "feedback", "回访结果", "Customer feedback"
     CLOSE = "close", "办结", "Close"
     REOPEN = "reopen", "重办", "Reopen"
@@ -90,8 +90,8 @@ class Action(Word):
 
     @property
     def api_name(self) -> str:
-        """The spelling used in URLs and in allowed-action lists: `request-extension`."""
-        return self.value.replace("_", "-")
+        """The one spelling, in URLs, allowed-action lists, events and histories."""
+        return self.value
 
 
 class Role(Word):

@@ -92,7 +92,7 @@ def parse_action(name: Action | str) -> Action:
     if isinstance(name, Action):
         return name
     try:
-        return Action(str(name).strip().replace("-", "_"))
+        return Action(str(name).strip().replace("_", "-"))
     except ValueError:
         known = ", ".join(action.api_name for action in Action)
         raise InvalidCommand("action", f"unknown action {name!r}; known: {known}") from None
@@ -334,7 +334,7 @@ class _Effect(NamedTuple):
 _UNACKNOWLEDGED: Mapping[str, Any] = {"acknowledged_at": None, "acknowledged_by": None}
 _DEPARTMENT_QUEUE: Mapping[str, Any] = {"holder_role": Role.DEPARTMENT, "holder_staff_id": None}
 # Feedback, follow-ups and extensions belong to one round of answering; a new round resets them.
-_NEW_ROUND = dict.fromkeys(("feedback", "closure_reason", "extended_until")) | {
+_NEW_ROUND: Mapping[str, Any] = dict.fromkeys(("feedback", "closure_reason", "extended_until")) | {
     "follow_up_attempts": 0
 }
 
@@ -356,12 +356,13 @@ def _compensation_block(cur: ComplaintState, with_compensation: bool) -> str | N
 
 
 def _closed(cur: ComplaintState, reason: ClosureReason, **changes: Any) -> ComplaintState:
-    nobody = {"holder_role": None, "holder_staff_id": None}
+    nobody: dict[str, Any] = {"holder_role": None, "holder_staff_id": None}
     return replace(cur, state=State.CLOSED, closure_reason=reason, **nobody, **changes)
 
 
 def _reopened(c: _Ctx, via: str = "staff") -> _Effect:
     cur = c.current
+    target: dict[str, Any]
     if cur.department_id is not None:  # 重办 goes back to the department that answered
         target = {"state": State.DISPATCHED, **_DEPARTMENT_QUEUE}
     else:
@@ -439,7 +440,11 @@ def _accept(c: _Ctx) -> _Effect:
 
 def _return(c: _Ctx) -> _Effect:
     cur, bounces = c.current, c.current.bounce_count + 1
-    gone = {"department_id": None, "pending_extension": None, "extended_until": None}
+    gone: dict[str, Any] = {
+        "department_id": None,
+        "pending_extension": None,
+        "extended_until": None,
+    }
     desk = _desk(cur, bounces, c.config)
     new = replace(cur, state=State.WITH_DUTY_MANAGER, bounce_count=bounces, **gone, **desk)
     new = replace(new, **_UNACKNOWLEDGED)

@@ -437,11 +437,11 @@ def fixture_month() -> Story:
         department="network",
     )
     s.act("C4", "accepted", "accept", bj(3, 14, 11, 20), to="in_progress", stage="resolution")
-    s.act("C4", "extension_requested", "request_extension", bj(3, 15, 10), reason="需要基站排查")
+    s.act("C4", "extension_requested", "request-extension", bj(3, 15, 10), reason="需要基站排查")
     s.act(
         "C4",
         "extension_decided",
-        "decide_extension",
+        "decide-extension",
         bj(3, 15, 11),
         due_at=bj(3, 20, 11, 20),
         details={"decision": "approve"},

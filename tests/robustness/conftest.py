@@ -135,34 +135,47 @@ def seed_intake(service: Running, client: TestClient) -> None:
     service.ids["phone"] = CUSTOMER_PHONE
 
 
-def seed_escalation(service: Running, client: TestClient) -> None:
-    """The directory and roster of tests/escalation, a complaint dispatched to billing
-    (`complaint_id`), one with the duty manager (`desk_complaint_id`), and a shift next
-    month (`shift_id`) that can still be deleted."""
+def new_escalation_complaint(service: Running, *, nature: str = "genuine") -> tuple[str, str]:
+    """A complaint as intake's event brings it to escalation: with the duty manager."""
     from services.escalation.config import EscalationConfig
     from services.escalation.db import inbox, outbox
     from services.escalation.handlers import make_handlers
     from shared.events import Event, registry
     from shared.inbox import claim
     from shared.outbox import Outbox
-    from tests.escalation.conftest import received_event, seed_directory
+    from tests.escalation.conftest import received_event
 
-    seed_directory(client, service.tokens["admin"])
     handlers = make_handlers(EscalationConfig(), Outbox(outbox, lanes=1))
-    for key, nature in (("complaint_id", "compensation"), ("desk_complaint_id", "genuine")):
-        envelope = received_event(nature=nature)
-        event: Event[Any] = registry.decode(json.dumps(envelope.model_dump(mode="json")).encode())
-        with service.env.db.transaction() as session:
-            assert claim(session, inbox, consumer="escalation", envelope=event.envelope)
-            handlers[event.type](session, event)
-        service.ids[key] = str(envelope.complaint_id)
-        service.ids[key.replace("_id", "_reference")] = envelope.payload["reference"]
-    answer = client.post(
-        f"/complaints/{service.ids['complaint_id']}/actions/dispatch",
+    envelope = received_event(nature=nature)
+    event: Event[Any] = registry.decode(json.dumps(envelope.model_dump(mode="json")).encode())
+    with service.env.db.transaction() as session:
+        assert claim(session, inbox, consumer="escalation", envelope=event.envelope)
+        handlers[event.type](session, event)
+    return str(envelope.complaint_id), envelope.payload["reference"]
+
+
+def dispatch_to_billing(service: Running, complaint_id: str) -> None:
+    assert service.client is not None
+    answer = service.client.post(
+        f"/complaints/{complaint_id}/actions/dispatch",
         json={"department_id": "billing", "instructions": "核对账单"},
         headers=service.tokens["duty_manager"],
     )
     assert answer.status_code == 200, answer.text
+
+
+def seed_escalation(service: Running, client: TestClient) -> None:
+    """The directory and roster of tests/escalation, a complaint dispatched to billing
+    (`complaint_id`), one with the duty manager (`desk_complaint_id`), and a shift next
+    month (`shift_id`) that can still be deleted."""
+    from tests.escalation.conftest import seed_directory
+
+    seed_directory(client, service.tokens["admin"])
+    for key, nature in (("complaint_id", "compensation"), ("desk_complaint_id", "genuine")):
+        complaint_id, reference = new_escalation_complaint(service, nature=nature)
+        service.ids[key] = complaint_id
+        service.ids[key.replace("_id", "_reference")] = reference
+    dispatch_to_billing(service, service.ids["complaint_id"])
     start = datetime.now(UTC) + timedelta(days=30)
     answer = client.post(
         "/roster/shifts",

@@ -186,6 +186,21 @@ def _delete_fresh_shift(service: Running, caller: str) -> Call:
     return Call("DELETE", f"/roster/shifts/{answer.json()['id']}")
 
 
+_DESK = frozenset({"duty_manager", "supervisor"})
+
+
+def _empty_action(action: str) -> Builder:
+    return send("POST", f"/complaints/{{complaint_id}}/actions/{action}", {})
+
+
+def _accept_fresh(service: Running, caller: str) -> Call:
+    from tests.robustness.conftest import dispatch_to_billing, new_escalation_complaint
+
+    complaint_id, _ = new_escalation_complaint(service)
+    dispatch_to_billing(service, complaint_id)
+    return Call("POST", f"/complaints/{complaint_id}/actions/accept", {"json": {}})
+
+
 ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("POST", "/departments"): Endpoint(_ADMIN, send("POST", "/departments", _new_department), 201),
     ("GET", "/departments"): Endpoint(ANY, get("/departments")),
@@ -230,15 +245,66 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("GET", "/complaints/{complaint_id}"): Endpoint(
         ANY, get("/complaints/{complaint_id}"), other_department=404, phones=_one("customer_phone")
     ),
-    ("POST", "/complaints/{complaint_id}/actions/{action}"): Endpoint(
-        # verify-loss: the desk and the holding department's clerk; the seeded complaint
-        # is a compensation claim with billing, so it can be verified again and again.
+    ("POST", "/complaints/{complaint_id}/actions/verify-loss"): Endpoint(
+        # The desk and the holding department's clerk; the seeded complaint is a
+        # compensation claim with billing, so it can be verified again and again.
         frozenset({"duty_manager", "supervisor", "department"}),
         send(
             "POST",
             "/complaints/{complaint_id}/actions/verify-loss",
             {"compensation_amount": "30.00"},
         ),
+        other_department=404,
+        phones=lambda body: [body["complaint"]["customer_phone"]],
+    ),
+    # The other actions on the seeded complaint, dispatched to billing, with an empty body:
+    # in a state the action does not start from, whoever may see the complaint hears 409;
+    # in one it does, those allowed hear 422 (its fields are missing), the others 403; the
+    # network clerk never learns the complaint exists (404).
+    **{
+        ("POST", f"/complaints/{{complaint_id}}/actions/{action}"): Endpoint(
+            ANY, _empty_action(action), 409, other_department=404
+        )
+        for action in (
+            "assign",
+            "acknowledge",
+            "dispatch",
+            "resolve",
+            "reply",
+            "feedback",
+            "close",
+            "reopen",
+        )
+    },
+    ("POST", "/complaints/{complaint_id}/actions/hand-over"): Endpoint(
+        frozenset(),
+        _empty_action("hand-over"),
+        other_department=404,  # the worker's alone
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/return"): Endpoint(
+        frozenset({"department"}), _empty_action("return"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/request-extension"): Endpoint(
+        frozenset({"department"}), _empty_action("request-extension"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/decide-extension"): Endpoint(
+        _DESK, _empty_action("decide-extension"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/urge"): Endpoint(
+        _DESK, _empty_action("urge"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/escalate"): Endpoint(
+        frozenset({"supervisor"}), _empty_action("escalate"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/{action}"): Endpoint(
+        ANY,
+        _empty_action("teleport"),
+        422,  # no such action: named, with the ones there are
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/accept"): Endpoint(
+        # Accepting changes the state: each caller tries a complaint of its own.
+        frozenset({"department"}),
+        _accept_fresh,
         other_department=404,
         phones=lambda body: [body["complaint"]["customer_phone"]],
     ),

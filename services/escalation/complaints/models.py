@@ -6,17 +6,19 @@ registered, and no two services hold a table of the same name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, Text
 from sqlmodel import Field as Col
 
 from services.escalation.db import EscalationTable
+from services.escalation.lifecycle import fields_of
 from shared.db import UTCDateTime
-from shared.vocabulary import RootCause, State, values
+from shared.vocabulary import Action, State, values
 
 STATES = values(State)
 _STATE_LIST = ", ".join(f"'{state}'" for state in STATES)
@@ -174,43 +176,57 @@ class ComplaintRead(BaseModel):
     )
 
 
-class ActionBody(BaseModel):
-    """The fields an action reads; each action ignores the ones it does not need."""
+# What each field of an action's body is for, as the API documents it.
+_FIELD_DOCS = {
+    "department_id": "the department to send it to",
+    "instructions": "what the department should do",
+    "resolution": "the answer the customer gets",
+    "root_cause": "why it happened",
+    "with_compensation": "the resolution pays compensation (compensation claims only)",
+    "reason_code": "why it is returned",
+    "reason": "why, in a sentence",
+    "until": "the new deadline, ISO 8601 with a zone: 2026-03-01T18:00+08:00",
+    "decision": "approve or deny the request for more time",
+    "compensation_amount": 'the verified amount, like "120.50"',
+    "level": "the escalation level to raise to",
+    "staff_id": "the duty manager (taken by the service itself)",
+    "result": "the customer's verdict (taken by the service itself)",
+    "comment": "what the customer said",
+}
 
-    model_config = ConfigDict(extra="forbid")
 
-    department_id: Any = Field(default=None, description="dispatch: the department's id")
-    instructions: Any = Field(default=None, description="dispatch: what the department should do")
-    resolution: Any = Field(default=None, description="resolve, reply, close")
-    root_cause: Any = Field(
-        default=None, description=f"resolve, reply, close: one of {', '.join(RootCause)}"
-    )
-    with_compensation: Any = Field(
-        default=None, description="resolve, reply, close: the resolution pays compensation"
-    )
-    reason_code: Any = Field(
-        default=None,
-        description="return: not_ours, insufficient_info, duplicate or other",
-    )
-    reason: Any = Field(
-        default=None, description="return, request-extension, reopen, urge, escalate"
-    )
-    until: Any = Field(
-        default=None, description="request-extension: the new deadline, ISO 8601 with a zone"
-    )
-    decision: Any = Field(default=None, description="decide-extension: approve or deny")
-    compensation_amount: Any = Field(
-        default=None, description='verify-loss: the verified amount, like "120.50"'
-    )
-    level: Any = Field(default=None, description="escalate: the level to raise to")
-    # Read by the actions only the service itself takes (assign, hand-over, feedback):
-    # accepted here so that a person trying them hears 403, not a complaint about fields.
-    staff_id: Any = Field(default=None, description="assign, hand-over (system only)")
-    result: Any = Field(default=None, description="feedback (system only)")
-    comment: Any = Field(default=None, description="feedback (system only)")
+def _body_model(action: Action) -> type[BaseModel]:
+    """The body `action` reads, for the OpenAPI document. Fields are documented with their
+    types but judged by the lifecycle after the state and the caller's rights, so a call
+    in the wrong state hears 409 before a complaint about its fields (422)."""
+    specs = fields_of(action)
+    required = [spec.name for spec in specs if spec.required]
 
-    def data(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+    def schema_extra(schema: dict[str, Any]) -> None:
+        if required:
+            schema["required"] = required
+        for prop in schema.get("properties", {}).values():
+            prop.pop("default", None)
+
+    fields: dict[str, Any] = {
+        spec.name: (
+            Any,
+            Field(
+                default=None,
+                description=_FIELD_DOCS.get(spec.name),
+                json_schema_extra=dict(spec.schema),
+            ),
+        )
+        for spec in specs
+    }
+    name = "".join(part.title() for part in action.value.split("_")) + "Body"
+    config = ConfigDict(extra="forbid", json_schema_extra=schema_extra)
+    model: type[BaseModel] = create_model(name, __config__=config, **fields)
+    model.__doc__ = f"The body of `{action.api_name}` ({action.zh})."
+    return model
+
+
+ACTION_BODIES: Mapping[Action, type[BaseModel]] = {action: _body_model(action) for action in Action}
 
 
 class ActionResult(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 
 from services.escalation.complaints import flows, service
 from services.escalation.complaints.models import (
-    ActionBody,
+    ACTION_BODIES,
     ActionResult,
     ChainCheck,
     ComplaintRead,
@@ -22,6 +23,7 @@ from services.escalation.complaints.models import (
 from services.escalation.config import ConfigDep
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import (
+    RULES,
     Actor,
     Command,
     GuardFailed,
@@ -38,6 +40,7 @@ from shared.clock import utcnow
 from shared.deps import Db, OutboxDep
 from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
+from shared.vocabulary import Action
 
 router = APIRouter(tags=["complaints"])
 
@@ -139,26 +142,20 @@ def get_complaint(db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any
     return complaint_read(row, principal, now=utcnow())
 
 
-@router.post(
-    "/complaints/{complaint_id}/actions/{action}",
-    response_model=ActionResult,
-    responses=_REFUSALS,
-)
 def take_action(
     db: Db,
     outbox: OutboxDep,
     config: ConfigDep,
     complaint_id: str,
     action: str,
-    principal: CurrentPrincipal,
-    body: Annotated[ActionBody | None, Body()] = None,
-) -> Any:
-    """Take one lifecycle action: `acknowledge`, `resolve`, `dispatch`, `accept`, `return`,
-    `request-extension`, `decide-extension`, `reply`, `verify-loss`, `close`, `reopen`,
-    `urge`, `escalate`. The change, its history entry and its event are stored together."""
+    principal: Principal,
+    data: dict[str, Any],
+) -> ActionResult:
+    """Take one lifecycle action; the change, its history entry and its event are stored
+    together."""
     now = utcnow()
     try:
-        command = Command(parse_action(action), actor_of(principal), (body or ActionBody()).data())
+        command = Command(parse_action(action), actor_of(principal), data)
         target = complaint_id
         if not _looks_like_id(complaint_id):
             # The reference people read out works here too; the lock is taken on the id.
@@ -177,6 +174,72 @@ def take_action(
         history_seq=applied.entry["seq"],
         complaint=complaint_read(after, principal, now=now),
     )
+
+
+_PURPOSE: Mapping[Action, str] = {
+    Action.ASSIGN: "The worker gives a new complaint to the duty manager on duty.",
+    Action.HAND_OVER: "At a shift change the worker moves a complaint to the incoming manager.",
+    Action.ACKNOWLEDGE: "The duty manager confirms they have the complaint (确认).",
+    Action.DISPATCH: "Send the complaint to a business department with instructions (派单).",
+    Action.RESOLVE: "The duty desk answers the complaint itself.",
+    Action.ACCEPT: "The department takes the complaint on (签收).",
+    Action.RETURN: "The department sends it back to the duty desk with a reason (退单).",
+    Action.REQUEST_EXTENSION: "The department asks for more time (申请延期).",
+    Action.DECIDE_EXTENSION: "The duty desk approves or denies a request for more time.",
+    Action.REPLY: "The department answers with the resolution (答复).",
+    Action.VERIFY_LOSS: "Record the verified loss of a compensation claim.",
+    Action.FEEDBACK: "The customer's verdict, taken from intake's events.",
+    Action.CLOSE: "The duty desk closes an answered complaint (办结).",
+    Action.REOPEN: "The duty desk reopens it for another round (重办).",
+    Action.URGE: "Press the holder to act (催办).",
+    Action.ESCALATE: "Raise the escalation level (升级).",
+}
+
+
+def _action_route(action: Action) -> None:
+    """`POST /complaints/{id}/actions/<action>`, its body documented by its own model."""
+    body_model = ACTION_BODIES[action]
+
+    def endpoint(
+        db: Db,
+        outbox: OutboxDep,
+        config: ConfigDep,
+        complaint_id: str,
+        principal: CurrentPrincipal,
+        body: Any = None,
+    ) -> Any:
+        data = body.model_dump(exclude_none=True) if body is not None else {}
+        return take_action(db, outbox, config, complaint_id, action, principal, data)
+
+    endpoint.__annotations__["body"] = Annotated[body_model | None, Body()]
+    router.add_api_route(
+        f"/complaints/{{complaint_id}}/actions/{action.api_name}",
+        endpoint,
+        methods=["POST"],
+        name=f"action_{action.name.lower()}",
+        summary=f"{action.en} ({action.zh})",
+        description=(
+            f"{_PURPOSE[action]} Who: {', '.join(sorted(RULES[action].roles))}; in state "
+            f"{', '.join(sorted(RULES[action].from_states))}. A reference works in place of "
+            "the id."
+        ),
+        response_model=ActionResult,
+        responses=_REFUSALS,
+    )
+
+
+for _action in Action:
+    _action_route(_action)
+
+
+@router.post("/complaints/{complaint_id}/actions/{action}", include_in_schema=False)
+def unknown_action(complaint_id: str, action: str, principal: CurrentPrincipal) -> Any:
+    """Any other name: 422 naming the actions there are."""
+    try:
+        parse_action(action)
+    except LifecycleError as exc:
+        raise refusal(exc) from None
+    raise NotFound(f"no action {action}")  # pragma: no cover - every action has its route
 
 
 @router.get(
