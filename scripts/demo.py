@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from shared.settings import AUTH_STORE, SERVICES, Settings  # noqa: E402
+from shared.vocabulary import Action  # noqa: E402
 
 T = TypeVar("T")
 DATA = ROOT / "data" / "gov_messages_labelled.csv"
@@ -133,8 +134,12 @@ CLERK = {"housing": "HS01", "hrss": "HR01", "health": "HE01", "environment": "EN
 
 # Today's roster in the centre's time: three shifts, each with a backup, and tomorrow's
 # night shift so a demo run late in the evening still finds someone on duty.
-SHIFTS = ((0, 0, 8, "DM03", "DM01"), (0, 8, 16, "DM01", "DM02"), (0, 16, 24, "DM02", "DM03"))
-SHIFTS += ((1, 0, 8, "DM03", "DM01"),)
+SHIFTS: tuple[tuple[int, int, int, str, str], ...] = (
+    (0, 0, 8, "DM03", "DM01"),
+    (0, 8, 16, "DM01", "DM02"),
+    (0, 16, 24, "DM02", "DM03"),
+    (1, 0, 8, "DM03", "DM01"),
+)
 
 
 # --- the complaints' texts -------------------------------------------------------------
@@ -265,8 +270,13 @@ class Urls:
     def for_port_base(cls, base: int) -> Urls:
         ports = stack.service_ports(base)
         gateway = base + stack.SMS_GATEWAY_PORT - stack.DEFAULT_PORT_BASE
+        url = {s: f"http://127.0.0.1:{ports[s]}" for s in SERVICES}
         return cls(
-            *(f"http://127.0.0.1:{ports[s]}" for s in SERVICES), f"http://127.0.0.1:{gateway}"
+            intake=url["intake"],
+            escalation=url["escalation"],
+            notify=url["notify"],
+            analytics=url["analytics"],
+            gateway=f"http://127.0.0.1:{gateway}",
         )
 
 
@@ -858,7 +868,7 @@ class Demo:
         until = until.replace(hour=18, minute=0, second=0, microsecond=0)
         c = self.act(
             case,
-            "request-extension",
+            Action.REQUEST_EXTENSION,
             self.clerk("hrss"),
             {"until": until.isoformat(), "reason": "需约谈用人单位并调取考勤、工资发放记录"},
         )
@@ -868,7 +878,7 @@ class Demo:
         )
         c = self.act(
             case,
-            "decide-extension",
+            Action.DECIDE_EXTENSION,
             self.dm(c),
             {"decision": "approve", "reason": "同意，请按期答复"},
         )
@@ -1046,7 +1056,7 @@ class Demo:
         for r in (head, tuple("-" * w for w in widths), *rows):
             print("  " + "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)))
         a, g, e = self.urls.analytics, self.urls.gateway, self.urls.escalation
-        dm_phone = self.phone("DM01")
+        dm_phone = self.phone("DM01") or ""
         print("\nWhere to look:")
         print(f"  dashboard    {a}/dashboard#token={self.viewer}")
         print(f"  SMS gateway  {g}/   (the duty manager {dm_phone}: {self.gateway_api(dm_phone)})")

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, create_engine, event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -156,6 +157,16 @@ def database_for(store: str, settings: Settings, *, schema: str | None = None) -
     )
 
 
+def table_of(model: type[Any]) -> Table:
+    """The Core table behind a SQLModel class, typed (SQLModel leaves `__table__` untyped)."""
+    return cast(Table, sa_inspect(model).local_table)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (its result is a CursorResult at run time)."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors worth retrying as they are: lost connections, deadlocks, a locked SQLite file."""
     from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError
@@ -166,6 +177,6 @@ def is_transient(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
     # serialization_failure, deadlock_detected, lock_not_available, admin shutdown …
-    return bool(sqlstate) and (
-        sqlstate.startswith(("08", "57P", "53")) or sqlstate in {"40001", "40P01", "55P03"}
-    )
+    if not isinstance(sqlstate, str):
+        return False
+    return sqlstate.startswith(("08", "57P", "53")) or sqlstate in {"40001", "40P01", "55P03"}

@@ -7,7 +7,7 @@ and its own pieces, for which `from_state` makes an alias).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
 
@@ -19,11 +19,11 @@ from shared.outbox import Outbox
 
 
 async def get_db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
+    return cast(Database, request.app.state.db)
 
 
 async def get_outbox(request: Request) -> Outbox:
-    return request.app.state.outbox  # type: ignore[no-any-return]
+    return cast(Outbox, request.app.state.outbox)
 
 
 def from_state(name: str) -> Any:

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -71,14 +71,16 @@ LATENCY = Histogram(
 )
 
 
-def route_of(scope: dict[str, Any]) -> str:
+def route_of(scope: MutableMapping[str, Any]) -> str:
     """The template of the route that took the request (`/complaints/{complaint_id}`)."""
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-def observe_request(service: str, scope: dict[str, Any], status: int, seconds: float) -> None:
+def observe_request(
+    service: str, scope: MutableMapping[str, Any], status: int, seconds: float
+) -> None:
     method = scope.get("method", "")
     method = method if method in HTTP_METHODS else "OTHER"
     route = route_of(scope)

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -278,7 +279,7 @@ class OutboxRelay:
             counts[row.lane] = counts.get(row.lane, 0) + 1
         return len(sent), any(c >= share for c in counts.values())
 
-    def _send(self, rows: list[Any]) -> tuple[list[int], list[int], str | None]:
+    def _send(self, rows: Sequence[Any]) -> tuple[list[int], list[int], str | None]:
         futures = []
         error: str | None = None
         for row in rows:
@@ -306,13 +307,13 @@ class OutboxRelay:
                 # sent, or a retry would deliver it out of order.
                 failed.append(row.id)
                 continue
-            exc = fut.exception if fut.is_done else TimeoutError("not acknowledged in time")
-            if exc is None:
+            problem = fut.exception if fut.is_done else TimeoutError("not acknowledged in time")
+            if problem is None:
                 sent.append(row.id)
             else:
                 failed.append(row.id)
                 failed_keys.add(row.key)
-                error = error or f"{type(exc).__name__}: {exc}"
+                error = error or f"{type(problem).__name__}: {problem}"
         unsent = {r.id for r, _ in futures}
         failed.extend(r.id for r in rows if r.id not in unsent)
         return sent, failed, error

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 COMPLAINTS_LIFECYCLE = "complaints.lifecycle"
 SMS_EVENTS = "sms.events"
@@ -67,7 +68,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[
         admin.close()
 
 
-def _admin(bootstrap: str, attempts: int = 30):  # type: ignore[no-untyped-def]
+def _admin(bootstrap: str, attempts: int = 30) -> Any:
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 

@@ -227,13 +227,15 @@ def _future_time(name: str, raw: Any, now: datetime, config: LifecycleConfig) ->
 
 
 _CENT = Decimal("0.01")
+# What the history and the complaint can hold (ten digits before the point, two after).
+MAX_AMOUNT = Decimal("9999999999.99")
 
 
 def _amount(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> Decimal:
-    problem = 'must be a positive amount with at most two decimals, like "120.50"'
+    problem = f'must be a positive amount up to {MAX_AMOUNT}, at most two decimals: "120.50"'
     try:  # str() first: True, lists and the like then fail to parse instead of passing as 1
         value = Decimal(str(raw).strip())
-        if value.is_finite() and value > 0 and value == value.quantize(_CENT):
+        if value.is_finite() and 0 < value <= MAX_AMOUNT and value == value.quantize(_CENT):
             return value.quantize(_CENT)
     except InvalidOperation:
         pass
@@ -255,8 +257,8 @@ _SCHEMAS: Mapping[_Parser, Mapping[str, Any]] = {
     _future_time: {"type": "string", "format": "date-time"},
     _amount: {
         "anyOf": [
-            {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"},
-            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$"},
+            {"type": "number", "exclusiveMinimum": 0, "maximum": float(MAX_AMOUNT)},
         ],
         "examples": ["120.50"],
     },

@@ -15,6 +15,7 @@ import sys
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from shared.auth.principal import ROLES
 from shared.auth.store import ApiToken, issue_token, revoke_tokens
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             with db.read() as session:
                 for row in session.execute(
-                    select(ApiToken).order_by(ApiToken.created_at)
+                    select(ApiToken).order_by(col(ApiToken.created_at))
                 ).scalars():
                     state = "revoked" if row.revoked_at else "active"
                     print(

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.principal import Principal, Role
+from shared.auth.store import TokenVerifier
 from shared.errors import Forbidden, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `make token`")
@@ -16,7 +17,8 @@ _bearer = HTTPBearer(auto_error=False, description="A token from `make token`")
 def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     if credentials is None:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    principal = request.app.state.tokens.verify(credentials.credentials)
+    tokens: TokenVerifier = request.app.state.tokens
+    principal = tokens.verify(credentials.credentials)
     if principal is None:
         raise Unauthorized("invalid, expired or revoked token")
     request.state.principal = principal

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, Index, String, select, update
 from sqlalchemy.orm import Session, registry
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from shared.auth.principal import ROLES, Principal, Role
-from shared.db import Database, UTCDateTime
+from shared.db import Database, UTCDateTime, rowcount
 
 TOKEN_PREFIX = "cpt_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot
 _STAFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -102,12 +102,12 @@ def revoke_tokens(
 ) -> int:
     if not staff_id and not token_id:
         raise ValueError("name a staff id or a token id")
-    stmt = update(ApiToken).where(ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+    stmt = update(ApiToken).where(col(ApiToken.revoked_at).is_(None))
     if staff_id:
-        stmt = stmt.where(ApiToken.staff_id == staff_id)  # type: ignore[arg-type]
+        stmt = stmt.where(col(ApiToken.staff_id) == staff_id)
     if token_id:
-        stmt = stmt.where(ApiToken.id == token_id)  # type: ignore[arg-type]
-    return session.execute(stmt.values(revoked_at=datetime.now(UTC))).rowcount or 0
+        stmt = stmt.where(col(ApiToken.id) == token_id)
+    return rowcount(session.execute(stmt.values(revoked_at=datetime.now(UTC))))
 
 
 class TokenVerifier:
@@ -149,7 +149,7 @@ class TokenVerifier:
     def _lookup(self, digest: str) -> Principal | None:
         with self.db.read() as session:
             row = session.execute(
-                select(ApiToken).where(ApiToken.token_hash == digest)  # type: ignore[arg-type]
+                select(ApiToken).where(col(ApiToken.token_hash) == digest)
             ).scalar_one_or_none()
         if row is None or row.revoked_at is not None:
             return None

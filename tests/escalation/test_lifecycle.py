@@ -778,7 +778,8 @@ def test_loss_verification_is_refused_for_other_natures() -> None:
 
 
 @pytest.mark.parametrize(
-    "amount", [0, -5, "-0.01", "abc", "1.005", "NaN", "Infinity", True, [10], "1e40"]
+    "amount",
+    [0, -5, "-0.01", "abc", "1.005", "NaN", "Infinity", True, [10], "1e40", "10000000000.00"],
 )
 def test_a_compensation_amount_must_be_positive_money(amount: Any) -> None:
     with pytest.raises(InvalidCommand) as refused:

@@ -79,13 +79,13 @@ def test_the_worker_keeps_the_read_copy_from_escalation_events_exactly_once(
     topic = new_topic(3)
     producer = create_producer(intake.env.settings, "escalation-stand-in")
 
-    def publish(seq: int, to_state: str, action: str, **kw: Any) -> None:
+    def publish(seq: int, to_state: str, event: str, action: str, **kw: Any) -> None:
         envelope = registry.new(
-            f"complaint.{action}",
+            f"complaint.{event}",
             LifecycleChanged(
                 complaint_id=c["id"],
                 reference=c["reference"],
-                action=action,
+                action=action,  # type: ignore[arg-type]
                 from_state="received",
                 to_state=to_state,  # type: ignore[arg-type]
                 history_seq=seq,
@@ -103,9 +103,9 @@ def test_the_worker_keeps_the_read_copy_from_escalation_events_exactly_once(
             headers=kafka_headers(envelope),
         )
 
-    publish(1, "with_duty_manager", "assigned", holder_staff_id="DM1")
-    publish(2, "dispatched", "dispatched", department_id="billing")
-    publish(2, "dispatched", "dispatched", department_id="billing")  # a duplicate publish
+    publish(1, "with_duty_manager", "assigned", "assign", holder_staff_id="DM1")
+    publish(2, "dispatched", "dispatched", "dispatch", department_id="billing")
+    publish(2, "dispatched", "dispatched", "dispatch", department_id="billing")  # a duplicate
     producer.flush()
 
     consumer = EventConsumer(

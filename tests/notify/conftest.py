@@ -125,6 +125,24 @@ def recipient(audience: str, phone: str, staff_id: str | None = None) -> Recipie
     return Recipient(audience=audience, phone=phone, staff_id=staff_id)  # type: ignore[arg-type]
 
 
+# The action escalation publishes each event for (the closing ones: closed by feedback).
+ACTION_OF = {
+    "complaint.assigned": "assign",
+    "complaint.handed_over": "hand-over",
+    "complaint.acknowledged": "acknowledge",
+    "complaint.dispatched": "dispatch",
+    "complaint.accepted": "accept",
+    "complaint.returned": "return",
+    "complaint.extension_requested": "request-extension",
+    "complaint.extension_decided": "decide-extension",
+    "complaint.replied": "reply",
+    "complaint.urged": "urge",
+    "complaint.escalated": "escalate",
+    "complaint.reopened": "reopen",
+    "complaint.closed": "feedback",
+}
+
+
 def lifecycle_event(
     event_type: str, received: Envelope, recipients: list[Recipient], **fields: Any
 ) -> Envelope:
@@ -133,7 +151,7 @@ def lifecycle_event(
     payload: dict[str, Any] = {
         "complaint_id": p["complaint_id"],
         "reference": p["reference"],
-        "action": event_type.removeprefix("complaint.").removesuffix("ed"),
+        "action": ACTION_OF.get(event_type, "urge"),
         "from_state": "with_duty_manager",
         "to_state": "with_duty_manager",
         "history_seq": 2,

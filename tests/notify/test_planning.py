@@ -79,7 +79,9 @@ def test_the_duty_manager_gets_a_new_complaint_with_masked_phone_and_how_to_repl
     sms = only(notify.messages(phone=DM01))
     reference = received.payload["reference"]
     assert sms.template == "staff_assigned"
-    assert sms.body.startswith(f"【紧急】新投诉 {reference}（特急/账务），客户 +86138****8000：")
+    assert sms.body.startswith(
+        f"【紧急】新投诉 {reference}（特急/账单计费），客户 +86138****8000："
+    )
     assert "上月话费账单多扣了 30 元" in sms.body
     assert sms.body.endswith("回复1确认受理。")
     assert (sms.urgent, sms.reply_kind, sms.staff_id) == (True, "ack", "DM01")

@@ -10,10 +10,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.analytics.facts.models import ComplaintFact, FactEvent, RootCauseRevision
+from shared.db import table_of
 
-facts = ComplaintFact.__table__  # type: ignore[attr-defined]
-fact_events = FactEvent.__table__  # type: ignore[attr-defined]
-revisions = RootCauseRevision.__table__  # type: ignore[attr-defined]
+facts = table_of(ComplaintFact)
+fact_events = table_of(FactEvent)
+revisions = table_of(RootCauseRevision)
 
 # The tables a rebuild fills and compares, each with the columns that order its rows.
 READ_MODELS = ((facts, ("complaint_id",)), (fact_events, ("event_id",)), (revisions, ("id",)))

@@ -101,13 +101,12 @@ def overview(
                 func.percentile_cont(0.5).within_group(seconds).label(f"{stage}_p50"),
                 func.percentile_cont(0.9).within_group(seconds).label(f"{stage}_p90"),
             ]
-    row = session.execute(select(*columns).where(*where)).one()._mapping
+    row: dict[str, Any] = dict(session.execute(select(*columns).where(*where)).one()._mapping)
     if not postgres:
-        row = dict(row)
         seconds_columns = [getattr(c, f"{stage}_seconds") for stage in Stage]
         values: dict[str, list[float]] = defaultdict(list)
-        for found in session.execute(select(*seconds_columns).where(*where)):
-            for stage, value in zip(Stage, found, strict=True):
+        for seconds_row in session.execute(select(*seconds_columns).where(*where)):
+            for stage, value in zip(Stage, seconds_row, strict=True):
                 if value is not None:
                     values[stage].append(value)
         for stage in Stage:
@@ -362,24 +361,24 @@ def false_closures(
     later: dict[str, list[Any]] = defaultdict(list)
     if keys:
         first_close = min(row.closed_at for row in closed)
-        for row in session.execute(
+        for again in session.execute(
             select(c.customer_key, c.reference, c.category, c.registered_at)
             .where(c.customer_key.in_(keys), c.registered_at > first_close)
             .order_by(c.registered_at)
         ):
-            later[row.customer_key].append(row)
+            later[again.customer_key].append(again)
     window = timedelta(days=recall_days)
     suspects = []
     for row in closed:
         reasons = []
         if row.unsatisfied and row.feedback != FeedbackResult.SATISFIED:
             reasons.append("unsatisfied")
-        again = [
+        returned = [
             one
             for one in later.get(row.customer_key or "", [])
             if row.closed_at < one.registered_at <= row.closed_at + window
         ]
-        if again:
+        if returned:
             reasons.append("called_again")
         if reasons:
             suspects.append(
@@ -401,7 +400,7 @@ def false_closures(
                             "same_category": one.category == row.category,
                             "registered_at": one.registered_at.isoformat(),
                         }
-                        for one in again
+                        for one in returned
                     ],
                 }
             )

@@ -29,7 +29,7 @@ def find_spikes(
     min_count: int,
     threshold: float,
 ) -> dict[str, Any]:
-    spikes = []
+    spikes: list[dict[str, Any]] = []
     days = (end - start).days + 1
     for category, per_day in counts.items():
         for offset in range(days):

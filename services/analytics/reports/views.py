@@ -4,7 +4,7 @@ and QA's root-cause revision. JSON by default; `format=csv` where the answer is 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,6 +20,7 @@ from services.analytics.text import suggest
 from services.analytics.text.hotspots import Document, find_hotspots
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
+from shared.clock import Clock
 from shared.db import Database
 from shared.deps import Db, OutboxDep
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -61,11 +62,13 @@ Month = Annotated[
 ]
 TableFormat = Annotated[Literal["json", "csv"], Query()]
 # What an answer in JSON or, with format=csv, as a table looks like in the document.
-TABLE = {200: {"content": {"application/json": {}, "text/csv": {}}}}
+TABLE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/csv": {}}}
+}
 
 
 async def _now(request: Request) -> datetime:
-    return request.app.state.clock.now()  # type: ignore[no-any-return]
+    return cast(Clock, request.app.state.clock).now()
 
 
 # When the request came, on the app's clock (which tests move).
@@ -469,7 +472,7 @@ def _suggester(request: Request, db: Database) -> suggest.Suggester:
             get_config().suggestion_retrain_after
         )
         if fresh:
-            return current  # type: ignore[return-value]
+            return cast(suggest.Suggester, current)
         if count < MIN_TAGGED:
             raise Conflict(
                 f"only {count} complaints have a root cause; suggestions start at {MIN_TAGGED}",

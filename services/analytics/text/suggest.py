@@ -13,20 +13,24 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.analytics.text.tokens import specificity, tokens
 
+# A complaint as the model reads it: weighted words (and its category).
+Doc = Mapping[str, float]
 
-def features(text: str | None, category: str | None = None) -> Counter[str]:
-    found: Counter[str] = Counter()
+
+def features(text: str | None, category: str | None = None) -> dict[str, float]:
+    """Weighted words of a complaint (rarer words weigh more) and its category."""
+    found: defaultdict[str, float] = defaultdict(float)
     for word in tokens(text):
-        found[word] += 0.5 + specificity(word)  # type: ignore[assignment]
+        found[word] += 0.5 + specificity(word)
     if category:
-        found[f"category:{category}"] += 2  # type: ignore[assignment]
-    return found
+        found[f"category:{category}"] += 2
+    return dict(found)
 
 
 @dataclass
@@ -37,12 +41,13 @@ class Suggester:
     unseen: dict[str, float] = field(default_factory=dict)
     trained_on: int = 0
 
-    def fit(self, docs: Sequence[Counter[str]], labels: Sequence[str]) -> Suggester:
+    def fit(self, docs: Sequence[Doc], labels: Sequence[str]) -> Suggester:
         if not docs or len(docs) != len(labels):
             raise ValueError("need as many labels as documents, and at least one")
-        per_label: dict[str, Counter[str]] = defaultdict(Counter)
+        per_label: dict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
         for doc, label in zip(docs, labels, strict=True):
-            per_label[label].update(doc)
+            for word, weight in doc.items():
+                per_label[label][word] += weight
         vocabulary = {w for doc in docs for w in doc}
         size = len(vocabulary)
         counts = Counter(labels)
@@ -55,18 +60,18 @@ class Suggester:
         self.trained_on = len(labels)
         return self
 
-    def scores(self, doc: Counter[str]) -> dict[str, float]:
+    def scores(self, doc: Doc) -> dict[str, float]:
         return {
             label: prior
             + sum(n * self.weights[label].get(w, self.unseen[label]) for w, n in doc.items())
             for label, prior in self.priors.items()
         }
 
-    def predict(self, doc: Counter[str]) -> str:
+    def predict(self, doc: Doc) -> str:
         scores = self.scores(doc)
         return max(sorted(scores), key=lambda label: scores[label])
 
-    def suggest(self, doc: Counter[str], top: int = 3) -> list[dict[str, Any]]:
+    def suggest(self, doc: Doc, top: int = 3) -> list[dict[str, Any]]:
         """The likeliest labels with their probabilities and the words that favour each."""
         scores = self.scores(doc)
         peak = max(scores.values())

@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from services.escalation.complaints.models import Complaint, HistoryEntry
 from services.escalation.lifecycle import ComplaintState, ExtensionRequest
+from shared.db import table_of
 from shared.vocabulary import ClosureReason, FeedbackResult, Nature, Role, State
 
-complaints = Complaint.__table__  # type: ignore[attr-defined]
-history = HistoryEntry.__table__  # type: ignore[attr-defined]
+complaints = table_of(Complaint)
+history = table_of(HistoryEntry)
 
 OPEN_STATES = tuple(s.value for s in State if s != State.CLOSED)
 AT_DEPARTMENT = (State.DISPATCHED.value, State.IN_PROGRESS.value)

@@ -50,7 +50,7 @@ _SEES_PHONE = frozenset(
 )
 _SEES_ANY_DEPARTMENT = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN, Role.QA, Role.DEPARTMENT)
 
-_REFUSALS = {
+_REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {
         "description": "not possible in the complaint's state: names the state and the "
         "allowed actions"

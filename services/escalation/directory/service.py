@@ -9,9 +9,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from services.escalation.directory.models import Department, Staff
+from shared.db import table_of
 
-departments = Department.__table__  # type: ignore[attr-defined]
-staff = Staff.__table__  # type: ignore[attr-defined]
+departments = table_of(Department)
+staff = table_of(Staff)
 
 
 # A caller that reads the same few people many times in one transaction (the SLA sweep)
@@ -74,7 +75,8 @@ def list_staff(
     if active is not None:
         query = query.where(staff.c.active.is_(active))
     key = ("staff list", role, department_id, active)
-    return _cached(session, key, lambda: list(session.execute(query)))
+    found: list[Any] = _cached(session, key, lambda: list(session.execute(query)))
+    return found
 
 
 def staff_by_ids(session: Session, ids: Iterable[str]) -> dict[str, Any]:

@@ -9,9 +9,10 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.escalation.roster.models import DutyDesk, Shift
+from shared.db import table_of
 
-shifts = Shift.__table__  # type: ignore[attr-defined]
-duty_desk = DutyDesk.__table__  # type: ignore[attr-defined]
+shifts = table_of(Shift)
+duty_desk = table_of(DutyDesk)
 DESK_ID = 1
 
 

@@ -21,15 +21,16 @@ from services.intake.complaints.models import (
     Note,
     ReferenceCounter,
 )
+from shared.db import table_of
 from shared.vocabulary import State
 
-complaints = Complaint.__table__  # type: ignore[attr-defined]
-customers = Customer.__table__  # type: ignore[attr-defined]
-feedback_t = Feedback.__table__  # type: ignore[attr-defined]
-notes_t = Note.__table__  # type: ignore[attr-defined]
-idempotency = IdempotencyKey.__table__  # type: ignore[attr-defined]
-counters = ReferenceCounter.__table__  # type: ignore[attr-defined]
-imported_rows = ImportedRow.__table__  # type: ignore[attr-defined]
+complaints = table_of(Complaint)
+customers = table_of(Customer)
+feedback_t = table_of(Feedback)
+notes_t = table_of(Note)
+idempotency = table_of(IdempotencyKey)
+counters = table_of(ReferenceCounter)
+imported_rows = table_of(ImportedRow)
 
 NUMBER_SEQUENCE = "complaint_number_seq"
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import parse_qsl
 
 import httpx
@@ -207,7 +207,7 @@ class Gateway:
 
 
 def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    return cast(Gateway, request.app.state.gateway)
 
 
 GatewayDep = Annotated[Gateway, Depends(_gateway)]

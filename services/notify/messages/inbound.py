@@ -106,7 +106,7 @@ def receive(
             text=inbound.text,
             received_at=now,
             complaint_id=about.complaint_id if about else None,
-            intent=intent,  # type: ignore[arg-type]
+            intent=intent,
             staff_id=about.staff_id if about else None,
         )
         actor = (

@@ -107,7 +107,7 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
         "level": p.escalation_level,
         "reopen_count": p.reopen_count,
     }
-    common = {
+    common: dict[str, Any] = {
         "complaint_id": p.complaint_id,
         "reference": p.reference,
         "department_id": p.department_id,
@@ -185,7 +185,7 @@ def local_time(value: datetime | str | None, tz: Any) -> str | None:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if value.tzinfo is None:
         return f"{value:%m-%d %H:%M}"
     return f"{value.astimezone(tz):%m-%d %H:%M}"

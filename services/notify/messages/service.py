@@ -9,15 +9,27 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.notify.messages.models import DUE, RANK, Contact, Message, OptOut
+from shared.db import rowcount, table_of
 
-messages = Message.__table__  # type: ignore[attr-defined]
-opt_outs = OptOut.__table__  # type: ignore[attr-defined]
-contacts = Contact.__table__  # type: ignore[attr-defined]
+messages = table_of(Message)
+opt_outs = table_of(OptOut)
+contacts = table_of(Contact)
 
 FINAL = tuple(s for s, rank in RANK.items() if rank == 4)
 
@@ -93,7 +105,7 @@ def _claim_statements() -> tuple[Any, Any, Any]:
     select of due ids and its lease (the rows are read between the two)."""
     m = messages.c
     now = bindparam("now", type_=m.due_at.type)
-    limit = bindparam("limit")
+    limit = bindparam("limit", type_=Integer())
     due = and_(m.status.in_(DUE), m.due_at <= now)
     abandoned = and_(m.status == "sending", m.lease_until < now)
     order = (m.due_at, m.created_at, m.id)
@@ -195,7 +207,7 @@ def advance(session: Session, message_id: str, status: str, **values: Any) -> bo
         .where(messages.c.id == message_id, messages.c.status.in_(lower))
         .values(status=status, **values)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def _mark_submitted(state: str) -> Any:
@@ -392,7 +404,7 @@ def opt_out(session: Session, *, phone: str, keyword: str, now: datetime) -> boo
 
 def opt_in(session: Session, *, phone: str) -> bool:
     """Forget the opt-out; False if there was none."""
-    return bool(session.execute(delete(opt_outs).where(opt_outs.c.phone == phone)).rowcount)
+    return bool(rowcount(session.execute(delete(opt_outs).where(opt_outs.c.phone == phone))))
 
 
 # --- contacts -------------------------------------------------------------------------
