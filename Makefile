@@ -46,8 +46,8 @@ token: install ## print a new bearer token: make token ROLE=agent STAFF=A001 [DE
 	  echo "usage: make token ROLE=<agent|duty_manager|supervisor|department|qa|admin|viewer> STAFF=<id> [DEPARTMENT=<id>]" >&2; exit 2; fi
 	@$(PY) scripts/stack.py token --role "$(ROLE)" --staff "$(STAFF)" $(if $(DEPARTMENT),--department "$(DEPARTMENT)")
 
-lint: install ## ruff check and format check (what CI checks)
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint: install ## ruff check, format check and the type checker (what CI checks)
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 fmt: install ## format and fix what ruff can
 	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .

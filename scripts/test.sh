@@ -29,9 +29,10 @@ fi
 "$ROOT/scripts/postgres.sh" start
 "$ROOT/scripts/kafka.sh" start
 
-log "lint: ruff check and format check"
+log "lint: ruff check, format check and the type checker"
 "$ROOT/.venv/bin/ruff" check .
 "$ROOT/.venv/bin/ruff" format --check .
+"$ROOT/.venv/bin/mypy"
 
 export TEST_DATABASE_URL="$PG_URL"
 export TEST_PG_SUPER_URL="$PG_SUPER_URL"
