@@ -37,8 +37,9 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from tqdm import tqdm
 
 from services.intake.complaints import service
-from services.intake.complaints.flows import NewComplaint, store_complaint
+from services.intake.complaints.flows import store_complaint
 from services.intake.complaints.models import ComplaintCreate, clean_text
+from services.intake.complaints.registration import NewComplaint
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import outbox as outbox_table
 from services.intake.taxonomy import taxonomy

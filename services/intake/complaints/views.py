@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -25,7 +23,6 @@ from services.intake.complaints.models import (
     NoteCreate,
     NoteRead,
 )
-from services.intake.complaints.pg import AsyncRegistrar
 from services.intake.config import get_config
 from services.intake.phones import InvalidPhone, normalise_phone
 from services.intake.taxonomy import taxonomy
@@ -118,65 +115,17 @@ async def register_complaint(
     reference to read out and the caller's file (open complaints, last 30 days, repeat)."""
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise Unprocessable("Idempotency-Key", "1-128 printable ASCII characters, no spaces")
-    registrar = request.app.state.registrar
-    if registrar is None:  # SQLite: the general path, on a thread
-        result = await anyio.to_thread.run_sync(
-            partial(
-                flows.register,
-                _db(request),
-                _outbox(request),
-                data,
-                staff_id=principal.staff_id,
-                role=principal.role.value,
-                now=utcnow(),
-                config=get_config(),
-                idempotency_key=idempotency_key,
-            )
-        )
-        return JSONResponse(result.body, status_code=result.status_code)
-    result = await _register_on_postgres(
-        registrar, _outbox(request), data, principal, idempotency_key
+    result = await flows.register(
+        request.app.state.registrar,
+        _outbox(request),
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+        config=get_config(),
+        idempotency_key=idempotency_key,
     )
     return JSONResponse(result.body, status_code=result.status_code)
-
-
-async def _register_on_postgres(
-    registrar: AsyncRegistrar,
-    outbox: Outbox,
-    data: ComplaintCreate,
-    principal: Principal,
-    key: str | None,
-) -> flows.Registered:
-    digest = flows.request_hash(data) if key else ""
-
-    async def replay() -> flows.Registered | None:
-        stored = await registrar.stored_answer(principal.staff_id, key or "")
-        if stored is None:
-            return None
-        stored_hash, complaint_id, response = stored
-        return flows.replay_answer(
-            key=key or "",
-            digest=digest,
-            stored_hash=stored_hash,
-            complaint_id=complaint_id,
-            response=response,
-        )
-
-    if key and (earlier := await replay()) is not None:
-        return earlier
-    new = flows.NewComplaint.from_request(
-        data, staff_id=principal.staff_id, role=principal.role.value, now=utcnow()
-    )
-    body = await registrar.register(
-        outbox, new, get_config(), idempotency_key=key, request_hash=digest
-    )
-    if body is not None:
-        return flows.Registered(body=body, status_code=201)
-    # Another request with this key was stored first; nothing of this one was.
-    winner = await replay()
-    if winner is None:  # pragma: no cover - the winner's row is committed before ours fails
-        raise RuntimeError("idempotency key conflict without a stored answer")
-    return winner
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, tags=["complaints"])
