@@ -37,8 +37,9 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from tqdm import tqdm
 
 from services.intake.complaints import service
-from services.intake.complaints.flows import NewComplaint, store_complaint
+from services.intake.complaints.flows import store_complaint
 from services.intake.complaints.models import ComplaintCreate, clean_text
+from services.intake.complaints.registration import NewComplaint
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import outbox as outbox_table
 from shared.clock import utcnow
@@ -46,7 +47,7 @@ from shared.db import Database, database_for
 from shared.outbox import Outbox
 from shared.settings import Settings
 from shared.taxonomy import taxonomy
-from shared.vocabulary import Nature, Severity
+from shared.vocabulary import Channel, Nature, Severity
 
 csv.field_size_limit(10_000_000)
 
@@ -124,7 +125,7 @@ def gov_messages(row: dict[str, str], staff: str, config: IntakeConfig) -> NewCo
         customer_phone=None,
         customer_ref=user,
         customer_name=None,
-        channel="web",
+        channel=Channel.WEB,
         category=category.id,
         severity=Severity.NORMAL,
         nature=Nature.GENUINE,

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from services.intake.complaints.registration import executor_for
 from services.intake.complaints.views import router as complaints_router
 from services.intake.db import outbox
 from services.intake.worker import SPEC as WORKER
@@ -20,16 +21,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def startup(app: FastAPI) -> None:
         taxonomy()  # a broken taxonomy file stops the start, not the first request
         app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
-        app.state.registrar = None
-        if app.state.db.is_postgres:
-            from services.intake.complaints.pg import AsyncRegistrar
-
-            app.state.registrar = AsyncRegistrar(app.state.db, size=settings.db_pool_size)
-            await app.state.registrar.open()
+        app.state.registrar = executor_for(app.state.db, pool_size=settings.db_pool_size)
+        await app.state.registrar.open()
 
     async def shutdown(app: FastAPI) -> None:
-        if app.state.registrar is not None:
-            await app.state.registrar.close()
+        await app.state.registrar.close()
 
     return create_service_app(
         service=SERVICE,

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.intake.complaints.flows import reference_for, request_hash
 from services.intake.complaints.models import ComplaintCreate
+from services.intake.complaints.registration import reference_for, request_hash
 from services.intake.config import IntakeConfig
 from shared.phones import InvalidPhone, normalise_phone, parse_phone
 from shared.taxonomy import taxonomy

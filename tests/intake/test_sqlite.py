@@ -11,13 +11,18 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from services.intake.complaints.service import complaints
 from services.intake.db import outbox
+from services.intake.importer import import_rows, read_rows
 from services.intake.main import create_app
 from shared.auth.store import issue_token
 from shared.db import database_for
 from shared.migrations import upgrade
 from shared.settings import AUTH_STORE, Settings
+from tests.conftest import ROOT
 from tests.intake.conftest import complaint
+
+GOV = Path(ROOT) / "data" / "gov_messages_labelled.csv"
 
 
 @pytest.fixture
@@ -84,3 +89,30 @@ def test_an_unreachable_database_is_503_with_retry_after(tmp_path: Path) -> None
     assert r.status_code == 503, r.text
     assert r.json()["error"] == "database_unavailable"
     assert r.headers["Retry-After"] == "2"
+
+
+def test_the_import_command_loads_rows_on_sqlite_like_on_postgresql(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    upgrade("intake", url=settings.database_url_for("intake"))
+    db = database_for("intake", settings)
+    rows = list(read_rows(GOV))[:30]
+    try:
+        first = import_rows(db, rows, preset="gov-messages", source="gov", progress=False)
+        again = import_rows(db, rows, preset="gov-messages", source="gov", progress=False)
+        with db.read() as session:
+            stored = list(session.execute(select(complaints).order_by(complaints.c.number)))
+            events = [json.loads(r.value) for r in session.execute(select(outbox))]
+    finally:
+        db.dispose()
+    assert (first.accepted, first.rejected, again.already_imported) == (30, [], 30)
+    assert [r.number for r in stored] == list(range(1, 31))
+    assert all(r.reference.endswith(f"-{r.number:06d}") for r in stored)
+    assert sorted(e["complaint_id"] for e in events) == sorted(r.id for r in stored)
+    assert all(e["payload"]["imported"] for e in events)
+    # Oldest first: each message's file counts the same citizen's earlier messages.
+    earlier = {
+        r.id: sum(1 for o in stored if o.customer_key == r.customer_key and o.number < r.number)
+        for r in stored
+    }
+    assert {e["complaint_id"]: e["payload"]["open_complaints"] for e in events} == earlier
+    assert any(earlier.values())

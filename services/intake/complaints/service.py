@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,7 @@ from services.intake.complaints.models import (
     Note,
     ReferenceCounter,
 )
-from shared.db import table_of
+from shared.db import rowcount, table_of
 from shared.vocabulary import State
 
 complaints = table_of(Complaint)
@@ -32,8 +33,6 @@ idempotency = table_of(IdempotencyKey)
 counters = table_of(ReferenceCounter)
 imported_rows = table_of(ImportedRow)
 
-NUMBER_SEQUENCE = "complaint_number_seq"
-
 
 def _dialect_insert(session: Session, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
@@ -41,121 +40,43 @@ def _dialect_insert(session: Session, table: Any) -> Any:
     return sqlite.insert(table)
 
 
-def next_number(session: Session) -> int:
-    """A number never handed out before: a sequence on PostgreSQL, a counter row on SQLite."""
-    if session.get_bind().dialect.name == "postgresql":
-        return int(session.execute(text(f"SELECT nextval('{NUMBER_SEQUENCE}')")).scalar_one())
-    stmt = (
-        _dialect_insert(session, counters)
-        .values(name="complaint", last=1)
-        .on_conflict_do_update(index_elements=["name"], set_={"last": counters.c.last + 1})
-        .returning(counters.c.last)
-    )
-    return int(session.execute(stmt).scalar_one())
-
-
-def get_idempotency(session: Session, *, staff_id: str, key: str) -> Any:
-    """The stored answer for this caller's key, or None."""
-    return session.execute(
-        select(idempotency).where(idempotency.c.staff_id == staff_id, idempotency.c.key == key)
-    ).first()
-
-
-def claim_idempotency(
-    session: Session,
-    *,
-    staff_id: str,
-    key: str,
-    request_hash: str,
-    complaint_id: str,
-    response: dict[str, Any],
-    now: datetime,
-) -> bool:
-    """Record the key; False if a concurrent request with the same key got there first."""
-    stmt = (
-        _dialect_insert(session, idempotency)
-        .values(
-            staff_id=staff_id,
-            key=key,
-            request_hash=request_hash,
-            complaint_id=complaint_id,
-            status_code=201,
-            response=response,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["staff_id", "key"])
-        .returning(idempotency.c.key)
-    )
-    return session.execute(stmt).first() is not None
-
-
 def purge_idempotency(session: Session, *, before: datetime) -> int:
-    result = session.execute(idempotency.delete().where(idempotency.c.created_at < before))
-    return int(result.rowcount or 0)
+    return rowcount(session.execute(idempotency.delete().where(idempotency.c.created_at < before)))
+
+
+def file_counts() -> Select[int, int, int, Any]:
+    """The caller's earlier complaints in figures (one indexed range scan): total, open,
+    registered since `:since`, and when the latest was; for `:customer_key`."""
+    c = complaints.c
+    return select(
+        func.count().label("total"),
+        func.count().filter(c.status != State.CLOSED).label("open"),
+        func.count().filter(c.registered_at >= bindparam("since")).label("recent"),
+        func.max(c.registered_at).label("last"),
+    ).where(c.customer_key == bindparam("customer_key"))
+
+
+_FILE_COUNTS = file_counts()
+
+
+def file_of(counts: Sequence[Any], *, repeat_min: int) -> CustomerFile:
+    """The file from `file_counts`' row."""
+    total, open_, recent, last = counts
+    return CustomerFile(
+        open_complaints=int(open_),
+        complaints_last_30_days=int(recent),
+        total_complaints=int(total),
+        repeat=int(recent) >= repeat_min,
+        last_complaint_at=last,
+    )
 
 
 def customer_file(
     session: Session, *, customer_key: str, now: datetime, window_days: int, repeat_min: int
 ) -> CustomerFile:
-    """Counts over the caller's earlier complaints (one indexed range scan)."""
     since = now - timedelta(days=window_days)
-    row = session.execute(
-        select(
-            func.count().label("total"),
-            func.coalesce(func.sum(case((complaints.c.status != State.CLOSED, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((complaints.c.registered_at >= since, 1), else_=0)), 0),
-            func.max(complaints.c.registered_at),
-        ).where(complaints.c.customer_key == customer_key)
-    ).one()
-    total, open_, recent, last = int(row[0]), int(row[1]), int(row[2]), row[3]
-    return CustomerFile(
-        open_complaints=open_,
-        complaints_last_30_days=recent,
-        total_complaints=total,
-        repeat=recent >= repeat_min,
-        last_complaint_at=last,
-    )
-
-
-def upsert_customer(
-    session: Session,
-    *,
-    key: str,
-    phone: str | None,
-    external_ref: str | None,
-    name: str | None,
-    at: datetime,
-) -> None:
-    stmt = _dialect_insert(session, customers).values(
-        key=key,
-        phone=phone,
-        external_ref=external_ref,
-        name=name,
-        first_seen_at=at,
-        last_complaint_at=at,
-        complaint_count=1,
-    )
-    excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key"],
-        set_={
-            "name": func.coalesce(excluded.name, customers.c.name),
-            "first_seen_at": func.least(customers.c.first_seen_at, excluded.first_seen_at)
-            if session.get_bind().dialect.name == "postgresql"
-            else func.min(customers.c.first_seen_at, excluded.first_seen_at),
-            "last_complaint_at": func.greatest(
-                customers.c.last_complaint_at, excluded.last_complaint_at
-            )
-            if session.get_bind().dialect.name == "postgresql"
-            else func.max(customers.c.last_complaint_at, excluded.last_complaint_at),
-            "complaint_count": customers.c.complaint_count + 1,
-        },
-    )
-    session.execute(stmt)
-
-
-def insert_complaint(session: Session, row: dict[str, Any]) -> None:
-    session.execute(insert(complaints), [row])
+    counts = session.execute(_FILE_COUNTS, {"customer_key": customer_key, "since": since}).one()
+    return file_of(counts, repeat_min=repeat_min)
 
 
 def get_complaint(session: Session, complaint_id: str) -> Any:
@@ -284,7 +205,7 @@ def apply_status(
             closure_reason=closure_reason,
         )
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def claim_import_row(

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -25,15 +23,13 @@ from services.intake.complaints.models import (
     NoteCreate,
     NoteRead,
 )
-from services.intake.complaints.pg import AsyncRegistrar
 from services.intake.config import get_config
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.db import Database
+from shared.deps import Db, OutboxDep
 from shared.errors import NotFound, Unprocessable
 from shared.logs import mask_phone
-from shared.outbox import Outbox
 from shared.params import IsoDateTimeAnyZone
 from shared.phones import InvalidPhone, parse_phone
 from shared.taxonomy import taxonomy
@@ -55,14 +51,6 @@ _READS = (
     Role.VIEWER,
 )
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-
-def _db(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
-def _outbox(request: Request) -> Outbox:
-    return request.app.state.outbox  # type: ignore[no-any-return]
 
 
 def _visible(row: Any, principal: Principal) -> ComplaintRead:
@@ -103,6 +91,7 @@ def list_categories(_: CurrentPrincipal) -> list[CategoryRead]:
 )
 async def register_complaint(
     request: Request,
+    outbox: OutboxDep,
     data: ComplaintCreate,
     principal: Annotated[Principal, require_roles(*_REGISTERS)],
     idempotency_key: Annotated[
@@ -118,76 +107,28 @@ async def register_complaint(
     reference to read out and the caller's file (open complaints, last 30 days, repeat)."""
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise Unprocessable("Idempotency-Key", "1-128 printable ASCII characters, no spaces")
-    registrar = request.app.state.registrar
-    if registrar is None:  # SQLite: the general path, on a thread
-        result = await anyio.to_thread.run_sync(
-            partial(
-                flows.register,
-                _db(request),
-                _outbox(request),
-                data,
-                staff_id=principal.staff_id,
-                role=principal.role.value,
-                now=utcnow(),
-                config=get_config(),
-                idempotency_key=idempotency_key,
-            )
-        )
-        return JSONResponse(result.body, status_code=result.status_code)
-    result = await _register_on_postgres(
-        registrar, _outbox(request), data, principal, idempotency_key
+    result = await flows.register(
+        request.app.state.registrar,
+        outbox,
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+        config=get_config(),
+        idempotency_key=idempotency_key,
     )
     return JSONResponse(result.body, status_code=result.status_code)
 
 
-async def _register_on_postgres(
-    registrar: AsyncRegistrar,
-    outbox: Outbox,
-    data: ComplaintCreate,
-    principal: Principal,
-    key: str | None,
-) -> flows.Registered:
-    digest = flows.request_hash(data) if key else ""
-
-    async def replay() -> flows.Registered | None:
-        stored = await registrar.stored_answer(principal.staff_id, key or "")
-        if stored is None:
-            return None
-        stored_hash, complaint_id, response = stored
-        return flows.replay_answer(
-            key=key or "",
-            digest=digest,
-            stored_hash=stored_hash,
-            complaint_id=complaint_id,
-            response=response,
-        )
-
-    if key and (earlier := await replay()) is not None:
-        return earlier
-    new = flows.NewComplaint.from_request(
-        data, staff_id=principal.staff_id, role=principal.role.value, now=utcnow()
-    )
-    body = await registrar.register(
-        outbox, new, get_config(), idempotency_key=key, request_hash=digest
-    )
-    if body is not None:
-        return flows.Registered(body=body, status_code=201)
-    # Another request with this key was stored first; nothing of this one was.
-    winner = await replay()
-    if winner is None:  # pragma: no cover - the winner's row is committed before ours fails
-        raise RuntimeError("idempotency key conflict without a stored answer")
-    return winner
-
-
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, tags=["complaints"])
 def get_complaint(
-    request: Request,
+    db: Db,
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> ComplaintRead:
     """A complaint as registered, with its lifecycle state as the escalation service last
     reported it. A reference (TS20261122-000123) works in place of the id."""
-    with _db(request).read() as session:
+    with db.read() as session:
         row = service.get_complaint(session, complaint_id)
         if row is None:
             row = service.get_complaint_by_reference(session, complaint_id)
@@ -211,7 +152,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 
 @router.get("/complaints", response_model=ComplaintPage, tags=["complaints"])
 def search_complaints(
-    request: Request,
+    db: Db,
     principal: Annotated[Principal, require_roles(*_READS)],
     phone: Annotated[str | None, Query(description="The customer's phone, any spelling")] = None,
     status: Annotated[str | None, Query(description=f"One of {', '.join(STATUSES)}")] = None,
@@ -241,7 +182,7 @@ def search_complaints(
         if department is not None and department != principal.department_id:
             raise NotFound(f"no department queue {department} for you", department=department)
         department = principal.department_id
-    with _db(request).read() as session:
+    with db.read() as session:
         rows = service.list_complaints(
             session,
             phone=_phone_param(phone, "phone") if phone else None,
@@ -266,7 +207,7 @@ def search_complaints(
     tags=["customers"],
 )
 def get_customer(
-    request: Request,
+    db: Db,
     phone: str,
     principal: Annotated[
         Principal, require_roles(Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN)
@@ -277,7 +218,7 @@ def get_customer(
     key = _phone_param(phone, "phone")
     now = utcnow()
     cfg = get_config()
-    with _db(request).read() as session:
+    with db.read() as session:
         customer = service.get_customer_by_phone(session, key)
         if customer is None:
             raise NotFound(f"no complaints from {mask_phone(key)}", phone=mask_phone(key))
@@ -307,7 +248,8 @@ def get_customer(
     responses={409: {"description": "the complaint is not waiting for feedback"}},
 )
 def post_feedback(
-    request: Request,
+    db: Db,
+    outbox: OutboxDep,
     complaint_id: str,
     data: FeedbackCreate,
     principal: Annotated[Principal, require_roles(*_REGISTERS)],
@@ -315,8 +257,8 @@ def post_feedback(
     """The customer's verdict on the reply, from a follow-up call or the web: satisfied
     closes the complaint, unsatisfied reopens it, unreachable counts a failed attempt."""
     return flows.record_feedback(
-        _db(request),
-        _outbox(request),
+        db,
+        outbox,
         complaint_id,
         data,
         staff_id=principal.staff_id,
@@ -332,7 +274,8 @@ def post_feedback(
     tags=["notes"],
 )
 def post_note(
-    request: Request,
+    db: Db,
+    outbox: OutboxDep,
     complaint_id: str,
     data: NoteCreate,
     principal: Annotated[
@@ -341,8 +284,8 @@ def post_note(
 ) -> NoteRead:
     """More information from the customer, added to the complaint and announced."""
     return flows.add_note(
-        _db(request),
-        _outbox(request),
+        db,
+        outbox,
         complaint_id,
         data,
         staff_id=principal.staff_id,
@@ -354,11 +297,11 @@ def post_note(
 
 @router.get("/complaints/{complaint_id}/notes", response_model=list[NoteRead], tags=["notes"])
 def list_notes(
-    request: Request,
+    db: Db,
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[NoteRead]:
-    with _db(request).read() as session:
+    with db.read() as session:
         _check_visible(session, complaint_id, principal)
         return [
             NoteRead.model_validate(n, from_attributes=True)
@@ -370,11 +313,11 @@ def list_notes(
     "/complaints/{complaint_id}/feedback", response_model=list[FeedbackRead], tags=["feedback"]
 )
 def list_feedback(
-    request: Request,
+    db: Db,
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[FeedbackRead]:
-    with _db(request).read() as session:
+    with db.read() as session:
         _check_visible(session, complaint_id, principal)
         return [
             FeedbackRead.model_validate(f, from_attributes=True)
