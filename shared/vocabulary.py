@@ -278,22 +278,11 @@ class EventName(StrEnum):
     ROOT_CAUSE_REVISED = "analytics.root_cause_revised"
 
 
-# The events escalation publishes for accepted lifecycle actions, all with one payload.
-LIFECYCLE_EVENTS: tuple[EventName, ...] = (
-    EventName.ASSIGNED,
-    EventName.HANDED_OVER,
-    EventName.ACKNOWLEDGED,
-    EventName.DISPATCHED,
-    EventName.ACCEPTED,
-    EventName.RETURNED,
-    EventName.EXTENSION_REQUESTED,
-    EventName.EXTENSION_DECIDED,
-    EventName.REPLIED,
-    EventName.LOSS_VERIFIED,
-    EventName.FOLLOW_UP_FAILED,
-    EventName.FEEDBACK_RECORDED,
-    EventName.URGED,
-    EventName.ESCALATED,
-    EventName.REOPENED,
-    EventName.CLOSED,
+# The events escalation publishes for accepted lifecycle actions, all with one payload:
+# every `complaint.*` event but those intake publishes.
+INTAKE_EVENTS = frozenset(
+    {EventName.COMPLAINT_RECEIVED, EventName.FEEDBACK_RECEIVED, EventName.NOTE_ADDED}
+)
+LIFECYCLE_EVENTS: tuple[EventName, ...] = tuple(
+    name for name in EventName if name.startswith("complaint.") and name not in INTAKE_EVENTS
 )
