@@ -385,13 +385,15 @@ def wait_ready(procs: list[Proc], timeout: float) -> bool:
                 print(tail(LOGS / f"{name}.log"), file=sys.stderr)
                 print("('make down' stops what did start)", file=sys.stderr)
                 return False
-            ok, _ = ready(proc.port, proc.ready_path)  # type: ignore[arg-type]
+            assert proc.port is not None  # only procs with a port are pending
+            ok, _ = ready(proc.port, proc.ready_path)
             if ok:
                 del pending[name]
         time.sleep(0.3)
     if pending:
         for name, proc in pending.items():
-            detail = ready(proc.port, proc.ready_path)[1]  # type: ignore[arg-type]
+            assert proc.port is not None
+            detail = ready(proc.port, proc.ready_path)[1]
             print(f"{name} not ready after {timeout:.0f}s: {detail}", file=sys.stderr)
         print("('make down' stops what did start)", file=sys.stderr)
         return False

@@ -5,6 +5,7 @@ read and revise them."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, Date, Index, Text
@@ -15,12 +16,12 @@ from shared.db import UTCDateTime
 from shared.vocabulary import RootCause, State
 
 
-def _utc(nullable: bool = True) -> datetime | None:
-    return Col(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))  # type: ignore[no-any-return]
+def _utc(nullable: bool = True) -> Any:
+    return Col(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
 
-def _text() -> str | None:
-    return Col(default=None, sa_column=Column(Text, nullable=True))  # type: ignore[no-any-return]
+def _text() -> Any:
+    return Col(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ComplaintFact(AnalyticsTable, table=True):
@@ -52,7 +53,7 @@ class ComplaintFact(AnalyticsTable, table=True):
     strong_emotion: bool = Col(default=False)
     imported: bool = Col(default=False)
     description: str | None = _text()
-    registered_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    registered_at: datetime = _utc(nullable=False)
     registered_day: date = Col(sa_column=Column(Date, nullable=False))
     registered_month: str = Col(max_length=7)
 
@@ -99,7 +100,7 @@ class ComplaintFact(AnalyticsTable, table=True):
     closure_reason: str | None = Col(default=None, max_length=16)
 
     last_seq: int = 0  # the lifecycle history entry applied last
-    updated_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    updated_at: datetime = _utc(nullable=False)
 
 
 class FactEvent(AnalyticsTable, table=True):
@@ -116,7 +117,7 @@ class FactEvent(AnalyticsTable, table=True):
     complaint_id: str = Col(max_length=64)
     event_type: str = Col(max_length=64)
     action: str = Col(max_length=32)
-    occurred_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    occurred_at: datetime = _utc(nullable=False)
     day: date = Col(sa_column=Column(Date, nullable=False))
     month: str = Col(max_length=7)
     department_id: str | None = Col(default=None, max_length=64)
@@ -139,7 +140,7 @@ class RootCauseRevision(AnalyticsTable, table=True):
     previous: str | None = Col(default=None, max_length=16)
     note: str | None = _text()
     revised_by: str = Col(max_length=64)
-    revised_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    revised_at: datetime = _utc(nullable=False)
 
 
 # --- API schemas ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import threading
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 
 _HAN = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
@@ -53,7 +54,7 @@ STOP_EN = _words(
 
 
 @cache
-def _jieba() -> object:
+def _jieba() -> Any:
     with _lock:
         import jieba
 
@@ -101,7 +102,7 @@ def tokens(text: str | None) -> list[str]:
     jieba = _jieba()
     words: list[str] = []
     for run in _HAN.findall(text):
-        for word in jieba.lcut(run):  # type: ignore[attr-defined]
+        for word in jieba.lcut(run):
             if len(word) >= 2 and word not in STOP_ZH:
                 words.append(word)
     for word in _LATIN.findall(text):
