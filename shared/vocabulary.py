@@ -82,6 +82,9 @@ class Action(Word):
     DECIDE_EXTENSION = "decide-extension", "审批延期", "Decide on more time"
     REPLY = "reply", "答复", "Reply"
     VERIFY_LOSS = "verify-loss", "核实损失", "Verify the loss"
+    # The duty desk's recorded decision on a compensation claim whose loss is not (or
+    # cannot be) verified: it may then close without a payout.
+    DECLINE_COMPENSATION = "decline-compensation", "不予赔偿", "Decide no compensation is due"
     FEEDBACK = "feedback", "回访结果", "Customer feedback"
     CLOSE = "close", "办结", "Close"
     REOPEN = "reopen", "重办", "Reopen"
@@ -123,6 +126,8 @@ STAFF_ROLES: tuple[Role, ...] = (
 class ClosureReason(Word):
     SATISFIED = "satisfied", "客户满意", "Customer satisfied"
     UNREACHED = "unreached", "回访未果", "Customer not reached"
+    ANONYMOUS = "anonymous", "匿名件，无法回访", "Anonymous: no follow-up possible"
+    CONVEYED = "conveyed", "表扬已转达", "Compliment conveyed"
 
 
 class RootCause(Word):
@@ -262,6 +267,7 @@ class EventName(StrEnum):
     EXTENSION_DECIDED = "complaint.extension_decided"
     REPLIED = "complaint.replied"
     LOSS_VERIFIED = "complaint.loss_verified"
+    COMPENSATION_DECLINED = "complaint.compensation_declined"
     FOLLOW_UP_FAILED = "complaint.follow_up_failed"
     FEEDBACK_RECORDED = "complaint.feedback_recorded"
     URGED = "complaint.urged"
@@ -290,6 +296,7 @@ LIFECYCLE_EVENTS: tuple[EventName, ...] = (
     EventName.EXTENSION_DECIDED,
     EventName.REPLIED,
     EventName.LOSS_VERIFIED,
+    EventName.COMPENSATION_DECLINED,
     EventName.FOLLOW_UP_FAILED,
     EventName.FEEDBACK_RECORDED,
     EventName.URGED,

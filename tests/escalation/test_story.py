@@ -225,7 +225,8 @@ def test_after_the_configured_returns_a_supervisor_decides(centre: Centre) -> No
 def test_a_duty_manager_resolves_directly_and_closes_after_failed_follow_ups(
     make_centre: Any,
 ) -> None:
-    centre = make_centre(unreachable_attempts=2)
+    # Calls that count may follow one another at once here (no minimum interval).
+    centre = make_centre(unreachable_attempts=2, follow_up_interval_minutes=0)
     cid = centre.receive(category="service")
     answer = centre.act(
         cid, "resolve", "DM01", resolution="电话解释了套餐资费", root_cause="service"
@@ -264,4 +265,53 @@ def test_a_compensation_complaint_closes_with_compensation_only_once_the_loss_is
     assert closed.status_code == 200, closed.text
     assert closed.json()["complaint"]["with_compensation"] is True
     assert centre.last_event(cid).payload["details"]["compensation_amount"] == "120.50"
+    assert centre.verify(cid)["valid"]
+
+
+def test_follow_up_calls_in_quick_succession_count_once(centre: Centre) -> None:
+    # The agent tries the customer three times within a few seconds: one failed
+    # follow-up as far as closing as unreached goes, the others on record.
+    cid = centre.receive(category="service")
+    answer = centre.act(
+        cid, "resolve", "DM01", resolution="电话解释了套餐资费", root_cause="service"
+    )
+    assert answer.status_code == 200, answer.text
+    for _ in range(3):
+        assert centre.feedback(cid, "unreachable")
+    seen = centre.get(cid).json()
+    assert (seen["state"], seen["follow_up_attempts"]) == ("replied", 1)
+    assert seen["last_follow_up_at"] is not None
+    events = [e for e in centre.events(cid) if e.type == "complaint.follow_up_failed"]
+    assert [e.payload["details"]["counted"] for e in events] == [True, False, False]
+    assert events[-1].payload["details"]["next_attempt_counts_from"] > seen["last_follow_up_at"]
+    history = [entry for entry in centre.history(cid) if entry["action"] == "feedback"]
+    assert len(history) == 3  # every call is in the history
+
+
+def test_a_compensation_claim_answered_without_compensation_waits_for_the_desks_decision(
+    centre: Centre,
+) -> None:
+    cid = centre.receive(nature="compensation")
+    centre.act(cid, "dispatch", "DM01", department_id="billing", instructions="核实损失")
+    centre.act(cid, "accept", "B07")
+    reply = {"resolution": "已致歉并补发", "root_cause": "business", "with_compensation": False}
+    assert centre.act(cid, "reply", "B07", **reply).status_code == 200
+    assert centre.feedback(cid, "satisfied")
+    waiting = centre.get(cid).json()
+    assert (waiting["state"], waiting["loss_verified"]) == ("replied", False)
+
+    refused = centre.act(cid, "close", "DM01", **reply)
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["missing"] == ["loss_verified", "compensation_amount", "compensation_declined"]
+    assert "decline-compensation" in body["message"]
+    assert "decline-compensation" in body["allowed_actions"]
+
+    declined = centre.act(cid, "decline-compensation", "DM01", reason="货物已按时送达，无损失")
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["complaint"]["compensation_declined"] is True
+    assert centre.last_event(cid).type == "complaint.compensation_declined"
+    closed = centre.act(cid, "close", "DM01", **reply)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["complaint"]["closure_reason"] == "satisfied"
     assert centre.verify(cid)["valid"]

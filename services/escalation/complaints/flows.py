@@ -135,8 +135,12 @@ def apply_in(
         "prev_hash": before["history_head"] or GENESIS,
     }
     entry["hash"] = entry_hash(entry)
+    entered = (
+        {"entered_by": decision.action.api_name} if decision.to_state != decision.from_state else {}
+    )
     values = {
         **service.state_columns(decision.new),
+        **entered,
         "stage": stage,
         "due_at": due_at,
         "history_seq": seq,
@@ -223,6 +227,8 @@ def _deadline(
         # already set. (An acknowledgement starts the duty manager's own clock to
         # resolve or dispatch.)
         return due(decision.stage_entered)
+    if decision.to_state != decision.from_state:
+        return None, None  # a state without a clock (an anonymous complaint answered)
     if decision.action == Action.DECIDE_EXTENSION and decision.payload.get("new_due_at"):
         return before["stage"], new.extended_until
     return before["stage"], before["due_at"]
@@ -258,6 +264,7 @@ def receive(
             "strong_emotion": received.strong_emotion,
             "description": received.description,
             "imported": received.imported,
+            "anonymous": received.anonymous,
             "registered_at": received.registered_at,
             "received_at": now,
             "state": State.RECEIVED.value,

@@ -56,10 +56,14 @@ class Complaint(EscalationTable, table=True):
     description: str = Col(sa_column=Column(Text, nullable=False))
     # Loaded from an older system: the customer is not told about it by SMS.
     imported: bool = Col(default=False)
+    # No caller to call back: no follow-up, and the desk closes it after the answer.
+    anonymous: bool = Col(default=False)
     registered_at: datetime = _utc(nullable=False)
     received_at: datetime = _utc(nullable=False)
 
     state: str = Col(max_length=24)
+    # The action that brought it into its state (a return, a reopen, …), for queues.
+    entered_by: str | None = Col(default=None, max_length=32)
     holder_staff_id: str | None = Col(default=None, max_length=64)
     holder_role: str | None = Col(default=None, max_length=32)
     department_id: str | None = Col(default=None, max_length=64)
@@ -79,10 +83,12 @@ class Complaint(EscalationTable, table=True):
     compensation_amount: Decimal | None = Col(
         default=None, sa_column=Column(Numeric(12, 2, asdecimal=True))
     )
+    compensation_declined: bool = Col(default=False)
     resolution: str | None = Col(default=None, sa_column=Column(Text))
     root_cause: str | None = Col(default=None, max_length=16)
     feedback: str | None = Col(default=None, max_length=16)
     follow_up_attempts: int = Col(default=0)
+    last_follow_up_at: datetime | None = _utc(nullable=True)
     closure_reason: str | None = Col(default=None, max_length=16)
     with_compensation: bool = Col(default=False)
 
@@ -165,9 +171,16 @@ class ComplaintRead(BaseModel):
     root_cause: str | None
     feedback: str | None
     follow_up_attempts: int
+    last_follow_up_at: datetime | None = Field(
+        description="When the last failed follow-up call that counted was made"
+    )
     closure_reason: str | None
+    anonymous: bool
     loss_verified: bool
     compensation_amount: str | None
+    compensation_declined: bool = Field(
+        description="The duty desk decided that no compensation is due"
+    )
     with_compensation: bool
     history_seq: int
     updated_at: datetime

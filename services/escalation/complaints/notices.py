@@ -30,6 +30,7 @@ AUDIENCES: Mapping[str, tuple[str, ...]] = {
     EventName.EXTENSION_DECIDED: ("requester", "department"),
     EventName.REPLIED: ("customer", "duty_manager"),
     EventName.LOSS_VERIFIED: (),
+    EventName.COMPENSATION_DECLINED: ("holder",),
     EventName.FOLLOW_UP_FAILED: (),
     EventName.FEEDBACK_RECORDED: ("holder",),
     EventName.URGED: ("holder",),
@@ -180,8 +181,11 @@ def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], a
         ),
         EventName.REPLIED: lambda: f"answered: {_clip(p.get('resolution'))}",
         EventName.LOSS_VERIFIED: lambda: f"loss verified, {p.get('compensation_amount')}",
+        EventName.COMPENSATION_DECLINED: lambda: f"no compensation due: {_clip(p.get('reason'))}",
         EventName.FOLLOW_UP_FAILED: lambda: (
             f"customer not reached (attempt {p.get('follow_up_attempts')})"
+            if p.get("counted", True)
+            else f"customer not reached again; counts from {p.get('next_attempt_counts_from')}"
         ),
         EventName.FEEDBACK_RECORDED: lambda: (
             f"customer satisfied, not closed: {_clip(p.get('closure_blocked'))}"

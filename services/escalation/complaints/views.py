@@ -80,15 +80,17 @@ def refusal(exc: LifecycleError) -> ApiError:
             str(exc), state=exc.state.value, action=exc.action.api_name, allowed_actions=exc.allowed
         )
     if isinstance(exc, GuardFailed):
+        missing = {"missing": exc.missing} if exc.missing else {}
         return RuleRefused(
             str(exc),
             state=exc.state.value,
             action=exc.action.api_name,
             reason=exc.reason,
             allowed_actions=exc.allowed,
+            **missing,
         )
     if isinstance(exc, LifecycleForbidden):
-        return Forbidden(str(exc), action=exc.action.api_name, role=exc.role)
+        return Forbidden(str(exc), action=exc.action.api_name, role=exc.role, **exc.details)
     if isinstance(exc, InvalidCommand):
         return Unprocessable(exc.field, exc.reason)
     raise exc
@@ -188,6 +190,10 @@ _PURPOSE: Mapping[Action, str] = {
     Action.DECIDE_EXTENSION: "The duty desk approves or denies a request for more time.",
     Action.REPLY: "The department answers with the resolution (答复).",
     Action.VERIFY_LOSS: "Record the verified loss of a compensation claim.",
+    Action.DECLINE_COMPENSATION: (
+        "The duty desk records its decision that no compensation is due on a compensation "
+        "claim (with the reason), so it may close without a payout."
+    ),
     Action.FEEDBACK: "The customer's verdict, taken from intake's events.",
     Action.CLOSE: "The duty desk closes an answered complaint (办结).",
     Action.REOPEN: "The duty desk reopens it for another round (重办).",
