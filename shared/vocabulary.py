@@ -178,6 +178,25 @@ STAGE_ON_ENTRY: Mapping[State, Stage] = MappingProxyType(
 SLA_STAGES: tuple[Stage, ...] = tuple(STAGE_ON_ENTRY.values())
 
 
+class Awaiting(Word):
+    """What a complaint in someone's queue waits for them to decide or do."""
+
+    ACKNOWLEDGE = "acknowledge", "待确认", "Acknowledge it"
+    ROUTE = "route", "待派单或直接答复", "Dispatch it or answer it directly"
+    RETURNED = "returned", "被退单：重新派单或直接答复", "Returned: dispatch it again or answer it"
+    REOPENED = "reopened", "重办：再次派单或答复", "Reopened: dispatch it or answer it again"
+    EXTENSION = "extension", "延期申请待审批", "Decide on the request for more time"
+    ACCEPT = "accept", "待签收或退单", "Accept it or return it"
+    ANSWER = "answer", "待答复", "Answer it"
+    SETTLE_COMPENSATION = (
+        "settle_compensation",
+        "待核实损失或决定不予赔偿",
+        "Verify the loss or decide that no compensation is due",
+    )
+    CLOSE = "close", "可办结", "Close it"
+    FOLLOW_UP = "follow_up", "待客户回访结果", "Waiting for the customer's verdict"
+
+
 # --- a complaint as registered --------------------------------------------------------
 
 

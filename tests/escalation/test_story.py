@@ -315,3 +315,44 @@ def test_a_compensation_claim_answered_without_compensation_waits_for_the_desks_
     assert closed.status_code == 200, closed.text
     assert closed.json()["complaint"]["closure_reason"] == "satisfied"
     assert centre.verify(cid)["valid"]
+
+
+def test_a_compliment_is_passed_to_billing_and_closed_when_billing_has_it(
+    centre: Centre,
+) -> None:
+    # 王女士 calls to praise billing's clerk who sorted out her bill.
+    cid = centre.receive(nature="recognition", category="service")
+    centre.act(cid, "dispatch", "DM01", department_id="billing", instructions="转达客户表扬")
+    centre.act(cid, "accept", "B07")
+    dispatched = next(e for e in centre.events(cid) if e.type == "complaint.dispatched")
+    assert dispatched.payload["department_name"] == "账务部 Billing"
+    answer = centre.act(cid, "reply", "B07", resolution="已转达陈会计本人", root_cause="service")
+    assert answer.status_code == 200, answer.text
+    closed = answer.json()["complaint"]
+    assert (closed["state"], closed["closure_reason"]) == ("closed", "conveyed")
+    assert (closed["stage"], closed["due_at"]) == (None, None)  # no follow-up clock
+    event = centre.last_event(cid)
+    assert event.type == "complaint.closed"
+    assert event.payload["closure_reason"] == "conveyed"
+    assert event.payload["department_name"] == "账务部 Billing"
+    # Nobody asks her whether she is satisfied: a second answer has nothing to act on.
+    assert centre.feedback(cid, "satisfied")
+    assert centre.get(cid).json()["feedback"] is None
+    assert centre.verify(cid)["valid"]
+
+
+def test_an_anonymous_complaint_is_answered_and_closed_without_a_follow_up(
+    centre: Centre,
+) -> None:
+    cid = centre.receive(anonymous=True, customer_phone=None, customer_name=None)
+    assert centre.last_event(cid).payload["anonymous"] is True
+    answer = centre.act(cid, "resolve", "DM01", resolution="已通报物业整改", root_cause="external")
+    assert answer.status_code == 200, answer.text
+    replied = answer.json()["complaint"]
+    assert (replied["state"], replied["anonymous"]) == ("replied", True)
+    assert (replied["stage"], replied["due_at"]) == (None, None)  # nothing to be late for
+    assert "close" in replied["allowed_actions"]
+    closed = centre.act(cid, "close", "DM01", resolution="已通报物业整改", root_cause="external")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["complaint"]["closure_reason"] == "anonymous"
+    assert centre.verify(cid)["valid"]

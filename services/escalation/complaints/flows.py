@@ -36,7 +36,7 @@ from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Action, Role, SmsIntent, State
+from shared.vocabulary import Action, Awaiting, Nature, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
 
@@ -352,3 +352,33 @@ def verify(session: Session, complaint: Any) -> ChainReport:
 
 def overdue(complaint: Any, now: datetime) -> bool:
     return complaint.due_at is not None and complaint.due_at < now
+
+
+_REOPENING = frozenset({Action.REOPEN.api_name, Action.FEEDBACK.api_name})
+
+
+def awaiting(complaint: Any, role: str) -> Awaiting | None:
+    """What the complaint waits for from the desk or the department looking at it: the
+    decision a queue item asks of its reader (None: nothing, it is closed)."""
+    state = complaint.state
+    if state == State.WITH_DUTY_MANAGER:
+        if complaint.entered_by == Action.RETURN.api_name:
+            return Awaiting.RETURNED
+        if complaint.entered_by in _REOPENING:
+            return Awaiting.REOPENED
+        return Awaiting.ACKNOWLEDGE if complaint.acknowledged_at is None else Awaiting.ROUTE
+    if state in (State.DISPATCHED, State.IN_PROGRESS):
+        if complaint.extension_until is not None and role != Role.DEPARTMENT:
+            return Awaiting.EXTENSION
+        return Awaiting.ACCEPT if state == State.DISPATCHED else Awaiting.ANSWER
+    if state == State.REPLIED:
+        settled = (
+            complaint.nature != Nature.COMPENSATION
+            or complaint.compensation_declined
+            or (complaint.loss_verified and complaint.compensation_amount is not None)
+        )
+        if not settled:
+            return Awaiting.SETTLE_COMPENSATION
+        asked = complaint.feedback is not None or complaint.follow_up_attempts > 0
+        return Awaiting.CLOSE if asked or complaint.anonymous else Awaiting.FOLLOW_UP
+    return None

@@ -18,7 +18,7 @@ from sqlmodel import Field as Col
 from services.escalation.db import EscalationTable
 from services.escalation.lifecycle import fields_of
 from shared.db import UTCDateTime
-from shared.vocabulary import Action, State, values
+from shared.vocabulary import Action, Awaiting, State, values
 
 STATES = values(State)
 _STATE_LIST = ", ".join(f"'{state}'" for state in STATES)
@@ -295,6 +295,12 @@ class QueueItem(BaseModel):
     reopen_count: int
     pending_extension: bool
     received_at: datetime
+    awaiting: str | None = Field(
+        description="What it waits for from the reader: "
+        + ", ".join(f"`{word}` ({word.en})" for word in Awaiting)
+    )
+    awaiting_zh: str | None
+    awaiting_en: str | None
 
 
 class Queue(BaseModel):

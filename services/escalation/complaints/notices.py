@@ -230,6 +230,8 @@ def lifecycle_payload(
 ) -> LifecycleChanged:
     """The event payload for one accepted decision; `complaint` is the row after it."""
     p = decision.payload
+    department_id = p.get("department_id")
+    department = directory.get_department(session, department_id) if department_id else None
     return LifecycleChanged(
         complaint_id=complaint["id"],
         reference=complaint["reference"],
@@ -239,7 +241,8 @@ def lifecycle_payload(
         history_seq=seq,
         holder_staff_id=complaint["holder_staff_id"],
         holder_role=complaint["holder_role"],
-        department_id=p.get("department_id"),
+        department_id=department_id,
+        department_name=department.name if department is not None else None,
         closure_reason=complaint["closure_reason"],
         bounce_count=complaint["bounce_count"],
         reopen_count=complaint["reopen_count"],
@@ -249,6 +252,7 @@ def lifecycle_payload(
         severity=complaint["severity"],
         strong_emotion=complaint["strong_emotion"],
         nature=complaint["nature"],
+        anonymous=complaint["anonymous"],
         due_at=complaint["due_at"],
         resolution=complaint["resolution"],
         root_cause=complaint["root_cause"],
