@@ -34,13 +34,20 @@ def test_overview_of_the_month(month: Analytics) -> None:
     o = month.get("/analytics/overview", **MARCH)
     # C1–C5 came in; C4 (with network) and C5 (not acknowledged) are open and overdue.
     assert (o["volume"], o["open"], o["overdue"], o["closed"], o["answered"]) == (5, 2, 2, 3, 3)
-    # Latest answers: C1 and C2 satisfied, C3 unreachable; C2 was unsatisfied once.
+    # Final verdicts: C1 and C2 satisfied; C3 never reached (not counted as satisfied).
+    # On the first answer C2 was unsatisfied: half the first answers satisfied.
     assert o["satisfaction"] == {
         "satisfied": 2,
         "unsatisfied": 0,
         "unreachable": 1,
         "rate": 1.0,
+        "first_satisfied": 1,
+        "first_unsatisfied": 1,
+        "first_rate": 0.5,
         "ever_unsatisfied": 1,
+        "ever_unsatisfied_rate": 0.5,
+        "followed_up": 3,
+        "rate_of_followed_up": 0.6667,
     }
     # C2 was reopened once, of three answered; returned once; urged and escalated.
     assert (o["reopened"], o["reopen_rate"], o["returned"]) == (1, 0.3333, 1)

@@ -29,6 +29,8 @@ COMPARED = {
     "reopened": "down",
     "overdue": "down",
     "satisfaction_rate": "up",
+    "first_satisfaction_rate": "up",
+    "ever_unsatisfied": "down",
 }
 
 
@@ -56,8 +58,18 @@ def _summary(rows: list[Any], events: dict[str, Any], now: datetime) -> dict[str
 
     acc50, acc90, acc_ok = stage(Stage.ACCEPTANCE)
     res50, res90, res_ok = stage(Stage.RESOLUTION)
-    satisfied = sum(r.feedback == FeedbackResult.SATISFIED for r in rows)
-    unsatisfied = sum(r.feedback == FeedbackResult.UNSATISFIED for r in rows)
+
+    def verdicts(column: str) -> tuple[int, int]:
+        said = [getattr(r, column) for r in rows]
+        return said.count(FeedbackResult.SATISFIED), said.count(FeedbackResult.UNSATISFIED)
+
+    unreached = [r.final_verdict is None and r.feedback == FeedbackResult.UNREACHABLE for r in rows]
+    happy = service.satisfaction(
+        first=verdicts("first_verdict"),
+        final=verdicts("final_verdict"),
+        unreachable=sum(unreached),
+        ever_unsatisfied=sum(r.unsatisfied > 0 for r in rows),
+    )
     open_rows = [r for r in rows if r.state != State.CLOSED]
     return {
         "received": events["received"],
@@ -74,9 +86,12 @@ def _summary(rows: list[Any], events: dict[str, Any], now: datetime) -> dict[str
         "reopened": sum(r.reopens > 0 for r in rows),
         "open": len(open_rows),
         "overdue": sum(r.due_at is not None and r.due_at < now for r in open_rows),
-        "satisfied": satisfied,
-        "unsatisfied": unsatisfied,
-        "satisfaction_rate": _ratio(satisfied, satisfied + unsatisfied),
+        "satisfied": happy["satisfied"],
+        "unsatisfied": happy["unsatisfied"],
+        "unreachable": happy["unreachable"],
+        "satisfaction_rate": happy["rate"],
+        "first_satisfaction_rate": happy["first_rate"],
+        "ever_unsatisfied": happy["ever_unsatisfied"],
         "root_causes_revised": sum(r.root_cause_revisions > 0 for r in rows),
     }
 

@@ -22,6 +22,7 @@ from shared.logs import mask_phone
 from shared.vocabulary import EventName, FeedbackResult, RootCause, Stage, State
 
 HOUR = 3600.0
+VERDICTS = (FeedbackResult.SATISFIED, FeedbackResult.UNSATISFIED)
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -78,7 +79,12 @@ def overview(
         count().filter(and_(is_open, c.due_at < now)).label("overdue"),
         count().filter(c.state == State.CLOSED).label("closed"),
         count().filter(c.replied_at.is_not(None)).label("answered"),
-        *(count().filter(c.feedback == result).label(result) for result in FeedbackResult),
+        *(count().filter(c.final_verdict == v).label(f"final_{v}") for v in VERDICTS),
+        *(count().filter(c.first_verdict == v).label(f"first_{v}") for v in VERDICTS),
+        # Followed up, never reached: no verdict at all, so never counted as satisfied.
+        count()
+        .filter(c.final_verdict.is_(None), c.feedback == FeedbackResult.UNREACHABLE)
+        .label("unreachable"),
         count().filter(c.unsatisfied > 0).label("ever_unsatisfied"),
         count().filter(c.reopens > 0).label("reopened"),
         count().filter(c.returns > 0).label("returned"),
@@ -129,7 +135,6 @@ def overview(
             }
         )
     volume, answered = row["volume"], row["answered"]
-    rated = row["satisfied"] + row["unsatisfied"]
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -140,13 +145,12 @@ def overview(
         "closed": row["closed"],
         "answered": answered,
         "sla": stages,
-        "satisfaction": {
-            "satisfied": row["satisfied"],
-            "unsatisfied": row["unsatisfied"],
-            "unreachable": row["unreachable"],
-            "rate": _ratio(row["satisfied"], rated),
-            "ever_unsatisfied": row["ever_unsatisfied"],
-        },
+        "satisfaction": satisfaction(
+            first=(row["first_satisfied"], row["first_unsatisfied"]),
+            final=(row["final_satisfied"], row["final_unsatisfied"]),
+            unreachable=row["unreachable"],
+            ever_unsatisfied=row["ever_unsatisfied"],
+        ),
         "reopened": row["reopened"],
         "reopen_rate": _ratio(row["reopened"], answered),
         "returned": row["returned"],
@@ -154,6 +158,36 @@ def overview(
         "escalated": row["escalated"],
         "escalations": int(row["escalations"]),
         "root_causes_revised": row["revised"],
+    }
+
+
+def satisfaction(
+    *,
+    first: tuple[int, int],
+    final: tuple[int, int],
+    unreachable: int,
+    ever_unsatisfied: int,
+) -> dict[str, Any]:
+    """Satisfaction as it was, not as it ended up looking: the verdict on the first
+    answer beside the final one (a complaint reopened until the customer gave in counts
+    as unsatisfied first), how many were ever unsatisfied, and those never reached
+    counted apart, never as satisfied. `rate` is the final rate among those who gave a
+    verdict; `rate_of_followed_up` counts the unreached as not satisfied.
+    (first and final: satisfied and unsatisfied counts.)"""
+    rated = sum(final)
+    followed_up = rated + unreachable
+    return {
+        "satisfied": final[0],
+        "unsatisfied": final[1],
+        "unreachable": unreachable,
+        "rate": _ratio(final[0], rated),
+        "first_satisfied": first[0],
+        "first_unsatisfied": first[1],
+        "first_rate": _ratio(first[0], sum(first)),
+        "ever_unsatisfied": ever_unsatisfied,
+        "ever_unsatisfied_rate": _ratio(ever_unsatisfied, rated),
+        "followed_up": followed_up,
+        "rate_of_followed_up": _ratio(final[0], followed_up),
     }
 
 
