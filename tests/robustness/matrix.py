@@ -394,6 +394,7 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/analytics/sla-by-department"): Endpoint(
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
+    ("GET", "/analytics/arrivals"): Endpoint(_READERS, get("/analytics/arrivals", **_MARCH)),
     ("GET", "/dashboard"): Endpoint(PUBLIC, get("/dashboard")),
     ("GET", "/dashboard/assets/{path:path}"): Endpoint(
         PUBLIC, lambda service, caller: Call("GET", "/dashboard/assets/dashboard.js")

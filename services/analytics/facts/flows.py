@@ -116,9 +116,10 @@ def revise_root_cause(
     lifecycle topic, so a rebuild from the topics replays it; when the worker reads it
     back, the revision is already there and nothing happens twice."""
     with db.transaction() as session:
-        before = service.get_fact(session, complaint_id)
+        before = service.find_fact(session, complaint_id)
         if before is None:
             raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+        complaint_id = before["complaint_id"]  # a reference was given: the id from here on
         note = data.note.strip() if data.note and data.note.strip() else None
         payload = RootCauseRevised(
             complaint_id=complaint_id,
@@ -160,12 +161,12 @@ def root_cause_of(
     """`department`: only a complaint with that department (a department user's view);
     another department's is answered as if it did not exist."""
     with db.read() as session:
-        fact = service.get_fact(session, complaint_id)
+        fact = service.find_fact(session, complaint_id)
         if fact is None or (department is not None and fact["department_id"] != department):
             raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
-        last = service.last_revision(session, complaint_id)
+        last = service.last_revision(session, fact["complaint_id"])
     return RootCauseRead(
-        complaint_id=complaint_id,
+        complaint_id=fact["complaint_id"],
         reference=fact["reference"],
         root_cause=fact["root_cause"],
         root_cause_reported=fact["root_cause_reported"],

@@ -168,9 +168,10 @@ PAGES.filters["percent"] = _percent
 
 
 def department_html(report: dict[str, Any], department_name: str | None = None) -> str:
+    """The printable page, headed by the department's name (else its id)."""
     return PAGES.get_template("department.html").render(
         report=report,
-        department=department_name or report["department"],
+        department=department_name or report.get("department_name") or report["department"],
         figures=_figures(report),
     )
 
