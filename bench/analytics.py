@@ -116,6 +116,9 @@ def generate_facts(count: int, *, seed: int = 20261123) -> Iterator[dict[str, An
             fact["feedback"] = rng.choice(
                 ("satisfied", "satisfied", "satisfied", "unsatisfied", "unreachable")
             )
+            if fact["feedback"] != "unreachable":
+                fact["final_verdict"] = fact["feedback"]
+                fact["first_verdict"] = "unsatisfied" if fact["unsatisfied"] else fact["feedback"]
         if closed:
             fact["closed_at"] = at + timedelta(days=3)
             fact["closure_reason"] = "satisfied"

@@ -73,6 +73,9 @@ class ComplaintReceived(Payload):
     # ago, so consumers may skip what only makes sense live (an SMS to the caller).
     imported: bool = False
     external_id: str | None = None
+    # The caller gave no name or number to call back: nobody can be asked whether they
+    # are satisfied, so the lifecycle runs no follow-up for it.
+    anonymous: bool = False
 
 
 class FeedbackReceived(Payload):
@@ -116,6 +119,9 @@ class LifecycleChanged(Payload):
     holder_staff_id: str | None = None
     holder_role: Role | None = None
     department_id: str | None = None
+    # The department's name in the directory when the change happened, for messages and
+    # reports that would otherwise print a bare id.
+    department_name: str | None = None
     closure_reason: ClosureReason | None = None
     bounce_count: int = 0
     reopen_count: int = 0
@@ -125,6 +131,7 @@ class LifecycleChanged(Payload):
     severity: Severity | None = None
     strong_emotion: bool = False
     nature: Nature | None = None
+    anonymous: bool = False  # no customer to follow up with (see ComplaintReceived)
     due_at: AwareDatetime | None = None  # the current SLA deadline, if any
     resolution: str | None = None
     root_cause: RootCause | None = None

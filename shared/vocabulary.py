@@ -82,6 +82,9 @@ class Action(Word):
     DECIDE_EXTENSION = "decide-extension", "审批延期", "Decide on more time"
     REPLY = "reply", "答复", "Reply"
     VERIFY_LOSS = "verify-loss", "核实损失", "Verify the loss"
+    # The duty desk's recorded decision on a compensation claim whose loss is not (or
+    # cannot be) verified: it may then close without a payout.
+    DECLINE_COMPENSATION = "decline-compensation", "不予赔偿", "Decide no compensation is due"
     FEEDBACK = "feedback", "回访结果", "Customer feedback"
     CLOSE = "close", "办结", "Close"
     REOPEN = "reopen", "重办", "Reopen"
@@ -123,6 +126,8 @@ STAFF_ROLES: tuple[Role, ...] = (
 class ClosureReason(Word):
     SATISFIED = "satisfied", "客户满意", "Customer satisfied"
     UNREACHED = "unreached", "回访未果", "Customer not reached"
+    ANONYMOUS = "anonymous", "匿名件，无法回访", "Anonymous: no follow-up possible"
+    CONVEYED = "conveyed", "表扬已转达", "Compliment conveyed"
 
 
 class RootCause(Word):
@@ -171,6 +176,25 @@ STAGE_ON_ENTRY: Mapping[State, Stage] = MappingProxyType(
 )
 # The stages escalation keeps a deadline for (handling runs on the resolution clock).
 SLA_STAGES: tuple[Stage, ...] = tuple(STAGE_ON_ENTRY.values())
+
+
+class Awaiting(Word):
+    """What a complaint in someone's queue waits for them to decide or do."""
+
+    ACKNOWLEDGE = "acknowledge", "待确认", "Acknowledge it"
+    ROUTE = "route", "待派单或直接答复", "Dispatch it or answer it directly"
+    RETURNED = "returned", "被退单：重新派单或直接答复", "Returned: dispatch it again or answer it"
+    REOPENED = "reopened", "重办：再次派单或答复", "Reopened: dispatch it or answer it again"
+    EXTENSION = "extension", "延期申请待审批", "Decide on the request for more time"
+    ACCEPT = "accept", "待签收或退单", "Accept it or return it"
+    ANSWER = "answer", "待答复", "Answer it"
+    SETTLE_COMPENSATION = (
+        "settle_compensation",
+        "待核实损失或决定不予赔偿",
+        "Verify the loss or decide that no compensation is due",
+    )
+    CLOSE = "close", "可办结", "Close it"
+    FOLLOW_UP = "follow_up", "待客户回访结果", "Waiting for the customer's verdict"
 
 
 # --- a complaint as registered --------------------------------------------------------
@@ -262,6 +286,7 @@ class EventName(StrEnum):
     EXTENSION_DECIDED = "complaint.extension_decided"
     REPLIED = "complaint.replied"
     LOSS_VERIFIED = "complaint.loss_verified"
+    COMPENSATION_DECLINED = "complaint.compensation_declined"
     FOLLOW_UP_FAILED = "complaint.follow_up_failed"
     FEEDBACK_RECORDED = "complaint.feedback_recorded"
     URGED = "complaint.urged"

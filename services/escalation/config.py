@@ -38,8 +38,10 @@ class EscalationConfig(BaseSettings):
     default_duty_manager: str | None = None
     # Returns after which a complaint waits for a supervisor instead of the duty manager.
     max_returns: int = Field(default=2, ge=1)
-    # Failed follow-up calls after which a replied complaint closes as unreached.
+    # Failed follow-up calls after which a replied complaint closes as unreached, and
+    # the minutes that must pass between two for both to count (0: any two count).
     unreachable_attempts: int = Field(default=3, ge=1)
+    follow_up_interval_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
     max_escalation_level: int = Field(default=3, ge=1)
     # JSON, e.g. ESCALATION_SLA_MINUTES='{"acknowledgement": {"urgent": 5, ...}, ...}'.
     sla_minutes: dict[str, dict[str, int]] = Field(
@@ -88,6 +90,7 @@ class EscalationConfig(BaseSettings):
             max_returns=self.max_returns,
             unreachable_attempts=self.unreachable_attempts,
             max_escalation_level=self.max_escalation_level,
+            follow_up_interval=timedelta(minutes=self.follow_up_interval_minutes),
         )
 
     def sla(self, stage: str, severity: str) -> timedelta:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
@@ -60,10 +60,12 @@ class IllegalAction(_Refused):
 
 
 class Forbidden(LifecycleError):
-    """The actor's role or department may not do this to this complaint (403)."""
+    """The actor's role or department may not do this to this complaint (403); `details`
+    name who may (the holder, the complaint's duty manager) where that is the reason."""
 
-    def __init__(self, action: Action | str, role: str, reason: str) -> None:
+    def __init__(self, action: Action | str, role: str, reason: str, **details: str | None) -> None:
         self.action, self.role, self.reason = parse_action(action), role, reason
+        self.details = details
         super().__init__(
             f"a {role or 'caller without role'} may not {self.action.api_name}: {reason}"
         )
@@ -78,12 +80,18 @@ class InvalidCommand(LifecycleError):
 
 
 class GuardFailed(_Refused):
-    """The state and the actor fit, but a business rule blocks the action for now (409)."""
+    """The state and the actor fit, but a business rule blocks the action for now (409).
+    `missing`: the facts that must be on record first, where that is what blocks it."""
 
     def __init__(
-        self, state: State | str, action: Action | str, reason: str, allowed: list[str]
+        self,
+        state: State | str,
+        action: Action | str,
+        reason: str,
+        allowed: list[str],
+        missing: tuple[str, ...] = (),
     ) -> None:
-        self.reason = reason
+        self.reason, self.missing = reason, list(missing)
         super().__init__(state, action, allowed, f": {reason}")
 
 
@@ -133,17 +141,22 @@ class ComplaintState:
     extended_until: datetime | None = None
     loss_verified: bool = False
     compensation_amount: Decimal | None = None
+    # The duty desk decided that no compensation is due (a verified loss overrides it).
+    compensation_declined: bool = False
+    # No customer to call back: no follow-up clock, and the desk closes after the answer.
+    anonymous: bool = False
     resolution: str | None = None
     root_cause: RootCause | None = None
     feedback: FeedbackResult | None = None  # for the current reply only
     follow_up_attempts: int = 0  # failed ones, for the current reply only
+    last_follow_up_at: datetime | None = None  # the last failed attempt that counted
     closure_reason: ClosureReason | None = None
     with_compensation: bool = False
 
     @classmethod
-    def new(cls, *, nature: Nature | str) -> ComplaintState:
+    def new(cls, *, nature: Nature | str, anonymous: bool = False) -> ComplaintState:
         """A complaint as intake registered it, before anyone holds it."""
-        return cls(state=State.RECEIVED, nature=Nature(nature))
+        return cls(state=State.RECEIVED, nature=Nature(nature), anonymous=anonymous)
 
 
 @dataclass(frozen=True)
@@ -161,10 +174,15 @@ class LifecycleConfig:
     max_returns: int = 2
     unreachable_attempts: int = 3
     max_escalation_level: int = 3
+    # Failed follow-up calls count towards closing as unreached only this far apart:
+    # three calls in as many minutes do not show that the customer cannot be reached.
+    follow_up_interval: timedelta = timedelta(minutes=120)
 
     def __post_init__(self) -> None:
         if min(self.max_returns, self.unreachable_attempts, self.max_escalation_level) < 1:
             raise ValueError("lifecycle limits must be at least 1")
+        if self.follow_up_interval < timedelta(0):
+            raise ValueError("the follow-up interval cannot be negative")
 
 
 @dataclass(frozen=True)
@@ -321,10 +339,10 @@ class _Ctx:
     now: datetime
     config: LifecycleConfig
 
-    def refuse(self, reason: str) -> GuardFailed:
+    def refuse(self, reason: str, missing: tuple[str, ...] = ()) -> GuardFailed:
         # Unlike IllegalAction, this caller may act here: tell them what they can do instead.
         allowed = allowed_actions(self.current, self.actor)
-        return GuardFailed(self.current.state, self.action, reason, allowed)
+        return GuardFailed(self.current.state, self.action, reason, allowed, missing)
 
 
 class _Effect(NamedTuple):
@@ -336,9 +354,9 @@ class _Effect(NamedTuple):
 _UNACKNOWLEDGED: Mapping[str, Any] = {"acknowledged_at": None, "acknowledged_by": None}
 _DEPARTMENT_QUEUE: Mapping[str, Any] = {"holder_role": Role.DEPARTMENT, "holder_staff_id": None}
 # Feedback, follow-ups and extensions belong to one round of answering; a new round resets them.
-_NEW_ROUND: Mapping[str, Any] = dict.fromkeys(("feedback", "closure_reason", "extended_until")) | {
-    "follow_up_attempts": 0
-}
+_NEW_ROUND: Mapping[str, Any] = dict.fromkeys(
+    ("feedback", "closure_reason", "extended_until", "last_follow_up_at")
+) | {"follow_up_attempts": 0}
 
 
 def _desk(cur: ComplaintState, bounces: int, config: LifecycleConfig) -> dict[str, Any]:
@@ -351,9 +369,35 @@ def _desk(cur: ComplaintState, bounces: int, config: LifecycleConfig) -> dict[st
     return {"holder_role": Role.DUTY_MANAGER, "holder_staff_id": cur.duty_manager_id}
 
 
-def _compensation_block(cur: ComplaintState, with_compensation: bool) -> str | None:
-    if with_compensation and not (cur.loss_verified and cur.compensation_amount is not None):
-        return "a compensation resolution needs the loss verified and the amount recorded first"
+class _Block(NamedTuple):
+    reason: str
+    missing: tuple[str, ...]
+
+
+_UNVERIFIED = ("loss_verified", "compensation_amount")
+
+
+def _compensation_block(cur: ComplaintState, with_compensation: bool) -> _Block | None:
+    """What keeps a complaint from closing on its compensation, if anything.
+
+    A compensation claim closes one of two ways, as a hotline settles claims: the loss
+    verified with its amount (whether or not the answer pays it), or the duty desk's
+    recorded decision that no compensation is due. Whatever the answer said about
+    compensation, a claim never closes with neither on record."""
+    verified = cur.loss_verified and cur.compensation_amount is not None
+    if with_compensation and not verified:
+        reason = (
+            "a compensation resolution needs the loss verified and the amount recorded "
+            f"first ({Action.VERIFY_LOSS.api_name})"
+        )
+        return _Block(reason, _UNVERIFIED)
+    if cur.nature == Nature.COMPENSATION and not verified and not cur.compensation_declined:
+        reason = (
+            "a compensation claim closes only with the loss verified and its amount recorded "
+            f"({Action.VERIFY_LOSS.api_name}) or the duty desk's recorded decision that no "
+            f"compensation is due ({Action.DECLINE_COMPENSATION.api_name})"
+        )
+        return _Block(reason, (*_UNVERIFIED, "compensation_declined"))
     return None
 
 
@@ -427,11 +471,24 @@ def _answer(kind: str) -> Callable[[_Ctx], _Effect]:
         cur, with_compensation = c.current, c.data.get("with_compensation", False)
         if with_compensation and cur.nature != Nature.COMPENSATION:
             raise c.refuse(f"a '{cur.nature}' complaint cannot be resolved with compensation")
+        if with_compensation and cur.compensation_declined:
+            raise c.refuse(
+                "the duty desk decided that no compensation is due; a verified loss "
+                f"({Action.VERIFY_LOSS.api_name}) would change that"
+            )
         answer = {key: c.data[key] for key in ("resolution", "root_cause")}
         desk = _desk(cur, cur.bounce_count, c.config)
         new = replace(cur, state=State.REPLIED, pending_extension=None, **answer, **desk)
         new = replace(new, with_compensation=with_compensation, **_NEW_ROUND)
-        return _Effect(new, {"kind": kind, "with_compensation": with_compensation})
+        extras = {"kind": kind, "with_compensation": with_compensation}
+        if cur.nature == Nature.RECOGNITION:
+            # A compliment is done once it reaches whom it praises: nobody asks the caller
+            # whether they are satisfied with their own praise.
+            return _Effect(_closed(new, ClosureReason.CONVEYED), extras, EventName.CLOSED)
+        if cur.anonymous:
+            # Nobody to follow up with: no follow-up clock, so no lateness to carry over.
+            new = replace(new, escalation_level=0)
+        return _Effect(new, extras)
 
     return effect
 
@@ -484,7 +541,22 @@ def _verify_loss(c: _Ctx) -> _Effect:
     if cur.nature != Nature.COMPENSATION:
         raise c.refuse(f"loss is verified only for compensation complaints, not '{cur.nature}'")
     amount = c.data["compensation_amount"]
-    return _Effect(replace(cur, loss_verified=True, compensation_amount=amount))
+    # What was verified outweighs an earlier decision that nothing was due.
+    new = replace(cur, loss_verified=True, compensation_amount=amount, compensation_declined=False)
+    return _Effect(new, {"overrides_decline": cur.compensation_declined})
+
+
+def _decline_compensation(c: _Ctx) -> _Effect:
+    cur = c.current
+    if cur.nature != Nature.COMPENSATION:
+        raise c.refuse(f"compensation is decided only for compensation claims, not '{cur.nature}'")
+    if cur.loss_verified:
+        raise c.refuse(f"the loss is verified at {cur.compensation_amount}; it is not declined now")
+    if cur.compensation_declined:
+        raise c.refuse("the duty desk has already decided that no compensation is due")
+    if cur.with_compensation:
+        raise c.refuse("the answer on record pays compensation; reopen it for another answer")
+    return _Effect(replace(cur, compensation_declined=True))
 
 
 def _feedback(c: _Ctx) -> _Effect:
@@ -494,24 +566,54 @@ def _feedback(c: _Ctx) -> _Effect:
     if result == FeedbackResult.SATISFIED:
         new = replace(cur, feedback=FeedbackResult.SATISFIED)
         blocked = _compensation_block(cur, cur.with_compensation)
-        if blocked:  # keep the customer's word so a manager can close once the loss is verified
-            return _Effect(new, {"closure_blocked": blocked}, EventName.FEEDBACK_RECORDED)
+        if blocked:  # keep the customer's word so a manager can close once it is settled
+            extras = {"closure_blocked": blocked.reason, "missing": list(blocked.missing)}
+            return _Effect(new, extras, EventName.FEEDBACK_RECORDED)
         return _Effect(_closed(new, ClosureReason.SATISFIED), {}, EventName.CLOSED)
+    return _follow_up_failed(c)
+
+
+def _follow_up_failed(c: _Ctx) -> _Effect:
+    """A call that did not reach the customer. It counts towards closing as unreached
+    only once the interval since the last counted one has passed; an earlier one is on
+    record (the caller did try) but counts for nothing, and says when the next will."""
+    cur, interval = c.current, c.config.follow_up_interval
+    last = cur.last_follow_up_at
+    if last is not None and cur.follow_up_attempts and c.now < last + interval:
+        new = replace(cur, feedback=FeedbackResult.UNREACHABLE)
+        return _Effect(
+            new,
+            {
+                "counted": False,
+                "follow_up_attempts": cur.follow_up_attempts,
+                "attempts_left": max(c.config.unreachable_attempts - cur.follow_up_attempts, 0),
+                "next_attempt_counts_from": (last + interval).isoformat(),
+            },
+            EventName.FOLLOW_UP_FAILED,
+        )
     attempts = cur.follow_up_attempts + 1
-    new = replace(cur, feedback=FeedbackResult.UNREACHABLE, follow_up_attempts=attempts)
-    payload: dict[str, Any] = {"follow_up_attempts": attempts}
+    new = replace(
+        cur,
+        feedback=FeedbackResult.UNREACHABLE,
+        follow_up_attempts=attempts,
+        last_follow_up_at=c.now,
+    )
+    payload: dict[str, Any] = {"counted": True, "follow_up_attempts": attempts}
     if attempts >= c.config.unreachable_attempts:
         blocked = _compensation_block(cur, cur.with_compensation)
         if not blocked:
             return _Effect(_closed(new, ClosureReason.UNREACHED), payload, EventName.CLOSED)
-        payload["closure_blocked"] = blocked
+        payload |= {"closure_blocked": blocked.reason, "missing": list(blocked.missing)}
     payload["attempts_left"] = max(c.config.unreachable_attempts - attempts, 0)
+    if attempts < c.config.unreachable_attempts:
+        payload["next_attempt_counts_from"] = (c.now + interval).isoformat()
     return _Effect(new, payload, EventName.FOLLOW_UP_FAILED)
 
 
 def _close(c: _Ctx) -> _Effect:
     cur = c.current
-    if cur.feedback is None and cur.follow_up_attempts == 0:
+    unasked = cur.feedback is None and cur.follow_up_attempts == 0
+    if unasked and not cur.anonymous:
         raise c.refuse(
             "the customer's feedback on this reply is not on record and no follow-up attempt "
             "has failed yet"
@@ -522,9 +624,12 @@ def _close(c: _Ctx) -> _Effect:
     with_compensation = asked or cur.with_compensation  # a proposed payout is not dropped here
     blocked = _compensation_block(cur, with_compensation)
     if blocked:
-        raise c.refuse(blocked)
-    satisfied = cur.feedback == FeedbackResult.SATISFIED
-    reason = ClosureReason.SATISFIED if satisfied else ClosureReason.UNREACHED
+        raise c.refuse(blocked.reason, blocked.missing)
+    reason = ClosureReason.UNREACHED
+    if cur.feedback == FeedbackResult.SATISFIED:
+        reason = ClosureReason.SATISFIED
+    elif unasked:  # anonymous: nobody could be asked
+        reason = ClosureReason.ANONYMOUS
     final = {key: c.data[key] for key in ("resolution", "root_cause")}
     new = _closed(cur, reason, with_compensation=with_compensation, **final)
     extras = {"with_compensation": with_compensation, "feedback": cur.feedback}
@@ -576,6 +681,8 @@ class Rule(NamedTuple):
 _S, _R = State, Role
 _ACTIVE = frozenset({_S.WITH_DUTY_MANAGER, _S.DISPATCHED, _S.IN_PROGRESS, _S.REPLIED})
 _AT_DEPARTMENT = frozenset({_S.DISPATCHED, _S.IN_PROGRESS})
+# An answer waits for the customer's verdict; a compliment's closes it (conveyed).
+_ANSWERED = frozenset({_S.REPLIED, _S.CLOSED})
 _DESK = frozenset({_R.DUTY_MANAGER, _R.SUPERVISOR})
 _CLERK = frozenset({_R.DEPARTMENT})
 _SYSTEM = frozenset({_R.SYSTEM})
@@ -599,7 +706,7 @@ RULES: Mapping[Action, Rule] = {
         fields=(_Field("department_id", _text), _Field("instructions", _text))),
     Action.RESOLVE: Rule(
         frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.REPLIED, _answer("resolve"),
-        to_states=frozenset({_S.REPLIED}), holder_bound=True, fields=_RESOLUTION),
+        to_states=_ANSWERED, holder_bound=True, fields=_RESOLUTION),
     Action.ACCEPT: Rule(
         frozenset({_S.DISPATCHED}), _CLERK, EventName.ACCEPTED, _accept,
         to_states=frozenset({_S.IN_PROGRESS}), department_scoped=True),
@@ -616,10 +723,13 @@ RULES: Mapping[Action, Rule] = {
         fields=(_Field("decision", _one_of(ExtensionDecision)), _Field("reason", _text, False))),
     Action.REPLY: Rule(
         frozenset({_S.IN_PROGRESS}), _CLERK, EventName.REPLIED, _answer("reply"),
-        to_states=frozenset({_S.REPLIED}), department_scoped=True, fields=_RESOLUTION),
+        to_states=_ANSWERED, department_scoped=True, fields=_RESOLUTION),
     Action.VERIFY_LOSS: Rule(
         _ACTIVE | {_S.RECEIVED}, _DESK | _CLERK, EventName.LOSS_VERIFIED, _verify_loss,
         stays=True, department_scoped=True, fields=(_Field("compensation_amount", _amount),)),
+    Action.DECLINE_COMPENSATION: Rule(
+        _ACTIVE, _DESK, EventName.COMPENSATION_DECLINED, _decline_compensation,
+        stays=True, fields=(_REASON,)),
     Action.FEEDBACK: Rule(
         frozenset({_S.REPLIED}), _SYSTEM, EventName.FOLLOW_UP_FAILED, _feedback,
         to_states=frozenset({_S.CLOSED, _S.DISPATCHED, _S.WITH_DUTY_MANAGER}), stays=True,
@@ -653,6 +763,38 @@ def _names(roles: frozenset[Role]) -> str:
     return " or ".join(role for role in Role if role in roles)
 
 
+def holder_of(current: ComplaintState) -> str:
+    """Who holds the complaint, in words: a person, a department or a shared queue."""
+    staff = current.holder_staff_id
+    if current.holder_role == Role.DEPARTMENT:
+        return f"department {current.department_id}" + (f", clerk {staff}" if staff else "")
+    if staff:
+        role = Role.of(current.holder_role) or Role.DUTY_MANAGER
+        return f"{role.en.lower()} {staff}"
+    if current.holder_role == Role.SUPERVISOR:
+        return "the supervisors' queue"
+    return "nobody"
+
+
+def _not_theirs(current: ComplaintState, actor: Actor) -> str | None:
+    """A duty manager acts on the complaints they answer for (they hold them, or a
+    department holds them on their behalf); a colleague on another shift does not. A
+    closed complaint is nobody's: whoever is on duty may reopen it."""
+    if actor.role != Role.DUTY_MANAGER or current.state == State.CLOSED:
+        return None
+    manager = current.duty_manager_id
+    if manager == actor.staff_id:
+        return None
+    held = holder_of(current)
+    if manager is None:
+        return f"it has no duty manager (held by {held}); only a supervisor may act on it"
+    if current.holder_role == Role.DUTY_MANAGER and current.holder_staff_id == manager:
+        whose = f"it is held by duty manager {manager}"
+    else:
+        whose = f"duty manager {manager} answers for it (held by {held})"
+    return f"{whose}; only they or a supervisor may act on it"
+
+
 def _permission_problem(rule: Rule, current: ComplaintState, actor: Actor) -> str | None:
     if actor.role not in rule.roles:
         return f"only {_names(rule.roles)} may do this"
@@ -662,7 +804,7 @@ def _permission_problem(rule: Rule, current: ComplaintState, actor: Actor) -> st
     waits = current.holder_role == Role.SUPERVISOR and actor.role != Role.SUPERVISOR
     if rule.holder_bound and waits:
         return f"returned {current.bounce_count} times, it waits for a supervisor's decision"
-    return None
+    return _not_theirs(current, actor)
 
 
 def actions_allowed_in(state: State | str) -> list[str]:
@@ -709,7 +851,12 @@ def decide(
         raise IllegalAction(current.state, action, actions_allowed_in(current.state))
     problem = _permission_problem(rule, current, actor)
     if problem is not None:
-        raise Forbidden(action, actor.role, problem)
+        holder = {
+            "holder_staff_id": current.holder_staff_id,
+            "holder_role": current.holder_role,
+            "duty_manager_id": current.duty_manager_id,
+        }
+        raise Forbidden(action, actor.role, problem, **holder)
     data = _parse(rule.fields, command.data, now, config)
     effect = rule.effect(_Ctx(current, actor, action, data, now, config))
     new = effect.new
@@ -737,6 +884,8 @@ def stage_entered_by(current: ComplaintState, action: Action, new: ComplaintStat
     """The SLA stage whose clock this change starts, if any: the stage of a state entered,
     or, once a duty manager acknowledges in time, their own clock to resolve or dispatch."""
     if new.state != current.state:
+        if new.state == State.REPLIED and new.anonymous:
+            return None  # nobody to follow up with: no clock runs
         return STAGE_ON_ENTRY.get(new.state)
     if action == Action.ACKNOWLEDGE:
         return Stage.RESOLUTION

@@ -34,6 +34,8 @@ SYSTEM = Actor(id="system", role="system")
 NOW = datetime(2026, 4, 1, 0, 0, tzinfo=BEIJING)
 
 P1, P2, P3 = "+8613800000001", "+8613900000002", "+8613700000003"
+# The names escalation's directory gives the departments, carried by its events.
+DEPARTMENT_NAMES = {"billing": "账务部 Billing", "network": "网络部 Network"}
 STAGE_SLA = {  # hours allowed in each stage, for the due times below
     "acknowledgement": 0.5,
     "handling": 4,
@@ -148,6 +150,8 @@ class Story:
             if counter in fields:
                 c.counters[counter] = fields.pop(counter)
         details = fields.pop("details", {})
+        department_id = fields.pop("department_id", c.department)
+        fields.setdefault("department_name", DEPARTMENT_NAMES.get(department_id or ""))
         payload = LifecycleChanged(
             complaint_id=c.id,
             reference=c.reference,
@@ -155,7 +159,7 @@ class Story:
             from_state=from_state,  # type: ignore[arg-type]
             to_state=c.state,  # type: ignore[arg-type]
             history_seq=c.seq,
-            department_id=fields.pop("department_id", c.department),
+            department_id=department_id,
             category=c.category,
             severity=c.severity,  # type: ignore[arg-type]
             nature="genuine",

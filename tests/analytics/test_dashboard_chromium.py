@@ -1,6 +1,8 @@
 """The dashboard in a real browser: Debian's headless Chromium opens it with a viewer's
-token (the outsourcing client), every chart draws with data, nothing is written to the
-console as an error, and a screenshot is kept in .run/test/artifacts/dashboard.png."""
+token (the outsourcing client) on the latest month with data (the clock is already in
+the next), every chart draws with data, a month and department without any says "no
+data" on every chart, nothing is written to the console as an error, and a screenshot
+is kept in .run/test/artifacts/dashboard.png."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from tests.conftest import ROOT, ServiceEnv
 pytestmark = pytest.mark.postgres
 
 SCREENSHOT = Path(ROOT) / ".run" / "test" / "artifacts" / "dashboard.png"
-CHARTS = ("volume", "pareto", "sla", "satisfaction", "hotspots")
+CHARTS = ("volume", "pareto", "sla", "satisfaction", "arrivals", "hotspots")
 
 
 def chromium() -> str:
@@ -165,41 +167,55 @@ def test_the_dashboard_draws_every_chart_for_a_viewer_without_console_errors(
         deviceScaleFactor=1,
         mobile=False,
     )
-    browser.send("Page.navigate", session, url=f"{base}/dashboard?month=2026-03#token={token}")
+    # No month asked for, and the clock is at the start of April: it opens on March.
+    browser.send("Page.navigate", session, url=f"{base}/dashboard#token={token}")
+
+    def evaluate(expression: str) -> Any:
+        result = browser.send(
+            "Runtime.evaluate", session, expression=expression, returnByValue=True
+        )
+        return result["result"].get("value")
 
     def page_state() -> dict[str, Any]:
-        result = browser.send(
-            "Runtime.evaluate",
-            session,
-            expression=(
-                "(s => s && JSON.stringify({ready: s.ready, points: s.points, errors: s.errors}))"
-                "(window.dashboardState)"
-            ),
-            returnByValue=True,
+        value = evaluate(
+            "(s => s && JSON.stringify({ready: s.ready, points: s.points, empty: s.empty, "
+            "errors: s.errors}))(window.dashboardState)"
         )
-        return json.loads(result["result"].get("value") or "null") or {}
+        return json.loads(value or "null") or {}
 
-    deadline = time.monotonic() + 30
-    state = page_state()
-    while not state.get("ready") and not state.get("errors") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    def drawn_state() -> dict[str, Any]:
+        deadline = time.monotonic() + 30
         state = page_state()
-    assert state.get("ready"), f"the dashboard did not finish drawing: {state}"
+        while not state.get("ready") and not state.get("errors") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = page_state()
+        assert state.get("ready"), f"the dashboard did not finish drawing: {state}"
+        return state
+
+    state = drawn_state()
+    assert evaluate("document.getElementById('month').value") == "2026-03"
+    assert evaluate("[...document.getElementById('month').options].map(o => o.value)") == [
+        "2026-03",
+        "2026-02",
+    ]
 
     shot = browser.send("Page.captureScreenshot", session, format="png")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
 
     # Every chart has data: March's 9 complaints, its 3 root causes (C3's not yet
-    # revised: service), billing and network, 3 satisfaction answers, a hot spot.
+    # revised: service), billing and network, 3 customers followed up, the 9 arrivals,
+    # a hot spot.
     assert set(state["points"]) == set(CHARTS)
     assert state["points"] == {
         "volume": 9,
         "pareto": 2,
         "sla": 2,
         "satisfaction": 3,
+        "arrivals": 9,
         "hotspots": state["points"]["hotspots"],
     }
+    assert not any(state["empty"].values())
     assert state["points"]["hotspots"] >= 1
     drawn = browser.send(
         "Runtime.evaluate",
@@ -211,6 +227,23 @@ def test_the_dashboard_draws_every_chart_for_a_viewer_without_console_errors(
         returnByValue=True,
     )
     assert drawn["result"]["value"] == len(CHARTS)
+    # The names the directory gave, not ids, in the department filter.
+    options = evaluate("[...document.getElementById('department').options].map(o => o.text)")
+    assert options == ["全部 All", "账务部 Billing", "网络部 Network"]
+
+    # February at network: nothing happened there. Every chart says so.
+    evaluate(
+        "document.getElementById('month').value = '2026-02';"
+        "document.getElementById('department').value = 'network';"
+        "document.getElementById('filters').dispatchEvent(new Event('change'));"
+    )
+    state = drawn_state()
+    assert state["points"] == dict.fromkeys(CHARTS, 0)
+    assert all(state["empty"][chart] for chart in CHARTS)
+    notes = evaluate(
+        "[...document.querySelectorAll('figure .empty')].filter(p => !p.hidden).length"
+    )
+    assert notes == len(CHARTS)
     errors = [
         e
         for e in browser.events

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 import pytest
 
 from tests.analytics.conftest import Analytics, load
-from tests.analytics.story import fixture_month
+from tests.analytics.story import BEIJING, fixture_month
 
 pytestmark = pytest.mark.postgres
 
@@ -34,13 +35,20 @@ def test_overview_of_the_month(month: Analytics) -> None:
     o = month.get("/analytics/overview", **MARCH)
     # C1–C5 came in; C4 (with network) and C5 (not acknowledged) are open and overdue.
     assert (o["volume"], o["open"], o["overdue"], o["closed"], o["answered"]) == (5, 2, 2, 3, 3)
-    # Latest answers: C1 and C2 satisfied, C3 unreachable; C2 was unsatisfied once.
+    # Final verdicts: C1 and C2 satisfied; C3 never reached (not counted as satisfied).
+    # On the first answer C2 was unsatisfied: half the first answers satisfied.
     assert o["satisfaction"] == {
         "satisfied": 2,
         "unsatisfied": 0,
         "unreachable": 1,
         "rate": 1.0,
+        "first_satisfied": 1,
+        "first_unsatisfied": 1,
+        "first_rate": 0.5,
         "ever_unsatisfied": 1,
+        "ever_unsatisfied_rate": 0.5,
+        "followed_up": 3,
+        "rate_of_followed_up": 0.6667,
     }
     # C2 was reopened once, of three answered; returned once; urged and escalated.
     assert (o["reopened"], o["reopen_rate"], o["returned"]) == (1, 0.3333, 1)
@@ -200,7 +208,7 @@ def test_the_report_as_csv_and_as_a_printable_page(month: Analytics) -> None:
     page = month.get("/analytics/departments/billing/report", month="2026-03", format="html")
     assert page.startswith("<!doctype html>")
     for expected in (
-        "billing · 2026-03",
+        "账务部 Billing · 2026-03",
         "Key figures",
         "系统 · System",
         "not_ours",
@@ -217,3 +225,112 @@ def test_a_department_user_sees_only_their_department(month: Analytics) -> None:
     o = month.get("/analytics/overview", headers=clerk, **MARCH)
     assert (o["department"], o["volume"]) == ("billing", 1)
     assert month.client.get("/analytics/overview").status_code == 401
+
+
+def test_a_report_for_a_department_that_does_not_exist_is_not_found(month: Analytics) -> None:
+    missing = month.client.get(
+        "/analytics/departments/legal/report", params={"month": "2026-03"}, headers=month.supervisor
+    )
+    assert missing.status_code == 404
+    assert "legal" in missing.json()["message"]
+    # A department analytics knows, in a month it had nothing: a report of zeros is true.
+    quiet = month.get("/analytics/departments/network/report", month="2026-01")
+    assert quiet["summary"]["complaints"] == 0
+
+
+def test_the_report_names_the_department_and_reads_in_the_centres_time_in_both_languages(
+    month: Analytics,
+) -> None:
+    billing = month.get("/analytics/departments/billing/report", month="2026-03")
+    assert billing["department_name"] == "账务部 Billing"
+    assert billing["generated_at"] == "2026-04-01T00:00:00+08:00"
+    # Billing sent C2 back at 15:00 Beijing time on 5 March.
+    assert billing["returned"]["examples"][0]["at"] == "2026-03-05T15:00+08:00"
+    assert billing["actions"] == [
+        "首要根因：系统，1 件，占已分类投诉的 100%。 "
+        "Top root cause: System, 1 complaint, 100% of those classified.",
+        "1 件以“非本部门职责”退单：请与值班台核对派单规则。 "
+        "1 returned as 'Not our responsibility': check the dispatch rules with the duty desk.",
+    ]
+    network = month.get("/analytics/departments/network/report", month="2026-03")
+    assert network["overdue"][0]["due_at"] == "2026-03-20T11:20+08:00"
+    assert network["actions"][1:] == [
+        "部门签收按时率 50%。 Department acceptance deadlines met in 50% of cases.",
+        "首次答复满意率仅 0%（最终 100%）：第一次答复要答到点上。 "
+        "Only 0% satisfied with the first answer (100% in the end): get the first answer right.",
+        "1 件因客户不满意重办。 1 complaint reopened after the customer's answer.",
+        "1 件现已超时。 1 complaint past the deadline now.",
+    ]
+    page = month.get("/analytics/departments/network/report", month="2026-03", format="html")
+    assert "网络部 Network · 2026-03" in page and "2026-03-20T11:20+08:00" in page
+
+
+def test_department_names_come_with_the_figures(month: Analytics) -> None:
+    sla = month.get("/analytics/sla-by-department", **MARCH)["departments"]
+    assert [(d["department"], d["name"]) for d in sla] == [
+        ("billing", "账务部 Billing"),
+        ("network", "网络部 Network"),
+    ]
+    pareto = month.get("/analytics/root-causes", month="2026-03")
+    assert {d["department"]: d["name"] for d in pareto["by_department"]} == {
+        "billing": "账务部 Billing",
+        "network": "网络部 Network",
+        "duty_desk": "值班台 Duty desk",
+    }
+    by_department = month.get("/analytics/trends", by="department", **MARCH)
+    assert by_department["names"]["network"] == "网络部 Network"
+    filters = month.get("/analytics/filters")
+    assert filters["department_names"] == {"billing": "账务部 Billing", "network": "网络部 Network"}
+
+
+def test_arrivals_by_hour_and_weekday_for_the_rota(month: Analytics) -> None:
+    a = month.get("/analytics/arrivals", **MARCH)
+    assert a["total"] == 5 and a["timezone"] == "Asia/Shanghai"
+    # Beijing hours: C2 at 8, C1 and C4 at 9, C3 at 10, C5 at 22.
+    assert {h: n for h, n in enumerate(a["by_hour"]) if n} == {8: 1, 9: 2, 10: 1, 22: 1}
+    weekdays = {w["label_en"]: w for w in a["weekdays"]}
+    assert [w["weekday"] for w in a["weekdays"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert weekdays["Mon"]["label_zh"] == "周一"
+    # Tuesdays: C3 at 10 and C5 at 22; March 2026 has five Tuesdays.
+    tuesday = weekdays["Tue"]
+    assert (tuesday["total"], tuesday["days"]) == (2, 5)
+    assert (tuesday["counts"][10], tuesday["counts"][22], tuesday["average"][22]) == (1, 1, 0.2)
+    assert (weekdays["Thu"]["counts"][8], weekdays["Sat"]["counts"][9]) == (1, 1)
+    assert weekdays["Wed"]["total"] == 0 and weekdays["Wed"]["days"] == 4
+    text = month.get("/analytics/arrivals", format="csv", **MARCH)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[1]["label_en"] == "Tue" and rows[1]["22"] == "1"
+    network = month.get("/analytics/arrivals", department="network", **MARCH)
+    assert network["total"] == 2  # C2 and C4
+
+
+def test_days_still_to_come_are_not_counted_as_quiet_days(month: Analytics) -> None:
+    month.clock.set(datetime(2026, 3, 15, 12, 0, tzinfo=BEIJING))
+    t = month.get("/analytics/trends", by="category", **MARCH)
+    assert t["buckets"][-1] == "2026-03-15" and len(t["buckets"]) == 15
+    assert t["to"] == "2026-03-15"
+
+
+def test_the_dashboard_filters_offer_months_with_data_up_to_this_one(month: Analytics) -> None:
+    filters = month.get("/analytics/filters")
+    assert (filters["months"], filters["default_month"]) == (["2026-03", "2026-02"], "2026-03")
+    clerk = month.env.token("department", "D-N1", department="network")
+    own = month.get("/analytics/filters", headers=clerk)
+    assert (own["months"], own["departments"]) == (["2026-03"], ["network"])
+    # Seen from February, March is still to come.
+    month.clock.set(datetime(2026, 2, 25, 12, 0, tzinfo=BEIJING))
+    assert month.get("/analytics/filters")["months"] == ["2026-02"]
+
+
+def test_qa_revises_a_root_cause_by_the_reference_staff_have_in_hand(month: Analytics) -> None:
+    c3 = month.story.complaints["C3"]  # type: ignore[attr-defined]
+    answer = month.client.put(
+        f"/analytics/complaints/{c3.reference}/root-cause",
+        json={"root_cause": "management", "note": "排班不足"},
+        headers=month.qa,
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["complaint_id"], answer.json()["root_cause"]) == (c3.id, "management")
+    read = month.get(f"/analytics/complaints/{c3.reference}/root-cause")
+    assert (read["complaint_id"], read["revisions"], read["revised_by"]) == (c3.id, 1, "QA01")
+    assert month.get("/analytics/root-causes", month="2026-03")["revised"] == 1

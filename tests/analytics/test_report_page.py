@@ -133,10 +133,14 @@ def test_hostile_text_and_department_name_show_as_written_and_never_as_markup(
     assert hostile_month["returned"]["examples"][0]["reason"] == HOSTILE
 
 
-def test_the_page_is_the_reports_own_department_unless_named(
+def test_the_page_is_headed_by_the_departments_name_else_its_id(
     hostile_month: dict[str, Any],
 ) -> None:
     assert Page(department_html(hostile_month)).texts["title"] == [
+        "账务部 Billing 2026-03 投诉月报 / monthly complaint report"
+    ]
+    unnamed = {**hostile_month, "department_name": None}
+    assert Page(department_html(unnamed)).texts["title"] == [
         "billing 2026-03 投诉月报 / monthly complaint report"
     ]
 

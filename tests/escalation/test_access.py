@@ -136,3 +136,24 @@ def test_without_a_token_nothing_is_shown(centre: Centre) -> None:
     cid = centre.receive()
     assert centre.client.get(f"/complaints/{cid}").status_code == 401
     assert centre.client.post(f"/complaints/{cid}/actions/acknowledge").status_code == 401
+
+
+def test_another_duty_managers_token_cannot_act_on_a_complaint_they_do_not_hold(
+    centre: Centre,
+) -> None:
+    cid = centre.receive()  # 王经理 (DM01) is on duty and holds it
+    assert centre.get(cid, "DM02").json()["allowed_actions"] == []
+    for action, body in (
+        ("acknowledge", {}),
+        ("dispatch", {"department_id": "billing", "instructions": "请处理"}),
+        ("resolve", {"resolution": "已解释", "root_cause": "service"}),
+    ):
+        answer = centre.act(cid, action, "DM02", **body)
+        assert answer.status_code == 403, answer.text
+        refused = answer.json()
+        assert refused["holder_staff_id"] == "DM01" and refused["duty_manager_id"] == "DM01"
+        assert "held by duty manager DM01" in refused["message"]
+    assert centre.get(cid).json()["acknowledged_at"] is None
+    assert centre.verify(cid)["entries"] == 1  # the refusals left no trace
+    assert centre.act(cid, "acknowledge", "DM01").status_code == 200
+    assert "dispatch" in centre.get(cid, "SV01").json()["allowed_actions"]

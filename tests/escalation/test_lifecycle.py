@@ -491,7 +491,7 @@ def test_after_two_returns_the_supervisor_decides_where_the_ticket_goes() -> Non
     assert twice.state == State.WITH_DUTY_MANAGER
     assert (twice.holder_role, twice.holder_staff_id) == ("supervisor", None)
 
-    assert allowed_actions(twice, DUTY_MANAGER) == ["verify-loss", "urge"]
+    assert allowed_actions(twice, DUTY_MANAGER) == ["verify-loss", "decline-compensation", "urge"]
     with pytest.raises(Forbidden, match="supervisor"):
         redispatched(twice, by=DUTY_MANAGER)
     with pytest.raises(Forbidden):
@@ -653,8 +653,9 @@ def test_closure_needs_the_customers_feedback_or_a_failed_follow_up() -> None:
 def test_a_customer_unreachable_three_times_closes_the_complaint_as_unreached() -> None:
     complaint = replied_by_billing()
     events = []
-    for _ in range(3):
-        decision = act(complaint, "feedback", SYSTEM, result="unreachable")
+    for call in range(3):  # in the morning, before lunch and in the afternoon
+        at = MONDAY_9AM + timedelta(hours=3 * call)
+        decision = act(complaint, "feedback", SYSTEM, at=at, result="unreachable")
         events.append(decision.event_type)
         complaint = decision.new
     assert events == ["complaint.follow_up_failed"] * 2 + ["complaint.closed"]
@@ -808,7 +809,9 @@ def test_a_close_that_adds_compensation_needs_the_loss_verified_too() -> None:
     missed = act(answered, "feedback", SYSTEM, result="unreachable").new
     with pytest.raises(GuardFailed, match="loss verified"):
         act(missed, "close", DUTY_MANAGER, with_compensation=True, **RESOLUTION)
-    assert act(missed, "close", DUTY_MANAGER, **RESOLUTION).to_state == State.CLOSED
+    verified = act(missed, "verify-loss", DUTY_MANAGER, compensation_amount="30").new
+    closed = act(verified, "close", DUTY_MANAGER, with_compensation=True, **RESOLUTION)
+    assert closed.to_state == State.CLOSED and closed.payload["with_compensation"] is True
 
 
 def test_a_satisfied_customer_is_recorded_while_the_loss_still_awaits_verification() -> None:
@@ -823,12 +826,15 @@ def test_a_satisfied_customer_is_recorded_while_the_loss_still_awaits_verificati
 
 
 def test_unreached_customers_do_not_close_an_unverified_compensation() -> None:
-    complaint = replied_by_billing("compensation", with_compensation=True)
-    for _ in range(3):
-        decision = act(complaint, "feedback", SYSTEM, result="unreachable")
-        complaint = decision.new
-    assert decision.to_state == State.REPLIED
-    assert "closure_blocked" in decision.payload
+    for with_compensation in (True, False):
+        complaint = replied_by_billing("compensation", with_compensation=with_compensation)
+        for call in range(3):
+            at = MONDAY_9AM + timedelta(hours=3 * call)
+            decision = act(complaint, "feedback", SYSTEM, at=at, result="unreachable")
+            complaint = decision.new
+        assert decision.to_state == State.REPLIED
+        assert "closure_blocked" in decision.payload
+        assert decision.payload["missing"][:2] == ["loss_verified", "compensation_amount"]
 
 
 def test_only_a_compensation_complaint_may_be_resolved_with_compensation() -> None:
@@ -845,6 +851,225 @@ def test_only_a_compensation_complaint_may_be_resolved_with_compensation() -> No
     assert refused.value.field == "with_compensation"
 
 
+def test_a_compensation_claim_answered_without_compensation_does_not_close_unsettled() -> None:
+    # Billing answers a claim for a lost parcel and says nothing about paying; the
+    # customer is pleased with the apology. The claim itself is still unsettled.
+    answered = replied_by_billing("compensation", with_compensation=False)
+    decision = act(answered, "feedback", SYSTEM, result="satisfied")
+    assert decision.to_state == State.REPLIED
+    assert decision.event_type == "complaint.feedback_recorded"
+    assert decision.payload["missing"] == [
+        "loss_verified",
+        "compensation_amount",
+        "compensation_declined",
+    ]
+    with pytest.raises(GuardFailed) as refused:
+        act(decision.new, "close", DUTY_MANAGER, **RESOLUTION)
+    assert "verify-loss" in refused.value.reason and "decline-compensation" in refused.value.reason
+    assert refused.value.missing == [
+        "loss_verified",
+        "compensation_amount",
+        "compensation_declined",
+    ]
+    # The duty manager looks at it and records that nothing is owed, and why.
+    declined = act(
+        decision.new,
+        "decline-compensation",
+        DUTY_MANAGER,
+        reason="The parcel was delivered; the delay was within the promised days",
+    )
+    assert declined.event_type == "complaint.compensation_declined"
+    assert declined.new.compensation_declined is True
+    assert declined.payload["reason"].startswith("The parcel was delivered")
+    closed = act(declined.new, "close", DUTY_MANAGER, **RESOLUTION)
+    assert closed.new.closure_reason == "satisfied"
+    assert closed.new.loss_verified is False and closed.new.with_compensation is False
+
+
+def test_a_compensation_claim_with_the_loss_verified_closes_whatever_the_answer_paid() -> None:
+    answered = replied_by_billing("compensation", with_compensation=False)
+    verified = act(answered, "verify-loss", BILLING_CLERK, compensation_amount="45").new
+    closed = act(verified, "feedback", SYSTEM, result="satisfied")
+    assert closed.to_state == State.CLOSED and closed.new.compensation_amount == Decimal("45.00")
+
+
+def test_no_compensation_is_due_only_by_the_desks_decision_on_an_unverified_claim() -> None:
+    claim = in_progress_at_billing("compensation")
+    with pytest.raises(Forbidden):
+        act(claim, "decline-compensation", BILLING_CLERK, reason="Not our fault")
+    with pytest.raises(InvalidCommand) as refused:
+        act(claim, "decline-compensation", DUTY_MANAGER)
+    assert refused.value.field == "reason"
+    with pytest.raises(GuardFailed, match="only for compensation claims"):
+        act(in_progress_at_billing(), "decline-compensation", DUTY_MANAGER, reason="x")
+    declined = act(claim, "decline-compensation", SUPERVISOR, reason="Outside the warranty").new
+    with pytest.raises(GuardFailed, match="already decided"):
+        act(declined, "decline-compensation", DUTY_MANAGER, reason="Again")
+    # A payout cannot be answered while the decision stands ...
+    with pytest.raises(GuardFailed, match="no compensation is due"):
+        act(declined, "reply", BILLING_CLERK, with_compensation=True, **RESOLUTION)
+    # ... until the loss is verified after all, which outweighs it.
+    verified = act(declined, "verify-loss", BILLING_CLERK, compensation_amount="12.5")
+    assert verified.payload["overrides_decline"] is True
+    assert verified.new.compensation_declined is False
+    with pytest.raises(GuardFailed, match=r"verified at 12\.50"):
+        act(verified.new, "decline-compensation", DUTY_MANAGER, reason="Changed our mind")
+
+
+# --- follow-up calls are spaced -------------------------------------------------------------
+
+
+def test_three_follow_up_calls_in_four_seconds_count_as_one() -> None:
+    complaint = replied_by_billing()
+    decisions = []
+    for second in (0, 2, 4):
+        at = MONDAY_9AM + timedelta(seconds=second)
+        decision = act(complaint, "feedback", SYSTEM, at=at, result="unreachable")
+        decisions.append(decision)
+        complaint = decision.new
+    assert [d.event_type for d in decisions] == ["complaint.follow_up_failed"] * 3
+    assert [d.payload["counted"] for d in decisions] == [True, False, False]
+    assert complaint.state == State.REPLIED and complaint.follow_up_attempts == 1
+    # Each uncounted call is on record and says when the next one will count.
+    two_hours_later = (MONDAY_9AM + timedelta(hours=2)).isoformat()
+    assert decisions[1].payload["next_attempt_counts_from"] == two_hours_later
+    assert decisions[1].payload["attempts_left"] == 2
+    # Calls spaced by the interval count, and the third closes it as unreached.
+    second = act(
+        complaint,
+        "feedback",
+        SYSTEM,
+        at=MONDAY_9AM + timedelta(hours=2),
+        result="unreachable",
+    )
+    assert second.payload["counted"] is True and second.new.follow_up_attempts == 2
+    third = act(
+        second.new,
+        "feedback",
+        SYSTEM,
+        at=MONDAY_9AM + timedelta(hours=3, minutes=59),
+        result="unreachable",
+    )
+    assert third.payload["counted"] is False and third.to_state == State.REPLIED
+    last = act(
+        third.new, "feedback", SYSTEM, at=MONDAY_9AM + timedelta(hours=4), result="unreachable"
+    )
+    assert last.to_state == State.CLOSED and last.new.closure_reason == "unreached"
+
+
+def test_the_interval_between_counted_follow_up_calls_is_configurable() -> None:
+    anytime = LifecycleConfig(follow_up_interval=timedelta(0))
+    complaint = replied_by_billing()
+    for _ in range(3):
+        complaint = act(complaint, "feedback", SYSTEM, config=anytime, result="unreachable").new
+    assert complaint.closure_reason == "unreached"
+    with pytest.raises(ValueError, match="negative"):
+        LifecycleConfig(follow_up_interval=timedelta(minutes=-1))
+
+
+def test_a_new_answer_starts_the_follow_up_calls_afresh() -> None:
+    missed = act(replied_by_billing(), "feedback", SYSTEM, result="unreachable").new
+    reopened = act(missed, "reopen", DUTY_MANAGER, reason="Customer called back").new
+    assert reopened.last_follow_up_at is None
+    again = act(act(reopened, "accept", BILLING_CLERK).new, "reply", BILLING_CLERK, **RESOLUTION)
+    soon = act(again.new, "feedback", SYSTEM, result="unreachable")
+    assert soon.payload["counted"] is True
+
+
+# --- each duty manager acts on their own complaints -----------------------------------------
+
+
+def test_another_duty_manager_cannot_act_on_a_complaint_they_do_not_hold() -> None:
+    complaint = with_duty_manager()  # DM01's
+    assert allowed_actions(complaint, NEXT_DUTY_MANAGER) == []
+    for action, data in (
+        ("acknowledge", {}),
+        ("dispatch", {"department_id": "billing", "instructions": "请处理"}),
+        ("resolve", RESOLUTION),
+        ("urge", {"reason": "hurry"}),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            act(complaint, action, NEXT_DUTY_MANAGER, **data)
+        assert "held by duty manager DM01" in refused.value.reason
+        assert refused.value.details["holder_staff_id"] == "DM01"
+    # A supervisor may, and so may the manager who holds it.
+    assert "acknowledge" in allowed_actions(complaint, SUPERVISOR)
+    assert act(complaint, "acknowledge", DUTY_MANAGER).new.acknowledged_by == "DM01"
+
+
+def test_a_duty_manager_decides_for_the_complaints_a_department_holds_on_their_behalf() -> None:
+    asked = request_more_time(in_progress_at_billing()).new
+    with pytest.raises(Forbidden) as refused:
+        act(asked, "decide-extension", NEXT_DUTY_MANAGER, decision="approve")
+    assert "duty manager DM01 answers for it (held by department billing, clerk B07)" in str(
+        refused.value
+    )
+    assert refused.value.details["duty_manager_id"] == "DM01"
+    assert act(asked, "decide-extension", DUTY_MANAGER, decision="approve").new.extended_until
+    # After a shift change the incoming manager answers for it, the outgoing no longer.
+    handed = act(asked, "hand-over", SYSTEM, staff_id="DM02").new
+    assert "decide-extension" in allowed_actions(handed, NEXT_DUTY_MANAGER)
+    assert "decide-extension" not in allowed_actions(handed, DUTY_MANAGER)
+
+
+def test_an_answered_complaint_is_closed_by_its_own_duty_manager() -> None:
+    missed = act(replied_by_billing(), "feedback", SYSTEM, result="unreachable").new
+    with pytest.raises(Forbidden, match="held by duty manager DM01"):
+        act(missed, "close", NEXT_DUTY_MANAGER, **RESOLUTION)
+    assert act(missed, "close", SUPERVISOR, **RESOLUTION).to_state == State.CLOSED
+
+
+def test_a_closed_complaint_is_reopened_by_whoever_is_on_duty() -> None:
+    decision = act(closed_as_satisfied(), "reopen", NEXT_DUTY_MANAGER, reason="Charged again")
+    assert decision.to_state == State.DISPATCHED
+
+
+def test_a_complaint_nobody_was_on_duty_for_is_the_supervisors_alone() -> None:
+    waiting = act(received(), "assign", SYSTEM).new
+    with pytest.raises(Forbidden, match="no duty manager"):
+        act(waiting, "urge", DUTY_MANAGER, reason="x")
+
+
+# --- compliments and anonymous callers -------------------------------------------------------
+
+
+def test_a_compliment_is_closed_as_conveyed_by_the_departments_reply() -> None:
+    praise = in_progress_at_billing("recognition")
+    decision = act(praise, "reply", BILLING_CLERK, **RESOLUTION)
+    assert decision.event_type == "complaint.closed"
+    assert decision.to_state == State.CLOSED
+    assert decision.new.closure_reason == "conveyed"
+    assert decision.payload["closure_reason"] == "conveyed"
+    assert decision.stage_entered is None  # no follow-up clock, no satisfaction survey
+    assert decision.new.feedback is None and decision.new.holder_role is None
+
+
+def test_a_compliment_the_desk_passes_on_itself_is_closed_as_conveyed() -> None:
+    decision = act(with_duty_manager("recognition"), "resolve", DUTY_MANAGER, **RESOLUTION)
+    assert (decision.to_state, decision.new.closure_reason) == (State.CLOSED, "conveyed")
+
+
+def anonymous_with_duty_manager() -> ComplaintState:
+    complaint = ComplaintState.new(nature="genuine", anonymous=True)
+    return act(complaint, "assign", SYSTEM, staff_id="DM01").new
+
+
+def test_an_anonymous_complaint_is_answered_without_a_follow_up_clock_and_closed_by_the_desk() -> (
+    None
+):
+    urged = act(anonymous_with_duty_manager(), "urge", SYSTEM, reason="late", level=1).new
+    answered = act(urged, "resolve", DUTY_MANAGER, **RESOLUTION)
+    assert answered.to_state == State.REPLIED
+    assert answered.stage_entered is None
+    assert answered.new.escalation_level == 0
+    assert "close" in allowed_actions(answered.new, DUTY_MANAGER)
+    closed = act(answered.new, "close", DUTY_MANAGER, **RESOLUTION)
+    assert closed.new.closure_reason == "anonymous"
+    # One who left a number waits for their answer or a failed call, as before.
+    with pytest.raises(GuardFailed, match="feedback"):
+        act(replied_by_billing(), "close", DUTY_MANAGER, **RESOLUTION)
+
+
 # --- what the API shows -------------------------------------------------------------------
 
 
@@ -856,10 +1081,16 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "reply",
         "verify-loss",
     ]
-    assert allowed_actions(complaint, DUTY_MANAGER) == ["decide-extension", "verify-loss", "urge"]
+    assert allowed_actions(complaint, DUTY_MANAGER) == [
+        "decide-extension",
+        "verify-loss",
+        "decline-compensation",
+        "urge",
+    ]
     assert allowed_actions(complaint, SUPERVISOR) == [
         "decide-extension",
         "verify-loss",
+        "decline-compensation",
         "urge",
         "escalate",
     ]

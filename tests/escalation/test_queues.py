@@ -86,3 +86,52 @@ def test_a_departments_queue_holds_what_was_dispatched_to_it_overdue_first(
     ]
     missing = centre.client.get("/departments/legal/queue", headers=centre.as_("SV01"))
     assert missing.status_code == 404
+
+
+def test_the_duty_managers_queue_shows_what_waits_for_their_decision_even_at_a_department(
+    centre: Centre,
+) -> None:
+    fresh = centre.receive()
+    returned = centre.receive()
+    extension = centre.receive()
+    for cid in (returned, extension):
+        answer = centre.act(cid, "dispatch", "DM01", department_id="billing", instructions="请处理")
+        assert answer.status_code == 200, answer.text
+    centre.act(returned, "return", "B07", reason_code="not_ours", reason="不是账务问题")
+    centre.act(extension, "accept", "B07")
+    until = (utcnow() + timedelta(days=3)).isoformat()
+    asked = centre.act(extension, "request-extension", "B07", until=until, reason="等银行流水")
+    assert asked.status_code == 200, asked.text
+
+    mine = {item["id"]: item for item in queue(centre, "/queues/mine", "DM01")["items"]}
+    assert set(mine) == {fresh, returned, extension}
+    assert mine[fresh]["awaiting"] == "acknowledge"
+    assert mine[returned]["awaiting"] == "returned"
+    assert (mine[returned]["awaiting_zh"], mine[returned]["awaiting_en"]) == (
+        "被退单：重新派单或直接答复",
+        "Returned: dispatch it again or answer it",
+    )
+    # Billing holds this one, but the request for more time is the duty manager's to decide.
+    assert mine[extension]["holder_role"] == "department"
+    assert (mine[extension]["awaiting"], mine[extension]["pending_extension"]) == (
+        "extension",
+        True,
+    )
+    # Another duty manager decides none of them; the clerk sees their own work.
+    assert queue(centre, "/queues/mine", "DM02")["items"] == []
+    clerk = {item["id"]: item["awaiting"] for item in queue(centre, "/queues/mine", "B07")["items"]}
+    assert clerk == {extension: "answer"}
+
+    # Once decided, it leaves the duty manager's queue: billing holds it, nothing waits.
+    assert centre.act(extension, "decide-extension", "DM01", decision="approve").status_code == 200
+    assert extension not in {i["id"] for i in queue(centre, "/queues/mine", "DM01")["items"]}
+
+
+def test_an_answered_claim_waits_in_the_queue_until_it_is_settled(centre: Centre) -> None:
+    cid = centre.receive(nature="compensation")
+    centre.act(cid, "resolve", "DM01", resolution="已补发商品", root_cause="business")
+    [item] = queue(centre, "/queues/mine", "DM01")["items"]
+    assert item["awaiting"] == "settle_compensation"
+    centre.act(cid, "decline-compensation", "DM01", reason="已补发，无需赔偿")
+    [item] = queue(centre, "/queues/mine", "DM01")["items"]
+    assert item["awaiting"] == "follow_up"  # now the customer's verdict is awaited

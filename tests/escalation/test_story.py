@@ -225,7 +225,8 @@ def test_after_the_configured_returns_a_supervisor_decides(centre: Centre) -> No
 def test_a_duty_manager_resolves_directly_and_closes_after_failed_follow_ups(
     make_centre: Any,
 ) -> None:
-    centre = make_centre(unreachable_attempts=2)
+    # Calls that count may follow one another at once here (no minimum interval).
+    centre = make_centre(unreachable_attempts=2, follow_up_interval_minutes=0)
     cid = centre.receive(category="service")
     answer = centre.act(
         cid, "resolve", "DM01", resolution="电话解释了套餐资费", root_cause="service"
@@ -264,4 +265,94 @@ def test_a_compensation_complaint_closes_with_compensation_only_once_the_loss_is
     assert closed.status_code == 200, closed.text
     assert closed.json()["complaint"]["with_compensation"] is True
     assert centre.last_event(cid).payload["details"]["compensation_amount"] == "120.50"
+    assert centre.verify(cid)["valid"]
+
+
+def test_follow_up_calls_in_quick_succession_count_once(centre: Centre) -> None:
+    # The agent tries the customer three times within a few seconds: one failed
+    # follow-up as far as closing as unreached goes, the others on record.
+    cid = centre.receive(category="service")
+    answer = centre.act(
+        cid, "resolve", "DM01", resolution="电话解释了套餐资费", root_cause="service"
+    )
+    assert answer.status_code == 200, answer.text
+    for _ in range(3):
+        assert centre.feedback(cid, "unreachable")
+    seen = centre.get(cid).json()
+    assert (seen["state"], seen["follow_up_attempts"]) == ("replied", 1)
+    assert seen["last_follow_up_at"] is not None
+    events = [e for e in centre.events(cid) if e.type == "complaint.follow_up_failed"]
+    assert [e.payload["details"]["counted"] for e in events] == [True, False, False]
+    assert events[-1].payload["details"]["next_attempt_counts_from"] > seen["last_follow_up_at"]
+    history = [entry for entry in centre.history(cid) if entry["action"] == "feedback"]
+    assert len(history) == 3  # every call is in the history
+
+
+def test_a_compensation_claim_answered_without_compensation_waits_for_the_desks_decision(
+    centre: Centre,
+) -> None:
+    cid = centre.receive(nature="compensation")
+    centre.act(cid, "dispatch", "DM01", department_id="billing", instructions="核实损失")
+    centre.act(cid, "accept", "B07")
+    reply = {"resolution": "已致歉并补发", "root_cause": "business", "with_compensation": False}
+    assert centre.act(cid, "reply", "B07", **reply).status_code == 200
+    assert centre.feedback(cid, "satisfied")
+    waiting = centre.get(cid).json()
+    assert (waiting["state"], waiting["loss_verified"]) == ("replied", False)
+
+    refused = centre.act(cid, "close", "DM01", **reply)
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["missing"] == ["loss_verified", "compensation_amount", "compensation_declined"]
+    assert "decline-compensation" in body["message"]
+    assert "decline-compensation" in body["allowed_actions"]
+
+    declined = centre.act(cid, "decline-compensation", "DM01", reason="货物已按时送达，无损失")
+    assert declined.status_code == 200, declined.text
+    assert declined.json()["complaint"]["compensation_declined"] is True
+    assert centre.last_event(cid).type == "complaint.compensation_declined"
+    closed = centre.act(cid, "close", "DM01", **reply)
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["complaint"]["closure_reason"] == "satisfied"
+    assert centre.verify(cid)["valid"]
+
+
+def test_a_compliment_is_passed_to_billing_and_closed_when_billing_has_it(
+    centre: Centre,
+) -> None:
+    # 王女士 calls to praise billing's clerk who sorted out her bill.
+    cid = centre.receive(nature="recognition", category="service")
+    centre.act(cid, "dispatch", "DM01", department_id="billing", instructions="转达客户表扬")
+    centre.act(cid, "accept", "B07")
+    dispatched = next(e for e in centre.events(cid) if e.type == "complaint.dispatched")
+    assert dispatched.payload["department_name"] == "账务部 Billing"
+    answer = centre.act(cid, "reply", "B07", resolution="已转达陈会计本人", root_cause="service")
+    assert answer.status_code == 200, answer.text
+    closed = answer.json()["complaint"]
+    assert (closed["state"], closed["closure_reason"]) == ("closed", "conveyed")
+    assert (closed["stage"], closed["due_at"]) == (None, None)  # no follow-up clock
+    event = centre.last_event(cid)
+    assert event.type == "complaint.closed"
+    assert event.payload["closure_reason"] == "conveyed"
+    assert event.payload["department_name"] == "账务部 Billing"
+    # Nobody asks her whether she is satisfied: a second answer has nothing to act on.
+    assert centre.feedback(cid, "satisfied")
+    assert centre.get(cid).json()["feedback"] is None
+    assert centre.verify(cid)["valid"]
+
+
+def test_an_anonymous_complaint_is_answered_and_closed_without_a_follow_up(
+    centre: Centre,
+) -> None:
+    cid = centre.receive(anonymous=True, customer_phone=None, customer_name=None)
+    assert centre.last_event(cid).payload["anonymous"] is True
+    answer = centre.act(cid, "resolve", "DM01", resolution="已通报物业整改", root_cause="external")
+    assert answer.status_code == 200, answer.text
+    replied = answer.json()["complaint"]
+    assert (replied["state"], replied["anonymous"]) == ("replied", True)
+    assert (replied["stage"], replied["due_at"]) == (None, None)  # nothing to be late for
+    assert "close" in replied["allowed_actions"]
+    closed = centre.act(cid, "close", "DM01", resolution="已通报物业整改", root_cause="external")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["complaint"]["closure_reason"] == "anonymous"
     assert centre.verify(cid)["valid"]

@@ -290,6 +290,9 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("POST", "/complaints/{complaint_id}/actions/decide-extension"): Endpoint(
         _DESK, _empty_action("decide-extension"), 422, other_department=404
     ),
+    ("POST", "/complaints/{complaint_id}/actions/decline-compensation"): Endpoint(
+        _DESK, _empty_action("decline-compensation"), 422, other_department=404
+    ),
     ("POST", "/complaints/{complaint_id}/actions/urge"): Endpoint(
         _DESK, _empty_action("urge"), 422, other_department=404
     ),
@@ -391,6 +394,7 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/analytics/sla-by-department"): Endpoint(
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
+    ("GET", "/analytics/arrivals"): Endpoint(_READERS, get("/analytics/arrivals", **_MARCH)),
     ("GET", "/dashboard"): Endpoint(PUBLIC, get("/dashboard")),
     ("GET", "/dashboard/assets/{path:path}"): Endpoint(
         PUBLIC, lambda service, caller: Call("GET", "/dashboard/assets/dashboard.js")

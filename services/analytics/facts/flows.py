@@ -43,6 +43,8 @@ def on_lifecycle(session: Session, event: Event[Any], tz: tzinfo) -> None:
     service.save_fact(session, before=before, after=after)
     row = projection.event_row(payload, event.type, str(event.envelope.event_id), at, tz)
     service.add_event(session, row=row)
+    if payload.department_id and payload.department_name:
+        service.name_departments(session, {payload.department_id: (payload.department_name, at)})
 
 
 def on_revised(session: Session, event: Event[Any], tz: tzinfo) -> None:
@@ -62,6 +64,7 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
     stored = service.get_facts(session, (event.payload.complaint_id for event in events))
     current = dict(stored)
     event_rows = []
+    names: dict[str, tuple[str, datetime]] = {}
     for event in events:
         payload, at = event.payload, event.envelope.occurred_at
         complaint_id = payload.complaint_id
@@ -78,8 +81,13 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
             current[complaint_id] = after
             event_id = str(event.envelope.event_id)
             event_rows.append(projection.event_row(payload, event.type, event_id, at, tz))
+            if payload.department_id and payload.department_name:
+                known = names.get(payload.department_id)
+                if known is None or known[1] <= at:
+                    names[payload.department_id] = (payload.department_name, at)
     service.save_facts(session, before=stored, after=current)
     service.add_events(session, rows=event_rows)
+    service.name_departments(session, names)
 
 
 def _revision_row(revision_id: str, p: RootCauseRevised) -> dict[str, Any]:
@@ -108,9 +116,10 @@ def revise_root_cause(
     lifecycle topic, so a rebuild from the topics replays it; when the worker reads it
     back, the revision is already there and nothing happens twice."""
     with db.transaction() as session:
-        before = service.get_fact(session, complaint_id)
+        before = service.find_fact(session, complaint_id)
         if before is None:
             raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+        complaint_id = before["complaint_id"]  # a reference was given: the id from here on
         note = data.note.strip() if data.note and data.note.strip() else None
         payload = RootCauseRevised(
             complaint_id=complaint_id,
@@ -152,12 +161,12 @@ def root_cause_of(
     """`department`: only a complaint with that department (a department user's view);
     another department's is answered as if it did not exist."""
     with db.read() as session:
-        fact = service.get_fact(session, complaint_id)
+        fact = service.find_fact(session, complaint_id)
         if fact is None or (department is not None and fact["department_id"] != department):
             raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
-        last = service.last_revision(session, complaint_id)
+        last = service.last_revision(session, fact["complaint_id"])
     return RootCauseRead(
-        complaint_id=complaint_id,
+        complaint_id=fact["complaint_id"],
         reference=fact["reference"],
         root_cause=fact["root_cause"],
         root_cause_reported=fact["root_cause_reported"],

@@ -97,6 +97,11 @@ class ComplaintFact(AnalyticsTable, table=True):
     root_cause_revisions: int = 0
     feedback: str | None = Col(default=None, max_length=16)  # the latest answer
     unsatisfied: int = 0  # how many times the customer said unsatisfied
+    # The customer's verdicts (satisfied or unsatisfied, never "not reached"): on the
+    # first answer they gave, and the last they gave. A customer who said unsatisfied and
+    # could not be reached after the next answer stays unsatisfied.
+    first_verdict: str | None = Col(default=None, max_length=16)
+    final_verdict: str | None = Col(default=None, max_length=16)
     closure_reason: str | None = Col(default=None, max_length=16)
 
     last_seq: int = 0  # the lifecycle history entry applied last
@@ -126,6 +131,17 @@ class FactEvent(AnalyticsTable, table=True):
     reason_code: str | None = Col(default=None, max_length=32)
     reason: str | None = _text()
     escalation_level: int = 0
+
+
+class DepartmentName(AnalyticsTable, table=True):
+    """The latest name the directory gave each department, from the lifecycle events, so
+    reports print names rather than ids."""
+
+    __tablename__ = "department_names"
+
+    department_id: str = Col(primary_key=True, max_length=64)
+    name: str = Col(max_length=100)
+    named_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
 
 
 class RootCauseRevision(AnalyticsTable, table=True):

@@ -30,6 +30,8 @@ from shared.vocabulary import (
 )
 
 Fact = dict[str, Any]
+# What a customer can say of an answer; "not reached" is no verdict on it.
+VERDICTS = (FeedbackResult.SATISFIED, FeedbackResult.UNSATISFIED)
 
 
 def local_day_and_month(at: datetime, tz: tzinfo) -> tuple[Any, str]:
@@ -79,6 +81,8 @@ def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fac
         "root_cause_revisions": 0,
         "feedback": None,
         "unsatisfied": 0,
+        "first_verdict": None,
+        "final_verdict": None,
         "closure_reason": None,
         "last_seq": 0,
         "updated_at": at,
@@ -119,8 +123,11 @@ def received(fact: Fact | None, p: ComplaintReceived, at: datetime, tz: tzinfo) 
 
 
 def stage_after(p: LifecycleChanged) -> str | None:
-    """The stage this change starts ('' for none: closed), or None if it starts none."""
+    """The stage this change starts ('' for none: closed, or an anonymous complaint's
+    answer, which nobody follows up), or None if it starts none."""
     if p.to_state != p.from_state:
+        if p.to_state == State.REPLIED and p.anonymous:
+            return ""
         return STAGE_ON_ENTRY.get(p.to_state, "")
     if p.action == Action.ACKNOWLEDGE:
         return Stage.HANDLING
@@ -179,8 +186,10 @@ def lifecycle(
         fact["escalations"] += 1
     elif kind == EventName.REOPENED:
         fact["reopened_at"] = at
-    if kind == EventName.REPLIED or (kind == EventName.CLOSED and p.root_cause):
-        if kind == EventName.REPLIED:
+    # A compliment's answer closes it at once (conveyed): still an answer.
+    answered = p.action in (Action.REPLY, Action.RESOLVE)
+    if kind == EventName.REPLIED or answered or (kind == EventName.CLOSED and p.root_cause):
+        if answered:
             fact["replied_at"] = at
         fact["resolution"] = p.resolution or fact["resolution"]
         if p.root_cause:
@@ -192,6 +201,9 @@ def lifecycle(
         if result is not None:
             fact["feedback"] = result
             fact["unsatisfied"] += result == FeedbackResult.UNSATISFIED
+            if result in VERDICTS:
+                fact["first_verdict"] = fact["first_verdict"] or result
+                fact["final_verdict"] = result
     if p.to_state == State.CLOSED:
         fact.update(closed_at=at, closure_reason=p.closure_reason)
     elif p.from_state == State.CLOSED:

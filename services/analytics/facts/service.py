@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.analytics.facts.models import ComplaintFact, FactEvent, RootCauseRevision
+from services.analytics.facts.models import (
+    ComplaintFact,
+    DepartmentName,
+    FactEvent,
+    RootCauseRevision,
+)
 from shared.db import table_of
 
 facts = table_of(ComplaintFact)
 fact_events = table_of(FactEvent)
 revisions = table_of(RootCauseRevision)
+department_names = table_of(DepartmentName)
 
 # The tables a rebuild fills and compares, each with the columns that order its rows.
-READ_MODELS = ((facts, ("complaint_id",)), (fact_events, ("event_id",)), (revisions, ("id",)))
+READ_MODELS = (
+    (facts, ("complaint_id",)),
+    (fact_events, ("event_id",)),
+    (revisions, ("id",)),
+    (department_names, ("department_id",)),
+)
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -30,6 +42,16 @@ def get_fact(session: Session, complaint_id: str) -> dict[str, Any] | None:
     """One complaint's fact row as a dict, or None."""
     row = session.execute(select(facts).where(facts.c.complaint_id == complaint_id)).first()
     return dict(row._mapping) if row is not None else None
+
+
+def find_fact(session: Session, id_or_reference: str) -> dict[str, Any] | None:
+    """By id, or by the reference staff have in hand (TS20261122-000123)."""
+    fact = get_fact(session, id_or_reference)
+    if fact is None:
+        query = select(facts).where(facts.c.reference == id_or_reference).limit(1)
+        row = session.execute(query).first()
+        fact = dict(row._mapping) if row is not None else None
+    return fact
 
 
 def get_facts(session: Session, complaint_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -78,6 +100,33 @@ def add_events(session: Session, *, rows: list[dict[str, Any]]) -> None:
 
 def add_event(session: Session, *, row: dict[str, Any]) -> None:
     session.execute(_insert(session, fact_events).values(**row).on_conflict_do_nothing())
+
+
+def name_departments(session: Session, names: Mapping[str, tuple[str, datetime]]) -> None:
+    """Keep each department's latest name: (name, as of) per id; an older name read after
+    a newer one (events of different complaints come in any order) changes nothing."""
+    if not names:
+        return
+    rows = [
+        {"department_id": dept, "name": name[:100], "named_at": at}
+        for dept, (name, at) in names.items()
+    ]
+    stmt = _insert(session, department_names)
+    newer = stmt.excluded.named_at >= department_names.c.named_at
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[department_names.c.department_id],
+            set_={"name": stmt.excluded.name, "named_at": stmt.excluded.named_at},
+            where=newer,
+        ),
+        rows,
+    )
+
+
+def department_name_map(session: Session) -> dict[str, str]:
+    """Every department's latest name, by id."""
+    rows = session.execute(select(department_names.c.department_id, department_names.c.name))
+    return {row.department_id: row.name for row in rows}
 
 
 def add_revision(session: Session, *, row: dict[str, Any]) -> bool:

@@ -5,14 +5,15 @@ complaints, satisfaction, and the month against the month before."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from services.analytics.config import get_config
 from services.analytics.reports import service
 from services.analytics.reports.service import _hours, _pareto, _ratio, percentile
-from shared.vocabulary import FeedbackResult, Stage, State
+from shared.vocabulary import FeedbackResult, ReturnReason, Stage, State
 
 EXAMPLES = 3
 # Figures compared with the previous month, and which direction is the good one.
@@ -29,6 +30,8 @@ COMPARED = {
     "reopened": "down",
     "overdue": "down",
     "satisfaction_rate": "up",
+    "first_satisfaction_rate": "up",
+    "ever_unsatisfied": "down",
 }
 
 
@@ -56,8 +59,18 @@ def _summary(rows: list[Any], events: dict[str, Any], now: datetime) -> dict[str
 
     acc50, acc90, acc_ok = stage(Stage.ACCEPTANCE)
     res50, res90, res_ok = stage(Stage.RESOLUTION)
-    satisfied = sum(r.feedback == FeedbackResult.SATISFIED for r in rows)
-    unsatisfied = sum(r.feedback == FeedbackResult.UNSATISFIED for r in rows)
+
+    def verdicts(column: str) -> tuple[int, int]:
+        said = [getattr(r, column) for r in rows]
+        return said.count(FeedbackResult.SATISFIED), said.count(FeedbackResult.UNSATISFIED)
+
+    unreached = [r.final_verdict is None and r.feedback == FeedbackResult.UNREACHABLE for r in rows]
+    happy = service.satisfaction(
+        first=verdicts("first_verdict"),
+        final=verdicts("final_verdict"),
+        unreachable=sum(unreached),
+        ever_unsatisfied=sum(r.unsatisfied > 0 for r in rows),
+    )
     open_rows = [r for r in rows if r.state != State.CLOSED]
     return {
         "received": events["received"],
@@ -74,9 +87,12 @@ def _summary(rows: list[Any], events: dict[str, Any], now: datetime) -> dict[str
         "reopened": sum(r.reopens > 0 for r in rows),
         "open": len(open_rows),
         "overdue": sum(r.due_at is not None and r.due_at < now for r in open_rows),
-        "satisfied": satisfied,
-        "unsatisfied": unsatisfied,
-        "satisfaction_rate": _ratio(satisfied, satisfied + unsatisfied),
+        "satisfied": happy["satisfied"],
+        "unsatisfied": happy["unsatisfied"],
+        "unreachable": happy["unreachable"],
+        "satisfaction_rate": happy["rate"],
+        "first_satisfaction_rate": happy["first_rate"],
+        "ever_unsatisfied": happy["ever_unsatisfied"],
         "root_causes_revised": sum(r.root_cause_revisions > 0 for r in rows),
     }
 
@@ -88,8 +104,15 @@ def _change(now: Any, before: Any) -> float | None:
 
 
 def department_report(
-    session: Session, *, department: str, month: str, now: datetime
+    session: Session, *, department: str, month: str, now: datetime, tz: tzinfo | None = None
 ) -> dict[str, Any]:
+    """The report's figures and lists; times are the centre's (`tz`, by default
+    ANALYTICS_TIMEZONE), as the department reads them on the wall clock."""
+    tz = tz or get_config().tz()
+
+    def local(at: datetime) -> str:
+        return at.astimezone(tz).isoformat(timespec="minutes")
+
     rows = service.department_facts(session, department=department, month=month)
     events = service.event_counts(session, department=department, month=month)
     before_month = previous_month(month)
@@ -121,9 +144,10 @@ def department_report(
     returned = service.returns(session, department=department, month=month)
     return {
         "department": department,
+        "department_name": service.department_name(session, department),
         "month": month,
         "previous_month": before_month,
-        "generated_at": now.isoformat(timespec="seconds"),
+        "generated_at": now.astimezone(tz).isoformat(timespec="seconds"),
         "summary": summary,
         "previous": previous,
         "changes": [
@@ -145,7 +169,7 @@ def department_report(
                     "category": r.category,
                     "reason_code": r.reason_code,
                     "reason": snippet(r.reason),
-                    "at": r.occurred_at.isoformat(timespec="minutes"),
+                    "at": local(r.occurred_at),
                 }
                 for r in returned
             ],
@@ -172,7 +196,7 @@ def department_report(
                 "reference": r.reference,
                 "category": r.category,
                 "stage": r.stage,
-                "due_at": r.due_at.isoformat(timespec="minutes"),
+                "due_at": local(r.due_at),
                 "escalation_level": r.escalation_level,
             }
             for r in rows
@@ -182,24 +206,64 @@ def department_report(
     }
 
 
+def _both(zh: str, en: str) -> str:
+    return f"{zh} {en}"
+
+
+def _complaints(n: int) -> str:
+    return f"{n} complaint" if n == 1 else f"{n} complaints"
+
+
 def _actions(summary: dict[str, Any], pareto: list[dict[str, Any]], events: Any) -> list[str]:
-    """The few sentences a department head reads first."""
+    """The few sentences a department head reads first, each in Chinese and English."""
     points = []
     if pareto:
         top = pareto[0]
+        n, share = top["count"], f"{top['share']:.0%}"
         points.append(
-            f"Top root cause: {top['label_en']} ({top['label_zh']}), {top['count']} "
-            f"complaints, {top['share']:.0%} of those classified."
+            _both(
+                f"首要根因：{top['label_zh']}，{n} 件，占已分类投诉的 {share}。",
+                f"Top root cause: {top['label_en']}, {_complaints(n)}, {share} of those "
+                "classified.",
+            )
         )
     for stage in (Stage.ACCEPTANCE, Stage.RESOLUTION):
         rate = summary[f"{stage}_compliance"]
         if rate is not None and rate < 0.9:
-            points.append(f"{stage.capitalize()} deadlines met in {rate:.0%} of cases.")
+            points.append(
+                _both(
+                    f"{stage.zh}按时率 {rate:.0%}。",
+                    f"{stage.en} deadlines met in {rate:.0%} of cases.",
+                )
+            )
     if events["returned"]:
         reason, n = max(events["returned"].items(), key=lambda kv: kv[1])
-        points.append(f"{n} returned as '{reason}': check the dispatch rules with the duty desk.")
+        word = ReturnReason.of(reason)
+        zh, en = (word.zh, word.en) if word else (reason, reason)
+        points.append(
+            _both(
+                f"{n} 件以“{zh}”退单：请与值班台核对派单规则。",
+                f"{n} returned as '{en}': check the dispatch rules with the duty desk.",
+            )
+        )
+    first, final = summary["first_satisfaction_rate"], summary["satisfaction_rate"]
+    if first is not None and final is not None and first < 0.8:
+        points.append(
+            _both(
+                f"首次答复满意率仅 {first:.0%}（最终 {final:.0%}）：第一次答复要答到点上。",
+                f"Only {first:.0%} satisfied with the first answer ({final:.0%} in the end): "
+                "get the first answer right.",
+            )
+        )
     if summary["reopened"]:
-        points.append(f"{summary['reopened']} complaints reopened after the customer's answer.")
+        n = summary["reopened"]
+        points.append(
+            _both(
+                f"{n} 件因客户不满意重办。",
+                f"{_complaints(n)} reopened after the customer's answer.",
+            )
+        )
     if summary["overdue"]:
-        points.append(f"{summary['overdue']} complaints are past their deadline now.")
+        n = summary["overdue"]
+        points.append(_both(f"{n} 件现已超时。", f"{_complaints(n)} past the deadline now."))
     return points

@@ -27,12 +27,20 @@ FIGURE_LABELS = {
     "reopened": ("重办", "Reopened"),
     "open": ("未办结", "Still open"),
     "overdue": ("已超时", "Overdue now"),
-    "satisfied": ("满意", "Satisfied"),
-    "unsatisfied": ("不满意", "Unsatisfied"),
-    "satisfaction_rate": ("满意率", "Satisfaction"),
+    "satisfied": ("满意（最终）", "Satisfied (final verdict)"),
+    "unsatisfied": ("不满意（最终）", "Unsatisfied (final verdict)"),
+    "unreachable": ("回访未联系上", "Never reached"),
+    "satisfaction_rate": ("最终满意率", "Satisfaction, final"),
+    "first_satisfaction_rate": ("首次答复满意率", "Satisfaction with the first answer"),
+    "ever_unsatisfied": ("曾不满意", "Unsatisfied at least once"),
     "root_causes_revised": ("质检改判根因", "Root causes revised by QA"),
 }
-_RATES = {"acceptance_compliance", "resolution_compliance", "satisfaction_rate"}
+_RATES = {
+    "acceptance_compliance",
+    "resolution_compliance",
+    "satisfaction_rate",
+    "first_satisfaction_rate",
+}
 
 
 # A spreadsheet reads a cell starting with one of these as a formula; complaint text is
@@ -160,9 +168,10 @@ PAGES.filters["percent"] = _percent
 
 
 def department_html(report: dict[str, Any], department_name: str | None = None) -> str:
+    """The printable page, headed by the department's name (else its id)."""
     return PAGES.get_template("department.html").render(
         report=report,
-        department=department_name or report["department"],
+        department=department_name or report.get("department_name") or report["department"],
         figures=_figures(report),
     )
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.analytics.facts.service import fact_events, facts
+from services.analytics.facts.service import department_names, fact_events, facts
 from shared.logs import mask_phone
 from shared.vocabulary import EventName, FeedbackResult, RootCause, Stage, State
 
 HOUR = 3600.0
+VERDICTS = (FeedbackResult.SATISFIED, FeedbackResult.UNSATISFIED)
 
 
 def _hours(seconds: float | None) -> float | None:
@@ -78,7 +79,12 @@ def overview(
         count().filter(and_(is_open, c.due_at < now)).label("overdue"),
         count().filter(c.state == State.CLOSED).label("closed"),
         count().filter(c.replied_at.is_not(None)).label("answered"),
-        *(count().filter(c.feedback == result).label(result) for result in FeedbackResult),
+        *(count().filter(c.final_verdict == v).label(f"final_{v}") for v in VERDICTS),
+        *(count().filter(c.first_verdict == v).label(f"first_{v}") for v in VERDICTS),
+        # Followed up, never reached: no verdict at all, so never counted as satisfied.
+        count()
+        .filter(c.final_verdict.is_(None), c.feedback == FeedbackResult.UNREACHABLE)
+        .label("unreachable"),
         count().filter(c.unsatisfied > 0).label("ever_unsatisfied"),
         count().filter(c.reopens > 0).label("reopened"),
         count().filter(c.returns > 0).label("returned"),
@@ -129,7 +135,6 @@ def overview(
             }
         )
     volume, answered = row["volume"], row["answered"]
-    rated = row["satisfied"] + row["unsatisfied"]
     return {
         "from": start.isoformat(),
         "to": end.isoformat(),
@@ -140,13 +145,12 @@ def overview(
         "closed": row["closed"],
         "answered": answered,
         "sla": stages,
-        "satisfaction": {
-            "satisfied": row["satisfied"],
-            "unsatisfied": row["unsatisfied"],
-            "unreachable": row["unreachable"],
-            "rate": _ratio(row["satisfied"], rated),
-            "ever_unsatisfied": row["ever_unsatisfied"],
-        },
+        "satisfaction": satisfaction(
+            first=(row["first_satisfied"], row["first_unsatisfied"]),
+            final=(row["final_satisfied"], row["final_unsatisfied"]),
+            unreachable=row["unreachable"],
+            ever_unsatisfied=row["ever_unsatisfied"],
+        ),
         "reopened": row["reopened"],
         "reopen_rate": _ratio(row["reopened"], answered),
         "returned": row["returned"],
@@ -154,6 +158,36 @@ def overview(
         "escalated": row["escalated"],
         "escalations": int(row["escalations"]),
         "root_causes_revised": row["revised"],
+    }
+
+
+def satisfaction(
+    *,
+    first: tuple[int, int],
+    final: tuple[int, int],
+    unreachable: int,
+    ever_unsatisfied: int,
+) -> dict[str, Any]:
+    """Satisfaction as it was, not as it ended up looking: the verdict on the first
+    answer beside the final one (a complaint reopened until the customer gave in counts
+    as unsatisfied first), how many were ever unsatisfied, and those never reached
+    counted apart, never as satisfied. `rate` is the final rate among those who gave a
+    verdict; `rate_of_followed_up` counts the unreached as not satisfied.
+    (first and final: satisfied and unsatisfied counts.)"""
+    rated = sum(final)
+    followed_up = rated + unreachable
+    return {
+        "satisfied": final[0],
+        "unsatisfied": final[1],
+        "unreachable": unreachable,
+        "rate": _ratio(final[0], rated),
+        "first_satisfied": first[0],
+        "first_unsatisfied": first[1],
+        "first_rate": _ratio(first[0], sum(first)),
+        "ever_unsatisfied": ever_unsatisfied,
+        "ever_unsatisfied_rate": _ratio(ever_unsatisfied, rated),
+        "followed_up": followed_up,
+        "rate_of_followed_up": _ratio(final[0], followed_up),
     }
 
 
@@ -279,10 +313,16 @@ def _buckets(start: date, end: date, interval: str) -> list[str]:
 
 
 def repeat_complainants(
-    session: Session, *, end: date, days: int, minimum: int, limit: int = 200
+    session: Session,
+    *,
+    end: date,
+    days: int,
+    minimum: int,
+    limit: int = 200,
+    tz: tzinfo = UTC,
 ) -> dict[str, Any]:
     """Customers with at least `minimum` complaints registered in the `days` days up to
-    and including `end`; phones masked."""
+    and including `end`; phones masked, times in `tz` (the centre's)."""
     c = facts.c
     start = end - timedelta(days=days - 1)
     where = [c.registered_day >= start, c.registered_day <= end, c.customer_key.is_not(None)]
@@ -318,8 +358,8 @@ def repeat_complainants(
             {
                 "customer": mask_customer(row.customer_key),
                 "complaints": row.n,
-                "first": row.first.isoformat(),
-                "last": row.last.isoformat(),
+                "first": row.first.astimezone(tz).isoformat(),
+                "last": row.last.astimezone(tz).isoformat(),
                 "open": sum(one.state != State.CLOSED for one in mine),
                 "categories": dict(sorted(categories.items(), key=lambda kv: -kv[1])),
                 "references": [one.reference for one in mine],
@@ -335,7 +375,13 @@ def repeat_complainants(
 
 
 def false_closures(
-    session: Session, *, start: date, end: date, recall_days: int, department: str | None = None
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    recall_days: int,
+    department: str | None = None,
+    tz: tzinfo = UTC,
 ) -> dict[str, Any]:
     """Closed complaints that may not really be solved: the customer said unsatisfied
     and never satisfied, or the same customer complained again within `recall_days`
@@ -388,7 +434,7 @@ def false_closures(
                     "customer": mask_customer(row.customer_key),
                     "category": row.category,
                     "department": row.department_id,
-                    "closed_at": row.closed_at.isoformat(),
+                    "closed_at": row.closed_at.astimezone(tz).isoformat(),
                     "closure_reason": row.closure_reason,
                     "feedback": row.feedback,
                     "root_cause": row.root_cause,
@@ -398,7 +444,7 @@ def false_closures(
                             "reference": one.reference,
                             "category": one.category,
                             "same_category": one.category == row.category,
-                            "registered_at": one.registered_at.isoformat(),
+                            "registered_at": one.registered_at.astimezone(tz).isoformat(),
                         }
                         for one in returned
                     ],
@@ -524,9 +570,89 @@ def departments(session: Session) -> list[str]:
     return sorted(rows)
 
 
-def months(session: Session) -> list[str]:
+def department_name(session: Session, department: str) -> str | None:
+    """The department's latest name, if an event carried one."""
+    c = department_names.c
+    query = select(c.name).where(c.department_id == department)
+    return session.execute(query).scalar_one_or_none()
+
+
+def department_known(session: Session, department: str) -> bool:
+    """Whether analytics has heard of the department at all: a complaint with it, an
+    event about it (dispatched there, returned by it) or its name."""
+    for column in (
+        department_names.c.department_id,
+        facts.c.department_id,
+        fact_events.c.department_id,
+    ):
+        if session.execute(select(column).where(column == department).limit(1)).first():
+            return True
+    return False
+
+
+def months(
+    session: Session, *, department: str | None = None, until: str | None = None
+) -> list[str]:
+    """The months with complaints, latest first: of one department, up to a month."""
     c = facts.c
-    return sorted(session.execute(select(c.registered_month).distinct()).scalars(), reverse=True)
+    query = select(c.registered_month).distinct()
+    if department is not None:
+        query = query.where(c.department_id == department)
+    if until is not None:
+        query = query.where(c.registered_month <= until)
+    return sorted(session.execute(query).scalars(), reverse=True)
+
+
+# --- when complaints arrive -------------------------------------------------------------
+
+WEEKDAYS = (
+    ("周一", "Mon"),
+    ("周二", "Tue"),
+    ("周三", "Wed"),
+    ("周四", "Thu"),
+    ("周五", "Fri"),
+    ("周六", "Sat"),
+    ("周日", "Sun"),
+)
+
+
+def arrivals(
+    session: Session, *, start: date, end: date, tz: tzinfo, department: str | None = None
+) -> dict[str, Any]:
+    """Complaints by hour of the (centre's) day, for each weekday: the profile a rota is
+    planned against. Averages are per day of that weekday in the period, so a period
+    with five Mondays and four Sundays compares fairly."""
+    c = facts.c
+    counts = [[0] * 24 for _ in WEEKDAYS]
+    query = select(c.registered_at).where(*_period(c, start, end, department))
+    for (at,) in session.execute(query.execution_options(yield_per=5000)):
+        local = at.astimezone(tz)
+        counts[local.weekday()][local.hour] += 1
+    days = [0] * 7
+    for offset in range((end - start).days + 1):
+        days[(start + timedelta(days=offset)).weekday()] += 1
+    by_weekday = [
+        {
+            "weekday": index + 1,
+            "label_zh": zh,
+            "label_en": en,
+            "days": days[index],
+            "total": sum(counts[index]),
+            "counts": counts[index],
+            "average": [round(n / days[index], 2) if days[index] else 0.0 for n in counts[index]],
+        }
+        for index, (zh, en) in enumerate(WEEKDAYS)
+    ]
+    by_hour = [sum(row[hour] for row in counts) for hour in range(24)]
+    return {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "department": department,
+        "hours": list(range(24)),
+        "total": sum(by_hour),
+        "by_hour": by_hour,
+        "weekdays": by_weekday,
+    }
 
 
 def tagged(session: Session, *, limit: int = 50_000) -> list[Any]:

@@ -123,6 +123,17 @@ def own(principal: Principal) -> str | None:
     return principal.department_id if principal.role == Role.DEPARTMENT else None
 
 
+# Complaints the duty desk answered itself are counted under this key.
+DUTY_DESK = "duty_desk"
+DUTY_DESK_NAME = "值班台 Duty desk"
+
+
+def _names(session: Any, departments: list[str]) -> dict[str, str]:
+    """Each department's name as the directory last gave it (its id if none came)."""
+    known = service_facts.department_name_map(session)
+    return {d: DUTY_DESK_NAME if d == DUTY_DESK else known.get(d, d) for d in departments}
+
+
 def csv_response(body: str, name: str) -> Response:
     # Header values are Latin-1: anything else in the name is left out of it.
     safe = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "_" for ch in name)
@@ -175,11 +186,15 @@ def get_root_causes(
     month = month or this_month(now)
     with db.read() as session:
         data = service.root_causes(session, month=month, department=scope(principal, department))
+        names = _names(session, [d["department"] for d in data["by_department"]])
+    for entry in data["by_department"]:
+        entry["name"] = names[entry["department"]]
     if format == "csv":
-        header = ["department", "root_cause", "label_zh", "count", "share", "cumulative"]
+        header = ["department", "name", "root_cause", "label_zh", "count", "share", "cumulative"]
         rows = [
             [
                 d["department"],
+                d["name"],
                 c["root_cause"],
                 c["label_zh"],
                 c["count"],
@@ -208,6 +223,8 @@ def get_trends(
     format: TableFormat = "json",
 ) -> Any:
     start, end = period(now, start, end)
+    # Days still to come have no complaints yet: a zero for them would read as a quiet day.
+    end = min(end, today(now))
     with db.read() as session:
         data = service.trends(
             session,
@@ -217,6 +234,8 @@ def get_trends(
             interval=interval,
             department=scope(principal, department),
         )
+        if by == "department":
+            data["names"] = _names(session, [s["key"] for s in data["series"]])
     if format == "csv":
         header = [by, *data["buckets"]]
         rows = [[s["key"], *s["counts"]] for s in data["series"]]
@@ -245,6 +264,7 @@ def get_repeat_complainants(
             end=day_in_range(end, "to") or today(now),
             days=days or config.repeat_days,
             minimum=minimum or config.repeat_min,
+            tz=config.tz(),
         )
     if format == "csv":
         header = ["customer", "complaints", "open", "first", "last", "references"]
@@ -284,6 +304,7 @@ def get_false_closures(
             end=end,
             recall_days=days or get_config().recall_days,
             department=scope(principal, department),
+            tz=get_config().tz(),
         )
     if format == "csv":
         header = ["reference", "customer", "category", "department", "closed_at", "reasons"]
@@ -305,7 +326,10 @@ def get_false_closures(
 @router.get(
     "/departments/{department_id}/report",
     summary="A department's monthly report (json, csv or a printable html page)",
-    responses={200: {"content": {"text/html": {}, "text/csv": {}}}},
+    responses={
+        200: {"content": {"text/html": {}, "text/csv": {}}},
+        404: {"description": "analytics knows no department of that id"},
+    },
 )
 def get_department_report(
     db: Db,
@@ -318,8 +342,11 @@ def get_department_report(
     department = scope(principal, department_id) or department_id
     month = month or this_month(now)
     with db.read() as session:
+        if not service.department_known(session, department):
+            # Not a page of zeros: a misspelt id would read like a department with no work.
+            raise NotFound(f"no department {department!r} in analytics", department=department)
         report = department_report.department_report(
-            session, department=department, month=month, now=now
+            session, department=department, month=month, now=now, tz=get_config().tz()
         )
     if format == "csv":
         return csv_response(render.department_csv(report), f"report-{department}-{month}")
@@ -342,7 +369,7 @@ def put_root_cause(
     data: RootCauseUpdate,
 ) -> RootCauseRead:
     """Reports use the latest revision from now on; the revision is published, so a
-    rebuild from the topics keeps it."""
+    rebuild from the topics keeps it. The reference (TS…) works in place of the id."""
     return flows.revise_root_cause(
         db,
         outbox,
@@ -367,12 +394,23 @@ def get_root_cause(
 
 @router.get("/filters", summary="The months and departments there is data for")
 def get_filters(db: Db, now: Now, principal: Reader) -> dict[str, Any]:
+    """The months with complaints (the caller's department's, for a department user;
+    none after this one), latest first, the month a page should open on (the latest with
+    data), and the departments with their names."""
+    mine = own(principal)
     with db.read() as session:
         departments = service.departments(session)
-        months = service.months(session)
-    if principal.role == Role.DEPARTMENT:
-        departments = [d for d in departments if d == principal.department_id]
-    return {"months": months, "departments": departments, "today": today(now).isoformat()}
+        months = service.months(session, department=mine, until=this_month(now))
+        names = service_facts.department_name_map(session)
+    if mine is not None:
+        departments = [d for d in departments if d == mine]
+    return {
+        "months": months,
+        "default_month": months[0] if months else this_month(now),
+        "departments": departments,
+        "department_names": {d: names.get(d, d) for d in departments},
+        "today": today(now).isoformat(),
+    }
 
 
 @router.get("/spikes", summary="Category-days far above their trailing baseline", responses=TABLE)
@@ -496,14 +534,14 @@ def get_root_cause_suggestion(
     request: Request, db: Db, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
     with db.read() as session:
-        fact = service_facts.get_fact(session, complaint_id)
+        fact = service_facts.find_fact(session, complaint_id)
     department = own(principal)
     if fact is None or (department is not None and fact["department_id"] != department):
         raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
     model = _suggester(request, db)
     ranked = model.suggest(suggest.features(fact["description"], fact["category"]))
     return {
-        "complaint_id": complaint_id,
+        "complaint_id": fact["complaint_id"],
         "reference": fact["reference"],
         "root_cause": fact["root_cause"],
         "learned_from": model.trained_on,
@@ -534,10 +572,53 @@ def get_sla_by_department(
         rows = service.sla_by_department(
             session, start=start, end=end, department=scope(principal, department)
         )
+        names = _names(session, [r["department"] for r in rows])
+    for row in rows:
+        row["name"] = names[row["department"]]
     if format == "csv":
-        header = ["department", "complaints", "acceptance_compliance", "resolution_compliance"]
+        header = [
+            "department",
+            "name",
+            "complaints",
+            "acceptance_compliance",
+            "resolution_compliance",
+        ]
         return csv_response(
             render.table_csv(header, [[r[h] for h in header] for r in rows]),
             f"sla-by-department-{start}-{end}",
         )
     return {"from": start.isoformat(), "to": end.isoformat(), "departments": rows}
+
+
+@router.get(
+    "/arrivals",
+    summary="Complaints by hour of the day, for each weekday (for staffing)",
+    responses=TABLE,
+)
+def get_arrivals(
+    db: Db,
+    now: Now,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    """How many complaints came in at each hour of the centre's day, Monday to Sunday,
+    over the period, with the average per day of that weekday: what the duty roster and
+    the agents' shifts are planned against."""
+    start, end = period(now, start, end)
+    with db.read() as session:
+        data = service.arrivals(
+            session,
+            start=start,
+            end=end,
+            tz=get_config().tz(),
+            department=scope(principal, department),
+        )
+    data["timezone"] = get_config().timezone
+    if format == "csv":
+        header = ["weekday", "label_en", *(f"{hour:02d}" for hour in data["hours"])]
+        rows = [[w["weekday"], w["label_en"], *w["counts"]] for w in data["weekdays"]]
+        return csv_response(render.table_csv(header, rows), f"arrivals-{start}-{end}")
+    return data

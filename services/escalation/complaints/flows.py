@@ -36,7 +36,7 @@ from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Action, Role, SmsIntent, State
+from shared.vocabulary import Action, Awaiting, Nature, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,12 @@ def apply_in(
         "prev_hash": before["history_head"] or GENESIS,
     }
     entry["hash"] = entry_hash(entry)
+    entered = (
+        {"entered_by": decision.action.api_name} if decision.to_state != decision.from_state else {}
+    )
     values = {
         **service.state_columns(decision.new),
+        **entered,
         "stage": stage,
         "due_at": due_at,
         "history_seq": seq,
@@ -223,6 +227,8 @@ def _deadline(
         # already set. (An acknowledgement starts the duty manager's own clock to
         # resolve or dispatch.)
         return due(decision.stage_entered)
+    if decision.to_state != decision.from_state:
+        return None, None  # a state without a clock (an anonymous complaint answered)
     if decision.action == Action.DECIDE_EXTENSION and decision.payload.get("new_due_at"):
         return before["stage"], new.extended_until
     return before["stage"], before["due_at"]
@@ -258,6 +264,7 @@ def receive(
             "strong_emotion": received.strong_emotion,
             "description": received.description,
             "imported": received.imported,
+            "anonymous": received.anonymous,
             "registered_at": received.registered_at,
             "received_at": now,
             "state": State.RECEIVED.value,
@@ -345,3 +352,33 @@ def verify(session: Session, complaint: Any) -> ChainReport:
 
 def overdue(complaint: Any, now: datetime) -> bool:
     return complaint.due_at is not None and complaint.due_at < now
+
+
+_REOPENING = frozenset({Action.REOPEN.api_name, Action.FEEDBACK.api_name})
+
+
+def awaiting(complaint: Any, role: str) -> Awaiting | None:
+    """What the complaint waits for from the desk or the department looking at it: the
+    decision a queue item asks of its reader (None: nothing, it is closed)."""
+    state = complaint.state
+    if state == State.WITH_DUTY_MANAGER:
+        if complaint.entered_by == Action.RETURN.api_name:
+            return Awaiting.RETURNED
+        if complaint.entered_by in _REOPENING:
+            return Awaiting.REOPENED
+        return Awaiting.ACKNOWLEDGE if complaint.acknowledged_at is None else Awaiting.ROUTE
+    if state in (State.DISPATCHED, State.IN_PROGRESS):
+        if complaint.extension_until is not None and role != Role.DEPARTMENT:
+            return Awaiting.EXTENSION
+        return Awaiting.ACCEPT if state == State.DISPATCHED else Awaiting.ANSWER
+    if state == State.REPLIED:
+        settled = (
+            complaint.nature != Nature.COMPENSATION
+            or complaint.compensation_declined
+            or (complaint.loss_verified and complaint.compensation_amount is not None)
+        )
+        if not settled:
+            return Awaiting.SETTLE_COMPENSATION
+        asked = complaint.feedback is not None or complaint.follow_up_attempts > 0
+        return Awaiting.CLOSE if asked or complaint.anonymous else Awaiting.FOLLOW_UP
+    return None

@@ -18,7 +18,7 @@ from sqlmodel import Field as Col
 from services.escalation.db import EscalationTable
 from services.escalation.lifecycle import fields_of
 from shared.db import UTCDateTime
-from shared.vocabulary import Action, State, values
+from shared.vocabulary import Action, Awaiting, State, values
 
 STATES = values(State)
 _STATE_LIST = ", ".join(f"'{state}'" for state in STATES)
@@ -56,10 +56,14 @@ class Complaint(EscalationTable, table=True):
     description: str = Col(sa_column=Column(Text, nullable=False))
     # Loaded from an older system: the customer is not told about it by SMS.
     imported: bool = Col(default=False)
+    # No caller to call back: no follow-up, and the desk closes it after the answer.
+    anonymous: bool = Col(default=False)
     registered_at: datetime = _utc(nullable=False)
     received_at: datetime = _utc(nullable=False)
 
     state: str = Col(max_length=24)
+    # The action that brought it into its state (a return, a reopen, …), for queues.
+    entered_by: str | None = Col(default=None, max_length=32)
     holder_staff_id: str | None = Col(default=None, max_length=64)
     holder_role: str | None = Col(default=None, max_length=32)
     department_id: str | None = Col(default=None, max_length=64)
@@ -79,10 +83,12 @@ class Complaint(EscalationTable, table=True):
     compensation_amount: Decimal | None = Col(
         default=None, sa_column=Column(Numeric(12, 2, asdecimal=True))
     )
+    compensation_declined: bool = Col(default=False)
     resolution: str | None = Col(default=None, sa_column=Column(Text))
     root_cause: str | None = Col(default=None, max_length=16)
     feedback: str | None = Col(default=None, max_length=16)
     follow_up_attempts: int = Col(default=0)
+    last_follow_up_at: datetime | None = _utc(nullable=True)
     closure_reason: str | None = Col(default=None, max_length=16)
     with_compensation: bool = Col(default=False)
 
@@ -165,9 +171,16 @@ class ComplaintRead(BaseModel):
     root_cause: str | None
     feedback: str | None
     follow_up_attempts: int
+    last_follow_up_at: datetime | None = Field(
+        description="When the last failed follow-up call that counted was made"
+    )
     closure_reason: str | None
+    anonymous: bool
     loss_verified: bool
     compensation_amount: str | None
+    compensation_declined: bool = Field(
+        description="The duty desk decided that no compensation is due"
+    )
     with_compensation: bool
     history_seq: int
     updated_at: datetime
@@ -282,6 +295,12 @@ class QueueItem(BaseModel):
     reopen_count: int
     pending_extension: bool
     received_at: datetime
+    awaiting: str | None = Field(
+        description="What it waits for from the reader: "
+        + ", ".join(f"`{word}` ({word.en})" for word in Awaiting)
+    )
+    awaiting_zh: str | None
+    awaiting_en: str | None
 
 
 class Queue(BaseModel):

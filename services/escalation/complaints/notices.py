@@ -30,6 +30,7 @@ AUDIENCES: Mapping[str, tuple[str, ...]] = {
     EventName.EXTENSION_DECIDED: ("requester", "department"),
     EventName.REPLIED: ("customer", "duty_manager"),
     EventName.LOSS_VERIFIED: (),
+    EventName.COMPENSATION_DECLINED: ("holder",),
     EventName.FOLLOW_UP_FAILED: (),
     EventName.FEEDBACK_RECORDED: ("holder",),
     EventName.URGED: ("holder",),
@@ -180,8 +181,11 @@ def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], a
         ),
         EventName.REPLIED: lambda: f"answered: {_clip(p.get('resolution'))}",
         EventName.LOSS_VERIFIED: lambda: f"loss verified, {p.get('compensation_amount')}",
+        EventName.COMPENSATION_DECLINED: lambda: f"no compensation due: {_clip(p.get('reason'))}",
         EventName.FOLLOW_UP_FAILED: lambda: (
             f"customer not reached (attempt {p.get('follow_up_attempts')})"
+            if p.get("counted", True)
+            else f"customer not reached again; counts from {p.get('next_attempt_counts_from')}"
         ),
         EventName.FEEDBACK_RECORDED: lambda: (
             f"customer satisfied, not closed: {_clip(p.get('closure_blocked'))}"
@@ -226,6 +230,8 @@ def lifecycle_payload(
 ) -> LifecycleChanged:
     """The event payload for one accepted decision; `complaint` is the row after it."""
     p = decision.payload
+    department_id = p.get("department_id")
+    department = directory.get_department(session, department_id) if department_id else None
     return LifecycleChanged(
         complaint_id=complaint["id"],
         reference=complaint["reference"],
@@ -235,7 +241,8 @@ def lifecycle_payload(
         history_seq=seq,
         holder_staff_id=complaint["holder_staff_id"],
         holder_role=complaint["holder_role"],
-        department_id=p.get("department_id"),
+        department_id=department_id,
+        department_name=department.name if department is not None else None,
         closure_reason=complaint["closure_reason"],
         bounce_count=complaint["bounce_count"],
         reopen_count=complaint["reopen_count"],
@@ -245,6 +252,7 @@ def lifecycle_payload(
         severity=complaint["severity"],
         strong_emotion=complaint["strong_emotion"],
         nature=complaint["nature"],
+        anonymous=complaint["anonymous"],
         due_at=complaint["due_at"],
         resolution=complaint["resolution"],
         root_cause=complaint["root_cause"],

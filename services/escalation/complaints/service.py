@@ -137,7 +137,8 @@ def queue_for(
     limit: int,
 ) -> list[Any]:
     """What one person holds: their own complaints and, where they share a desk (a
-    department's queue, the supervisors' queue), the ones nobody there has taken yet."""
+    department's queue, the supervisors' queue), the ones nobody there has taken yet; and
+    for the desk, what a department holds but waits for their decision (more time)."""
     open_ = complaints.c.state.in_(OPEN_STATES)
     mine = complaints.c.holder_staff_id == staff_id
     if role == Role.DEPARTMENT and department_id is not None:
@@ -147,13 +148,22 @@ def queue_for(
             complaints.c.holder_staff_id.is_(None),
         )
         mine = or_(and_(mine, complaints.c.department_id == department_id), shared)
+    elif role == Role.DUTY_MANAGER:
+        # A department holds these, but the request for more time waits for them.
+        mine = or_(mine, _extension_requested(complaints.c.duty_manager_id == staff_id))
     elif role == Role.SUPERVISOR:
         shared = and_(
             complaints.c.holder_role == Role.SUPERVISOR.value,
             complaints.c.holder_staff_id.is_(None),
         )
-        mine = or_(mine, shared)
+        # Requests on complaints no duty manager answers for are the supervisors' to decide.
+        mine = or_(mine, shared, _extension_requested(complaints.c.duty_manager_id.is_(None)))
     return _queue(session, and_(open_, mine), now=now, limit=limit)
+
+
+def _extension_requested(whose: ColumnElement[bool]) -> ColumnElement[bool]:
+    at_department = complaints.c.state.in_(AT_DEPARTMENT)
+    return and_(whose, at_department, complaints.c.extension_until.is_not(None))
 
 
 def department_queue(
@@ -194,10 +204,13 @@ def lifecycle_state(row: Any) -> ComplaintState:
         extended_until=row.extended_until,
         loss_verified=row.loss_verified,
         compensation_amount=None if amount is None else Decimal(amount).quantize(Decimal("0.01")),
+        compensation_declined=row.compensation_declined,
+        anonymous=row.anonymous,
         resolution=row.resolution,
         root_cause=row.root_cause,
         feedback=FeedbackResult(row.feedback) if row.feedback else None,
         follow_up_attempts=row.follow_up_attempts,
+        last_follow_up_at=row.last_follow_up_at,
         closure_reason=ClosureReason(row.closure_reason) if row.closure_reason else None,
         with_compensation=row.with_compensation,
     )
@@ -228,10 +241,12 @@ def state_columns(state: ComplaintState) -> dict[str, Any]:
         "extended_until": state.extended_until,
         "loss_verified": state.loss_verified,
         "compensation_amount": state.compensation_amount,
+        "compensation_declined": state.compensation_declined,
         "resolution": state.resolution,
         "root_cause": state.root_cause,
         "feedback": text(state.feedback),
         "follow_up_attempts": state.follow_up_attempts,
+        "last_follow_up_at": state.last_follow_up_at,
         "closure_reason": text(state.closure_reason),
         "with_compensation": state.with_compensation,
     }

@@ -80,15 +80,17 @@ def refusal(exc: LifecycleError) -> ApiError:
             str(exc), state=exc.state.value, action=exc.action.api_name, allowed_actions=exc.allowed
         )
     if isinstance(exc, GuardFailed):
+        missing = {"missing": exc.missing} if exc.missing else {}
         return RuleRefused(
             str(exc),
             state=exc.state.value,
             action=exc.action.api_name,
             reason=exc.reason,
             allowed_actions=exc.allowed,
+            **missing,
         )
     if isinstance(exc, LifecycleForbidden):
-        return Forbidden(str(exc), action=exc.action.api_name, role=exc.role)
+        return Forbidden(str(exc), action=exc.action.api_name, role=exc.role, **exc.details)
     if isinstance(exc, InvalidCommand):
         return Unprocessable(exc.field, exc.reason)
     raise exc
@@ -188,6 +190,10 @@ _PURPOSE: Mapping[Action, str] = {
     Action.DECIDE_EXTENSION: "The duty desk approves or denies a request for more time.",
     Action.REPLY: "The department answers with the resolution (答复).",
     Action.VERIFY_LOSS: "Record the verified loss of a compensation claim.",
+    Action.DECLINE_COMPENSATION: (
+        "The duty desk records its decision that no compensation is due on a compensation "
+        "claim (with the reason), so it may close without a payout."
+    ),
     Action.FEEDBACK: "The customer's verdict, taken from intake's events.",
     Action.CLOSE: "The duty desk closes an answered complaint (办结).",
     Action.REOPEN: "The duty desk reopens it for another round (重办).",
@@ -276,24 +282,28 @@ def verify_history(db: Db, complaint_id: str, principal: CurrentPrincipal) -> An
 _Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, most urgent first")]
 
 
-def _queue(rows: list[Any], now: datetime) -> Queue:
-    items = [
-        QueueItem.model_validate(
-            {
-                **row._mapping,
-                "overdue": flows.overdue(row, now),
-                "pending_extension": row.extension_until is not None,
-            }
-        )
-        for row in rows
-    ]
+def _queue(rows: list[Any], now: datetime, principal: Principal) -> Queue:
+    items = []
+    for row in rows:
+        awaiting = flows.awaiting(row, principal.role.value)
+        item = {
+            **row._mapping,
+            "overdue": flows.overdue(row, now),
+            "pending_extension": row.extension_until is not None,
+            "awaiting": awaiting,
+            "awaiting_zh": awaiting.zh if awaiting else None,
+            "awaiting_en": awaiting.en if awaiting else None,
+        }
+        items.append(QueueItem.model_validate(item))
     return Queue(items=items, overdue=sum(item.overdue for item in items))
 
 
 @router.get("/queues/mine", response_model=Queue, tags=["queues"])
 def my_queue(db: Db, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
-    """What the caller holds, overdue first: a duty manager's complaints, a clerk's and
-    their department's untaken tickets, a supervisor's and the supervisors' shared queue."""
+    """What the caller holds, overdue first: a duty manager's complaints (and requests
+    for more time on those a department holds for them), a clerk's and their department's
+    untaken tickets, a supervisor's and the supervisors' shared queue. Each item says
+    what it waits for from the caller (`awaiting`)."""
     now = utcnow()
     with db.read() as session:
         rows = service.queue_for(
@@ -304,7 +314,7 @@ def my_queue(db: Db, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
             now=now,
             limit=limit,
         )
-    return _queue(rows, now)
+    return _queue(rows, now, principal)
 
 
 @router.get(
@@ -332,4 +342,4 @@ def department_queue(
         if directory.get_department(session, department_id) is None:
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
         rows = service.department_queue(session, department_id=department_id, now=now, limit=limit)
-    return _queue(rows, now)
+    return _queue(rows, now, principal)

@@ -3,7 +3,7 @@
 // from the address (#token=…) or the form, and stays in this tab's sessionStorage.
 "use strict";
 
-const state = { charts: {}, points: {}, ready: false, errors: [] };
+const state = { charts: {}, points: {}, empty: {}, names: {}, ready: false, errors: [] };
 window.dashboardState = state;
 
 const $ = (id) => document.getElementById(id);
@@ -34,25 +34,49 @@ async function api(path, params) {
   return body;
 }
 
-function monthRange(month) {
+function monthRange(month, today) {
   const [y, m] = month.split("-").map(Number);
   const last = new Date(Date.UTC(y, m, 0)).getUTCDate();
-  return { from: `${month}-01`, to: `${month}-${String(last).padStart(2, "0")}` };
+  const end = `${month}-${String(last).padStart(2, "0")}`;
+  // The days still to come have no complaints yet: they are not plotted as zeros.
+  return { from: `${month}-01`, to: today && today < end ? today : end };
 }
+
+const NO_DATA = "暂无数据 · No data for this month";
 
 function draw(id, config, points) {
   if (state.charts[id]) state.charts[id].destroy();
-  config.options = Object.assign({ responsive: true, maintainAspectRatio: true, animation: false }, config.options);
-  state.charts[id] = new Chart($(id), config);
+  delete state.charts[id];
   state.points[id] = points;
+  // An empty chart says so, rather than showing bare axes that read as zeros.
+  const canvas = $(id);
+  let note = canvas.parentElement.querySelector(".empty");
+  if (!note) {
+    note = document.createElement("p");
+    note.className = "empty";
+    note.textContent = NO_DATA;
+    canvas.after(note);
+  }
+  state.empty[id] = points === 0;
+  canvas.hidden = state.empty[id];
+  note.hidden = !state.empty[id];
+  if (state.empty[id]) return;
+  config.options = Object.assign({ responsive: true, maintainAspectRatio: true, animation: false }, config.options);
+  state.charts[id] = new Chart(canvas, config);
 }
 
+const name = (department) => state.names[department] || department;
+
 function kpis(o) {
+  const sat = o.satisfaction;
   const tiles = [
     ["投诉量 Volume", o.volume],
     ["未办结 Open", o.open],
     ["超时 Overdue", o.overdue],
-    ["满意率 Satisfaction", pct(o.satisfaction.rate)],
+    ["首次答复满意率 Satisfied with the first answer", pct(sat.first_rate)],
+    ["最终满意率 Satisfied in the end", pct(sat.rate)],
+    ["曾不满意 Unsatisfied at least once", sat.ever_unsatisfied],
+    ["回访未联系上 Never reached", sat.unreachable],
     ["重办率 Reopen rate", pct(o.reopen_rate)],
     ["升级 Escalated", o.escalated],
     ...o.sla.map((s) => [`${s.label_zh} ${s.label_en} · 达标`, pct(s.compliance)]),
@@ -74,16 +98,17 @@ function kpis(o) {
 async function refresh() {
   const month = $("month").value;
   const department = $("department").value;
-  const range = monthRange(month);
+  const range = monthRange(month, state.today);
   $("error").hidden = true;
   state.ready = false;
   try {
-    const [overview, trends, pareto, sla, hotspots] = await Promise.all([
+    const [overview, trends, pareto, sla, hotspots, arrivals] = await Promise.all([
       api("overview", { ...range, department }),
       api("trends", { ...range, department, by: "category" }),
       api("root-causes", { month, department }),
       api("sla-by-department", { ...range, department }),
       api("hotspots", { ...range, department }),
+      api("arrivals", { ...range, department }),
     ]);
     kpis(overview);
     draw("volume", {
@@ -109,7 +134,7 @@ async function refresh() {
     draw("sla", {
       type: "bar",
       data: {
-        labels: sla.departments.map((d) => d.department),
+        labels: sla.departments.map((d) => d.name || name(d.department)),
         datasets: [
           { label: "签收 Acceptance %", data: sla.departments.map((d) => d.acceptance_compliance === null ? null : Math.round(d.acceptance_compliance * 100)), backgroundColor: COLOURS[2] },
           { label: "办理 Resolution %", data: sla.departments.map((d) => d.resolution_compliance === null ? null : Math.round(d.resolution_compliance * 100)), backgroundColor: COLOURS[0] },
@@ -117,14 +142,31 @@ async function refresh() {
       },
       options: { scales: { y: { min: 0, max: 100 } } },
     }, sla.departments.length);
+    // The first answer beside the final verdict: a customer who said "2" and was won
+    // over later counts as unsatisfied first; those never reached are neither.
     const sat = overview.satisfaction;
     draw("satisfaction", {
-      type: "doughnut",
+      type: "bar",
       data: {
-        labels: ["满意 Satisfied", "不满意 Unsatisfied", "未联系上 Unreachable"],
-        datasets: [{ data: [sat.satisfied, sat.unsatisfied, sat.unreachable], backgroundColor: [COLOURS[2], COLOURS[3], COLOURS[5]] }],
+        labels: ["首次答复 First answer", "最终 Final"],
+        datasets: [
+          { label: "满意 Satisfied", data: [sat.first_satisfied, sat.satisfied], backgroundColor: COLOURS[2] },
+          { label: "不满意 Unsatisfied", data: [sat.first_unsatisfied, sat.unsatisfied], backgroundColor: COLOURS[3] },
+          { label: "未联系上 Never reached", data: [sat.unreachable, sat.unreachable], backgroundColor: COLOURS[5] },
+        ],
       },
-    }, sat.satisfied + sat.unsatisfied + sat.unreachable);
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+    }, sat.followed_up);
+    draw("arrivals", {
+      type: "bar",
+      data: {
+        labels: arrivals.hours.map((h) => `${String(h).padStart(2, "0")}:00`),
+        datasets: arrivals.weekdays.map((w, i) => ({
+          label: `${w.label_zh} ${w.label_en}`, data: w.counts, backgroundColor: COLOURS[i % 8],
+        })),
+      },
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+    }, arrivals.total);
     draw("hotspots", {
       type: "bar",
       data: {
@@ -157,11 +199,14 @@ async function start() {
   $("login").hidden = true;
   try {
     const filters = await api("filters");
-    const months = filters.months.length ? filters.months : [filters.today.slice(0, 7)];
+    state.today = filters.today;
+    state.names = filters.department_names || {};
+    // Only months with complaints are offered, and the page opens on the latest of them.
+    const months = filters.months.length ? filters.months : [filters.default_month];
     $("month").replaceChildren(...months.map((m) => new Option(m, m)));
     const wanted = new URLSearchParams(location.search).get("month");
-    if (wanted && months.includes(wanted)) $("month").value = wanted;
-    $("department").append(...filters.departments.map((d) => new Option(d, d)));
+    $("month").value = wanted && months.includes(wanted) ? wanted : filters.default_month;
+    $("department").append(...filters.departments.map((d) => new Option(name(d), d)));
   } catch (error) {
     $("error").textContent = String(error.message || error);
     $("error").hidden = false;
