@@ -141,7 +141,7 @@ class DepartmentName(AnalyticsTable, table=True):
 
     department_id: str = Col(primary_key=True, max_length=64)
     name: str = Col(max_length=100)
-    named_at: datetime = _utc(nullable=False)  # type: ignore[assignment]
+    named_at: datetime = _utc(nullable=False)
 
 
 class RootCauseRevision(AnalyticsTable, table=True):
