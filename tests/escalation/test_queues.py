@@ -86,3 +86,19 @@ def test_a_departments_queue_holds_what_was_dispatched_to_it_overdue_first(
     ]
     missing = centre.client.get("/departments/legal/queue", headers=centre.as_("SV01"))
     assert missing.status_code == 404
+
+
+def test_a_departments_queue_shows_the_text_and_the_instructions(centre: Centre) -> None:
+    complaint_id = centre.receive(severity="high")
+    answer = centre.act(
+        complaint_id, "dispatch", "DM01", department_id="billing", instructions="核对 11 月账单"
+    )
+    assert answer.status_code == 200, answer.text
+    items = queue(centre, "/departments/billing/queue", "B07")["items"]
+    assert items[0]["instructions"] == "核对 11 月账单"
+    assert items[0]["description"]
+    # The duty manager's own queue stays lean.
+    other = centre.receive()
+    mine = queue(centre, "/queues/mine", "DM01")["items"]
+    assert [item["id"] for item in mine] == [other]
+    assert mine[0]["description"] is None and mine[0]["instructions"] is None

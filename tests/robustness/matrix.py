@@ -315,6 +315,16 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
         ANY, get("/complaints/{complaint_id}/history/verify"), other_department=404
     ),
     ("GET", "/queues/mine"): Endpoint(ANY, get("/queues/mine")),
+    ("GET", "/queues/decisions"): Endpoint(_DESK, get("/queues/decisions")),
+    ("GET", "/queues/escalated"): Endpoint(
+        frozenset({"supervisor", "admin"}), get("/queues/escalated")
+    ),
+    ("GET", "/queues/departments"): Endpoint(
+        frozenset({"duty_manager", "supervisor", "admin"}), get("/queues/departments")
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/reassign"): Endpoint(
+        frozenset({"supervisor"}), _empty_action("reassign"), 422, other_department=404
+    ),
     ("GET", "/departments/{department_id}/queue"): Endpoint(
         frozenset({"duty_manager", "supervisor", "admin", "qa", "department"}),
         get("/departments/{department_id}/queue"),

@@ -157,10 +157,10 @@ def build_complaint(
         customer_phone=new.customer_phone,
         customer_ref=new.customer_ref,
         customer_name=new.customer_name,
-        channel=new.channel,  # type: ignore[arg-type]
+        channel=new.channel,
         category=new.category,
-        severity=new.severity,  # type: ignore[arg-type]
-        nature=new.nature,  # type: ignore[arg-type]
+        severity=new.severity,
+        nature=new.nature,
         strong_emotion=new.strong_emotion,
         description=new.description,
         occurred_at=new.occurred_at,

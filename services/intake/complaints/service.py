@@ -21,7 +21,7 @@ from services.intake.complaints.models import (
     Note,
     ReferenceCounter,
 )
-from shared.db import table_of
+from shared.db import rowcount, table_of
 from shared.vocabulary import State
 
 complaints = table_of(Complaint)
@@ -91,7 +91,7 @@ def claim_idempotency(
 
 def purge_idempotency(session: Session, *, before: datetime) -> int:
     result = session.execute(idempotency.delete().where(idempotency.c.created_at < before))
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def customer_file(
@@ -203,13 +203,24 @@ def list_complaints(
     status: str | None = None,
     category: str | None = None,
     department_id: str | None = None,
+    text: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[Any]:
-    """Newest first; `after` is the (registered_at, id) of the last row already seen."""
+    """Newest first; `after` is the (registered_at, id) of the last row already seen.
+    `text` matches the reference exactly, or a part of the description or the name."""
     stmt = select(complaints)
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                complaints.c.reference == text.upper(),
+                complaints.c.description.ilike(pattern, escape="\\"),
+                complaints.c.customer_name.ilike(pattern, escape="\\"),
+            )
+        )
     if phone:
         stmt = stmt.where(complaints.c.customer_key == phone)
     if status:
@@ -284,7 +295,7 @@ def apply_status(
             closure_reason=closure_reason,
         )
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def claim_import_row(
