@@ -43,8 +43,10 @@ class WorkbenchConfig(BaseSettings):
     lockout_minutes: int = Field(default=15, ge=1)
     # Shortest password an administrator or a person may set.
     password_min_length: int = Field(default=10, ge=6)
-    # How often an open queue asks for news.
+    # How often an open queue asks for news, and how many of its most urgent complaints
+    # it shows (the rest are found by search).
     queue_refresh_seconds: float = Field(default=1.0, gt=0, le=60)
+    queue_limit: int = Field(default=100, ge=10, le=500)
     # Times on the pages, and those typed into forms, are the centre's.
     timezone: str = "Asia/Shanghai"
     # Where the staff open the workbench: the SMS about a complaint carry links to it.

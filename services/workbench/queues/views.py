@@ -34,9 +34,10 @@ def _or(call: Any, default: Any) -> Any:
         return default
 
 
-def desk_queues(apis: Apis, user: User) -> dict[str, Any]:
-    mine = apis.get("escalation", "/queues/mine", user.token, limit=200)
-    decisions = apis.get("escalation", "/queues/decisions", user.token, limit=100)
+def desk_queues(apis: Apis, user: User, config: WorkbenchConfig) -> dict[str, Any]:
+    limit = config.queue_limit
+    mine = apis.get("escalation", "/queues/mine", user.token, limit=limit)
+    decisions = apis.get("escalation", "/queues/decisions", user.token, limit=limit)
     return {"mine": mine, "decisions": decisions}
 
 
@@ -47,7 +48,7 @@ def desk(request: Request, config: ConfigDep, apis: ApisDep, user: Desk) -> Resp
         "desk.html",
         config,
         user=user,
-        queues=desk_queues(apis, user),
+        queues=desk_queues(apis, user, config),
         on_duty=_or(lambda: apis.get("escalation", "/roster/on-duty", user.token), None),
         loads=_or(lambda: apis.get("escalation", "/queues/departments", user.token), []),
     )
@@ -56,7 +57,9 @@ def desk(request: Request, config: ConfigDep, apis: ApisDep, user: Desk) -> Resp
 @router.get("/desk/queue")
 def desk_queue(request: Request, config: ConfigDep, apis: ApisDep, user: Desk) -> Response:
     """The part of the desk page that refreshes by itself."""
-    return render(request, "_desk_queues.html", config, user=user, queues=desk_queues(apis, user))
+    return render(
+        request, "_desk_queues.html", config, user=user, queues=desk_queues(apis, user, config)
+    )
 
 
 def _month_start(config: WorkbenchConfig, now: datetime) -> datetime:
@@ -64,8 +67,9 @@ def _month_start(config: WorkbenchConfig, now: datetime) -> datetime:
     return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def department_queue(apis: Apis, user: User) -> Any:
-    return apis.get("escalation", f"/departments/{user.department_id}/queue", user.token, limit=200)
+def department_queue(apis: Apis, user: User, config: WorkbenchConfig) -> Any:
+    path = f"/departments/{user.department_id}/queue"
+    return apis.get("escalation", path, user.token, limit=config.queue_limit)
 
 
 @router.get("/department")
@@ -88,7 +92,7 @@ def department(request: Request, config: ConfigDep, apis: ApisDep, user: Clerk) 
         "department.html",
         config,
         user=user,
-        queue=department_queue(apis, user),
+        queue=department_queue(apis, user, config),
         replied=replied,
     )
 
@@ -98,16 +102,21 @@ def department_queue_part(
     request: Request, config: ConfigDep, apis: ApisDep, user: Clerk
 ) -> Response:
     return render(
-        request, "_department_queue.html", config, user=user, queue=department_queue(apis, user)
+        request,
+        "_department_queue.html",
+        config,
+        user=user,
+        queue=department_queue(apis, user, config),
     )
 
 
-def supervisor_queues(apis: Apis, user: User) -> dict[str, Any]:
+def supervisor_queues(apis: Apis, user: User, config: WorkbenchConfig) -> dict[str, Any]:
+    token, limit = user.token, config.queue_limit
     return {
-        "escalated": apis.get("escalation", "/queues/escalated", user.token, limit=200),
-        "mine": _or(lambda: apis.get("escalation", "/queues/mine", user.token, limit=200), None),
+        "escalated": apis.get("escalation", "/queues/escalated", token, limit=limit),
+        "mine": _or(lambda: apis.get("escalation", "/queues/mine", token, limit=limit), None),
         "decisions": _or(
-            lambda: apis.get("escalation", "/queues/decisions", user.token, limit=100), None
+            lambda: apis.get("escalation", "/queues/decisions", token, limit=limit), None
         ),
     }
 
@@ -119,7 +128,7 @@ def supervisor(request: Request, config: ConfigDep, apis: ApisDep, user: Supervi
         "supervisor.html",
         config,
         user=user,
-        queues=supervisor_queues(apis, user),
+        queues=supervisor_queues(apis, user, config),
         on_duty=_or(lambda: apis.get("escalation", "/roster/on-duty", user.token), None),
     )
 
@@ -129,5 +138,9 @@ def supervisor_queue(
     request: Request, config: ConfigDep, apis: ApisDep, user: Supervisor
 ) -> Response:
     return render(
-        request, "_supervisor_queues.html", config, user=user, queues=supervisor_queues(apis, user)
+        request,
+        "_supervisor_queues.html",
+        config,
+        user=user,
+        queues=supervisor_queues(apis, user, config),
     )
