@@ -54,6 +54,7 @@ PEOPLE = [
     ("Q01", "吴质检", "13900139031", "qa", None),
     ("Q02", "郑质检", "13900139032", "qa", None),
     ("A002", "小张", "13900139022", "agent", None),
+    ("V01", "甲方代表", "13900139041", "viewer", None),
 ]
 
 
@@ -138,7 +139,7 @@ def seed(centre: Centre) -> None:
         db.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def centre(
     tmp_path_factory: pytest.TempPathFactory, pg_url: str, kafka_bootstrap: str
 ) -> Iterator[Centre]:

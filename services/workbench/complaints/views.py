@@ -18,13 +18,15 @@ from services.workbench.config import ConfigDep, WorkbenchConfig
 from services.workbench.pages import render
 from shared.clock import utcnow
 from shared.deps import from_state
-from shared.vocabulary import Action, FeedbackSource
+from shared.vocabulary import Action, FeedbackSource, Role
 
 router = APIRouter(include_in_schema=False)
 
 ApisDep = Annotated[Apis, from_state("apis")]
 Registrar = Annotated[User, allow(*REGISTRARS)]
 Staff = Annotated[User, allow(*STAFF)]
+NoteTaker = Annotated[User, allow(*REGISTRARS, Role.DEPARTMENT)]
+Reviser = Annotated[User, allow(Role.QA, Role.ADMIN)]
 
 
 def _register_page(
@@ -230,7 +232,7 @@ async def feedback(
 
 @router.post("/complaints/{complaint_id}/notes")
 async def note(
-    request: Request, config: ConfigDep, apis: ApisDep, user: Staff, complaint_id: str
+    request: Request, config: ConfigDep, apis: ApisDep, user: NoteTaker, complaint_id: str
 ) -> Response:
     form = await request.form()
     try:
@@ -258,7 +260,7 @@ async def note(
 
 @router.post("/complaints/{complaint_id}/root-cause")
 async def revise_root_cause(
-    request: Request, config: ConfigDep, apis: ApisDep, user: Staff, complaint_id: str
+    request: Request, config: ConfigDep, apis: ApisDep, user: Reviser, complaint_id: str
 ) -> Response:
     """QA's revision of the root cause, kept by analytics."""
     form = await request.form()
