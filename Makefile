@@ -4,7 +4,7 @@ PY := .venv/bin/python
 SYSTEM_PY := $(shell command -v python3)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run down logs status demo test test-fast bench chaos token lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
+.PHONY: help install run down logs status demo test test-fast bench chaos token account lint fmt analytics-rebuild kafka-up kafka-down pg-up pg-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -14,7 +14,7 @@ install: .venv/.installed ## install the workspace from the lock file (uv)
 .venv/.installed: pyproject.toml uv.lock scripts/install.sh
 	@scripts/install.sh
 
-run: install ## start Kafka, migrations, the four services in the background; DB=postgres for PostgreSQL
+run: install ## start Kafka, migrations, the four services and the workbench (:8000); DB=postgres for PostgreSQL
 	@$(PY) scripts/stack.py up $(if $(DB),--db $(DB))
 
 down: ## stop everything `make run` started
@@ -45,6 +45,10 @@ token: install ## print a new bearer token: make token ROLE=agent STAFF=A001 [DE
 	@if [ -z "$(ROLE)" ] || [ -z "$(STAFF)" ]; then \
 	  echo "usage: make token ROLE=<agent|duty_manager|supervisor|department|qa|admin|viewer> STAFF=<id> [DEPARTMENT=<id>]" >&2; exit 2; fi
 	@$(PY) scripts/stack.py token --role "$(ROLE)" --staff "$(STAFF)" $(if $(DEPARTMENT),--department "$(DEPARTMENT)")
+
+account: install ## a workbench sign-in account with a new password (last line): make account STAFF=AD01
+	@if [ -z "$(STAFF)" ]; then echo "usage: make account STAFF=<staff id in the directory>" >&2; exit 2; fi
+	@$(PY) scripts/stack.py account --staff "$(STAFF)"
 
 lint: install ## ruff check, format check and the type checker (what CI checks)
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

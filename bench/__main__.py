@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, Context, Figure, say, table, write_results
 
-MODULES = ("outbox", "intake", "escalation", "notify", "analytics")
+MODULES = ("outbox", "intake", "escalation", "notify", "analytics", "workbench")
 
 
 def load(name: str) -> ModuleType:

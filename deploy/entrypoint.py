@@ -1,6 +1,7 @@
 """The image's entry point: the command names the role this container plays.
 
-    api <service> [uvicorn options]   the service's REST API on its port (shared.settings)
+    api <service> [uvicorn options]   the service's REST API on its port (shared.settings);
+                                      `api workbench`: the staff's web pages (port 8000)
     worker <service>                  the service's outbox relay, consumer and timers
     migrate [store]                   every store (or one: auth, intake, ...) to the
                                       newest schema, then exit
@@ -23,7 +24,7 @@ import os
 import sys
 from typing import TextIO
 
-from shared.settings import SERVICE_PORTS, SERVICES
+from shared.settings import SERVICE_PORTS, SERVICES, WORKBENCH, WORKBENCH_PORT
 
 ROLES = ("api", "worker", "migrate", "topics", "token", "usage")
 METRICS_DIR = "/tmp/metrics"  # noqa: S108 - the container's own writable /tmp
@@ -33,7 +34,7 @@ def _usage(stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     print((__doc__ or "").strip(), file=stream)
     services = ", ".join(f"{s} (port {SERVICE_PORTS[s]})" for s in SERVICES)
-    print(f"\nservices: {services}", file=stream)
+    print(f"\nservices: {services}; {WORKBENCH} (port {WORKBENCH_PORT}, api only)", file=stream)
 
 
 class UsageError(Exception):
@@ -46,8 +47,9 @@ def command(args: list[str], python: str = sys.executable) -> list[str]:
         return []
     role, rest = args[0], args[1:]
     if role in ("api", "worker"):
-        if not rest or rest[0] not in SERVICES:
-            raise UsageError(f"{role} needs a service: one of {', '.join(SERVICES)}")
+        known = (*SERVICES, WORKBENCH) if role == "api" else SERVICES
+        if not rest or rest[0] not in known:
+            raise UsageError(f"{role} needs a service: one of {', '.join(known)}")
         service, extra = rest[0], rest[1:]
         if role == "worker":
             if extra:
@@ -63,7 +65,7 @@ def command(args: list[str], python: str = sys.executable) -> list[str]:
             "--host",
             "0.0.0.0",  # noqa: S104
             "--port",
-            str(SERVICE_PORTS[service]),
+            str(SERVICE_PORTS.get(service, WORKBENCH_PORT)),
             # The app logs every request itself (shared.api), with the correlation id.
             "--no-access-log",
             "--timeout-graceful-shutdown",

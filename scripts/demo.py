@@ -113,6 +113,7 @@ STAFF = (
     Person("Q001", "钱质检", "13900139020", "qa"),
     Person("A001", "孙话务", "13900139031", "agent"),
     Person("A002", "周话务", "13900139032", "agent"),
+    Person("AD01", "吴管理员", "13900139040", "admin"),
     Person("HS01", "刘工", "13900139101", "department", "housing"),
     Person("HS02", "郑科长", "13900139102", "department", "housing"),
     Person("HR01", "陈专员", "13900139111", "department", "hrss"),
@@ -265,6 +266,7 @@ class Urls:
     notify: str
     analytics: str
     gateway: str
+    workbench: str
 
     @classmethod
     def for_port_base(cls, base: int) -> Urls:
@@ -277,6 +279,7 @@ class Urls:
             notify=url["notify"],
             analytics=url["analytics"],
             gateway=f"http://127.0.0.1:{gateway}",
+            workbench=f"http://127.0.0.1:{stack.workbench_port(base)}",
         )
 
 
@@ -339,6 +342,56 @@ def environ(values: dict[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+# Every demo account signs in with this password (a local demo: say so when you show it).
+DEMO_PASSWORD = "demo-workbench-2026"  # noqa: S105 - printed on purpose for a local demo
+# Whom to sign in as, to see each role's pages.
+SIGN_IN_AS = (
+    ("话务员 agent", "A001", "register a complaint while the caller is on the line"),
+    ("值班经理 duty manager", "DM01", "the desk: queue, decisions, dispatch (open an SMS link)"),
+    ("部门经办人 department clerk", "HR01", "hrss's queue: accept, return, more time, reply"),
+    ("中心主管 supervisor", "S001", "escalated and returned complaints, the roster, reassign"),
+    ("质检 QA", "Q001", "reports, root causes"),
+    ("管理员 administrator", "AD01", "departments, staff, sign-in accounts"),
+)
+
+
+def create_accounts(people: tuple[Person, ...]) -> tuple[int, int]:
+    """A workbench sign-in account for each person who has none (an existing one keeps
+    its password); how many were created and kept."""
+    from services.workbench.access import flows, service
+    from services.workbench.config import WorkbenchConfig
+    from shared.db import database_for
+    from shared.migrations import upgrade
+    from shared.settings import WORKBENCH
+
+    env = stack.service_env(stack.load_state())
+    env.setdefault("DATA_DIR", str(stack.RUN / "data"))
+    with environ(env):
+        settings = Settings()
+    url, schema = settings.database_url_for(WORKBENCH), settings.schema_for(WORKBENCH)
+    upgrade(WORKBENCH, url=url, schema=schema)
+    db = database_for(WORKBENCH, settings)
+    created = 0
+    try:
+        for person in people:
+            with db.read() as session:
+                if service.get_account(session, person.id) is not None:
+                    continue
+            flows.set_password(
+                db,
+                person.id,
+                DEMO_PASSWORD,
+                WorkbenchConfig(),
+                by="demo",
+                now=datetime.now(UTC),
+                must_change=False,
+            )
+            created += 1
+    finally:
+        db.dispose()
+    return created, len(people) - created
 
 
 class Tokens:
@@ -502,10 +555,15 @@ class Demo:
             staff[p.id] = self.api.post(f"{e}/staff", self.admin, body)
             made.append(p.id)
         self.directory = staff
+        made_accounts, kept_accounts = create_accounts(STAFF)
+        print(
+            f"  accounts   workbench sign-in for each of them: {made_accounts} created, "
+            f"{kept_accounts} kept"
+        )
         print(
             f"  staff      {len(STAFF)} people: {len(made)} created, {len(STAFF) - len(made)} kept "
             "(duty managers DM01-DM03, supervisor S001, QA Q001, agents A001-A002, "
-            "a clerk and a head per department)"
+            "administrator AD01, a clerk and a head per department)"
         )
         have = {d["id"]: d for d in self.api.get(f"{e}/departments", self.admin)}
         for d in DEPARTMENTS:
@@ -1067,6 +1125,10 @@ class Demo:
         print(f"  export AGENT={self.agent}")
         first = self.cases[0].reference
         print(f'  e.g. curl -s {e}/complaints/{first} -H "Authorization: Bearer $SUP"')
+        print(f"\nSign in to the workbench at {self.urls.workbench}/ (password {DEMO_PASSWORD}):")
+        for role, staff_id, what in SIGN_IN_AS:
+            print(f"  {role:<28} {staff_id:<5} {self.name(staff_id):<6} {what}")
+        print(f"  the SMS to {dm_phone} on the gateway link to the complaint's page")
         print("\nThe system keeps running; 'make down' stops it, 'make demo' runs the demo again.")
 
 

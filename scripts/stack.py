@@ -7,6 +7,7 @@ and every service's API and worker, in the background.
     python scripts/stack.py revive                       start again what died (no migrations)
     python scripts/stack.py logs                         (make logs)
     python scripts/stack.py token --role agent --staff A001 [--department billing]
+    python scripts/stack.py account --staff AD01 [--password …]   a workbench sign-in
 
 What `up` started, and with which settings, is written to .run/<stack>/stack.json so
 `down`, `status` and `token` act on the same system. `down` stops only what `up`
@@ -23,8 +24,8 @@ against infrastructure that is already up:
       or STACK_KAFKA            started nor stopped (topics are created if missing)
     --database-url URL          use the PostgreSQL already running there (each service
       or DATABASE_URL           in its own schema; SCHEMA_PREFIX is honoured)
-    --port-base N               the APIs listen on N+1..N+4 instead of 8001..8004
-      or STACK_PORT_BASE
+    --port-base N               the APIs listen on N+1..N+4 instead of 8001..8004, the
+      or STACK_PORT_BASE        workbench on N
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.settings import SERVICE_PORTS, SMS_GATEWAY_PORT  # noqa: E402
+from shared.settings import SERVICE_PORTS, SMS_GATEWAY_PORT, WORKBENCH_PORT  # noqa: E402
 
 STACK = os.environ.get("STACK", "dev")
 RUN = Path(os.environ.get("RUN_DIR") or ROOT / ".run" / STACK).resolve()
@@ -60,6 +61,8 @@ DEFAULT_PORT_BASE = 8000
 # service. It is started when notify provides it as an app factory here; until then the
 # system runs without it and `up` says so.
 SMS_GATEWAY_APP = "services.notify.gateway:create_app"
+# The staff's web pages: an API process of their own, calling the four APIs.
+WORKBENCH_APP = "services.workbench.main:create_app"
 
 # Settings the services read that `up` records, so later commands see the same system.
 PASSED_SETTINGS = ("SCHEMA_PREFIX",)
@@ -101,6 +104,10 @@ def service_ports(port_base: int) -> dict[str, int]:
     return {s: port_base + p - DEFAULT_PORT_BASE for s, p in SERVICE_PORTS.items()}
 
 
+def workbench_port(port_base: int) -> int:
+    return port_base + WORKBENCH_PORT - DEFAULT_PORT_BASE
+
+
 def sms_gateway_available() -> bool:
     module = SMS_GATEWAY_APP.split(":")[0]
     try:
@@ -116,6 +123,10 @@ def processes(api_workers: int, port_base: int = DEFAULT_PORT_BASE) -> list[Proc
         procs.append(Proc(f"{service}-api", uvicorn_argv(app, port, api_workers), app, port))
         module = f"services.{service}.worker"
         procs.append(Proc(f"{service}-worker", [str(PYTHON), "-m", module], module))
+    port = workbench_port(port_base)
+    procs.append(
+        Proc("workbench", uvicorn_argv(WORKBENCH_APP, port, api_workers), WORKBENCH_APP, port)
+    )
     if sms_gateway_available():
         port = port_base + SMS_GATEWAY_PORT - DEFAULT_PORT_BASE
         argv = uvicorn_argv(SMS_GATEWAY_APP, port, 1)
@@ -262,6 +273,9 @@ def up(
         "KAFKA_BOOTSTRAP_SERVERS": kafka or script_env("KAFKA_BOOTSTRAP_SERVERS"),
         "DATA_DIR": str(RUN / "data"),
         "ENVIRONMENT": "development",
+        # Staff SMS link to the complaint's page on the workbench.
+        "NOTIFY_WORKBENCH_URL": os.environ.get("NOTIFY_WORKBENCH_URL")
+        or f"http://127.0.0.1:{workbench_port(port_base)}",
     }
     if port_base != DEFAULT_PORT_BASE:
         # Notify and the development gateway find each other on the moved ports.
@@ -270,6 +284,11 @@ def up(
         env["NOTIFY_PUBLIC_URL"] = os.environ.get("NOTIFY_PUBLIC_URL") or notify
         env["NOTIFY_GATEWAY_NOTIFY_URL"] = os.environ.get("NOTIFY_GATEWAY_NOTIFY_URL") or notify
         env["NOTIFY_TWILIO_BASE_URL"] = os.environ.get("NOTIFY_TWILIO_BASE_URL") or gateway
+        # The workbench calls the APIs on the moved ports, and SMS link to it there.
+        for service, port in service_ports(port_base).items():
+            env[f"WORKBENCH_{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
+        workbench = f"http://127.0.0.1:{workbench_port(port_base)}"
+        env["WORKBENCH_PUBLIC_URL"] = os.environ.get("WORKBENCH_PUBLIC_URL") or workbench
     if database_url:
         env["DATABASE_URL"] = database_url
     elif db == "postgres":
@@ -426,6 +445,10 @@ def port_free(port: int) -> bool:
 
 def print_addresses(env: dict[str, str], port_base: int, procs: list[Proc]) -> None:
     print("\nComplaint platform is running:")
+    print(
+        f"  {'workbench':<11} http://127.0.0.1:{workbench_port(port_base)}   "
+        "(the staff's pages: sign in with a workbench account)"
+    )
     for service, port in service_ports(port_base).items():
         print(f"  {service:<11} http://127.0.0.1:{port}   (docs: http://127.0.0.1:{port}/docs)")
     gateway = next((p for p in procs if p.name == "sms-gateway"), None)
@@ -436,7 +459,8 @@ def print_addresses(env: dict[str, str], port_base: int, procs: list[Proc]) -> N
     print(f"  {'kafka':<11} {env['KAFKA_BOOTSTRAP_SERVERS']}")
     print(f"  {'database':<11} {env.get('DATABASE_URL') or 'SQLite files in ' + env['DATA_DIR']}")
     print(f"  {'logs':<11} {LOGS}   (make logs)")
-    print("\nA token to call the APIs:   make token ROLE=agent STAFF=A001")
+    print("\nA sign-in account:          make account STAFF=AD01 (an administrator, first)")
+    print("A token to call the APIs:   make token ROLE=agent STAFF=A001")
     print("Stop everything:            make down\n")
 
 
@@ -524,6 +548,18 @@ def token(argv: list[str]) -> int:
     ).returncode
 
 
+def account(argv: list[str]) -> int:
+    """A workbench sign-in account, in the running system's database."""
+    env = service_env(load_state())
+    env.setdefault("DATA_DIR", str(RUN / "data"))
+    return subprocess.run(
+        [str(PYTHON), "-m", "services.workbench.access.cli", "set-password", *argv],
+        env=env,
+        cwd=ROOT,
+        check=False,
+    ).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/stack.py",
@@ -562,6 +598,7 @@ def main() -> int:
     sub.add_parser("status")
     sub.add_parser("logs")
     sub.add_parser("token", add_help=False)
+    sub.add_parser("account", add_help=False)
     args, rest = parser.parse_known_args()
     if args.command == "up":
         try:
@@ -587,6 +624,8 @@ def main() -> int:
         return status()
     if args.command == "logs":
         return logs()
+    if args.command == "account":
+        return account(rest)
     return token(rest)
 
 

@@ -21,16 +21,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, text
 
 from shared.db import Database, UTCDateTime, create_database
-from shared.settings import AUTH_STORE, SERVICES, Settings
+from shared.settings import AUTH_STORE, SERVICES, WORKBENCH, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-STORES = (AUTH_STORE, *SERVICES)
+STORES = (AUTH_STORE, *SERVICES, WORKBENCH)
 
 
 def script_location(store: str) -> Path:
     if store == AUTH_STORE:
         return ROOT / "shared" / "auth" / "migrations"
-    if store in SERVICES:
+    if store in (*SERVICES, WORKBENCH):
         return ROOT / "services" / store / "migrations"
     raise ValueError(f"unknown store {store!r}; one of {', '.join(STORES)}")
 

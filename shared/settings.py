@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("intake", "escalation", "notify", "analytics")
 AUTH_STORE = "auth"
+# The staff's web pages: a service of its own that keeps sign-in accounts and sessions
+# and calls the four APIs, with neither events nor a worker.
+WORKBENCH = "workbench"
 
 
 def normalise_database_url(url: str) -> str:
@@ -37,6 +40,7 @@ class Settings(BaseSettings):
     notify_database_url: str | None = None
     analytics_database_url: str | None = None
     auth_database_url: str | None = None
+    workbench_database_url: str | None = None
     # Prepended to every schema name (PostgreSQL): lets several installations, or test
     # runs, share one database without sharing tables.
     schema_prefix: str = Field(default="", pattern=r"^[a-z0-9_]{0,30}$")
@@ -100,4 +104,5 @@ def get_settings() -> Settings:
 
 # Where each service's API listens in a local run (see ../README.md).
 SERVICE_PORTS = {"intake": 8001, "escalation": 8002, "notify": 8003, "analytics": 8004}
+WORKBENCH_PORT = 8000
 SMS_GATEWAY_PORT = 8090

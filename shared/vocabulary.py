@@ -90,6 +90,7 @@ class Action(Word):
     REOPEN = "reopen", "重办", "Reopen"
     URGE = "urge", "催办", "Urge"
     ESCALATE = "escalate", "升级", "Escalate"
+    REASSIGN = "reassign", "改派", "Reassign"
 
     @property
     def api_name(self) -> str:

@@ -449,6 +449,22 @@ def _hand_over(c: _Ctx) -> _Effect:
     return _Effect(replace(cur, **changes), {"previous_staff_id": cur.duty_manager_id})
 
 
+def _reassign(c: _Ctx) -> _Effect:
+    """A supervisor gives the complaint to another duty manager: the desk moves with it
+    while it is at the desk, and it returns to them from a department."""
+    cur, staff = c.current, c.data["staff_id"]
+    at_desk = cur.holder_role in (Role.DUTY_MANAGER, Role.SUPERVISOR)
+    if staff == cur.duty_manager_id and (not at_desk or cur.holder_staff_id == staff):
+        raise c.refuse(f"it is already with duty manager {staff}")
+    changes: dict[str, Any] = {"duty_manager_id": staff}
+    if at_desk:
+        changes |= {"holder_role": Role.DUTY_MANAGER, "holder_staff_id": staff}
+        if cur.state == State.WITH_DUTY_MANAGER:
+            changes |= _UNACKNOWLEDGED  # the new manager confirms they have it
+    previous = {"previous_staff_id": cur.duty_manager_id, "previous_holder": cur.holder_staff_id}
+    return _Effect(replace(cur, **changes), previous)
+
+
 def _acknowledge(c: _Ctx) -> _Effect:
     cur, staff = c.current, c.actor.staff_id
     if cur.acknowledged_at is not None:
@@ -746,6 +762,10 @@ RULES: Mapping[Action, Rule] = {
     Action.ESCALATE: Rule(
         _ACTIVE, frozenset({_R.SUPERVISOR, _R.SYSTEM}), EventName.ESCALATED, _escalate,
         stays=True, fields=(_REASON, _Field("level", _level, False))),
+    # Published as a hand-over: for everyone downstream the complaint changed desks.
+    Action.REASSIGN: Rule(
+        _ACTIVE, frozenset({_R.SUPERVISOR}), EventName.HANDED_OVER, _reassign,
+        stays=True, fields=(_Field("staff_id", _text), _Field("reason", _text, False))),
 }
 # fmt: on
 

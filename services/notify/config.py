@@ -67,6 +67,9 @@ class NotifyConfig(BaseSettings):
     # Numbers outside these country codes are written to in `foreign_language`.
     home_country_codes: list[str] = Field(default_factory=lambda: ["86", "852", "853", "886"])
     foreign_language: str = "en"
+    # Where staff open the workbench: their SMS about a complaint end with a link to its
+    # page there (…/c/<reference>). Empty: no link.
+    workbench_url: str = ""
     # Prepended to every message (mainland carriers require a sign name, e.g. 【某某热线】).
     sign_name: str = ""
     # The longest message, in parts: variable text (a summary, a resolution) is cut to fit.

@@ -62,6 +62,9 @@ FIXED_FIELDS = frozenset(
         "overdue_count",
         "reopen_count",
         "staff_name",
+        # A staff SMS's link to the complaint's page on the workbench (with its leading
+        # space), or nothing.
+        "link",
     }
 )
 CLIPPED_FIELDS = ("description", "summary", "resolution", "reason", "instructions", "references")

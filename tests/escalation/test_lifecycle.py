@@ -1093,6 +1093,7 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "decline-compensation",
         "urge",
         "escalate",
+        "reassign",
     ]
     assert allowed_actions(complaint, SYSTEM) == ["hand-over", "urge", "escalate"]
     assert allowed_actions(complaint, NETWORK_CLERK) == []

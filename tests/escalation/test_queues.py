@@ -135,3 +135,19 @@ def test_an_answered_claim_waits_in_the_queue_until_it_is_settled(centre: Centre
     centre.act(cid, "decline-compensation", "DM01", reason="已补发，无需赔偿")
     [item] = queue(centre, "/queues/mine", "DM01")["items"]
     assert item["awaiting"] == "follow_up"  # now the customer's verdict is awaited
+
+
+def test_a_departments_queue_shows_the_text_and_the_instructions(centre: Centre) -> None:
+    complaint_id = centre.receive(severity="high")
+    answer = centre.act(
+        complaint_id, "dispatch", "DM01", department_id="billing", instructions="核对 11 月账单"
+    )
+    assert answer.status_code == 200, answer.text
+    items = queue(centre, "/departments/billing/queue", "B07")["items"]
+    assert items[0]["instructions"] == "核对 11 月账单"
+    assert items[0]["description"]
+    # The duty manager's own queue stays lean.
+    other = centre.receive()
+    mine = queue(centre, "/queues/mine", "DM01")["items"]
+    assert [item["id"] for item in mine] == [other]
+    assert mine[0]["description"] is None and mine[0]["instructions"] is None

@@ -90,3 +90,24 @@ def test_an_unknown_complaint_or_customer_is_404(intake: Intake) -> None:
     assert intake.client.get("/complaints/nope", headers=intake.agent).status_code == 404
     r = intake.client.get("/customers/13700000000", headers=intake.agent)
     assert r.status_code == 404 and "137****0000" in r.json()["message"]
+
+
+def test_a_search_by_words_finds_the_text_the_name_or_the_reference(intake: Intake) -> None:
+    first = intake.register(description="宽带每天晚上断线，修了三次都没好。").json()
+    second = intake.register(customer_name="Mr_Smith", description="账单 100% 多扣了钱").json()
+
+    def found(q: str) -> list[str]:
+        answer = intake.client.get("/complaints", params={"q": q}, headers=intake.agent)
+        assert answer.status_code == 200, answer.text
+        return [item["id"] for item in answer.json()["items"]]
+
+    assert found("晚上断线") == [first["id"]]
+    assert found("mr_smith") == [second["id"]]
+    assert found(first["reference"]) == [first["id"]]
+    assert found(first["reference"].lower()) == [first["id"]]
+    # % and _ are letters here, not wildcards.
+    assert found("100%") == [second["id"]]
+    assert found("r_S") == [second["id"]]
+    assert found("x_y") == []
+    too_long = intake.client.get("/complaints", params={"q": "字" * 101}, headers=intake.agent)
+    assert too_long.status_code == 422

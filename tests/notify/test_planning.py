@@ -340,3 +340,38 @@ def notify_payload(envelope: Any) -> Any:
     from shared.contracts import LifecycleChanged
 
     return LifecycleChanged.model_validate(envelope.payload)
+
+
+def test_staff_sms_link_to_the_complaint_on_the_workbench_and_customer_sms_do_not() -> None:
+    from dataclasses import replace
+
+    from services.notify.db import outbox
+    from services.notify.messages.context import Context
+    from services.notify.messages.notices import Notice
+    from services.notify.rendering import Templates
+    from shared.outbox import Outbox
+    from shared.vocabulary import Audience
+    from tests.notify.conftest import notify_config
+
+    def body(config: Any, notice: Notice) -> str:
+        templates = Templates.load(config.templates_dir, config.default_language)
+        ctx = Context(config, templates, Outbox(outbox, lanes=1))
+        row = planning.render_row(
+            ctx, notice, now=datetime.now(UTC), event_id=None, event_type=None, dedupe_key=None
+        )
+        return str(row["body"])
+
+    staff = Notice(
+        template="staff_assigned",
+        phone="+8613900139001",
+        audience=Audience.DUTY_MANAGER,
+        fields={"reference": "TS20261204-000001", "description": "账单多扣"},
+        staff_id="DM01",
+        complaint_id="c1",
+        reference="TS20261204-000001",
+    )
+    customer = replace(staff, template="customer_received", audience=Audience.CUSTOMER)
+    linked = notify_config(workbench_url="https://workbench.example.cn/")
+    assert body(linked, staff).endswith(" https://workbench.example.cn/c/TS20261204-000001")
+    assert "http" not in body(notify_config(), staff)
+    assert "http" not in body(linked, customer)

@@ -26,7 +26,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from pydantic_settings import BaseSettings
 
-from shared.settings import SERVICE_PORTS, SERVICES, Settings
+from shared.settings import SERVICE_PORTS, SERVICES, WORKBENCH, WORKBENCH_PORT, Settings
 from shared.topics import topic_specs
 from tests.conftest import ROOT
 
@@ -167,7 +167,9 @@ def named_port(container: dict[str, Any], port: int | str) -> int | None:
 
 
 def test_the_deploy_files_know_exactly_the_services_of_the_code() -> None:
-    expected = {"migrate", "topics"} | {f"{s}-{r}" for s in SERVICES for r in ("api", "worker")}
+    expected = {"migrate", "topics", f"{WORKBENCH}-api"} | {
+        f"{s}-{r}" for s in SERVICES for r in ("api", "worker")
+    }
     in_compose = {n for n, s in SERVICES_IN_COMPOSE.items() if image_name(s["image"]) == APP_IMAGE}
     in_k8s = {
         w["metadata"]["name"]
@@ -193,9 +195,23 @@ def test_compose_runs_the_service_api_and_worker_as_make_run_does(service: str) 
     assert "ports" not in worker
 
 
-@pytest.mark.parametrize("service", SERVICES)
+def test_compose_runs_the_workbench_as_make_run_does() -> None:
+    api = SERVICES_IN_COMPOSE[f"{WORKBENCH}-api"]
+    app = (f"services.{WORKBENCH}.main:create_app", WORKBENCH_PORT)
+    assert uvicorn_app(argv_of(api["command"])) == app
+    assert [int(str(p).rsplit(":", 1)[1]) for p in api["ports"]] == [WORKBENCH_PORT]
+    assert api["healthcheck"]["test"][-1] == f"http://127.0.0.1:{WORKBENCH_PORT}/readyz"
+    env = compose_env(api)
+    for service, port in SERVICE_PORTS.items():
+        url = urlsplit(env[f"WORKBENCH_{service.upper()}_URL"])
+        assert (url.hostname, url.port) == (f"{service}-api", port)
+        assert url.hostname in SERVICES_IN_COMPOSE
+    assert compose_env(SERVICES_IN_COMPOSE["notify-worker"])["NOTIFY_WORKBENCH_URL"]
+
+
+@pytest.mark.parametrize("service", [*SERVICES, WORKBENCH])
 def test_k8s_runs_the_service_api_behind_a_service_and_probes(service: str) -> None:
-    port = SERVICE_PORTS[service]
+    port = SERVICE_PORTS.get(service, WORKBENCH_PORT)
     api = k8s("Deployment", f"{service}-api")
     [container] = containers(api)
     assert uvicorn_app(argv_of(container["args"])) == (f"services.{service}.main:create_app", port)
@@ -258,6 +274,8 @@ def test_apis_and_workers_run_the_commands_of_make_run() -> None:
         api = argv_of(["api", service])[1:]
         assert without_host(api) == without_host(local[f"{service}-api"])
         assert argv_of(["worker", service])[1:] == local[f"{service}-worker"]
+    workbench = argv_of(["api", WORKBENCH])[1:]
+    assert without_host(workbench) == without_host(local[WORKBENCH])
 
 
 def test_every_command_runs_a_module_that_exists() -> None:
@@ -295,7 +313,8 @@ def test_the_entrypoint_roles() -> None:
     ]
     assert argv_of(["api", "intake", "--workers", "2"])[-2:] == ["--workers", "2"]
     assert argv_of(["bash"]) == ["bash"]
-    for bad in (["api"], ["api", "nope"], ["worker", "intake", "--x"], ["migrate", "a", "b"]):
+    bad_ones = (["api"], ["api", "nope"], ["worker", "intake", "--x"], ["migrate", "a", "b"])
+    for bad in (*bad_ones, ["worker", WORKBENCH]):
         with pytest.raises(ENTRYPOINT.UsageError):
             argv_of(bad)
 
@@ -353,7 +372,7 @@ def test_the_k8s_broker_advertises_a_name_its_headless_service_resolves() -> Non
 def _platform_variables() -> set[str]:
     """Every variable the platform reads: Settings, each service's own config, topics."""
     names = {name.upper() for name in Settings.model_fields}
-    for service in SERVICES:
+    for service in (*SERVICES, WORKBENCH):
         try:
             config = importlib.import_module(f"services.{service}.config")
         except ModuleNotFoundError:

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from shared.kafka import KafkaProbe
 from shared.migrations import STORES
-from shared.settings import SERVICE_PORTS, Settings
+from shared.settings import SERVICE_PORTS, WORKBENCH_PORT, Settings
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -39,9 +39,9 @@ def port_taken(port: int) -> bool:
 
 
 def free_port_base() -> int:
-    """A base whose service ports (base+1 … base+4) nobody listens on, below the
+    """A base whose ports (the services base+1 … base+4, the workbench base) are free, below the
     ephemeral range so no outgoing connection takes one meanwhile."""
-    offsets = [p - 8000 for p in SERVICE_PORTS.values()]
+    offsets = [p - 8000 for p in (*SERVICE_PORTS.values(), WORKBENCH_PORT)]
     for _ in range(50):
         base = random.randrange(20_000, 32_000, 100)
         if not any(port_taken(base + o) for o in offsets):
@@ -136,15 +136,21 @@ def test_up_brings_every_service_to_ready_and_down_leaves_nothing_running(
             "checks": {"database": "ok", "kafka": "ok"},
         }
     pids = local_system.pids()
-    # Every service's API and worker, and the development SMS gateway notify provides.
+    # Every service's API and worker, the workbench, and the SMS gateway notify provides.
     assert set(pids) == {f"{s}-{part}" for s in SERVICE_PORTS for part in ("api", "worker")} | {
-        "sms-gateway"
+        "sms-gateway",
+        "workbench",
     }
+    workbench = local_system.port_base + WORKBENCH_PORT - 8000
+    assert f"workbench   http://127.0.0.1:{workbench}" in up.stdout
+    status, body = readyz(workbench)
+    assert (status, body["checks"]) == (200, {"database": "ok"})
     assert all(group_members(pid) for pid in pids.values())
 
     status = local_system.stack("status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert status.stdout.count(" ready") == len(SERVICE_PORTS) + 1  # and the SMS gateway
+    # and the SMS gateway and the workbench
+    assert status.stdout.count(" ready") == len(SERVICE_PORTS) + 2
 
     # Asking again changes nothing; asking for another system while this one runs is refused.
     again = local_system.stack("up", "--timeout", "45")
@@ -175,6 +181,7 @@ def test_up_brings_every_service_to_ready_and_down_leaves_nothing_running(
     for name, pid in pids.items():
         assert group_members(pid) == [], f"{name} (pid {pid}) left processes behind"
     assert not any(port_taken(port) for port in local_system.ports.values())
+    assert not port_taken(workbench)
     assert list((local_system.run_dir / "pids").glob("*.pid")) == []
     assert not (local_system.run_dir / "stack.json").exists()
     # The broker it was given is still there for everyone else.

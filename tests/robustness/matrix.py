@@ -318,6 +318,16 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
         ANY, get("/complaints/{complaint_id}/history/verify"), other_department=404
     ),
     ("GET", "/queues/mine"): Endpoint(ANY, get("/queues/mine")),
+    ("GET", "/queues/decisions"): Endpoint(_DESK, get("/queues/decisions")),
+    ("GET", "/queues/escalated"): Endpoint(
+        frozenset({"supervisor", "admin"}), get("/queues/escalated")
+    ),
+    ("GET", "/queues/departments"): Endpoint(
+        frozenset({"duty_manager", "supervisor", "admin"}), get("/queues/departments")
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/reassign"): Endpoint(
+        frozenset({"supervisor"}), _empty_action("reassign"), 422, other_department=404
+    ),
     ("GET", "/departments/{department_id}/queue"): Endpoint(
         frozenset({"duty_manager", "supervisor", "admin", "qa", "department"}),
         get("/departments/{department_id}/queue"),
@@ -418,6 +428,60 @@ ENDPOINTS: dict[str, dict[tuple[str, str], Endpoint]] = {
     "escalation": {**COMMON, **ESCALATION},
     "notify": {**COMMON, **NOTIFY},
     "analytics": {**COMMON, **ANALYTICS},
+}
+
+# --- the workbench's pages ----------------------------------------------------------------
+# Who may open each page or send each form (tests/workbench/test_access_matrix.py holds the
+# workbench's routes to this table). Pages answer a person signed in with another role
+# with a 403 page, and send whoever is not signed in to the sign-in page.
+
+SIGNED_IN = frozenset({"signed_in"})  # any role, once signed in
+_STAFF = frozenset(ROLES) - {"viewer"}
+_REGISTRARS = frozenset({"agent", "duty_manager", "supervisor"})
+_PLANNERS_AND_ADMIN = frozenset({"supervisor", "admin"})
+
+WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/sign-in"): PUBLIC,
+    ("POST", "/sign-in"): PUBLIC,  # with the sign-in form's own check
+    ("GET", "/language"): PUBLIC,
+    ("GET", "/c/{reference}"): PUBLIC,  # a link in an SMS: on to the complaint's page
+    ("POST", "/sign-out"): SIGNED_IN,
+    ("GET", "/"): SIGNED_IN,
+    ("GET", "/account/password"): SIGNED_IN,
+    ("POST", "/account/password"): SIGNED_IN,
+    ("GET", "/register"): _REGISTRARS,
+    ("GET", "/register/caller"): _REGISTRARS,
+    ("GET", "/register/duplicates"): _REGISTRARS,
+    ("POST", "/register"): _REGISTRARS,
+    ("GET", "/search"): _STAFF,
+    ("GET", "/complaints/{complaint_id}"): _STAFF,
+    # Which actions: the lifecycle's allowed_actions for the person, judged by the API.
+    ("POST", "/complaints/{complaint_id}/actions/{action}"): _STAFF,
+    ("POST", "/complaints/{complaint_id}/feedback"): _REGISTRARS,
+    ("POST", "/complaints/{complaint_id}/notes"): _REGISTRARS | {"department"},
+    ("POST", "/complaints/{complaint_id}/root-cause"): frozenset({"qa", "admin"}),
+    ("GET", "/desk"): _DESK,
+    ("GET", "/desk/queue"): _DESK,
+    ("GET", "/department"): frozenset({"department"}),
+    ("GET", "/department/queue"): frozenset({"department"}),
+    ("GET", "/supervisor"): _PLANNERS_AND_ADMIN,
+    ("GET", "/supervisor/queue"): _PLANNERS_AND_ADMIN,
+    ("GET", "/roster"): frozenset({"supervisor", "admin", "duty_manager"}),
+    ("POST", "/roster/shifts"): _PLANNERS_AND_ADMIN,
+    ("POST", "/roster/shifts/{shift_id}/delete"): _PLANNERS_AND_ADMIN,
+    ("GET", "/qa"): frozenset(ROLES) - {"agent"},
+    ("GET", "/qa/reports/{department_id}"): frozenset(ROLES) - {"agent"},
+    ("GET", "/admin/staff"): _ADMIN,
+    ("POST", "/admin/staff"): _ADMIN,
+    ("POST", "/admin/staff/{staff_id}"): _ADMIN,
+    ("POST", "/admin/accounts/{staff_id}/password"): _ADMIN,
+    ("POST", "/admin/accounts/{staff_id}/unlock"): _ADMIN,
+    ("GET", "/admin/departments"): _ADMIN,
+    ("POST", "/admin/departments"): _ADMIN,
+    ("POST", "/admin/departments/{department_id}"): _ADMIN,
 }
 
 # The role each operation is fuzzed with: the first allowed one in this order.

@@ -196,6 +196,13 @@ def write_deferred(
 
 
 def _check_directory(session: Session, decision: Decision) -> None:
+    if decision.action == Action.REASSIGN:
+        staff_id = decision.new.duty_manager_id or ""
+        person = directory.get_staff(session, staff_id)
+        if person is None or not person.active or person.role != Role.DUTY_MANAGER:
+            raise InvalidCommand(
+                "staff_id", f"no active duty manager {staff_id!r}; see GET /staff?role=duty_manager"
+            )
     if decision.action == Action.DISPATCH:
         department_id = decision.new.department_id or ""
         department = directory.get_department(session, department_id)

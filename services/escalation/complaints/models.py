@@ -301,8 +301,21 @@ class QueueItem(BaseModel):
     )
     awaiting_zh: str | None
     awaiting_en: str | None
+    # A department's queue shows what to do without opening each complaint.
+    description: str | None = Field(default=None, description="In a department's queue")
+    instructions: str | None = Field(
+        default=None, description="In a department's queue: the duty manager's, at dispatch"
+    )
 
 
 class Queue(BaseModel):
     items: list[QueueItem]
     overdue: int = Field(description="How many of the items are past their due time")
+
+
+class DepartmentLoad(BaseModel):
+    department_id: str
+    name: str
+    open: int = Field(description="Dispatched to it or in progress there")
+    waiting: int = Field(description="Dispatched and not yet accepted (签收)")
+    overdue: int = Field(description="Of the open ones, past their due time")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import Decision
 from shared.contracts import LifecycleChanged, Recipient
-from shared.vocabulary import Audience, EventName, ExtensionDecision, Role
+from shared.vocabulary import Action, Audience, EventName, ExtensionDecision, Role
 
 # Who hears of each event: `holder` is whoever holds the complaint after the change
 # (a person, or a department's or the supervisors' shared queue).
@@ -139,6 +139,8 @@ def recipients(
 
     audiences["escalation_chain"] = escalation_chain
     wanted = AUDIENCES.get(decision.event_type, ())
+    if decision.action == Action.REASSIGN:
+        wanted = ("duty_manager",)  # the manager it now belongs to, wherever it is
     if decision.payload.get("shift_change"):
         wanted = ()  # the incoming manager gets one summary (duty.handed_over) instead
     for audience in wanted:

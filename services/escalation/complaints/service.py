@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    func,
     insert,
     nulls_last,
     or_,
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from services.escalation.complaints.models import Complaint, HistoryEntry
 from services.escalation.lifecycle import ComplaintState, ExtensionRequest
 from shared.db import table_of
-from shared.vocabulary import ClosureReason, FeedbackResult, Nature, Role, State
+from shared.vocabulary import Action, ClosureReason, FeedbackResult, Nature, Role, State
 
 complaints = table_of(Complaint)
 history = table_of(HistoryEntry)
@@ -172,6 +173,75 @@ def department_queue(
     """What a department has to act on: dispatched to it or in progress there."""
     where = and_(complaints.c.department_id == department_id, complaints.c.state.in_(AT_DEPARTMENT))
     return _queue(session, where, now=now, limit=limit)
+
+
+def instructions_for(session: Session, complaint_ids: list[str]) -> dict[str, str]:
+    """The instructions of each complaint's latest dispatch."""
+    if not complaint_ids:
+        return {}
+    query = (
+        select(history.c.complaint_id, history.c.payload)
+        .where(
+            history.c.complaint_id.in_(complaint_ids),
+            history.c.action == Action.DISPATCH.api_name,
+        )
+        .order_by(history.c.complaint_id, history.c.seq)
+    )
+    found: dict[str, str] = {}
+    for complaint_id, payload in session.execute(query):
+        found[complaint_id] = (payload or {}).get("instructions") or ""
+    return found
+
+
+def decisions_for(
+    session: Session, *, staff_id: str, role: str, now: datetime, limit: int
+) -> list[Any]:
+    """What waits for a desk's decision: requests for more time on the complaints it
+    dispatched, and complaints a department returned to it. A supervisor sees every
+    request and the returns waiting in the supervisors' queue."""
+    returned = and_(
+        complaints.c.state == State.WITH_DUTY_MANAGER.value, complaints.c.bounce_count > 0
+    )
+    asked: ColumnElement[bool]
+    if role == Role.SUPERVISOR:
+        asked = complaints.c.extension_until.is_not(None)
+        returned = and_(
+            returned,
+            complaints.c.holder_role == Role.SUPERVISOR.value,
+            or_(complaints.c.holder_staff_id.is_(None), complaints.c.holder_staff_id == staff_id),
+        )
+    else:
+        asked = and_(
+            complaints.c.extension_until.is_not(None), complaints.c.duty_manager_id == staff_id
+        )
+        returned = and_(returned, complaints.c.holder_staff_id == staff_id)
+    return _queue(session, or_(asked, returned), now=now, limit=limit)
+
+
+def escalated(session: Session, *, now: datetime, limit: int) -> list[Any]:
+    """Open complaints that were escalated or bounced between desk and departments."""
+    where = and_(
+        complaints.c.state.in_(OPEN_STATES),
+        or_(complaints.c.escalation_level > 0, complaints.c.bounce_count > 0),
+    )
+    return _queue(session, where, now=now, limit=limit)
+
+
+def department_loads(session: Session, *, now: datetime) -> dict[str, tuple[int, int, int]]:
+    """Per department: complaints open there, those not yet accepted, and those overdue."""
+    query = (
+        select(
+            complaints.c.department_id,
+            func.count(),
+            func.sum(case((complaints.c.state == State.DISPATCHED.value, 1), else_=0)),
+            func.sum(case((complaints.c.due_at < now, 1), else_=0)),
+        )
+        .where(complaints.c.state.in_(AT_DEPARTMENT))
+        .group_by(complaints.c.department_id)
+    )
+    return {
+        row[0]: (int(row[1]), int(row[2] or 0), int(row[3] or 0)) for row in session.execute(query)
+    }
 
 
 # --- rows and lifecycle states ----------------------------------------------------------

@@ -15,6 +15,7 @@ from services.escalation.complaints.models import (
     ActionResult,
     ChainCheck,
     ComplaintRead,
+    DepartmentLoad,
     ExtensionRequestRead,
     HistoryEntryRead,
     Queue,
@@ -199,6 +200,7 @@ _PURPOSE: Mapping[Action, str] = {
     Action.REOPEN: "The duty desk reopens it for another round (重办).",
     Action.URGE: "Press the holder to act (催办).",
     Action.ESCALATE: "Raise the escalation level (升级).",
+    Action.REASSIGN: "A supervisor gives the complaint to another duty manager (改派).",
 }
 
 
@@ -282,11 +284,13 @@ def verify_history(db: Db, complaint_id: str, principal: CurrentPrincipal) -> An
 _Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, most urgent first")]
 
 
-def _queue(rows: list[Any], now: datetime, principal: Principal) -> Queue:
+def _queue(
+    rows: list[Any], now: datetime, principal: Principal, *, detail: dict[str, str] | None = None
+) -> Queue:
     items = []
     for row in rows:
         awaiting = flows.awaiting(row, principal.role.value)
-        item = {
+        values = {
             **row._mapping,
             "overdue": flows.overdue(row, now),
             "pending_extension": row.extension_until is not None,
@@ -294,7 +298,11 @@ def _queue(rows: list[Any], now: datetime, principal: Principal) -> Queue:
             "awaiting_zh": awaiting.zh if awaiting else None,
             "awaiting_en": awaiting.en if awaiting else None,
         }
-        items.append(QueueItem.model_validate(item))
+        # The complaint's text only where a department reads its queue.
+        values.pop("description", None)
+        if detail is not None:
+            values |= {"description": row.description, "instructions": detail.get(row.id)}
+        items.append(QueueItem.model_validate(values))
     return Queue(items=items, overdue=sum(item.overdue for item in items))
 
 
@@ -330,7 +338,7 @@ def department_queue(
     limit: _Limit = 100,
 ) -> Any:
     """What a department has to act on (dispatched to it, or in progress there), overdue
-    first."""
+    first, each with its description and the duty manager's instructions."""
     if principal.role == Role.DEPARTMENT and principal.department_id != department_id:
         raise Forbidden(
             f"a department user sees only their own department's queue "
@@ -342,4 +350,57 @@ def department_queue(
         if directory.get_department(session, department_id) is None:
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
         rows = service.department_queue(session, department_id=department_id, now=now, limit=limit)
+        instructions = service.instructions_for(session, [row.id for row in rows])
+    return _queue(rows, now, principal, detail=instructions)
+
+
+_Desk = Annotated[Principal, require_roles(Role.DUTY_MANAGER, Role.SUPERVISOR)]
+
+
+@router.get("/queues/decisions", response_model=Queue, tags=["queues"])
+def decisions_queue(db: Db, principal: _Desk, limit: _Limit = 100) -> Any:
+    """What waits for the caller's decision: departments' requests for more time on the
+    complaints they dispatched (decide-extension) and complaints returned to them (退单),
+    overdue first. A supervisor sees every request and the supervisors' returns."""
+    now = utcnow()
+    with db.read() as session:
+        rows = service.decisions_for(
+            session, staff_id=principal.staff_id, role=principal.role.value, now=now, limit=limit
+        )
     return _queue(rows, now, principal)
+
+
+@router.get("/queues/escalated", response_model=Queue, tags=["queues"])
+def escalated_queue(
+    db: Db,
+    principal: Annotated[Principal, require_roles(Role.SUPERVISOR, Role.ADMIN)],
+    limit: _Limit = 100,
+) -> Any:
+    """Open complaints that were escalated or returned by a department, overdue first:
+    what a supervisor watches."""
+    now = utcnow()
+    with db.read() as session:
+        rows = service.escalated(session, now=now, limit=limit)
+    return _queue(rows, now, principal)
+
+
+@router.get("/queues/departments", response_model=list[DepartmentLoad], tags=["queues"])
+def department_loads(
+    db: Db,
+    _: Annotated[Principal, require_roles(Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN)],
+) -> Any:
+    """Each active department with its open load, for choosing where to dispatch."""
+    now = utcnow()
+    with db.read() as session:
+        loads = service.department_loads(session, now=now)
+        departments = directory.list_departments(session, active=True)
+    return [
+        DepartmentLoad(
+            department_id=d.id,
+            name=d.name,
+            open=loads.get(d.id, (0, 0, 0))[0],
+            waiting=loads.get(d.id, (0, 0, 0))[1],
+            overdue=loads.get(d.id, (0, 0, 0))[2],
+        )
+        for d in departments
+    ]

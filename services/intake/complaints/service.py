@@ -124,13 +124,24 @@ def list_complaints(
     status: str | None = None,
     category: str | None = None,
     department_id: str | None = None,
+    text: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[Any]:
-    """Newest first; `after` is the (registered_at, id) of the last row already seen."""
+    """Newest first; `after` is the (registered_at, id) of the last row already seen.
+    `text` matches the reference exactly, or a part of the description or the name."""
     stmt = select(complaints)
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                complaints.c.reference == text.upper(),
+                complaints.c.description.ilike(pattern, escape="\\"),
+                complaints.c.customer_name.ilike(pattern, escape="\\"),
+            )
+        )
     if phone:
         stmt = stmt.where(complaints.c.customer_key == phone)
     if status:

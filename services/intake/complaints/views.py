@@ -158,6 +158,14 @@ def search_complaints(
     status: Annotated[str | None, Query(description=f"One of {', '.join(STATUSES)}")] = None,
     category: Annotated[str | None, Query(description="A category id")] = None,
     department: Annotated[str | None, Query(description="Department holding it")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="Words of the text, the customer's name or the reference",
+        ),
+    ] = None,
     from_: Annotated[
         IsoDateTimeAnyZone | None, Query(alias="from", description="Registered at or after")
     ] = None,
@@ -189,6 +197,7 @@ def search_complaints(
             status=status,
             category=category,
             department_id=department,
+            text=q.strip() or None if q else None,
             since=_aware(from_, "from"),
             until=_aware(to, "to"),
             after=after,

@@ -21,7 +21,7 @@ from services.notify.messages.context import Context
 from services.notify.messages.notices import NEVER_DIGESTED, Customer, Notice
 from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
 from shared.logs import mask_phone
-from shared.vocabulary import EventName
+from shared.vocabulary import Audience, EventName
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ def render_row(
     if fields.get("decision") is not None:
         fields["decision"] = templates.label(language, "decision", fields["decision"])
     fields["urgent"] = templates.label(language, "urgent", "yes") if notice.urgent else ""
+    workbench = ctx.config.workbench_url.rstrip("/")
+    if workbench and notice.audience != Audience.CUSTOMER and notice.reference:
+        fields["link"] = f" {workbench}/c/{notice.reference}"
     for key in ("due", "until"):
         fields[key] = notices.local_time(fields.get(key), ctx.tz) or "-"
     rendered = templates.render(

@@ -1,0 +1,253 @@
+"""What the complaint pages gather from the services and send to them: the pieces of a
+complaint's page, a form turned into an action's body, the caller's file and possible
+duplicates while the agent types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.workbench.access.flows import User
+from services.workbench.apis import Apis, Refused
+from services.workbench.config import WorkbenchConfig
+from shared.phones import InvalidPhone, parse_phone
+from shared.vocabulary import Action, Role, State
+
+# The fields an action form may carry, as the lifecycle names them.
+ACTION_FIELDS = (
+    "department_id",
+    "instructions",
+    "resolution",
+    "root_cause",
+    "with_compensation",
+    "reason_code",
+    "reason",
+    "until",
+    "decision",
+    "compensation_amount",
+    "staff_id",
+)
+# What the workbench offers as a form: the lifecycle's own and the worker's are not.
+OFFERED = tuple(a for a in Action if a not in (Action.ASSIGN, Action.HAND_OVER, Action.FEEDBACK))
+
+
+def action_body(action: Action, form: Any, config: WorkbenchConfig) -> dict[str, Any]:
+    """A form's fields as the action's JSON body; times typed in the centre's zone."""
+    body: dict[str, Any] = {}
+    for name in ACTION_FIELDS:
+        raw = form.get(name)
+        if name == "with_compensation":
+            if raw is not None:
+                body[name] = raw in ("on", "true", "1")
+            continue
+        if not isinstance(raw, str) or not raw.strip():
+            continue
+        value = raw.strip()
+        if name == "until":
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                body[name] = value  # the API names what is wrong with it
+                continue
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=config.tz())
+            body[name] = moment.isoformat()
+        else:
+            body[name] = value
+    return body
+
+
+@dataclass
+class ComplaintPage:
+    """Everything one complaint's page shows."""
+
+    state: dict[str, Any]
+    registered: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    feedback: list[dict[str, Any]]
+    departments: list[dict[str, Any]] = field(default_factory=list)
+    duty_managers: list[dict[str, Any]] = field(default_factory=list)
+    suggestion: dict[str, Any] | None = None
+    root_cause: dict[str, Any] | None = None
+    instructions: str | None = None
+
+    @property
+    def actions(self) -> list[Action]:
+        allowed = set(self.state.get("allowed_actions", []))
+        return [a for a in OFFERED if a.api_name in allowed]
+
+    def can(self, action: Action) -> bool:
+        return action in self.actions
+
+
+def _quiet(call: Any, default: Any = None) -> Any:
+    """A part of the page that may be missing (a service down, a role not allowed)."""
+    try:
+        return call()
+    except Refused:
+        return default
+
+
+def _as_registered(registered: dict[str, Any]) -> dict[str, Any]:
+    """A complaint intake has registered and the escalation service has not taken in yet
+    (a moment after registration): what intake knows, and nothing to do on it yet."""
+    return {
+        **registered,
+        "state": registered["status"],
+        "allowed_actions": [],
+        "pending": True,
+        "overdue": False,
+        "escalation_level": 0,
+        "bounce_count": 0,
+        "reopen_count": 0,
+        "urge_count": 0,
+    }
+
+
+def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
+    token = user.token
+    try:
+        state = apis.get("escalation", f"/complaints/{complaint_id}", token)
+    except Refused as exc:
+        if exc.status != 404:
+            raise
+        # Not there yet, or not theirs: only a complaint still waiting to be taken in is
+        # shown from intake's copy (404 ends the page).
+        registered = apis.get("intake", f"/complaints/{complaint_id}", token)
+        if registered["status"] != State.RECEIVED:
+            raise
+        state = _as_registered(registered)
+    cid = state["id"]
+    history = _quiet(lambda: apis.get("escalation", f"/complaints/{cid}/history", token), [])
+    page = ComplaintPage(
+        state=state,
+        registered=_quiet(lambda: apis.get("intake", f"/complaints/{cid}", token)),
+        history=history,
+        notes=_quiet(lambda: apis.get("intake", f"/complaints/{cid}/notes", token), []),
+        feedback=_quiet(lambda: apis.get("intake", f"/complaints/{cid}/feedback", token), []),
+    )
+    dispatches = [e for e in history if e["action"] == Action.DISPATCH.api_name]
+    if dispatches and state.get("department_id"):
+        page.instructions = dispatches[-1]["payload"].get("instructions")
+    if page.can(Action.DISPATCH):
+        page.departments = _quiet(lambda: apis.get("escalation", "/queues/departments", token), [])
+    if page.can(Action.REASSIGN):
+        page.duty_managers = _quiet(
+            lambda: apis.get(
+                "escalation", "/staff", token, role=Role.DUTY_MANAGER.value, active="true"
+            ),
+            [],
+        )
+    if page.can(Action.REPLY) or page.can(Action.RESOLVE):
+        page.suggestion = _quiet(
+            lambda: apis.get(
+                "analytics", f"/analytics/complaints/{cid}/root-cause/suggestion", token
+            )
+        )
+    if user.role in (Role.QA, Role.ADMIN):
+        page.root_cause = _quiet(
+            lambda: apis.get("analytics", f"/analytics/complaints/{cid}/root-cause", token)
+        )
+    return page
+
+
+# --- registration ---------------------------------------------------------------------
+
+
+def phone_or_none(raw: str | None) -> str | None:
+    try:
+        return parse_phone(raw or "").e164
+    except InvalidPhone:
+        return None
+
+
+def caller_file(apis: Apis, user: User, raw_phone: str | None) -> dict[str, Any] | None:
+    """The caller's file from intake, None for a first call (or no number yet)."""
+    phone = phone_or_none(raw_phone)
+    if phone is None:
+        return None
+    try:
+        return apis.get("intake", f"/customers/{phone}", user.token, limit=10)  # type: ignore[no-any-return]
+    except Refused as exc:
+        if exc.status == 404:
+            return {"phone": phone, "new": True}
+        raise
+
+
+_SPLIT = re.compile(r"[\s，。！？、；：,.!?;:（）()“”\"'《》【】\[\]]+")
+
+
+def keywords(text: str, *, most: int = 2) -> list[str]:
+    """The longest runs of text between punctuation, cut to a few characters: what a
+    similar complaint would likely share."""
+    runs = sorted({r for r in _SPLIT.split(text or "") if len(r) >= 4}, key=len, reverse=True)
+    return [run[:8] for run in runs[:most]]
+
+
+def possible_duplicates(
+    apis: Apis,
+    user: User,
+    raw_phone: str | None,
+    description: str | None,
+    *,
+    now: datetime,
+    days: int = 7,
+) -> dict[str, list[dict[str, Any]]]:
+    """The same caller's open complaints, and complaints with similar text lately."""
+    found: dict[str, list[dict[str, Any]]] = {"same_caller": [], "similar": []}
+    phone = phone_or_none(raw_phone)
+    if phone is not None:
+        page = _quiet(lambda: apis.get("intake", "/complaints", user.token, phone=phone, limit=20))
+        if page:
+            found["same_caller"] = [c for c in page["items"] if c["status"] != State.CLOSED]
+    seen = {c["id"] for c in found["same_caller"]}
+    since = (now - timedelta(days=days)).isoformat()
+    for word in keywords(description or ""):
+        page = _quiet(
+            lambda w=word: apis.get(
+                "intake", "/complaints", user.token, q=w, limit=5, **{"from": since}
+            )
+        )
+        for item in (page or {}).get("items", []):
+            if item["id"] not in seen:
+                seen.add(item["id"])
+                found["similar"].append(item)
+    return found
+
+
+REGISTRATION_FIELDS = (
+    "customer_phone",
+    "customer_name",
+    "channel",
+    "category",
+    "severity",
+    "nature",
+    "description",
+)
+
+
+def registration_body(form: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for name in REGISTRATION_FIELDS:
+        raw = form.get(name)
+        if isinstance(raw, str) and raw.strip():
+            body[name] = raw.strip() if name != "description" else raw
+    body["strong_emotion"] = form.get("strong_emotion") in ("on", "true", "1")
+    return body
+
+
+def search(apis: Apis, user: User, q: str, *, status: str | None = None) -> list[dict[str, Any]]:
+    """By phone, by reference, or by words of the text."""
+    q = q.strip()
+    if not q:
+        return []
+    params: dict[str, Any] = {"limit": 50, "status": status}
+    phone = phone_or_none(q) if re.fullmatch(r"[\d\s+\-()]{7,20}", q) else None
+    if phone is not None:
+        params["phone"] = phone
+    else:
+        params["q"] = q
+    return apis.get("intake", "/complaints", user.token, **params)["items"]  # type: ignore[no-any-return]

@@ -1,0 +1,281 @@
+"""The agent's pages and every role's complaint page: registration while the caller is
+on the line, search, a complaint with its history and the actions the person may take."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.workbench.access.deps import REGISTRARS, STAFF, allow
+from services.workbench.access.flows import User
+from services.workbench.apis import Apis, Refused
+from services.workbench.complaints import flows
+from services.workbench.config import ConfigDep, WorkbenchConfig
+from services.workbench.pages import render
+from shared.clock import utcnow
+from shared.deps import from_state
+from shared.vocabulary import Action, FeedbackSource, Role
+
+router = APIRouter(include_in_schema=False)
+
+ApisDep = Annotated[Apis, from_state("apis")]
+Registrar = Annotated[User, allow(*REGISTRARS)]
+Staff = Annotated[User, allow(*STAFF)]
+NoteTaker = Annotated[User, allow(*REGISTRARS, Role.DEPARTMENT)]
+Reviser = Annotated[User, allow(Role.QA, Role.ADMIN)]
+
+
+def _register_page(
+    request: Request,
+    config: WorkbenchConfig,
+    user: User,
+    *,
+    values: dict[str, Any] | None = None,
+    error: str | None = None,
+    fields: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "register.html",
+        config,
+        user=user,
+        values=values or {},
+        request_id=(values or {}).get("request_id") or str(uuid.uuid4()),
+        error=error,
+        fields=fields or {},
+        status=status,
+    )
+
+
+@router.get("/c/{reference}")
+def short_link(reference: str) -> Response:
+    """The link staff SMS carry: the complaint's page (after signing in, if need be)."""
+    return RedirectResponse(f"/complaints/{quote(reference[:64], safe='')}", status_code=303)
+
+
+@router.get("/register")
+def register_form(request: Request, config: ConfigDep, user: Registrar) -> Response:
+    return _register_page(request, config, user)
+
+
+@router.get("/register/caller")
+def caller(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Registrar, customer_phone: str = ""
+) -> Response:
+    """The caller's file, as the number is typed."""
+    found = flows.caller_file(apis, user, customer_phone[:40])
+    return render(request, "_caller.html", config, user=user, caller=found)
+
+
+@router.get("/register/duplicates")
+def duplicates(
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Registrar,
+    customer_phone: str = "",
+    description: str = "",
+) -> Response:
+    found = flows.possible_duplicates(
+        apis, user, customer_phone[:40], description[:2000], now=utcnow()
+    )
+    return render(request, "_duplicates.html", config, user=user, found=found)
+
+
+@router.post("/register")
+async def register(request: Request, config: ConfigDep, apis: ApisDep, user: Registrar) -> Response:
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    body = flows.registration_body(form)
+    key = values.get("request_id") or str(uuid.uuid4())
+    try:
+        created = apis.call(
+            "intake",
+            "POST",
+            "/complaints",
+            user.token,
+            json=body,
+            headers={"Idempotency-Key": key},
+        )
+    except Refused as exc:
+        fields = {f["field"]: f["message"] for f in exc.fields}
+        return _register_page(
+            request,
+            config,
+            user,
+            values=values,
+            error=exc.message,
+            fields=fields,
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{created['id']}?registered=1", status_code=303)
+
+
+@router.get("/search")
+def search(
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Staff,
+    q: str = "",
+    status: str = "",
+) -> Response:
+    q = q[:100]
+    results = flows.search(apis, user, q, status=status or None) if q else []
+    return render(
+        request, "search.html", config, user=user, q=q, state_filter=status, results=results
+    )
+
+
+def _complaint_page(
+    request: Request,
+    config: WorkbenchConfig,
+    apis: Apis,
+    user: User,
+    complaint_id: str,
+    *,
+    error: str | None = None,
+    failed: str | None = None,
+    status: int = 200,
+) -> Response:
+    page = flows.complaint_page(apis, user, complaint_id)
+    return render(
+        request,
+        "complaint.html",
+        config,
+        user=user,
+        page=page,
+        c=page.state,
+        error=error,
+        failed=failed,
+        done=request.query_params.get("done"),
+        registered=request.query_params.get("registered"),
+        status=status,
+    )
+
+
+@router.get("/complaints/{complaint_id}")
+def complaint(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Staff, complaint_id: str
+) -> Response:
+    return _complaint_page(request, config, apis, user, complaint_id[:64])
+
+
+@router.post("/complaints/{complaint_id}/actions/{action}")
+async def act(
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Staff,
+    complaint_id: str,
+    action: str,
+) -> Response:
+    chosen = Action.of(action)
+    if chosen is None or chosen not in flows.OFFERED:
+        return _complaint_page(
+            request, config, apis, user, complaint_id, error=f"no action {action!r}", status=404
+        )
+    body = flows.action_body(chosen, await request.form(), config)
+    try:
+        apis.post(
+            "escalation", f"/complaints/{complaint_id}/actions/{chosen.api_name}", user.token, body
+        )
+    except Refused as exc:
+        if exc.status == 404:
+            raise
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed=chosen.api_name,
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done={chosen.api_name}", status_code=303)
+
+
+@router.post("/complaints/{complaint_id}/feedback")
+async def feedback(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Registrar, complaint_id: str
+) -> Response:
+    """The follow-up call's outcome: the customer's verdict, through intake."""
+    form = await request.form()
+    body = {
+        "result": form.get("result") or "",
+        "comment": (form.get("comment") or None),
+        "source": FeedbackSource.PHONE.value,
+    }
+    try:
+        apis.post("intake", f"/complaints/{complaint_id}/feedback", user.token, body)
+    except Refused as exc:
+        if exc.status == 404:
+            raise
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed="feedback",
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done=feedback", status_code=303)
+
+
+@router.post("/complaints/{complaint_id}/notes")
+async def note(
+    request: Request, config: ConfigDep, apis: ApisDep, user: NoteTaker, complaint_id: str
+) -> Response:
+    form = await request.form()
+    try:
+        apis.post(
+            "intake",
+            f"/complaints/{complaint_id}/notes",
+            user.token,
+            {"text": form.get("text") or ""},
+        )
+    except Refused as exc:
+        if exc.status == 404:
+            raise
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed="note",
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done=note", status_code=303)
+
+
+@router.post("/complaints/{complaint_id}/root-cause")
+async def revise_root_cause(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Reviser, complaint_id: str
+) -> Response:
+    """QA's revision of the root cause, kept by analytics."""
+    form = await request.form()
+    body = {"root_cause": form.get("root_cause") or "", "note": form.get("note") or None}
+    try:
+        apis.put("analytics", f"/analytics/complaints/{complaint_id}/root-cause", user.token, body)
+    except Refused as exc:
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed="root-cause",
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done=root-cause", status_code=303)

@@ -1,0 +1,144 @@
+"""Rendering the pages: Jinja2 with autoescaping, Chinese first with an English switch.
+
+Words of the domain (states, actions, roles, severities, …) are labelled from
+shared.vocabulary and categories from shared.taxonomy; the pages' own words are written
+in both languages where they are used, `tr("签收", "Accept")`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from services.workbench.access.flows import User
+from services.workbench.config import WorkbenchConfig
+from shared.logs import mask_phone
+from shared.taxonomy import taxonomy
+from shared.vocabulary import (
+    Action,
+    Channel,
+    ClosureReason,
+    ExtensionDecision,
+    FeedbackResult,
+    Nature,
+    ReturnReason,
+    Role,
+    RootCause,
+    Severity,
+    Stage,
+    State,
+    Word,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+LANG_COOKIE = "wb_lang"
+LANGUAGES = ("zh-CN", "en")
+
+WORDS: dict[str, type[Word]] = {
+    "state": State,
+    "action": Action,
+    "role": Role,
+    "severity": Severity,
+    "channel": Channel,
+    "nature": Nature,
+    "root_cause": RootCause,
+    "return_reason": ReturnReason,
+    "feedback": FeedbackResult,
+    "closure": ClosureReason,
+    "decision": ExtensionDecision,
+    "stage": Stage,
+}
+
+env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def language_of(request: Request) -> str:
+    chosen = request.cookies.get(LANG_COOKIE, "")
+    return chosen if chosen in LANGUAGES else LANGUAGES[0]
+
+
+class Labels:
+    """The label functions a template calls, in the request's language."""
+
+    def __init__(self, language: str, config: WorkbenchConfig) -> None:
+        self.language = language
+        self.en = language == "en"
+        self.tz = config.tz()
+
+    def tr(self, zh: str, en: str) -> str:
+        return en if self.en else zh
+
+    def word(self, kind: str, value: Any) -> str:
+        if value is None or value == "":
+            return "—"
+        member = WORDS[kind].of(value)
+        return member.label(self.language) if member is not None else str(value)
+
+    def category(self, value: str | None) -> str:
+        found = taxonomy().get(value or "")
+        return found.label(self.language) if found else (value or "—")
+
+    def when(self, value: Any, fmt: str = "%m-%d %H:%M") -> str:
+        """A time from an API (ISO 8601, UTC) in the centre's zone."""
+        if not value:
+            return "—"
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(self.tz).strftime(fmt)
+
+    def day(self, value: Any) -> str:
+        return self.when(value, "%Y-%m-%d %H:%M")
+
+
+def render(
+    request: Request,
+    template: str,
+    config: WorkbenchConfig,
+    *,
+    user: User | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    language = language_of(request)
+    labels = Labels(language, config)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    body = env.get_template(template).render(
+        request=request,
+        user=user,
+        L=labels,
+        tr=labels.tr,
+        word=labels.word,
+        category=labels.category,
+        when=labels.when,
+        day=labels.day,
+        lang=language,
+        here=here,
+        here_quoted=quote(here, safe=""),
+        mask=mask_phone,
+        Role=Role,
+        Action=Action,
+        State=State,
+        RootCause=RootCause,
+        ReturnReason=ReturnReason,
+        FeedbackResult=FeedbackResult,
+        ExtensionDecision=ExtensionDecision,
+        Severity=Severity,
+        Channel=Channel,
+        Nature=Nature,
+        taxonomy=taxonomy(),
+        refresh_ms=int(config.queue_refresh_seconds * 1000),
+        **context,
+    )
+    return HTMLResponse(body, status_code=status, headers=headers)

@@ -1,0 +1,146 @@
+"""The queues each desk works from, refreshed in place: the duty manager's (with what
+waits for their decision, who is on duty, each department's load), a department's (with
+the description and instructions, and what it replied this month) and a supervisor's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.workbench.access.deps import DESK, allow
+from services.workbench.access.flows import User
+from services.workbench.apis import Apis, Refused
+from services.workbench.config import ConfigDep, WorkbenchConfig
+from services.workbench.pages import render
+from shared.clock import utcnow
+from shared.deps import from_state
+from shared.vocabulary import Role, State
+
+router = APIRouter(include_in_schema=False)
+
+ApisDep = Annotated[Apis, from_state("apis")]
+Desk = Annotated[User, allow(*DESK)]
+Clerk = Annotated[User, allow(Role.DEPARTMENT)]
+Supervisor = Annotated[User, allow(Role.SUPERVISOR, Role.ADMIN)]
+
+
+def _or(call: Any, default: Any) -> Any:
+    try:
+        return call()
+    except Refused:
+        return default
+
+
+def desk_queues(apis: Apis, user: User, config: WorkbenchConfig) -> dict[str, Any]:
+    limit = config.queue_limit
+    mine = apis.get("escalation", "/queues/mine", user.token, limit=limit)
+    decisions = apis.get("escalation", "/queues/decisions", user.token, limit=limit)
+    return {"mine": mine, "decisions": decisions}
+
+
+@router.get("/desk")
+def desk(request: Request, config: ConfigDep, apis: ApisDep, user: Desk) -> Response:
+    return render(
+        request,
+        "desk.html",
+        config,
+        user=user,
+        queues=desk_queues(apis, user, config),
+        on_duty=_or(lambda: apis.get("escalation", "/roster/on-duty", user.token), None),
+        loads=_or(lambda: apis.get("escalation", "/queues/departments", user.token), []),
+    )
+
+
+@router.get("/desk/queue")
+def desk_queue(request: Request, config: ConfigDep, apis: ApisDep, user: Desk) -> Response:
+    """The part of the desk page that refreshes by itself."""
+    return render(
+        request, "_desk_queues.html", config, user=user, queues=desk_queues(apis, user, config)
+    )
+
+
+def _month_start(config: WorkbenchConfig, now: datetime) -> datetime:
+    local = now.astimezone(config.tz())
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def department_queue(apis: Apis, user: User, config: WorkbenchConfig) -> Any:
+    path = f"/departments/{user.department_id}/queue"
+    return apis.get("escalation", path, user.token, limit=config.queue_limit)
+
+
+@router.get("/department")
+def department(request: Request, config: ConfigDep, apis: ApisDep, user: Clerk) -> Response:
+    since = _month_start(config, utcnow()).isoformat()
+    answered = _or(
+        lambda: apis.get(
+            "intake",
+            "/complaints",
+            user.token,
+            department=user.department_id,
+            limit=200,
+            **{"from": since},
+        )["items"],
+        [],
+    )
+    replied = [c for c in answered if c["status"] in (State.REPLIED, State.CLOSED)]
+    return render(
+        request,
+        "department.html",
+        config,
+        user=user,
+        queue=department_queue(apis, user, config),
+        replied=replied,
+    )
+
+
+@router.get("/department/queue")
+def department_queue_part(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Clerk
+) -> Response:
+    return render(
+        request,
+        "_department_queue.html",
+        config,
+        user=user,
+        queue=department_queue(apis, user, config),
+    )
+
+
+def supervisor_queues(apis: Apis, user: User, config: WorkbenchConfig) -> dict[str, Any]:
+    token, limit = user.token, config.queue_limit
+    return {
+        "escalated": apis.get("escalation", "/queues/escalated", token, limit=limit),
+        "mine": _or(lambda: apis.get("escalation", "/queues/mine", token, limit=limit), None),
+        "decisions": _or(
+            lambda: apis.get("escalation", "/queues/decisions", token, limit=limit), None
+        ),
+    }
+
+
+@router.get("/supervisor")
+def supervisor(request: Request, config: ConfigDep, apis: ApisDep, user: Supervisor) -> Response:
+    return render(
+        request,
+        "supervisor.html",
+        config,
+        user=user,
+        queues=supervisor_queues(apis, user, config),
+        on_duty=_or(lambda: apis.get("escalation", "/roster/on-duty", user.token), None),
+    )
+
+
+@router.get("/supervisor/queue")
+def supervisor_queue(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Supervisor
+) -> Response:
+    return render(
+        request,
+        "_supervisor_queues.html",
+        config,
+        user=user,
+        queues=supervisor_queues(apis, user, config),
+    )

@@ -1,0 +1,159 @@
+"""The workbench's own pieces, without a browser or a database: forms turned into the
+APIs' bodies, labels in both languages, the password rules, where a sign-in may send
+the browser, and pages that name nothing outside the workbench."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from starlette.datastructures import FormData
+
+from services.workbench.access.flows import PasswordRefused, check_password
+from services.workbench.access.views import safe_next
+from services.workbench.complaints.flows import (
+    OFFERED,
+    action_body,
+    keywords,
+    registration_body,
+)
+from services.workbench.config import WorkbenchConfig
+from services.workbench.pages import STATIC, TEMPLATES, Labels
+from services.workbench.roster.views import week_of
+from shared.vocabulary import Action
+
+CONFIG = WorkbenchConfig()
+
+
+def test_an_action_form_becomes_the_actions_body_with_times_in_the_centres_zone() -> None:
+    form = FormData(
+        [
+            ("csrf_token", "x"),
+            ("until", "2026-12-08T18:00"),
+            ("reason", "  需调取录音 "),
+            ("department_id", ""),
+            ("with_compensation", "on"),
+        ]
+    )
+    body = action_body(Action.REQUEST_EXTENSION, form, CONFIG)
+    assert body == {
+        "until": "2026-12-08T18:00:00+08:00",
+        "reason": "需调取录音",
+        "with_compensation": True,
+    }
+    # A time the service cannot read is passed on, for the service to name the fault.
+    assert action_body(Action.REQUEST_EXTENSION, FormData([("until", "soon")]), CONFIG) == {
+        "until": "soon"
+    }
+
+
+def test_the_lifecycles_own_actions_are_never_offered_as_forms() -> None:
+    assert Action.ASSIGN not in OFFERED and Action.HAND_OVER not in OFFERED
+    assert Action.FEEDBACK not in OFFERED  # the agent records it through intake
+    assert Action.REASSIGN in OFFERED and Action.DISPATCH in OFFERED
+
+
+def test_a_registration_form_becomes_intakes_body() -> None:
+    form = FormData(
+        [
+            ("customer_phone", " 138 0013 8000 "),
+            ("customer_name", ""),
+            ("channel", "phone"),
+            ("category", "billing"),
+            ("description", "账单多扣"),
+            ("strong_emotion", "on"),
+        ]
+    )
+    assert registration_body(form) == {
+        "customer_phone": "138 0013 8000",
+        "channel": "phone",
+        "category": "billing",
+        "description": "账单多扣",
+        "strong_emotion": True,
+    }
+
+
+def test_the_words_a_similar_complaint_would_share() -> None:
+    assert keywords("上月话费账单多扣了 30 元，客服一直没有回复。") == [
+        "上月话费账单多扣",
+        "客服一直没有回复",
+    ]
+    assert keywords("短") == []
+
+
+def test_labels_follow_the_language_and_times_the_centre() -> None:
+    zh, en = Labels("zh-CN", CONFIG), Labels("en", CONFIG)
+    assert (zh.word("state", "dispatched"), en.word("state", "dispatched")) == (
+        "已派单",
+        "Dispatched",
+    )
+    assert zh.word("action", "reassign") == "改派"
+    assert zh.word("state", None) == "—"
+    assert zh.word("state", "teleported") == "teleported"
+    assert zh.category("billing") != "billing"
+    assert zh.when("2026-12-04T22:30:00+00:00") == "12-05 06:30"
+
+
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        ("short", True),
+        ("a-long-enough-one", False),
+        (" padded-password ", True),
+        ("x-A001-long-one", True),
+    ],
+)
+def test_password_rules(password: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(PasswordRefused):
+            check_password(password, CONFIG, staff_id="A001")
+    else:
+        check_password(password, CONFIG, staff_id="A001")
+
+
+def test_a_sign_in_sends_the_browser_only_to_a_page_of_the_workbench() -> None:
+    assert safe_next("/complaints/TS1") == "/complaints/TS1"
+    for elsewhere in ("https://evil.example", "//evil.example/x", "/\\evil.example", "", None):
+        assert safe_next(elsewhere) is None
+
+
+def test_a_week_of_the_roster_in_the_centres_days() -> None:
+    shifts = [
+        {
+            "id": "s1",
+            "starts_at": "2026-12-07T00:00:00+00:00",
+            "ends_at": "2026-12-07T12:00:00+00:00",
+        },
+        {
+            "id": "s2",
+            "starts_at": "2026-12-06T10:00:00+00:00",
+            "ends_at": "2026-12-07T01:00:00+00:00",
+        },
+    ]
+    days = week_of(CONFIG, shifts, date(2026, 12, 7))
+    assert [d["day"].isoformat() for d in days][:2] == ["2026-12-07", "2026-12-08"]
+    # 00:00 UTC is 08:00 in Beijing; s2 ends at 09:00 Beijing time on the 7th.
+    assert [s["id"] for s in days[0]["shifts"]] == ["s1", "s2"]
+    assert days[1]["shifts"] == []
+
+
+def test_no_page_names_an_address_outside_the_workbench() -> None:
+    outside = re.compile(r"""(src|href|action)\s*=\s*["']?(https?:)?//""", re.IGNORECASE)
+    for template in sorted(TEMPLATES.glob("*.html")):
+        assert not outside.search(template.read_text(encoding="utf-8")), template.name
+    css = (STATIC / "workbench.css").read_text(encoding="utf-8")
+    assert "url(" not in css and "@import" not in css
+    htmx = STATIC / "vendor" / "htmx.min.js"
+    assert htmx.stat().st_size > 40_000
+    assert "sourceMappingURL" not in htmx.read_text(encoding="utf-8")
+
+
+def test_every_template_autoescapes() -> None:
+    from services.workbench.pages import env
+
+    rendered = env.from_string("{{ value }}").render(value="<script>x</script>")
+    assert rendered == "&lt;script&gt;x&lt;/script&gt;"
+    for template in Path(TEMPLATES).glob("*.html"):
+        assert "|safe" not in template.read_text(encoding="utf-8"), template.name
