@@ -87,6 +87,8 @@ class Action(Word):
     REOPEN = "reopen", "重办", "Reopen"
     URGE = "urge", "催办", "Urge"
     ESCALATE = "escalate", "升级", "Escalate"
+    # System only: an imported complaint enters the lifecycle as it stood in the old system.
+    IMPORT = "import", "导入历史件", "Import"
 
     @property
     def api_name(self) -> str:
@@ -123,6 +125,7 @@ STAFF_ROLES: tuple[Role, ...] = (
 class ClosureReason(Word):
     SATISFIED = "satisfied", "客户满意", "Customer satisfied"
     UNREACHED = "unreached", "回访未果", "Customer not reached"
+    IMPORTED = "imported", "历史办结", "Closed before import"
 
 
 class RootCause(Word):
@@ -214,6 +217,7 @@ class NoteSource(Word):
     AGENT = "agent", "话务员", "Agent"
     CUSTOMER_SMS = "customer_sms", "客户短信", "Customer's SMS"
     WEB = "web", "网站", "Web"
+    IMPORT = "import", "历史导入", "Import"
 
 
 # --- SMS ----------------------------------------------------------------------------
@@ -251,6 +255,8 @@ class EventName(StrEnum):
     COMPLAINT_RECEIVED = "complaint.received"
     FEEDBACK_RECEIVED = "complaint.feedback_received"
     NOTE_ADDED = "complaint.note_added"
+    # A caller called again about an open complaint; escalation urges its holder.
+    URGE_REQUESTED = "complaint.urge_requested"
     # escalation: one per lifecycle outcome
     ASSIGNED = "complaint.assigned"
     HANDED_OVER = "complaint.handed_over"

@@ -267,6 +267,7 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
         )
         for action in (
             "assign",
+            "import",
             "acknowledge",
             "dispatch",
             "resolve",

@@ -192,6 +192,7 @@ _FIELD_DOCS = {
     "staff_id": "the duty manager (taken by the service itself)",
     "result": "the customer's verdict (taken by the service itself)",
     "comment": "what the customer said",
+    "closed_at": "when the older system closed it (taken by the import command itself)",
 }
 
 
