@@ -146,7 +146,7 @@ class GenericRow(ComplaintCreate):
 
     model_config = ConfigDict(extra="ignore")
 
-    customer_phone: str | None = None  # type: ignore[assignment]
+    customer_phone: str | None = None
     customer_ref: str | None = Field(default=None, max_length=64)
     external_id: str | None = Field(default=None, max_length=64)
 

@@ -1,0 +1,45 @@
+"""Callers of every kind: landlines with extensions, callers who give no number, and
+whether SMS can reach the customer.
+
+Revision ID: intake_0003
+Revises: intake_0002
+Create Date: 2026-11-24
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "intake_0003"
+down_revision: str | None = "intake_0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("complaints") as batch:
+        # An anonymous caller has no customer file.
+        batch.alter_column("customer_key", existing_type=sa.String(80), nullable=True)
+        batch.add_column(sa.Column("customer_extension", sa.String(8), nullable=True))
+        batch.add_column(
+            sa.Column("customer_textable", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
+        batch.add_column(
+            sa.Column("anonymous", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    # Until now every phone was a mobile; a complaint without one (imported, known by an
+    # older system's id) cannot be answered by SMS.
+    op.execute(
+        sa.text(
+            "UPDATE complaints SET customer_textable = :no WHERE customer_phone IS NULL"
+        ).bindparams(no=False)
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("complaints") as batch:
+        batch.drop_column("anonymous")
+        batch.drop_column("customer_textable")
+        batch.drop_column("customer_extension")
+        batch.alter_column("customer_key", existing_type=sa.String(80), nullable=False)
