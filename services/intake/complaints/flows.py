@@ -100,7 +100,8 @@ def purge_idempotency_keys(db: Database, *, now: datetime, config: IntakeConfig)
 
 
 def _complaint_or_404(session: Session, complaint_id: str) -> Any:
-    row = service.get_complaint(session, complaint_id)
+    """By id or by reference: the caller on the phone reads out the reference."""
+    row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     return row

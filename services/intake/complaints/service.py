@@ -87,6 +87,12 @@ def get_complaint_by_reference(session: Session, reference: str) -> Any:
     return session.execute(select(complaints).where(complaints.c.reference == reference)).first()
 
 
+def find_complaint(session: Session, id_or_reference: str) -> Any:
+    """By id, or by the reference people read out (TS20261122-000123)."""
+    row = get_complaint(session, id_or_reference)
+    return row if row is not None else get_complaint_by_reference(session, id_or_reference)
+
+
 def get_customer_by_phone(session: Session, phone: str) -> Any:
     return session.execute(select(customers).where(customers.c.key == phone)).first()
 

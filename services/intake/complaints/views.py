@@ -64,12 +64,14 @@ def _visible(row: Any, principal: Principal) -> ComplaintRead:
     return item
 
 
-def _check_visible(session: Any, complaint_id: str, principal: Principal) -> None:
-    """404 unless the complaint exists and this caller may see it."""
-    row = service.get_complaint(session, complaint_id)
+def _check_visible(session: Any, complaint_id: str, principal: Principal) -> str:
+    """The complaint's id (`complaint_id` may be its reference); 404 unless it exists and
+    this caller may see it."""
+    row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     _visible(row, principal)
+    return str(row.id)
 
 
 @router.get("/categories", response_model=list[CategoryRead], tags=["categories"])
@@ -129,9 +131,7 @@ def get_complaint(
     """A complaint as registered, with its lifecycle state as the escalation service last
     reported it. A reference (TS20261122-000123) works in place of the id."""
     with db.read() as session:
-        row = service.get_complaint(session, complaint_id)
-        if row is None:
-            row = service.get_complaint_by_reference(session, complaint_id)
+        row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     return _visible(row, principal)
@@ -255,7 +255,8 @@ def post_feedback(
     principal: Annotated[Principal, require_roles(*_REGISTERS)],
 ) -> FeedbackRead:
     """The customer's verdict on the reply, from a follow-up call or the web: satisfied
-    closes the complaint, unsatisfied reopens it, unreachable counts a failed attempt."""
+    closes the complaint, unsatisfied reopens it, unreachable counts a failed attempt.
+    A reference (TS20261122-000123) works in place of the id."""
     return flows.record_feedback(
         db,
         outbox,
@@ -282,7 +283,8 @@ def post_note(
         Principal, require_roles(Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT)
     ],
 ) -> NoteRead:
-    """More information from the customer, added to the complaint and announced."""
+    """More information from the customer, added to the complaint and announced. A
+    reference works in place of the id."""
     return flows.add_note(
         db,
         outbox,
@@ -301,11 +303,12 @@ def list_notes(
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[NoteRead]:
+    """What was added to the complaint, oldest first. A reference works in place of the id."""
     with db.read() as session:
-        _check_visible(session, complaint_id, principal)
+        found = _check_visible(session, complaint_id, principal)
         return [
             NoteRead.model_validate(n, from_attributes=True)
-            for n in service.notes_of(session, complaint_id)
+            for n in service.notes_of(session, found)
         ]
 
 
@@ -317,9 +320,10 @@ def list_feedback(
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[FeedbackRead]:
+    """The customer's verdicts, oldest first. A reference works in place of the id."""
     with db.read() as session:
-        _check_visible(session, complaint_id, principal)
+        found = _check_visible(session, complaint_id, principal)
         return [
             FeedbackRead.model_validate(f, from_attributes=True)
-            for f in service.feedback_of(session, complaint_id)
+            for f in service.feedback_of(session, found)
         ]
