@@ -30,7 +30,7 @@ from services.escalation.lifecycle import (
     decide,
 )
 from services.escalation.roster.duty import on_duty
-from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound
+from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound, UrgeRequested
 from shared.db import Database
 from shared.errors import NotFound
 from shared.events import Actor as EventActor
@@ -299,6 +299,33 @@ def record_feedback(
         )
     except LifecycleError as exc:
         log.warning("feedback on %s not applied: %s", feedback.reference, exc)
+        return None
+
+
+# The urge's reason as the holder reads it in the SMS, before the caller's own words.
+CALLER_URGED = "客户来电催办："
+
+
+def urge_for_caller(
+    session: Session,
+    outbox: Outbox,
+    urge: UrgeRequested,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied | None:
+    """The caller called again about an open complaint (催办): urge whoever holds it, as
+    the system, with the agent who took the call and the caller's words in the entry and
+    the event. None when the lifecycle refuses it (closed meanwhile), which is logged
+    rather than retried: intake already told the caller what to do about a closed one."""
+    command = Command(Action.URGE, SYSTEM, {"reason": CALLER_URGED + urge.text})
+    context = {"via": "caller", "requested_by": urge.requested_by, "caller_words": urge.text}
+    try:
+        return apply_in(
+            session, outbox, urge.complaint_id, command, now=now, config=config, context=context
+        )
+    except (LifecycleError, NotFound) as exc:
+        log.warning("caller's urge on %s not applied: %s", urge.reference, exc)
         return None
 
 

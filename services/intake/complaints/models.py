@@ -126,6 +126,18 @@ class Note(IntakeTable, table=True):
     added_at: datetime = _utc(nullable=False)
 
 
+class Urge(IntakeTable, table=True):
+    """A caller who called again about an open complaint (催办), in their words."""
+
+    __tablename__ = "urges"
+
+    id: int | None = Col(default=None, sa_column=Column(_BIG, primary_key=True))
+    complaint_id: str = Col(max_length=36, index=True, foreign_key="complaints.id")
+    text: str = Col(sa_column=Column(Text, nullable=False))
+    requested_by: str = Col(max_length=64)
+    requested_at: datetime = _utc(nullable=False)
+
+
 class IdempotencyKey(IntakeTable, table=True):
     __tablename__ = "idempotency_keys"
 
@@ -379,6 +391,27 @@ class NoteRead(BaseModel):
     source: str
     added_by: str
     added_at: datetime
+
+
+class UrgeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(
+        description="What the caller said, as the holder should read it",
+        examples=["已经三天了还没人联系我，请尽快处理。"],
+    )
+
+
+class UrgeRead(BaseModel):
+    id: int
+    complaint_id: str
+    reference: str
+    text: str
+    requested_by: str
+    requested_at: datetime
+    status: State = Field(description="The complaint's state, as intake last heard it")
 
 
 class CustomerRead(BaseModel):

@@ -22,6 +22,8 @@ from services.intake.complaints.models import (
     FeedbackRead,
     NoteCreate,
     NoteRead,
+    UrgeCreate,
+    UrgeRead,
 )
 from services.intake.config import get_config
 from shared.auth.deps import CurrentPrincipal, require_roles
@@ -326,4 +328,54 @@ def list_feedback(
         return [
             FeedbackRead.model_validate(f, from_attributes=True)
             for f in service.feedback_of(session, found)
+        ]
+
+
+@router.post(
+    "/complaints/{complaint_id}/urges",
+    status_code=201,
+    response_model=UrgeRead,
+    tags=["urges"],
+    responses={
+        409: {"description": "the complaint is closed: register a new one, or ask to reopen it"}
+    },
+)
+def post_urge(
+    db: Db,
+    outbox: OutboxDep,
+    complaint_id: str,
+    data: UrgeCreate,
+    principal: Annotated[Principal, require_roles(*_REGISTERS)],
+) -> UrgeRead:
+    """The caller called again about an open complaint (催办): their words are kept, and
+    whoever holds the complaint (the duty manager or the department) is urged by SMS.
+    A reference works in place of the id."""
+    return flows.request_urge(
+        db,
+        outbox,
+        complaint_id,
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+    )
+
+
+@router.get("/complaints/{complaint_id}/urges", response_model=list[UrgeRead], tags=["urges"])
+def list_urges(
+    db: Db,
+    complaint_id: str,
+    principal: Annotated[Principal, require_roles(*_READS)],
+) -> list[UrgeRead]:
+    """Every time the caller called again, oldest first. A reference works in place of the id."""
+    with db.read() as session:
+        row = service.find_complaint(session, complaint_id)
+        if row is None:
+            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+        _visible(row, principal)
+        return [
+            UrgeRead.model_validate(
+                {**u._mapping, "reference": row.reference, "status": row.status}
+            )
+            for u in service.urges_of(session, row.id)
         ]

@@ -1,5 +1,5 @@
-"""Callers of every kind: landlines with extensions, callers who give no number, and
-whether SMS can reach the customer.
+"""Callers of every kind: landlines with extensions, callers who give no number, whether
+SMS can reach the customer, and callers who call again about an open complaint (urges).
 
 Revision ID: intake_0003
 Revises: intake_0002
@@ -11,10 +11,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared.db import UTCDateTime
+
 revision: str = "intake_0003"
 down_revision: str | None = "intake_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -28,6 +32,15 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("anonymous", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    op.create_table(
+        "urges",
+        sa.Column("id", BIG, primary_key=True, autoincrement=True),
+        sa.Column("complaint_id", sa.String(36), sa.ForeignKey("complaints.id"), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("requested_by", sa.String(64), nullable=False),
+        sa.Column("requested_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_urges_complaint_id", "urges", ["complaint_id"])
     # Until now every phone was a mobile; a complaint without one (imported, known by an
     # older system's id) cannot be answered by SMS.
     op.execute(
@@ -38,6 +51,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("urges")
     with op.batch_alter_table("complaints") as batch:
         batch.drop_column("anonymous")
         batch.drop_column("customer_textable")
