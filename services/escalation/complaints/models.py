@@ -148,6 +148,7 @@ class ComplaintRead(BaseModel):
     customer_phone: str | None
     customer_name: str | None
     description: str
+    imported: bool = Field(default=False, description="Loaded from an older system")
     registered_at: datetime
     received_at: datetime
     stage: str | None = Field(description="The SLA stage the due time belongs to")

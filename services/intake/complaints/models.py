@@ -94,6 +94,8 @@ class Complaint(IntakeTable, table=True):
     registered_at: datetime = _utc(nullable=False)
     registered_by: str = Col(max_length=64)
     external_id: str | None = Col(default=None, max_length=64)
+    # Loaded by the import command from an older system.
+    imported: bool = Col(default=False)
     # The read copy of the lifecycle, as the escalation service publishes it.
     status: str = Col(default=State.RECEIVED.value, max_length=24)
     status_seq: int = Col(default=0)
@@ -342,6 +344,8 @@ class ComplaintRead(BaseModel):
     occurred_at: datetime | None
     registered_at: datetime
     registered_by: str
+    imported: bool = Field(default=False, description="Loaded from an older system")
+    external_id: str | None = Field(default=None, description="Its id in the older system")
     holder_staff_id: str | None = None
     department_id: str | None = None
     closure_reason: str | None = None
@@ -416,6 +420,9 @@ class UrgeRead(BaseModel):
 
 class CustomerRead(BaseModel):
     phone: str | None
+    customer_ref: str | None = Field(
+        default=None, description="The id an older system knew the customer by"
+    )
     name: str | None
     first_seen_at: datetime
     last_complaint_at: datetime

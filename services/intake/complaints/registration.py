@@ -56,9 +56,11 @@ from shared.db import Database
 from shared.errors import Conflict
 from shared.events import Actor, Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Channel, Nature, Severity, State
+from shared.vocabulary import Channel, ClosureReason, Nature, Severity, State
 
 SOURCE = "intake"
+# The customer key of someone an older system knew by an id of its own, not a phone.
+REF_PREFIX = "ref:"
 NUMBER_SEQUENCE = "complaint_number_seq"
 
 T = TypeVar("T")
@@ -92,6 +94,12 @@ class NewComplaint:
     customer_extension: str | None = None
     customer_textable: bool = True
     anonymous: bool = False
+    # An imported row the older system had closed (`closed`, with what it recorded), or
+    # None for live work.
+    imported_state: State | None = None
+    imported_resolution: str | None = None
+    imported_department: str | None = None
+    imported_closed_at: datetime | None = None
 
     @classmethod
     def from_request(
@@ -148,6 +156,8 @@ def build_complaint(
 ) -> tuple[dict[str, Any], Envelope]:
     """The complaint row and its `complaint.received` event, before either is stored."""
     reference = reference_for(number, new.registered_at, config)
+    # Closed before it came here: the file counts it closed at once, as escalation will.
+    closed = new.imported_state == State.CLOSED
     row = {
         "id": complaint_id,
         "number": number,
@@ -168,12 +178,13 @@ def build_complaint(
         "registered_at": new.registered_at,
         "registered_by": new.registered_by,
         "external_id": new.external_id,
-        "status": State.RECEIVED,
+        "imported": new.imported,
+        "status": State.CLOSED if closed else State.RECEIVED,
         "status_seq": 0,
         "status_updated_at": None,
         "holder_staff_id": None,
         "department_id": None,
-        "closure_reason": None,
+        "closure_reason": ClosureReason.IMPORTED if closed else None,
     }
     payload = ComplaintReceived(
         complaint_id=complaint_id,
@@ -198,6 +209,10 @@ def build_complaint(
         customer_extension=new.customer_extension,
         customer_textable=new.customer_textable,
         anonymous=new.anonymous,
+        imported_state=new.imported_state,
+        imported_resolution=new.imported_resolution,
+        imported_department=new.imported_department,
+        imported_closed_at=new.imported_closed_at,
     )
     event = registry.new(
         COMPLAINT_RECEIVED.name,

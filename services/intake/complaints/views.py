@@ -25,6 +25,7 @@ from services.intake.complaints.models import (
     UrgeCreate,
     UrgeRead,
 )
+from services.intake.complaints.registration import REF_PREFIX
 from services.intake.config import get_config
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
@@ -216,8 +217,9 @@ def get_customer(
     ],
     limit: Annotated[int, Query(ge=1, le=200, description="How many complaints to list")] = 50,
 ) -> CustomerRead:
-    """A caller's profile and complaints, newest first."""
-    key = _phone_param(phone, "phone")
+    """A caller's profile and complaints, newest first: by their phone (a mobile or a
+    landline, any spelling), or `ref:<id>` for a customer an older system knew by id."""
+    key = phone.strip() if phone.strip().startswith(REF_PREFIX) else _phone_param(phone, "phone")
     now = utcnow()
     cfg = get_config()
     with db.read() as session:
@@ -234,6 +236,7 @@ def get_customer(
         rows = service.complaints_of(session, key, limit=limit)
     return CustomerRead(
         phone=customer.phone,
+        customer_ref=customer.external_ref,
         name=customer.name,
         first_seen_at=customer.first_seen_at,
         last_complaint_at=customer.last_complaint_at,

@@ -1,5 +1,6 @@
 """Callers of every kind: landlines with extensions, callers who give no number, whether
-SMS can reach the customer, and callers who call again about an open complaint (urges).
+SMS can reach the customer, callers who call again about an open complaint (urges), and
+which complaints came from an older system.
 
 Revision ID: intake_0003
 Revises: intake_0002
@@ -32,6 +33,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("anonymous", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch.add_column(
+            sa.Column("imported", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "urges",
         sa.Column("id", BIG, primary_key=True, autoincrement=True),
@@ -48,11 +52,18 @@ def upgrade() -> None:
             "UPDATE complaints SET customer_textable = :no WHERE customer_phone IS NULL"
         ).bindparams(no=False)
     )
+    op.execute(
+        sa.text(
+            "UPDATE complaints SET imported = :yes "
+            "WHERE id IN (SELECT complaint_id FROM imported_rows)"
+        ).bindparams(yes=True)
+    )
 
 
 def downgrade() -> None:
     op.drop_table("urges")
     with op.batch_alter_table("complaints") as batch:
+        batch.drop_column("imported")
         batch.drop_column("anonymous")
         batch.drop_column("customer_textable")
         batch.drop_column("customer_extension")
