@@ -36,7 +36,7 @@ from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Action, Role, SmsIntent, State
+from shared.vocabulary import Action, Channel, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +360,9 @@ def record_feedback(
         return None
 
 
-# The urge's reason as the holder reads it in the SMS, before the caller's own words.
-CALLER_URGED = "客户来电催办："
+# The urge's reason as the holder reads it in the SMS, before the caller's own words
+# ("客户电话催办："), from the shared labels.
+CALLER_URGED = f"{Role.CUSTOMER.zh}{Channel.PHONE.zh}{Action.URGE.zh}："
 
 
 def urge_for_caller(
