@@ -9,7 +9,7 @@ through their whole lives, each step printed with where to look.
 3. The organisation of a city's 12345 hotline is seeded: departments with contact phones,
    duty managers, a supervisor, department clerks and heads, and a duty roster covering
    today. What is already there is kept, so the demo can run again and again.
-4. Four complaints, with real citizens' messages from data/gov_messages_labelled.csv
+4. Six complaints, with real citizens' messages from data/gov_messages_labelled.csv
    (each run takes texts no earlier run filed), are walked through their lives:
      A  the duty manager acknowledges it by answering "收到" to the SMS about it (from
         the desk if that SMS waits for a digest); dispatched to the wrong department and
@@ -19,7 +19,11 @@ through their whole lives, each step printed with where to look.
         follow-up call finds nobody, and the duty manager closes it with its root cause;
      C  urgent with strong emotion: an urgent SMS (never held back) the duty manager
         answers "1", dispatched and answered at once;
-     D  left waiting in a department's queue, for the queues and the dashboard.
+     D  left waiting in a department's queue, for the queues and the dashboard;
+     E  a caller on a landline with an extension: no SMS can reach it; they call again
+        (催办) and the department is urged by SMS; answered, and the follow-up call
+        records their verdict by the reference they read out;
+     F  an anonymous web complaint: no number, no file, answered by the department.
 5. The analytics views once they have caught up, and a summary table.
 
 Every wait polls the services' state, with a timeout and a message saying what did not
@@ -131,7 +135,14 @@ STAFF = (
 )
 # Where notify's message log says the provider has the SMS (the gateway shows it).
 SENT = ("submitted", "sent", "delivered")
-CLERK = {"housing": "HS01", "hrss": "HR01", "health": "HE01", "environment": "EN01"}
+CLERK = {
+    "housing": "HS01",
+    "hrss": "HR01",
+    "health": "HE01",
+    "environment": "EN01",
+    "transport": "TR01",
+    "commerce": "CO01",
+}
 
 # Today's roster in the centre's time: three shifts, each with a backup, and tomorrow's
 # night shift so a demo run late in the evening still finds someone on duty.
@@ -171,6 +182,8 @@ class Scenario:
     severity: str
     strong_emotion: bool = False
     exclude: tuple[str, ...] = ()
+    # The caller will not give a number (customer_phone and customer_name are then empty).
+    anonymous: bool = False
 
 
 SCENARIOS = {
@@ -229,8 +242,55 @@ SCENARIOS = {
             "web",
             "normal",
         ),
+        Scenario(
+            "E",
+            "座机来电（带分机）：无法短信、来电催办、电话回访办结  A landline caller with an "
+            "extension: no SMS, calls again (urge), verdict taken by a follow-up call",
+            "transport, landline",
+            "transport",
+            "交通运输",
+            ("公交", "出租", "地铁", "道路", "停车", "交通", "车站"),
+            "010-6512 3456 转 801",
+            "刘先生",
+            "phone",
+            "normal",
+        ),
+        Scenario(
+            "F",
+            "匿名网上投诉：不留电话、无客户档案  An anonymous web complaint: no number, no file",
+            "commerce, anonymous",
+            "commerce_tourism",
+            "商贸旅游",
+            ("商场", "超市", "价格", "旅游", "消费", "退款", "收费", "商家"),
+            "",
+            "",
+            "web",
+            "normal",
+            anonymous=True,
+        ),
     )
 }
+# What the landline caller of E says when they call again.
+URGE_WORDS = "我上周反映的问题到现在还没人联系我，请尽快处理。"
+
+
+def complaint_body(scenario: Scenario, text: Text) -> dict[str, Any]:
+    """What the agent registers for the scenario's caller."""
+    body: dict[str, Any] = {
+        "channel": scenario.channel,
+        "category": scenario.category,
+        "severity": scenario.severity,
+        "nature": "genuine",
+        "strong_emotion": scenario.strong_emotion,
+        "description": text.description,
+    }
+    if scenario.anonymous:
+        return {**body, "anonymous": True}
+    return {
+        **body,
+        "customer_phone": scenario.customer_phone,
+        "customer_name": scenario.customer_name,
+    }
 
 
 def _squeeze(text: str) -> str:
@@ -743,11 +803,7 @@ class Demo:
         )
 
     def wait_intake_replied(self, case: Case) -> None:
-        def replied() -> bool:
-            got = self.api.get(f"{self.urls.intake}/complaints/{case.id}", self.agent)
-            return bool(got["status"] == "replied")
-
-        wait_for(f"{case.reference}: intake to show it replied", replied, self.timeout)
+        self.wait_intake(case, "replied")
 
     def customer_answers(self, case: Case, word: str, nth: int = 1) -> dict[str, Any]:
         phone = f"+86{case.scenario.customer_phone}"
@@ -790,16 +846,7 @@ class Demo:
     def register(self, scenario: Scenario) -> Case:
         """File the scenario's next text no earlier run filed (the Idempotency-Key tells)."""
         for text in texts_for(scenario):
-            body = {
-                "customer_phone": scenario.customer_phone,
-                "customer_name": scenario.customer_name,
-                "channel": scenario.channel,
-                "category": scenario.category,
-                "severity": scenario.severity,
-                "nature": "genuine",
-                "strong_emotion": scenario.strong_emotion,
-                "description": text.description,
-            }
+            body = complaint_body(scenario, text)
             resp = self.api.call(
                 "POST",
                 f"{self.urls.intake}/complaints",
@@ -824,13 +871,15 @@ class Demo:
                 scenario.severity,
                 "strong emotion 情绪激动" if scenario.strong_emotion else "",
                 f"repeat caller ({file['total_complaints']} earlier)" if file["repeat"] else "",
+                caller(made),
             )
             if x
         )
+        who = scenario.customer_name or "a caller who gave no number"
         case.step(
             made["status"],
             f"登记 Registered by agent A001 ({scenario.channel}, {flags}) for "
-            f"{scenario.customer_name}: 「{short}」 (data row {text.id})",
+            f"{who}: 「{short}」 (data row {text.id})",
             f"{self.urls.intake}/complaints/{case.reference}",
         )
         return case
@@ -1033,6 +1082,78 @@ class Demo:
         )
         self.finish(case)
 
+    def walk_e(self) -> None:
+        case = self.register(SCENARIOS["E"])
+        c = self.assigned(case)
+        c = self.act(case, "acknowledge", self.dm(c))
+        case.step(c["state"], f"确认受理 Acknowledged by {c['acknowledged_by']} from the desk")
+        self.dispatch(case, c, "transport", "请核查该线路发车记录并电话答复来电人")
+        # The caller calls again and reads out the reference; the agent takes it down.
+        urge = self.api.post(
+            f"{self.urls.intake}/complaints/{case.reference}/urges",
+            self.agent,
+            {"text": URGE_WORDS},
+        )
+        c = self.wait_lifecycle(case, "the urge", lambda c: c["urge_count"] >= 1)
+        case.step(
+            c["state"],
+            f"来电催办 The caller called again; agent A001 took it down by the reference "
+            f"(「{urge['text']}」): the holder is urged, {c['urge_count']} urge so far",
+            f"{self.urls.intake}/complaints/{case.reference}/urges",
+        )
+        desk = next(d for d in DEPARTMENTS if d.id == "transport").contact_phones[0]
+        sms = self.wait_sms(case, "staff_urged", f"+86{desk}")
+        case.step(
+            case.state,
+            f"督办短信 SMS to the transport desk +86{desk}: {self.sms_text(sms)}",
+            self.gateway_page(f"+86{desk}"),
+        )
+        self.accept(case, "transport")
+        self.reply(
+            case,
+            "transport",
+            "已核实该线路车辆调度问题，已增加早高峰班次并告知来电人",
+            "management",
+        )
+        # No SMS can ask a landline caller: the agent calls back, and records the verdict
+        # by the reference.
+        self.wait_intake(case, "replied")
+        self.api.post(
+            f"{self.urls.intake}/complaints/{case.reference}/feedback",
+            self.agent,
+            {"result": "satisfied", "comment": "电话回访：客户表示满意", "source": "phone"},
+        )
+        got = self.wait_lifecycle(case, "the closure", lambda c: c["state"] == "closed")
+        case.step(
+            "closed",
+            f"电话回访 Agent A001 called the landline back and recorded 'satisfied' by the "
+            f"reference: closed, {got['closure_reason']}",
+        )
+        self.finish(case)
+
+    def walk_f(self) -> None:
+        case = self.register(SCENARIOS["F"])
+        c = self.assigned(case)
+        c = self.act(case, "acknowledge", self.dm(c))
+        case.step(c["state"], f"确认受理 Acknowledged by {c['acknowledged_by']} from the desk")
+        self.dispatch(case, c, "commerce", "匿名投诉，无法回访：请核查并公开答复")
+        self.accept(case, "commerce")
+        got = self.reply(
+            case, "commerce", "已约谈涉事商家，责令规范明码标价并退还多收款项", "business"
+        )
+        case.step(
+            got["state"],
+            "匿名 Nobody to text or call back: the answer stands as the department gave it",
+        )
+        self.finish(case)
+
+    def wait_intake(self, case: Case, status: str) -> None:
+        def there() -> bool:
+            got = self.api.get(f"{self.urls.intake}/complaints/{case.id}", self.agent)
+            return bool(got["status"] == status)
+
+        wait_for(f"{case.reference}: intake to show it {status}", there, self.timeout)
+
     # -- analytics ----------------------------------------------------------------------
 
     def analytics(self) -> None:
@@ -1132,6 +1253,17 @@ class Demo:
         print("\nThe system keeps running; 'make down' stops it, 'make demo' runs the demo again.")
 
 
+def caller(made: dict[str, Any]) -> str:
+    """What the agent learns about the caller's number from the registration."""
+    if made.get("anonymous"):
+        return "anonymous 匿名: no file, no SMS"
+    if not made.get("customer_textable", True):
+        extension = made.get("customer_extension")
+        at = f"{made['customer_phone']}" + (f" ext {extension}" if extension else "")
+        return f"landline 座机 {at}: no SMS, answered by a call"
+    return ""
+
+
 def pct(value: Any) -> str:
     return "-" if value is None else f"{value:.0%}"
 
@@ -1191,6 +1323,8 @@ def main(argv: list[str] | None = None) -> int:
             demo.walk_b()
             demo.walk_c()
             demo.walk_d()
+            demo.walk_e()
+            demo.walk_f()
             demo.analytics()
             demo.summary()
     except DemoError as exc:

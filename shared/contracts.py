@@ -4,7 +4,8 @@ Importing this module registers the types in `shared.events.registry`. A payload
 change that old consumers could misread gets a new version and an upcaster here.
 
 Who publishes what:
-- intake: `complaint.received`, `complaint.feedback_received`, `complaint.note_added`
+- intake: `complaint.received`, `complaint.feedback_received`, `complaint.note_added`,
+  `complaint.urge_requested`
 - escalation: every lifecycle event (`complaint.assigned` … `complaint.closed`), each
   with the same `LifecycleChanged` payload, so a consumer that only needs the state
   (intake's read copy, analytics) reads one shape and a consumer that needs the details
@@ -51,8 +52,9 @@ class ComplaintReceived(Payload):
 
     complaint_id: str
     reference: str
-    # E.164, e.g. +8613800138000. None only for complaints imported from a system
-    # that knew the customer by another id (customer_ref), who then gets no SMS.
+    # E.164, e.g. +8613800138000 or a landline +861065123456. None for an anonymous
+    # caller, and for complaints imported from a system that knew the customer by
+    # another id (customer_ref); neither gets SMS.
     customer_phone: str | None
     customer_ref: str | None = None
     customer_name: str | None = None
@@ -73,9 +75,19 @@ class ComplaintReceived(Payload):
     # ago, so consumers may skip what only makes sense live (an SMS to the caller).
     imported: bool = False
     external_id: str | None = None
-    # The caller gave no name or number to call back: nobody can be asked whether they
-    # are satisfied, so the lifecycle runs no follow-up for it.
+    # Dialled after the number connects (010-6512 3456 转 801).
+    customer_extension: str | None = None
+    # False: a landline or no number at all; SMS cannot reach the customer, so the
+    # answer is taken by a follow-up call.
+    customer_textable: bool = True
+    # The caller would not give a number: no customer file, no SMS, no follow-up call.
     anonymous: bool = False
+    # An imported row that was closed in the old system lands `closed` (with these
+    # facts from the file) instead of becoming live work; None: live work.
+    imported_state: State | None = None
+    imported_resolution: str | None = None
+    imported_department: str | None = None
+    imported_closed_at: AwareDatetime | None = None
 
 
 class FeedbackReceived(Payload):
@@ -93,6 +105,16 @@ class NoteAdded(Payload):
     text: str
     source: NoteSource = NoteSource.AGENT
     added_by: str
+
+
+class UrgeRequested(Payload):
+    """The caller called again about an open complaint (催办): escalation urges whoever
+    holds it, with the caller's words."""
+
+    complaint_id: str
+    reference: str
+    text: str  # what the caller said, as the agent took it down
+    requested_by: str  # the agent who took the call
 
 
 # --- escalation ---------------------------------------------------------------------
@@ -217,6 +239,7 @@ FEEDBACK_RECEIVED = registry.register(
     EventName.FEEDBACK_RECEIVED, FeedbackReceived, topic=LIFECYCLE
 )
 NOTE_ADDED = registry.register(EventName.NOTE_ADDED, NoteAdded, topic=LIFECYCLE)
+URGE_REQUESTED = registry.register(EventName.URGE_REQUESTED, UrgeRequested, topic=LIFECYCLE)
 # It belongs to no one complaint, so it is keyed by its own event id.
 DUTY_HANDED_OVER = registry.register(EventName.DUTY_HANDED_OVER, DutyHandedOver, topic=LIFECYCLE)
 LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {

@@ -91,6 +91,8 @@ class Action(Word):
     URGE = "urge", "催办", "Urge"
     ESCALATE = "escalate", "升级", "Escalate"
     REASSIGN = "reassign", "改派", "Reassign"
+    # System only: an imported complaint enters the lifecycle as it stood in the old system.
+    IMPORT = "import", "导入历史件", "Import"
 
     @property
     def api_name(self) -> str:
@@ -129,6 +131,7 @@ class ClosureReason(Word):
     UNREACHED = "unreached", "回访未果", "Customer not reached"
     ANONYMOUS = "anonymous", "匿名件，无法回访", "Anonymous: no follow-up possible"
     CONVEYED = "conveyed", "表扬已转达", "Compliment conveyed"
+    IMPORTED = "imported", "历史办结", "Closed before import"
 
 
 class RootCause(Word):
@@ -239,6 +242,7 @@ class NoteSource(Word):
     AGENT = "agent", "话务员", "Agent"
     CUSTOMER_SMS = "customer_sms", "客户短信", "Customer's SMS"
     WEB = "web", "网站", "Web"
+    IMPORT = "import", "历史导入", "Import"
 
 
 # --- SMS ----------------------------------------------------------------------------
@@ -276,6 +280,8 @@ class EventName(StrEnum):
     COMPLAINT_RECEIVED = "complaint.received"
     FEEDBACK_RECEIVED = "complaint.feedback_received"
     NOTE_ADDED = "complaint.note_added"
+    # A caller called again about an open complaint; escalation urges its holder.
+    URGE_REQUESTED = "complaint.urge_requested"
     # escalation: one per lifecycle outcome
     ASSIGNED = "complaint.assigned"
     HANDED_OVER = "complaint.handed_over"
@@ -307,7 +313,12 @@ class EventName(StrEnum):
 # The events escalation publishes for accepted lifecycle actions, all with one payload:
 # every `complaint.*` event but those intake publishes.
 INTAKE_EVENTS = frozenset(
-    {EventName.COMPLAINT_RECEIVED, EventName.FEEDBACK_RECEIVED, EventName.NOTE_ADDED}
+    {
+        EventName.COMPLAINT_RECEIVED,
+        EventName.FEEDBACK_RECEIVED,
+        EventName.NOTE_ADDED,
+        EventName.URGE_REQUESTED,
+    }
 )
 LIFECYCLE_EVENTS: tuple[EventName, ...] = tuple(
     name for name in EventName if name.startswith("complaint.") and name not in INTAKE_EVENTS

@@ -16,7 +16,7 @@ from services.escalation.config import EscalationConfig, get_config
 from services.escalation.db import outbox as outbox_table
 from shared.clock import utcnow
 from shared.consumer import Handler
-from shared.contracts import COMPLAINT_RECEIVED, FEEDBACK_RECEIVED, SMS_INBOUND
+from shared.contracts import COMPLAINT_RECEIVED, FEEDBACK_RECEIVED, SMS_INBOUND, URGE_REQUESTED
 from shared.db import Database
 from shared.events import Event
 from shared.outbox import Outbox
@@ -33,10 +33,14 @@ def make_handlers(config: EscalationConfig, outbox: Outbox) -> dict[str, Handler
     def on_sms_inbound(session: Session, event: Event[Any]) -> None:
         flows.acknowledge_by_sms(session, outbox, event.payload, now=utcnow(), config=config)
 
+    def on_urge_requested(session: Session, event: Event[Any]) -> None:
+        flows.urge_for_caller(session, outbox, event.payload, now=utcnow(), config=config)
+
     return {
         COMPLAINT_RECEIVED.name: on_complaint_received,
         FEEDBACK_RECEIVED.name: on_feedback_received,
         SMS_INBOUND.name: on_sms_inbound,
+        URGE_REQUESTED.name: on_urge_requested,
     }
 
 

@@ -260,6 +260,17 @@ def _amount(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> Deci
     raise InvalidCommand(name, problem)
 
 
+def _past_time(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> datetime:
+    if isinstance(raw, str):
+        with suppress(ValueError):
+            raw = datetime.fromisoformat(raw.strip())
+    if not isinstance(raw, datetime) or raw.utcoffset() is None:
+        raise InvalidCommand(name, "must be an ISO 8601 time with a zone: 2020-03-18T17:30+08:00")
+    if raw > now:
+        raise InvalidCommand(name, f"must not be later than now ({now.isoformat()})")
+    return raw
+
+
 def _level(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> int:
     top = config.max_escalation_level
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= top:
@@ -273,6 +284,7 @@ _SCHEMAS: Mapping[_Parser, Mapping[str, Any]] = {
     _text: {"type": "string", "minLength": 1},
     _flag: {"type": "boolean"},
     _future_time: {"type": "string", "format": "date-time"},
+    _past_time: {"type": "string", "format": "date-time"},
     _amount: {
         "anyOf": [
             {"type": "string", "pattern": r"^\d{1,10}(\.\d{1,2})?$"},
@@ -429,6 +441,13 @@ def _assign(c: _Ctx) -> _Effect:
         desk = {"holder_role": Role.SUPERVISOR, "holder_staff_id": None, "duty_manager_id": None}
     new = replace(c.current, state=State.WITH_DUTY_MANAGER, **desk, **_UNACKNOWLEDGED)
     return _Effect(new, {"to_supervisor": staff is None})
+
+
+def _import(c: _Ctx) -> _Effect:
+    # Closed in the old system: it lands closed, as it stood there, without a round of
+    # feedback (there was none here) and without a root cause nobody recorded.
+    facts = {key: c.data[key] for key in ("resolution", "department_id") if key in c.data}
+    return _Effect(_closed(c.current, ClosureReason.IMPORTED, **facts), {"imported": True})
 
 
 def _hand_over(c: _Ctx) -> _Effect:
@@ -710,6 +729,11 @@ RULES: Mapping[Action, Rule] = {
         frozenset({_S.RECEIVED}), _SYSTEM, EventName.ASSIGNED, _assign,
         to_states=frozenset({_S.WITH_DUTY_MANAGER}),
         fields=(_Field("staff_id", _text, required=False),)),
+    Action.IMPORT: Rule(
+        frozenset({_S.RECEIVED}), _SYSTEM, EventName.CLOSED, _import,
+        to_states=frozenset({_S.CLOSED}),
+        fields=(_Field("resolution", _text, False), _Field("department_id", _text, False),
+                _Field("closed_at", _past_time, False))),
     Action.HAND_OVER: Rule(
         _ACTIVE, _SYSTEM, EventName.HANDED_OVER, _hand_over,
         stays=True, fields=(_Field("staff_id", _text),)),

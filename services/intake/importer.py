@@ -1,20 +1,22 @@
-"""Load complaints from a CSV file: migration from an older system, or demo data.
+"""Load complaints from a CSV export of an older system, or demo data.
 
-    python -m services.intake.importer FILE [--preset generic|gov-messages] [--dry-run]
+    python -m services.intake.importer FILE [--preset NAME | --mapping FILE.toml]
+        [--default-category ID] [--default-outcome closed|open] [--dry-run] [--json]
 
+Which column is what comes from a mapping (services/intake/mapping.py): a preset shipped
+in services/intake/presets/ (`generic`: columns named like the API's fields;
+`gov-messages`, `ecommerce-disputes`, `ict-faults`: the files in data/), or a TOML or
+JSON file of your own; `--list-presets` shows them.
+
+Every row keeps its own time, and the file's outcome: what the older system had closed
+lands closed (with its reply, department and closing time), with no SMS, no deadline and
+no duty manager; only rows marked open become live work, and say they were imported.
 Every row is checked with the same rules as `POST /complaints`, stored with its
-`complaint.received` event in the same transaction, and remembered by a hash of its
-content, so importing the same file twice adds nothing. Rows that fail are reported
-with their line number, the field and the reason; the others still land.
-
-Presets:
-- `generic`: columns named like the API fields — customer_phone (or customer_ref),
-  customer_name, channel, category, severity, nature, strong_emotion, description,
-  occurred_at, registered_at, external_id. Missing optional columns take the API
-  defaults; registered_at defaults to now.
-- `gov-messages`: a 12345 government hotline's web messages — 留言编号 (id), 留言用户
-  (citizen id), 留言主题 (subject), 留言时间 (local time), 留言详情 (text), 一级分类
-  (first-level class, by its Chinese label).
+`complaint.received` event in one transaction, and remembered by a hash of its content,
+so importing the same file twice adds nothing. A row that fails is refused alone,
+reported with its line (as a spreadsheet numbers it: the header is line 1) and the
+reason; the summary groups the reasons, with a few examples of each. A text longer than
+intake takes is cut, says so, and the rest is kept as notes on the complaint.
 """
 
 from __future__ import annotations
@@ -23,40 +25,64 @@ import argparse
 import csv
 import hashlib
 import json
+import re
 import sys
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from pydantic import ConfigDict, Field, ValidationError, model_validator
 from tqdm import tqdm
 
 from services.intake.complaints import service
-from services.intake.complaints.flows import store_complaint
-from services.intake.complaints.models import ComplaintCreate, clean_text
-from services.intake.complaints.registration import NewComplaint
+from services.intake.complaints.flows import store_complaint, store_note
+from services.intake.complaints.models import NoteCreate, clean_text
+from services.intake.complaints.registration import REF_PREFIX, NewComplaint
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import outbox as outbox_table
+from services.intake.mapping import (
+    BadTime,
+    Mapping,
+    MappingError,
+    load_mapping,
+    preset,
+    presets,
+    read_time,
+)
 from shared.clock import utcnow
 from shared.db import Database, database_for
+from shared.events import Actor
 from shared.outbox import Outbox
+from shared.phones import InvalidPhone, parse_phone
 from shared.settings import Settings
 from shared.taxonomy import taxonomy
-from shared.vocabulary import Channel, Nature, Severity
+from shared.vocabulary import Channel, Nature, NoteSource, Role, Severity, State, Word
 
 csv.field_size_limit(10_000_000)
+W = TypeVar("W", bound=Word)
+
+# Where a text was cut, in both languages: the agent reading it knows to open the notes.
+CUT = "……【原文共 {n} 字，其余见备注 / cut: the rest of the text is in the notes】"
+CONTINUED = "【{what}（续）/ {what} continued】\n"
+NOTE_MAX = 5000
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_TRUE = frozenset({"1", "true", "yes", "y", "是", "有"})
 
 
 class RowError(ValueError):
-    def __init__(self, field: str, reason: str) -> None:
+    """One row's problem: the column, the reason, and the kind of reason the summary
+    groups it under (the reason without the cell's own value)."""
+
+    def __init__(self, field: str, reason: str, kind: str | None = None) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        self.kind = kind or _QUOTED.sub("…", reason).split(";")[0].strip()
 
 
 @dataclass(frozen=True)
@@ -64,6 +90,8 @@ class Rejected:
     line: int
     field: str
     reason: str
+    kind: str = ""
+    value: str = ""
 
 
 @dataclass
@@ -72,130 +100,290 @@ class Summary:
     accepted: int = 0
     already_imported: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    # Of those accepted: closed as they were in the older system, and live work.
+    closed: int = 0
+    open: int = 0
+    anonymous: int = 0
+    cut: int = 0
+    default_category: int = 0
+    # (the outcome cell as written, what it was taken as) of rows the file did not mark
+    # in words the mapping lists.
+    outcome_by_default: Counter[tuple[str, str]] = field(default_factory=Counter)
+    no_time_column: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "accepted": self.accepted,
+            "closed": self.closed,
+            "open": self.open,
             "already_imported": self.already_imported,
             "rejected": len(self.rejected),
+            "anonymous": self.anonymous,
+            "cut": self.cut,
+            "default_category": self.default_category,
+            "outcome_by_default": [
+                {"value": value, "taken_as": taken, "rows": n}
+                for (value, taken), n in self.outcome_by_default.most_common()
+            ],
+            "no_time_column": self.no_time_column,
             "rejections": [r.__dict__ for r in self.rejected],
         }
 
 
-def _local_time(raw: str, field_name: str, tz: ZoneInfo) -> datetime:
-    text = raw.strip()
-    for fmt in ("%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M"):
+@dataclass(frozen=True)
+class Ready:
+    """A row converted: what to register, and what is kept besides."""
+
+    line: int
+    digest: str
+    new: NewComplaint
+    notes: tuple[str, ...] = ()
+    cut: bool = False
+    default_category: bool = False
+    # The outcome cell and what it was taken as, when not a word the mapping lists.
+    outcome_by_default: tuple[str, str] | None = None
+
+
+# --- one row ----------------------------------------------------------------------------
+
+
+class Converter:
+    """Turns one row into a complaint with the mapping, by the API's rules."""
+
+    def __init__(self, mapping: Mapping, config: IntakeConfig, staff: str, now: datetime) -> None:
+        self.m = mapping
+        self.config = config
+        self.staff = staff
+        self.now = now
+        self.tz = ZoneInfo(config.timezone)
+        if mapping.category is None and mapping.default_category is None:
+            raise MappingError(
+                f"mapping {mapping.name!r} names no category column and no default: "
+                "give one with --default-category (GET /categories lists them)"
+            )
+
+    def __call__(self, line: int, row: dict[str, str]) -> Ready:
+        m = self.m
+        cell = _cells(row)
+        # Checked in the order of the API's fields: a row is refused for its first problem.
+        at = self.now if m.time is None else self._time(cell(m.time), m.time, required=True)
+        assert at is not None
+        caller = self._caller(cell)
+        channel = self._word(cell, m.channel, Channel, m.default_channel)
+        category, by_default = self._category(cell)
+        severity = self._word(cell, m.severity, Severity, m.default_severity)
+        nature = self._word(cell, m.nature, Nature, m.default_nature)
+        description, notes = self._description(cell)
+        cut = bool(notes)
+        occurred = self._time(cell(m.occurred_at), m.occurred_at) if m.occurred_at else None
+        state, outcome_by_default = self._outcome(cell)
+        reply = clean_text(" \n\n".join(filter(None, (cell(c) for c in m.reply))))
+        closed_at = None
+        if state == State.CLOSED:
+            if m.closed_at:
+                closed_at = self._time(cell(m.closed_at), m.closed_at)
+                if closed_at is not None and closed_at < at:
+                    raise RowError(m.closed_at, "closed before it came in", "closed before")
+            if len(reply) > self.config.description_max:
+                reply, rest = self._cut(reply)
+                notes += _notes("答复 Reply", rest)
+                cut = True
+        elif reply:
+            # Open in the older system, with an answer so far: kept for whoever takes it.
+            notes += _notes("原系统答复 Earlier reply", reply, first=True)
+            reply = ""
+        department = cell(m.department) if m.department else ""
+        department = m.departments.get(department, department)
+        if len(department) > 64:
+            raise RowError(m.department or "", "longer than 64 characters", "too long")
+        new = NewComplaint(
+            customer_key=caller["key"],
+            customer_phone=caller["phone"],
+            customer_ref=caller["ref"],
+            customer_name=caller["name"],
+            customer_extension=caller["extension"],
+            customer_textable=caller["textable"],
+            anonymous=caller["key"] is None,
+            channel=channel,
+            category=category,
+            severity=severity,
+            nature=nature,
+            strong_emotion=bool(m.strong_emotion) and cell(m.strong_emotion).lower() in _TRUE,
+            description=description,
+            occurred_at=occurred,
+            registered_at=at,
+            registered_by=self.staff,
+            registered_by_role=Role.SYSTEM,
+            external_id=self._short(cell, m.external_id),
+            imported=True,
+            imported_state=state,
+            imported_resolution=reply or None,
+            imported_department=department or None,
+            imported_closed_at=closed_at,
+        )
+        return Ready(
+            line,
+            row_hash(row),
+            new,
+            notes,
+            cut=cut,
+            default_category=by_default,
+            outcome_by_default=outcome_by_default,
+        )
+
+    def _time(self, raw: str, column: str | None, *, required: bool = False) -> datetime | None:
+        if not raw:
+            if required:
+                raise RowError(column or "", "empty: when did it come in?", "empty")
+            return None
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=tz)
-        except ValueError:
-            continue
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise RowError(field_name, f"not a time: {raw!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=tz)
+            value = read_time(raw, self.tz, self.m.time_format)
+        except BadTime as exc:
+            raise RowError(column or "", f"{exc}: {raw!r}", str(exc).split(":")[0]) from None
+        if value > self.now:
+            raise RowError(column or "", f"in the future: {raw!r}", "in the future")
+        return value
+
+    def _cut(self, text: str) -> tuple[str, str]:
+        """The text cut to what intake takes, with a mark that says so, and the rest."""
+        mark = CUT.format(n=len(text))
+        keep = self.config.description_max - len(mark)
+        return text[:keep].rstrip() + mark, text[keep:]
+
+    def _description(self, cell: Any) -> tuple[str, tuple[str, ...]]:
+        m = self.m
+        subject = clean_text(" ".join(filter(None, (cell(c) for c in m.subject))))
+        detail = clean_text("\n\n".join(filter(None, (cell(c) for c in m.text))))
+        text = f"{subject}\n\n{detail}" if subject and detail else subject or detail
+        column = (m.text or m.subject)[0]
+        if not text:
+            raise RowError(column, "empty: the complaint has no text", "empty")
+        if len(text) < self.config.description_min:
+            least = self.config.description_min
+            raise RowError(column, f"too short: at least {least} characters", "too short")
+        if len(text) <= self.config.description_max:
+            return text, ()
+        kept, rest = self._cut(text)
+        return kept, _notes("原文 Text", rest)
+
+    def _category(self, cell: Any) -> tuple[str, bool]:
+        m = self.m
+        raw = cell(m.category) if m.category else ""
+        if not raw:
+            if m.default_category is None:
+                raise RowError(
+                    m.category or "category",
+                    "empty, and no default category (--default-category)",
+                    "empty",
+                )
+            return m.default_category, True
+        found = m.categories.get(raw) or taxonomy().find(raw)
+        if found is None:
+            raise RowError(
+                m.category or "category",
+                f"unknown category {raw!r}; allowed: {', '.join(taxonomy().ids)} "
+                "(or their labels; a mapping's [categories] table translates others)",
+                "unknown category",
+            )
+        return found if isinstance(found, str) else found.id, False
+
+    def _caller(self, cell: Any) -> dict[str, Any]:
+        m = self.m
+        phone_raw = cell(m.phone) if m.phone else ""
+        ref = cell(m.caller_id) if m.caller_id else ""
+        name = cell(m.caller_name) if m.caller_name else ""
+        if len(ref) > 64:
+            raise RowError(m.caller_id or "", "longer than 64 characters", "too long")
+        if len(name) > 64:
+            raise RowError(m.caller_name or "", "longer than 64 characters", "too long")
+        found: dict[str, Any] = {
+            "key": None,
+            "phone": None,
+            "ref": ref or None,
+            "name": name or None,
+            "extension": None,
+            "textable": False,
+        }
+        if phone_raw:
+            try:
+                phone = parse_phone(phone_raw, region=self.config.default_region)
+            except InvalidPhone as exc:
+                raise RowError(m.phone or "", f"{exc}: {phone_raw!r}", str(exc)) from None
+            found |= {
+                "key": phone.e164,
+                "phone": phone.e164,
+                "extension": phone.extension,
+                "textable": phone.textable,
+            }
+        elif ref:
+            found["key"] = REF_PREFIX + ref
+        return found
+
+    def _outcome(self, cell: Any) -> tuple[State | None, tuple[str, str] | None]:
+        """`closed` or None (live work), and the cell and what it was taken as when it
+        was not a word the mapping lists."""
+        m = self.m
+        if not m.outcome:
+            return m.default_outcome, None
+        raw = cell(m.outcome)
+        word = raw.casefold()
+        if word and word in m.closed_words:
+            return State.CLOSED, None
+        if word and word in m.open_words:
+            return None, None
+        if word and m.other_outcome == "refuse":
+            closed = "/".join(sorted(m.closed_words)[:4])
+            still = "/".join(sorted(m.open_words)[:4])
+            raise RowError(
+                m.outcome,
+                f"{raw!r} says neither closed ({closed}, …) nor open ({still}, …); "
+                "a mapping's [outcomes] table says what the file's words mean",
+                "outcome not understood",
+            )
+        state = m.default_outcome
+        if word:
+            state = State.CLOSED if m.other_outcome == "closed" else None
+        return state, (raw, "closed" if state == State.CLOSED else "open")
+
+    def _word(self, cell: Any, column: str | None, words: type[W], default: W) -> W:
+        raw = cell(column) if column else ""
+        if not raw:
+            return default
+        found = words.of(raw) or next(
+            (w for w in words if raw.casefold() in (w.zh.casefold(), w.en.casefold())), None
+        )
+        if found is None:
+            raise RowError(
+                column or "",
+                f"{raw!r} is not one of {', '.join(words)}",
+                f"not one of {', '.join(words)}",
+            )
+        return found
+
+    def _short(self, cell: Any, column: str | None) -> str | None:
+        raw = cell(column) if column else ""
+        if len(raw) > 64:
+            raise RowError(column or "", "longer than 64 characters", "too long")
+        return raw or None
 
 
-def _description(text: str, config: IntakeConfig, field_name: str = "description") -> str:
-    text = clean_text(text)
-    if len(text) < config.description_min:
-        raise RowError(field_name, f"too short: at least {config.description_min} characters")
-    if len(text) > config.description_max:
-        raise RowError(field_name, f"too long: at most {config.description_max} characters")
-    return text
+def _cells(row: dict[str, str]) -> Any:
+    def cell(column: str | None) -> str:
+        return (row.get(column) or "").strip() if column else ""
+
+    return cell
 
 
-def gov_messages(row: dict[str, str], staff: str, config: IntakeConfig) -> NewComplaint:
-    tz = ZoneInfo(config.timezone)
-    external_id = (row.get("留言编号") or "").strip() or None
-    user = (row.get("留言用户") or "").strip()
-    if not user:
-        raise RowError("留言用户", "empty: every message needs its citizen id")
-    label = (row.get("一级分类") or "").strip()
-    category = taxonomy().find(label) if label else None
-    if category is None:
-        raise RowError("一级分类", f"unknown class {label!r}; allowed: {', '.join(taxonomy().ids)}")
-    subject = clean_text(row.get("留言主题") or "")
-    detail = clean_text(row.get("留言详情") or "")
-    text = f"{subject}\n\n{detail}" if subject and detail else subject or detail
-    at = _local_time(row.get("留言时间") or "", "留言时间", tz)
-    return NewComplaint(
-        customer_key=f"ref:{user}",
-        customer_phone=None,
-        customer_ref=user,
-        customer_name=None,
-        channel=Channel.WEB,
-        category=category.id,
-        severity=Severity.NORMAL,
-        nature=Nature.GENUINE,
-        strong_emotion=False,
-        description=_description(text, config, "留言详情"),
-        occurred_at=None,
-        registered_at=at,
-        registered_by=staff,
-        registered_by_role="system",
-        external_id=external_id,
-        imported=True,
-    )
+def _notes(what: str, text: str, *, first: bool = False) -> tuple[str, ...]:
+    """`text` as notes, each within what a note holds, saying what they continue."""
+    head = f"【{what}】\n" if first else CONTINUED.format(what=what)
+    size = NOTE_MAX - len(head)
+    text = text.strip()
+    return tuple(head + text[i : i + size] for i in range(0, len(text), size))
 
 
-class GenericRow(ComplaintCreate):
-    """A row of the generic preset: the API's fields, and a customer known by phone or
-    by an older system's id."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    customer_phone: str | None = None  # type: ignore[assignment]
-    customer_ref: str | None = Field(default=None, max_length=64)
-    external_id: str | None = Field(default=None, max_length=64)
-
-    @model_validator(mode="after")
-    def _someone(self) -> GenericRow:
-        if not self.customer_phone and not self.customer_ref:
-            raise ValueError("customer_phone or customer_ref is needed")
-        return self
-
-
-def generic(row: dict[str, str], staff: str, config: IntakeConfig) -> NewComplaint:
-    tz = ZoneInfo(config.timezone)
-    fields: dict[str, Any] = {k: v.strip() for k, v in row.items() if v is not None and v.strip()}
-    if "strong_emotion" in fields:
-        fields["strong_emotion"] = fields["strong_emotion"].lower() in {"1", "true", "yes", "是"}
-    if "occurred_at" in fields:
-        fields["occurred_at"] = _local_time(fields["occurred_at"], "occurred_at", tz)
-    registered = fields.pop("registered_at", None)
-    at = _local_time(registered, "registered_at", tz) if registered else utcnow()
-    try:
-        data = GenericRow(**fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "(row)"
-        raise RowError(name, str(first["msg"]).removeprefix("Value error, ")) from None
-    return NewComplaint(
-        customer_key=data.customer_phone or f"ref:{data.customer_ref}",
-        customer_phone=data.customer_phone,
-        customer_ref=data.customer_ref,
-        customer_name=data.customer_name,
-        channel=data.channel,
-        category=data.category,
-        severity=data.severity,
-        nature=data.nature,
-        strong_emotion=data.strong_emotion,
-        description=data.description,
-        occurred_at=data.occurred_at,
-        registered_at=at,
-        registered_by=staff,
-        registered_by_role="system",
-        external_id=data.external_id,
-        imported=True,
-    )
-
-
-PRESETS: dict[str, Callable[[dict[str, str], str, IntakeConfig], NewComplaint]] = {
-    "generic": generic,
-    "gov-messages": gov_messages,
-}
+# --- the file ---------------------------------------------------------------------------
 
 
 def row_hash(row: dict[str, str]) -> str:
@@ -204,66 +392,98 @@ def row_hash(row: dict[str, str]) -> str:
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number of the row's first line, row); a BOM is fine."""
+    """(line as a spreadsheet numbers it, row): the header is line 1 and the first row
+    line 2, however many lines of the file a long text spans. A BOM is fine."""
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        line = reader.line_num + 1
-        for row in reader:
-            yield line, {k: v for k, v in row.items() if k is not None}
-            line = reader.line_num + 1
+        for index, row in enumerate(csv.DictReader(fh)):
+            yield index + 2, {k: v for k, v in row.items() if k is not None}
+
+
+def resolve_mapping(
+    *, preset_name: str | None = None, mapping: Mapping | Path | str | None = None
+) -> Mapping:
+    if isinstance(mapping, Mapping):
+        return mapping
+    if mapping is not None:
+        return load_mapping(Path(mapping))
+    return preset(preset_name or "generic")
 
 
 def import_rows(
     db: Database,
     rows: Iterable[tuple[int, dict[str, str]]],
     *,
-    preset: str,
+    preset: str | None = None,
+    mapping: Mapping | Path | str | None = None,
     source: str,
     staff: str = "import",
     config: IntakeConfig | None = None,
+    default_category: str | None = None,
+    default_outcome: str | None = None,
     lanes: int = 4,
     batch_size: int = 200,
     dry_run: bool = False,
     progress: bool = True,
+    now: datetime | None = None,
 ) -> Summary:
+    """Convert every row, then store the good ones oldest first; raises MappingError
+    when the mapping does not fit the file (no row is stored then)."""
     config = config or get_config()
-    convert = PRESETS[preset]
-    summary = Summary()
-    ready: list[tuple[int, str, NewComplaint]] = []
+    now = now or utcnow()
+    chosen = resolve_mapping(preset_name=preset, mapping=mapping).with_defaults(
+        category=default_category, outcome=default_outcome
+    )
+    rows = list(rows)
+    if rows:
+        chosen = chosen.check_header(list(rows[0][1]))
+    convert = Converter(chosen, config, staff, now)
+    summary = Summary(no_time_column=chosen.time is None)
+    ready: list[Ready] = []
     for line, row in rows:
         summary.rows += 1
         try:
-            ready.append((line, row_hash(row), convert(row, staff, config)))
+            ready.append(convert(line, row))
         except RowError as exc:
-            summary.rejected.append(Rejected(line, exc.field, exc.reason))
+            value = _cells(row)(exc.field)
+            summary.rejected.append(
+                Rejected(line, exc.field, exc.reason, exc.kind, value[:40] if value else "")
+            )
     # Oldest first: each customer's file then reads as it did at the time.
-    ready.sort(key=lambda item: (item[2].registered_at, item[0]))
+    ready.sort(key=lambda item: (item.new.registered_at, item.line))
     if dry_run:
-        summary.accepted = len(ready)
+        for item in ready:
+            _count(summary, item)
         return summary
     box = Outbox(outbox_table, lanes=lanes)
+    actor = Actor(id=staff, role=Role.SYSTEM)
     bar = tqdm(total=len(ready), unit="row", desc="importing", disable=not progress)
     for start in range(0, len(ready), batch_size):
         batch = ready[start : start + batch_size]
         with db.transaction() as session:
-            for line, digest, new in batch:
+            for item in batch:
                 try:
                     with session.begin_nested():
                         complaint_id = str(uuid.uuid4())
                         if not service.claim_import_row(
                             session,
                             source=source,
-                            row_hash=digest,
+                            row_hash=item.digest,
                             complaint_id=complaint_id,
                             now=utcnow(),
                         ):
                             summary.already_imported += 1
                             continue
-                        store_complaint(session, box, new, config, complaint_id=complaint_id)
-                        summary.accepted += 1
+                        body = store_complaint(
+                            session, box, item.new, config, complaint_id=complaint_id
+                        ).body
+                        stored = SimpleNamespace(id=body["id"], reference=body["reference"])
+                        for text in item.notes:
+                            note = NoteCreate(text=text, source=NoteSource.IMPORT)
+                            store_note(session, box, stored, note, actor=actor, now=utcnow())
+                        _count(summary, item)
                 except Exception as exc:  # the row's savepoint is rolled back; the rest go on
                     summary.rejected.append(
-                        Rejected(line, "(database)", f"{type(exc).__name__}: {exc}")
+                        Rejected(item.line, "(database)", f"{type(exc).__name__}: {exc}")
                     )
         bar.update(len(batch))
     bar.close()
@@ -271,52 +491,119 @@ def import_rows(
     return summary
 
 
-def print_summary(summary: Summary, out: Any = sys.stdout) -> None:
+def _count(summary: Summary, item: Ready) -> None:
+    summary.accepted += 1
+    if item.new.imported_state == State.CLOSED:
+        summary.closed += 1
+    else:
+        summary.open += 1
+    summary.anonymous += item.new.anonymous
+    summary.cut += item.cut
+    summary.default_category += item.default_category
+    if item.outcome_by_default is not None:
+        summary.outcome_by_default[item.outcome_by_default] += 1
+
+
+def print_summary(summary: Summary, out: Any = sys.stdout, examples: int = 3) -> None:
     print(
-        f"{summary.rows} rows: {summary.accepted} imported, "
+        f"{summary.rows} rows: {summary.accepted} imported ({summary.closed} closed as they "
+        f"were in the older system, {summary.open} open: live work now), "
         f"{summary.already_imported} already imported before, {len(summary.rejected)} rejected",
         file=out,
     )
-    if summary.rejected:
-        reasons = Counter(f"{r.field}: {r.reason.split(';')[0]}" for r in summary.rejected)
-        print("rejected rows:", file=out)
-        for r in summary.rejected[:200]:
-            print(f"  line {r.line}: {r.field}: {r.reason}", file=out)
-        if len(summary.rejected) > 200:
-            print(f"  … and {len(summary.rejected) - 200} more; by reason:", file=out)
-            for reason, n in reasons.most_common():
-                print(f"    {n:6d}  {reason}", file=out)
+    if summary.no_time_column:
+        print("  no time column: every row is registered at the time of this import", file=out)
+    if summary.outcome_by_default:
+        seen = ", ".join(
+            f"{repr(value) if value else 'empty'} as {taken} ×{n}"
+            for (value, taken), n in summary.outcome_by_default.most_common(5)
+        )
+        total = sum(summary.outcome_by_default.values())
+        print(
+            f"  {total} rows' outcome was empty, or in words the mapping does not list: {seen}",
+            file=out,
+        )
+    if summary.default_category:
+        print(
+            f"  {summary.default_category} rows without a category were filed under the "
+            "default category",
+            file=out,
+        )
+    if summary.anonymous:
+        print(f"  {summary.anonymous} rows name no caller: registered anonymous", file=out)
+    if summary.cut:
+        print(
+            f"  {summary.cut} texts were longer than intake takes: cut, marked so, and the "
+            "rest kept as notes on the complaint",
+            file=out,
+        )
+    if not summary.rejected:
+        return
+    groups: dict[tuple[str, str], list[Rejected]] = defaultdict(list)
+    for r in summary.rejected:
+        groups[(r.field, r.kind or r.reason)].append(r)
+    print("rejected rows, by reason (--json lists every one):", file=out)
+    for (column, kind), found in sorted(groups.items(), key=lambda g: -len(g[1])):
+        shown = ", ".join(
+            f"line {r.line}" + (f" {r.value!r}" if r.value else "") for r in found[:examples]
+        )
+        more = ", …" if len(found) > examples else ""
+        print(f"  {len(found):6d}  {column}: {kind}  ({shown}{more})", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m services.intake.importer",
-        description="Import complaints from a CSV file into the intake service.",
+        description="Import complaints from a CSV export into the intake service.",
     )
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="generic")
+    parser.add_argument("file", type=Path, nargs="?")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--preset", choices=sorted(presets()), help="a mapping shipped with intake")
+    which.add_argument("--mapping", type=Path, help="a mapping file of your own (TOML or JSON)")
+    parser.add_argument(
+        "--default-category", help="for rows without a category (a category id or label)"
+    )
+    parser.add_argument(
+        "--default-outcome",
+        choices=("closed", "open"),
+        help="rows the file does not mark: closed history (the presets' default) or live work",
+    )
     parser.add_argument("--staff", default="import", help="recorded as who registered them")
     parser.add_argument(
-        "--source", help="names this import for re-runs (default: the preset and file name)"
+        "--source", help="names this import for re-runs (default: the mapping and file name)"
     )
     parser.add_argument("--dry-run", action="store_true", help="check every row, store nothing")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--list-presets", action="store_true", help="show the presets and stop")
     args = parser.parse_args(argv)
-    if not args.file.is_file():
+    if args.list_presets:
+        for name in presets():
+            print(f"{name}: {preset(name).description}")
+        return 0
+    if args.file is None or not args.file.is_file():
         parser.error(f"no such file: {args.file}")
+    try:
+        mapping = resolve_mapping(preset_name=args.preset, mapping=args.mapping)
+    except MappingError as exc:
+        parser.error(str(exc))
     settings = Settings()
     db = database_for("intake", settings)
     try:
         summary = import_rows(
             db,
             read_rows(args.file),
-            preset=args.preset,
-            source=(args.source or f"{args.preset}:{args.file.name}")[:64],
+            mapping=mapping,
+            source=(args.source or f"{mapping.name}:{args.file.name}")[:64],
             staff=args.staff,
+            default_category=args.default_category,
+            default_outcome=args.default_outcome,
             lanes=settings.outbox_lanes,
             dry_run=args.dry_run,
             progress=not args.json and sys.stderr.isatty(),
         )
+    except MappingError as exc:
+        print(f"nothing imported: {exc}", file=sys.stderr)
+        return 2
     finally:
         db.dispose()
     if args.json:

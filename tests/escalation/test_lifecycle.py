@@ -283,7 +283,7 @@ def test_the_refusal_names_the_state_and_the_allowed_actions() -> None:
 
 def test_every_state_but_closed_offers_a_way_forward_and_closed_only_reopens() -> None:
     assert actions_allowed_in(State.CLOSED) == ["reopen"]
-    assert actions_allowed_in("received") == ["assign", "verify-loss"]
+    assert actions_allowed_in("received") == ["assign", "import", "verify-loss"]
     for state in State:
         leaving = {t for (s, _, t) in TRANSITIONS if s == state and t != state}
         assert leaving, f"{state} is a dead end"
@@ -1113,3 +1113,45 @@ def test_every_event_payload_is_plain_json_with_the_facts_consumers_need() -> No
         "escalation_level": 0,
         "closure_reason": None,
     }
+
+
+# --- complaints from an older system ------------------------------------------------------
+
+
+def test_a_complaint_closed_in_the_old_system_lands_closed_in_one_step_with_its_outcome() -> None:
+    closed_then = "2020-03-19T17:30:00+08:00"
+    decision = act(
+        received(),
+        "import",
+        SYSTEM,
+        resolution="已协调施工单位整改",
+        department_id="housing",
+        closed_at=closed_then,
+    )
+    assert (decision.from_state, decision.to_state) == (State.RECEIVED, State.CLOSED)
+    assert decision.event_type == "complaint.closed"
+    assert decision.stage_entered is None  # no SLA clock starts
+    new = decision.new
+    assert (new.closure_reason, new.resolution, new.department_id) == (
+        "imported",
+        "已协调施工单位整改",
+        "housing",
+    )
+    assert new.holder_role is None and new.holder_staff_id is None and new.feedback is None
+    assert decision.payload["closed_at"] == closed_then and decision.payload["imported"] is True
+
+
+def test_an_import_needs_no_outcome_but_refuses_a_closing_time_in_the_future() -> None:
+    bare = act(received(), "import", SYSTEM)
+    assert bare.new.state == State.CLOSED and bare.new.resolution is None
+    with pytest.raises(InvalidCommand) as refused:
+        act(received(), "import", SYSTEM, closed_at=(MONDAY_9AM + timedelta(days=1)).isoformat())
+    assert refused.value.field == "closed_at"
+
+
+@pytest.mark.parametrize("actor", [DUTY_MANAGER, SUPERVISOR, AGENT, ADMIN])
+def test_only_the_import_command_imports(actor: Actor) -> None:
+    with pytest.raises(Forbidden):
+        act(received(), "import", actor)
+    with pytest.raises(IllegalAction):
+        act(with_duty_manager(), "import", SYSTEM)

@@ -98,3 +98,47 @@ def test_a_clerk_cannot_add_notes_to_another_departments_complaint(intake: Intak
     clerk = intake.env.token("department", "D1", department="billing")
     r = intake.client.post(f"/complaints/{c['id']}/notes", json={"text": "hi"}, headers=clerk)
     assert r.status_code == 404
+
+
+def test_a_follow_up_call_records_the_verdict_and_a_note_by_the_reference_read_out(
+    intake: Intake,
+) -> None:
+    c = intake.register().json()
+    _lifecycle(intake, c["id"], c["reference"], 4, "replied", department_id="billing")
+    ref = c["reference"]
+    r = intake.client.post(
+        f"/complaints/{ref}/feedback",
+        json={"result": "satisfied", "comment": "钱已退回"},
+        headers=intake.agent,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["complaint_id"] == c["id"]
+    note = intake.client.post(
+        f"/complaints/{ref}/notes", json={"text": "客户说以后按月核对账单。"}, headers=intake.agent
+    )
+    assert note.status_code == 201, note.text
+    events = [json.loads(row.value) for row in intake.outbox_rows()[-2:]]
+    assert [(e["type"], e["complaint_id"]) for e in events] == [
+        ("complaint.feedback_received", c["id"]),
+        ("complaint.note_added", c["id"]),
+    ]
+    listed = intake.client.get(f"/complaints/{ref}/feedback", headers=intake.agent).json()
+    assert [f["result"] for f in listed] == ["satisfied"]
+    notes = intake.client.get(f"/complaints/{ref}/notes", headers=intake.agent).json()
+    assert [n["text"] for n in notes] == ["客户说以后按月核对账单。"]
+
+
+def test_a_reference_nobody_issued_or_another_departments_is_not_found(intake: Intake) -> None:
+    c = intake.register().json()
+    _lifecycle(intake, c["id"], c["reference"], 2, "dispatched", department_id="network")
+    clerk = intake.env.token("department", "D1", department="billing")
+    ref = c["reference"]
+    for path in (f"/complaints/{ref}/notes", f"/complaints/{ref}/feedback"):
+        assert intake.client.get(path, headers=clerk).status_code == 404
+    assert (
+        intake.client.post(f"/complaints/{ref}/notes", json={"text": "hi"}, headers=clerk)
+    ).status_code == 404
+    nobody = intake.client.post(
+        "/complaints/TS20200101-999999/feedback", json={"result": "satisfied"}, headers=intake.agent
+    )
+    assert nobody.status_code == 404 and "TS20200101-999999" in nobody.json()["message"]

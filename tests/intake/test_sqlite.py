@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services.intake.complaints.service import complaints
+from services.intake.complaints.service import complaints, customers
 from services.intake.db import outbox
 from services.intake.importer import import_rows, read_rows
 from services.intake.main import create_app
@@ -57,6 +57,26 @@ def test_an_agent_registers_on_sqlite_with_the_same_answer_and_event(
     ]
 
 
+def test_a_landline_and_an_anonymous_caller_register_on_sqlite_too(
+    sqlite_intake: tuple[TestClient, Settings, dict[str, str]],
+) -> None:
+    client, settings, agent = sqlite_intake
+    landline = client.post(
+        "/complaints", json=complaint(customer_phone="010-6512 3456 转 801"), headers=agent
+    )
+    anonymous = client.post(
+        "/complaints", json=complaint(customer_phone=None, anonymous=True), headers=agent
+    )
+    assert landline.status_code == anonymous.status_code == 201, anonymous.text
+    assert landline.json()["customer_extension"] == "801"
+    assert anonymous.json()["customer_file"]["total_complaints"] == 0
+    db = database_for("intake", settings)
+    with db.read() as session:
+        keys = sorted(session.execute(select(customers.c.key)).scalars())
+    db.dispose()
+    assert keys == ["+861065123456"]  # the anonymous caller has no file
+
+
 def test_idempotent_retries_on_sqlite_register_once(
     sqlite_intake: tuple[TestClient, Settings, dict[str, str]],
 ) -> None:
@@ -97,8 +117,18 @@ def test_the_import_command_loads_rows_on_sqlite_like_on_postgresql(tmp_path: Pa
     db = database_for("intake", settings)
     rows = list(read_rows(GOV))[:30]
     try:
-        first = import_rows(db, rows, preset="gov-messages", source="gov", progress=False)
-        again = import_rows(db, rows, preset="gov-messages", source="gov", progress=False)
+        # As live work: their files then count each citizen's open messages.
+        first, again = (
+            import_rows(
+                db,
+                rows,
+                preset="gov-messages",
+                source="gov",
+                default_outcome="open",
+                progress=False,
+            )
+            for _ in range(2)
+        )
         with db.read() as session:
             stored = list(session.execute(select(complaints).order_by(complaints.c.number)))
             events = [json.loads(r.value) for r in session.execute(select(outbox))]

@@ -101,11 +101,18 @@ def test_demo_starts_the_system_walks_every_complaint_and_runs_again(
     assert "Starting the system the way 'make run' does" in first
     assert first.count("  created  ") >= 3, first  # departments and shifts
     rows = summary(first, prefix)
-    assert set(rows) == {"A", "B", "C", "D"}, first
+    assert set(rows) == {"A", "B", "C", "D", "E", "F"}, first
     assert rows["A"][2:6] == ["hrss", "closed", "satisfied", "management"]
     assert rows["B"][2:6] == ["housing", "closed", "unreached", "process"]
     assert rows["C"][2:6] == ["health", "closed", "satisfied", "service"]
     assert rows["D"][2:6] == ["environment", "dispatched", "-", "-"]
+    # The landline caller: urged the department by calling again, verdict taken by a call.
+    assert rows["E"][2:6] == ["transport", "closed", "satisfied", "management"]
+    assert "landline 座机 +861065123456 ext 801" in first
+    assert "督办短信 SMS to the transport desk +8613700137005" in first
+    # The anonymous caller has nobody to ask: the department's answer stands.
+    assert rows["F"][2] == "commerce" and rows["F"][3] in ("replied", "closed")
+    assert "anonymous 匿名: no file, no SMS" in first
     assert all(r[6].endswith("chain valid") for r in rows.values())
     # The duty manager's SMS answers and the customers' went through the gateway.
     assert first.count("(read as ack): acknowledged") == 2, first
@@ -142,5 +149,5 @@ def test_demo_starts_the_system_walks_every_complaint_and_runs_again(
     refs = {r[0] for r in rows.values()}
     assert refs.isdisjoint(r[0] for r in rows_again.values())
     texts = set(re.findall(r"\(data row (\d+)\)", first))
-    assert len(texts) == 4
+    assert len(texts) == 6
     assert texts.isdisjoint(re.findall(r"\(data row (\d+)\)", again))

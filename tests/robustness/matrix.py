@@ -150,6 +150,15 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/complaints/{complaint_id}/notes"): Endpoint(
         _INTAKE_READS, get("/complaints/{complaint_id}/notes"), other_department=404
     ),
+    # The seeded complaint waits for the customer's verdict: a caller may still urge it.
+    ("POST", "/complaints/{complaint_id}/urges"): Endpoint(
+        _REGISTERS,
+        send("POST", "/complaints/{complaint_id}/urges", {"text": "客户再次来电催办。"}),
+        ok=201,
+    ),
+    ("GET", "/complaints/{complaint_id}/urges"): Endpoint(
+        _INTAKE_READS, get("/complaints/{complaint_id}/urges"), other_department=404
+    ),
 }
 
 # --- escalation -------------------------------------------------------------------------
@@ -267,6 +276,7 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
         )
         for action in (
             "assign",
+            "import",
             "acknowledge",
             "dispatch",
             "resolve",

@@ -30,13 +30,13 @@ from services.escalation.lifecycle import (
     decide,
 )
 from services.escalation.roster.duty import on_duty
-from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound
+from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound, UrgeRequested
 from shared.db import Database
 from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Action, Awaiting, Nature, Role, SmsIntent, State
+from shared.vocabulary import Action, Awaiting, Channel, Nature, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
 
@@ -278,6 +278,8 @@ def receive(
             "updated_at": now,
         },
     )
+    if received.imported and received.imported_state == State.CLOSED:
+        return _import_closed(session, outbox, received, now=now, config=config)
     # The manager on duty when it arrives; with nobody on duty, the supervisors' queue.
     choice = on_duty(session, now, config)
     if choice.staff_id is None:
@@ -287,10 +289,66 @@ def receive(
         )
     data = {"staff_id": choice.staff_id} if choice.staff_id else {}
     command = Command(Action.ASSIGN, SYSTEM, data)
-    context = {"assigned_via": choice.via}
+    context: dict[str, Any] = {"assigned_via": choice.via}
+    if received.imported:
+        # Still open in the older system: live work from now on (its SLA clock starts
+        # now, not when it first came in), and the duty manager is told where it is from.
+        context |= {"imported": True, "registered_at": received.registered_at.isoformat()}
+        if received.imported_department:
+            context["imported_department"] = received.imported_department
     return apply_in(
         session, outbox, received.complaint_id, command, now=now, config=config, context=context
     )
+
+
+def _import_closed(
+    session: Session,
+    outbox: Outbox,
+    received: ComplaintReceived,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied:
+    """A complaint the older system had closed lands closed, as one history entry with
+    what the file said: no duty manager, no SLA clock, no SMS."""
+    department_id = _department_known_as(session, received.imported_department)
+    data: dict[str, Any] = {
+        "resolution": received.imported_resolution,
+        "department_id": department_id,
+        "closed_at": received.imported_closed_at,
+    }
+    data = {key: value for key, value in data.items() if value is not None}
+    context: dict[str, Any] = {}
+    if received.imported_department and received.imported_department != department_id:
+        # Not a department of this directory: kept as the file wrote it.
+        context["imported_department"] = received.imported_department
+    command = Command(Action.IMPORT, SYSTEM, data)
+    try:
+        return apply_in(
+            session, outbox, received.complaint_id, command, now=now, config=config, context=context
+        )
+    except InvalidCommand as exc:
+        # A closing time this clock sees as still to come: the complaint is closed all
+        # the same, and the time is kept as written.
+        log.warning("import of %s: %s; stored without it", received.reference, exc)
+        context[f"imported_{exc.field}"] = str(data.pop(exc.field, ""))
+        command = Command(Action.IMPORT, SYSTEM, data)
+        return apply_in(
+            session, outbox, received.complaint_id, command, now=now, config=config, context=context
+        )
+
+
+def _department_known_as(session: Session, name: str | None) -> str | None:
+    """The directory's id for a department an older system named by id or by name."""
+    if not name:
+        return None
+    if directory.get_department(session, name) is not None:
+        return name
+    wanted = name.strip().casefold()
+    for department in directory.list_departments(session):
+        if department.name.strip().casefold() == wanted:
+            return str(department.id)
+    return None
 
 
 def record_feedback(
@@ -313,6 +371,34 @@ def record_feedback(
         )
     except LifecycleError as exc:
         log.warning("feedback on %s not applied: %s", feedback.reference, exc)
+        return None
+
+
+# The urge's reason as the holder reads it in the SMS, before the caller's own words
+# ("客户电话催办："), from the shared labels.
+CALLER_URGED = f"{Role.CUSTOMER.zh}{Channel.PHONE.zh}{Action.URGE.zh}："
+
+
+def urge_for_caller(
+    session: Session,
+    outbox: Outbox,
+    urge: UrgeRequested,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied | None:
+    """The caller called again about an open complaint (催办): urge whoever holds it, as
+    the system, with the agent who took the call and the caller's words in the entry and
+    the event. None when the lifecycle refuses it (closed meanwhile), which is logged
+    rather than retried: intake already told the caller what to do about a closed one."""
+    command = Command(Action.URGE, SYSTEM, {"reason": CALLER_URGED + urge.text})
+    context = {"via": "caller", "requested_by": urge.requested_by, "caller_words": urge.text}
+    try:
+        return apply_in(
+            session, outbox, urge.complaint_id, command, now=now, config=config, context=context
+        )
+    except (LifecycleError, NotFound) as exc:
+        log.warning("caller's urge on %s not applied: %s", urge.reference, exc)
         return None
 
 

@@ -154,6 +154,7 @@ class ComplaintRead(BaseModel):
     customer_phone: str | None
     customer_name: str | None
     description: str
+    imported: bool = Field(default=False, description="Loaded from an older system")
     registered_at: datetime
     received_at: datetime
     stage: str | None = Field(description="The SLA stage the due time belongs to")
@@ -205,6 +206,7 @@ _FIELD_DOCS = {
     "staff_id": "the duty manager (taken by the service itself)",
     "result": "the customer's verdict (taken by the service itself)",
     "comment": "what the customer said",
+    "closed_at": "when the older system closed it (taken by the import command itself)",
 }
 
 

@@ -163,7 +163,10 @@ def _clip(text: Any, size: int = 60) -> str:
 def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], actor: str) -> str:
     department = complaint["department_id"] or p.get("department_id") or "-"
     texts: dict[str, Callable[[], str]] = {
-        EventName.ASSIGNED: lambda: f"new complaint for duty manager {p.get('staff_id')}",
+        EventName.ASSIGNED: lambda: (
+            ("complaint imported still open" if p.get("imported") else "new complaint")
+            + f" for duty manager {p.get('staff_id')}"
+        ),
         EventName.HANDED_OVER: lambda: f"handed over to duty manager {p.get('staff_id')}",
         EventName.ACKNOWLEDGED: lambda: f"acknowledged by {actor}",
         EventName.DISPATCHED: lambda: (

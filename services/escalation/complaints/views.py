@@ -181,6 +181,7 @@ def take_action(
 
 _PURPOSE: Mapping[Action, str] = {
     Action.ASSIGN: "The worker gives a new complaint to the duty manager on duty.",
+    Action.IMPORT: "The import command brings in a complaint closed in an older system.",
     Action.HAND_OVER: "At a shift change the worker moves a complaint to the incoming manager.",
     Action.ACKNOWLEDGE: "The duty manager confirms they have the complaint (确认).",
     Action.DISPATCH: "Send the complaint to a business department with instructions (派单).",

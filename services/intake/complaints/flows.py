@@ -21,16 +21,20 @@ from services.intake.complaints.models import (
     FeedbackRead,
     NoteCreate,
     NoteRead,
+    UrgeCreate,
+    UrgeRead,
 )
 from services.intake.complaints.registration import NewComplaint, Registered
 from services.intake.config import IntakeConfig
 from shared.contracts import (
     FEEDBACK_RECEIVED,
     NOTE_ADDED,
+    URGE_REQUESTED,
     FeedbackReceived,
     LifecycleChanged,
     NoteAdded,
     SmsInbound,
+    UrgeRequested,
 )
 from shared.db import Database
 from shared.errors import Conflict, NotFound
@@ -100,7 +104,8 @@ def purge_idempotency_keys(db: Database, *, now: datetime, config: IntakeConfig)
 
 
 def _complaint_or_404(session: Session, complaint_id: str) -> Any:
-    row = service.get_complaint(session, complaint_id)
+    """By id or by reference: the caller on the phone reads out the reference."""
+    row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     return row
@@ -213,6 +218,59 @@ def store_note(
         ),
     )
     return NoteRead.model_validate(record)
+
+
+# --- a caller who calls again -----------------------------------------------------------
+
+
+def request_urge(
+    db: Database,
+    outbox: Outbox,
+    complaint_id: str,
+    data: UrgeCreate,
+    *,
+    staff_id: str,
+    role: str,
+    now: datetime,
+) -> UrgeRead:
+    """The caller called again about an open complaint (催办): keep their words and ask
+    the escalation service to urge whoever holds it. A closed complaint is not urged:
+    the agent hears what the caller can do instead."""
+    with db.transaction() as session:
+        row = _complaint_or_404(session, complaint_id)
+        if row.status == State.CLOSED:
+            raise Conflict(
+                f"complaint {row.reference} is closed ({row.closure_reason or 'closed'}), so "
+                "there is nobody to urge: register a new complaint if this is a new problem, "
+                "or ask the duty desk to reopen this one (重办) if the answer did not solve it",
+                state=row.status,
+                closure_reason=row.closure_reason,
+                allowed_actions=[],
+            )
+        record = {
+            "complaint_id": row.id,
+            "text": data.text,
+            "requested_by": staff_id,
+            "requested_at": now,
+        }
+        record["id"] = service.add_urge(session, record)
+        outbox.add(
+            session,
+            registry.new(
+                URGE_REQUESTED.name,
+                UrgeRequested(
+                    complaint_id=row.id,
+                    reference=row.reference,
+                    text=data.text,
+                    requested_by=staff_id,
+                ),
+                source=SOURCE,
+                actor=Actor(id=staff_id, role=role),
+                complaint_id=row.id,
+                occurred_at=now,
+            ),
+        )
+        return UrgeRead(**record, reference=row.reference, status=row.status)
 
 
 # --- what customers text back -----------------------------------------------------------

@@ -3,6 +3,7 @@ the tables and the API schemas that read and write them."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
@@ -12,7 +13,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field as Col
@@ -49,7 +52,8 @@ def _utc(**kw: Any) -> Any:
 class Customer(IntakeTable, table=True):
     __tablename__ = "customers"
 
-    # The E.164 phone, or `ref:<id>` for a customer an older system knew only by id.
+    # The E.164 phone (a mobile or a landline), or `ref:<id>` for a customer an older
+    # system knew only by id. Anonymous callers have no row.
     key: str = Col(primary_key=True, max_length=80)
     phone: str | None = Col(default=None, max_length=20, index=True)
     external_ref: str | None = Col(default=None, max_length=64)
@@ -71,8 +75,14 @@ class Complaint(IntakeTable, table=True):
     # The number behind the reference; unique for ever, never reused.
     number: int = Col(sa_column=Column(_BIG, nullable=False, unique=True))
     reference: str = Col(max_length=32, unique=True)
-    customer_key: str = Col(max_length=80)
+    # None for an anonymous caller: no customer file.
+    customer_key: str | None = Col(default=None, max_length=80)
     customer_phone: str | None = Col(default=None, max_length=20)
+    customer_extension: str | None = Col(default=None, max_length=8)
+    # Whether SMS can reach the customer (a mobile); the answer to a landline or an
+    # anonymous caller comes by a follow-up call.
+    customer_textable: bool = Col(default=True)
+    anonymous: bool = Col(default=False)
     customer_name: str | None = Col(default=None, max_length=64)
     channel: str = Col(max_length=16)
     category: str = Col(max_length=40)
@@ -84,6 +94,8 @@ class Complaint(IntakeTable, table=True):
     registered_at: datetime = _utc(nullable=False)
     registered_by: str = Col(max_length=64)
     external_id: str | None = Col(default=None, max_length=64)
+    # Loaded by the import command from an older system.
+    imported: bool = Col(default=False)
     # The read copy of the lifecycle, as the escalation service publishes it.
     status: str = Col(default=State.RECEIVED.value, max_length=24)
     status_seq: int = Col(default=0)
@@ -114,6 +126,18 @@ class Note(IntakeTable, table=True):
     source: str = Col(max_length=16)
     added_by: str = Col(max_length=64)
     added_at: datetime = _utc(nullable=False)
+
+
+class Urge(IntakeTable, table=True):
+    """A caller who called again about an open complaint (催办), in their words."""
+
+    __tablename__ = "urges"
+
+    id: int | None = Col(default=None, sa_column=Column(_BIG, primary_key=True))
+    complaint_id: str = Col(max_length=36, index=True, foreign_key="complaints.id")
+    text: str = Col(sa_column=Column(Text, nullable=False))
+    requested_by: str = Col(max_length=64)
+    requested_at: datetime = _utc(nullable=False)
 
 
 class IdempotencyKey(IntakeTable, table=True):
@@ -168,14 +192,32 @@ def clean_text(value: str) -> str:
     return "\n".join(out).strip()
 
 
+_EXTENSION = re.compile(r"^\d{1,6}$")
+
+
 class ComplaintCreate(BaseModel):
     """What an agent registers while the customer is on the line."""
 
     model_config = ConfigDict(extra="forbid")
 
-    customer_phone: str = Field(
-        description="Mainland mobile (13800138000, +86 138 0013 8000) or E.164",
-        examples=["13800138000"],
+    # Before the phone: its validator reads whether the caller is anonymous.
+    anonymous: bool = Field(
+        default=False,
+        description="The caller will not give a number: no customer file, no SMS, no "
+        "follow-up call. Without it a phone is required, so that nobody forgets to ask.",
+    )
+    customer_phone: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="The caller's number as they say it: a mobile (13800138000, "
+        "+86 138 0013 8000), a landline with its area code and maybe an extension "
+        "(010-6512 3456, 010-6512 3456 转 801) or E.164. Left out only when anonymous.",
+        examples=["13800138000", "010-6512 3456 转 801"],
+    )
+    customer_extension: str | None = Field(
+        default=None,
+        description="Dialled after the number connects; may also be typed after the number",
+        examples=["801"],
     )
     customer_name: _Name | None = None
     channel: Channel
@@ -188,16 +230,69 @@ class ComplaintCreate(BaseModel):
         default=None, description="When it happened, with a UTC offset"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _extension_typed_with_the_number(cls, data: Any) -> Any:
+        """010-6512 3456 转 801: the extension apart, the number as E.164. A number that
+        does not parse is left as typed, for the phone's own check to name."""
+        if not isinstance(data, dict) or not isinstance(data.get("customer_phone"), str):
+            return data
+        try:
+            phone = parse_phone(data["customer_phone"], region=get_config().default_region)
+        except InvalidPhone:
+            return data
+        if not phone.extension:
+            return data
+        given = data.get("customer_extension")
+        if given not in (None, "", phone.extension):
+            return data  # two different extensions: the extension's check says so
+        return {**data, "customer_phone": phone.e164, "customer_extension": phone.extension}
+
     @field_validator("customer_phone")
     @classmethod
-    def _phone(cls, value: str) -> str:
+    def _phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        anonymous = info.data.get("anonymous") is True
+        if value is None or not value.strip():
+            if anonymous:
+                return None
+            raise ValueError(
+                "required: ask the caller for a number (a mobile, or a landline with its "
+                'area code); if they will not give one, register with "anonymous": true'
+            )
+        if anonymous:
+            raise ValueError(
+                'an anonymous complaint has no phone: leave it out, or set "anonymous": false'
+            )
         try:
             phone = parse_phone(value, region=get_config().default_region)
         except InvalidPhone as exc:
             raise ValueError(str(exc)) from None
-        if phone.e164.startswith("+86") and not phone.textable:
-            raise ValueError("a mainland number must be a mobile number, to receive SMS")
+        if phone.extension:
+            raise ValueError(
+                f"two extensions ({phone.extension} typed with the number, and "
+                "customer_extension): give one"
+            )
         return phone.e164
+
+    @field_validator("customer_extension")
+    @classmethod
+    def _extension(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not _EXTENSION.match(value):
+            raise ValueError("digits only, at most 6: 801")
+        # (A phone that failed its own check is not in info.data: that error is enough.)
+        if "customer_phone" in info.data and info.data["customer_phone"] is None:
+            raise ValueError("an extension needs the number it belongs to")
+        return value
+
+    @property
+    def customer_textable(self) -> bool:
+        """Whether SMS can reach the caller: a mobile number."""
+        if self.customer_phone is None:
+            return False
+        return parse_phone(self.customer_phone, region=get_config().default_region).textable
 
     @field_validator("category")
     @classmethod
@@ -234,6 +329,11 @@ class ComplaintRead(BaseModel):
     reference: str
     status: State
     customer_phone: str | None
+    customer_extension: str | None = None
+    customer_textable: bool = Field(
+        default=True, description="SMS can reach the customer; false: answer by a call"
+    )
+    anonymous: bool = False
     customer_name: str | None
     channel: str
     category: str
@@ -244,6 +344,8 @@ class ComplaintRead(BaseModel):
     occurred_at: datetime | None
     registered_at: datetime
     registered_by: str
+    imported: bool = Field(default=False, description="Loaded from an older system")
+    external_id: str | None = Field(default=None, description="Its id in the older system")
     holder_staff_id: str | None = None
     department_id: str | None = None
     closure_reason: str | None = None
@@ -295,8 +397,32 @@ class NoteRead(BaseModel):
     added_at: datetime
 
 
+class UrgeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ] = Field(
+        description="What the caller said, as the holder should read it",
+        examples=["已经三天了还没人联系我，请尽快处理。"],
+    )
+
+
+class UrgeRead(BaseModel):
+    id: int
+    complaint_id: str
+    reference: str
+    text: str
+    requested_by: str
+    requested_at: datetime
+    status: State = Field(description="The complaint's state, as intake last heard it")
+
+
 class CustomerRead(BaseModel):
     phone: str | None
+    customer_ref: str | None = Field(
+        default=None, description="The id an older system knew the customer by"
+    )
     name: str | None
     first_seen_at: datetime
     last_complaint_at: datetime

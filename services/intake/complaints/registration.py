@@ -56,9 +56,11 @@ from shared.db import Database
 from shared.errors import Conflict
 from shared.events import Actor, Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Channel, Nature, Severity, State
+from shared.vocabulary import Channel, ClosureReason, Nature, Severity, State
 
 SOURCE = "intake"
+# The customer key of someone an older system knew by an id of its own, not a phone.
+REF_PREFIX = "ref:"
 NUMBER_SEQUENCE = "complaint_number_seq"
 
 T = TypeVar("T")
@@ -72,7 +74,8 @@ _TUPLES_OK = ExecStatus.TUPLES_OK
 class NewComplaint:
     """A complaint ready to store: validated and normalised by whoever built it."""
 
-    customer_key: str
+    # None for an anonymous caller, who has no customer file.
+    customer_key: str | None
     customer_phone: str | None
     customer_name: str | None
     channel: Channel
@@ -88,6 +91,15 @@ class NewComplaint:
     customer_ref: str | None = None
     external_id: str | None = None
     imported: bool = False
+    customer_extension: str | None = None
+    customer_textable: bool = True
+    anonymous: bool = False
+    # An imported row the older system had closed (`closed`, with what it recorded), or
+    # None for live work.
+    imported_state: State | None = None
+    imported_resolution: str | None = None
+    imported_department: str | None = None
+    imported_closed_at: datetime | None = None
 
     @classmethod
     def from_request(
@@ -107,6 +119,9 @@ class NewComplaint:
             registered_at=now,
             registered_by=staff_id,
             registered_by_role=role,
+            customer_extension=data.customer_extension,
+            customer_textable=data.customer_textable,
+            anonymous=data.anonymous,
         )
 
 
@@ -141,12 +156,17 @@ def build_complaint(
 ) -> tuple[dict[str, Any], Envelope]:
     """The complaint row and its `complaint.received` event, before either is stored."""
     reference = reference_for(number, new.registered_at, config)
+    # Closed before it came here: the file counts it closed at once, as escalation will.
+    closed = new.imported_state == State.CLOSED
     row = {
         "id": complaint_id,
         "number": number,
         "reference": reference,
         "customer_key": new.customer_key,
         "customer_phone": new.customer_phone,
+        "customer_extension": new.customer_extension,
+        "customer_textable": new.customer_textable,
+        "anonymous": new.anonymous,
         "customer_name": new.customer_name,
         "channel": new.channel,
         "category": new.category,
@@ -158,12 +178,13 @@ def build_complaint(
         "registered_at": new.registered_at,
         "registered_by": new.registered_by,
         "external_id": new.external_id,
-        "status": State.RECEIVED,
+        "imported": new.imported,
+        "status": State.CLOSED if closed else State.RECEIVED,
         "status_seq": 0,
         "status_updated_at": None,
         "holder_staff_id": None,
         "department_id": None,
-        "closure_reason": None,
+        "closure_reason": ClosureReason.IMPORTED if closed else None,
     }
     payload = ComplaintReceived(
         complaint_id=complaint_id,
@@ -185,6 +206,13 @@ def build_complaint(
         repeat=file.repeat,
         imported=new.imported,
         external_id=new.external_id,
+        customer_extension=new.customer_extension,
+        customer_textable=new.customer_textable,
+        anonymous=new.anonymous,
+        imported_state=new.imported_state,
+        imported_resolution=new.imported_resolution,
+        imported_department=new.imported_department,
+        imported_closed_at=new.imported_closed_at,
     )
     event = registry.new(
         COMPLAINT_RECEIVED.name,
@@ -199,7 +227,8 @@ def build_complaint(
 
 def customer_row(new: NewComplaint) -> dict[str, Any]:
     """The caller as a customer row; one already known keeps the earliest first call and
-    gains a name and a count (`_upsert_customer`)."""
+    gains a name and a count (`_upsert_customer`). An anonymous caller's row has no key,
+    and the store writes none."""
     return {
         "key": new.customer_key,
         "phone": new.customer_phone,
@@ -355,14 +384,22 @@ class _Rows:
         for bind, name in self._names:
             values[bind] = get(name)
 
-    def insert(self, dialect: str, after: CTE | None = None) -> Any:
+    def bind_of(self, column: str) -> Any:
+        return bindparam(self.prefix + column, type_=self.table.c[column].type)
+
+    def insert(self, dialect: str, after: CTE | None = None, when: Any = None) -> Any:
         """INSERT ... VALUES, or INSERT ... SELECT FROM `after` (a row only if `after`
-        wrote one)."""
+        wrote one) and only `when` that condition holds."""
         stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(self.table)
-        binds = [bindparam(self.prefix + c.name, type_=c.type) for c in self.columns]
-        if after is None:
+        binds = [self.bind_of(c.name) for c in self.columns]
+        if after is None and when is None:
             return stmt.values(dict(zip(self.columns, binds, strict=True)))
-        return stmt.from_select(self.columns, select(*binds).select_from(after))
+        rows = select(*binds)
+        if after is not None:
+            rows = rows.select_from(after)
+        if when is not None:
+            rows = rows.where(when)
+        return stmt.from_select(self.columns, rows)
 
 
 _KEY = _Rows(idempotency_keys, "k_")
@@ -381,11 +418,13 @@ def _claim_key(dialect: str) -> Any:
 
 
 def _insert_complaint(dialect: str, after: CTE | None = None) -> Any:
-    return _COMPLAINT.insert(dialect, after).returning(complaints.c.id)
+    return _COMPLAINT.insert(dialect, after).returning(complaints.c.id, complaints.c.customer_key)
 
 
 def _upsert_customer(dialect: str, after: CTE | None = None) -> Any:
-    stmt = _CUSTOMER.insert(dialect, after)
+    # An anonymous caller has no customer row: the complaint's key is NULL.
+    key = after.c.customer_key if after is not None else _CUSTOMER.bind_of("key")
+    stmt = _CUSTOMER.insert(dialect, after, when=key.is_not(None))
     new, old = stmt.excluded, customers.c
     earliest, latest = (
         (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)

@@ -21,6 +21,7 @@ from services.intake.complaints.models import (
     ImportedRow,
     Note,
     ReferenceCounter,
+    Urge,
 )
 from shared.db import rowcount, table_of
 from shared.vocabulary import State
@@ -32,6 +33,7 @@ notes_t = table_of(Note)
 idempotency = table_of(IdempotencyKey)
 counters = table_of(ReferenceCounter)
 imported_rows = table_of(ImportedRow)
+urges_t = table_of(Urge)
 
 
 def _dialect_insert(session: Session, table: Any) -> Any:
@@ -85,6 +87,12 @@ def get_complaint(session: Session, complaint_id: str) -> Any:
 
 def get_complaint_by_reference(session: Session, reference: str) -> Any:
     return session.execute(select(complaints).where(complaints.c.reference == reference)).first()
+
+
+def find_complaint(session: Session, id_or_reference: str) -> Any:
+    """By id, or by the reference people read out (TS20261122-000123)."""
+    row = get_complaint(session, id_or_reference)
+    return row if row is not None else get_complaint_by_reference(session, id_or_reference)
 
 
 def get_customer_by_phone(session: Session, phone: str) -> Any:
@@ -188,6 +196,18 @@ def notes_of(session: Session, complaint_id: str) -> list[Any]:
     return list(
         session.execute(
             select(notes_t).where(notes_t.c.complaint_id == complaint_id).order_by(notes_t.c.id)
+        )
+    )
+
+
+def add_urge(session: Session, row: dict[str, Any]) -> int:
+    return int(session.execute(insert(urges_t).returning(urges_t.c.id), [row]).scalar_one())
+
+
+def urges_of(session: Session, complaint_id: str) -> list[Any]:
+    return list(
+        session.execute(
+            select(urges_t).where(urges_t.c.complaint_id == complaint_id).order_by(urges_t.c.id)
         )
     )
 

@@ -22,7 +22,10 @@ from services.intake.complaints.models import (
     FeedbackRead,
     NoteCreate,
     NoteRead,
+    UrgeCreate,
+    UrgeRead,
 )
+from services.intake.complaints.registration import REF_PREFIX
 from services.intake.config import get_config
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
@@ -64,12 +67,14 @@ def _visible(row: Any, principal: Principal) -> ComplaintRead:
     return item
 
 
-def _check_visible(session: Any, complaint_id: str, principal: Principal) -> None:
-    """404 unless the complaint exists and this caller may see it."""
-    row = service.get_complaint(session, complaint_id)
+def _check_visible(session: Any, complaint_id: str, principal: Principal) -> str:
+    """The complaint's id (`complaint_id` may be its reference); 404 unless it exists and
+    this caller may see it."""
+    row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     _visible(row, principal)
+    return str(row.id)
 
 
 @router.get("/categories", response_model=list[CategoryRead], tags=["categories"])
@@ -129,9 +134,7 @@ def get_complaint(
     """A complaint as registered, with its lifecycle state as the escalation service last
     reported it. A reference (TS20261122-000123) works in place of the id."""
     with db.read() as session:
-        row = service.get_complaint(session, complaint_id)
-        if row is None:
-            row = service.get_complaint_by_reference(session, complaint_id)
+        row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     return _visible(row, principal)
@@ -223,8 +226,9 @@ def get_customer(
     ],
     limit: Annotated[int, Query(ge=1, le=200, description="How many complaints to list")] = 50,
 ) -> CustomerRead:
-    """A caller's profile and complaints, newest first."""
-    key = _phone_param(phone, "phone")
+    """A caller's profile and complaints, newest first: by their phone (a mobile or a
+    landline, any spelling), or `ref:<id>` for a customer an older system knew by id."""
+    key = phone.strip() if phone.strip().startswith(REF_PREFIX) else _phone_param(phone, "phone")
     now = utcnow()
     cfg = get_config()
     with db.read() as session:
@@ -241,6 +245,7 @@ def get_customer(
         rows = service.complaints_of(session, key, limit=limit)
     return CustomerRead(
         phone=customer.phone,
+        customer_ref=customer.external_ref,
         name=customer.name,
         first_seen_at=customer.first_seen_at,
         last_complaint_at=customer.last_complaint_at,
@@ -264,7 +269,8 @@ def post_feedback(
     principal: Annotated[Principal, require_roles(*_REGISTERS)],
 ) -> FeedbackRead:
     """The customer's verdict on the reply, from a follow-up call or the web: satisfied
-    closes the complaint, unsatisfied reopens it, unreachable counts a failed attempt."""
+    closes the complaint, unsatisfied reopens it, unreachable counts a failed attempt.
+    A reference (TS20261122-000123) works in place of the id."""
     return flows.record_feedback(
         db,
         outbox,
@@ -291,7 +297,8 @@ def post_note(
         Principal, require_roles(Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT)
     ],
 ) -> NoteRead:
-    """More information from the customer, added to the complaint and announced."""
+    """More information from the customer, added to the complaint and announced. A
+    reference works in place of the id."""
     return flows.add_note(
         db,
         outbox,
@@ -310,11 +317,12 @@ def list_notes(
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[NoteRead]:
+    """What was added to the complaint, oldest first. A reference works in place of the id."""
     with db.read() as session:
-        _check_visible(session, complaint_id, principal)
+        found = _check_visible(session, complaint_id, principal)
         return [
             NoteRead.model_validate(n, from_attributes=True)
-            for n in service.notes_of(session, complaint_id)
+            for n in service.notes_of(session, found)
         ]
 
 
@@ -326,9 +334,60 @@ def list_feedback(
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
 ) -> list[FeedbackRead]:
+    """The customer's verdicts, oldest first. A reference works in place of the id."""
     with db.read() as session:
-        _check_visible(session, complaint_id, principal)
+        found = _check_visible(session, complaint_id, principal)
         return [
             FeedbackRead.model_validate(f, from_attributes=True)
-            for f in service.feedback_of(session, complaint_id)
+            for f in service.feedback_of(session, found)
+        ]
+
+
+@router.post(
+    "/complaints/{complaint_id}/urges",
+    status_code=201,
+    response_model=UrgeRead,
+    tags=["urges"],
+    responses={
+        409: {"description": "the complaint is closed: register a new one, or ask to reopen it"}
+    },
+)
+def post_urge(
+    db: Db,
+    outbox: OutboxDep,
+    complaint_id: str,
+    data: UrgeCreate,
+    principal: Annotated[Principal, require_roles(*_REGISTERS)],
+) -> UrgeRead:
+    """The caller called again about an open complaint (催办): their words are kept, and
+    whoever holds the complaint (the duty manager or the department) is urged by SMS.
+    A reference works in place of the id."""
+    return flows.request_urge(
+        db,
+        outbox,
+        complaint_id,
+        data,
+        staff_id=principal.staff_id,
+        role=principal.role.value,
+        now=utcnow(),
+    )
+
+
+@router.get("/complaints/{complaint_id}/urges", response_model=list[UrgeRead], tags=["urges"])
+def list_urges(
+    db: Db,
+    complaint_id: str,
+    principal: Annotated[Principal, require_roles(*_READS)],
+) -> list[UrgeRead]:
+    """Every time the caller called again, oldest first. A reference works in place of the id."""
+    with db.read() as session:
+        row = service.find_complaint(session, complaint_id)
+        if row is None:
+            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
+        _visible(row, principal)
+        return [
+            UrgeRead.model_validate(
+                {**u._mapping, "reference": row.reference, "status": row.status}
+            )
+            for u in service.urges_of(session, row.id)
         ]

@@ -1,0 +1,128 @@
+"""What the README's walkthrough and `make demo` send to intake works: the curl commands
+to intake in README.md, run in order against the API, and the requests of the demo's
+landline and anonymous callers (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import shlex
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.intake.conftest import Intake
+from tests.intake.test_feedback_and_notes import _lifecycle
+
+pytestmark = pytest.mark.postgres
+
+INTAKE = "127.0.0.1:8001"
+
+
+def load_demo() -> ModuleType:
+    if "demo" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("demo", Path(ROOT) / "scripts" / "demo.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["demo"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["demo"]
+
+
+def readme_calls() -> list[tuple[str, str, dict[str, str], str | None]]:
+    """(method, path, headers, body) of every curl to intake in README.md, in order."""
+    text = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
+    calls = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
+        joined = block.replace("\\\n", " ")
+        for command in re.findall(r"(?m)^curl (.*?)(?=^curl |\Z)", joined, re.DOTALL):
+            words = shlex.split(command, comments=True)
+            url = next((w for w in words if INTAKE in w), None)
+            if url is None:
+                continue
+            method, headers, body = "GET", {}, None
+            for flag, value in itertools.pairwise(words):
+                if flag == "-X":
+                    method = value
+                elif flag == "-H" and not value.startswith("Authorization"):
+                    name, _, given = value.partition(":")
+                    headers[name] = given.strip()
+                elif flag == "-d":
+                    body = value
+            calls.append((method, url.split(INTAKE, 1)[1], headers, body))
+    return calls
+
+
+def test_the_readme_walkthrough_against_intake_works_as_written(intake: Intake) -> None:
+    calls = readme_calls()
+    paths = [path for _, path, _, _ in calls]
+    # The walkthrough shows a landline registration and a feedback by the reference.
+    assert any(body and "转 801" in body for _, _, _, body in calls)
+    assert "/complaints/<reference>/feedback" in paths
+    last: dict[str, Any] = {}
+    for method, path, headers, body in calls:
+        if path.endswith("/feedback") and method == "POST":
+            # The follow-up call comes once the department has replied.
+            _lifecycle(intake, last["id"], last["reference"], 9, "replied")
+        path = path.replace("<id>", last.get("id", "")).replace(
+            "<reference>", last.get("reference", "")
+        )
+        answer = intake.client.request(
+            method,
+            path,
+            content=body.encode() if body else None,
+            headers={**intake.agent, **headers},
+        )
+        assert answer.status_code in (200, 201), f"{method} {path}: {answer.text}"
+        if method == "POST" and path == "/complaints":
+            last = answer.json()
+    landline = intake.client.get(f"/complaints/{last['id']}", headers=intake.agent).json()
+    assert (landline["customer_phone"], landline["customer_extension"]) == (
+        "+861065123456",
+        "801",
+    )
+    assert landline["customer_textable"] is False
+    assert intake.count("urges") == 1 and intake.count("feedback") == 1
+
+
+def test_the_demos_landline_and_anonymous_callers_register_urge_and_answer_by_reference(
+    intake: Intake,
+) -> None:
+    demo = load_demo()
+    landline_case, anonymous_case = demo.SCENARIOS["E"], demo.SCENARIOS["F"]
+    landline = intake.client.post(
+        "/complaints",
+        json=demo.complaint_body(landline_case, demo.texts_for(landline_case)[0]),
+        headers=intake.agent,
+    )
+    assert landline.status_code == 201, landline.text
+    made = landline.json()
+    assert made["customer_extension"] == "801" and made["customer_textable"] is False
+    assert demo.caller(made) == "landline 座机 +861065123456 ext 801: no SMS, answered by a call"
+    ref = made["reference"]
+    urge = intake.client.post(
+        f"/complaints/{ref}/urges", json={"text": demo.URGE_WORDS}, headers=intake.agent
+    )
+    assert urge.status_code == 201, urge.text
+    _lifecycle(intake, made["id"], ref, 6, "replied", department_id="transport")
+    verdict = intake.client.post(
+        f"/complaints/{ref}/feedback",
+        json={"result": "satisfied", "comment": "电话回访：客户表示满意", "source": "phone"},
+        headers=intake.agent,
+    )
+    assert verdict.status_code == 201, verdict.text
+
+    anonymous = intake.client.post(
+        "/complaints",
+        json=demo.complaint_body(anonymous_case, demo.texts_for(anonymous_case)[0]),
+        headers=intake.agent,
+    )
+    assert anonymous.status_code == 201, anonymous.text
+    assert anonymous.json()["anonymous"] is True and anonymous.json()["customer_phone"] is None
+    assert demo.caller(anonymous.json()) == "anonymous 匿名: no file, no SMS"
+    assert intake.count("customers") == 1  # the landline caller's file only
