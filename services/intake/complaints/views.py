@@ -36,6 +36,7 @@ from shared.logs import mask_phone
 from shared.params import IsoDateTimeAnyZone
 from shared.phones import InvalidPhone, parse_phone
 from shared.taxonomy import taxonomy
+from shared.vocabulary import STAFF_ROLES
 
 router = APIRouter()
 
@@ -44,15 +45,7 @@ _SEES_PHONE = frozenset(
     {Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN}
 )
 _REGISTERS = (Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR)
-_READS = (
-    Role.AGENT,
-    Role.DUTY_MANAGER,
-    Role.SUPERVISOR,
-    Role.DEPARTMENT,
-    Role.QA,
-    Role.ADMIN,
-    Role.VIEWER,
-)
+_READS = STAFF_ROLES
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
