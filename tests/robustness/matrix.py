@@ -472,6 +472,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/complaints/{complaint_id}/actions/{action}"): _STAFF,
     ("POST", "/complaints/{complaint_id}/feedback"): _REGISTRARS,
     ("POST", "/complaints/{complaint_id}/notes"): _REGISTRARS | {"department"},
+    ("POST", "/complaints/{complaint_id}/urges"): _REGISTRARS,
     ("POST", "/complaints/{complaint_id}/root-cause"): frozenset({"qa", "admin"}),
     ("GET", "/desk"): _DESK,
     ("GET", "/desk/queue"): _DESK,

@@ -388,3 +388,52 @@ def test_the_pages_switch_to_english_and_fit_a_phone(people: Any, centre: Centre
     phone.shot("12-supervisor-roster-phone-en")
     phone.page.click("text=中文")
     phone.check()
+
+
+def test_an_agent_registers_a_landline_and_an_anonymous_caller_and_a_repeat_call(
+    people: Any, centre: Centre
+) -> None:
+    agent = people("A001")
+    agent.sign_in()
+
+    # A landline with an extension: registered, the extension kept, no SMS to that number.
+    agent.page.fill("#customer_phone", "010-6512 3456 转 801")
+    agent.page.select_option("#category", "transport")
+    agent.page.fill("#description", "小区门口公交站牌被撞倒一周了，至今没人修。")
+    agent.page.click("form[data-test=register-form] button[type=submit]")
+    agent.page.wait_for_selector("[data-test=registered]")
+    landline = agent.text("[data-test=reference]").split()[0]
+    registered = centre.call("intake", "GET", f"/complaints/{landline}")
+    assert (registered["customer_phone"], registered["customer_extension"]) == (
+        "+861065123456",
+        "801",
+    )
+    assert registered["customer_textable"] is False
+
+    # A caller who gives no number: the box says so, and nothing is asked of the phone.
+    agent.go("/register")
+    agent.page.check("input[name=anonymous]")
+    agent.page.select_option("#category", "environment")
+    agent.page.fill("#description", "河边有人夜里偷排污水，气味很大，不愿留下姓名和电话。")
+    agent.page.click("form[data-test=register-form] button[type=submit]")
+    agent.page.wait_for_selector("[data-test=registered]")
+    anonymous = agent.text("[data-test=reference]").split()[0]
+    found = centre.call("intake", "GET", f"/complaints/{anonymous}")
+    assert (found["customer_phone"], found["anonymous"]) == (None, True)
+
+    # The landline caller calls again: the agent records it and the holder is urged.
+    wait_for(lambda: state_of(centre, landline) == "with_duty_manager", what="the desk")
+    agent.go(f"/complaints/{landline}")
+    agent.act("caller-urge", text="站牌还没修，老人等车很不方便。")
+    assert agent.page.url.endswith("done=caller-urge"), agent.page.url
+    urged = wait_for(
+        lambda: centre.call("escalation", "GET", f"/complaints/{landline}")["urge_count"] >= 1,
+        what="the urge to reach the holder",
+    )
+    assert urged
+    sms = wait_for(
+        lambda: [b for b in centre.sms_to(DM01_PHONE) if landline in b and "催办" in b],
+        what="the duty manager's urge SMS",
+    )
+    assert "站牌还没修" in sms[-1]
+    agent.check()

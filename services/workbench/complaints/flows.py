@@ -236,6 +236,10 @@ def registration_body(form: Any) -> dict[str, Any]:
         if isinstance(raw, str) and raw.strip():
             body[name] = raw.strip() if name != "description" else raw
     body["strong_emotion"] = form.get("strong_emotion") in ("on", "true", "1")
+    if form.get("anonymous") in ("on", "true", "1"):
+        # The caller would not give a number: intake refuses a phone with the flag.
+        body["anonymous"] = True
+        body.pop("customer_phone", None)
     return body
 
 

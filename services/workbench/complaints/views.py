@@ -258,6 +258,33 @@ async def note(
     return RedirectResponse(f"/complaints/{complaint_id}?done=note", status_code=303)
 
 
+@router.post("/complaints/{complaint_id}/urges")
+async def caller_urge(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Registrar, complaint_id: str
+) -> Response:
+    """A caller calls again about an open complaint (催办): intake records it and the
+    holder is urged."""
+    form = await request.form()
+    try:
+        apis.post(
+            "intake", f"/complaints/{complaint_id}/urges", user.token, {"text": form.get("text")}
+        )
+    except Refused as exc:
+        if exc.status == 404:
+            raise
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed="caller-urge",
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done=caller-urge", status_code=303)
+
+
 @router.post("/complaints/{complaint_id}/root-cause")
 async def revise_root_cause(
     request: Request, config: ConfigDep, apis: ApisDep, user: Reviser, complaint_id: str
