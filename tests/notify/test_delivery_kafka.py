@@ -146,7 +146,7 @@ def test_each_event_reaches_the_right_phone_in_the_right_language_once(
         BILLING_DESK: [f"【紧急】派单 {ref}（特急/账单计费），客户 +86138****8000"],
         CLERK: [f"【紧急】督办 {ref}"],
         BILLING_HEAD: [f"【紧急】投诉 {ref}（特急/账单计费）已升级至第2级：逾期未处理"],
-        DM02: [f"交接班：1 件未结投诉转由您负责（特急/紧急 1 件，超时 0 件）：{ref}"],
+        DM02: [f"交接班：1 件未结投诉转由您负责（特急/加急 1 件，超时 0 件）：{ref}"],
     }
     total = sum(len(v) for v in expected.values())
     producer = create_producer(notify.env.settings, "escalation-stand-in")

@@ -226,7 +226,7 @@ def test_the_incoming_duty_manager_gets_one_hand_over_summary(notify: Notify) ->
     assert notify.deliver(event)
     sms = only(notify.messages())
     assert (sms.phone, sms.template, sms.complaint_id) == (DM02, "staff_shift_handover", None)
-    assert sms.body.startswith("交接班：2 件未结投诉转由您负责（特急/紧急 1 件")
+    assert sms.body.startswith("交接班：2 件未结投诉转由您负责（特急/加急 1 件")
     assert "TS20261122-000001, TS20261122-000002" in sms.body
 
 

@@ -171,7 +171,7 @@ def test_a_complaint_reaches_the_duty_managers_phone_and_his_1_acknowledges_it(
         what="the new complaint on the duty manager's phone",
     )
     (sms,) = platform.sms_to(DM01)
-    assert sms.startswith(f"【紧急】新投诉 {reference}（紧急/账单计费），客户 +86138****8000：")
+    assert sms.startswith(f"【紧急】新投诉 {reference}（加急/账单计费），客户 +86138****8000：")
     assert sms.endswith("回复1确认受理。")
     (ack,) = platform.sms_to(CUSTOMER)
     assert reference in ack
