@@ -71,6 +71,9 @@ class NotifyConfig(BaseSettings):
     sign_name: str = ""
     # The longest message, in parts: variable text (a summary, a resolution) is cut to fit.
     max_segments: int = Field(default=3, ge=1, le=10)
+    # The staff workbench: staff SMS link to <workbench_url>/c/<reference>, where the
+    # person signed in sees the complaint. Empty: no links.
+    workbench_url: str = "http://127.0.0.1:8000"
 
     # Customer messages are held during these local hours and sent when they end.
     timezone: str = "Asia/Shanghai"

@@ -114,8 +114,12 @@ class Message(NotifyTable, table=True):
     # Inbound: what the text meant, and the message of ours it answers.
     intent: str | None = Col(default=None, max_length=12)
     in_reply_to: str | None = Col(default=None, max_length=36)
-    # A held notice: the digest it went out in.
+    # A held notice: the digest it went out in, and its line there.
     digest_id: str | None = Col(default=None, max_length=36)
+    digest_line: str | None = Col(default=None, sa_column=Column(Text))
+    # A message that asked for a reply: when it was answered (by that reply, or by the
+    # complaint moving on), so a later bare "1" is not read as answering it.
+    answered_at: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
     submitted_at: datetime | None = _utc(nullable=True)
@@ -133,8 +137,9 @@ class OptOut(NotifyTable, table=True):
 
 
 class Contact(NotifyTable, table=True):
-    """What intake told us about a complaint's customer, for the messages that follow
-    (the closure SMS, the masked phone in a duty manager's message)."""
+    """What intake told us about a complaint and its customer, for the messages that
+    follow (the closure SMS, the masked phone in a duty manager's message, a compliment's
+    wording)."""
 
     __tablename__ = "complaint_contacts"
 
@@ -148,6 +153,9 @@ class Contact(NotifyTable, table=True):
     description: str | None = Col(default=None, sa_column=Column(Text))
     imported: bool = Col(default=False)
     registered_at: datetime = _utc(nullable=False)
+    nature: str | None = Col(default=None, max_length=16)
+    # False: a landline or no mobile; nothing is texted to it.
+    customer_textable: bool = Col(default=True)
 
 
 # --- API schemas ----------------------------------------------------------------------

@@ -307,22 +307,68 @@ def mark_digested(session: Session, ids: Sequence[str], digest_id: str, now: dat
     )
 
 
-def newest_prompt(
-    session: Session, *, phone: str, since: datetime, reference: str | None = None
-) -> Any:
-    """The newest message to this phone that asked for a reply (naming `reference`, if
-    given) and went out, or None."""
+def _asked(phone: str, since: datetime) -> Any:
+    """Messages to this phone that asked for a reply and reached it (or are on their way):
+    a held notice counts once it went out inside a digest; one waiting for the night to
+    end, or one never sent, does not."""
     m = messages.c
-    query = select(messages).where(
+    return and_(
         m.phone == phone,
         m.direction == "out",
         m.reply_kind.is_not(None),
         m.created_at >= since,
-        m.status.not_in(("failed", "suppressed", "held", "digested")),
+        m.status.not_in(("failed", "suppressed", "held")),
+        or_(m.status != "pending", m.held_reason.is_(None), m.held_reason != "quiet_hours"),
     )
+
+
+def newest_prompt(
+    session: Session, *, phone: str, since: datetime, reference: str | None = None
+) -> Any:
+    """The newest message to this phone that asked for a reply (naming `reference`, if
+    given), or None."""
+    m = messages.c
+    query = select(messages).where(_asked(phone, since))
     if reference is not None:
         query = query.where(m.reference == reference)
     return session.execute(query.order_by(m.created_at.desc(), m.id.desc()).limit(1)).first()
+
+
+def open_prompts(session: Session, *, phone: str, since: datetime) -> list[Any]:
+    """The complaints this phone was asked to acknowledge and has not: the newest prompt
+    of each, newest first."""
+    m = messages.c
+    query = (
+        select(messages)
+        .where(_asked(phone, since), m.reply_kind == "ack", m.answered_at.is_(None))
+        .where(m.complaint_id.is_not(None))
+        .order_by(m.created_at.desc(), m.id.desc())
+    )
+    newest: dict[str, Any] = {}
+    for row in session.execute(query):
+        newest.setdefault(row.complaint_id, row)
+    return list(newest.values())
+
+
+def close_prompts(session: Session, complaint_id: str, *, now: datetime) -> None:
+    """The complaint no longer waits for an acknowledgement from what was sent so far."""
+    m = messages.c
+    session.execute(
+        update(messages)
+        .where(m.complaint_id == complaint_id, m.reply_kind == "ack", m.answered_at.is_(None))
+        .values(answered_at=now)
+    )
+
+
+def sent_template(session: Session, complaint_id: str, template: str) -> bool:
+    """Whether this complaint already has a message of this template (not one never sent)."""
+    m = messages.c
+    query = select(m.id).where(
+        m.complaint_id == complaint_id,
+        m.template == template,
+        m.status.not_in(("suppressed", "failed")),
+    )
+    return session.execute(query.limit(1)).first() is not None
 
 
 def newest_about_a_complaint(session: Session, *, phone: str, since: datetime) -> Any:
