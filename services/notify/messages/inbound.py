@@ -103,6 +103,9 @@ def receive(
         _confirm(session, ctx, Notice("customer_opted_in", phone, "customer"), message_id, now)
     elif intent == SmsIntent.ACK and writer is not None:
         _answer_ack(session, ctx, about, writer, waiting, phone, since, message_id, now)
+    elif intent in (SmsIntent.SATISFIED, SmsIntent.UNSATISFIED) and about is not None:
+        # A question about the same complaint waiting for the morning is not asked now.
+        service.customer_answered(session, about.complaint_id, now=now)
     log.info(
         "SMS from %s read as %s%s",
         mask_phone(phone),

@@ -24,7 +24,7 @@ from services.notify.rendering import Listed
 from services.notify.text import clip, measure
 from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
 from shared.logs import mask_phone
-from shared.vocabulary import EventName, Nature, State
+from shared.vocabulary import Action, EventName, Nature, State
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +271,16 @@ def on_lifecycle_changed(
     event_id: str,
     now: datetime,
 ) -> list[str]:
+    # The customer's verdict is in (not a failed follow-up call): a satisfaction question
+    # still waiting for the morning is no longer asked.
+    verdict = payload.action == Action.FEEDBACK and event_type != EventName.FOLLOW_UP_FAILED
+    service.track_state(
+        session,
+        payload.complaint_id,
+        state=payload.to_state,
+        seq=payload.history_seq,
+        answered_at=now if verdict else None,
+    )
     if _prompts_end(event_type, payload):
         service.close_prompts(session, payload.complaint_id, now=now)
     contact = service.get_contact(session, payload.complaint_id)
