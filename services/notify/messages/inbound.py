@@ -62,6 +62,8 @@ def receive(
         about = service.newest_about_a_complaint(session, phone=phone, since=earlier_since)
     # Who wrote, when no one complaint is meant: the person the prompt was for.
     writer = about or prompt
+    # The message it answers: the one acknowledged, or the newest that asked.
+    answers = about if intent == SmsIntent.ACK and about is not None else prompt
     message_id = str(uuid.uuid4())
     language = language_for(phone, ctx.config)
     service.add_messages(
@@ -87,7 +89,7 @@ def receive(
                 "provider": provider,
                 "provider_message_id": inbound.provider_message_id,
                 "intent": intent,
-                "in_reply_to": (about or prompt).id if (about or prompt) else None,
+                "in_reply_to": answers.id if answers else None,
                 "created_at": now,
                 "updated_at": now,
                 "finished_at": now,
@@ -103,7 +105,7 @@ def receive(
         _confirm(session, ctx, Notice("customer_opted_in", phone, "customer"), message_id, now)
     elif intent == SmsIntent.ACK and writer is not None:
         _answer_ack(session, ctx, about, writer, waiting, phone, since, message_id, now)
-    elif intent in (SmsIntent.SATISFIED, SmsIntent.UNSATISFIED) and about is not None:
+    elif intent in (SmsIntent.SATISFIED, SmsIntent.UNSATISFIED) and about and about.complaint_id:
         # A question about the same complaint waiting for the morning is not asked now.
         service.customer_answered(session, about.complaint_id, now=now)
     log.info(

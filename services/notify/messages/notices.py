@@ -210,14 +210,14 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
     textable = p.customer_textable and (customer is None or customer.textable)
     nature = p.nature or (customer.nature if customer else None)
     compliment = nature == Nature.RECOGNITION
-    answered = COMPLIMENT["customer_replied"] if compliment else "customer_replied"
+    reply_template = COMPLIMENT["customer_replied"] if compliment else "customer_replied"
     notices: list[Notice] = []
     for recipient in p.recipients:
         if recipient.audience == Audience.CUSTOMER:
             if event_type == EventName.REPLIED and textable:
                 notices.append(
                     Notice(
-                        template=answered,
+                        template=reply_template,
                         phone=recipient.phone,
                         audience=Audience.CUSTOMER,
                         fields={**facts, "customer_name": recipient.name},

@@ -55,6 +55,17 @@ def quiet_until(now: datetime, config: NotifyConfig) -> datetime | None:
     return ends.astimezone(UTC)
 
 
+# Facts printed by their label in the reader's language.
+_WORDED = (
+    "severity",
+    "category",
+    "decision",
+    "stage",
+    "return_reason",
+    "blocked",
+    "action",
+    "state",
+)
 # Free texts a template follows with its own full stop.
 _SENTENCES = ("resolution", "reason", "instructions")
 _STOPS = "。．.！!；;，, "
@@ -69,9 +80,7 @@ def localise(ctx: Context, notice: Notice, language: str) -> dict[str, Any]:
     template's optional part that needs it drops out."""
     templates = ctx.templates
     fields = dict(notice.fields)
-    for group in ("severity", "category", "decision", "stage", "return_reason", "blocked"):
-        fields[group] = templates.label(language, group, fields.get(group))
-    for group in ("action", "state"):
+    for group in _WORDED:
         fields[group] = templates.label(language, group, fields.get(group))
     fields["urgent"] = templates.label(language, "urgent", "yes") if notice.urgent else ""
     for key in ("due", "until", "at"):
