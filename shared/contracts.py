@@ -130,7 +130,14 @@ class Recipient(Payload):
 
 
 class LifecycleChanged(Payload):
-    """One accepted lifecycle action: where the complaint went, and who must know."""
+    """One accepted lifecycle action: where the complaint went, and who must know.
+
+    Facts come structured, for notify to word in each reader's language: `details` holds
+    the action's own fields (`reason_code` of a return, `until` of a request for more
+    time, `via`, `comment`, …) and, where they apply, `breach` (an SLA deadline passed:
+    `stage`, `due_at`, `step`, `late_minutes`) and `closure_blocked_by` (a `ClosureBlock`
+    word). `reason` and `summary` are free text: a person's words, or English for logs.
+    """
 
     complaint_id: str
     reference: str
@@ -161,7 +168,9 @@ class LifecycleChanged(Payload):
     # The action's own fields (reason_code, instructions, until, decision, amount, …).
     details: dict[str, Any] = Field(default_factory=dict)
     recipients: list[Recipient] = Field(default_factory=list)
-    summary: str = ""  # one line for an SMS: reference, category, what happened
+    summary: str = ""  # one line in English for logs: reference, category, what happened
+    # As registered: False when the customer's number cannot take an SMS.
+    customer_textable: bool = True
 
 
 class HandedOverItem(Payload):

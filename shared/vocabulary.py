@@ -134,6 +134,17 @@ class ClosureReason(Word):
     IMPORTED = "imported", "历史办结", "Closed before import"
 
 
+class ClosureBlock(Word):
+    """Why a complaint the customer is satisfied with cannot close yet (escalation names
+    it in the event's details as `closure_blocked_by`, notify words it)."""
+
+    LOSS_NOT_VERIFIED = (
+        "loss_not_verified",
+        "需先核实损失并登记赔偿金额",
+        "the loss must be verified and the amount recorded first",
+    )
+
+
 class RootCause(Word):
     PROCESS = "process", "流程", "Process"
     BUSINESS = "business", "业务", "Business / product"
@@ -215,7 +226,9 @@ class Channel(Word):
 
 class Severity(Word):
     URGENT = "urgent", "特急", "urgent"
-    HIGH = "high", "紧急", "high"
+    # 加急, not 紧急: an SMS marks what needs attention at once 【紧急】, and a severity
+    # must not read like that marker (12345 hotlines grade 特急件 / 加急件 / 一般件).
+    HIGH = "high", "加急", "high"
     NORMAL = "normal", "一般", "normal"
     LOW = "low", "较低", "low"
 

@@ -77,7 +77,15 @@ def _act(
             f"{stage} deadline {due_at.isoformat(timespec='minutes')} passed "
             f"({_minutes(late)} late)"
         )
-        context = {"breach": {"stage": stage, "due_at": due_at.isoformat(), "step": step}}
+        # The facts, for notify to word in the reader's language; `reason` stays the
+        # English line the history always had.
+        breach = {
+            "stage": stage,
+            "due_at": due_at.isoformat(),
+            "step": step,
+            "late_minutes": int(late.total_seconds() // 60),
+        }
+        context = {"breach": breach}
         command = None
         if step == 1:
             command = Command(Action.URGE, flows.SYSTEM, {"reason": reason, "level": 1})

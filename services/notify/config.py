@@ -67,13 +67,13 @@ class NotifyConfig(BaseSettings):
     # Numbers outside these country codes are written to in `foreign_language`.
     home_country_codes: list[str] = Field(default_factory=lambda: ["86", "852", "853", "886"])
     foreign_language: str = "en"
-    # Where staff open the workbench: their SMS about a complaint end with a link to its
-    # page there (…/c/<reference>). Empty: no link.
-    workbench_url: str = ""
     # Prepended to every message (mainland carriers require a sign name, e.g. 【某某热线】).
     sign_name: str = ""
     # The longest message, in parts: variable text (a summary, a resolution) is cut to fit.
     max_segments: int = Field(default=3, ge=1, le=10)
+    # The staff workbench: staff SMS link to <workbench_url>/c/<reference>, where the
+    # person signed in sees the complaint. Empty: no links.
+    workbench_url: str = "http://127.0.0.1:8000"
 
     # Customer messages are held during these local hours and sent when they end.
     timezone: str = "Asia/Shanghai"

@@ -1,9 +1,14 @@
 """SMS templates: one TOML file per language (templates/zh-CN.toml, templates/en.toml),
 which a centre edits. Each template is a text with `{placeholders}`; the variable parts
-(a summary, a resolution) are cut to fit `max_segments` parts, never mid-character.
+(a description, a resolution) are cut to fit `max_segments` parts, never mid-character,
+and lists (of references) lose whole items, never half a reference.
 
-A template that names an unknown placeholder, or a language file that lacks a
-template, stops the service at start with the file and the name at fault.
+A part of a template in square brackets is optional: it appears only when every
+placeholder in it has a value, so "[，期限 {due}]" leaves no "期限 -" behind when there
+is no deadline. `[[` and `]]` write a bracket itself.
+
+A template that names an unknown placeholder, an unbalanced bracket, or a language file
+that lacks a template, stops the service at start with the file and the name at fault.
 """
 
 from __future__ import annotations
@@ -14,33 +19,65 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.notify.text import Encoding, Length, capacity, clip, measure
+from services.notify.text import Encoding, Length, capacity, clip, clip_list, cost, measure
 from shared.taxonomy import taxonomy
-from shared.vocabulary import ExtensionDecision, Severity, Word
+from shared.vocabulary import (
+    Action,
+    ClosureBlock,
+    ExtensionDecision,
+    ReturnReason,
+    Severity,
+    Stage,
+    State,
+    Word,
+)
 
 # Placeholders whose values are words of the shared vocabulary, printed by their label.
-_WORDS: Mapping[str, type[Word]] = {"severity": Severity, "decision": ExtensionDecision}
+_WORDS: Mapping[str, type[Word]] = {
+    "severity": Severity,
+    "decision": ExtensionDecision,
+    "stage": Stage,
+    "return_reason": ReturnReason,
+    "blocked": ClosureBlock,
+    "action": Action,
+    "state": State,
+}
 
-# Every template the service sends; the default language must have all of them.
-NAMES = (
-    "customer_received",
-    "customer_replied",
-    "customer_closed",
-    "customer_opted_out",
-    "customer_opted_in",
+# Messages to staff about one complaint: each may be held for a digest, where it is one
+# line naming what it is ([labels.what] of the file gives that name).
+NOTICES = (
     "staff_assigned",
     "staff_handed_over",
-    "staff_shift_handover",
     "staff_returned",
     "staff_dispatched",
     "staff_urged",
+    "staff_urged_overdue",
     "staff_escalated",
+    "staff_escalated_overdue",
     "staff_extension_requested",
     "staff_extension_decided",
     "staff_replied",
     "staff_reopened",
+    "staff_reopened_unsatisfied",
+    "staff_closure_blocked",
     "staff_notice",
+)
+# Every template the service sends; the default language must have all of them.
+NAMES = (
+    "customer_received",
+    "customer_received_compliment",
+    "customer_replied",
+    "customer_conveyed",
+    "customer_closed",
+    "customer_opted_out",
+    "customer_opted_in",
+    *NOTICES,
+    "staff_shift_handover",
     "staff_digest",
+    "staff_digest_item",
+    "staff_ack_confirmed",
+    "staff_ack_which",
+    "staff_ack_none",
 )
 
 # What a template may name. The variable texts (last group) are cut when too long.
@@ -55,24 +92,60 @@ FIXED_FIELDS = frozenset(
         "department",
         "due",
         "until",
+        "at",
+        "late",
         "decision",
+        "stage",
+        "return_reason",
+        "blocked",
+        "action",
+        "state",
         "level",
         "count",
         "urgent_count",
         "overdue_count",
         "reopen_count",
+        "open_count",
+        "part",
+        "parts",
         "staff_name",
-        # A staff SMS's link to the complaint's page on the workbench (with its leading
-        # space), or nothing.
+        "what",
         "link",
+        "workbench",
+        "ack_example",
     }
 )
-CLIPPED_FIELDS = ("description", "summary", "resolution", "reason", "instructions", "references")
+CLIPPED_FIELDS = (
+    "description",
+    "summary",
+    "resolution",
+    "reason",
+    "instructions",
+    "detail",
+    "references",
+    "items",
+)
 FIELDS = FIXED_FIELDS | frozenset(CLIPPED_FIELDS)
+
+
+# What a text cut to nothing is left with.
+ELLIPSES = "…. "
 
 
 class TemplateError(ValueError):
     """A template file a centre edited cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A list a template prints joined (references, digest lines): when it is too long,
+    whole items are left out and "…" says so."""
+
+    items: tuple[str, ...]
+    separator: str = ", "
+
+    def __str__(self) -> str:
+        return self.separator.join(self.items)
 
 
 @dataclass(frozen=True)
@@ -108,10 +181,84 @@ def _placeholders(text: str, where: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A run of a template: always there, or (in brackets) only when its values are."""
+
+    text: str  # a format string
+    optional: bool
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    parts: tuple[Part, ...]
+
+    @classmethod
+    def parse(cls, name: str, text: str, where: str) -> Template:
+        parts: list[Part] = []
+        run: list[str] = []
+        optional = False
+
+        def close(is_optional: bool) -> None:
+            chunk = "".join(run)
+            names = frozenset(_placeholders(chunk, where))
+            if is_optional and not names:
+                raise TemplateError(
+                    f"{where}: the optional part [{chunk}] names no placeholder, so it would "
+                    "always show; write it without brackets"
+                )
+            if chunk:
+                parts.append(Part(chunk, is_optional, names))
+            run.clear()
+
+        i = 0
+        while i < len(text):
+            ch = text[i]
+            if ch in "[]" and text[i + 1 : i + 2] == ch:  # [[ or ]]: the bracket itself
+                run.append(ch)
+                i += 2
+                continue
+            if ch == "[":
+                if optional:
+                    raise TemplateError(f"{where}: an optional part [...] cannot hold another")
+                close(False)
+                optional = True
+            elif ch == "]":
+                if not optional:
+                    raise TemplateError(f"{where}: a ] without its [ (write ]] for a bracket)")
+                close(True)
+                optional = False
+            else:
+                run.append(ch)
+            i += 1
+        if optional:
+            raise TemplateError(f"{where}: a [ is never closed (write [[ for a bracket)")
+        close(False)
+        return cls(name, tuple(parts))
+
+    def source(self, present: frozenset[str] | set[str]) -> str:
+        """The format string with the optional parts whose values are all present."""
+        return "".join(p.text for p in self.parts if not p.optional or p.names <= present)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset().union(*(p.names for p in self.parts))
+
+
+@dataclass(frozen=True)
 class Language:
     code: str
-    texts: Mapping[str, str]
+    texts: Mapping[str, Template]
     labels: Mapping[str, Mapping[str, str]]
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, Listed):
+        return not value.items
+    return isinstance(value, str) and not value.strip()
 
 
 class Templates:
@@ -124,6 +271,11 @@ class Templates:
         missing = [n for n in NAMES if n not in languages[default].texts]
         if missing:
             raise TemplateError(f"{default}.toml lacks templates: {', '.join(missing)}")
+        unnamed = [n for n in NOTICES if n not in languages[default].labels.get("what", {})]
+        if unnamed:
+            raise TemplateError(
+                f"{default}.toml [labels.what] lacks the name a digest gives: {', '.join(unnamed)}"
+            )
         self.languages = dict(languages)
         self.default = default
 
@@ -135,7 +287,7 @@ class Templates:
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise TemplateError(f"{path}: {exc}") from None
-            texts: dict[str, str] = {}
+            texts: dict[str, Template] = {}
             for name, entry in (data.get("templates") or {}).items():
                 text = entry.get("text") if isinstance(entry, dict) else entry
                 if not isinstance(text, str) or not text.strip():
@@ -144,8 +296,8 @@ class Templates:
                     raise TemplateError(
                         f"{path} [templates.{name}]: no such template; known: {', '.join(NAMES)}"
                     )
-                _placeholders(text, f"{path} [templates.{name}]")
-                texts[name] = " ".join(text.split()) if "\n" in text.strip() else text.strip()
+                text = " ".join(text.split()) if "\n" in text.strip() else text.strip()
+                texts[name] = Template.parse(name, text, f"{path} [templates.{name}]")
             labels = {
                 group: {str(k): str(v) for k, v in values.items()}
                 for group, values in (data.get("labels") or {}).items()
@@ -157,12 +309,13 @@ class Templates:
     def language_for(self, wanted: str | None) -> str:
         return wanted if wanted in self.languages else self.default
 
-    def label(self, language: str, group: str, value: str | None) -> str:
-        """A value's label in a language (`urgent` → 特急), or the value itself.
-        Severities, decisions and categories read as the vocabulary and the taxonomy
-        name them everywhere; the files' [labels] hold only the SMS's own words."""
-        if value is None:
-            return "-"
+    def label(self, language: str, group: str, value: str | None) -> str | None:
+        """A value's label in a language (`urgent` → 特急), the value itself if it has
+        none, or None for no value (an optional part then drops out). Vocabulary words
+        and categories read as the vocabulary and the taxonomy name them everywhere; the
+        files' [labels] hold only the SMS's own words."""
+        if value is None or value == "":
+            return None
         if group in _WORDS:
             word = _WORDS[group].of(value)
             return word.label(language) if word is not None else value
@@ -175,6 +328,15 @@ class Templates:
                 return found
         return value
 
+    def template(self, name: str, language: str) -> tuple[str, Template]:
+        """The template in `language`, or in the default language if that file lacks it."""
+        language = self.language_for(language)
+        found = self.languages[language].texts.get(name)
+        if found is None:
+            language = self.default
+            found = self.languages[language].texts[name]
+        return language, found
+
     def render(
         self,
         name: str,
@@ -184,45 +346,50 @@ class Templates:
         max_segments: int,
         sign_name: str = "",
     ) -> Rendered:
-        """The message in `language` (or the default), its variable texts cut so the
-        whole stays within `max_segments` parts."""
-        language = self.language_for(language)
-        text = self.languages[language].texts.get(name)
-        if text is None:
-            language = self.default
-            text = self.languages[language].texts[name]
-        values = {k: "" if fields.get(k) is None else str(fields[k]) for k in FIELDS}
+        """The message in `language` (or the default), without the optional parts whose
+        values are missing, its variable texts cut so the whole stays within
+        `max_segments` parts."""
+        language, template = self.template(name, language)
+        present = {k for k in FIELDS if not _missing(fields.get(k))}
+        text = template.source(present)
+        values = {k: str(fields[k]) if k in present else "" for k in FIELDS}
         full = sign_name + text.format_map(values)
         length = measure(full)
         if length.segments <= max_segments:
             return Rendered(name, language, full, length)
-        present = [f for f in CLIPPED_FIELDS if "{" + f + "}" in text and values[f]]
-        fixed = measure(sign_name + text.format_map({**values, **dict.fromkeys(present, "")}))
-        budget = capacity(length.encoding, max_segments) - fixed.units
-        clipped = _share({f: values[f] for f in present}, budget, length.encoding, text.count)
+        while True:
+            cut = [f for f in CLIPPED_FIELDS if "{" + f + "}" in text and f in present]
+            fixed = measure(sign_name + text.format_map({**values, **dict.fromkeys(cut, "")}))
+            budget = capacity(length.encoding, max_segments) - fixed.units
+            texts = {f: fields[f] for f in cut}
+            clipped = _share(texts, budget, length.encoding, text.count)
+            # A text with no room left is missing, like one never given: its optional
+            # part goes, rather than "：…。" standing for it.
+            squeezed = {f for f, v in clipped.items() if not v.strip(ELLIPSES)}
+            if not squeezed or text == (shorter := template.source(present - squeezed)):
+                break
+            present -= squeezed
+            text = shorter
         final = sign_name + text.format_map({**values, **clipped})
         return Rendered(name, language, final, measure(final))
 
 
 def _share(
-    texts: dict[str, str], budget: int, encoding: Encoding, uses: Callable[[str], int]
+    texts: Mapping[str, object], budget: int, encoding: Encoding, uses: Callable[[str], int]
 ) -> dict[str, str]:
     """Split the room among the variable texts: short ones keep all they need, the
     rest share what is left equally (a text the template uses twice costs twice)."""
     out: dict[str, str] = {}
     remaining = max(budget, 0)
-    pending = sorted(texts, key=lambda f: len(texts[f]))
+    pending = sorted(texts, key=lambda f: len(str(texts[f])))
     while pending:
         field = pending.pop(0)
         times = max(1, uses("{" + field + "}"))
         share = remaining // (len(pending) + 1) // times
-        value = clip(texts[field], share, encoding)
-        out[field] = value
-        remaining -= measure_units(value, encoding) * times
+        value = texts[field]
+        if isinstance(value, Listed):
+            out[field] = clip_list(value.items, value.separator, share, encoding)
+        else:
+            out[field] = clip(str(value), share, encoding)
+        remaining -= cost(out[field], encoding) * times
     return out
-
-
-def measure_units(text: str, encoding: Encoding) -> int:
-    if encoding == "GSM-7":
-        return sum(2 if ch in "^{}\\[~]|€\f" else 1 for ch in text)
-    return len(text.encode("utf-16-le")) // 2

@@ -4,7 +4,8 @@ One pass claims a batch (a lease, so two senders never take the same message and
 message whose sender died is taken up again), calls the provider for each in parallel
 outside any transaction, then records every outcome in one transaction with its
 `sms.sent` / `sms.failed` event. A send whose answer was lost is looked up at the
-provider before it is sent again, unless the provider recognises our message id.
+provider before it is sent again, unless the provider recognises our message id. A
+customer message held for quiet hours is checked again as it is claimed (recheck.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.notify.messages import service
 from services.notify.messages.context import Context
 from services.notify.messages.digests import send_digests
 from services.notify.messages.outcomes import Submission, failed, retry_later, submitted_many
+from services.notify.messages.recheck import drop_stale
 from services.notify.providers.base import (
     Outgoing,
     Provider,
@@ -113,9 +115,9 @@ class Sender:
         rows, self._claimed = self._claimed, []
         if not rows:
             with self.db.transaction() as session:
-                rows = service.claim_due(
-                    session, now=self.clock.now(), limit=config.send_batch, lease=lease
-                )
+                now = self.clock.now()
+                rows = service.claim_due(session, now=now, limit=config.send_batch, lease=lease)
+                rows = drop_stale(session, rows, now=now)
         if not rows:
             return 0
         # One phone's messages go one after another, in the order they were written (an
@@ -150,6 +152,7 @@ class Sender:
                 )
             submitted_many(session, self.ctx, done, provider=self.provider.name, now=now)
             following = service.claim_due(session, now=now, limit=config.send_batch, lease=lease)
+            following = drop_stale(session, following, now=now)
         self.sent += len(done)
         self._claimed = following
         return len(rows)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -128,3 +129,27 @@ def clip(text: str, budget: int, encoding: Encoding) -> str:
 
 def _wordy(cluster: str) -> bool:
     return cluster.isascii() and cluster.isalnum()
+
+
+def cost(text: str, encoding: Encoding) -> int:
+    """What a text costs in units of this encoding."""
+    return sum(_cost(ch, encoding) for ch in text)
+
+
+def clip_list(items: Sequence[str], separator: str, budget: int, encoding: Encoding) -> str:
+    """As many whole items as fit in `budget` units, joined, then "…" ("..." in GSM-7)
+    if some were left out: a reference is never cut in two."""
+    whole = separator.join(items)
+    if cost(whole, encoding) <= budget:
+        return whole
+    ellipsis = ELLIPSIS if encoding == "UCS-2" else "..."
+    room = budget - cost(separator + ellipsis, encoding)
+    kept: list[str] = []
+    used = 0
+    for item in items:
+        extra = cost(item, encoding) + (cost(separator, encoding) if kept else 0)
+        if used + extra > room:
+            break
+        kept.append(item)
+        used += extra
+    return separator.join(kept) + separator + ellipsis if kept else ellipsis

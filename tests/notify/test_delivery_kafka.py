@@ -7,13 +7,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from services.notify.db import inbox, outbox
 from services.notify.handlers import make_handlers
+from shared.clock import Clock, ManualClock
 from shared.consumer import EventConsumer
 from shared.contracts import SMS_FAILED, SMS_SENT
 from shared.kafka import create_producer
@@ -43,9 +46,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 @contextmanager
-def working(live: Live, lifecycle: str, sms: str | None = None) -> Iterator[EventConsumer]:
-    """Notify's worker for the block: its consumer on `lifecycle`, its sender, and its
-    relay publishing to `sms` in place of sms.events."""
+def working(
+    live: Live, lifecycle: str, sms: str | None = None, clock: Clock | None = None
+) -> Iterator[EventConsumer]:
+    """Notify's worker for the block: its consumer on `lifecycle`, its sender (on `clock`,
+    if given), and its relay publishing to `sms` in place of sms.events."""
     notify = live.notify
     settings = notify.env.settings
     topics_ready(settings.kafka_bootstrap_servers, lifecycle, *([sms] if sms else []))
@@ -59,7 +64,7 @@ def working(live: Live, lifecycle: str, sms: str | None = None) -> Iterator[Even
         settings=settings,
         producer=producer,
     )
-    sender = notify.sender()
+    sender = notify.sender(clock=clock)
     relay = OutboxRelay(
         notify.env.db,
         outbox,
@@ -146,7 +151,7 @@ def test_each_event_reaches_the_right_phone_in_the_right_language_once(
         BILLING_DESK: [f"【紧急】派单 {ref}（特急/账单计费），客户 +86138****8000"],
         CLERK: [f"【紧急】督办 {ref}"],
         BILLING_HEAD: [f"【紧急】投诉 {ref}（特急/账单计费）已升级至第2级：逾期未处理"],
-        DM02: [f"交接班：1 件未结投诉转由您负责（特急/紧急 1 件，超时 0 件）：{ref}"],
+        DM02: [f"交接班：1 件未结投诉转由您负责（特急/加急 1 件，超时 0 件）：{ref}"],
     }
     total = sum(len(v) for v in expected.values())
     producer = create_producer(notify.env.settings, "escalation-stand-in")
@@ -299,3 +304,63 @@ def test_a_send_whose_answer_was_lost_is_found_at_the_provider_not_sent_twice(
     (message,) = notify.messages()
     assert message.attempts == 1
     assert message.provider_message_id == service.phones.received(CUSTOMER)[0]["sid"]
+
+
+def test_a_customer_sms_held_for_the_night_is_checked_again_when_its_hour_comes(
+    live: Callable[..., Live], new_topic: Any
+) -> None:
+    # Quiet hours around this moment, whenever the suite runs: customer SMS wait for
+    # their end, two hours from now, when the sender's clock is moved there.
+    here = datetime.now(ZoneInfo("Asia/Shanghai"))
+    service = live(
+        quiet_hours_start=(here - timedelta(hours=1)).time().replace(microsecond=0),
+        quiet_hours_end=(here + timedelta(hours=2)).time().replace(microsecond=0),
+    )
+    notify = service.notify
+    topic = new_topic(1)
+    clock = ManualClock(datetime.now(UTC))
+    received = received_event()
+    events = [
+        received,
+        lifecycle_event(
+            "complaint.replied",
+            received,
+            [recipient("customer", CUSTOMER)],
+            action="reply",
+            to_state="replied",
+            history_seq=5,
+            resolution="已退还多扣的 30 元",
+        ),
+        # Before the night is over the follow-up call finds the customer satisfied.
+        lifecycle_event(
+            "complaint.closed",
+            received,
+            [],
+            action="feedback",
+            from_state="replied",
+            to_state="closed",
+            history_seq=6,
+        ),
+    ]
+    producer = create_producer(notify.env.settings, "escalation-stand-in")
+    try:
+        with working(service, topic, clock=clock) as consumer:
+            publish(producer, topic, *events)
+            wait_until(lambda: consumer.stats.handled == 3, timeout=60, what="the events handled")
+            held = notify.messages(phone=CUSTOMER)
+            assert [m.held_reason for m in held] == ["quiet_hours"] * 3
+            clock.advance(timedelta(hours=2, minutes=1))
+            wait_until(
+                lambda: (
+                    {m.status for m in notify.messages(phone=CUSTOMER)}
+                    == {"cancelled", "delivered"}
+                ),
+                timeout=60,
+                what="the night's messages sent or cancelled",
+            )
+    finally:
+        producer.close(timeout=10)
+    by_template = {m.template: m for m in notify.messages(phone=CUSTOMER)}
+    assert by_template["customer_received"].cancel_reason == "complaint_closed"
+    assert by_template["customer_replied"].cancel_reason == "complaint_closed"
+    assert bodies(service, CUSTOMER) == [by_template["customer_closed"].body]

@@ -3,6 +3,7 @@ sent, once per event, recipient and template."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,7 +84,7 @@ def test_the_duty_manager_gets_a_new_complaint_with_masked_phone_and_how_to_repl
         f"【紧急】新投诉 {reference}（特急/账单计费），客户 +86138****8000："
     )
     assert "上月话费账单多扣了 30 元" in sms.body
-    assert sms.body.endswith("回复1确认受理。")
+    assert sms.body.endswith(f"回复1确认受理。详情：http://127.0.0.1:8000/c/{reference}")
     assert (sms.urgent, sms.reply_kind, sms.staff_id) == (True, "ack", "DM01")
     assert len(notify.messages(phone=CUSTOMER)) == 1  # the acknowledgement only
 
@@ -113,23 +114,23 @@ def test_strong_emotion_marks_a_normal_complaint_urgent(notify: Notify) -> None:
             BILLING_DESK,
             "staff_dispatched",
             {"department_id": "billing", "details": {"instructions": "核对 11 月账单，多扣即退"}},
-            "核对 11 月账单，多扣即退。请登录系统签收。",
+            "核对 11 月账单，多扣即退。签收办理：http://127.0.0.1:8000/c/{ref}",
         ),
         (
             "complaint.urged",
             "department",
             CLERK,
             "staff_urged",
-            {"reason": "acceptance overdue", "due_at": datetime(2026, 11, 23, 1, 30, tzinfo=UTC)},
-            "期限 11-23 09:30：acceptance overdue。请尽快处理。",
+            {"reason": "请今天内签收", "due_at": datetime(2026, 11, 23, 1, 30, tzinfo=UTC)},
+            "期限 11-23 09:30：请今天内签收。请尽快处理。",
         ),
         (
             "complaint.escalated",
             "department_head",
             BILLING_HEAD,
             "staff_escalated",
-            {"escalation_level": 2, "reason": "resolution overdue"},
-            "已升级至第2级：resolution overdue。",
+            {"escalation_level": 2, "reason": "多次督办仍未处理"},
+            "已升级至第2级：多次督办仍未处理。请督促处理。",
         ),
         (
             "complaint.extension_requested",
@@ -138,18 +139,24 @@ def test_strong_emotion_marks_a_normal_complaint_urgent(notify: Notify) -> None:
             "staff_extension_requested",
             {
                 "department_id": "billing",
+                "department_name": "账务部",
                 "reason": "等待银行流水",
                 "details": {"until": "2026-11-25T10:00:00+00:00"},
             },
-            "billing 申请投诉 {ref} 延期至 11-25 18:00：等待银行流水。请登录系统审批。",
+            "账务部 申请投诉 {ref} 延期至 11-25 18:00：等待银行流水。审批：http://127.0.0.1:8000/c/{ref}",
         ),
         (
             "complaint.returned",
             "duty_manager",
             DM01,
             "staff_returned",
-            {"department_id": "billing", "reason": "不是账务问题"},
-            "被 billing 退回：不是账务问题。回复1确认。",
+            {
+                "department_id": "billing",
+                "department_name": "账务部",
+                "reason": "不是账务问题",
+                "details": {"reason_code": "not_ours"},
+            },
+            "被 账务部 退回（非本部门职责）：不是账务问题。回复1确认。",
         ),
         (
             "complaint.handed_over",
@@ -209,7 +216,7 @@ def test_the_customer_gets_the_resolution_and_the_satisfaction_question_then_the
     question = to_customer[1]
     reference = received.payload["reference"]
     assert question.body == (
-        f"Your complaint {reference}: We refunded the 30 yuan charged twice.. "
+        f"Your complaint {reference}: We refunded the 30 yuan charged twice. "
         "Reply 1 if you are satisfied, 2 if not."
     )
     assert question.reply_kind == "feedback"
@@ -226,7 +233,7 @@ def test_the_incoming_duty_manager_gets_one_hand_over_summary(notify: Notify) ->
     assert notify.deliver(event)
     sms = only(notify.messages())
     assert (sms.phone, sms.template, sms.complaint_id) == (DM02, "staff_shift_handover", None)
-    assert sms.body.startswith("交接班：2 件未结投诉转由您负责（特急/紧急 1 件")
+    assert sms.body.startswith("交接班：2 件未结投诉转由您负责（特急/加急 1 件")
     assert "TS20261122-000001, TS20261122-000002" in sms.body
 
 
@@ -303,7 +310,7 @@ def test_a_customer_who_opted_out_gets_no_more_customer_sms_but_staff_still_do(
     assert only(notify.messages(phone=SUPERVISOR)).status == "pending"
 
 
-def test_a_flood_of_notices_to_one_duty_manager_is_merged_into_a_digest(
+def test_a_flood_of_notices_to_one_duty_manager_is_merged_into_a_digest_that_says_what_each_is(
     make_notify: Any,
 ) -> None:
     notify: Notify = make_notify(staff_rate_limit=2, staff_rate_window_seconds=60)
@@ -311,6 +318,7 @@ def test_a_flood_of_notices_to_one_duty_manager_is_merged_into_a_digest(
     for n in range(5):
         received = received_event(severity="urgent" if n == 4 else "normal")
         references.append(received.payload["reference"])
+        notify.deliver(received)
         notify.deliver(
             lifecycle_event(
                 "complaint.urged",
@@ -318,6 +326,7 @@ def test_a_flood_of_notices_to_one_duty_manager_is_merged_into_a_digest(
                 [recipient("duty_manager", DM01, "DM01")],
                 strong_emotion=False,
                 severity="urgent" if n == 4 else "normal",
+                reason="请今天内回复客户",
             )
         )
     statuses = [m.status for m in notify.messages(phone=DM01)]
@@ -331,9 +340,88 @@ def test_a_flood_of_notices_to_one_duty_manager_is_merged_into_a_digest(
     rows = notify.messages(phone=DM01)
     digest = next(m for m in rows if m.id == digest_id)
     assert digest.template == "staff_digest"
-    assert digest.body.startswith("您有 2 条投诉通知")
-    assert f"{references[2]}, {references[3]}" in digest.body
+    assert digest.body == (
+        f"您有 2 条投诉通知：{references[2]}（账单计费）督办：请今天内回复客户；"
+        f"{references[3]}（账单计费）督办：请今天内回复客户。详情：http://127.0.0.1:8000"
+    )
+    assert digest.reply_kind is None  # nothing in it asks to be acknowledged
     assert [m.status for m in rows if m.digest_id == digest_id] == ["digested", "digested"]
+
+
+def test_new_complaint_prompts_in_a_digest_keep_what_they_are_and_can_still_be_answered(
+    make_notify: Any,
+) -> None:
+    notify: Notify = make_notify(staff_rate_limit=1, staff_rate_window_seconds=60)
+    received = [received_event(category=c) for c in ("billing", "network", "billing")]
+    for event in received:
+        notify.deliver(event)
+        notify.deliver(
+            lifecycle_event("complaint.assigned", event, [recipient("duty_manager", DM01, "DM01")])
+        )
+    assert [m.status for m in notify.messages(phone=DM01)] == ["pending", "held", "held"]
+    with notify.env.db.transaction() as session:
+        (digest_id,) = send_digests(
+            session, notify.ctx, now=datetime.now(UTC) + timedelta(seconds=61)
+        )
+    (digest,) = notify.messages(id=digest_id)
+    second, third = (e.payload["reference"] for e in received[1:])
+    # Each new complaint is one line: reference, category, what it is, a few words of it.
+    assert f"{second}（网络信号）新投诉：上月话费账单多扣了 30…" in digest.body
+    assert f"{third}（账单计费）新投诉：上月话费账单多扣了 30…" in digest.body
+    assert f"回复“1 编号”确认受理，如“1 {second}”。" in digest.body
+    assert digest.reply_kind == "ack"
+
+
+def test_a_digest_too_long_for_one_sms_goes_out_in_several_and_leaves_no_notice_out(
+    make_notify: Any,
+) -> None:
+    notify: Notify = make_notify(staff_rate_limit=1, staff_rate_window_seconds=60, max_segments=2)
+    references = []
+    for _ in range(6):
+        event = received_event()
+        references.append(event.payload["reference"])
+        notify.deliver(event)
+        notify.deliver(
+            lifecycle_event("complaint.assigned", event, [recipient("duty_manager", DM01, "DM01")])
+        )
+    with notify.env.db.transaction() as session:
+        made = send_digests(session, notify.ctx, now=datetime.now(UTC) + timedelta(seconds=61))
+    assert len(made) > 1
+    digests = [notify.messages(id=d)[0] for d in made]
+    for number, digest in enumerate(digests, start=1):
+        assert digest.segments <= 2
+        assert digest.body.startswith(f"您有 5 条投诉通知（短信 {number}/{len(made)}）：")
+    # Every held notice is in exactly one of them, whole.
+    for reference in references[1:]:
+        assert sum(reference in d.body for d in digests) == 1
+    assert "…；" not in "".join(d.body for d in digests)
+
+
+def test_urgent_prompts_are_never_rate_limited_or_held(make_notify: Any) -> None:
+    notify: Notify = make_notify(staff_rate_limit=1, staff_rate_window_seconds=600)
+    for n in range(5):
+        event = received_event(
+            severity="urgent" if n in (1, 3) else "normal", strong_emotion=n == 2
+        )
+        notify.deliver(event)
+        notify.deliver(
+            lifecycle_event(
+                "complaint.assigned",
+                event,
+                [recipient("duty_manager", DM01, "DM01")],
+                strong_emotion=n == 2,
+            )
+        )
+    sent = [(m.urgent, m.status) for m in notify.messages(phone=DM01)]
+    # The first normal one uses the limit; the second normal one waits; the urgent ones
+    # (by severity or by the caller's emotion) go at once, however many there are.
+    assert sent == [
+        (False, "pending"),
+        (True, "pending"),
+        (True, "pending"),
+        (True, "pending"),
+        (False, "held"),
+    ]
 
 
 def notify_payload(envelope: Any) -> Any:
@@ -342,36 +430,342 @@ def notify_payload(envelope: Any) -> Any:
     return LifecycleChanged.model_validate(envelope.payload)
 
 
-def test_staff_sms_link_to_the_complaint_on_the_workbench_and_customer_sms_do_not() -> None:
-    from dataclasses import replace
+# -- every SMS in the reader's own language ----------------------------------------------
 
-    from services.notify.db import outbox
-    from services.notify.messages.context import Context
-    from services.notify.messages.notices import Notice
-    from services.notify.rendering import Templates
-    from shared.outbox import Outbox
-    from shared.vocabulary import Audience
-    from tests.notify.conftest import notify_config
+REFERENCE_OR_LINK = re.compile(r"[A-Z]{1,4}\d{8}-\d{6}|https?://\S+")
 
-    def body(config: Any, notice: Notice) -> str:
-        templates = Templates.load(config.templates_dir, config.default_language)
-        ctx = Context(config, templates, Outbox(outbox, lanes=1))
-        row = planning.render_row(
-            ctx, notice, now=datetime.now(UTC), event_id=None, event_type=None, dedupe_key=None
+
+def latin_words(body: str) -> list[str]:
+    """The Latin words a Chinese SMS has besides its references and links."""
+    return re.findall(r"[A-Za-z]{2,}", REFERENCE_OR_LINK.sub("", body))
+
+
+BREACH = {
+    "stage": "acceptance",
+    "due_at": "2026-11-23T01:30:00+00:00",
+    "step": 1,
+    "late_minutes": 95,
+}
+
+
+def test_an_overdue_urge_is_worded_from_the_breach_facts_never_the_english_reason(
+    notify: Notify,
+) -> None:
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.urged",
+            received,
+            [recipient("department", CLERK, "B07")],
+            from_state="dispatched",
+            to_state="dispatched",
+            reason="acceptance deadline 2026-11-23T01:30+00:00 passed (95 min late)",
+            details={"breach": BREACH, "level": 1},
         )
-        return str(row["body"])
-
-    staff = Notice(
-        template="staff_assigned",
-        phone="+8613900139001",
-        audience=Audience.DUTY_MANAGER,
-        fields={"reference": "TS20261204-000001", "description": "账单多扣"},
-        staff_id="DM01",
-        complaint_id="c1",
-        reference="TS20261204-000001",
     )
-    customer = replace(staff, template="customer_received", audience=Audience.CUSTOMER)
-    linked = notify_config(workbench_url="https://workbench.example.cn/")
-    assert body(linked, staff).endswith(" https://workbench.example.cn/c/TS20261204-000001")
-    assert "http" not in body(notify_config(), staff)
-    assert "http" not in body(linked, customer)
+    sms = only(notify.messages(phone=CLERK))
+    reference = received.payload["reference"]
+    assert sms.template == "staff_urged_overdue"
+    assert sms.body == (
+        f"超时督办 {reference}（一般/账单计费）：部门签收期限 11-23 09:30 已过，"
+        f"已超时 1小时35分钟，请尽快处理。详情：http://127.0.0.1:8000/c/{reference}"
+    )
+    assert latin_words(sms.body) == []
+
+
+def test_an_overdue_escalation_at_the_duty_desk_names_the_desks_own_handling_time(
+    notify: Notify,
+) -> None:
+    received = received_event(severity="high")
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.escalated",
+            received,
+            [recipient("supervisor", SUPERVISOR, "SV01")],
+            escalation_level=2,
+            reason="resolution deadline 2026-11-23T01:30+00:00 passed (3 h 0 min late)",
+            details={"breach": {**BREACH, "stage": "resolution", "late_minutes": 180}},
+        )
+    )
+    sms = only(notify.messages(phone=SUPERVISOR))
+    assert sms.template == "staff_escalated_overdue"
+    assert "（加急/账单计费）值班处置期限 11-23 09:30 已过（超时 3小时），已升级至第2级" in sms.body
+    assert latin_words(sms.body) == []
+
+
+def test_a_return_names_the_department_by_its_name_and_the_reason_code_by_its_label(
+    notify: Notify,
+) -> None:
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.returned",
+            received,
+            [recipient("duty_manager", DM01, "DM01")],
+            from_state="dispatched",
+            department_id="fxroads",
+            department_name="市交通运输局",
+            reason="该路段归区里管",
+            details={"reason_code": "not_ours"},
+        )
+    )
+    sms = only(notify.messages(phone=DM01))
+    assert "被 市交通运输局 退回（非本部门职责）：该路段归区里管。回复1确认。" in sms.body
+    assert "fxroads" not in sms.body
+
+
+def test_a_satisfied_customer_whose_complaint_cannot_close_yet_is_told_to_staff_in_chinese(
+    notify: Notify,
+) -> None:
+    received = received_event(nature="compensation")
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.feedback_recorded",
+            received,
+            [recipient("duty_manager", DM01, "DM01")],
+            action="feedback",
+            from_state="replied",
+            to_state="replied",
+            summary="TS… [billing/normal] customer satisfied, not closed: a compensation …",
+            details={
+                "result": "satisfied",
+                "closure_blocked": "a compensation resolution needs the loss verified first",
+                "closure_blocked_by": "loss_not_verified",
+            },
+        )
+    )
+    sms = only(notify.messages(phone=DM01))
+    assert sms.template == "staff_closure_blocked"
+    assert "客户表示满意，但暂不能办结：需先核实损失并登记赔偿金额。" in sms.body
+    assert latin_words(sms.body) == []
+
+
+@pytest.mark.parametrize(
+    ("details", "reason", "expected"),
+    [
+        ({"via": "feedback", "result": "unsatisfied"}, None, "重办（第1次）：客户对答复不满意。"),
+        (
+            {"via": "feedback", "result": "unsatisfied", "comment": "钱还没到账"},
+            None,
+            "重办（第1次）：客户对答复不满意：钱还没到账。",
+        ),
+        ({"via": "staff"}, "客户来电补充了新情况", "重办（第1次）：客户来电补充了新情况。"),
+        ({"via": "staff"}, None, "重办（第1次）。"),
+    ],
+)
+def test_a_reopening_says_why_and_a_missing_reason_leaves_no_placeholder(
+    notify: Notify, details: dict[str, Any], reason: str | None, expected: str
+) -> None:
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.reopened",
+            received,
+            [recipient("department", BILLING_DESK)],
+            action="feedback" if details["via"] == "feedback" else "reopen",
+            from_state="replied",
+            to_state="dispatched",
+            reopen_count=1,
+            reason=reason,
+            details=details,
+        )
+    )
+    sms = only(notify.messages(phone=BILLING_DESK))
+    assert expected in sms.body
+    assert "-" not in REFERENCE_OR_LINK.sub("", sms.body)
+
+
+def test_every_time_in_an_sms_is_the_centres_local_time(notify: Notify) -> None:
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.extension_decided",
+            received,
+            [recipient("department", CLERK, "B07")],
+            from_state="in_progress",
+            to_state="in_progress",
+            due_at=datetime(2026, 11, 25, 16, 0, tzinfo=UTC),
+            details={"decision": "approve", "requested_until": "2026-11-25T16:00:00+00:00"},
+        )
+    )
+    notify.deliver(
+        lifecycle_event(
+            "complaint.dispatched",
+            received,
+            [recipient("department", BILLING_DESK)],
+            to_state="dispatched",
+            due_at=datetime(2026, 11, 23, 23, 45, tzinfo=UTC),
+        )
+    )
+    decided = only(notify.messages(phone=CLERK))
+    assert f"投诉 {received.payload['reference']} 延期至 11-26 00:00 的申请已批准。" in decided.body
+    assert "，期限 11-24 07:45" in only(notify.messages(phone=BILLING_DESK)).body
+
+
+def test_a_reader_abroad_gets_the_same_facts_in_english(notify: Notify) -> None:
+    abroad = "+447700900456"
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.urged",
+            received,
+            [recipient("department", abroad, "B09")],
+            from_state="dispatched",
+            to_state="dispatched",
+            reason="acceptance deadline passed",
+            details={"breach": BREACH},
+        )
+    )
+    sms = only(notify.messages(phone=abroad))
+    reference = received.payload["reference"]
+    assert sms.body == (
+        f"Overdue: {reference} (normal/Billing): Department acceptance deadline 11-23 09:30 "
+        f"passed, 1 h 35 min late. Please act now. http://127.0.0.1:8000/c/{reference}"
+    )
+
+
+def test_the_urgent_marker_and_the_severity_words_never_read_alike(notify: Notify) -> None:
+    bodies = {}
+    for severity in ("urgent", "high"):
+        received = received_event(severity=severity)
+        notify.deliver(received)
+        notify.deliver(
+            lifecycle_event(
+                "complaint.assigned",
+                received,
+                [recipient("duty_manager", DM01, "DM01")],
+                severity=severity,
+            )
+        )
+        bodies[severity] = notify.messages(phone=DM01)[-1].body
+    assert bodies["urgent"].startswith("【紧急】新投诉")
+    assert "（特急/账单计费）" in bodies["urgent"]
+    assert bodies["urgent"].count("紧急") == 1  # the marker, and no severity of that name
+    assert "（加急/账单计费）" in bodies["high"]
+    assert "紧急" not in bodies["high"]
+
+
+# -- links to the workbench ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_staff_sms_link_to_the_complaint_on_the_workbench_and_the_link_is_never_cut(
+    make_notify: Any, parts: int
+) -> None:
+    notify: Notify = make_notify(
+        workbench_url="https://workbench.hotline.example/", max_segments=parts
+    )
+    received = received_event(description="客户称上月话费账单多扣了 30 元，多次致电未果。" * 8)
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.dispatched",
+            received,
+            [recipient("department", BILLING_DESK)],
+            to_state="dispatched",
+            details={"instructions": "核对账单，多扣即退，并向客户致歉说明原因。" * 6},
+        )
+    )
+    sms = only(notify.messages(phone=BILLING_DESK))
+    reference = received.payload["reference"]
+    assert sms.body.endswith(f"签收办理：https://workbench.hotline.example/c/{reference}")
+    assert "…" in sms.body  # the instructions were cut, the link was not
+    assert sms.segments <= parts
+    assert "请登录系统" not in sms.body
+
+
+def test_without_a_workbench_address_staff_sms_carry_no_link_and_no_dangling_words(
+    make_notify: Any,
+) -> None:
+    notify: Notify = make_notify(workbench_url="")
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event("complaint.assigned", received, [recipient("duty_manager", DM01, "DM01")])
+    )
+    assert only(notify.messages(phone=DM01)).body.endswith("回复1确认受理。")
+
+
+# -- callers who cannot receive SMS ----------------------------------------------------------
+
+
+def test_a_landline_caller_is_registered_and_gets_no_sms(notify: Notify) -> None:
+    landline = "+861062345678"
+    received = received_event(customer_phone=landline, customer_textable=False)
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.replied",
+            received,
+            # Even if an older escalation still names the customer, the number is no mobile.
+            [recipient("customer", landline), recipient("duty_manager", DM01, "DM01")],
+            to_state="replied",
+            resolution="已电话告知处理结果",
+            customer_textable=False,
+        )
+    )
+    notify.deliver(lifecycle_event("complaint.closed", received, [], to_state="closed"))
+    assert notify.messages(phone=landline) == []
+    assert only(notify.messages(phone=DM01)).template == "staff_replied"
+
+
+# -- compliments ---------------------------------------------------------------------------
+
+
+def test_a_compliment_is_thanked_and_told_it_was_passed_on_never_asked_if_satisfied(
+    notify: Notify,
+) -> None:
+    received = received_event(
+        nature="recognition", category="service", description="表扬 12 路公交司机拾金不昧"
+    )
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.replied",
+            received,
+            [recipient("customer", CUSTOMER)],
+            to_state="replied",
+            nature="recognition",
+            resolution="已转达公交集团并通报表扬该司机。",
+        )
+    )
+    notify.deliver(
+        lifecycle_event("complaint.closed", received, [], to_state="closed", nature="recognition")
+    )
+    reference = received.payload["reference"]
+    thanks, conveyed = notify.messages(phone=CUSTOMER)
+    assert thanks.template == "customer_received_compliment"
+    assert thanks.body.startswith(f"您好，感谢您的表扬，受理编号 {reference}。")
+    assert conveyed.template == "customer_conveyed"
+    assert conveyed.body == (
+        f"您的表扬（{reference}）已转达：已转达公交集团并通报表扬该司机。感谢您对我们工作的支持！"
+    )
+    assert conveyed.reply_kind is None
+    assert "回复1" not in conveyed.body and "投诉" not in thanks.body + conveyed.body
+
+
+def test_a_compliment_closed_at_once_with_its_answer_is_told_it_was_passed_on_once(
+    notify: Notify,
+) -> None:
+    received = received_event(nature="recognition")
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.closed",
+            received,
+            [],
+            from_state="with_duty_manager",
+            to_state="closed",
+            nature="recognition",
+            resolution="已转达",
+        )
+    )
+    templates = [m.template for m in notify.messages(phone=CUSTOMER)]
+    assert templates == ["customer_received_compliment", "customer_conveyed"]

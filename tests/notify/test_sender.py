@@ -1,5 +1,6 @@
 """The sender against the development gateway as a real HTTP server: refusals are final,
-held messages wait, and a message whose sender died mid-call is not sent twice."""
+held messages wait (and are checked again when their hour comes), and a message whose
+sender died mid-call is not sent twice."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notify.messages import service
-from shared.contracts import SMS_FAILED
+from services.notify.messages import planning, service
+from shared.clock import ManualClock
+from shared.contracts import SMS_FAILED, ComplaintReceived, LifecycleChanged
+from shared.events import Envelope
 from shared.topics import SMS_EVENTS, dlq
-from tests.notify.conftest import CUSTOMER, Live, received_event
+from tests.notify.conftest import (
+    CUSTOMER,
+    Live,
+    Notify,
+    lifecycle_event,
+    received_event,
+    recipient,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -156,3 +166,161 @@ def test_two_senders_at_once_send_each_message_once(live: Callable[..., Live]) -
     assert service_.phones.sends() == len(phones)
     assert all(len(service_.phones.received(phone)) == 1 for phone in phones)
     assert {m.status for m in notify.messages()} <= {"sent", "delivered"}
+
+
+# -- customer SMS held for the night, checked again when their hour comes -----------------
+
+NIGHT = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+MORNING = datetime(2026, 11, 23, 0, 0, 30, tzinfo=UTC)  # just after 08:00
+
+
+def at_night(notify: Notify, envelope: Envelope, when: datetime = NIGHT) -> None:
+    """Plan an event as notify's consumer would have at `when`."""
+    with notify.env.db.transaction() as session:
+        if envelope.type == "complaint.received":
+            planning.on_complaint_received(
+                session,
+                notify.ctx,
+                ComplaintReceived.model_validate(envelope.payload),
+                event_id=str(envelope.event_id),
+                now=when,
+            )
+        else:
+            planning.on_lifecycle_changed(
+                session,
+                notify.ctx,
+                envelope.type,
+                LifecycleChanged.model_validate(envelope.payload),
+                event_id=str(envelope.event_id),
+                now=when,
+            )
+
+
+def in_the_morning(notify: Notify) -> None:
+    sender = notify.sender(clock=ManualClock(MORNING))
+    try:
+        while sender.send_due():
+            pass
+    finally:
+        sender.close()
+
+
+def replied(received: Envelope, seq: int, resolution: str = "已退还多扣的 30 元") -> Envelope:
+    return lifecycle_event(
+        "complaint.replied",
+        received,
+        [recipient("customer", CUSTOMER)],
+        action="reply",
+        from_state="in_progress",
+        to_state="replied",
+        history_seq=seq,
+        resolution=resolution,
+    )
+
+
+def test_a_satisfaction_question_held_for_the_night_is_cancelled_once_the_customer_answered(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live(quiet_hours_start="22:00", quiet_hours_end="08:00")
+    notify = service_.notify
+    received = received_event()
+    at_night(notify, received)
+    at_night(notify, replied(received, 5))
+    # At 07:40 the follow-up call reaches the customer, who is satisfied: it closes.
+    closed = lifecycle_event(
+        "complaint.closed",
+        received,
+        [],
+        action="feedback",
+        from_state="replied",
+        to_state="closed",
+        history_seq=6,
+    )
+    at_night(notify, closed, NIGHT + timedelta(hours=8, minutes=10))
+    assert {m.held_reason for m in notify.messages()} == {"quiet_hours"}
+
+    in_the_morning(notify)
+    by_template = {m.template: m for m in notify.messages()}
+    # The acknowledgement and the question are no longer true; the closure is.
+    assert (
+        by_template["customer_received"].status,
+        by_template["customer_received"].cancel_reason,
+    ) == (
+        "cancelled",
+        "complaint_closed",
+    )
+    assert (
+        by_template["customer_replied"].status,
+        by_template["customer_replied"].cancel_reason,
+    ) == (
+        "cancelled",
+        "complaint_closed",
+    )
+    (sent,) = service_.phones.received(CUSTOMER)
+    assert sent["body"] == by_template["customer_closed"].body
+    assert service_.phones.sends() == 1
+
+
+def test_a_question_overtaken_by_a_reopening_and_a_new_answer_is_asked_once(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live(quiet_hours_start="22:00", quiet_hours_end="08:00")
+    notify = service_.notify
+    received = received_event()
+    at_night(notify, received)
+    at_night(notify, replied(received, 5, "已退款"))
+    # The duty manager finds the answer wrong, reopens it; the department answers again.
+    at_night(
+        notify,
+        lifecycle_event(
+            "complaint.reopened",
+            received,
+            [],
+            action="reopen",
+            from_state="replied",
+            to_state="dispatched",
+            history_seq=6,
+        ),
+        NIGHT + timedelta(minutes=20),
+    )
+    at_night(notify, replied(received, 9, "已退款并补偿 10 元话费"), NIGHT + timedelta(hours=1))
+    in_the_morning(notify)
+    first, second = [m for m in notify.messages() if m.template == "customer_replied"]
+    assert (first.status, first.cancel_reason) == ("cancelled", "superseded")
+    assert second.status != "cancelled"
+    bodies = [m["body"] for m in service_.phones.received(CUSTOMER)]
+    assert len(bodies) == 2 and "补偿 10 元话费" in bodies[1]  # the acknowledgement, the new answer
+
+
+def test_a_customer_who_opted_out_during_the_night_gets_nothing_held_for_the_morning(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live(quiet_hours_start="22:00", quiet_hours_end="08:00")
+    notify = service_.notify
+    at_night(notify, received_event())
+    with notify.env.db.transaction() as session:
+        service.opt_out(session, phone=CUSTOMER, keyword="退订", now=NIGHT + timedelta(hours=1))
+    in_the_morning(notify)
+    (message,) = notify.messages()
+    assert (message.status, message.cancel_reason) == ("cancelled", "opted_out")
+    assert service_.phones.received(CUSTOMER) == []
+
+
+def test_a_message_held_for_the_night_that_still_holds_goes_out_in_the_morning(
+    live: Callable[..., Live],
+) -> None:
+    service_ = live(quiet_hours_start="22:00", quiet_hours_end="08:00")
+    notify = service_.notify
+    received = received_event()
+    at_night(notify, received)
+    at_night(
+        notify,
+        lifecycle_event(
+            "complaint.assigned", received, [recipient("duty_manager", "+8613900139001", "DM01")]
+        ),
+    )
+    in_the_morning(notify)
+    assert [m["body"] for m in service_.phones.received(CUSTOMER)] == [
+        m.body for m in notify.messages(phone=CUSTOMER)
+    ]
+    assert notify.messages(phone=CUSTOMER)[0].status != "cancelled"

@@ -4,12 +4,13 @@ allowed number of parts, and refused at start when wrong."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from services.notify.config import NotifyConfig
-from services.notify.rendering import NAMES, TemplateError, Templates
+from services.notify.rendering import NAMES, Listed, TemplateError, Templates
 from services.notify.text import measure
 
 LONG = "客户称上月话费账单多扣了 30 元，多次致电客服未果，情绪激动，要求当天退款并道歉。" * 6
@@ -103,3 +104,73 @@ def test_every_complaint_category_is_named_in_each_language(templates: Templates
         for language, column in (("zh-CN", "zh"), ("en", "en")):
             # The SMS names a category exactly as the agent's category picker does.
             assert templates.label(language, "category", category["id"]) == category[column]
+
+
+def test_an_optional_part_is_left_out_with_its_punctuation_when_its_value_is_missing(
+    templates: Templates,
+) -> None:
+    fields = {"reference": "TS20261122-000001", "reopen_count": 1, "link": None}
+    rendered = templates.render("staff_reopened", "zh-CN", fields, max_segments=3)
+    assert rendered.text == "投诉 TS20261122-000001重办（第1次）。"
+    fields |= {"severity": "一般", "category": "账单计费", "reason": "客户补充了新情况"}
+    rendered = templates.render("staff_reopened", "zh-CN", fields, max_segments=3)
+    assert (
+        rendered.text == "投诉 TS20261122-000001（一般/账单计费）重办（第1次）：客户补充了新情况。"
+    )
+
+
+def test_a_centre_can_write_brackets_and_is_told_of_an_unbalanced_one(tmp_path: Path) -> None:
+    for path in Path(NotifyConfig().templates_dir).glob("*.toml"):
+        (tmp_path / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "en.toml").write_text(
+        "[templates.customer_closed]\n"
+        'text = "[[Hotline]] {reference} closed[ ({customer_name})]"\n',
+        encoding="utf-8",
+    )
+    loaded = Templates.load(tmp_path, "zh-CN")
+    closed = loaded.render("customer_closed", "en", {"reference": "X"}, max_segments=1)
+    assert closed.text == "[Hotline] X closed"
+    for text, problem in [
+        ("{reference} [closed", "never closed"),
+        ("{reference} closed]", "without its"),
+        ("{reference}[ closed]", "names no placeholder"),
+        ("[{reference} [{customer_name}]]", "cannot hold another"),
+    ]:
+        (tmp_path / "en.toml").write_text(
+            f'[templates.customer_closed]\ntext = "{text}"\n', encoding="utf-8"
+        )
+        with pytest.raises(
+            TemplateError, match=rf"en.toml \[templates.customer_closed\].*{problem}"
+        ):
+            Templates.load(tmp_path, "zh-CN")
+
+
+def test_a_list_of_references_loses_whole_references_never_half_of_one(
+    templates: Templates,
+) -> None:
+    references = tuple(f"TS20261122-{n:06d}" for n in range(1, 40))
+    fields = {"count": 39, "urgent_count": 3, "overdue_count": 1, "references": Listed(references)}
+    rendered = templates.render("staff_shift_handover", "zh-CN", fields, max_segments=2)
+    assert rendered.segments <= 2
+    shown = re.findall(r"TS\d{8}-\d{6}", rendered.text)
+    assert shown == list(references[: len(shown)]) and 0 < len(shown) < 39
+    assert f"{shown[-1]}, …" in rendered.text
+
+
+def test_a_text_cut_to_nothing_takes_its_optional_part_with_it(templates: Templates) -> None:
+    fields: dict[str, object] = {
+        "reference": "TS20261122-000001",
+        "severity": "一般",
+        "category": "账单计费",
+        "customer_phone": "+86138****8000",
+        "link": "https://workbench.hotline.example/c/TS20261122-000001",
+    }
+    bare = templates.render("staff_dispatched", "zh-CN", fields, max_segments=2)
+    # A link (never cut) so long that the two parts leave no room for the instructions.
+    fields["link"] = str(fields["link"]) + "?" + "x" * (67 * 2 - bare.length.units - 2)
+    fields["instructions"] = LONG
+    rendered = templates.render("staff_dispatched", "zh-CN", fields, max_segments=2)
+    assert rendered.text == bare.text.replace(
+        "https://workbench.hotline.example/c/TS20261122-000001", str(fields["link"])
+    )
+    assert "：…" not in rendered.text and rendered.segments == 2

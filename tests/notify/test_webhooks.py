@@ -246,11 +246,13 @@ def test_the_message_log_shows_a_complaints_sms_with_delivery_status(
     answer = api.get("/messages", params={"complaint_id": received.complaint_id}, headers=manager)
     assert answer.status_code == 200, answer.text
     items = answer.json()["items"]
-    assert [(m["direction"], m["phone"], m["status"]) for m in items] == [
-        ("in", DM01, "received"),
-        ("out", DM01, "pending"),
-        ("out", CUSTOMER, "pending"),
+    assert [(m["direction"], m["phone"], m["template"]) for m in items] == [
+        ("out", DM01, "staff_ack_confirmed"),  # what the "1" did, answered at once
+        ("in", DM01, None),
+        ("out", DM01, "staff_assigned"),
+        ("out", CUSTOMER, "customer_received"),
     ]
+    assert [m["status"] for m in items] == ["pending", "received", "pending", "pending"]
     by_phone = api.get("/messages", params={"phone": "138 0013 8000"}, headers=manager).json()
     assert [m["template"] for m in by_phone["items"]] == ["customer_received"]
     qa = api.get("/messages", headers=notify.env.token("qa", "Q01")).json()["items"]
@@ -263,3 +265,98 @@ def test_the_message_log_shows_a_complaints_sms_with_delivery_status(
     bad = api.get("/messages", params={"status": "lost"}, headers=manager)
     assert bad.status_code == 422
     assert "status" in bad.json()["message"]
+
+
+# -- a duty manager's "1" with several complaints waiting ----------------------------------
+
+
+def answers_to(notify: Notify, phone: str) -> list[Any]:
+    """What notify texted back to a person's replies, oldest first."""
+    return [m for m in notify.messages(phone=phone) if (m.template or "").startswith("staff_ack")]
+
+
+def test_a_bare_1_with_several_complaints_waiting_acknowledges_none_and_asks_which(
+    notify: Notify, provider: Provider
+) -> None:
+    first = assigned_to_dm01(notify)
+    second = assigned_to_dm01(notify)
+    a, b = first.payload["reference"], second.payload["reference"]
+
+    provider.sms(DM01, "1")
+    (guess,) = inbound_events(notify)
+    assert (guess.payload["intent"], guess.payload["complaint_id"]) == ("ack", None)
+    (which,) = answers_to(notify, DM01)
+    assert which.body == (f"您有 2 件投诉待确认：{b}, {a}。请回复“1 编号”确认其中一件，如“1 {b}”。")
+
+    # He names the one he means; the answer says so, and what still waits.
+    provider.sms(DM01, f"1 {a}")
+    named = inbound_events(notify)[-1]
+    assert (named.payload["intent"], named.payload["complaint_id"]) == ("ack", first.complaint_id)
+    confirmed = answers_to(notify, DM01)[-1]
+    assert confirmed.body.startswith(
+        f"已收到您对投诉 {a}（账单计费）的确认。另有 1 件待确认：{b}，回复“1 编号”确认。"
+    )
+
+    # Now one waits, so a bare "1" is that one.
+    provider.sms(DM01, "收到")
+    last = inbound_events(notify)[-1]
+    assert (last.payload["intent"], last.payload["complaint_id"]) == ("ack", second.complaint_id)
+    assert answers_to(notify, DM01)[-1].body.startswith(
+        f"已收到您对投诉 {b}（账单计费）的确认。详情："
+    )
+
+
+def test_a_bare_1_answers_the_complaint_still_waiting_not_the_newest_already_acknowledged(
+    notify: Notify, provider: Provider
+) -> None:
+    older = assigned_to_dm01(notify)
+    newer = assigned_to_dm01(notify)
+    # The newer one was acknowledged on the workbench; escalation says so.
+    notify.deliver(lifecycle_event("complaint.acknowledged", newer, [], action="acknowledge"))
+    provider.sms(DM01, "1")
+    (event,) = inbound_events(notify)
+    assert (event.payload["intent"], event.payload["complaint_id"]) == ("ack", older.complaint_id)
+    (answer,) = answers_to(notify, DM01)
+    assert answer.body.startswith(
+        f"已收到您对投诉 {older.payload['reference']}（账单计费）的确认。"
+    )
+
+
+def test_a_1_when_nothing_waits_acknowledges_nothing_and_says_so(
+    notify: Notify, provider: Provider
+) -> None:
+    received = assigned_to_dm01(notify)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.dispatched",
+            received,
+            [],
+            action="dispatch",
+            to_state="dispatched",
+            department_id="billing",
+        )
+    )
+    provider.sms(DM01, "1")
+    (event,) = inbound_events(notify)
+    assert (event.payload["intent"], event.payload["complaint_id"]) == ("ack", None)
+    (answer,) = answers_to(notify, DM01)
+    assert answer.body.startswith("目前没有待您确认的投诉，您的回复未作处理。")
+
+
+def test_a_reply_to_a_digest_naming_a_reference_acknowledges_that_complaint(
+    make_notify: Any,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.notify.messages.digests import send_digests
+
+    notify: Notify = make_notify(staff_rate_limit=1, staff_rate_window_seconds=60)
+    complaints = [assigned_to_dm01(notify) for _ in range(3)]
+    with notify.env.db.transaction() as session:
+        send_digests(session, notify.ctx, now=datetime.now(UTC) + timedelta(seconds=61))
+    with TestClient(create_app(notify.env.settings, notify.config)) as client:
+        phone = Provider(client, notify.config.twilio_auth_token)
+        held = complaints[2]
+        phone.sms(DM01, f"1 {held.payload['reference']}")
+    (event,) = inbound_events(notify)
+    assert (event.payload["intent"], event.payload["complaint_id"]) == ("ack", held.complaint_id)

@@ -171,8 +171,8 @@ def test_a_complaint_reaches_the_duty_managers_phone_and_his_1_acknowledges_it(
         what="the new complaint on the duty manager's phone",
     )
     (sms,) = platform.sms_to(DM01)
-    assert sms.startswith(f"【紧急】新投诉 {reference}（紧急/账单计费），客户 +86138****8000：")
-    assert sms.endswith("回复1确认受理。")
+    assert sms.startswith(f"【紧急】新投诉 {reference}（加急/账单计费），客户 +86138****8000：")
+    assert sms.endswith(f"回复1确认受理。详情：http://127.0.0.1:8000/c/{reference}")
     (ack,) = platform.sms_to(CUSTOMER)
     assert reference in ack
 
@@ -186,6 +186,11 @@ def test_a_complaint_reaches_the_duty_managers_phone_and_his_1_acknowledges_it(
     entry = platform.history(complaint["id"])[-1]
     assert (entry["actor_id"], entry["payload"]["via"]) == ("DM01", "sms")
     assert platform.state(complaint["id"]) == "with_duty_manager"
+    # And his phone says what the "1" did.
+    wait_until(
+        lambda: len(platform.sms_to(DM01)) == 2, timeout=60, what="the acknowledgement's answer"
+    )
+    assert platform.sms_to(DM01)[-1].startswith(f"已收到您对投诉 {reference}（账单计费）的确认。")
 
 
 def test_a_customers_2_to_the_satisfaction_question_reopens_the_replied_complaint(

@@ -264,6 +264,7 @@ def receive(
             "reference": received.reference,
             "customer_phone": received.customer_phone,
             "customer_name": received.customer_name,
+            "customer_textable": received.customer_textable,
             "channel": received.channel,
             "category": received.category,
             "severity": received.severity,

@@ -48,6 +48,8 @@ class Complaint(EscalationTable, table=True):
     reference: str = Col(max_length=32, unique=True)
     customer_phone: str | None = Col(default=None, max_length=20)
     customer_name: str | None = Col(default=None, max_length=64)
+    # False: a landline or no number; the customer is then never an SMS recipient.
+    customer_textable: bool = Col(default=True)
     channel: str = Col(max_length=16)
     category: str = Col(max_length=40)
     severity: str = Col(max_length=16)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import Decision
 from shared.contracts import LifecycleChanged, Recipient
-from shared.vocabulary import Action, Audience, EventName, ExtensionDecision, Role
+from shared.vocabulary import Action, Audience, ClosureBlock, EventName, ExtensionDecision, Role
 
 # Who hears of each event: `holder` is whoever holds the complaint after the change
 # (a person, or a department's or the supervisors' shared queue).
@@ -100,7 +100,9 @@ def recipients(
             role_queue(Role.SUPERVISOR)
 
     def customer() -> None:
-        if complaint["customer_phone"] and not complaint["imported"]:
+        # A landline (not textable) is called back by people, never texted.
+        textable = complaint["customer_textable"]
+        if complaint["customer_phone"] and textable and not complaint["imported"]:
             found.append(
                 Recipient(
                     audience=Audience.CUSTOMER,
@@ -224,6 +226,20 @@ def summary(
 _TOP_LEVEL = frozenset(LifecycleChanged.model_fields)
 
 
+def closure_block(complaint: Mapping[str, Any]) -> ClosureBlock | None:
+    """Why a complaint the customer is satisfied with cannot close yet, as a word notify
+    can put in any language (the lifecycle's own sentence is English)."""
+    verified = complaint["loss_verified"] and complaint["compensation_amount"] is not None
+    if complaint["with_compensation"] and not verified:
+        return ClosureBlock.LOSS_NOT_VERIFIED
+    return None
+
+
+def _department_name(session: Session, department_id: Any) -> str | None:
+    row = directory.get_department(session, department_id) if department_id else None
+    return row.name if row is not None else None
+
+
 def lifecycle_payload(
     session: Session,
     complaint: Mapping[str, Any],
@@ -235,8 +251,10 @@ def lifecycle_payload(
 ) -> LifecycleChanged:
     """The event payload for one accepted decision; `complaint` is the row after it."""
     p = decision.payload
-    department_id = p.get("department_id")
-    department = directory.get_department(session, department_id) if department_id else None
+    details = {k: v for k, v in p.items() if k not in _TOP_LEVEL}
+    if "closure_blocked" in p:
+        blocked = closure_block(complaint)
+        details["closure_blocked_by"] = blocked.value if blocked else None
     return LifecycleChanged(
         complaint_id=complaint["id"],
         reference=complaint["reference"],
@@ -246,8 +264,8 @@ def lifecycle_payload(
         history_seq=seq,
         holder_staff_id=complaint["holder_staff_id"],
         holder_role=complaint["holder_role"],
-        department_id=department_id,
-        department_name=department.name if department is not None else None,
+        department_id=p.get("department_id"),
+        department_name=_department_name(session, p.get("department_id")),
         closure_reason=complaint["closure_reason"],
         bounce_count=complaint["bounce_count"],
         reopen_count=complaint["reopen_count"],
@@ -262,7 +280,8 @@ def lifecycle_payload(
         resolution=complaint["resolution"],
         root_cause=complaint["root_cause"],
         reason=p.get("reason"),
-        details={k: v for k, v in p.items() if k not in _TOP_LEVEL},
+        details=details,
         recipients=recipients(session, complaint, decision, actor_id, centre_managers),
         summary=summary(decision.event_type, complaint, p, actor_id),
+        customer_textable=complaint["customer_textable"],
     )

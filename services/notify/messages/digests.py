@@ -1,57 +1,109 @@
-"""Digests: a staff phone's notices held by the rate limit, merged into one message."""
+"""Digests: a staff phone's notices held by the rate limit, merged. Each notice keeps its
+line (reference, category, what it is, a few words), and a digest that holds notices to
+acknowledge says how to answer one of them ("1 TS…"); when the lines do not fit in one
+SMS, they go out in as many as they need, none left out. Urgent notices are never held.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from services.notify.messages import service
 from services.notify.messages.context import Context
 from services.notify.messages.notices import Notice
-from services.notify.messages.planning import render_row
+from services.notify.messages.planning import language_for, render_row
+from services.notify.rendering import Listed
 from shared.logs import mask_phone
 from shared.vocabulary import Audience
 
 log = logging.getLogger(__name__)
 
 
+def _separator(language: str) -> str:
+    return "; " if language.lower().startswith("en") else "；"
+
+
+def _fields(lines: Sequence[str], rows: Sequence[Any], total: int, language: str) -> dict[str, Any]:
+    example = next((r.reference for r in rows if r.reply_kind == "ack" and r.reference), None)
+    # One line alone is cut like any text if it must be; a list loses whole lines.
+    items: object = lines[0] if len(lines) == 1 else Listed(tuple(lines), _separator(language))
+    return {"count": total, "items": items, "ack_example": example}
+
+
+def _packed(ctx: Context, language: str, held: Sequence[Any]) -> list[list[Any]]:
+    """The held notices split into runs that each fit one digest SMS, in order."""
+    lines = [m.digest_line or m.reference or m.body for m in held]
+    limit = ctx.config.max_segments
+
+    def fits(start: int, end: int, numbered: bool) -> bool:
+        fields = _fields(lines[start:end], held[start:end], len(held), language)
+        if numbered:  # the widest the numbers can be
+            fields |= {"part": str(len(held)), "parts": str(len(held))}
+        rendered = ctx.templates.render(
+            "staff_digest", language, fields, max_segments=99, sign_name=ctx.config.sign_name
+        )
+        return rendered.segments <= limit
+
+    if fits(0, len(held), numbered=False):
+        return [list(held)]
+    runs: list[list[Any]] = []
+    start = 0
+    while start < len(held):
+        end = start + 1
+        while end < len(held) and fits(start, end + 1, numbered=True):
+            end += 1
+        runs.append(list(held[start:end]))
+        start = end
+    return runs
+
+
 def send_digests(session: Session, ctx: Context, *, now: datetime) -> list[str]:
-    """Merge each phone's held notices into one message once the oldest has waited a
-    whole rate-limit window."""
+    """Merge each phone's held notices into digests once the oldest has waited a whole
+    rate-limit window. Returns the ids of the digest messages."""
     window = timedelta(seconds=ctx.config.staff_rate_window_seconds)
     made = []
     for phone in service.held_phones(session, before=now - window):
         held = service.held_for(session, phone)
         if not held:
             continue
-        digest_id = str(uuid.uuid4())
-        references = list(dict.fromkeys(m.reference for m in held if m.reference))
+        language = ctx.templates.language_for(language_for(phone, ctx.config))
+        runs = _packed(ctx, language, held)
         first = held[0]
-        notice = Notice(
-            template="staff_digest",
-            phone=phone,
-            audience=first.audience or Audience.DUTY_MANAGER,
-            staff_id=first.staff_id,
-            fields={
-                "count": len(held),
-                "urgent_count": sum(1 for m in held if m.urgent),
-                "references": ", ".join(references),
-            },
+        for number, run in enumerate(runs, start=1):
+            digest_id = str(uuid.uuid4())
+            lines = [m.digest_line or m.reference or m.body for m in run]
+            fields = _fields(lines, run, len(held), language)
+            if len(runs) > 1:
+                fields |= {"part": number, "parts": len(runs)}
+            asks = any(m.reply_kind == "ack" for m in run)
+            notice = Notice(
+                template="staff_digest",
+                phone=phone,
+                audience=first.audience or Audience.DUTY_MANAGER,
+                staff_id=first.staff_id,
+                fields=fields,
+                # A "1" to it is read against the notices it holds (replies.py).
+                reply_kind="ack" if asks else None,
+            )
+            row = render_row(
+                ctx,
+                notice,
+                now=now,
+                event_id=None,
+                event_type="notify.digest",
+                dedupe_key=f"digest:{digest_id}",
+            )
+            row["id"] = digest_id
+            service.add_messages(session, [row])
+            service.mark_digested(session, [m.id for m in run], digest_id, now)
+            made.append(digest_id)
+        log.info(
+            "digest of %d held notices to %s in %d SMS", len(held), mask_phone(phone), len(runs)
         )
-        row = render_row(
-            ctx,
-            notice,
-            now=now,
-            event_id=None,
-            event_type="notify.digest",
-            dedupe_key=f"digest:{digest_id}",
-        )
-        row["id"] = digest_id
-        service.add_messages(session, [row])
-        service.mark_digested(session, [m.id for m in held], digest_id, now)
-        made.append(digest_id)
-        log.info("digest of %d held notices to %s", len(held), mask_phone(phone))
     return made

@@ -7,6 +7,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -38,21 +39,31 @@ def receive(
     session: Session, ctx: Context, provider: str, inbound: Inbound, *, now: datetime
 ) -> Received:
     """Store an SMS a person sent, read it against the message it answers, and publish
-    `sms.inbound`. Opt-outs and opt-ins take effect here, with one confirmation each."""
+    `sms.inbound`. Opt-outs and opt-ins take effect here, with one confirmation each; a
+    duty manager's acknowledgement is answered with what it acknowledged."""
     phone = "".join(inbound.phone.split())
     key = f"in:{provider}:{inbound.provider_message_id}" if inbound.provider_message_id else None
     if key is not None and (earlier := service.get_by_dedupe_key(session, key)) is not None:
         return Received(earlier.id, earlier.intent or "message", earlier.complaint_id, True)
     reading = replies.read(inbound.text)
-    window = timedelta(hours=ctx.config.reply_window_hours)
-    prompt = service.newest_prompt(
-        session, phone=phone, since=now - window, reference=reading.reference
-    )
+    since = now - timedelta(hours=ctx.config.reply_window_hours)
+    prompt = service.newest_prompt(session, phone=phone, since=since, reference=reading.reference)
     intent = replies.intent(inbound.text, prompt.reply_kind if prompt else None)
     about = prompt
-    if about is None:
-        since = now - timedelta(days=ctx.config.message_window_days)
-        about = service.newest_about_a_complaint(session, phone=phone, since=since)
+    waiting: list[Any] = []
+    if intent == SmsIntent.ACK and reading.reference is None:
+        # A bare "1": it answers the one complaint waiting for this person's
+        # acknowledgement. With several waiting it would be a guess, so none is taken
+        # and the person is asked which; with none, they are told so.
+        waiting = service.open_prompts(session, phone=phone, since=since)
+        about = waiting[0] if len(waiting) == 1 else None
+    if about is None and intent != SmsIntent.ACK:
+        earlier_since = now - timedelta(days=ctx.config.message_window_days)
+        about = service.newest_about_a_complaint(session, phone=phone, since=earlier_since)
+    # Who wrote, when no one complaint is meant: the person the prompt was for.
+    writer = about or prompt
+    # The message it answers: the one acknowledged, or the newest that asked.
+    answers = about if intent == SmsIntent.ACK and about is not None else prompt
     message_id = str(uuid.uuid4())
     language = language_for(phone, ctx.config)
     service.add_messages(
@@ -66,8 +77,8 @@ def receive(
                 "reference": about.reference if about else None,
                 "department_id": about.department_id if about else None,
                 "phone": phone,
-                "audience": about.audience if about else None,
-                "staff_id": about.staff_id if about else None,
+                "audience": writer.audience if writer else None,
+                "staff_id": writer.staff_id if writer else None,
                 "language": language,
                 "body": inbound.text,
                 "encoding": "UCS-2" if not inbound.text.isascii() else "GSM-7",
@@ -78,7 +89,7 @@ def receive(
                 "provider": provider,
                 "provider_message_id": inbound.provider_message_id,
                 "intent": intent,
-                "in_reply_to": prompt.id if prompt else None,
+                "in_reply_to": answers.id if answers else None,
                 "created_at": now,
                 "updated_at": now,
                 "finished_at": now,
@@ -89,9 +100,14 @@ def receive(
     if intent == SmsIntent.OPT_OUT and service.opt_out(
         session, phone=phone, keyword=reading.word, now=now
     ):
-        _confirm(session, ctx, "customer_opted_out", phone, message_id, now)
+        _confirm(session, ctx, Notice("customer_opted_out", phone, "customer"), message_id, now)
     elif intent == SmsIntent.OPT_IN and service.opt_in(session, phone=phone):
-        _confirm(session, ctx, "customer_opted_in", phone, message_id, now)
+        _confirm(session, ctx, Notice("customer_opted_in", phone, "customer"), message_id, now)
+    elif intent == SmsIntent.ACK and writer is not None:
+        _answer_ack(session, ctx, about, writer, waiting, phone, since, message_id, now)
+    elif intent in (SmsIntent.SATISFIED, SmsIntent.UNSATISFIED) and about and about.complaint_id:
+        # A question about the same complaint waiting for the morning is not asked now.
+        service.customer_answered(session, about.complaint_id, now=now)
     log.info(
         "SMS from %s read as %s%s",
         mask_phone(phone),
@@ -107,11 +123,11 @@ def receive(
             received_at=now,
             complaint_id=about.complaint_id if about else None,
             intent=intent,
-            staff_id=about.staff_id if about else None,
+            staff_id=writer.staff_id if writer else None,
         )
         actor = (
-            Actor(id=about.staff_id, role=about.audience or "staff")
-            if (about is not None and about.staff_id)
+            Actor(id=writer.staff_id, role=writer.audience or "staff")
+            if (writer is not None and writer.staff_id)
             else CUSTOMER
         )
         ctx.outbox.add(
@@ -128,16 +144,56 @@ def receive(
     return Received(message_id, intent, about.complaint_id if about else None)
 
 
-def _confirm(
-    session: Session, ctx: Context, template: str, phone: str, cause: str, now: datetime
+def _answer_ack(
+    session: Session,
+    ctx: Context,
+    about: Any,
+    writer: Any,
+    waiting: list[Any],
+    phone: str,
+    since: datetime,
+    cause: str,
+    now: datetime,
 ) -> None:
-    notice = Notice(template=template, phone=phone, audience="customer")
+    """Tell a duty manager what their "1" did: which complaint it acknowledged (and what
+    still waits), that it named none of several, or that nothing waited."""
+    person = {"audience": writer.audience or "duty_manager", "staff_id": writer.staff_id}
+    if about is not None and about.complaint_id:
+        service.close_prompts(session, about.complaint_id, now=now)
+        still = service.open_prompts(session, phone=phone, since=since)
+        contact = service.get_contact(session, about.complaint_id)
+        fields = {
+            "reference": about.reference,
+            "category": contact.category if contact is not None else None,
+            "open_count": len(still) or None,
+            "references": [m.reference for m in still],
+        }
+        notice = Notice(
+            "staff_ack_confirmed",
+            phone,
+            fields=fields,
+            complaint_id=about.complaint_id,
+            reference=about.reference,
+            **person,
+        )
+    elif waiting:
+        references = [m.reference for m in waiting]
+        fields = {"count": len(waiting), "references": references, "ack_example": references[0]}
+        notice = Notice("staff_ack_which", phone, fields=fields, **person)
+    else:
+        notice = Notice("staff_ack_none", phone, **person)
+    _confirm(session, ctx, notice, cause, now)
+
+
+def _confirm(session: Session, ctx: Context, notice: Notice, cause: str, now: datetime) -> None:
+    """An answer to an SMS a person sent: straight out, never held for a digest."""
     row = render_row(
         ctx,
         notice,
-        now=now,
+        # Written after the SMS it answers, so the message log shows them in that order.
+        now=now + timedelta(microseconds=1),
         event_id=None,
         event_type=EventName.SMS_INBOUND,
-        dedupe_key=f"{cause}:{phone}:{template}",
+        dedupe_key=f"{cause}:{notice.phone}:{notice.template}",
     )
     service.add_messages(session, [row])

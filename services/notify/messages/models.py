@@ -17,7 +17,8 @@ Direction = Literal["out", "in"]
 # pending → sending → submitted → sent → delivered | failed; `unknown` after a send whose
 # answer was lost (reconciled before any resend); `held` waits for a digest;
 # `digested` went out inside one; `suppressed` was not sent (the customer opted out);
-# `received` is an inbound message.
+# `cancelled` was held for quiet hours and no longer true when they ended (why: its
+# cancel_reason); `received` is an inbound message.
 Status = Literal[
     "pending",
     "sending",
@@ -29,6 +30,7 @@ Status = Literal[
     "held",
     "digested",
     "suppressed",
+    "cancelled",
     "received",
 ]
 # How far along each status is: a receipt moves a message only to a higher rank, and a
@@ -44,6 +46,7 @@ RANK: dict[str, int] = {
     "failed": 4,
     "digested": 4,
     "suppressed": 4,
+    "cancelled": 4,
     "received": 4,
 }
 # What the sender takes up when due.
@@ -114,8 +117,15 @@ class Message(NotifyTable, table=True):
     # Inbound: what the text meant, and the message of ours it answers.
     intent: str | None = Col(default=None, max_length=12)
     in_reply_to: str | None = Col(default=None, max_length=36)
-    # A held notice: the digest it went out in.
+    # A held notice: the digest it went out in, and its line there.
     digest_id: str | None = Col(default=None, max_length=36)
+    digest_line: str | None = Col(default=None, sa_column=Column(Text))
+    # A message that asked for a reply: when it was answered (by that reply, or by the
+    # complaint moving on), so a later bare "1" is not read as answering it.
+    answered_at: datetime | None = _utc(nullable=True)
+    # A cancelled message: why (opted_out, complaint_closed, complaint_reopened,
+    # survey_answered, superseded).
+    cancel_reason: str | None = Col(default=None, max_length=40)
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
     submitted_at: datetime | None = _utc(nullable=True)
@@ -133,8 +143,9 @@ class OptOut(NotifyTable, table=True):
 
 
 class Contact(NotifyTable, table=True):
-    """What intake told us about a complaint's customer, for the messages that follow
-    (the closure SMS, the masked phone in a duty manager's message)."""
+    """What intake told us about a complaint and its customer, and where the lifecycle
+    has taken it since, for the messages that follow (the closure SMS, the masked phone
+    in a duty manager's message, whether a message held for the night still holds)."""
 
     __tablename__ = "complaint_contacts"
 
@@ -148,6 +159,15 @@ class Contact(NotifyTable, table=True):
     description: str | None = Col(default=None, sa_column=Column(Text))
     imported: bool = Col(default=False)
     registered_at: datetime = _utc(nullable=False)
+    nature: str | None = Col(default=None, max_length=16)
+    # False: a landline or no mobile; nothing is texted to it.
+    customer_textable: bool = Col(default=True)
+    # Where the complaint is (from the lifecycle events, the newest by history_seq), and
+    # when the customer last gave their verdict: a message held for the night is checked
+    # against these before it goes.
+    state: str | None = Col(default=None, max_length=24)
+    state_seq: int = Col(default=0)
+    answered_at: datetime | None = _utc(nullable=True)
 
 
 # --- API schemas ----------------------------------------------------------------------
@@ -169,6 +189,7 @@ class MessageRead(BaseModel):
     urgent: bool
     status: Status
     held_reason: str | None
+    cancel_reason: str | None
     due_at: datetime | None
     attempts: int
     last_error: str | None

@@ -1,15 +1,22 @@
 """Who gets which SMS for each event, with which template and facts. Pure code: planning
-(planning.py) looks up contacts and opt-outs, renders and stores.
+(planning.py) looks up contacts and opt-outs, words the facts in the reader's language,
+renders and stores.
 
 - Duty managers (and supervisors holding a complaint) hear of assignments, hand-overs,
   returns, escalations and extension requests, with the reference, severity, category,
-  the customer's masked phone, one line about the complaint and how to reply.
+  the customer's masked phone, one line about the complaint, how to reply and a link to
+  the complaint on the workbench.
 - Department contacts hear of dispatches and urges.
 - The customer hears on registration (the reference), on the reply (the resolution and
-  the satisfaction question) and on closure. The acknowledgement goes out on intake's
-  `complaint.received`, not on the lifecycle's assignment, so it does not wait for the
-  lifecycle to take the complaint in; the customer entry of `complaint.assigned` is
-  therefore not acted on.
+  the satisfaction question) and on closure; a compliment is thanked and told it was
+  passed on, never asked whether they are satisfied. The acknowledgement goes out on
+  intake's `complaint.received`, not on the lifecycle's assignment, so it does not wait
+  for the lifecycle to take the complaint in; the customer entry of `complaint.assigned`
+  is therefore not acted on. A number that cannot take an SMS (a landline) gets none.
+
+Facts are kept structured (a stage, a return reason code, a time) so each is worded in
+the reader's language; a template variant says what differs (an urge by the SLA timer
+or by a person, a reopening by the customer's verdict or by the desk).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
 from shared.logs import mask_phone
-from shared.vocabulary import Audience, EventName, Severity
+from shared.vocabulary import Action, Audience, EventName, Nature, Severity, Stage, State
 
 STAFF_TEMPLATES: Mapping[str, str] = {
     EventName.ASSIGNED: "staff_assigned",
@@ -34,13 +41,51 @@ STAFF_TEMPLATES: Mapping[str, str] = {
     EventName.EXTENSION_DECIDED: "staff_extension_decided",
     EventName.REPLIED: "staff_replied",
     EventName.REOPENED: "staff_reopened",
+    EventName.FEEDBACK_RECORDED: "staff_closure_blocked",
+}
+# The same events when the SLA timer acted (the facts are a stage and a deadline).
+OVERDUE_TEMPLATES: Mapping[str, str] = {
+    EventName.URGED: "staff_urged_overdue",
+    EventName.ESCALATED: "staff_escalated_overdue",
 }
 # Events after which the complaint waits for the duty manager's acknowledgement: their
 # message asks the desk to reply 1.
 ACK_EVENTS = frozenset({EventName.ASSIGNED, EventName.HANDED_OVER, EventName.RETURNED})
 DESK = frozenset({Audience.DUTY_MANAGER, Audience.SUPERVISOR})
-# Summaries themselves: never held back into a digest.
-NEVER_DIGESTED = frozenset({"staff_shift_handover", "staff_digest"})
+# Summaries and answers to a reply: never held back into a digest.
+NEVER_DIGESTED = frozenset(
+    {
+        "staff_shift_handover",
+        "staff_digest",
+        "staff_ack_confirmed",
+        "staff_ack_which",
+        "staff_ack_none",
+    }
+)
+# Which fact a notice's digest line shows in a few words.
+DIGEST_DETAIL: Mapping[str, str] = {
+    "staff_assigned": "description",
+    "staff_handed_over": "description",
+    "staff_returned": "return_reason",
+    "staff_dispatched": "instructions",
+    "staff_urged": "reason",
+    "staff_urged_overdue": "stage",
+    "staff_escalated": "reason",
+    "staff_escalated_overdue": "stage",
+    "staff_extension_requested": "until",
+    "staff_extension_decided": "decision",
+    "staff_replied": "resolution",
+    "staff_reopened": "reason",
+    "staff_reopened_unsatisfied": "reason",
+    "staff_closure_blocked": "blocked",
+    "staff_notice": "action",
+}
+# What a compliment's customer hears instead of the complaint's wording.
+COMPLIMENT = {
+    "customer_received": "customer_received_compliment",
+    "customer_replied": "customer_conveyed",
+    "customer_closed": "customer_conveyed",
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +105,7 @@ class Notice:
 
     @property
     def to_customer(self) -> bool:
-        return self.audience == "customer"
+        return self.audience == Audience.CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -70,16 +115,21 @@ class Customer:
     phone: str | None
     imported: bool = False
     description: str | None = None
+    textable: bool = True
+    nature: str | None = None
+    # A compliment's customer was already told it was passed on.
+    conveyed: bool = False
 
 
 def on_received(payload: ComplaintReceived) -> list[Notice]:
-    if payload.imported or not payload.customer_phone:
+    if payload.imported or not payload.customer_phone or not payload.customer_textable:
         return []
+    compliment = payload.nature == Nature.RECOGNITION
     return [
         Notice(
-            template="customer_received",
+            template=COMPLIMENT["customer_received"] if compliment else "customer_received",
             phone=payload.customer_phone,
-            audience="customer",
+            audience=Audience.CUSTOMER,
             fields={"reference": payload.reference, "customer_name": payload.customer_name},
             complaint_id=payload.complaint_id,
             reference=payload.reference,
@@ -87,42 +137,92 @@ def on_received(payload: ComplaintReceived) -> list[Notice]:
     ]
 
 
-def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None) -> list[Notice]:
-    urgent = p.severity == Severity.URGENT or p.strong_emotion
+def breached_stage(stage: str | None, state: str) -> Stage | None:
+    """The stage a breach is about, as people name it: the resolution clock still at the
+    duty desk is the desk's own handling time."""
+    found = Stage.of(stage)
+    if found == Stage.RESOLUTION and state == State.WITH_DUTY_MANAGER:
+        return Stage.HANDLING
+    return found
+
+
+def _breach(details: Mapping[str, Any], state: str) -> dict[str, Any] | None:
+    """The SLA timer's facts, if this event is its doing and they are complete."""
+    breach = details.get("breach")
+    if not isinstance(breach, Mapping):
+        return None
+    stage = breached_stage(breach.get("stage"), state)
+    if stage is None or not breach.get("due_at"):
+        return None
+    return {"stage": stage, "due": breach["due_at"], "late": breach.get("late_minutes")}
+
+
+def staff_template(event_type: str, p: LifecycleChanged) -> str:
+    """The template for staff: the event's, or its variant for what caused it."""
+    if event_type in OVERDUE_TEMPLATES and _breach(p.details, p.to_state) is not None:
+        return OVERDUE_TEMPLATES[event_type]
+    if event_type == EventName.REOPENED and p.details.get("via") == Action.FEEDBACK:
+        return "staff_reopened_unsatisfied"
+    return STAFF_TEMPLATES.get(event_type, "staff_notice")
+
+
+def facts_of(p: LifecycleChanged, customer: Customer | None) -> dict[str, Any]:
+    """What an SMS about this event may say, unworded: words, times, counts, texts."""
     details = p.details
+    reopened_by_verdict = p.details.get("via") == Action.FEEDBACK
     facts: dict[str, Any] = {
         "reference": p.reference,
         "severity": p.severity,
         "category": p.category,
-        "customer_phone": mask_phone(customer.phone) if customer and customer.phone else "-",
-        "description": (customer.description if customer else None) or p.summary,
+        "customer_phone": mask_phone(customer.phone) if customer and customer.phone else None,
+        "description": customer.description if customer else None,
         "summary": p.summary,
         "resolution": p.resolution,
-        "reason": p.reason or details.get("reason") or "-",
-        "instructions": details.get("instructions") or "-",
-        "department": p.department_id or details.get("department_id") or "-",
+        # Reopened by the customer's verdict: what they said on the follow-up call.
+        "reason": details.get("comment") if reopened_by_verdict else p.reason,
+        "instructions": details.get("instructions"),
+        # Old events name no department: its id is better than nothing.
+        "department": p.department_name or p.department_id or details.get("department_id"),
         "due": p.due_at,
         "until": details.get("until") or details.get("requested_until"),
         "decision": details.get("decision"),
+        "return_reason": details.get("reason_code"),
+        "blocked": details.get("closure_blocked_by"),
+        "action": p.action,
+        "state": p.to_state,
         "level": p.escalation_level,
         "reopen_count": p.reopen_count,
     }
+    breach = _breach(details, p.to_state)
+    if breach is not None:
+        facts.update(breach)
+    return facts
+
+
+def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None) -> list[Notice]:
+    urgent = p.severity == Severity.URGENT or p.strong_emotion
+    facts = facts_of(p, customer)
     common: dict[str, Any] = {
         "complaint_id": p.complaint_id,
         "reference": p.reference,
         "department_id": p.department_id,
     }
+    textable = p.customer_textable and (customer is None or customer.textable)
+    nature = p.nature or (customer.nature if customer else None)
+    compliment = nature == Nature.RECOGNITION
+    reply_template = COMPLIMENT["customer_replied"] if compliment else "customer_replied"
     notices: list[Notice] = []
     for recipient in p.recipients:
-        if recipient.audience == "customer":
-            if event_type == EventName.REPLIED:
+        if recipient.audience == Audience.CUSTOMER:
+            if event_type == EventName.REPLIED and textable:
                 notices.append(
                     Notice(
-                        template="customer_replied",
+                        template=reply_template,
                         phone=recipient.phone,
-                        audience="customer",
+                        audience=Audience.CUSTOMER,
                         fields={**facts, "customer_name": recipient.name},
-                        reply_kind="feedback",
+                        # A compliment is not asked whether they are satisfied.
+                        reply_kind=None if compliment else "feedback",
                         **common,
                     )
                 )
@@ -130,7 +230,7 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
         reply = "ack" if event_type in ACK_EVENTS and recipient.audience in DESK else None
         notices.append(
             Notice(
-                template=STAFF_TEMPLATES.get(event_type, "staff_notice"),
+                template=staff_template(event_type, p),
                 phone=recipient.phone,
                 audience=recipient.audience,
                 fields={**facts, "staff_name": recipient.name},
@@ -140,12 +240,20 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
                 **common,
             )
         )
-    if event_type == EventName.CLOSED and customer and customer.phone and not customer.imported:
+    if (
+        event_type == EventName.CLOSED
+        and customer is not None
+        and customer.phone
+        and not customer.imported
+        and textable
+        # A compliment already told it was passed on hears nothing more.
+        and not (compliment and customer.conveyed)
+    ):
         notices.append(
             Notice(
-                template="customer_closed",
+                template=COMPLIMENT["customer_closed"] if compliment else "customer_closed",
                 phone=customer.phone,
-                audience="customer",
+                audience=Audience.CUSTOMER,
                 fields=facts,
                 **common,
             )
@@ -162,8 +270,9 @@ def on_duty_handed_over(p: DutyHandedOver) -> list[Notice]:
         "count": len(p.complaints),
         "urgent_count": urgent,
         "overdue_count": overdue,
-        "references": ", ".join(c.reference for c in p.complaints),
+        "references": [c.reference for c in p.complaints],
         "summary": p.summary,
+        "at": p.at,
     }
     return [
         Notice(
@@ -178,8 +287,8 @@ def on_duty_handed_over(p: DutyHandedOver) -> list[Notice]:
 
 
 def local_time(value: datetime | str | None, tz: Any) -> str | None:
-    """A deadline as a person reads it: month-day hour:minute in the centre's zone."""
-    if value is None:
+    """A time as a person at the centre reads it: month-day hour:minute in its zone."""
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
@@ -189,3 +298,13 @@ def local_time(value: datetime | str | None, tz: Any) -> str | None:
     if value.tzinfo is None:
         return f"{value:%m-%d %H:%M}"
     return f"{value.astimezone(tz):%m-%d %H:%M}"
+
+
+def duration(minutes: object, language: str) -> str | None:
+    """How late, in the reader's words: 35分钟 / 2小时5分钟, 35 min / 2 h 5 min."""
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 0:
+        return None
+    hours, rest = divmod(minutes, 60)
+    if language.lower().startswith("en"):
+        return f"{minutes} min" if not hours else f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes}分钟" if not hours else f"{hours}小时{rest}分钟" if rest else f"{hours}小时"

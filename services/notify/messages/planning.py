@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -19,9 +20,11 @@ from services.notify.config import NotifyConfig
 from services.notify.messages import notices, service
 from services.notify.messages.context import Context
 from services.notify.messages.notices import NEVER_DIGESTED, Customer, Notice
+from services.notify.rendering import Listed
+from services.notify.text import clip, measure
 from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
 from shared.logs import mask_phone
-from shared.vocabulary import Audience, EventName
+from shared.vocabulary import Action, EventName, Nature, State
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,72 @@ def quiet_until(now: datetime, config: NotifyConfig) -> datetime | None:
     return ends.astimezone(UTC)
 
 
+# Facts printed by their label in the reader's language.
+_WORDED = (
+    "severity",
+    "category",
+    "decision",
+    "stage",
+    "return_reason",
+    "blocked",
+    "action",
+    "state",
+)
+# Free texts a template follows with its own full stop.
+_SENTENCES = ("resolution", "reason", "instructions")
+_STOPS = "。．.！!；;，, "
+# What a digest line keeps of a notice's detail: a few words.
+_DETAIL_UNITS = {"UCS-2": 14, "GSM-7": 28}
+
+
+def localise(ctx: Context, notice: Notice, language: str) -> dict[str, Any]:
+    """The notice's facts worded for a reader of `language`: vocabulary words and
+    categories by their labels, times in the centre's zone, lateness in words, and the
+    link to the complaint on the workbench. A fact with no value stays None, so the
+    template's optional part that needs it drops out."""
+    templates = ctx.templates
+    fields = dict(notice.fields)
+    for group in _WORDED:
+        fields[group] = templates.label(language, group, fields.get(group))
+    fields["urgent"] = templates.label(language, "urgent", "yes") if notice.urgent else ""
+    for key in ("due", "until", "at"):
+        fields[key] = notices.local_time(fields.get(key), ctx.tz)
+    fields["late"] = notices.duration(fields.get("late"), language)
+    for key in _SENTENCES:
+        if isinstance(fields.get(key), str):
+            fields[key] = fields[key].strip().rstrip(_STOPS) or None
+    if isinstance(fields.get("references"), list):
+        fields["references"] = Listed(tuple(fields["references"]))
+    base = ctx.config.workbench_url.strip().rstrip("/")
+    if base:
+        fields["workbench"] = base
+        if notice.reference:
+            fields["link"] = f"{base}/c/{quote(notice.reference)}"
+    return fields
+
+
+def digest_line(ctx: Context, notice: Notice, language: str, fields: dict[str, Any]) -> str:
+    """The notice as one line of a digest: reference, category, what it is, a few words."""
+    key = notices.DIGEST_DETAIL.get(notice.template)
+    detail = fields.get(key) if key else None
+    if detail is not None:
+        text = str(detail)
+        encoding = measure(text).encoding
+        detail = clip(text, _DETAIL_UNITS[encoding], encoding)
+    line = ctx.templates.render(
+        "staff_digest_item",
+        language,
+        {
+            "reference": notice.reference,
+            "category": fields.get("category"),
+            "what": ctx.templates.label(language, "what", notice.template),
+            "detail": detail,
+        },
+        max_segments=ctx.config.max_segments,
+    )
+    return line.text
+
+
 def render_row(
     ctx: Context,
     notice: Notice,
@@ -62,20 +131,9 @@ def render_row(
     dedupe_key: str | None,
 ) -> dict[str, Any]:
     """A new outgoing message row for a notice, rendered in the recipient's language."""
-    templates = ctx.templates
-    language = templates.language_for(language_for(notice.phone, ctx.config))
-    fields = dict(notice.fields)
-    fields["severity"] = templates.label(language, "severity", fields.get("severity"))
-    fields["category"] = templates.label(language, "category", fields.get("category"))
-    if fields.get("decision") is not None:
-        fields["decision"] = templates.label(language, "decision", fields["decision"])
-    fields["urgent"] = templates.label(language, "urgent", "yes") if notice.urgent else ""
-    workbench = ctx.config.workbench_url.rstrip("/")
-    if workbench and notice.audience != Audience.CUSTOMER and notice.reference:
-        fields["link"] = f" {workbench}/c/{notice.reference}"
-    for key in ("due", "until"):
-        fields[key] = notices.local_time(fields.get(key), ctx.tz) or "-"
-    rendered = templates.render(
+    language = ctx.templates.language_for(language_for(notice.phone, ctx.config))
+    fields = localise(ctx, notice, language)
+    rendered = ctx.templates.render(
         notice.template,
         language,
         fields,
@@ -105,6 +163,7 @@ def render_row(
         "status": "pending",
         "due_at": now,
         "held_reason": None,
+        "digest_line": None,
         "attempts": 0,
         "created_at": now,
         "updated_at": now,
@@ -144,7 +203,9 @@ def plan(
             recent = service.sent_to_since(session, phone=notice.phone, since=now - window)
             recent += planned_to.get(notice.phone, 0)
             if recent >= ctx.config.staff_rate_limit:
-                row.update(status="held", held_reason="rate_limit", due_at=None)
+                language = row["language"]
+                line = digest_line(ctx, notice, language, localise(ctx, notice, language))
+                row.update(status="held", held_reason="rate_limit", due_at=None, digest_line=line)
             else:
                 planned_to[notice.phone] = planned_to.get(notice.phone, 0) + 1
         rows.append(row)
@@ -189,6 +250,8 @@ def on_complaint_received(
             "description": payload.description[:500],
             "imported": payload.imported,
             "registered_at": payload.registered_at,
+            "nature": payload.nature,
+            "customer_textable": payload.customer_textable,
         },
     )
     return plan(
@@ -201,6 +264,13 @@ def on_complaint_received(
     )
 
 
+def _prompts_end(event_type: str, p: LifecycleChanged) -> bool:
+    """Whether what was asked to be acknowledged so far is settled by this event: it was
+    acknowledged, the complaint left the duty desk, or a new prompt replaces the old."""
+    left_desk = p.from_state == State.WITH_DUTY_MANAGER and p.to_state != p.from_state
+    return event_type == EventName.ACKNOWLEDGED or left_desk or event_type in notices.ACK_EVENTS
+
+
 def on_lifecycle_changed(
     session: Session,
     ctx: Context,
@@ -210,12 +280,35 @@ def on_lifecycle_changed(
     event_id: str,
     now: datetime,
 ) -> list[str]:
-    contact = service.get_contact(session, payload.complaint_id)
-    customer = (
-        Customer(contact.customer_phone, contact.imported, contact.description)
-        if contact is not None
-        else None
+    # The customer's verdict is in (not a failed follow-up call): a satisfaction question
+    # still waiting for the morning is no longer asked.
+    verdict = payload.action == Action.FEEDBACK and event_type != EventName.FOLLOW_UP_FAILED
+    service.track_state(
+        session,
+        payload.complaint_id,
+        state=payload.to_state,
+        seq=payload.history_seq,
+        answered_at=now if verdict else None,
     )
+    if _prompts_end(event_type, payload):
+        service.close_prompts(session, payload.complaint_id, now=now)
+    contact = service.get_contact(session, payload.complaint_id)
+    customer = None
+    if contact is not None:
+        nature = payload.nature or contact.nature
+        conveyed = (
+            event_type == EventName.CLOSED
+            and nature == Nature.RECOGNITION
+            and service.sent_template(session, payload.complaint_id, "customer_conveyed")
+        )
+        customer = Customer(
+            contact.customer_phone,
+            contact.imported,
+            contact.description,
+            textable=contact.customer_textable,
+            nature=contact.nature,
+            conveyed=conveyed,
+        )
     found = notices.on_lifecycle(event_type, payload, customer)
     return plan(session, ctx, found, event_id=event_id, event_type=event_type, now=now)
 

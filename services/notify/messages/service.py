@@ -267,7 +267,7 @@ def sent_to_since(session: Session, *, phone: str, since: datetime) -> int:
                 m.created_at >= since,
                 m.urgent.is_(False),
                 m.audience != "customer",
-                m.status.not_in(("held", "digested", "suppressed")),
+                m.status.not_in(("held", "digested", "suppressed", "cancelled")),
             )
         ).scalar_one()
     )
@@ -307,22 +307,96 @@ def mark_digested(session: Session, ids: Sequence[str], digest_id: str, now: dat
     )
 
 
-def newest_prompt(
-    session: Session, *, phone: str, since: datetime, reference: str | None = None
-) -> Any:
-    """The newest message to this phone that asked for a reply (naming `reference`, if
-    given) and went out, or None."""
+def _asked(phone: str, since: datetime) -> Any:
+    """Messages to this phone that asked for a reply and reached it (or are on their way):
+    a held notice counts once it went out inside a digest; one waiting for the night to
+    end, or one never sent, does not."""
     m = messages.c
-    query = select(messages).where(
+    return and_(
         m.phone == phone,
         m.direction == "out",
         m.reply_kind.is_not(None),
         m.created_at >= since,
-        m.status.not_in(("failed", "suppressed", "held", "digested")),
+        m.status.not_in(("failed", "suppressed", "held", "cancelled")),
+        or_(m.status != "pending", m.held_reason.is_(None), m.held_reason != "quiet_hours"),
     )
+
+
+def newest_prompt(
+    session: Session, *, phone: str, since: datetime, reference: str | None = None
+) -> Any:
+    """The newest message to this phone that asked for a reply (naming `reference`, if
+    given), or None."""
+    m = messages.c
+    query = select(messages).where(_asked(phone, since))
     if reference is not None:
         query = query.where(m.reference == reference)
     return session.execute(query.order_by(m.created_at.desc(), m.id.desc()).limit(1)).first()
+
+
+def open_prompts(session: Session, *, phone: str, since: datetime) -> list[Any]:
+    """The complaints this phone was asked to acknowledge and has not: the newest prompt
+    of each, newest first."""
+    m = messages.c
+    query = (
+        select(messages)
+        .where(_asked(phone, since), m.reply_kind == "ack", m.answered_at.is_(None))
+        .where(m.complaint_id.is_not(None))
+        .order_by(m.created_at.desc(), m.id.desc())
+    )
+    newest: dict[str, Any] = {}
+    for row in session.execute(query):
+        newest.setdefault(row.complaint_id, row)
+    return list(newest.values())
+
+
+def close_prompts(session: Session, complaint_id: str, *, now: datetime) -> None:
+    """The complaint no longer waits for an acknowledgement from what was sent so far."""
+    m = messages.c
+    session.execute(
+        update(messages)
+        .where(m.complaint_id == complaint_id, m.reply_kind == "ack", m.answered_at.is_(None))
+        .values(answered_at=now)
+    )
+
+
+def sent_template(session: Session, complaint_id: str, template: str) -> bool:
+    """Whether this complaint already has a message of this template (not cancelled)."""
+    m = messages.c
+    query = select(m.id).where(
+        m.complaint_id == complaint_id,
+        m.template == template,
+        m.status.not_in(("suppressed", "cancelled", "failed")),
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
+def superseded(session: Session, row: Any) -> bool:
+    """Whether a later message of the same template went to the same phone about the
+    same complaint (a second answer after a reopening, say)."""
+    m = messages.c
+    query = select(m.id).where(
+        m.complaint_id == row.complaint_id,
+        m.phone == row.phone,
+        m.template == row.template,
+        m.created_at > row.created_at,
+    )
+    return session.execute(query.limit(1)).first() is not None
+
+
+def cancel(session: Session, message_id: str, *, reason: str, now: datetime) -> None:
+    """A message that is no longer true is not sent; the log keeps why."""
+    session.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            status="cancelled",
+            cancel_reason=reason,
+            lease_until=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def newest_about_a_complaint(session: Session, *, phone: str, since: datetime) -> Any:
@@ -426,3 +500,28 @@ _CONTACT = select(contacts).where(contacts.c.complaint_id == bindparam("complain
 
 def get_contact(session: Session, complaint_id: str) -> Any:
     return session.execute(_CONTACT, {"complaint_id": complaint_id}).first()
+
+
+def track_state(
+    session: Session,
+    complaint_id: str,
+    *,
+    state: str,
+    seq: int,
+    answered_at: datetime | None = None,
+) -> None:
+    """Keep where the lifecycle took the complaint; an older event changes nothing."""
+    c = contacts.c
+    values: dict[str, Any] = {"state": state, "state_seq": seq}
+    if answered_at is not None:
+        values["answered_at"] = answered_at
+    session.execute(
+        update(contacts).where(c.complaint_id == complaint_id, c.state_seq < seq).values(**values)
+    )
+
+
+def customer_answered(session: Session, complaint_id: str, *, now: datetime) -> None:
+    """The customer gave their verdict (by SMS, before the lifecycle has heard of it)."""
+    session.execute(
+        update(contacts).where(contacts.c.complaint_id == complaint_id).values(answered_at=now)
+    )
