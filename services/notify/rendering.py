@@ -113,6 +113,7 @@ FIXED_FIELDS = frozenset(
         "link",
         "workbench",
         "ack_example",
+        "imported",
     }
 )
 CLIPPED_FIELDS = (

@@ -89,6 +89,39 @@ def test_the_duty_manager_gets_a_new_complaint_with_masked_phone_and_how_to_repl
     assert len(notify.messages(phone=CUSTOMER)) == 1  # the acknowledgement only
 
 
+def test_an_imported_complaint_still_open_says_so_in_the_duty_managers_prompt(
+    notify: Notify,
+) -> None:
+    received = received_event(imported=True)
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.assigned",
+            received,
+            [recipient("duty_manager", DM01, "DM01")],
+            from_state="received",
+            holder_staff_id="DM01",
+            details={"imported": True, "registered_at": "2020-03-18T08:00:00+08:00"},
+        )
+    )
+    sms = only(notify.messages(phone=DM01))
+    assert sms.body.startswith(f"【历史导入】新投诉 {received.payload['reference']}"), sms.body
+    # A complaint registered today reads as before.
+    fresh = received_event()
+    notify.deliver(fresh)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.assigned",
+            fresh,
+            [recipient("duty_manager", DM01, "DM01")],
+            from_state="received",
+            holder_staff_id="DM01",
+        )
+    )
+    bodies = [m.body for m in notify.messages(phone=DM01)]
+    assert [b.startswith("【历史导入】") for b in bodies].count(True) == 1
+
+
 def test_strong_emotion_marks_a_normal_complaint_urgent(notify: Notify) -> None:
     received = received_event(strong_emotion=True)
     notify.deliver(received)

@@ -194,3 +194,16 @@ def test_on_sqlite_pending_migrations_and_a_second_upgrade(
     finally:
         for db in dbs.values():
             db.dispose()
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_each_store_has_one_line_of_migrations(store: str) -> None:
+    """Two changes that each add the next migration make two heads: `upgrade head` then
+    refuses to run, so the second must follow the first."""
+    from shared.migrations import script_location
+
+    script = ScriptDirectory(str(script_location(store)))
+    heads = script.get_heads()
+    assert len(heads) == 1, f"{store} has several heads: {heads}"
+    revisions = [r.revision for r in script.walk_revisions()]
+    assert len(revisions) == len(set(revisions)), f"{store} repeats a revision id"

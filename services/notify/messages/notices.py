@@ -192,6 +192,8 @@ def facts_of(p: LifecycleChanged, customer: Customer | None) -> dict[str, Any]:
         "state": p.to_state,
         "level": p.escalation_level,
         "reopen_count": p.reopen_count,
+        # Live work brought over from an older system: the reader should know it is old.
+        "imported": "yes" if details.get("imported") else None,
     }
     breach = _breach(details, p.to_state)
     if breach is not None:

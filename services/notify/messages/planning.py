@@ -83,6 +83,8 @@ def localise(ctx: Context, notice: Notice, language: str) -> dict[str, Any]:
     for group in _WORDED:
         fields[group] = templates.label(language, group, fields.get(group))
     fields["urgent"] = templates.label(language, "urgent", "yes") if notice.urgent else ""
+    if fields.get("imported"):
+        fields["imported"] = templates.label(language, "imported", "yes")
     for key in ("due", "until", "at"):
         fields[key] = notices.local_time(fields.get(key), ctx.tz)
     fields["late"] = notices.duration(fields.get("late"), language)

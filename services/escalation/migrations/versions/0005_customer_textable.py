@@ -1,8 +1,8 @@
 """Whether the customer's number can take an SMS, as intake registered it: a landline
 caller is told nothing by text.
 
-Revision ID: escalation_0004
-Revises: escalation_0003
+Revision ID: escalation_0005
+Revises: escalation_0004
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "escalation_0004"
-down_revision: str | None = "escalation_0003"
+revision: str = "escalation_0005"
+down_revision: str | None = "escalation_0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
