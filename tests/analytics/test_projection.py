@@ -124,3 +124,29 @@ def test_an_older_lifecycle_entry_than_the_fact_holds_changes_nothing() -> None:
     first = next(e for e in story.events if e.type == "complaint.assigned")
     event = registry.decode(projection_bytes(first))
     assert projection.lifecycle(c1, event.payload, event.type, first.occurred_at, BEIJING) is None
+
+
+def test_history_an_import_brings_closes_when_the_older_system_closed_it() -> None:
+    from datetime import UTC, datetime
+
+    from shared.contracts import LifecycleChanged
+
+    imported_at = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    closed_then = datetime(2020, 3, 20, 10, 0, tzinfo=UTC)
+    closing = LifecycleChanged(
+        complaint_id="c-old",
+        reference="TS20200318-000001",
+        action="import",
+        from_state="received",
+        to_state="closed",
+        history_seq=1,
+        closure_reason="imported",
+        details={"closed_at": closed_then.isoformat(), "resolution": "已修复路灯"},
+    )
+    fact = projection.lifecycle(None, closing, "complaint.closed", imported_at, BEIJING)
+    assert fact is not None
+    assert (fact["closed_at"], fact["closure_reason"]) == (closed_then, "imported")
+    # A closure of today, by the lifecycle itself, keeps the event's own time.
+    today = closing.model_copy(update={"action": "feedback", "closure_reason": "satisfied"})
+    fact = projection.lifecycle(None, today, "complaint.closed", imported_at, BEIJING)
+    assert fact is not None and fact["closed_at"] == imported_at

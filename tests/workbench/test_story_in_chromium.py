@@ -157,7 +157,7 @@ def test_a_complaint_through_the_pages_of_every_role(people: Any, centre: Centre
     )
     assert time.monotonic() - registered_at < 2.0, "the queue took more than 2 s"
     row = desk.page.locator(f"tr[data-reference='{reference}']")
-    assert "紧急" in row.inner_text()  # high severity is marked
+    assert "加急" in row.inner_text()  # high severity is marked
     desk.shot("3-duty-manager-desk")
 
     # -- the duty manager opens the link in the SMS, on a phone, and dispatches -----------

@@ -205,11 +205,24 @@ def lifecycle(
                 fact["first_verdict"] = fact["first_verdict"] or result
                 fact["final_verdict"] = result
     if p.to_state == State.CLOSED:
-        fact.update(closed_at=at, closure_reason=p.closure_reason)
+        fact.update(closed_at=_closed_at(p, at), closure_reason=p.closure_reason)
     elif p.from_state == State.CLOSED:
         fact.update(closed_at=None, closure_reason=None)
     _touched(fact, at)
     return fact
+
+
+def _closed_at(p: LifecycleChanged, at: datetime) -> datetime:
+    """When it closed: the event's time, but for history an import brings, the time the
+    older system closed it (the file says), so the month and the time to close are real."""
+    if p.action == Action.IMPORT and isinstance(p.details.get("closed_at"), str):
+        try:
+            then = datetime.fromisoformat(p.details["closed_at"])
+        except ValueError:
+            return at
+        if then.tzinfo is not None and then <= at:
+            return then
+    return at
 
 
 def event_row(
