@@ -27,7 +27,7 @@ from sqlalchemy import insert, select
 
 from bench.common import Context, Figure, drop_schema, percentile, say, unique
 from bench.escalation import seed as seed_queue
-from bench.intake import PYTHON, Server, free_port, wait_ready
+from bench.intake import Server, free_port, uvicorn_argv, wait_ready
 
 NAME = "workbench"
 DESCRIPTION = (
@@ -35,23 +35,6 @@ DESCRIPTION = (
 )
 GOAL_MS = 150.0
 PASSWORD = "bench-password-2026"  # noqa: S105 - a throwaway account in a throwaway schema
-
-
-def _uvicorn(app: str, port: int) -> list[str]:
-    return [
-        PYTHON,
-        "-m",
-        "uvicorn",
-        "--factory",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
 
 
 def _sign_in(base: str, staff_id: str) -> httpx.Client:
@@ -158,7 +141,9 @@ def run(ctx: Context) -> Iterator[Figure]:
         logs.mkdir(parents=True, exist_ok=True)
         for name in ("intake", "escalation", "workbench"):
             app = f"services.{name}.main:create_app"
-            servers.append(Server(_uvicorn(app, ports[name]), env, logs / f"{name}.log"))
+            servers.append(
+                Server(uvicorn_argv(app, ports[name], 1, factory=True), env, logs / f"{name}.log")
+            )
         for name, port in ports.items():
             wait_ready(f"http://127.0.0.1:{port}/{'healthz' if name == 'workbench' else 'readyz'}")
         base = f"http://127.0.0.1:{ports['workbench']}"
