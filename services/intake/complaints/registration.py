@@ -558,7 +558,8 @@ def _statements(
         try:
             ask = steps.send(plan.answer(rows))
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            value: T = done.value
+            return value
 
 
 # --- the executors --------------------------------------------------------------------
@@ -573,7 +574,8 @@ def execute(conn: Connection, steps: Generator[Ask, Any, T]) -> T:
             result = conn.execute(part.statement, part.params(values))
             part, values = run.send(result.first() if result.returns_rows else None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        value: T = done.value
+        return value
 
 
 class Executor(Protocol):
@@ -632,7 +634,8 @@ def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
         # As text, which the statement casts (::JSON): psycopg's Json wrapper would have
         # each new cursor build a dumper for it, and that costs more than the encoding.
         return _json_text
-    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+    processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)
+    return processor
 
 
 def _json_text(value: Any) -> str:
@@ -643,7 +646,7 @@ def _compile(part: Part, dialect: Dialect) -> _Compiled:
     compiled = cast(SQLCompiler, cast(ClauseElement, part.statement).compile(dialect=dialect))
     convert = {name: _processor(bind.type, dialect) for name, bind in compiled.binds.items()}
     fixed = {
-        name: (value if convert[name] is None else convert[name](value))  # type: ignore[misc]
+        name: value if (process := convert[name]) is None else process(value)
         for name, value in compiled.params.items()
         if name not in part.names
     }
