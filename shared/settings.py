@@ -52,6 +52,21 @@ class Settings(BaseSettings):
     kafka_request_timeout_ms: int = 10_000
     # How long a send may wait for metadata before failing (broker down).
     kafka_max_block_ms: int = 5_000
+    # How clients reach the broker: PLAINTEXT on loopback for a local run; SASL_SSL
+    # (SCRAM, TLS) wherever the broker is shared. Each service signs in as itself (its
+    # principal is the service's name) and may write only the topics it owns.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    # The CA that signed the broker's certificate (PEM); a client certificate and key
+    # only where the broker asks for one.
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_check_hostname: bool = True
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -13,9 +13,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+# One topic per producing service: the broker's ACLs then decide who may write which
+# events (a topic has one writer), and a consumer knows an event's author by its topic.
+INTAKE_EVENTS = "intake.events"
 COMPLAINTS_LIFECYCLE = "complaints.lifecycle"
 SMS_EVENTS = "sms.events"
+ANALYTICS_EVENTS = "analytics.events"
 DLQ_SUFFIX = ".dlq"
+
+# The one service that may write each topic (its Kafka principal has the same name).
+TOPIC_OWNERS: dict[str, str] = {
+    INTAKE_EVENTS: "intake",
+    COMPLAINTS_LIFECYCLE: "escalation",
+    SMS_EVENTS: "notify",
+    ANALYTICS_EVENTS: "analytics",
+}
 
 
 def dlq(topic: str) -> str:
@@ -37,12 +49,16 @@ class TopicSpec:
 def topic_specs() -> list[TopicSpec]:
     lifecycle = int(os.environ.get("LIFECYCLE_PARTITIONS", "6"))
     sms = int(os.environ.get("SMS_PARTITIONS", "3"))
-    return [
-        TopicSpec(COMPLAINTS_LIFECYCLE, lifecycle, _FOREVER),
-        TopicSpec(SMS_EVENTS, sms, _FOREVER),
-        TopicSpec(dlq(COMPLAINTS_LIFECYCLE), 1, _FOREVER),
-        TopicSpec(dlq(SMS_EVENTS), 1, _FOREVER),
-    ]
+    # Intake's events are keyed by complaint like the lifecycle's: the same count keeps
+    # one complaint on the same partition number in both.
+    partitions = {
+        INTAKE_EVENTS: lifecycle,
+        COMPLAINTS_LIFECYCLE: lifecycle,
+        SMS_EVENTS: sms,
+        ANALYTICS_EVENTS: int(os.environ.get("ANALYTICS_PARTITIONS", "1")),
+    }
+    specs = [TopicSpec(name, n, _FOREVER) for name, n in partitions.items()]
+    return specs + [TopicSpec(dlq(name), 1, _FOREVER) for name in partitions]
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[str]:

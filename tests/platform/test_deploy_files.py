@@ -37,7 +37,7 @@ APP_IMAGE = "complaint-platform"
 KAFKA_IMAGE = "apache/kafka"
 POSTGRES_IMAGE = "postgres"
 # Read by shared/topics.py, not by Settings.
-TOPIC_VARIABLES = {"LIFECYCLE_PARTITIONS", "SMS_PARTITIONS"}
+TOPIC_VARIABLES = {"LIFECYCLE_PARTITIONS", "SMS_PARTITIONS", "ANALYTICS_PARTITIONS"}
 # Read by the images of the trial infrastructure, not by the platform.
 KAFKA_VARIABLES = {"CLUSTER_ID", "POD_NAME", "POD_NAMESPACE"}
 POSTGRES_VARIABLES = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "PGDATA"}
@@ -337,10 +337,14 @@ def test_the_topics_jobs_create_the_topics_and_partitions_of_shared_topics(
 ) -> None:
     expected = _specs_with({}, monkeypatch)
     assert {(s.name, s.partitions) for s in expected} == {
+        ("intake.events", 6),
         ("complaints.lifecycle", 6),
         ("sms.events", 3),
+        ("analytics.events", 1),
+        ("intake.events.dlq", 1),
         ("complaints.lifecycle.dlq", 1),
         ("sms.events.dlq", 1),
+        ("analytics.events.dlq", 1),
     }
     [k8s_topics] = containers(k8s("Job", "topics"))
     for env in (compose_env(SERVICES_IN_COMPOSE["topics"]), k8s_env(k8s_topics)):
