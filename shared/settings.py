@@ -55,9 +55,7 @@ class Settings(BaseSettings):
     # How clients reach the broker: PLAINTEXT on loopback for a local run; SASL_SSL
     # (SCRAM, TLS) wherever the broker is shared. Each service signs in as itself (its
     # principal is the service's name) and may write only the topics it owns.
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT"
-    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = None
