@@ -740,7 +740,7 @@ class Demo:
             if len(found) < nth:
                 return None
             sms = found[nth - 1]
-            if sms["status"] in (*SENT, "held", "digested", "failed", "suppressed"):
+            if sms["status"] in (*SENT, "held", "digested", "failed", "suppressed", "refused"):
                 return sms
             if sms["status"] == "pending" and sms["held_reason"] == "quiet_hours":
                 return sms
@@ -771,6 +771,7 @@ class Demo:
             "digested": "sent in a digest",
             "failed": "not sent: the provider failed",
             "suppressed": "not sent: the phone opted out (退订)",
+            "refused": f"not sent: refused ({sms.get('refused_reason')})",
         }.get(sms["status"], sms["status"])
         if sms["held_reason"] == "quiet_hours":
             where = f"waits for the end of the quiet hours ({local(sms['due_at'])})"

@@ -96,3 +96,37 @@ def normalise_phone(raw: str, *, region: str = "CN", textable: bool = True) -> s
     if textable and phone.extension:
         raise InvalidPhone("an extension cannot receive SMS; give a mobile number")
     return phone.e164
+
+
+def _single_country_codes() -> dict[str, str]:
+    """Calling codes that belong to one country only (86 → CN, 44 is GB's and three
+    others'): a number's country is then read off its first digits."""
+    return {
+        str(code): regions[0]
+        for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+        if len(regions) == 1 and regions[0] != phonenumbers.UNKNOWN_REGION
+    }
+
+
+_ONE_COUNTRY = _single_country_codes()
+
+
+def country_of(e164: str) -> str | None:
+    """The ISO 3166 country of a number in E.164 form (+8613800138000 → CN,
+    +14165550143 → CA), or None for what is not a number. A calling code several
+    countries share names the one the number is valid in, or else its main country (a
+    +44 number outside the crown dependencies' ranges is GB)."""
+    digits = e164[1:] if e164.startswith("+") else ""
+    # Calling codes are prefix-free: one to three digits name at most one of them.
+    for length in (1, 2, 3):
+        code = _ONE_COUNTRY.get(digits[:length])
+        if code is not None:
+            return code
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if region in (None, phonenumbers.UNKNOWN_REGION) and number.country_code:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    return None if region in (None, phonenumbers.UNKNOWN_REGION) else str(region)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import time
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import phonenumbers
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.settings import SERVICE_PORTS, SMS_GATEWAY_PORT
 
@@ -85,6 +87,20 @@ class NotifyConfig(BaseSettings):
     staff_rate_limit: int = Field(default=6, ge=0)
     staff_rate_window_seconds: float = Field(default=600.0, gt=0)
 
+    # SMS go only to numbers of these countries (ISO 3166 codes: CN is +86; HK, MO, TW,
+    # GB, ...): an SMS to any other is refused, stored with the reason and never sent,
+    # whoever it is for. NOTIFY_SMS_ALLOWED_COUNTRIES=CN,HK (or a JSON list).
+    sms_allowed_countries: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["CN"], min_length=1
+    )
+    # At most this many SMS to one number in one of the centre's days (`timezone`); the
+    # ones over are refused, never sent. A customer hears of each complaint a few times
+    # (registered, answered, closed); a duty manager gets every prompt of a busy day,
+    # and an urgent prompt is never refused for the cap (it goes, and the log says the
+    # cap was passed). 0 turns a cap off.
+    customer_sms_daily_cap: int = Field(default=20, ge=0)
+    staff_sms_daily_cap: int = Field(default=300, ge=0)
+
     # A reply is matched to the newest message that asked for one within this window.
     reply_window_hours: float = Field(default=72.0, gt=0)
     # Anything else a person sends is attached to their newest complaint within this.
@@ -96,12 +112,25 @@ class NotifyConfig(BaseSettings):
     # Seconds before the gateway reports a message delivered.
     gateway_delivery_delay: float = Field(default=0.2, ge=0)
 
+    @field_validator("sms_allowed_countries", mode="before")
+    @classmethod
+    def _countries(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.replace(",", " ").split()
+        if isinstance(value, list):
+            value = [str(code).strip().upper() for code in value]
+            unknown = [code for code in value if code not in phonenumbers.SUPPORTED_REGIONS]
+            if unknown:
+                raise ValueError(f"not ISO 3166 country codes: {', '.join(unknown)}")
+        return value
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_in_production(self) -> NotifyConfig:
         if self.environment != "production":
             return self
-        if self.provider == "twilio" and self.twilio_auth_token == DEV_AUTH_TOKEN:
-            raise ValueError("NOTIFY_TWILIO_AUTH_TOKEN is the development placeholder")
+        if self.provider == "twilio" and self.twilio_auth_token in (DEV_AUTH_TOKEN, ""):
+            raise ValueError("NOTIFY_TWILIO_AUTH_TOKEN is the development placeholder or empty")
         if self.provider == "jasmin" and not self.jasmin_callback_secret:
             raise ValueError("NOTIFY_JASMIN_CALLBACK_SECRET is required to accept callbacks")
         return self

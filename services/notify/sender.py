@@ -117,7 +117,7 @@ class Sender:
             with self.db.transaction() as session:
                 now = self.clock.now()
                 rows = service.claim_due(session, now=now, limit=config.send_batch, lease=lease)
-                rows = drop_stale(session, rows, now=now)
+                rows = drop_stale(session, rows, now=now, config=config)
         if not rows:
             return 0
         # One phone's messages go one after another, in the order they were written (an
@@ -152,7 +152,7 @@ class Sender:
                 )
             submitted_many(session, self.ctx, done, provider=self.provider.name, now=now)
             following = service.claim_due(session, now=now, limit=config.send_batch, lease=lease)
-            following = drop_stale(session, following, now=now)
+            following = drop_stale(session, following, now=now, config=config)
         self.sent += len(done)
         self._claimed = following
         return len(rows)

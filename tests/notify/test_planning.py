@@ -4,6 +4,7 @@ sent, once per event, recipient and template."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +50,10 @@ def test_a_registered_complaint_acknowledges_the_customer_with_the_reference(
     assert sms.reply_kind is None
 
 
-def test_a_customer_abroad_is_written_to_in_english(notify: Notify) -> None:
+def test_a_customer_abroad_is_written_to_in_english_where_the_centre_texts_that_country(
+    make_notify: Callable[..., Notify],
+) -> None:
+    notify = make_notify(sms_allowed_countries=["CN", "GB"])
     assert notify.deliver(received_event(customer_phone=FOREIGN_CUSTOMER))
     sms = only(notify.messages())
     assert (sms.phone, sms.language, sms.encoding) == (FOREIGN_CUSTOMER, "en", "GSM-7")
@@ -226,8 +230,9 @@ def test_each_lifecycle_event_tells_its_people_in_their_words(
 
 
 def test_the_customer_gets_the_resolution_and_the_satisfaction_question_then_the_closure(
-    notify: Notify,
+    make_notify: Callable[..., Notify],
 ) -> None:
+    notify = make_notify(sms_allowed_countries=["CN", "GB"])
     received = received_event(customer_phone=FOREIGN_CUSTOMER)
     notify.deliver(received)
     notify.deliver(
@@ -641,7 +646,10 @@ def test_every_time_in_an_sms_is_the_centres_local_time(notify: Notify) -> None:
     assert "，期限 11-24 07:45" in only(notify.messages(phone=BILLING_DESK)).body
 
 
-def test_a_reader_abroad_gets_the_same_facts_in_english(notify: Notify) -> None:
+def test_a_reader_abroad_gets_the_same_facts_in_english(
+    make_notify: Callable[..., Notify],
+) -> None:
+    notify = make_notify(sms_allowed_countries=["CN", "GB"])
     abroad = "+447700900456"
     received = received_event()
     notify.deliver(received)

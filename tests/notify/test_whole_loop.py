@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -228,3 +229,36 @@ def test_a_customers_2_to_the_satisfaction_question_reopens_the_replied_complain
     entry = platform.history(cid)[-1]
     assert entry["payload"]["result"] == "unsatisfied"
     assert entry["payload"]["source"] == "sms"
+
+
+def test_a_caller_abroad_is_never_texted_while_the_duty_manager_hears_of_the_complaint(
+    platform: Platform,
+) -> None:
+    """The centre texts mainland numbers only (NOTIFY_SMS_ALLOWED_COUNTRIES, default CN): a
+    complaint registered with a UK number prompts the duty manager as any other, and the
+    caller's acknowledgement is refused with the reason, in the message log."""
+    abroad = "+447400123456"
+    complaint = platform.register(customer_phone="+44 7400 123456")
+    reference = complaint["reference"]
+    wait_until(
+        lambda: any(reference in body for body in platform.sms_to(DM01)),
+        timeout=60,
+        what="the new complaint on the duty manager's phone",
+    )
+    notify = platform.notify
+    headers = notify.notify.env.token("agent", "A001")
+
+    def refused() -> list[dict[str, Any]]:
+        answer = httpx.get(
+            f"{notify.api_url}/messages", params={"phone": abroad}, headers=headers, timeout=10
+        )
+        return [m for m in answer.json()["items"] if m["status"] == "refused"]
+
+    wait_until(lambda: refused(), timeout=30, what="the caller's SMS refused")
+    (message,) = refused()
+    assert (message["template"], message["refused_reason"]) == (
+        "customer_received",
+        "country_not_allowed",
+    )
+    assert (message["reference"], message["attempts"]) == (reference, 0)
+    assert platform.sms_to(abroad) == []

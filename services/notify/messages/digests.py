@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.notify.messages import service
 from services.notify.messages.context import Context
+from services.notify.messages.limits import Limits, log_refused
 from services.notify.messages.notices import Notice
 from services.notify.messages.planning import language_for, render_row
 from services.notify.rendering import Listed
@@ -68,6 +69,7 @@ def send_digests(session: Session, ctx: Context, *, now: datetime) -> list[str]:
     rate-limit window. Returns the ids of the digest messages."""
     window = timedelta(seconds=ctx.config.staff_rate_window_seconds)
     made = []
+    limits = Limits(session, ctx.config, now=now)
     for phone in service.held_phones(session, before=now - window):
         held = service.held_for(session, phone)
         if not held:
@@ -100,6 +102,11 @@ def send_digests(session: Session, ctx: Context, *, now: datetime) -> list[str]:
                 dedupe_key=f"digest:{digest_id}",
             )
             row["id"] = digest_id
+            # A digest is an SMS like any: over the day's cap it is refused, and the
+            # notices it holds with it (the workbench's queue still shows them).
+            if limits.apply(row):
+                log_refused(row["template"], phone, row["refused_reason"])
+            limits.count(row)
             service.add_messages(session, [row])
             service.mark_digested(session, [m.id for m in run], digest_id, now)
             made.append(digest_id)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.notify import replies
 from services.notify.messages import service
 from services.notify.messages.context import SOURCE, Context
+from services.notify.messages.limits import Limits, log_refused
 from services.notify.messages.notices import Notice
 from services.notify.messages.planning import language_for, render_row
 from services.notify.providers.base import Inbound
@@ -196,4 +197,8 @@ def _confirm(session: Session, ctx: Context, notice: Notice, cause: str, now: da
         event_type=EventName.SMS_INBOUND,
         dedupe_key=f"{cause}:{notice.phone}:{notice.template}",
     )
+    # Whoever texts us is answered within the same limits: a flood of texts, or texts
+    # from abroad, are not answered beyond them.
+    if Limits(session, ctx.config, now=now).apply(row):
+        log_refused(row["template"], row["phone"], row["refused_reason"])
     service.add_messages(session, [row])

@@ -18,7 +18,8 @@ Direction = Literal["out", "in"]
 # answer was lost (reconciled before any resend); `held` waits for a digest;
 # `digested` went out inside one; `suppressed` was not sent (the customer opted out);
 # `cancelled` was held for quiet hours and no longer true when they ended (why: its
-# cancel_reason); `received` is an inbound message.
+# cancel_reason); `refused` was never to be sent: a country the centre does not allow, or
+# the number's daily cap (why: its refused_reason); `received` is an inbound message.
 Status = Literal[
     "pending",
     "sending",
@@ -31,6 +32,7 @@ Status = Literal[
     "digested",
     "suppressed",
     "cancelled",
+    "refused",
     "received",
 ]
 # How far along each status is: a receipt moves a message only to a higher rank, and a
@@ -47,6 +49,7 @@ RANK: dict[str, int] = {
     "digested": 4,
     "suppressed": 4,
     "cancelled": 4,
+    "refused": 4,
     "received": 4,
 }
 # What the sender takes up when due.
@@ -126,6 +129,8 @@ class Message(NotifyTable, table=True):
     # A cancelled message: why (opted_out, complaint_closed, complaint_reopened,
     # survey_answered, superseded).
     cancel_reason: str | None = Col(default=None, max_length=40)
+    # A refused message: why (country_not_allowed, daily_cap).
+    refused_reason: str | None = Col(default=None, max_length=40)
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
     submitted_at: datetime | None = _utc(nullable=True)
@@ -190,6 +195,7 @@ class MessageRead(BaseModel):
     status: Status
     held_reason: str | None
     cancel_reason: str | None
+    refused_reason: str | None = None
     due_at: datetime | None
     attempts: int
     last_error: str | None

@@ -1,7 +1,8 @@
 """Planning: an event from another service becomes stored messages, one per recipient,
-rendered in the language the phone reads, with opt-outs, quiet hours and the staff rate
-limit applied. A message is stored (pending, its own id) before any provider call; the
-sender (sender.py) takes it from there.
+rendered in the language the phone reads, with the centre's limits (allowed countries,
+daily caps: limits.py), opt-outs, quiet hours and the staff rate limit applied. A message
+is stored (pending, its own id) before any provider call; the sender (sender.py) takes it
+from there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from services.notify.config import NotifyConfig
 from services.notify.messages import notices, service
 from services.notify.messages.context import Context
+from services.notify.messages.limits import Limits, log_refused
 from services.notify.messages.notices import NEVER_DIGESTED, Customer, Notice
 from services.notify.rendering import Listed
 from services.notify.text import clip, measure
@@ -182,20 +184,23 @@ def plan(
     now: datetime,
 ) -> list[str]:
     """Store one message per notice, unless this event already has it (same event, same
-    phone, same template); apply opt-outs, quiet hours and the staff rate limit.
-    Returns the ids of the messages stored."""
+    phone, same template); apply the centre's limits, opt-outs, quiet hours and the staff
+    rate limit. Returns the ids of the messages stored."""
     rows = []
     window = timedelta(seconds=ctx.config.staff_rate_window_seconds)
     planned_to: dict[str, int] = {}
+    limits = Limits(session, ctx.config, now=now)
     for notice in found:
         key = f"{event_id}:{notice.phone}:{notice.template}"
         row = render_row(
             ctx, notice, now=now, event_id=event_id, event_type=event_type, dedupe_key=key
         )
-        if notice.to_customer:
-            if service.opted_out(session, notice.phone):
-                row.update(status="suppressed", held_reason="opted_out", finished_at=now)
-            elif (until := quiet_until(now, ctx.config)) is not None:
+        if notice.to_customer and service.opted_out(session, notice.phone):
+            row.update(status="suppressed", held_reason="opted_out", finished_at=now)
+        elif limits.apply(row):
+            pass
+        elif notice.to_customer:
+            if (until := quiet_until(now, ctx.config)) is not None:
                 row.update(due_at=until, held_reason="quiet_hours")
         elif (
             ctx.config.staff_rate_limit
@@ -210,11 +215,14 @@ def plan(
                 row.update(status="held", held_reason="rate_limit", due_at=None, digest_line=line)
             else:
                 planned_to[notice.phone] = planned_to.get(notice.phone, 0) + 1
+        limits.count(row)
         rows.append(row)
     stored = service.add_messages(session, rows)
     kept = set(stored)
     for row in rows:
-        if row["id"] in kept:
+        if row["id"] in kept and row["status"] == "refused":
+            log_refused(row["template"], row["phone"], row["refused_reason"])
+        elif row["id"] in kept:
             log.info(
                 "planned %s to %s (%s, %s, %d part(s), %s)",
                 row["template"],

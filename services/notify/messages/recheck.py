@@ -1,8 +1,12 @@
-"""Customer SMS held for quiet hours, checked again when their hour comes: a night can
-change what is true. The customer may have opted out, the complaint may have been closed
-or reopened, the satisfaction question may have been answered on the phone or overtaken
-by a newer one. Such a message is cancelled, with the reason in the message log, and
-never sent.
+"""Messages checked again as the sender takes them.
+
+Customer SMS held for quiet hours, when their hour comes: a night can change what is
+true. The customer may have opted out, the complaint may have been closed or reopened,
+the satisfaction question may have been answered on the phone or overtaken by a newer
+one. Such a message is cancelled, with the reason in the message log, and never sent.
+
+Every message, against the countries the centre allows now: one stored before they
+changed is refused rather than sent (limits.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from services.notify.config import NotifyConfig
 from services.notify.messages import service
+from services.notify.messages.limits import COUNTRY_NOT_ALLOWED, country_allowed, log_refused
 from shared.logs import mask_phone
 from shared.vocabulary import Audience, State
 
@@ -48,11 +54,17 @@ def stale(session: Session, row: Any) -> str | None:
     return None
 
 
-def drop_stale(session: Session, rows: Sequence[Any], *, now: datetime) -> list[Any]:
-    """The claimed rows still to send; the others are cancelled here, in the claim's
-    transaction, so no sender ever has them."""
+def drop_stale(
+    session: Session, rows: Sequence[Any], *, now: datetime, config: NotifyConfig
+) -> list[Any]:
+    """The claimed rows still to send; the others are cancelled or refused here, in the
+    claim's transaction, so no sender ever has them."""
     kept = []
     for row in rows:
+        if not country_allowed(row.phone, config):
+            service.refuse(session, row.id, reason=COUNTRY_NOT_ALLOWED, now=now)
+            log_refused(row.template, row.phone, COUNTRY_NOT_ALLOWED)
+            continue
         held = row.status == "pending" and row.held_reason == "quiet_hours"
         reason = stale(session, row) if held and row.audience == Audience.CUSTOMER else None
         if reason is None:

@@ -267,10 +267,26 @@ def sent_to_since(session: Session, *, phone: str, since: datetime) -> int:
                 m.created_at >= since,
                 m.urgent.is_(False),
                 m.audience != "customer",
-                m.status.not_in(("held", "digested", "suppressed", "cancelled")),
+                m.status.not_in(("held", "digested", "suppressed", "cancelled", "refused")),
             )
         ).scalar_one()
     )
+
+
+# What counts against a number's daily cap: every outgoing message that went, or will go,
+# to it; a held notice counts in the digest that carries it.
+_NOT_SENDING = ("held", "digested", "suppressed", "cancelled", "refused")
+_SENT_SINCE = select(func.count()).where(
+    messages.c.phone == bindparam("phone"),
+    messages.c.direction == "out",
+    messages.c.created_at >= bindparam("since", type_=messages.c.created_at.type),
+    messages.c.status.not_in(_NOT_SENDING),
+)
+
+
+def sent_since(session: Session, *, phone: str, since: datetime) -> int:
+    """Outgoing messages to a phone written since `since` that went or will go to it."""
+    return int(session.execute(_SENT_SINCE, {"phone": phone, "since": since}).scalar_one())
 
 
 def held_phones(session: Session, *, before: datetime) -> list[str]:
@@ -317,7 +333,7 @@ def _asked(phone: str, since: datetime) -> Any:
         m.direction == "out",
         m.reply_kind.is_not(None),
         m.created_at >= since,
-        m.status.not_in(("failed", "suppressed", "held", "cancelled")),
+        m.status.not_in(("failed", "suppressed", "held", "cancelled", "refused")),
         or_(m.status != "pending", m.held_reason.is_(None), m.held_reason != "quiet_hours"),
     )
 
@@ -366,7 +382,7 @@ def sent_template(session: Session, complaint_id: str, template: str) -> bool:
     query = select(m.id).where(
         m.complaint_id == complaint_id,
         m.template == template,
-        m.status.not_in(("suppressed", "cancelled", "failed")),
+        m.status.not_in(("suppressed", "cancelled", "failed", "refused")),
     )
     return session.execute(query.limit(1)).first() is not None
 
@@ -399,6 +415,21 @@ def cancel(session: Session, message_id: str, *, reason: str, now: datetime) -> 
     )
 
 
+def refuse(session: Session, message_id: str, *, reason: str, now: datetime) -> None:
+    """A message that must not go out is not sent; the log keeps why."""
+    session.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            status="refused",
+            refused_reason=reason,
+            lease_until=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+
+
 def newest_about_a_complaint(session: Session, *, phone: str, since: datetime) -> Any:
     """The newest message to this phone that was about a complaint, or None."""
     m = messages.c
@@ -409,6 +440,8 @@ def newest_about_a_complaint(session: Session, *, phone: str, since: datetime) -
             m.direction == "out",
             m.complaint_id.is_not(None),
             m.created_at >= since,
+            # A refused message never reached the phone: a reply cannot be about it.
+            m.status != "refused",
         )
         .order_by(m.created_at.desc(), m.id.desc())
         .limit(1)
