@@ -36,6 +36,18 @@ class Figure:
     note: str = ""
 
 
+def bench_token(db: Database, staff_id: str, role: str, department_id: str | None = None) -> str:
+    """A bearer token for a benchmark's caller. Tokens go only to people the directory
+    grants them to; a benchmark's callers stand outside it (a bootstrap grant), unless the
+    benchmark's directory has them, whose word then counts."""
+    from shared.auth.store import grant_outside_directory, issue_token
+
+    with db.transaction() as session:
+        grant_outside_directory(session, staff_id, role, department_id)
+        token, _ = issue_token(session, staff_id=staff_id, role=role, department_id=department_id)
+    return token
+
+
 class BenchError(RuntimeError):
     """A benchmark could not produce trustworthy figures (lost events, a timeout …)."""
 

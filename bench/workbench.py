@@ -74,11 +74,11 @@ def _figures(page: str, took: list[float]) -> Iterator[Figure]:
 
 
 def run(ctx: Context) -> Iterator[Figure]:
+    from bench.common import bench_token
     from services.escalation.complaints.service import complaints
     from services.escalation.directory.service import staff
     from services.workbench.access.flows import set_password
     from services.workbench.config import WorkbenchConfig
-    from shared.auth.store import issue_token
     from shared.db import database_for
     from shared.migrations import upgrade
     from shared.settings import AUTH_STORE, WORKBENCH
@@ -150,8 +150,7 @@ def run(ctx: Context) -> Iterator[Figure]:
 
         # One complaint known to both services, for its page: registered at intake, its
         # lifecycle row copied from the seeded queue.
-        with auth.transaction() as session:
-            agent_token, _ = issue_token(session, staff_id="A001", role="agent")
+        agent_token = bench_token(auth, "A001", "agent")
         created = httpx.post(
             f"http://127.0.0.1:{ports['intake']}/complaints",
             json={

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -208,7 +209,12 @@ def create_service_app(
         app.state.settings = settings
         app.state.db = db
         app.state.auth_db = auth_db
-        app.state.tokens = TokenVerifier(auth_db, ttl=settings.token_cache_seconds)
+        app.state.tokens = TokenVerifier(
+            auth_db,
+            ttl=settings.token_cache_seconds,
+            max_lifetime=timedelta(days=settings.token_max_days),
+        )
+        app.state.tokens.start()
         app.state.kafka = KafkaProbe(settings)
         app.state.metrics = ServiceMetrics(
             service, metrics or MetricsSpec(), db=db, settings=settings
@@ -224,6 +230,7 @@ def create_service_app(
                 stopped = on_shutdown(app)
                 if inspect.isawaitable(stopped):
                     await stopped
+            app.state.tokens.close()
             app.state.kafka.close()
             app.state.metrics.close()
             db.dispose()

@@ -13,6 +13,8 @@ AUTH_STORE = "auth"
 # The staff's web pages: a service of its own that keeps sign-in accounts and sessions
 # and calls the four APIs, with neither events nor a worker.
 WORKBENCH = "workbench"
+# The longest a bearer token lives (days): every token expires.
+TOKEN_MAX_DAYS = 90
 
 
 def normalise_database_url(url: str) -> str:
@@ -70,8 +72,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
 
-    # Verified tokens are cached this long; a revoked token stops working within it.
+    # Verified tokens are cached this long. A revocation, or a change in the directory
+    # that takes tokens away, is heard at once all the same (shared.auth.store).
     token_cache_seconds: float = 30.0
+    # No token lives longer, whatever it was issued with; one from before there was a
+    # limit counts from its creation.
+    token_max_days: int = Field(default=TOKEN_MAX_DAYS, ge=1, le=3650)
 
     outbox_lanes: int = Field(default=4, ge=1, le=64)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
