@@ -24,6 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run" / "bench"
 RESULTS = RUN_DIR / "results.json"
 
+# A benchmark drives an API as one machine client, far past any person's pace: with the
+# abuse limits (shared.ratelimit) on, it would measure them rather than the service.
+UNLIMITED = {
+    "RATE_LIMIT_TOKEN_WRITES_PER_MINUTE": "0",
+    "RATE_LIMIT_ADDRESS_WRITES_PER_MINUTE": "0",
+    "RATE_LIMIT_AUTH_FAILURES_PER_MINUTE": "0",
+}
+
 
 @dataclass
 class Figure:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from bench.common import BenchError, Context, Figure, drop_schema, percentile, say
+from bench.common import UNLIMITED, BenchError, Context, Figure, drop_schema, percentile, say
 from bench.intake import Server, free_port, parse_wrk, uvicorn_argv, wait_ready
 from shared.vocabulary import State
 
@@ -207,6 +207,7 @@ def run(ctx: Context) -> Iterator[Figure]:
             "ACCESS_LOG": "false",
             "LOG_LEVEL": "WARNING",
             "ESCALATION_DEFAULT_DUTY_MANAGER": "DM01",
+            **UNLIMITED,
         }
         port = free_port()
         log_dir = ctx.run_dir / "logs"

@@ -195,7 +195,7 @@ def measure(
     api_workers: int,
     log_dir: Path,
 ) -> dict[str, Any]:
-    from bench.common import bench_token
+    from bench.common import UNLIMITED, bench_token
     from shared.db import database_for
     from shared.migrations import upgrade
     from shared.settings import AUTH_STORE, Settings, normalise_database_url
@@ -218,6 +218,7 @@ def measure(
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        **UNLIMITED,
     }
     log_dir.mkdir(parents=True, exist_ok=True)
     intake_schema = settings.schema_for("intake")

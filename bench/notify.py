@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 
 from bench.common import (
+    UNLIMITED,
     BenchError,
     Context,
     Figure,
@@ -172,6 +173,7 @@ def _env(ctx: Context, prefix: str, gateway_port: int) -> dict[str, str]:
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "WARNING",
         "ENVIRONMENT": "development",
+        **UNLIMITED,
         "NOTIFY_PROVIDER": "dev",
         "NOTIFY_TWILIO_BASE_URL": f"http://127.0.0.1:{gateway_port}",
         "NOTIFY_PUBLIC_URL": "",  # no delivery callbacks: the figure is the send path

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import insert, select
 
-from bench.common import Context, Figure, drop_schema, percentile, say, unique
+from bench.common import UNLIMITED, Context, Figure, drop_schema, percentile, say, unique
 from bench.escalation import seed as seed_queue
 from bench.intake import Server, free_port, uvicorn_argv, wait_ready
 
@@ -132,6 +132,7 @@ def run(ctx: Context) -> Iterator[Figure]:
             "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka_bootstrap,
             "LOG_LEVEL": "WARNING",
             "ACCESS_LOG": "false",
+            **UNLIMITED,
         }
         ports = {name: free_port() for name in ("intake", "escalation", "workbench")}
         for name in ("intake", "escalation"):

@@ -30,6 +30,7 @@ from shared.logs import (
 from shared.metrics import MetricsSpec, ServiceMetrics, metrics_router, observe_request
 from shared.migrations import pending_migrations
 from shared.params import strict_request
+from shared.ratelimit import Limits, WriteLimitMiddleware
 from shared.settings import AUTH_STORE, Settings
 
 log = logging.getLogger("access")
@@ -244,6 +245,9 @@ def create_service_app(
         dependencies=[Depends(strict_request)],
     )
     install_error_handlers(app)
+    app.state.limits = limits = Limits.from_settings(settings)
+    # Inside the request context: a refused write is logged and counted like any answer.
+    app.add_middleware(WriteLimitMiddleware, limits=limits)
     app.add_middleware(
         RequestContextMiddleware,
         service=service,

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -123,7 +124,7 @@ def _nul_refused(exc: BaseException | None) -> bool:
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 

@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     # The largest request body an API takes; a larger one is refused with 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Abuse limits (shared.ratelimit), per API process; 0 turns one off. Writes (POST,
+    # PUT, PATCH, DELETE) a minute with one bearer token: an agent registers a complaint
+    # every minute or two, a duty manager clearing a queue a few a minute.
+    rate_limit_token_writes_per_minute: int = Field(default=120, ge=0)
+    # … and from one client address, whatever the token: the workbench calls the APIs
+    # for all its users from its own address, so this is its ceiling too.
+    rate_limit_address_writes_per_minute: int = Field(default=1200, ge=0)
+    # Failed workbench sign-ins and unknown bearer tokens from one address before the
+    # address is answered 429 for the rest of the minute.
+    rate_limit_auth_failures_per_minute: int = Field(default=20, ge=0)
+
     db_pool_size: int = 10
     db_max_overflow: int = 20
 

@@ -36,6 +36,7 @@ from shared.db import database_for
 from shared.logs import configure_logging
 from shared.metrics import MetricsSpec, ServiceMetrics, metrics_router
 from shared.migrations import pending_migrations
+from shared.ratelimit import Limits, WriteLimitMiddleware
 from shared.settings import AUTH_STORE, WORKBENCH, Settings
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
+    # Each form a person sends is a write: counted per address (pages carry no bearer).
+    app.state.limits = limits = Limits.from_settings(settings)
+    app.add_middleware(WriteLimitMiddleware, limits=limits)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
         RequestContextMiddleware,

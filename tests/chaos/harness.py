@@ -79,6 +79,9 @@ SYSTEM_ENV = {
     "NOTIFY_GATEWAY_KEEP": "200000",
     "NOTIFY_GATEWAY_DELIVERY_DELAY": "0.05",
     "LOG_LEVEL": "WARNING",
+    # The drivers are machine clients registering as fast as the system takes them.
+    "RATE_LIMIT_TOKEN_WRITES_PER_MINUTE": "0",
+    "RATE_LIMIT_ADDRESS_WRITES_PER_MINUTE": "0",
 }
 
 
