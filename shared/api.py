@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth.store import TokenVerifier
 from shared.db import Database, database_for
 from shared.errors import install_error_handlers
+from shared.headers import SecurityHeadersMiddleware, docs_router
 from shared.kafka import KafkaProbe
 from shared.logs import (
     configure_logging,
@@ -243,6 +244,9 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         dependencies=[Depends(strict_request)],
+        # Served by shared.headers.docs_router, with a policy that fits them.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.state.limits = limits = Limits.from_settings(settings)
@@ -254,8 +258,11 @@ def create_service_app(
         access_log=settings.access_log,
         max_body=settings.max_body_bytes,
     )
+    # Outermost: every answer carries them, a refusal by the middleware above too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health_router(service))
     app.include_router(metrics_router())
+    app.include_router(docs_router(app))
     for router in routers:
         app.include_router(router)
     return app

@@ -53,5 +53,6 @@ def test_many_failed_sign_ins_from_one_address_are_slowed_down(
     slowed = answers[-1]
     assert 1 <= int(slowed.headers["Retry-After"]) <= 60
     assert "登录失败次数过多" in slowed.text  # the page's language: Chinese unless switched
+    assert slowed.headers["content-security-policy"]
     # Someone signing in elsewhere is not held up by it.
     assert sign_in(colleague, "A001", "not-the-password").status_code == 401
