@@ -41,10 +41,10 @@ bench: install ## run the benchmarks and print their figures
 chaos: install ## the long fault-injection run: kill -9 the broker and every process under load, count losses
 	@$(PY) -m tests.chaos.harness --long $(ARGS)
 
-token: install ## print a new bearer token: make token ROLE=agent STAFF=A001 [DEPARTMENT=billing]
+token: install ## print a new bearer token for someone in the directory (ROLE=admin: the first administrator): make token ROLE=agent STAFF=A001 [DEPARTMENT=billing] [ARGS="--expires-days 30"]
 	@if [ -z "$(ROLE)" ] || [ -z "$(STAFF)" ]; then \
 	  echo "usage: make token ROLE=<agent|duty_manager|supervisor|department|qa|admin|viewer> STAFF=<id> [DEPARTMENT=<id>]" >&2; exit 2; fi
-	@$(PY) scripts/stack.py token --role "$(ROLE)" --staff "$(STAFF)" $(if $(DEPARTMENT),--department "$(DEPARTMENT)")
+	@$(PY) scripts/stack.py token --role "$(ROLE)" --staff "$(STAFF)" $(if $(DEPARTMENT),--department "$(DEPARTMENT)") $(ARGS)
 
 account: install ## a workbench sign-in account with a new password (last line): make account STAFF=AD01
 	@if [ -z "$(STAFF)" ]; then echo "usage: make account STAFF=<staff id in the directory>" >&2; exit 2; fi

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from bench.common import BenchError, Context, Figure, drop_schema, percentile, say
+from bench.common import UNLIMITED, BenchError, Context, Figure, drop_schema, percentile, say
 from bench.intake import Server, free_port, parse_wrk, uvicorn_argv, wait_ready
 from shared.vocabulary import State
 
@@ -141,10 +141,10 @@ def seed(db: Any, *, open_complaints: int, due_share: float, now: Any) -> list[s
 
 
 def run(ctx: Context) -> Iterator[Figure]:
+    from bench.common import bench_token
     from services.escalation import sla
     from services.escalation.config import EscalationConfig
     from services.escalation.db import outbox as outbox_table
-    from shared.auth.store import issue_token
     from shared.clock import utcnow
     from shared.db import database_for
     from shared.migrations import upgrade
@@ -196,8 +196,7 @@ def run(ctx: Context) -> Iterator[Figure]:
 
         # Lifecycle actions through the API.
         auth = database_for(AUTH_STORE, settings)
-        with auth.transaction() as session:
-            token, _ = issue_token(session, staff_id="DM01", role="duty_manager")
+        token = bench_token(auth, "DM01", "duty_manager")
         auth.dispose()
         ids = random.Random(7).sample(not_due, 2_000)
         env = {
@@ -208,6 +207,7 @@ def run(ctx: Context) -> Iterator[Figure]:
             "ACCESS_LOG": "false",
             "LOG_LEVEL": "WARNING",
             "ESCALATION_DEFAULT_DUTY_MANAGER": "DM01",
+            **UNLIMITED,
         }
         port = free_port()
         log_dir = ctx.run_dir / "logs"

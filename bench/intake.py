@@ -195,7 +195,7 @@ def measure(
     api_workers: int,
     log_dir: Path,
 ) -> dict[str, Any]:
-    from shared.auth.store import issue_token
+    from bench.common import UNLIMITED, bench_token
     from shared.db import database_for
     from shared.migrations import upgrade
     from shared.settings import AUTH_STORE, Settings, normalise_database_url
@@ -208,8 +208,7 @@ def measure(
     for store in ("intake", AUTH_STORE):
         upgrade(store, url=pg_url, schema=settings.schema_for(store))
     auth = database_for(AUTH_STORE, settings)
-    with auth.transaction() as session:
-        token, _ = issue_token(session, staff_id="BENCH1", role="agent")
+    token = bench_token(auth, "BENCH1", "agent")
     auth.dispose()
     env = {
         **os.environ,
@@ -219,6 +218,7 @@ def measure(
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        **UNLIMITED,
     }
     log_dir.mkdir(parents=True, exist_ok=True)
     intake_schema = settings.schema_for("intake")

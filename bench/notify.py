@@ -36,7 +36,16 @@ from typing import Any
 
 import httpx
 
-from bench.common import BenchError, Context, Figure, drop_schema, fresh_topic, percentile, say
+from bench.common import (
+    UNLIMITED,
+    BenchError,
+    Context,
+    Figure,
+    drop_schema,
+    fresh_topic,
+    percentile,
+    say,
+)
 from bench.intake import PYTHON, Server, free_port, uvicorn_argv, wait_ready
 
 NAME = "notify"
@@ -164,6 +173,7 @@ def _env(ctx: Context, prefix: str, gateway_port: int) -> dict[str, str]:
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "WARNING",
         "ENVIRONMENT": "development",
+        **UNLIMITED,
         "NOTIFY_PROVIDER": "dev",
         "NOTIFY_TWILIO_BASE_URL": f"http://127.0.0.1:{gateway_port}",
         "NOTIFY_PUBLIC_URL": "",  # no delivery callbacks: the figure is the send path
@@ -246,14 +256,13 @@ def _seed_escalation(ctx: Context, settings: Any) -> None:
     """A duty manager on duty now, in the escalation directory."""
     from fastapi.testclient import TestClient
 
+    from bench.common import bench_token
     from services.escalation.main import create_app
-    from shared.auth.store import issue_token
     from shared.db import database_for
     from shared.settings import AUTH_STORE
 
     auth = database_for(AUTH_STORE, settings)
-    with auth.transaction() as session:
-        token, _ = issue_token(session, staff_id="AD01", role="admin")
+    token = bench_token(auth, "AD01", "admin")
     auth.dispose()
     admin = {"Authorization": f"Bearer {token}"}
     now = datetime.now(UTC)
@@ -273,7 +282,7 @@ def _seed_escalation(ctx: Context, settings: Any) -> None:
 
 
 def run(ctx: Context) -> Iterator[Figure]:
-    from shared.auth.store import issue_token
+    from bench.common import bench_token
     from shared.db import database_for
     from shared.events import encode, kafka_headers
     from shared.kafka import create_producer
@@ -367,8 +376,7 @@ def run(ctx: Context) -> Iterator[Figure]:
         api = f"http://127.0.0.1:{api_port}"
         wait_ready(f"{api}/readyz")
         auth = database_for(AUTH_STORE, settings)
-        with auth.transaction() as session:
-            token, _ = issue_token(session, staff_id="A001", role="agent")
+        token = bench_token(auth, "A001", "agent")
         auth.dispose()
         headers = {"Authorization": f"Bearer {token}"}
         rate, seconds_at_rate = 50, 5 if ctx.quick else 30

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import insert, select
 
-from bench.common import Context, Figure, drop_schema, percentile, say, unique
+from bench.common import UNLIMITED, Context, Figure, drop_schema, percentile, say, unique
 from bench.escalation import seed as seed_queue
 from bench.intake import Server, free_port, uvicorn_argv, wait_ready
 
@@ -74,11 +74,11 @@ def _figures(page: str, took: list[float]) -> Iterator[Figure]:
 
 
 def run(ctx: Context) -> Iterator[Figure]:
+    from bench.common import bench_token
     from services.escalation.complaints.service import complaints
     from services.escalation.directory.service import staff
     from services.workbench.access.flows import set_password
     from services.workbench.config import WorkbenchConfig
-    from shared.auth.store import issue_token
     from shared.db import database_for
     from shared.migrations import upgrade
     from shared.settings import AUTH_STORE, WORKBENCH
@@ -132,6 +132,7 @@ def run(ctx: Context) -> Iterator[Figure]:
             "KAFKA_BOOTSTRAP_SERVERS": ctx.kafka_bootstrap,
             "LOG_LEVEL": "WARNING",
             "ACCESS_LOG": "false",
+            **UNLIMITED,
         }
         ports = {name: free_port() for name in ("intake", "escalation", "workbench")}
         for name in ("intake", "escalation"):
@@ -150,8 +151,7 @@ def run(ctx: Context) -> Iterator[Figure]:
 
         # One complaint known to both services, for its page: registered at intake, its
         # lifecycle row copied from the seeded queue.
-        with auth.transaction() as session:
-            agent_token, _ = issue_token(session, staff_id="A001", role="agent")
+        agent_token = bench_token(auth, "A001", "agent")
         created = httpx.post(
             f"http://127.0.0.1:{ports['intake']}/complaints",
             json={

@@ -118,6 +118,8 @@ STAFF = (
     Person("A001", "孙话务", "13900139031", "agent"),
     Person("A002", "周话务", "13900139032", "agent"),
     Person("AD01", "吴管理员", "13900139040", "admin"),
+    # The outsourcing client's representative, who reads the dashboard.
+    Person("V001", "甲方代表", "13900139050", "viewer"),
     Person("HS01", "刘工", "13900139101", "department", "housing"),
     Person("HS02", "郑科长", "13900139102", "department", "housing"),
     Person("HR01", "陈专员", "13900139111", "department", "hrss"),
@@ -474,11 +476,15 @@ class Tokens:
         self.issued: dict[tuple[str, str, str | None], str] = {}
 
     def __call__(self, role: str, staff: str, department: str | None = None) -> str:
-        from shared.auth.store import issue_token
+        from shared.auth.store import bootstrap_admin, issue_token
 
         key = (role, staff, department)
         if key not in self.issued:
             with self.db.transaction() as session:
+                if role == "admin":
+                    # As `make token ROLE=admin` does: an administrator the directory does
+                    # not know yet (a fresh system) gets a bootstrap grant.
+                    bootstrap_admin(session, staff)
                 token, _ = issue_token(
                     session, staff_id=staff, role=role, department_id=department, label="demo"
                 )
@@ -583,12 +589,23 @@ def local(moment: str | datetime | None) -> str:
 class Demo:
     def __init__(self, urls: Urls, api: Api, tokens: Tokens, timeout: float) -> None:
         self.urls, self.api, self.token, self.timeout = urls, api, tokens, timeout
+        # The first administrator, who adds everybody else to the directory; the others'
+        # tokens are issued once the directory has them (a token is for someone in it).
         self.admin = tokens("admin", "AD01")
-        self.agent = tokens("agent", "A001")
-        self.supervisor = tokens("supervisor", "S001")
-        self.viewer = tokens("viewer", "V001")
         self.cases: list[Case] = []
         self.directory: dict[str, dict[str, Any]] = {}  # staff by id, as the service has them
+
+    @property
+    def agent(self) -> str:
+        return self.token("agent", "A001")
+
+    @property
+    def supervisor(self) -> str:
+        return self.token("supervisor", "S001")
+
+    @property
+    def viewer(self) -> str:
+        return self.token("viewer", "V001")
 
     # -- seeding ------------------------------------------------------------------------
 
@@ -623,7 +640,7 @@ class Demo:
         print(
             f"  staff      {len(STAFF)} people: {len(made)} created, {len(STAFF) - len(made)} kept "
             "(duty managers DM01-DM03, supervisor S001, QA Q001, agents A001-A002, "
-            "administrator AD01, a clerk and a head per department)"
+            "administrator AD01, viewer V001, a clerk and a head per department)"
         )
         have = {d["id"]: d for d in self.api.get(f"{e}/departments", self.admin)}
         for d in DEPARTMENTS:

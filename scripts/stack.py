@@ -460,7 +460,10 @@ def print_addresses(env: dict[str, str], port_base: int, procs: list[Proc]) -> N
     print(f"  {'database':<11} {env.get('DATABASE_URL') or 'SQLite files in ' + env['DATA_DIR']}")
     print(f"  {'logs':<11} {LOGS}   (make logs)")
     print("\nA sign-in account:          make account STAFF=AD01 (an administrator, first)")
-    print("A token to call the APIs:   make token ROLE=agent STAFF=A001")
+    print(
+        "A token to call the APIs:   make token ROLE=admin STAFF=AD01 (the first "
+        "administrator; anyone else once the directory has them)"
+    )
     print("Stop everything:            make down\n")
 
 

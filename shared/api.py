@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import anyio.to_thread
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth.store import TokenVerifier
 from shared.db import Database, database_for
 from shared.errors import install_error_handlers
+from shared.headers import SecurityHeadersMiddleware, docs_router
 from shared.kafka import KafkaProbe
 from shared.logs import (
     configure_logging,
@@ -29,6 +31,7 @@ from shared.logs import (
 from shared.metrics import MetricsSpec, ServiceMetrics, metrics_router, observe_request
 from shared.migrations import pending_migrations
 from shared.params import strict_request
+from shared.ratelimit import Limits, WriteLimitMiddleware
 from shared.settings import AUTH_STORE, Settings
 
 log = logging.getLogger("access")
@@ -208,7 +211,12 @@ def create_service_app(
         app.state.settings = settings
         app.state.db = db
         app.state.auth_db = auth_db
-        app.state.tokens = TokenVerifier(auth_db, ttl=settings.token_cache_seconds)
+        app.state.tokens = TokenVerifier(
+            auth_db,
+            ttl=settings.token_cache_seconds,
+            max_lifetime=timedelta(days=settings.token_max_days),
+        )
+        app.state.tokens.start()
         app.state.kafka = KafkaProbe(settings)
         app.state.metrics = ServiceMetrics(
             service, metrics or MetricsSpec(), db=db, settings=settings
@@ -224,6 +232,7 @@ def create_service_app(
                 stopped = on_shutdown(app)
                 if inspect.isawaitable(stopped):
                     await stopped
+            app.state.tokens.close()
             app.state.kafka.close()
             app.state.metrics.close()
             db.dispose()
@@ -235,16 +244,25 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         dependencies=[Depends(strict_request)],
+        # Served by shared.headers.docs_router, with a policy that fits them.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    app.state.limits = limits = Limits.from_settings(settings)
+    # Inside the request context: a refused write is logged and counted like any answer.
+    app.add_middleware(WriteLimitMiddleware, limits=limits)
     app.add_middleware(
         RequestContextMiddleware,
         service=service,
         access_log=settings.access_log,
         max_body=settings.max_body_bytes,
     )
+    # Outermost: every answer carries them, a refusal by the middleware above too.
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(health_router(service))
     app.include_router(metrics_router())
+    app.include_router(docs_router(app))
     for router in routers:
         app.include_router(router)
     return app

@@ -22,6 +22,11 @@ async def get_db(request: Request) -> Database:
     return cast(Database, request.app.state.db)
 
 
+async def get_auth_db(request: Request) -> Database:
+    """The shared token store (shared.auth.store)."""
+    return cast(Database, request.app.state.auth_db)
+
+
 async def get_outbox(request: Request) -> Outbox:
     return cast(Outbox, request.app.state.outbox)
 
@@ -38,4 +43,5 @@ def from_state(name: str) -> Any:
 
 
 Db = Annotated[Database, Depends(get_db)]
+AuthDb = Annotated[Database, Depends(get_auth_db)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from shared.logs import current_correlation_id
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -123,7 +125,7 @@ def _nul_refused(exc: BaseException | None) -> bool:
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
@@ -153,8 +155,31 @@ _HTTP_CODES = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allow_header(request: Request) -> str:
+    """Every method some route of the app answers on this path, for a 405's Allow header.
+
+    Starlette names only the methods of the first route whose path matched; a path with
+    a GET route and a POST route of its own would then say it allows GET alone. Each
+    method is asked of the routes as they would route it (included routers too)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
+
+
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "request refused"
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allow_header(request)}
+        message = f"{request.method} is not allowed on {request.url.path}: use {headers['Allow']}"
     if exc.status_code == 400 and message == "There was an error parsing the body":
         # FastAPI's answer to a body it cannot decode (not UTF-8, for one): an invalid
         # body like any other, named as such.
@@ -172,7 +197,7 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(
         {"error": _HTTP_CODES.get(exc.status_code, "error"), "message": message},
         status_code=exc.status_code,
-        headers=getattr(exc, "headers", None),
+        headers=headers,
     )
 
 

@@ -2,9 +2,10 @@
 
 FastAPI documents a 422 in its own shape and nothing else; every service answers errors
 in one shape (shared.errors) and may refuse a call for a missing token (401), a role
-(403), an unknown id (404), a body too large (413) or not JSON (415), or an unreachable
-database (503). `document_errors` adds those to every operation they can happen to,
-with the shape of the body, so a client generated from the document knows them.
+(403), an unknown id (404), a body too large (413) or not JSON (415), too many writes or
+unknown tokens (429, shared.ratelimit), or an unreachable database (503).
+`document_errors` adds those to every operation they can happen to, with the shape of
+the body, so a client generated from the document knows them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+
+from shared.ratelimit import WRITE_METHODS
 
 ERROR = "Error"
 VALIDATION_ERROR = "ValidationErrorBody"
@@ -61,6 +64,7 @@ _DESCRIPTIONS = {
     413: "the request body is over the size limit",
     415: "the request body is not JSON (Content-Type: application/json)",
     422: "invalid input: each field at fault is named with the reason",
+    429: "over a rate limit (named in the body); Retry-After says when to try again",
     503: "the database could not be reached; try again shortly",
 }
 
@@ -76,7 +80,7 @@ def _add(responses: dict[str, Any], status: int, schema: str = ERROR) -> None:
     entry.setdefault("content", _body(schema))
 
 
-def _document(operation: dict[str, Any]) -> None:
+def _document(method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     parameters = operation.get("parameters", [])
     has_body = "requestBody" in operation
@@ -85,6 +89,8 @@ def _document(operation: dict[str, Any]) -> None:
         _add(responses, 401)
         _add(responses, 403)
         _add(responses, 503)
+    if operation.get("security") or method.upper() in WRITE_METHODS:
+        _add(responses, 429)
     if any(p.get("in") == "path" for p in parameters):
         _add(responses, 404)
     if parameters or has_body:
@@ -111,8 +117,8 @@ def document_errors(app: FastAPI) -> None:
             return app.openapi_schema
         document = build()
         for methods in document.get("paths", {}).values():
-            for operation in methods.values():
-                _document(operation)
+            for method, operation in methods.items():
+                _document(method, operation)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(_SCHEMAS)
         if _FASTAPI_VALIDATION.rsplit("/", 1)[1] in schemas:

@@ -13,6 +13,8 @@ AUTH_STORE = "auth"
 # The staff's web pages: a service of its own that keeps sign-in accounts and sessions
 # and calls the four APIs, with neither events nor a worker.
 WORKBENCH = "workbench"
+# The longest a bearer token lives (days): every token expires.
+TOKEN_MAX_DAYS = 90
 
 
 def normalise_database_url(url: str) -> str:
@@ -70,8 +72,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     access_log: bool = True
 
-    # Verified tokens are cached this long; a revoked token stops working within it.
+    # Verified tokens are cached this long. A revocation, or a change in the directory
+    # that takes tokens away, is heard at once all the same (shared.auth.store).
     token_cache_seconds: float = 30.0
+    # No token lives longer, whatever it was issued with; one from before there was a
+    # limit counts from its creation.
+    token_max_days: int = Field(default=TOKEN_MAX_DAYS, ge=1, le=3650)
 
     outbox_lanes: int = Field(default=4, ge=1, le=64)
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
@@ -88,6 +94,17 @@ class Settings(BaseSettings):
     api_threads: int = Field(default=8, ge=1, le=200)
     # The largest request body an API takes; a larger one is refused with 413.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    # Abuse limits (shared.ratelimit), per API process; 0 turns one off. Writes (POST,
+    # PUT, PATCH, DELETE) a minute with one bearer token: an agent registers a complaint
+    # every minute or two, a duty manager clearing a queue a few a minute.
+    rate_limit_token_writes_per_minute: int = Field(default=120, ge=0)
+    # … and from one client address, whatever the token: the workbench calls the APIs
+    # for all its users from its own address, so this is its ceiling too.
+    rate_limit_address_writes_per_minute: int = Field(default=1200, ge=0)
+    # Failed workbench sign-ins and unknown bearer tokens from one address before the
+    # address is answered 429 for the rest of the minute.
+    rate_limit_auth_failures_per_minute: int = Field(default=20, ge=0)
 
     db_pool_size: int = 10
     db_max_overflow: int = 20

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import create_engine, text
 
-from shared.auth.store import issue_token
+from shared.auth.store import grant_outside_directory, issue_token
 from shared.db import Database, create_database, database_for
 from shared.migrations import upgrade
 from shared.settings import AUTH_STORE, Settings, normalise_database_url
@@ -128,7 +128,11 @@ class ServiceEnv:
     auth_db: Database
 
     def token(self, role: str, staff: str, department: str | None = None) -> dict[str, str]:
+        """Headers with a token of this person. Tokens go only to people the directory
+        grants them to: a test's people are granted theirs here, unless the directory
+        (a test that adds them through the API) already says who they are."""
         with self.auth_db.transaction() as session:
+            grant_outside_directory(session, staff, role, department)
             token, _ = issue_token(session, staff_id=staff, role=role, department_id=department)
         return {"Authorization": f"Bearer {token}"}
 

@@ -18,7 +18,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.workbench.access.deps import CsrfRefused, NotAllowed, SignInNeeded
 from services.workbench.access.flows import Directory
@@ -33,42 +32,15 @@ from services.workbench.reports.views import router as reports_router
 from services.workbench.roster.views import router as roster_router
 from shared.api import RequestContextMiddleware
 from shared.db import database_for
+from shared.errors import allow_header
+from shared.headers import SecurityHeadersMiddleware
 from shared.logs import configure_logging
 from shared.metrics import MetricsSpec, ServiceMetrics, metrics_router
 from shared.migrations import pending_migrations
+from shared.ratelimit import Limits, WriteLimitMiddleware
 from shared.settings import AUTH_STORE, WORKBENCH, Settings
 
 log = logging.getLogger(__name__)
-
-# Everything a page loads comes from here: no other site is ever asked for anything.
-_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-        b"form-action 'self'; base-uri 'none'",
-    ),
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-]
-
-
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(
@@ -115,13 +87,18 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.add_middleware(SecurityHeaders)
+    # Each form a person sends is a write: counted per address (pages carry no bearer).
+    app.state.limits = limits = Limits.from_settings(settings)
+    app.add_middleware(WriteLimitMiddleware, limits=limits)
     app.add_middleware(
         RequestContextMiddleware,
         service=WORKBENCH,
         access_log=settings.access_log,
         max_body=settings.max_body_bytes,
     )
+    # Everything a page loads comes from here: no other site is ever asked for anything,
+    # no inline script or style runs (shared.headers).
+    app.add_middleware(SecurityHeadersMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -214,7 +191,7 @@ def install_page_errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         user = getattr(request.state, "user", None)
         kind = "not_found" if exc.status_code == 404 else "refused"
-        return render(
+        page = render(
             request,
             "error.html",
             request.app.state.workbench,
@@ -223,3 +200,6 @@ def install_page_errors(app: FastAPI) -> None:
             kind=kind,
             message=str(exc.detail),
         )
+        if exc.status_code == 405:
+            page.headers["Allow"] = allow_header(request)
+        return page

@@ -10,16 +10,27 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.auth.principal import Principal, Role
 from shared.auth.store import TokenVerifier
 from shared.errors import Forbidden, Unauthorized
+from shared.ratelimit import Limits, TooManyRequests, client_address
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `make token`")
 
 
 def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    limits: Limits | None = getattr(request.app.state, "limits", None)
+    address = client_address(request.scope)
+    if limits is not None:
+        # An address that keeps presenting tokens nobody issued is answered 429 for a
+        # while, before any look-up: guessing, or a client gone wrong, costs nothing.
+        refused = limits.failures_over(address)
+        if refused is not None:
+            raise TooManyRequests(refused)
     if credentials is None:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     tokens: TokenVerifier = request.app.state.tokens
-    principal = tokens.verify(credentials.credentials)
+    principal, known = tokens.check(credentials.credentials)
     if principal is None:
+        if limits is not None and not known:
+            limits.failed(address)
         raise Unauthorized("invalid, expired or revoked token")
     request.state.principal = principal
     return principal

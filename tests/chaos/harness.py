@@ -79,6 +79,9 @@ SYSTEM_ENV = {
     "NOTIFY_GATEWAY_KEEP": "200000",
     "NOTIFY_GATEWAY_DELIVERY_DELAY": "0.05",
     "LOG_LEVEL": "WARNING",
+    # The drivers are machine clients registering as fast as the system takes them.
+    "RATE_LIMIT_TOKEN_WRITES_PER_MINUTE": "0",
+    "RATE_LIMIT_ADDRESS_WRITES_PER_MINUTE": "0",
 }
 
 
@@ -623,6 +626,12 @@ def seed(tokens: dict[str, dict[str, str]], client: httpx.Client) -> None:
             "role": "duty_manager",
         },
     )
+    # Tokens go only to people in the directory: the caller-facing staff too.
+    for staff, role, phone in (
+        ("A001", "agent", "+8613900139200"),
+        ("V01", "viewer", "+8613900139201"),
+    ):
+        post("/staff", {"id": staff, "name": staff, "phone": phone, "role": role})
     for n, (department, staff) in enumerate(CLERKS.items()):
         post(
             "/staff",
@@ -660,14 +669,16 @@ def run(profile: Profile, *, seed_value: int = 7, keep: bool = False) -> Counts:
     rng = random.Random(seed_value)
     random.seed(seed_value)
     with system(keep), httpx.Client(timeout=10) as client:
-        tokens = {
-            "admin": token("admin", "AD01"),
+        # The first administrator (a bootstrap grant) seeds the directory; everyone
+        # else's token is issued once the directory has them.
+        tokens = {"admin": token("admin", "AD01")}
+        seed(tokens, client)
+        tokens |= {
             "agent": token("agent", "A001"),
             "dm": token("duty_manager", DUTY_MANAGER[0]),
             "viewer": token("viewer", "V01"),
             **{d: token("department", s, d) for d, s in CLERKS.items()},
         }
-        seed(tokens, client)
         driver = Driver(tokens, complaint_texts())
         threads = [
             threading.Thread(target=driver.run, name=f"driver-{n}", daemon=True)

@@ -15,7 +15,7 @@ from services.intake.complaints.service import complaints, customers
 from services.intake.db import outbox
 from services.intake.importer import import_rows, read_rows
 from services.intake.main import create_app
-from shared.auth.store import issue_token
+from shared.auth.store import grant_outside_directory, issue_token
 from shared.db import database_for
 from shared.migrations import upgrade
 from shared.settings import AUTH_STORE, Settings
@@ -32,6 +32,7 @@ def sqlite_intake(tmp_path: Path) -> Iterator[tuple[TestClient, Settings, dict[s
         upgrade(store, url=settings.database_url_for(store))
     auth = database_for(AUTH_STORE, settings)
     with auth.transaction() as session:
+        grant_outside_directory(session, "A001", "agent")  # no directory in this test
         token, _ = issue_token(session, staff_id="A001", role="agent")
     auth.dispose()
     with TestClient(create_app(settings)) as client:

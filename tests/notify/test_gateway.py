@@ -43,7 +43,9 @@ def test_a_send_is_kept_and_shown_per_phone(gateway: TestClient) -> None:
     assert gateway.get("/api/messages", params={"to": "+8613900139002"}).json() == {"messages": []}
     page = gateway.get("/")
     assert page.status_code == 200
-    assert "SMS gateway" in page.text and "api/reply" in page.text
+    assert "SMS gateway" in page.text and "assets/gateway.js" in page.text
+    # The page's script, a file of its own (no inline script runs under its policy).
+    assert "api/reply" in gateway.get("/assets/gateway.js").text
 
 
 def test_wrong_credentials_and_bad_numbers_are_refused_as_twilio_does(gateway: TestClient) -> None:

@@ -11,8 +11,9 @@ import hashlib
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +25,16 @@ from sqlalchemy import text
 from shared.api import create_service_app
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
-from shared.auth.store import TokenVerifier, issue_token, revoke_tokens
+from shared.auth.store import (
+    Grant,
+    TokenVerifier,
+    grant_outside_directory,
+    issue_token,
+    put_grant,
+    revoke_tokens,
+)
 from shared.db import create_database, database_for
+from shared.migrations import upgrade
 from shared.settings import AUTH_STORE, Settings
 from tests.conftest import ROOT, ServiceEnv
 
@@ -76,6 +85,7 @@ def bearer(token: str) -> dict[str, str]:
 
 def issue(env: ServiceEnv, role: str, staff: str, **kw: Any) -> str:
     with env.auth_db.transaction() as session:
+        grant_outside_directory(session, staff, role, kw.get("department_id"))
         token, _ = issue_token(session, staff_id=staff, role=role, **kw)
     return token
 
@@ -121,7 +131,8 @@ def test_a_well_formed_token_nobody_issued_is_refused(desk: TestClient) -> None:
 
 @pytest.mark.postgres
 def test_an_expired_token_is_refused(desk_env: ServiceEnv, desk: TestClient) -> None:
-    token = issue(desk_env, "agent", "A001", expires_in=timedelta(seconds=-1))
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    token = issue(desk_env, "agent", "A001", expires_in=timedelta(hours=1), now=yesterday)
     assert desk.get("/me", headers=bearer(token)).status_code == 401
 
 
@@ -138,21 +149,55 @@ def test_a_revoked_token_stops_working_at_once_without_a_cache(desk_env: Service
         assert answer.json()["message"] == "invalid, expired or revoked token"
 
 
+def answers_within(client: TestClient, token: str, status: int, seconds: float = 3.0) -> float:
+    """How long until `client` answers `status` to this token: a change is heard by
+    PostgreSQL NOTIFY, a few milliseconds after its commit."""
+    started = time.monotonic()
+    while True:
+        answer = client.get("/me", headers=bearer(token))
+        if answer.status_code == status:
+            return time.monotonic() - started
+        assert time.monotonic() - started < seconds, f"still {answer.status_code}"
+        time.sleep(0.01)
+
+
 @pytest.mark.postgres
-def test_a_revoked_token_works_until_the_cache_forgets_it(
-    desk_env: ServiceEnv, desk: TestClient
+def test_a_revoked_token_stops_working_in_every_process_long_before_the_cache_forgets_it(
+    desk_env: ServiceEnv,
 ) -> None:
     token = issue(desk_env, "agent", "A002")
     colleague = issue(desk_env, "agent", "A003")
-    assert desk.get("/me", headers=bearer(token)).status_code == 200
-    with desk_env.auth_db.transaction() as session:
-        revoke_tokens(session, staff_id="A002")
-    # Within token_cache_seconds the verdict already given stands …
-    assert desk.get("/me", headers=bearer(token)).status_code == 200
-    desk.app.state.tokens.forget()  # type: ignore[attr-defined]
-    # … and once it is forgotten the revocation counts; other people's tokens do not care.
-    assert desk.get("/me", headers=bearer(token)).status_code == 401
-    assert desk.get("/me", headers=bearer(colleague)).status_code == 200
+    with (
+        TestClient(case_desk(desk_env.settings)) as one,
+        TestClient(case_desk(desk_env.settings)) as other,
+    ):
+        for desk in (one, other):
+            assert desk.get("/me", headers=bearer(token)).status_code == 200
+        with desk_env.auth_db.transaction() as session:
+            revoke_tokens(session, staff_id="A002")
+        for desk in (one, other):
+            assert answers_within(desk, token, 401) < desk_env.settings.token_cache_seconds / 10
+            # Other people's tokens do not care.
+            assert desk.get("/me", headers=bearer(colleague)).status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_verified_token_is_not_looked_up_again_on_each_request(
+    desk_env: ServiceEnv, desk: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = issue(desk_env, "agent", "A001")
+    verifier: TokenVerifier = desk.app.state.tokens  # type: ignore[attr-defined]
+    lookups: list[str] = []
+    real = verifier._lookup
+
+    def counted(digest: str) -> Any:
+        lookups.append(digest)
+        return real(digest)
+
+    monkeypatch.setattr(verifier, "_lookup", counted)
+    for _ in range(20):
+        assert desk.get("/me", headers=bearer(token)).status_code == 200
+    assert len(lookups) == 1
 
 
 # -- 403: known, but not allowed -------------------------------------------------------
@@ -239,6 +284,8 @@ def run_cli(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 def test_the_token_command_prints_a_token_the_services_accept(
     desk_env: ServiceEnv, desk: TestClient
 ) -> None:
+    with desk_env.auth_db.transaction() as session:  # what the directory says of B-07
+        put_grant(session, Grant("B-07", "department", "billing", active=True))
     command = ["issue", "--role", "department", "--staff", "B-07", "--department", "billing"]
     done = run_cli(
         [PYTHON, "-m", "shared.auth.cli", *command],
@@ -256,12 +303,24 @@ def test_the_token_command_prints_a_token_the_services_accept(
 
 
 def test_make_token_on_the_local_sqlite_system(tmp_path: Path) -> None:
-    done = run_cli(
+    """On a fresh system the first administrator's token comes from a shell; an agent's
+    only once the directory has them."""
+    agent = run_cli(
         [PYTHON, "scripts/stack.py", "token", "--role", "agent", "--staff", "A001"],
         STACK="dev",
         RUN_DIR=str(tmp_path),
     )
+    assert agent.returncode == 2
+    assert agent.stdout == ""
+    assert "error: staff 'A001' is not in the directory (add them there first)" in agent.stderr
+
+    done = run_cli(
+        [PYTHON, "scripts/stack.py", "token", "--role", "admin", "--staff", "AD01"],
+        STACK="dev",
+        RUN_DIR=str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr
+    assert "registered as a bootstrap administrator" in done.stderr
     token = done.stdout.strip().splitlines()[-1]
     assert token.startswith("cpt_")
     auth_db = database_for(AUTH_STORE, Settings(data_dir=tmp_path / "data"))
@@ -270,7 +329,36 @@ def test_make_token_on_the_local_sqlite_system(tmp_path: Path) -> None:
     finally:
         auth_db.dispose()
     assert principal is not None
-    assert (principal.staff_id, principal.role) == ("A001", Role.AGENT)
+    assert (principal.staff_id, principal.role) == ("AD01", Role.ADMIN)
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "91"])
+def test_the_token_command_refuses_a_token_that_never_expires_or_lives_too_long(
+    tmp_path: Path, days: str
+) -> None:
+    command = ["issue", "--role", "admin", "--staff", "AD01", "--expires-days", days]
+    done = run_cli([PYTHON, "-m", "shared.auth.cli", *command], DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert f"error: --expires-days {days}: a token lives 1 to 90 days" in done.stderr
+    assert not (tmp_path / "auth.db").exists()  # refused before anything was written
+
+
+def test_every_token_the_command_issues_expires(tmp_path: Path) -> None:
+    done = run_cli(
+        [PYTHON, "-m", "shared.auth.cli", "issue", "--role", "admin", "--staff", "AD01"],
+        DATA_DIR=str(tmp_path),
+        TOKEN_MAX_DAYS="30",
+    )
+    assert done.returncode == 0, done.stderr
+    auth_db = create_database(f"sqlite:///{tmp_path / 'auth.db'}", schema="auth")
+    try:
+        with auth_db.engine.connect() as conn:
+            row = conn.execute(text("SELECT created_at, expires_at FROM api_tokens")).one()
+    finally:
+        auth_db.dispose()
+    created, expires = (datetime.fromisoformat(str(v)) for v in row)
+    assert expires - created == timedelta(days=30)
 
 
 def test_the_token_command_refuses_a_role_that_does_not_exist(tmp_path: Path) -> None:
@@ -300,3 +388,31 @@ def test_the_token_command_refuses_a_department_user_without_a_department(
             assert conn.execute(text("SELECT count(*) FROM api_tokens")).scalar_one() == 0
     finally:
         auth_db.dispose()
+
+
+def test_on_sqlite_every_process_hears_of_a_revocation_at_the_next_request(
+    tmp_path: Path,
+) -> None:
+    """SQLite cannot notify: each request reads the store's generation, a number every
+    revocation raises, and what was cached under an older one is looked up again."""
+    settings = Settings(data_dir=tmp_path)
+    upgrade(AUTH_STORE, url=settings.database_url_for(AUTH_STORE), schema="auth")
+    one_db, other_db = database_for(AUTH_STORE, settings), database_for(AUTH_STORE, settings)
+    try:
+        with one_db.transaction() as session:
+            grant_outside_directory(session, "A001", "agent")
+            grant_outside_directory(session, "A002", "agent")
+            token, _ = issue_token(session, staff_id="A001", role="agent")
+            colleague, _ = issue_token(session, staff_id="A002", role="agent")
+        one, other = TokenVerifier(one_db), TokenVerifier(other_db)
+        for verifier in (one, other):
+            assert verifier.verify(token) is not None
+            assert verifier.verify(colleague) is not None
+        with one_db.transaction() as session:
+            revoke_tokens(session, staff_id="A001")
+        for verifier in (one, other):
+            assert verifier.verify(token) is None
+            assert verifier.verify(colleague) is not None
+    finally:
+        one_db.dispose()
+        other_db.dispose()

@@ -12,7 +12,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, inspect, text
 
-from shared.auth.store import issue_token
+from shared.auth.store import grant_outside_directory, issue_token
 from shared.db import Database, database_for
 from shared.migrations import (
     STORES,
@@ -113,6 +113,7 @@ def test_upgrading_an_up_to_date_installation_changes_nothing(installation: Sett
     dbs = {store: database_for(store, installation) for store in STORES}
     try:
         with dbs[AUTH_STORE].transaction() as session:
+            grant_outside_directory(session, "A001", "agent")
             issue_token(session, staff_id="A001", role="agent")
         before = {store: schema_snapshot(db) for store, db in dbs.items()}
 
@@ -207,3 +208,23 @@ def test_each_store_has_one_line_of_migrations(store: str) -> None:
     assert len(heads) == 1, f"{store} has several heads: {heads}"
     revisions = [r.revision for r in script.walk_revisions()]
     assert len(revisions) == len(set(revisions)), f"{store} repeats a revision id"
+
+
+@pytest.mark.postgres
+def test_the_token_stores_migrations_match_its_tables(installation: Settings) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from shared.auth.store import metadata
+
+    upgrade_all(installation)
+    db = database_for(AUTH_STORE, installation)
+    try:
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        db.dispose()
+    leftovers = [
+        d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith("alembic_version"))
+    ]
+    assert leftovers == []

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from shared.auth.store import issue_token
+from shared.auth.store import bootstrap_admin, issue_token
 from shared.db import database_for
 from shared.migrations import STORES
 from shared.settings import AUTH_STORE, SERVICE_PORTS, WORKBENCH, WORKBENCH_PORT, Settings
@@ -83,6 +83,8 @@ class Centre:
             db = database_for(AUTH_STORE, self.settings)
             try:
                 with db.transaction() as session:
+                    if role == "admin":  # the first administrator, who seeds the directory
+                        bootstrap_admin(session, staff)
                     self.tokens[key], _ = issue_token(
                         session, staff_id=staff, role=role, department_id=department
                     )

@@ -14,7 +14,7 @@ import pytest
 from services.workbench.access import flows, service
 from services.workbench.access.flows import Person, SignInRefused
 from services.workbench.config import WorkbenchConfig
-from shared.auth.store import TokenVerifier
+from shared.auth.store import Grant, TokenVerifier, put_grant
 from shared.db import Database
 from shared.vocabulary import Role
 
@@ -27,14 +27,22 @@ PASSWORD = "a-good-long-password"
 
 @dataclass
 class FakeDirectory:
-    """The directory as escalation's /staff would answer."""
+    """The directory as escalation's /staff would answer; like escalation, it keeps the
+    token store's grants in step with each change."""
 
+    auth_db: Database
     people: dict[str, Person] = field(default_factory=dict)
     asked: int = 0
 
     def person(self, staff_id: str, *, now: datetime) -> Person | None:
         self.asked += 1
         return self.people.get(staff_id)
+
+    def put(self, person: Person) -> None:
+        self.people[person.staff_id] = person
+        grant = Grant(person.staff_id, person.role.value, person.department_id, person.active)
+        with self.auth_db.transaction() as session:
+            put_grant(session, grant)
 
 
 @dataclass
@@ -70,8 +78,9 @@ class Desk:
 
 @pytest.fixture
 def desk(migrated: Callable[[str], Database]) -> Desk:
-    made = Desk(migrated("workbench"), migrated("auth"), FakeDirectory())
-    made.directory.people["B07"] = Person("B07", "陈会计", Role.DEPARTMENT, "billing", True)
+    auth_db = migrated("auth")
+    made = Desk(migrated("workbench"), auth_db, FakeDirectory(auth_db))
+    made.directory.put(Person("B07", "陈会计", Role.DEPARTMENT, "billing", True))
     flows.set_password(made.db, "B07", PASSWORD, CONFIG, by="AD01", now=NOW, must_change=True)
     return made
 
@@ -125,7 +134,7 @@ def test_an_unknown_id_and_a_deactivated_person_cannot_sign_in(desk: Desk) -> No
     with pytest.raises(SignInRefused) as unknown:
         desk.sign_in("NOBODY", PASSWORD)
     assert unknown.value.status == 401
-    desk.directory.people["B07"] = replace(desk.directory.people["B07"], active=False)
+    desk.directory.put(replace(desk.directory.people["B07"], active=False))
     with pytest.raises(SignInRefused) as inactive:
         desk.sign_in("B07", PASSWORD)
     assert inactive.value.status == 403 and "停用" in inactive.value.zh
@@ -133,8 +142,10 @@ def test_an_unknown_id_and_a_deactivated_person_cannot_sign_in(desk: Desk) -> No
 
 def test_a_deactivated_persons_session_ends_at_the_next_look_up(desk: Desk) -> None:
     cookie, user = desk.sign_in("B07", PASSWORD)
-    desk.directory.people["B07"] = replace(desk.directory.people["B07"], active=False)
-    # Looked up again only after directory_check_seconds.
+    desk.directory.put(replace(desk.directory.people["B07"], active=False))
+    # The token stops working in every service at once (the grant went with the entry) …
+    assert not desk.token_works(user.token)
+    # … and the session, looked up again only after directory_check_seconds, ends then.
     assert desk.current(cookie, NOW + timedelta(seconds=10)) is not None
     assert desk.current(cookie, NOW + timedelta(seconds=40)) is None
     assert not desk.token_works(user.token)
@@ -143,7 +154,7 @@ def test_a_deactivated_persons_session_ends_at_the_next_look_up(desk: Desk) -> N
 
 def test_a_person_moved_to_another_department_signs_in_again(desk: Desk) -> None:
     cookie, _ = desk.sign_in("B07", PASSWORD)
-    desk.directory.people["B07"] = replace(desk.directory.people["B07"], department_id="network")
+    desk.directory.put(replace(desk.directory.people["B07"], department_id="network"))
     assert desk.current(cookie, NOW + timedelta(minutes=1)) is None
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from services.analytics.config import get_config
 from services.analytics.facts import flows
@@ -24,6 +24,7 @@ from shared.clock import Clock
 from shared.db import Database
 from shared.deps import Db, OutboxDep
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.headers import page_with_inline
 from shared.params import IsoDate
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -351,7 +352,8 @@ def get_department_report(
     if format == "csv":
         return csv_response(render.department_csv(report), f"report-{department}-{month}")
     if format == "html":
-        return HTMLResponse(render.department_html(report))
+        # A page that prints and saves on its own: its one <style> is allowed by its hash.
+        return page_with_inline(render.department_html(report))
     return report
 
 

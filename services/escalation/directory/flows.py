@@ -1,7 +1,16 @@
-"""Keeping the directory: each change checked against what it refers to, in one transaction."""
+"""Keeping the directory: each change checked against what it refers to, in one transaction.
+
+Who may hold a bearer token is the directory's say: each change to a member of staff is
+copied to the token store's grants (shared.auth.store), which every service verifies
+tokens against, in the same request. The grant is written before the directory commits,
+so a directory change that fails leaves at worst a grant that is stricter than before;
+`reconcile_grants` (at each start) puts right whatever drifted.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +26,45 @@ from services.escalation.directory.models import (
     StaffRead,
     StaffUpdate,
 )
+from shared.auth import store as tokens
 from shared.auth.principal import Role
 from shared.db import Database
 from shared.errors import Conflict, NotFound, Unprocessable
+
+log = logging.getLogger(__name__)
+
+
+def _grant(values: Any) -> tokens.Grant:
+    return tokens.Grant(
+        staff_id=values["id"],
+        role=values["role"],
+        department_id=values["department_id"],
+        active=bool(values["active"]),
+    )
+
+
+def _put_grant(auth_db: Database, values: dict[str, Any], *, now: datetime) -> None:
+    with auth_db.transaction() as session:
+        if tokens.put_grant(session, _grant(values), now=now):
+            log.info(
+                "token grant of %s: %s, active=%s", values["id"], values["role"], values["active"]
+            )
+
+
+def reconcile_grants(db: Database, auth_db: Database, *, now: datetime) -> int:
+    """Make the token store's grants say what the whole directory says; how many changed."""
+
+    def everyone() -> Iterator[tokens.Grant]:
+        for row in rows:
+            yield _grant(row._mapping)
+
+    with db.read() as session:
+        rows = service.list_staff(session)
+    with auth_db.transaction() as session:
+        changed = tokens.reconcile_grants(session, everyone(), now=now)
+    if changed:
+        log.info("token grants reconciled with the directory: %d changed", changed)
+    return changed
 
 
 def _check_department(session: Session, data: DepartmentUpdate) -> None:
@@ -64,7 +109,7 @@ def replace_department(
     return DepartmentRead.model_validate({**row._mapping, **values})
 
 
-def create_staff(db: Database, data: StaffCreate, *, now: datetime) -> StaffRead:
+def create_staff(db: Database, auth_db: Database, data: StaffCreate, *, now: datetime) -> StaffRead:
     values: dict[str, Any] = {**data.model_dump(), "created_at": now, "updated_at": now}
     try:
         with db.transaction() as session:
@@ -72,12 +117,17 @@ def create_staff(db: Database, data: StaffCreate, *, now: datetime) -> StaffRead
                 raise Conflict(f"staff {data.id!r} already exists", staff_id=data.id)
             _check_staff(session, data)
             service.insert_staff(session, values=values)
+            _put_grant(auth_db, values, now=now)
     except IntegrityError:
         raise Conflict(f"staff {data.id!r} already exists", staff_id=data.id) from None
     return StaffRead.model_validate(values)
 
 
-def replace_staff(db: Database, staff_id: str, data: StaffUpdate, *, now: datetime) -> StaffRead:
+def replace_staff(
+    db: Database, auth_db: Database, staff_id: str, data: StaffUpdate, *, now: datetime
+) -> StaffRead:
+    """Deactivating someone, or changing their role or department, revokes their tokens
+    in every service at once."""
     with db.transaction() as session:
         row = service.get_staff(session, staff_id)
         if row is None:
@@ -85,4 +135,5 @@ def replace_staff(db: Database, staff_id: str, data: StaffUpdate, *, now: dateti
         _check_staff(session, data)
         values = {**data.model_dump(), "updated_at": now}
         service.update_staff(session, staff_id=staff_id, values=values)
+        _put_grant(auth_db, {"id": staff_id, **values}, now=now)
     return StaffRead.model_validate({**row._mapping, **values})

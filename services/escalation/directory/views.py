@@ -18,7 +18,7 @@ from services.escalation.directory.models import (
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.deps import Db
+from shared.deps import AuthDb, Db
 from shared.errors import NotFound
 
 router = APIRouter(tags=["directory"])
@@ -74,9 +74,10 @@ def replace_department(
     response_model=StaffRead,
     responses={409: {"description": "a member of staff with this id exists"}},
 )
-def create_staff(db: Db, data: StaffCreate, _: Admin) -> StaffRead:
-    """Add a member of staff: duty managers, supervisors and department clerks need a phone."""
-    return flows.create_staff(db, data, now=utcnow())
+def create_staff(db: Db, auth_db: AuthDb, data: StaffCreate, _: Admin) -> StaffRead:
+    """Add a member of staff: duty managers, supervisors and department clerks need a phone.
+    From then on they may hold tokens of their role."""
+    return flows.create_staff(db, auth_db, data, now=utcnow())
 
 
 @router.get("/staff", response_model=list[StaffRead])
@@ -103,6 +104,7 @@ def get_staff(db: Db, staff_id: str, _: StaffReader) -> StaffRead:
 
 
 @router.put("/staff/{staff_id}", response_model=StaffRead)
-def replace_staff(db: Db, staff_id: str, data: StaffUpdate, _: Admin) -> StaffRead:
-    """Change a member of staff; `active: false` when they leave (their history stays)."""
-    return flows.replace_staff(db, staff_id, data, now=utcnow())
+def replace_staff(db: Db, auth_db: AuthDb, staff_id: str, data: StaffUpdate, _: Admin) -> StaffRead:
+    """Change a member of staff; `active: false` when they leave (their history stays).
+    Deactivating them or changing their role or department revokes their tokens at once."""
+    return flows.replace_staff(db, auth_db, staff_id, data, now=utcnow())

@@ -21,17 +21,22 @@ from urllib.parse import parse_qsl
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.config import NotifyConfig, get_config
 from services.notify.providers.twilio import SIGNATURE_HEADER, signature
 from services.notify.text import measure
+from shared.headers import SecurityHeadersMiddleware, docs_router
 from shared.logs import configure_logging, mask_phone
 from shared.settings import Settings
 
 log = logging.getLogger("sms-gateway")
 
 PAGE = Path(__file__).with_name("page.html")
+# The page's script and style: files, so that the page runs under a policy that allows
+# no inline script (shared.headers).
+ASSETS = Path(__file__).with_name("static")
 _E164 = re.compile(r"^\+\d{6,16}$")
 
 
@@ -408,7 +413,12 @@ def create_app(config: NotifyConfig | None = None) -> FastAPI:
         title="Development SMS gateway",
         description="Keeps the SMS the platform sends and lets a person reply to them.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.gateway = gateway
+    app.add_middleware(SecurityHeadersMiddleware)
     app.include_router(router)
+    app.include_router(docs_router(app))
+    app.mount("/assets", StaticFiles(directory=ASSETS), name="assets")
     return app

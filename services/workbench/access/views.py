@@ -22,6 +22,7 @@ from services.workbench.access.deps import (
 from services.workbench.config import ConfigDep
 from services.workbench.pages import LANG_COOKIE, LANGUAGES, render
 from shared.clock import utcnow
+from shared.ratelimit import Limits, client_address
 
 router = APIRouter()
 
@@ -78,6 +79,21 @@ async def sign_in(
         )
         return _sign_in_page(request, config, next_=next, error=message, status=403)
     state = request.app.state
+    limits: Limits = state.limits
+    address = client_address(request.scope)
+    # Beside each account's lock-out: one address trying many accounts is slowed down.
+    refused = limits.failures_over(address)
+    if refused is not None:
+        message = (
+            f"登录失败次数过多，请 {refused.retry_after} 秒后再试"
+            if _zh(request)
+            else f"too many failed sign-ins from here: try again in {refused.retry_after} s"
+        )
+        page = _sign_in_page(
+            request, config, next_=next, staff_id=staff_id, error=message, status=429
+        )
+        page.headers.update(refused.headers())
+        return page
     try:
         cookie, user = await anyio.to_thread.run_sync(
             partial(
@@ -92,6 +108,8 @@ async def sign_in(
             )
         )
     except flows.SignInRefused as exc:
+        if exc.status in (401, 423):  # a wrong password, or one tried on a locked account
+            limits.failed(address)
         message = exc.zh if _zh(request) else exc.en
         return _sign_in_page(
             request, config, next_=next, staff_id=staff_id, error=message, status=exc.status
