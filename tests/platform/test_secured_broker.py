@@ -25,14 +25,17 @@ from shared.kafka import KafkaProbe, client_config, create_producer
 from shared.metrics import ConsumerLag
 from shared.settings import Settings
 from shared.topics import (
+    ADMIN_PRINCIPAL,
     COMPLAINTS_LIFECYCLE,
     INTAKE_EVENTS,
     SMS_EVENTS,
     TOPIC_OWNERS,
     TOPIC_READERS,
     Grant,
+    TopicSpec,
     apply_grants,
     dlq,
+    ensure_topics,
     grants,
     topic_specs,
 )
@@ -289,3 +292,16 @@ def test_a_topic_nobody_was_granted_is_closed_to_every_service(
             producer.send(topic, value=probe_value(topic)).get(timeout=15)
     finally:
         producer.close(timeout=5)
+
+
+def test_the_tools_principal_manages_the_broker_over_the_secured_listener(
+    secured_broker: SecuredBroker,
+) -> None:
+    # as a secured installation's topics job does: signed in as admin, a super user
+    admin = secured_broker.settings_for(ADMIN_PRINCIPAL)
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    assert ensure_topics(admin, [TopicSpec(name, 1)]) == [name]
+    assert apply_grants(admin) == ([], [])
+    # and no service may make a topic
+    with pytest.raises(TopicAuthorizationFailedError):
+        ensure_topics(secured_broker.settings_for("notify"), [TopicSpec(f"{name}.x", 1)])
