@@ -29,7 +29,8 @@ SMS_EVENTS = "sms.events"
 ANALYTICS_EVENTS = "analytics.events"
 DLQ_SUFFIX = ".dlq"
 
-# The one service that may write each topic (its Kafka principal has the same name).
+# The one service that may write each topic (its Kafka principal has the same name),
+# and its .dlq.
 TOPIC_OWNERS: dict[str, str] = {
     INTAKE_EVENTS: "intake",
     COMPLAINTS_LIFECYCLE: "escalation",
@@ -132,7 +133,8 @@ def principals() -> list[str]:
 
 def grants() -> list[Grant]:
     """Every service's ACLs, from TOPIC_OWNERS and TOPIC_READERS: Write on the topics it
-    owns; Read on those it consumes, and Write on their .dlq; Read on its consumer groups
+    owns and on their .dlq (notify keeps an SMS that failed for good on sms.events.dlq);
+    Read on those it consumes, and Write on their .dlq; Read on its consumer groups
     (named after the service, so a prefix); on the cluster, IdempotentWrite for its
     idempotent producer and Describe for the APIs' readiness check. Read and Write imply
     Describe, which producers, consumers and the lag figures need on topics and groups."""
@@ -145,6 +147,7 @@ def grants() -> list[Grant]:
         for topic, owner in TOPIC_OWNERS.items():
             if owner == service:
                 made.add(Grant(user, "TOPIC", topic, "WRITE"))
+                made.add(Grant(user, "TOPIC", dlq(topic), "WRITE"))
         for topic, readers in TOPIC_READERS.items():
             if service in readers:
                 made.add(Grant(user, "TOPIC", topic, "READ"))
