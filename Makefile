@@ -59,7 +59,7 @@ fmt: install ## format and fix what ruff can
 analytics-rebuild: install ## rebuild analytics' read models from the topics: ARGS="--compare" or "--swap"
 	@$(PY) -m services.analytics.rebuild $(ARGS)
 
-kafka-up: install ## start only the local Kafka broker (STACK=dev|test|bench|chaos)
+kafka-up: install ## start only the local Kafka broker (STACK=dev|test|bench|chaos; KAFKA_SECURE=1 adds SASL_SSL)
 	@scripts/kafka.sh start
 kafka-down: ## stop the local Kafka broker
 	@scripts/kafka.sh stop

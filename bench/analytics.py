@@ -292,7 +292,7 @@ def run(ctx: Context) -> Iterator[Figure]:
     with fresh_schema(ctx, "analytics") as db:
         result = rebuild.replay(
             db,
-            bootstrap=ctx.kafka_bootstrap,
+            settings=ctx.settings(),
             topics=[topic],
             tz=get_config().tz(),
             progress=False,

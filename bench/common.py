@@ -157,7 +157,7 @@ def fresh_topic(ctx: Context, *, partitions: int = 6) -> str:
     from shared.topics import TopicSpec, dlq, ensure_topics
 
     name = unique("bench").replace("_", ".")
-    ensure_topics(ctx.kafka_bootstrap, [TopicSpec(name, partitions), TopicSpec(dlq(name), 1)])
+    ensure_topics(ctx.settings(), [TopicSpec(name, partitions), TopicSpec(dlq(name), 1)])
     return name
 
 
@@ -165,7 +165,9 @@ def topic_size(ctx: Context, topic: str) -> int:
     """How many records a topic holds (sum of its partitions' end offsets)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=ctx.kafka_bootstrap, enable_auto_commit=False)
+    from shared.kafka import client_config
+
+    consumer = KafkaConsumer(**client_config(ctx.settings()), enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         ends = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])

@@ -196,7 +196,9 @@ def _topics_ready(ctx: Context, *topics: str) -> None:
     formed before that gets none of their partitions, and looks again only minutes later."""
     from kafka import KafkaConsumer, TopicPartition
 
-    probe = KafkaConsumer(bootstrap_servers=ctx.kafka_bootstrap, enable_auto_commit=False)
+    from shared.kafka import client_config
+
+    probe = KafkaConsumer(**client_config(ctx.settings()), enable_auto_commit=False)
     try:
         deadline = time.monotonic() + 30
         while True:

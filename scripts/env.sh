@@ -3,7 +3,7 @@
 # STACK picks one of four independent local environments, each with its own ports and
 # data, so a running development stack and a test run never touch each other:
 #   dev   — `make run`            Kafka 9092, PostgreSQL 55432
-#   test  — `make test`           Kafka 19092, PostgreSQL 55433
+#   test  — `make test`           Kafka 19092 (and SASL_SSL 19094), PostgreSQL 55433
 #   bench — `make bench`          Kafka 29092, PostgreSQL 55434
 #   chaos — `make chaos` and the fault-injection test, whose broker is killed on purpose
 #                                 Kafka 39092, PostgreSQL 55435
@@ -25,6 +25,12 @@ KAFKA_PORT="${KAFKA_PORT:-$_kport}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 KAFKA_DIR="${KAFKA_DIR:-$RUN_DIR/kafka}"
 KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx512m}"
+# KAFKA_SECURE=1 adds a second listener beside the PLAINTEXT one: SASL_SSL (SCRAM-SHA-512
+# over TLS) on KAFKA_SECURE_PORT, with ACLs; `make test` turns it on. Its CA, the broker's
+# key and the principals' passwords are generated into KAFKA_SECRETS, never into git.
+KAFKA_SECURE="${KAFKA_SECURE:-0}"
+KAFKA_SECURE_PORT="${KAFKA_SECURE_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_SECRETS="${KAFKA_SECRETS:-$KAFKA_DIR/secrets}"
 # Jars live outside the repository and are shared by every clone and stack.
 KAFKA_CACHE="${KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/complaint-platform/kafka-$KAFKA_VERSION}"
 
@@ -44,6 +50,7 @@ else
 fi
 
 KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
+KAFKA_SECURE_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_SECURE_PORT"
 PG_URL="postgresql://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
 PG_SUPER_URL="postgresql://postgres:$PG_SUPERPASSWORD@127.0.0.1:$PG_PORT/$PG_DB"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"

@@ -11,6 +11,8 @@
 #   scripts/kafka.sh reset    stop and delete this stack's broker data
 #
 # STACK=dev|test|bench|chaos chooses ports and data directory (see scripts/env.sh).
+# KAFKA_SECURE=1 adds a SASL_SSL listener with ACLs beside the PLAINTEXT one: the local
+# CA, the broker's certificate and the SCRAM principals' passwords go to KAFKA_SECRETS.
 set -euo pipefail
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
@@ -56,11 +58,51 @@ java_cmd() {
     -cp "$LIBS/*" "$@"
 }
 
+# A CA of this stack's own and a certificate for 127.0.0.1 and localhost that it signs,
+# made once (kept across restarts, gone with `reset`). Kafka reads the key and chain as
+# PEM; clients get only ca.pem. The CA's key signs this one certificate and is dropped.
+certificates() {
+  [ -s "$KAFKA_SECRETS/broker.pem" ] && [ -s "$KAFKA_SECRETS/ca.pem" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  log "making a local CA and the broker's TLS certificate in $KAFKA_SECRETS"
+  local tmp="$KAFKA_SECRETS/tls.tmp.$$"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  (
+    umask 077
+    cd "$tmp"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout ca.key -out ca.pem \
+      -subj "/CN=complaint-platform local CA ($STACK)" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost"
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid,issuer" >broker.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+      -extfile broker.ext -out broker.crt
+    cat broker.key broker.crt ca.pem >broker.pem
+  ) >>"$LOG_FILE" 2>&1 || { rm -rf "$tmp"; die "making the TLS certificates failed; see $LOG_FILE"; }
+  chmod 644 "$tmp/ca.pem"
+  mv "$tmp/ca.pem" "$tmp/broker.pem" "$KAFKA_SECRETS/"
+  rm -rf "$tmp"
+}
+
 configure() {
   mkdir -p "$DATA_DIR"
+  local secure_listener=""
+  if [ "$KAFKA_SECURE" = 1 ]; then
+    (umask 077 && mkdir -p "$KAFKA_SECRETS")
+    certificates
+    secure_listener=",SASL_SSL://127.0.0.1:$KAFKA_SECURE_PORT"
+  fi
   sed -e "s|@PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@SECURE_LISTENER@|$secure_listener|g" \
     -e "s|@DATA_DIR@|$DATA_DIR|g" "$ROOT/scripts/kafka/server.properties.in" \
     >"$KAFKA_DIR/server.properties"
+  if [ "$KAFKA_SECURE" = 1 ]; then
+    sed -e "s|@SECRETS@|$KAFKA_SECRETS|g" "$ROOT/scripts/kafka/secure.properties.in" \
+      >>"$KAFKA_DIR/server.properties"
+  fi
   if [ ! -f "$DATA_DIR/meta.properties" ]; then
     local cluster_id
     cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
@@ -71,9 +113,15 @@ configure() {
   fi
 }
 
+# The topics, and with KAFKA_SECURE=1 the SCRAM principals (passwords made once into
+# KAFKA_SECRETS) and their ACLs, over the PLAINTEXT listener, whose ANONYMOUS principal
+# is a super user. One Python process: the broker restarts often in the tests.
 create_topics() {
   if [ -x "$PYTHON" ]; then
-    KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" "$PYTHON" -m shared.topics ensure
+    local secure=()
+    [ "$KAFKA_SECURE" = 1 ] && secure=(users acls --secrets "$KAFKA_SECRETS")
+    KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" KAFKA_SECURITY_PROTOCOL=PLAINTEXT \
+      "$PYTHON" -m shared.topics ensure "${secure[@]}"
   else
     log "no virtualenv yet: topics not created (run 'make install', then 'scripts/kafka.sh start')"
   fi
@@ -82,6 +130,9 @@ create_topics() {
 start() {
   if pid="$(running_pid)"; then
     log "Kafka already running (pid $pid) on $KAFKA_BOOTSTRAP_SERVERS"
+    if [ "$KAFKA_SECURE" = 1 ] && ! grep -q '^listeners=.*SASL_SSL' "$KAFKA_DIR/server.properties"; then
+      die "this broker was started without KAFKA_SECURE=1: 'scripts/kafka.sh restart' adds its SASL_SSL listener"
+    fi
     create_topics
     return 0
   fi
@@ -90,7 +141,7 @@ start() {
   configure
   local offset
   offset=$(($(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0) + 1))
-  log "starting Kafka $KAFKA_VERSION on $KAFKA_BOOTSTRAP_SERVERS (data $DATA_DIR)"
+  log "starting Kafka $KAFKA_VERSION on $KAFKA_BOOTSTRAP_SERVERS$([ "$KAFKA_SECURE" = 1 ] && echo " and SASL_SSL $KAFKA_SECURE_BOOTSTRAP_SERVERS") (data $DATA_DIR)"
   # setsid: the broker must outlive the shell that started it and not get its signals.
   # shellcheck disable=SC2086
   setsid nohup java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \

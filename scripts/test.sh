@@ -3,8 +3,13 @@
 # PostgreSQL, both started fresh for this run (STACK=test: ports 19092 and 55433) and
 # stopped afterwards. Arguments go to pytest, e.g. scripts/test.sh -k outbox.
 # KEEP_INFRA=1 reuses (and leaves running) the test broker and database.
+#
+# The broker has its SASL_SSL listener with ACLs too (KAFKA_SECURE=1, port 19094): most
+# tests use the PLAINTEXT one, those of the secured broker sign in as the services.
 set -euo pipefail
 export STACK=test
+# exported: tests that restart the broker (scripts/kafka.sh) keep the listener
+export KAFKA_SECURE="${KAFKA_SECURE:-1}"
 # shellcheck source=scripts/env.sh
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -38,4 +43,9 @@ export TEST_DATABASE_URL="$PG_URL"
 export TEST_PG_SUPER_URL="$PG_SUPER_URL"
 export KAFKA_BOOTSTRAP_SERVERS
 export TEST_STACK=test
+if [ "$KAFKA_SECURE" = 1 ]; then
+  export TEST_KAFKA_SECURE_BOOTSTRAP="$KAFKA_SECURE_BOOTSTRAP_SERVERS"
+  export TEST_KAFKA_SECRETS="$KAFKA_SECRETS"
+  export TEST_KAFKA_LOG="$KAFKA_DIR/broker.log"
+fi
 "$ROOT/.venv/bin/python" -m pytest "$@"

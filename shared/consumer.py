@@ -39,6 +39,7 @@ from shared.db import Database, is_transient
 from shared.events import Event, EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
 from shared.inbox import claim, claim_each
+from shared.kafka import client_config
 from shared.logs import correlation
 from shared.loops import Backoff, Fatal, Stopped, retry, run_until_stopped
 from shared.settings import Settings
@@ -107,7 +108,7 @@ class EventConsumer:
 
         consumer = KafkaConsumer(
             *self.topics,
-            bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+            **client_config(self.settings),
             group_id=self.group_id,
             client_id=f"{self.name}-consumer",
             enable_auto_commit=False,

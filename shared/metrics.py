@@ -44,6 +44,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Table, func, select
 
 from shared.db import Database
+from shared.kafka import client_config
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -290,7 +291,7 @@ class ConsumerLag:
             from kafka.admin import KafkaAdminClient
 
             self._admin = KafkaAdminClient(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+                **client_config(self.settings),
                 client_id="metrics",
                 request_timeout_ms=self.timeout_ms,
                 bootstrap_timeout_ms=self.timeout_ms,

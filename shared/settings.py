@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("intake", "escalation", "notify", "analytics")
@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
-    kafka_sasl_password: str | None = None
+    # A secret: repr and logs show it as **********.
+    kafka_sasl_password: SecretStr | None = None
     # The CA that signed the broker's certificate (PEM); a client certificate and key
     # only where the broker asks for one.
     kafka_ssl_cafile: Path | None = None

@@ -1,6 +1,8 @@
-"""Topic names and how each topic is created.
+"""Topic names, how each topic is created, and who may write and read it.
 
-Run `python -m shared.topics ensure` (scripts/kafka.sh does) to create missing topics.
+Run `python -m shared.topics ensure` (scripts/kafka.sh does) to create missing topics;
+on a broker with ACLs, `python -m shared.topics users acls --secrets DIR` gives each
+service its SCRAM principal and exactly the ACLs the tables below imply.
 """
 
 from __future__ import annotations
@@ -8,10 +10,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 # One topic per producing service: the broker's ACLs then decide who may write which
 # events (a topic has one writer), and a consumer knows an event's author by its topic.
@@ -21,13 +29,27 @@ SMS_EVENTS = "sms.events"
 ANALYTICS_EVENTS = "analytics.events"
 DLQ_SUFFIX = ".dlq"
 
-# The one service that may write each topic (its Kafka principal has the same name).
+# The one service that may write each topic (its Kafka principal has the same name),
+# and its .dlq.
 TOPIC_OWNERS: dict[str, str] = {
     INTAKE_EVENTS: "intake",
     COMPLAINTS_LIFECYCLE: "escalation",
     SMS_EVENTS: "notify",
     ANALYTICS_EVENTS: "analytics",
 }
+
+# The services that consume each topic: their workers subscribe to it, and their
+# principals may read it and write its .dlq (a consumer dead-letters there).
+TOPIC_READERS: dict[str, tuple[str, ...]] = {
+    INTAKE_EVENTS: ("escalation", "notify", "analytics"),
+    COMPLAINTS_LIFECYCLE: ("intake", "notify", "analytics"),
+    SMS_EVENTS: ("escalation", "intake"),
+    ANALYTICS_EVENTS: ("analytics",),
+}
+
+# The SCRAM principal of the tools that manage a secured broker (topics, users, ACLs):
+# a super user there, like the broker itself.
+ADMIN_PRINCIPAL = "admin"
 
 
 def dlq(topic: str) -> str:
@@ -61,13 +83,14 @@ def topic_specs() -> list[TopicSpec]:
     return specs + [TopicSpec(dlq(name), 1, _FOREVER) for name in partitions]
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+def ensure_topics(kafka: str | Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; return the names created. `kafka` is the
+    broker's address (the other Kafka settings from the environment) or the settings."""
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
     specs = specs if specs is not None else topic_specs()
-    admin = _admin(bootstrap)
+    admin = _admin(kafka)
     try:
         existing = set(admin.list_topics())
         new = [
@@ -84,39 +107,238 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[
         admin.close()
 
 
-def _admin(bootstrap: str, attempts: int = 30) -> Any:
+# -- who may do what on a broker with ACLs -------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Grant:
+    """One ACL: `principal` is allowed `operation` on a resource, from any host."""
+
+    principal: str
+    resource: str  # TOPIC, GROUP or CLUSTER
+    name: str
+    operation: str  # as Kafka names it: READ, WRITE, IDEMPOTENT_WRITE, ...
+    prefixed: bool = False  # the name is a prefix (PREFIXED), not the whole name
+
+    def __str__(self) -> str:
+        pattern = "PREFIXED" if self.prefixed else "LITERAL"
+        return f"{self.principal} {self.operation} {self.resource}:{pattern}:{self.name}"
+
+
+def principals() -> list[str]:
+    """The services that sign in to a secured broker, each as itself."""
+    readers = {service for services in TOPIC_READERS.values() for service in services}
+    return sorted(set(TOPIC_OWNERS.values()) | readers)
+
+
+def grants() -> list[Grant]:
+    """Every service's ACLs, from TOPIC_OWNERS and TOPIC_READERS: Write on the topics it
+    owns and on their .dlq (notify keeps an SMS that failed for good on sms.events.dlq);
+    Read on those it consumes, and Write on their .dlq; Read on its consumer groups
+    (named after the service, so a prefix); on the cluster, IdempotentWrite for its
+    idempotent producer and Describe for the APIs' readiness check. Read and Write imply
+    Describe, which producers, consumers and the lag figures need on topics and groups."""
+    made: set[Grant] = set()
+    for service in principals():
+        user = f"User:{service}"
+        made.add(Grant(user, "CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"))
+        made.add(Grant(user, "CLUSTER", "kafka-cluster", "DESCRIBE"))
+        made.add(Grant(user, "GROUP", service, "READ", prefixed=True))
+        for topic, owner in TOPIC_OWNERS.items():
+            if owner == service:
+                made.add(Grant(user, "TOPIC", topic, "WRITE"))
+                made.add(Grant(user, "TOPIC", dlq(topic), "WRITE"))
+        for topic, readers in TOPIC_READERS.items():
+            if service in readers:
+                made.add(Grant(user, "TOPIC", topic, "READ"))
+                made.add(Grant(user, "TOPIC", dlq(topic), "WRITE"))
+    return sorted(made)
+
+
+def apply_grants(
+    kafka: str | Settings, wanted: Sequence[Grant] | None = None
+) -> tuple[list[Grant], list[Grant]]:
+    """Make the ACLs of the principals in `wanted` (default: `grants()`) exactly those:
+    create what is missing, delete what they were allowed and no longer are. Returns
+    (created, deleted); running it again changes nothing."""
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    wanted = list(wanted) if wanted is not None else grants()
+    admin = _admin(kafka)
+    try:
+        present: set[Grant] = set()
+        for principal in sorted({g.principal for g in wanted}):
+            every = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
+            acls, _ = admin.describe_acls(
+                ACLFilter(principal, "*", ACLOperation.ANY, ACLPermissionType.ALLOW, every)
+            )
+            present |= {_grant(acl) for acl in acls}
+        created = sorted(set(wanted) - present)
+        deleted = sorted(present - set(wanted))
+        if created:
+            failed = admin.create_acls([_acl(g) for g in created])["failed"]
+            if failed:
+                raise RuntimeError(f"creating ACLs failed: {failed}")
+        if deleted:
+            admin.delete_acls([_acl(g) for g in deleted])
+        return created, deleted
+    finally:
+        admin.close()
+
+
+def _acl(grant: Grant) -> Any:
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    pattern = ACLResourcePatternType.PREFIXED if grant.prefixed else ACLResourcePatternType.LITERAL
+    return ACL(
+        principal=grant.principal,
+        host="*",
+        operation=ACLOperation[grant.operation],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(ResourceType[grant.resource], grant.name, pattern),
+    )
+
+
+def _grant(acl: Any) -> Grant:
+    from kafka.admin import ACLResourcePatternType
+
+    pattern = acl.resource_pattern
+    return Grant(
+        acl.principal,
+        pattern.resource_type.name,
+        pattern.resource_name,
+        acl.operation.name,
+        prefixed=pattern.pattern_type == ACLResourcePatternType.PREFIXED,
+    )
+
+
+def ensure_users(
+    kafka: str | Settings, secrets_dir: Path, names: Sequence[str] | None = None
+) -> list[str]:
+    """Give each principal (default: the services and ADMIN_PRINCIPAL) its SCRAM-SHA-512
+    credential on the broker, with the password of `<secrets_dir>/<name>.password`, made
+    the first time. Returns the names."""
+    from kafka.admin import ScramMechanism, UserScramCredentialUpsertion
+
+    names = list(names) if names is not None else [*principals(), ADMIN_PRINCIPAL]
+    upserts = [
+        UserScramCredentialUpsertion(
+            name, ScramMechanism.SCRAM_SHA_512, password_of(secrets_dir, name)
+        )
+        for name in names
+    ]
+    admin = _admin(kafka)
+    try:
+        refused = {
+            user: error
+            for user, error in admin.alter_user_scram_credentials(upserts).items()
+            if error
+        }
+    finally:
+        admin.close()
+    if refused:
+        raise RuntimeError(f"SCRAM credentials refused: {refused}")
+    return names
+
+
+def password_of(secrets_dir: Path, name: str) -> str:
+    """The principal's password, from its file (readable by its owner only), made once."""
+    path = secrets_dir / f"{name}.password"
+    if not path.exists():
+        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # a second start may make it first
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def _admin(kafka: str | Settings, attempts: int = 30) -> Any:
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError
 
+    from shared.kafka import client_config
+    from shared.settings import Settings
+
+    settings = Settings(kafka_bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
+    config = client_config(settings)
     last: Exception | None = None
     for _ in range(attempts):
         try:
-            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="topics-admin")
+            return KafkaAdminClient(**config, client_id="topics-admin")
         except KafkaError as exc:  # broker still starting
             last = exc
             time.sleep(1)
-    raise RuntimeError(f"Kafka at {bootstrap} not reachable: {last}")
+    raise RuntimeError(f"Kafka at {settings.kafka_bootstrap_servers} not reachable: {last}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.settings import Settings
+
     parser = argparse.ArgumentParser(prog="python -m shared.topics")
-    parser.add_argument("command", choices=["ensure", "list"])
     parser.add_argument(
-        "--bootstrap",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        "commands",
+        nargs="+",
+        choices=["ensure", "list", "users", "acls"],
+        metavar="{ensure,list,users,acls}",
+        help="create missing topics; list them; give the principals their SCRAM "
+        "credentials; make their ACLs those of TOPIC_OWNERS and TOPIC_READERS",
+    )
+    parser.add_argument("--bootstrap", help="default KAFKA_BOOTSTRAP_SERVERS")
+    parser.add_argument(
+        "--secrets",
+        type=Path,
+        default=os.environ.get("KAFKA_SECRETS"),
+        help="where the principals' passwords are kept (users)",
     )
     args = parser.parse_args(argv)
-    if args.command == "ensure":
-        created = ensure_topics(args.bootstrap)
-        names = ", ".join(created) if created else "none (all present)"
-        print(f"topics created on {args.bootstrap}: {names}", file=sys.stderr)
-    else:
-        admin = _admin(args.bootstrap)
-        try:
-            for name in sorted(admin.list_topics()):
-                print(name)
-        finally:
-            admin.close()
+    # The connection (and its security) comes from the KAFKA_* settings.
+    settings = Settings()
+    if args.bootstrap:
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": args.bootstrap})
+    where = settings.kafka_bootstrap_servers
+    for command in args.commands:
+        if command == "ensure":
+            created = ensure_topics(settings)
+            names = ", ".join(created) if created else "none (all present)"
+            print(f"topics created on {where}: {names}", file=sys.stderr)
+        elif command == "list":
+            admin = _admin(settings)
+            try:
+                for name in sorted(admin.list_topics()):
+                    print(name)
+            finally:
+                admin.close()
+        elif command == "users":
+            if args.secrets is None:
+                parser.error("users needs --secrets (or KAFKA_SECRETS)")
+            users = ensure_users(settings, args.secrets)
+            print(f"SCRAM-SHA-512 users on {where}: {', '.join(users)}", file=sys.stderr)
+        else:
+            made, removed = apply_grants(settings)
+            for grant in made:
+                print(f"ACL created: {grant}", file=sys.stderr)
+            for grant in removed:
+                print(f"ACL deleted: {grant}", file=sys.stderr)
+            print(
+                f"ACLs on {where}: {len(grants())} for {', '.join(principals())}, "
+                f"{len(made)} created, {len(removed)} deleted",
+                file=sys.stderr,
+            )
     return 0
 
 

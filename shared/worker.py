@@ -16,7 +16,7 @@ from sqlalchemy import Table
 
 from shared.consumer import AfterCommit, EventConsumer, Handler
 from shared.db import Database, database_for
-from shared.kafka import create_producer
+from shared.kafka import client_config, create_producer
 from shared.logs import configure_logging
 from shared.loops import Backoff, Stopped, retry
 from shared.migrations import pending_migrations
@@ -55,6 +55,8 @@ def wait_for(what: str, attempt: Callable[[], Any], stop: threading.Event) -> An
 def run_worker(spec: WorkerSpec, settings: Settings | None = None) -> None:
     settings = settings or Settings()
     configure_logging(f"{spec.service}-worker", level=settings.log_level, fmt=settings.log_format)
+    # Kafka settings that could never connect stop the worker here, not in a retry loop.
+    client_config(settings)
     stop = threading.Event()
 
     def _signal(signum: int, _frame: Any) -> None:

@@ -11,6 +11,8 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -35,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             marked.add("postgres")
         # A service test's settings name the broker without needing it up: for those
         # the `postgres` mark is the one that counts.
-        if "kafka_bootstrap" in used and not marked & {"postgres", "kafka"}:
+        if used & {"kafka_bootstrap", "secured_broker"} and not marked & {"postgres", "kafka"}:
             item.add_marker(pytest.mark.kafka)
 
 
@@ -63,6 +65,49 @@ def pg_super_url() -> str:
 def kafka_bootstrap() -> str:
     _need("TEST_STACK")  # never point tests at a developer's running broker by accident
     return _need("KAFKA_BOOTSTRAP_SERVERS")
+
+
+@dataclass(frozen=True)
+class SecuredBroker:
+    """The test broker's SASL_SSL listener (scripts/test.sh turns it on with KAFKA_SECURE=1):
+    where it is, the CA that signed its certificate, each principal's password, its log."""
+
+    bootstrap: str
+    secrets: Path
+    log: Path
+
+    @property
+    def cafile(self) -> Path:
+        return self.secrets / "ca.pem"
+
+    def password(self, principal: str) -> str:
+        return (self.secrets / f"{principal}.password").read_text().strip()
+
+    def settings_for(
+        self, principal: str, base: Settings | None = None, **changes: Any
+    ) -> Settings:
+        """`base` (or plain test settings) signed in as `principal` over SASL_SSL."""
+        values: dict[str, Any] = {
+            **(base or Settings(environment="test", log_format="text")).model_dump(),
+            "kafka_bootstrap_servers": self.bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_sasl_username": principal,
+            "kafka_sasl_password": self.password(principal),
+            "kafka_ssl_cafile": self.cafile,
+            "kafka_request_timeout_ms": 5000,
+        }
+        values.update(changes)
+        return Settings.model_validate(values)
+
+
+@pytest.fixture(scope="session")
+def secured_broker() -> SecuredBroker:
+    _need("TEST_STACK")
+    return SecuredBroker(
+        bootstrap=_need("TEST_KAFKA_SECURE_BOOTSTRAP"),
+        secrets=Path(_need("TEST_KAFKA_SECRETS")),
+        log=Path(_need("TEST_KAFKA_LOG")),
+    )
 
 
 @pytest.fixture

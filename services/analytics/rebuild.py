@@ -112,7 +112,7 @@ def _partitions(consumer: Any, topics: Sequence[str]) -> list[Any]:
 def replay(
     db: Database,
     *,
-    bootstrap: str,
+    settings: Settings,
     topics: Sequence[str],
     tz: tzinfo,
     registry: EventRegistry = default_registry,
@@ -120,14 +120,17 @@ def replay(
     progress: bool = True,
     result: RebuildResult,
 ) -> RebuildResult:
-    """Read `topics` from offset zero to their end and apply them into `db`: the
-    worker's handlers' effects (`flows.apply_events`), a batch per transaction."""
+    """Read `topics` (on the broker `settings` name) from offset zero to their end and
+    apply them into `db`: the worker's handlers' effects (`flows.apply_events`), a batch
+    per transaction."""
     from kafka import KafkaConsumer
+
+    from shared.kafka import client_config
 
     types = set(handlers_for(tz))
 
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","),
+        **client_config(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -222,7 +225,7 @@ def rebuild(
         upgrade(STORE, url=url, schema=schema)
         return replay(
             db,
-            bootstrap=settings.kafka_bootstrap_servers,
+            settings=settings,
             topics=topics,
             tz=get_config().tz(),
             batch_size=batch_size,
