@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -117,6 +118,14 @@ def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
         return name
 
     return make
+
+
+@pytest.fixture
+def platform_topics(new_topic: Callable[..., str], kafka_bootstrap: str) -> Callable[..., Any]:
+    """A fresh topic in place of each of the platform's (tests/support/topics.py)."""
+    from tests.support.topics import make_topics
+
+    return lambda partitions=3: make_topics(new_topic, kafka_bootstrap, partitions)
 
 
 @dataclass
