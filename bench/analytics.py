@@ -245,15 +245,16 @@ def lifecycle_events(complaints: int, *, seed: int = 7) -> list[Any]:
     return story.events
 
 
-def publish(ctx: Context, topic: str, events: list[Any]) -> None:
-    from shared.events import encode, kafka_headers
+def publish(ctx: Context, topics: dict[str, str], events: list[Any]) -> None:
+    """Each event on the run's topic for its type's (intake's or the lifecycle's)."""
+    from shared.events import encode, kafka_headers, registry
     from shared.kafka import create_producer
 
     producer = create_producer(ctx.settings(), "bench-analytics", linger_ms=20)
     try:
         for envelope in events:
             producer.send(
-                topic,
+                topics[registry.get(envelope.type).topic],
                 key=envelope.key.encode(),
                 value=encode(envelope),
                 headers=kafka_headers(envelope),
@@ -266,6 +267,7 @@ def publish(ctx: Context, topic: str, events: list[Any]) -> None:
 def run(ctx: Context) -> Iterator[Figure]:
     from services.analytics import rebuild
     from services.analytics.config import get_config
+    from shared.topics import COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 
     total = 100_000 if ctx.quick else 1_000_000
     runs = 5 if ctx.quick else 20
@@ -286,14 +288,15 @@ def run(ctx: Context) -> Iterator[Figure]:
 
     complaints = 2_000 if ctx.quick else 20_000
     events = lifecycle_events(complaints)
-    topic = fresh_topic(ctx, partitions=6)
+    topics = {t: fresh_topic(ctx, partitions=6) for t in (INTAKE_EVENTS, COMPLAINTS_LIFECYCLE)}
     say(f"publishing {len(events):,} events for the rebuild")
-    publish(ctx, topic, events)
+    publish(ctx, topics, events)
     with fresh_schema(ctx, "analytics") as db:
         result = rebuild.replay(
             db,
             settings=ctx.settings(),
-            topics=[topic],
+            topics=list(topics.values()),
+            stand_for={mine: platform for platform, mine in topics.items()},
             tz=get_config().tz(),
             progress=False,
             result=rebuild.RebuildResult(schema=db.schema or ""),

@@ -59,13 +59,15 @@ _REFERENCE = re.compile(r"[A-Z]{1,4}\d{8}-\d{6}")
 
 
 def worker_main(argv: list[str]) -> int:
-    """`python -m bench.notify worker SERVICE --lifecycle T --sms S`: that service's
-    relay and consumer (and, for notify, its sender) on the run's topics."""
+    """`python -m bench.notify worker SERVICE --topic PLATFORM=RUN ...`: that service's
+    relay and consumer (and, for notify, its sender) on the run's topic in place of each
+    platform topic, the consumer on those its worker reads."""
     parser = argparse.ArgumentParser()
     parser.add_argument("service", choices=["intake", "escalation", "notify"])
-    parser.add_argument("--lifecycle", required=True)
-    parser.add_argument("--sms", required=True)
+    parser.add_argument("--topic", action="append", required=True)
     args = parser.parse_args(argv)
+
+    import importlib
 
     from shared.consumer import EventConsumer
     from shared.db import database_for
@@ -73,19 +75,17 @@ def worker_main(argv: list[str]) -> int:
     from shared.logs import configure_logging
     from shared.outbox import OutboxRelay
     from shared.settings import Settings
-    from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS, dlq
+    from shared.topics import dlq
 
     settings = Settings()
     configure_logging(f"{args.service}-worker", level="WARNING", fmt="text")
     db = database_for(args.service, settings)
     producer = create_producer(settings, f"bench-{args.service}")
-    topics = {
-        COMPLAINTS_LIFECYCLE: args.lifecycle,
-        SMS_EVENTS: args.sms,
-        dlq(COMPLAINTS_LIFECYCLE): dlq(args.lifecycle),
-        dlq(SMS_EVENTS): dlq(args.sms),
-    }
-    remapped = _Remap(producer, topics)
+    runs = dict(t.split("=", 1) for t in args.topic)
+    remapped = _Remap(producer, {**runs, **{dlq(p): dlq(r) for p, r in runs.items()}})
+    reads = importlib.import_module(f"services.{args.service}.worker").SPEC.topics
+    consumer_topics = [runs[t] for t in reads]
+    stand_for = {runs[t]: t for t in reads}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     loops: list[Any] = []
@@ -95,11 +95,11 @@ def worker_main(argv: list[str]) -> int:
         from services.escalation.db import inbox, outbox
         from services.escalation.handlers import handlers
 
-        consumer_topics = [args.lifecycle, args.sms]
         loops.append(
             EventConsumer(
                 name=f"bench-escalation-{uuid.uuid4().hex[:6]}",
                 topics=consumer_topics,
+                stand_for=stand_for,
                 db=db,
                 inbox=inbox,
                 handlers=handlers(db, settings),
@@ -119,7 +119,8 @@ def worker_main(argv: list[str]) -> int:
         loops.append(
             EventConsumer(
                 name=f"bench-notify-{uuid.uuid4().hex[:6]}",
-                topics=[args.lifecycle],
+                topics=consumer_topics,
+                stand_for=stand_for,
                 db=db,
                 inbox=inbox,
                 handlers=make_handlers(ctx),
@@ -186,9 +187,18 @@ def _env(ctx: Context, prefix: str, gateway_port: int) -> dict[str, str]:
     }
 
 
-def _worker(service: str, env: dict[str, str], log: Path, lifecycle: str, sms: str) -> Server:
+def _worker(service: str, env: dict[str, str], log: Path, topics: dict[str, str]) -> Server:
     argv = [PYTHON, "-m", "bench.notify", "worker", service]
-    return Server([*argv, "--lifecycle", lifecycle, "--sms", sms], env, log)
+    return Server([*argv, *(f"--topic={p}={r}" for p, r in topics.items())], env, log)
+
+
+def _fresh_topics(ctx: Context) -> dict[str, str]:
+    """The run's topic in place of each platform topic, ready for a consumer group."""
+    from shared.topics import SMS_EVENTS, TOPIC_OWNERS
+
+    topics = {t: fresh_topic(ctx, partitions=3 if t == SMS_EVENTS else 6) for t in TOPIC_OWNERS}
+    _topics_ready(ctx, *topics.values())
+    return topics
 
 
 def _topics_ready(ctx: Context, *topics: str) -> None:
@@ -290,6 +300,7 @@ def run(ctx: Context) -> Iterator[Figure]:
     from shared.kafka import create_producer
     from shared.migrations import upgrade
     from shared.settings import AUTH_STORE
+    from shared.topics import INTAKE_EVENTS
 
     prefix = f"b{uuid.uuid4().hex[:6]}_"
     settings = ctx.settings(schema_prefix=prefix)
@@ -315,9 +326,8 @@ def run(ctx: Context) -> Iterator[Figure]:
 
         # -- throughput: events → gateway ---------------------------------------------
         total = 2_000 if ctx.quick else 20_000
-        lifecycle, sms = fresh_topic(ctx), fresh_topic(ctx, partitions=3)
-        _topics_ready(ctx, lifecycle, sms)
-        notify = _worker("notify", env, log_dir / "notify-worker.log", lifecycle, sms)
+        topics = _fresh_topics(ctx)
+        notify = _worker("notify", env, log_dir / "notify-worker.log", topics)
         servers.append(notify)
         producer = create_producer(settings, "bench-publisher")
         try:
@@ -325,7 +335,10 @@ def run(ctx: Context) -> Iterator[Figure]:
             def publish(events: list[Any]) -> None:
                 for e in events:
                     producer.send(
-                        lifecycle, key=e.key.encode(), value=encode(e), headers=kafka_headers(e)
+                        topics[INTAKE_EVENTS],
+                        key=e.key.encode(),
+                        value=encode(e),
+                        headers=kafka_headers(e),
                     )
                 producer.flush(timeout=60)
 
@@ -363,10 +376,9 @@ def run(ctx: Context) -> Iterator[Figure]:
         # -- latency: POST /complaints → the duty manager's SMS -------------------------
         _seed_escalation(ctx, settings)
         logging.getLogger().setLevel(logging.WARNING)  # the app's start set INFO
-        lifecycle, sms = fresh_topic(ctx), fresh_topic(ctx, partitions=3)
-        _topics_ready(ctx, lifecycle, sms)
+        topics = _fresh_topics(ctx)
         for service in ("intake", "escalation", "notify"):
-            servers.append(_worker(service, env, log_dir / f"{service}-worker.log", lifecycle, sms))
+            servers.append(_worker(service, env, log_dir / f"{service}-worker.log", topics))
         api_port = free_port()
         servers.append(
             Server(

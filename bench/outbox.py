@@ -50,6 +50,7 @@ from shared.events import Actor, Envelope, registry
 from shared.kafka import create_producer
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import Settings
+from shared.topics import INTAKE_EVENTS
 
 NAME = "outbox"
 DESCRIPTION = "outbox relay throughput and write-to-handled latency through Kafka"
@@ -329,6 +330,7 @@ def consumer_process(
     consumer = EventConsumer(
         name=schema,
         topics=[topic],
+        stand_for={topic: INTAKE_EVENTS},  # the run's topic carries intake's notes
         db=db,
         inbox=escalation_inbox,
         handlers={NOTE_ADDED.name: on_note},

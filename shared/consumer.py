@@ -19,16 +19,35 @@ A record that cannot be decoded, or whose handler keeps failing, goes to `<topic
 with the reason in its headers, and the loop moves on: one bad record never blocks a
 partition. A database that is down is different: that is retried until it comes back,
 since every other record would fail the same way.
+
+Each topic has one writer (shared/topics.py), so an event is taken only from the topic
+its type is registered on, and only when its envelope names that topic's owner as its
+`source`. Anything else — a known type on another service's topic, a wrong `source` — is
+dead-lettered (error class `ownership`) before any database work, whatever the consumer's
+handlers: the fast skip of a type this service has no handler for applies only to types
+that belong on the topic. Passed over instead, without a dead letter, are the records an
+installation's split of the topics left behind on complaints.lifecycle
+(`shared.topics.Cutover`): their copies on their owner's topic are the ones read.
+
+A handler may find that its event depends on another that a different topic brings and
+that has not been read yet (notify hears of a complaint's assignment before its
+registration: two topics, no order between them). It raises `NotYet`: the consumer holds
+that partition back — rolled back, not dead-lettered — and keeps reading the others until
+it has read the topic named as far as it reached at that moment, since what caused the
+event was written there before it. Then the event is handled again, and this time the
+handler is told not to wait (`may_wait()`), so a cause that never comes delays it once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,14 +55,14 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from shared.db import Database, is_transient
-from shared.events import Event, EventDecodeError, EventRegistry
+from shared.events import Envelope, Event, EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
 from shared.inbox import claim, claim_each
 from shared.kafka import client_config
 from shared.logs import correlation
 from shared.loops import Backoff, Fatal, Stopped, retry, run_until_stopped
 from shared.settings import Settings
-from shared.topics import dlq
+from shared.topics import TOPIC_OWNERS, Cutover, dlq, read_cutovers
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +76,72 @@ class ConsumerStats:
     duplicates: int = 0
     skipped: int = 0
     dead_lettered: int = 0
+    # Of those dead-lettered: events not from their type's topic, or not from its owner.
+    refused: int = 0
+    # Records of the topics' split passed over (their copies are read elsewhere).
+    left_behind: int = 0
+    # Times a partition was held back for an event's cause (NotYet).
+    waited: int = 0
+
+
+class NotYet(Exception):
+    """The event depends on one that `topic` (a platform topic name) brings and that this
+    consumer has not read yet: hold the partition back until it has."""
+
+    def __init__(self, what: str, *, topic: str) -> None:
+        super().__init__(what)
+        self.topic = topic
+
+
+_may_wait: ContextVar[bool] = ContextVar("may_wait", default=False)
+
+
+def may_wait() -> bool:
+    """Whether a handler may raise NotYet now: only under a consumer that can hold the
+    partition back, and not for an event that waited once already."""
+    return _may_wait.get()
+
+
+@contextlib.contextmanager
+def _waiting(allowed: bool) -> Iterator[None]:
+    token = _may_wait.set(allowed)
+    try:
+        yield
+    finally:
+        _may_wait.reset(token)
+
+
+def ownership_problem(
+    envelope: Envelope,
+    topic: str,
+    *,
+    registry: EventRegistry = default_registry,
+    owners: Mapping[str, str] = TOPIC_OWNERS,
+) -> str | None:
+    """Why an event read from `topic` (a platform topic name) is not to be believed, or
+    None: its type belongs on another topic, or its `source` is not the topic's owner."""
+    owner = owners.get(topic)
+    home = registry.get(envelope.type).topic
+    if home != topic:
+        return (
+            f"'{envelope.type}' on {topic}, which only {owner or 'nobody'} writes: it is "
+            f"{owners.get(home, 'nobody')}'s event and belongs on {home}"
+        )
+    if envelope.source != owner:
+        return (
+            f"'{envelope.type}' on {topic} says it comes from {envelope.source!r}; "
+            f"only {owner or 'nobody'} writes {topic}"
+        )
+    return None
+
+
+@dataclass
+class _Held:
+    """A partition held back at `offset` until the consumer has read `until`."""
+
+    offset: int
+    until: dict[Any, int] = field(default_factory=dict)
+    deadline: float = 0.0
 
 
 class EventConsumer:
@@ -79,9 +164,23 @@ class EventConsumer:
         auto_offset_reset: str = "earliest",
         transaction_size: int = 100,
         commit_interval_ms: int = 1000,
+        stand_for: Mapping[str, str] | None = None,
+        owners: Mapping[str, str] = TOPIC_OWNERS,
+        cutovers: Callable[[], Mapping[str, Cutover]] | None = None,
+        max_wait_seconds: float = 60.0,
     ) -> None:
         self.name = name
         self.topics = list(topics)
+        # The platform topic each subscribed topic carries, where they differ (tests and
+        # benchmarks run on topics of their own).
+        self.stand_for = dict(stand_for or {})
+        self.owners = dict(owners)
+        unowned = [t for t in self.topics if self._platform_topic(t) not in self.owners]
+        if unowned:
+            raise ValueError(
+                f"{name}: no owner known for {', '.join(unowned)}; a consumer takes events "
+                "only from a topic whose writer it knows"
+            )
         self.db = db
         self.inbox = inbox
         self.handlers = dict(handlers)
@@ -98,6 +197,14 @@ class EventConsumer:
         self.transaction_size = max(1, transaction_size)
         self.commit_interval = commit_interval_ms / 1000
         self.stats = ConsumerStats()
+        self._read_cutovers = cutovers or (lambda: read_cutovers(self.settings))
+        # Read the first time a record needs it: an installation is split before its
+        # workers of the new version start, so once is enough.
+        self._cutovers: Mapping[str, Cutover] | None = None
+        self.max_wait = max_wait_seconds
+        self._held: dict[Any, _Held] = {}
+        # Per partition, the offset of the record that has waited once (NotYet).
+        self._waited: dict[Any, int] = {}
         self._consumer: Any = None
         # Offsets handled (their transaction committed) but not yet committed to Kafka.
         self._uncommitted: dict[Any, Any] = {}
@@ -155,6 +262,8 @@ class EventConsumer:
         while not batch:
             if stop.is_set():
                 return
+            if self._held:
+                self._release_held(consumer)
             try:
                 batch = consumer.poll(timeout_ms=self.poll_timeout_ms)
             except Exception as exc:
@@ -180,6 +289,7 @@ class EventConsumer:
         """Handle a polled batch; note the offsets handled; rewind what was not."""
         from kafka.structs import OffsetAndMetadata
 
+        self._consumer = consumer
         done: dict[Any, Any] = {}
         pending = {tp: records[0].offset for tp, records in batch.items() if records}
         # Partitions one after another, each in its order; a partition's records may
@@ -187,9 +297,18 @@ class EventConsumer:
         queue = [(tp, record) for tp, records in batch.items() for record in records]
         try:
             for start in range(0, len(queue), self.transaction_size):
-                chunk = queue[start : start + self.transaction_size]
+                # A partition held back stops at its held record: the rest comes again.
+                chunk = [
+                    (tp, r)
+                    for tp, r in queue[start : start + self.transaction_size]
+                    if tp not in self._held
+                ]
                 self._process_many([record for _, record in chunk], stop)
                 for tp, record in chunk:
+                    held = self._held.get(tp)
+                    if held is not None and record.offset >= held.offset:
+                        pending[tp] = held.offset
+                        continue
                     done[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
                     pending[tp] = record.offset + 1
         finally:
@@ -229,12 +348,20 @@ class EventConsumer:
         if work is not None:
             self._handle(record, *work, stop)
 
+    def _platform_topic(self, topic: str) -> str:
+        return self.stand_for.get(topic, topic)
+
     def _prepare(self, record: Any) -> tuple[Event[Any], Handler] | None:
         """The event and its handler; None when the record is skipped or dead-lettered."""
+        topic = self._platform_topic(record.topic)
         declared = _header(record, "event_type")
-        if declared and declared not in self.handlers and declared in self.registry:
-            # A known event this service has no business with (a shared topic carries
-            # every service's events): skip it without parsing it.
+        if (
+            declared
+            and declared not in self.handlers
+            and declared in self.registry
+            and self.registry.get(declared).topic == topic
+        ):
+            # An event of this topic this service has no business with: skip it unread.
             self.stats.skipped += 1
             return None
         try:
@@ -242,11 +369,30 @@ class EventConsumer:
         except EventDecodeError as exc:
             self.dead_letter(record, reason=str(exc), error_class="decode")
             return None
+        problem = ownership_problem(
+            event.envelope, topic, registry=self.registry, owners=self.owners
+        )
+        if problem is not None:
+            if self._left_behind(record, event.type):
+                self.stats.left_behind += 1
+                return None
+            self.stats.refused += 1
+            self.dead_letter(record, reason=problem, error_class="ownership")
+            return None
         handler = self.handlers.get(event.type)
         if handler is None:
             self.stats.skipped += 1  # a valid event this service has no business with
             return None
         return event, handler
+
+    def _left_behind(self, record: Any, event_type: str) -> bool:
+        """Whether the record is one the topics' split copied to its owner's topic."""
+        if self._cutovers is None:
+            self._cutovers = self._read_cutovers()
+        cutover = self._cutovers.get(record.topic)
+        return cutover is not None and cutover.left_behind(
+            record.partition, record.offset, event_type
+        )
 
     def _handle(
         self, record: Any, event: Event[Any], handler: Handler, stop: threading.Event
@@ -267,6 +413,9 @@ class EventConsumer:
                     break
                 except Stopped:
                     raise
+                except NotYet as exc:
+                    self._hold(record, exc)
+                    return
                 except Exception as exc:
                     attempt += 1
                     if attempt < self.max_attempts:
@@ -306,7 +455,8 @@ class EventConsumer:
                 offset=record.offset,
             ):
                 return False
-            handler(session, event)
+            with _waiting(self._may_wait(record)):
+                handler(session, event)
             return True
 
     # -- several records, one transaction ---------------------------------------------
@@ -326,15 +476,18 @@ class EventConsumer:
         except Stopped:
             raise
         except Exception as exc:
-            # Find the culprit: each record on its own, retried and dead-lettered alone.
-            log.warning(
-                "a batch of %d events failed (%s: %s); handling them one by one",
-                len(work),
-                type(exc).__name__,
-                exc,
-            )
+            # Find the culprit (or the event that waits): each record on its own, retried
+            # and dead-lettered alone; a partition held back handles nothing further.
+            if not isinstance(exc, NotYet):
+                log.warning(
+                    "a batch of %d events failed (%s: %s); handling them one by one",
+                    len(work),
+                    type(exc).__name__,
+                    exc,
+                )
             for record, event, handler in work:
-                self._handle(record, event, handler, stop)
+                if _partition(record) not in self._held:
+                    self._handle(record, event, handler, stop)
             return
         for (record, event, _), first_time in zip(work, results, strict=True):
             with correlation(event.envelope.correlation_id, str(event.envelope.event_id)):
@@ -360,12 +513,58 @@ class EventConsumer:
                     for record, event, _ in work
                 ],
             )
-            for (_, event, handler), first_time in zip(work, firsts, strict=True):
+            for (record, event, handler), first_time in zip(work, firsts, strict=True):
                 if first_time:  # a second copy in the same batch is a duplicate
                     event_id = str(event.envelope.event_id)
-                    with correlation(event.envelope.correlation_id, event_id):
+                    with (
+                        correlation(event.envelope.correlation_id, event_id),
+                        _waiting(self._may_wait(record)),
+                    ):
                         handler(session, event)
         return firsts
+
+    # -- an event that waits for its cause ----------------------------------------------
+
+    def _may_wait(self, record: Any) -> bool:
+        return self._consumer is not None and self._waited.get(_partition(record)) != record.offset
+
+    def _hold(self, record: Any, exc: NotYet) -> None:
+        """Hold the record's partition back until this consumer has read the topic that
+        brings the event's cause as far as that topic reaches now."""
+        consumer = self._consumer
+        tp = _partition(record)
+        sources = {t for t in self.topics if self._platform_topic(t) == exc.topic}
+        parts = [p for p in consumer.assignment() if p.topic in sources and p != tp]
+        until = dict(consumer.end_offsets(parts)) if parts else {}
+        consumer.pause(tp)
+        self._held[tp] = _Held(record.offset, until, time.monotonic() + self.max_wait)
+        self.stats.waited += 1
+        log.info(
+            "%s[%d]@%d waits until %s is read: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            exc.topic,
+            exc,
+        )
+
+    def _release_held(self, consumer: Any) -> None:
+        """Resume each held partition whose wait is over: the cause's topic read as far
+        as it reached, or `max_wait` passed."""
+        assigned = consumer.assignment()
+        paused = consumer.paused()
+        for tp, held in list(self._held.items()):
+            if tp not in assigned or tp not in paused:
+                # A rebalance: whoever has the partition now reads the record afresh.
+                del self._held[tp]
+                continue
+            read = all(
+                consumer.position(p) >= end for p, end in held.until.items() if p in assigned
+            )
+            if read or time.monotonic() >= held.deadline:
+                del self._held[tp]
+                self._waited[tp] = held.offset
+                consumer.resume(tp)
 
     def dead_letter(
         self, record: Any, *, reason: str, error_class: str, trace: str | None = None
@@ -397,6 +596,12 @@ def _database_outage() -> Backoff:
     """A database that is down is waited out (every other record would fail the same
     way), a little longer each time."""
     return Backoff("database unavailable", first=0.2, ceiling=15.0)
+
+
+def _partition(record: Any) -> Any:
+    from kafka.structs import TopicPartition
+
+    return TopicPartition(record.topic, record.partition)
 
 
 def _header(record: Any, name: str) -> str | None:

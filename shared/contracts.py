@@ -3,16 +3,22 @@
 Importing this module registers the types in `shared.events.registry`. A payload
 change that old consumers could misread gets a new version and an upcaster here.
 
-Who publishes what:
-- intake: `complaint.received`, `complaint.feedback_received`, `complaint.note_added`,
-  `complaint.urge_requested`
-- escalation: every lifecycle event (`complaint.assigned` … `complaint.closed`), each
-  with the same `LifecycleChanged` payload, so a consumer that only needs the state
-  (intake's read copy, analytics) reads one shape and a consumer that needs the details
-  (notify) finds who to tell, their phones and a short summary in it.
-- notify: `sms.sent`, `sms.delivered`, `sms.failed`, `sms.inbound` on `sms.events`.
-- analytics: `analytics.root_cause_revised` (QA's correction of a complaint's root cause,
-  on the lifecycle topic keyed by the complaint, so a rebuild from the topics replays it).
+Who publishes what, each on the topic only it writes (shared/topics.py), with its own
+name as the envelope's `source`; consumers take an event only from there:
+- intake, on `intake.events`: `complaint.received`, `complaint.feedback_received`,
+  `complaint.note_added`, `complaint.urge_requested`.
+- escalation, on `complaints.lifecycle`: every lifecycle event (`complaint.assigned` …
+  `complaint.closed`), each with the same `LifecycleChanged` payload, so a consumer that
+  only needs the state (intake's read copy, analytics) reads one shape and a consumer
+  that needs the details (notify) finds who to tell, their phones and a short summary in
+  it; and `duty.handed_over` at a shift change.
+- notify, on `sms.events`: `sms.sent`, `sms.delivered`, `sms.failed`, `sms.inbound`.
+- analytics, on `analytics.events`: `analytics.root_cause_revised` (QA's correction of
+  a complaint's root cause, keyed by the complaint, so a rebuild from the topics replays
+  it).
+
+Events keyed by complaint on two topics keep their order within each topic only: a
+consumer of both may read a complaint's lifecycle event before its `complaint.received`.
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field
 
-from shared.events import EventType, Payload, registry
+from shared import vocabulary
+from shared.events import EventRegistry, EventType, Payload, registry
+from shared.topics import ANALYTICS_EVENTS, INTAKE_EVENTS, SMS_EVENTS, TOPIC_OWNERS
 from shared.topics import COMPLAINTS_LIFECYCLE as LIFECYCLE
-from shared.topics import SMS_EVENTS
 from shared.vocabulary import (
     LIFECYCLE_EVENTS,
     Action,
@@ -242,13 +249,13 @@ class RootCauseRevised(Payload):
 
 
 COMPLAINT_RECEIVED = registry.register(
-    EventName.COMPLAINT_RECEIVED, ComplaintReceived, topic=LIFECYCLE
+    EventName.COMPLAINT_RECEIVED, ComplaintReceived, topic=INTAKE_EVENTS
 )
 FEEDBACK_RECEIVED = registry.register(
-    EventName.FEEDBACK_RECEIVED, FeedbackReceived, topic=LIFECYCLE
+    EventName.FEEDBACK_RECEIVED, FeedbackReceived, topic=INTAKE_EVENTS
 )
-NOTE_ADDED = registry.register(EventName.NOTE_ADDED, NoteAdded, topic=LIFECYCLE)
-URGE_REQUESTED = registry.register(EventName.URGE_REQUESTED, UrgeRequested, topic=LIFECYCLE)
+NOTE_ADDED = registry.register(EventName.NOTE_ADDED, NoteAdded, topic=INTAKE_EVENTS)
+URGE_REQUESTED = registry.register(EventName.URGE_REQUESTED, UrgeRequested, topic=INTAKE_EVENTS)
 # It belongs to no one complaint, so it is keyed by its own event id.
 DUTY_HANDED_OVER = registry.register(EventName.DUTY_HANDED_OVER, DutyHandedOver, topic=LIFECYCLE)
 LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {
@@ -259,13 +266,37 @@ SMS_DELIVERED = registry.register(EventName.SMS_DELIVERED, SmsEvent, topic=SMS_E
 SMS_FAILED = registry.register(EventName.SMS_FAILED, SmsEvent, topic=SMS_EVENTS)
 SMS_INBOUND = registry.register(EventName.SMS_INBOUND, SmsInbound, topic=SMS_EVENTS)
 ROOT_CAUSE_REVISED = registry.register(
-    EventName.ROOT_CAUSE_REVISED, RootCauseRevised, topic=LIFECYCLE
+    EventName.ROOT_CAUSE_REVISED, RootCauseRevised, topic=ANALYTICS_EVENTS
 )
 # Every event type is registered with its payload: a name added to the vocabulary
 # without a contract fails here, at import, in every service.
 _UNREGISTERED = set(EventName) - set(registry.names())
 if _UNREGISTERED:
     raise RuntimeError(f"event types without a contract: {sorted(_UNREGISTERED)}")
+
+
+def publisher(name: str) -> str:
+    """The service that publishes an event type: the envelope's `source` it must carry."""
+    if name in vocabulary.INTAKE_EVENTS:
+        return "intake"
+    if name in LIFECYCLE_EVENTS or name == EventName.DUTY_HANDED_OVER:
+        return "escalation"
+    return {"sms": "notify", "analytics": "analytics"}.get(name.split(".")[0], "")
+
+
+def misplaced(types: EventRegistry = registry) -> dict[str, str]:
+    """Event types registered on a topic their publisher does not write, with that topic."""
+    return {
+        name: types.get(name).topic
+        for name in types.names()
+        if TOPIC_OWNERS.get(types.get(name).topic) != publisher(name)
+    }
+
+
+# A type on a topic its publisher does not write could never be believed by a consumer
+# (nor, on a secured broker, be written at all): fail at import instead.
+if misplaced():
+    raise RuntimeError(f"event types on a topic their publisher does not own: {misplaced()}")
 
 
 def money(value: Decimal | None) -> str | None:

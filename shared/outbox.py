@@ -49,6 +49,7 @@ from shared.db import Database, UTCDateTime
 from shared.events import Envelope, EventRegistry, encode, kafka_headers
 from shared.events import registry as default_registry
 from shared.loops import Backoff, Waiter, run_until_stopped
+from shared.topics import TOPIC_OWNERS
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,9 @@ class Outbox:
         """The outbox rows for these events, for a caller that writes them in its own
         statement (still in the same transaction as the change they announce)."""
         now = datetime.now(UTC)
+        if topic is None:
+            for e in events:
+                self._check_owner(e)
         return [
             {
                 "event_id": str(e.event_id),
@@ -151,6 +155,16 @@ class Outbox:
             }
             for e in events
         ]
+
+    def _check_owner(self, event: Envelope) -> None:
+        """An event goes on its type's topic with the name of that topic's owner as its
+        source: consumers refuse it otherwise, so refuse to write it at all."""
+        home = self.registry.get(event.type).topic
+        owner = TOPIC_OWNERS.get(home)
+        if owner is not None and event.source != owner:
+            raise ValueError(
+                f"{event.type} goes on {home}, which only {owner} writes, not {event.source!r}"
+            )
 
 
 class RelayError(RuntimeError):
@@ -246,7 +260,7 @@ class OutboxRelay:
             # One indexed range per lane (lane, id), so a backlog in one lane neither
             # starves the others nor makes the database sort the whole backlog.
             per_lane = [
-                select(t.c.id, t.c.lane, t.c.topic, t.c.key, t.c.value, t.c.headers)
+                select(t.c.id, t.c.lane, t.c.topic, t.c.event_type, t.c.key, t.c.value, t.c.headers)
                 .where(t.c.sent_at.is_(None), t.c.lane == lane)
                 .order_by(t.c.id)
                 .limit(share)
@@ -285,7 +299,7 @@ class OutboxRelay:
         for row in rows:
             try:
                 fut = self.producer.send(
-                    row.topic,
+                    self._topic_of(row),
                     key=row.key.encode("utf-8"),
                     value=row.value.encode("utf-8"),
                     headers=[(k, v.encode("utf-8")) for k, v in row.headers],
@@ -317,6 +331,15 @@ class OutboxRelay:
         unsent = {r.id for r, _ in futures}
         failed.extend(r.id for r in rows if r.id not in unsent)
         return sent, failed, error
+
+    def _topic_of(self, row: Any) -> str:
+        """Where a row goes: the topic it names, unless that is a platform topic its event
+        type has left. Rows written before the topics were split by owner name
+        complaints.lifecycle for intake's and analytics' events; those now go to their
+        owner's topic, the only one the service may write."""
+        if row.topic in TOPIC_OWNERS and row.event_type in default_registry:
+            return default_registry.get(row.event_type).topic
+        return str(row.topic)
 
     def _mark(
         self, conn: Connection, sent: list[int], failed: list[int], error: str | None

@@ -1,20 +1,31 @@
-"""Topic names, how each topic is created, and who may write and read it.
+"""Topic names, who writes and reads each, and how each topic is created.
 
-Run `python -m shared.topics ensure` (scripts/kafka.sh does) to create missing topics;
-on a broker with ACLs, `python -m shared.topics users acls --secrets DIR` gives each
-service its SCRAM principal and exactly the ACLs the tables below imply.
+    python -m shared.topics ensure           create the missing topics (scripts/kafka.sh does)
+    python -m shared.topics list
+    python -m shared.topics users acls --secrets DIR
+                                             on a broker with ACLs: give each service its
+                                             SCRAM principal and exactly the ACLs the
+                                             tables below imply
+    python -m shared.topics migrate-owners   once, when upgrading an installation whose
+                                             intake and analytics events are on
+                                             complaints.lifecycle (see `migrate_owners`)
+
+Every event type goes on the topic of the service that publishes it (shared/contracts.py),
+and a consumer takes an event only from its owner's topic (shared/consumer.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +61,15 @@ TOPIC_READERS: dict[str, tuple[str, ...]] = {
 # The SCRAM principal of the tools that manage a secured broker (topics, users, ACLs):
 # a super user there, like the broker itself.
 ADMIN_PRINCIPAL = "admin"
+
+# Where `migrate-owners` records how far a topic held other services' events (one record
+# per topic it split). Only an installation that had them has it.
+CUTOVER = "topics.cutover"
+# Set on each copy `migrate-owners` makes, naming the record it copies.
+COPIED_FROM = "copied_from"
+# Before the topics were split by owner, complaints.lifecycle also carried the events
+# that now have these topics of their own.
+SPLIT_OFF: dict[str, tuple[str, ...]] = {COMPLAINTS_LIFECYCLE: (INTAKE_EVENTS, ANALYTICS_EVENTS)}
 
 
 def dlq(topic: str) -> str:
@@ -144,6 +164,8 @@ def grants() -> list[Grant]:
         made.add(Grant(user, "CLUSTER", "kafka-cluster", "IDEMPOTENT_WRITE"))
         made.add(Grant(user, "CLUSTER", "kafka-cluster", "DESCRIBE"))
         made.add(Grant(user, "GROUP", service, "READ", prefixed=True))
+        # Every consumer reads where an older installation's topics were split.
+        made.add(Grant(user, "TOPIC", CUTOVER, "READ"))
         for topic, owner in TOPIC_OWNERS.items():
             if owner == service:
                 made.add(Grant(user, "TOPIC", topic, "WRITE"))
@@ -286,6 +308,236 @@ def _admin(kafka: str | Settings, attempts: int = 30) -> Any:
     raise RuntimeError(f"Kafka at {settings.kafka_bootstrap_servers} not reachable: {last}")
 
 
+# -- the split by owner ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cutover:
+    """Where a topic stopped carrying events that moved to their owner's topic.
+
+    Below `offsets[partition]` the topic holds what was written before the split; the
+    records there of a `moved` type were copied to their new topic and are read there.
+    Anything of such a type at or past the offset was written since, by someone who does
+    not own the type: a consumer refuses it.
+    """
+
+    topic: str
+    offsets: Mapping[int, int]
+    moved: frozenset[str]
+    copied: int = 0
+    at: str = ""
+
+    def left_behind(self, partition: int, offset: int, event_type: str) -> bool:
+        """Whether this record is one the split copied elsewhere."""
+        return event_type in self.moved and offset < self.offsets.get(partition, 0)
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "topic": self.topic,
+                "offsets": {str(p): o for p, o in sorted(self.offsets.items())},
+                "moved": sorted(self.moved),
+                "copied": self.copied,
+                "at": self.at,
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Cutover:
+        data = json.loads(raw)
+        return cls(
+            topic=data["topic"],
+            offsets={int(p): int(o) for p, o in data["offsets"].items()},
+            moved=frozenset(data["moved"]),
+            copied=int(data.get("copied", 0)),
+            at=str(data.get("at", "")),
+        )
+
+
+def _settings(kafka: str | Settings) -> Settings:
+    from shared.settings import Settings
+
+    return Settings(kafka_bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
+
+
+def _reader(kafka: str | Settings) -> Any:
+    from kafka import KafkaConsumer
+
+    from shared.kafka import client_config
+
+    return KafkaConsumer(
+        **client_config(_settings(kafka)),
+        group_id=None,
+        client_id="topics-reader",
+        enable_auto_commit=False,
+        allow_auto_create_topics=False,
+    )
+
+
+def _read_all(
+    consumer: Any, topic: str, *, ends: Mapping[Any, int] | None = None, timeout: float = 60
+) -> Any:
+    """Every record of `topic` from its first offset up to `ends` (its end now), in each
+    partition's order; a generator of records."""
+    from kafka import TopicPartition
+
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        return
+    parts = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = dict(ends) if ends is not None else consumer.end_offsets(parts)
+    waiting = {tp for tp in parts if consumer.position(tp) < ends[tp]}
+    deadline = time.monotonic() + timeout
+    while waiting:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not read {topic} to its end within {timeout:.0f}s")
+        for tp, records in consumer.poll(timeout_ms=500).items():
+            for record in records:
+                if record.offset < ends[tp]:
+                    yield record
+                    deadline = time.monotonic() + timeout
+        waiting = {tp for tp in waiting if consumer.position(tp) < ends[tp]}
+
+
+def read_cutovers(kafka: str | Settings, *, topic: str = CUTOVER) -> dict[str, Cutover]:
+    """The split recorded for each topic (the latest record per topic); none on an
+    installation that never had events on another service's topic."""
+    consumer = _reader(kafka)
+    try:
+        found: dict[str, Cutover] = {}
+        for record in _read_all(consumer, topic):
+            cutover = Cutover.decode(record.value)
+            found[cutover.topic] = cutover
+        return found
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Migration:
+    cutover: Cutover
+    copied: dict[str, int] = field(default_factory=dict)  # per destination topic
+    already: bool = False  # recorded by an earlier run: nothing done
+
+
+class MigrationRefused(RuntimeError):
+    pass
+
+
+def migrate_owners(
+    kafka: str | Settings,
+    *,
+    source: str = COMPLAINTS_LIFECYCLE,
+    topics: Mapping[str, str] | None = None,
+    cutover_topic: str = CUTOVER,
+    force: bool = False,
+) -> Migration:
+    """Copy the events on `source` that now belong on another topic (intake's and
+    analytics' on complaints.lifecycle, from before the topics were split by owner) to
+    that topic, with the same key, value and headers, then record where `source` was
+    split (`Cutover`). Consumers read the copies on their new topic (the inbox turns away
+    an event id seen before) and pass over the originals below the recorded offsets
+    without dead-lettering them; everything of those types written to `source` later is
+    refused. Run it once, with every worker of the old version stopped and before the new
+    version starts: a second run finds the record and does nothing.
+
+    `topics` maps the platform's topic names to the ones used (tests run on topics of
+    their own); `source` is the platform's name.
+    """
+    from kafka import TopicPartition
+
+    import shared.contracts  # noqa: F401 - registers the event types
+    from shared.events import registry
+    from shared.kafka import create_producer
+
+    names = dict(topics or {})
+    physical = names.get(source, source)
+    done = read_cutovers(kafka, topic=cutover_topic).get(physical)
+    if done is not None:
+        return Migration(done, already=True)
+    moved = {
+        name: registry.get(name).topic
+        for name in registry.names()
+        if registry.get(name).topic in SPLIT_OFF.get(source, ())
+    }
+    destinations = sorted({names.get(t, t) for t in moved.values()})
+    ensure_topics(kafka, [TopicSpec(cutover_topic, 1, _FOREVER)])
+    reader = _reader(kafka)
+    producer = create_producer(_settings(kafka), "topics-migrate")
+    try:
+        if not force:
+            _refuse_if_written(reader, destinations)
+        parts = [
+            TopicPartition(physical, p) for p in sorted(reader.partitions_for_topic(physical) or [])
+        ]
+        if not parts:
+            raise MigrationRefused(f"topic {physical} does not exist")
+        ends = reader.end_offsets(parts)
+        copied: dict[str, int] = {}
+        sent = []
+        for record in _read_all(reader, physical, ends=ends):
+            name = _event_type(record)
+            if name not in moved:
+                continue
+            to = names.get(moved[name], moved[name])
+            where = f"{record.topic}[{record.partition}]@{record.offset}".encode()
+            sent.append(
+                producer.send(
+                    to,
+                    key=record.key,
+                    value=record.value,
+                    headers=[*(record.headers or []), (COPIED_FROM, where)],
+                )
+            )
+            copied[to] = copied.get(to, 0) + 1
+        producer.flush(timeout=60)
+        for future in sent:
+            future.get(timeout=60)  # raises what the broker answered to a copy it refused
+        cutover = Cutover(
+            topic=physical,
+            offsets={tp.partition: ends[tp] for tp in parts},
+            moved=frozenset(name for name in moved),
+            copied=sum(copied.values()),
+            at=datetime.now(UTC).isoformat(),
+        )
+        # Recorded only once every copy is acknowledged: a run that dies before this
+        # point is simply run again (the copies it made twice are one event id each).
+        producer.send(cutover_topic, key=physical.encode(), value=cutover.encode()).get(timeout=60)
+        return Migration(cutover, copied)
+    finally:
+        producer.close(timeout=10)
+        reader.close()
+
+
+def _event_type(record: Any) -> str | None:
+    for key, value in record.headers or ():
+        if key == "event_type":
+            return bytes(value).decode("utf-8", "replace")
+    try:
+        data = json.loads(record.value)
+    except (TypeError, ValueError):
+        return None
+    found = data.get("type") if isinstance(data, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def _refuse_if_written(reader: Any, destinations: list[str]) -> None:
+    """Refuse when a destination already holds events that are not copies: the new
+    version has been writing, so "everything on the old topic until now" is no longer
+    the old version's history, and the split must not vouch for it."""
+    for topic in destinations:
+        for record in _read_all(reader, topic):
+            if not any(key == COPIED_FROM for key, _ in record.headers or ()):
+                raise MigrationRefused(
+                    f"{topic} already holds events written by its owner "
+                    f"({topic}[{record.partition}]@{record.offset}): the new version ran "
+                    "before the split was recorded. Stop its workers and run again with "
+                    "--force to take what is on the old topic now as the old version's"
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     from shared.settings import Settings
 
@@ -293,10 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "commands",
         nargs="+",
-        choices=["ensure", "list", "users", "acls"],
-        metavar="{ensure,list,users,acls}",
+        choices=["ensure", "list", "users", "acls", "migrate-owners"],
+        metavar="{ensure,list,users,acls,migrate-owners}",
         help="create missing topics; list them; give the principals their SCRAM "
-        "credentials; make their ACLs those of TOPIC_OWNERS and TOPIC_READERS",
+        "credentials; make their ACLs those of TOPIC_OWNERS and TOPIC_READERS; split an "
+        "older installation's complaints.lifecycle by owner (once)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="migrate-owners: record the split even though the new topics hold events",
     )
     parser.add_argument("--bootstrap", help="default KAFKA_BOOTSTRAP_SERVERS")
     parser.add_argument(
@@ -323,6 +581,20 @@ def main(argv: list[str] | None = None) -> int:
                     print(name)
             finally:
                 admin.close()
+        elif command == "migrate-owners":
+            ensure_topics(settings)
+            try:
+                done = migrate_owners(settings, force=args.force)
+            except MigrationRefused as exc:
+                print(f"nothing migrated: {exc}", file=sys.stderr)
+                return 2
+            c = done.cutover
+            offsets = ", ".join(f"{p}:{o}" for p, o in sorted(c.offsets.items()))
+            if done.already:
+                print(f"{c.topic} was split at {c.at} (offsets {offsets}); nothing to do")
+            else:
+                copies = ", ".join(f"{n} to {t}" for t, n in sorted(done.copied.items()))
+                print(f"{c.topic} split at offsets {offsets}; events copied: {copies or 'none'}")
         elif command == "users":
             if args.secrets is None:
                 parser.error("users needs --secrets (or KAFKA_SECRETS)")

@@ -164,6 +164,14 @@ def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
     return make
 
 
+@pytest.fixture
+def platform_topics(new_topic: Callable[..., str], kafka_bootstrap: str) -> Callable[..., Any]:
+    """A fresh topic in place of each of the platform's (tests/support/topics.py)."""
+    from tests.support.topics import make_topics
+
+    return lambda partitions=3: make_topics(new_topic, kafka_bootstrap, partitions)
+
+
 @dataclass
 class ServiceEnv:
     """One service's API on the test PostgreSQL, in schemas of its own, with tokens."""

@@ -1,12 +1,16 @@
 """Rebuild the analytics read models from the Kafka topics, from offset zero.
 
     python -m services.analytics.rebuild [--into SCHEMA] [--replace] [--compare] [--swap]
+                                         [--topic NAME[=PLATFORM_TOPIC] ...]
     make analytics-rebuild ARGS="--compare"
 
 The events are the system of record (topics are kept for ever): the rebuild migrates a
-fresh schema (`<prefix>analytics_rebuild` by default), reads every partition from its
-first offset to its end, and applies the same handlers as the worker, a batch of
-events per transaction, with a progress bar. The result equals what the live worker
+fresh schema (`<prefix>analytics_rebuild` by default), reads every partition of the
+worker's topics (intake.events, complaints.lifecycle, analytics.events) from its first
+offset to its end, and applies the same handlers as the worker, a batch of events per
+transaction, with a progress bar. It believes what the worker believes: an event only
+from its owner's topic (shared.consumer.ownership_problem), the records the topics' split
+left behind passed over for their copies. The result equals what the live worker
 built; `--compare` checks it table by table. `--swap` then puts the rebuilt schema in
 place of the live one (PostgreSQL; stop the analytics worker first, and the swap is
 refused while QA revisions wait in the live outbox).
@@ -31,13 +35,15 @@ from services.analytics.db import inbox, outbox
 from services.analytics.facts import flows
 from services.analytics.facts.service import READ_MODELS
 from services.analytics.handlers import handlers_for
+from services.analytics.worker import TOPICS
+from shared.consumer import ownership_problem
 from shared.db import Database, create_database, database_for
 from shared.events import EventDecodeError, EventRegistry
 from shared.events import registry as default_registry
 from shared.inbox import claim_each
 from shared.migrations import upgrade
 from shared.settings import Settings
-from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.topics import Cutover, read_cutovers
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ class RebuildResult:
     handled: int = 0
     skipped: int = 0  # events the read models do not use
     undecodable: int = 0
+    refused: int = 0  # not from their owner's topic: a consumer dead-letters them
+    left_behind: int = 0  # the topics' split copied them to their owner's topic
     seconds: float = 0.0
     end_offsets: dict[str, int] = field(default_factory=dict)
 
@@ -119,15 +127,18 @@ def replay(
     batch_size: int = 500,
     progress: bool = True,
     result: RebuildResult,
+    stand_for: dict[str, str] | None = None,
 ) -> RebuildResult:
     """Read `topics` (on the broker `settings` name) from offset zero to their end and
     apply them into `db`: the worker's handlers' effects (`flows.apply_events`), a batch
-    per transaction."""
+    per transaction. `stand_for` names the platform topic each of `topics` carries,
+    where they differ."""
     from kafka import KafkaConsumer
 
     from shared.kafka import client_config
 
     types = set(handlers_for(tz))
+    believe = _Believe(read_cutovers(settings), stand_for or {}, registry)
 
     consumer = KafkaConsumer(
         **client_config(settings),
@@ -159,13 +170,35 @@ def replay(
                 if consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
             if records:
-                _apply(db, records, types, registry, tz, result)
+                _apply(db, records, types, registry, tz, result, believe)
                 bar.update(len(records))
         bar.close()
     finally:
         consumer.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+@dataclass
+class _Believe:
+    """What the live consumer would take: the split recorded per topic, and the platform
+    topic each topic read stands for."""
+
+    cutovers: dict[str, Cutover]
+    stand_for: dict[str, str]
+    registry: EventRegistry
+
+    def problem(self, record: Any, event: Any) -> tuple[str, bool] | None:
+        """Why not, and whether the split left it behind; None to apply it."""
+        topic = self.stand_for.get(record.topic, record.topic)
+        why = ownership_problem(event.envelope, topic, registry=self.registry)
+        if why is None:
+            return None
+        cutover = self.cutovers.get(record.topic)
+        behind = cutover is not None and cutover.left_behind(
+            record.partition, record.offset, event.type
+        )
+        return why, behind
 
 
 def _apply(
@@ -175,6 +208,7 @@ def _apply(
     registry: EventRegistry,
     tz: tzinfo,
     result: RebuildResult,
+    believe: _Believe,
 ) -> None:
     decoded = []
     for record in records:
@@ -186,6 +220,17 @@ def _apply(
             log.warning(
                 "%s[%d]@%d not decodable: %s", record.topic, record.partition, record.offset, exc
             )
+            continue
+        refused = believe.problem(record, event)
+        if refused is not None:
+            why, behind = refused
+            if behind:
+                result.left_behind += 1
+            else:
+                result.refused += 1
+                log.warning(
+                    "%s[%d]@%d refused: %s", record.topic, record.partition, record.offset, why
+                )
             continue
         if event.type not in types:
             result.skipped += 1
@@ -207,10 +252,11 @@ def rebuild(
     settings: Settings,
     *,
     schema: str,
-    topics: Sequence[str] = (COMPLAINTS_LIFECYCLE,),
+    topics: Sequence[str] = TOPICS,
     replace: bool = False,
     batch_size: int = 500,
     progress: bool = True,
+    stand_for: dict[str, str] | None = None,
 ) -> RebuildResult:
     """Migrate a fresh `schema` and replay the topics into it."""
     url, db = target_database(settings, schema)
@@ -231,6 +277,7 @@ def rebuild(
             batch_size=batch_size,
             progress=progress,
             result=RebuildResult(schema=schema),
+            stand_for=stand_for,
         )
     finally:
         db.dispose()
@@ -311,7 +358,11 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     parser.add_argument("--into", default=default, help=f"target schema (default {default})")
     parser.add_argument("--replace", action="store_true", help="empty the target first")
     parser.add_argument(
-        "--topic", action="append", dest="topics", help=f"default {COMPLAINTS_LIFECYCLE}"
+        "--topic",
+        action="append",
+        dest="topics",
+        help=f"a topic to replay (default: {', '.join(TOPICS)}); NAME=PLATFORM_TOPIC "
+        "replays a copy of a platform topic kept under another name",
     )
     parser.add_argument("--batch", type=int, default=500, help="events per transaction")
     parser.add_argument("--compare", action="store_true", help="compare with the live models")
@@ -319,11 +370,13 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    named = [t.partition("=") for t in args.topics or TOPICS]
     try:
         result = rebuild(
             settings,
             schema=args.into,
-            topics=args.topics or [COMPLAINTS_LIFECYCLE],
+            topics=[name for name, _, _ in named],
+            stand_for={name: platform for name, _, platform in named if platform},
             replace=args.replace,
             batch_size=args.batch,
             progress=not args.quiet and sys.stderr.isatty(),
@@ -334,6 +387,8 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
     out(
         f"rebuilt {args.into}: {result.events} events read, {result.handled} applied, "
         f"{result.skipped} not used, {result.undecodable} undecodable, "
+        f"{result.refused} refused (not from their owner's topic), "
+        f"{result.left_behind} left behind by the topics' split, "
         f"in {result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
     )
     status = 0

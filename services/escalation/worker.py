@@ -1,7 +1,8 @@
 """The escalation worker: `python -m services.escalation.worker`.
 
-Its consumer takes in intake's complaints and customer feedback and duty managers'
-SMS acknowledgements; its outbox relay publishes every lifecycle event; its SLA
+Its consumer takes in intake's complaints, customer feedback and callers' urges (from
+intake.events) and duty managers' SMS acknowledgements (from notify's sms.events); its
+outbox relay publishes every lifecycle event (to complaints.lifecycle); its SLA
 scheduler hands open complaints over at each shift change and acts on breached
 deadlines (sla.py). Several workers may run: each breach is acted on once."""
 
@@ -14,7 +15,7 @@ from services.escalation.sla import scheduler_loop
 from shared.db import Database
 from shared.outbox import Outbox
 from shared.settings import Settings
-from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS
+from shared.topics import INTAKE_EVENTS, SMS_EVENTS
 from shared.worker import Loop, WorkerSpec, run_worker
 
 
@@ -26,7 +27,7 @@ SPEC = WorkerSpec(
     service="escalation",
     outbox=outbox,
     inbox=inbox,
-    topics=[COMPLAINTS_LIFECYCLE, SMS_EVENTS],
+    topics=[INTAKE_EVENTS, SMS_EVENTS],
     handlers=handlers,
     loops=loops,
 )

@@ -1,8 +1,9 @@
 """The intake worker: `python -m services.intake.worker`.
 
-Its outbox relay publishes what the API registered; its consumer keeps the lifecycle
-read copy from the escalation service's events and records what customers text back
-(notify's `sms.inbound`); a daily loop forgets old Idempotency-Keys."""
+Its outbox relay publishes what the API registered (to intake.events); its consumer keeps
+the lifecycle read copy from the escalation service's events (complaints.lifecycle) and
+records what customers text back (notify's `sms.inbound`, on sms.events); a daily loop
+forgets old Idempotency-Keys."""
 
 from __future__ import annotations
 

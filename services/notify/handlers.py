@@ -3,6 +3,13 @@
 Each runs inside the consumer's inbox transaction: the messages it plans and the record
 that the event was handled commit together, so a redelivered event plans nothing twice
 (and each message also has its own key: one per event, recipient and template).
+
+What notify knows of a complaint's customer comes with `complaint.received`, on intake's
+topic; the lifecycle events come on escalation's, in no order with it. A lifecycle event
+of a complaint notify has not heard of waits (`NotYet`) until intake's topic is read as
+far as it reached: the registration, written before escalation could act on it, is
+there. Only then, if it is still unknown (a complaint older than notify's memory of
+customers), is the event planned without the customer's facts.
 """
 
 from __future__ import annotations
@@ -14,16 +21,17 @@ from sqlalchemy.orm import Session
 
 from services.notify.config import NotifyConfig, get_config
 from services.notify.db import outbox as outbox_table
-from services.notify.messages import planning
+from services.notify.messages import planning, service
 from services.notify.messages.context import Context
 from services.notify.rendering import Templates
 from shared.clock import utcnow
-from shared.consumer import Handler
+from shared.consumer import Handler, NotYet, may_wait
 from shared.contracts import COMPLAINT_RECEIVED, DUTY_HANDED_OVER
 from shared.db import Database
 from shared.events import Event
 from shared.outbox import Outbox
 from shared.settings import Settings
+from shared.topics import INTAKE_EVENTS
 from shared.vocabulary import LIFECYCLE_EVENTS
 
 
@@ -42,6 +50,9 @@ def make_handlers(ctx: Context) -> dict[str, Handler]:
         )
 
     def on_lifecycle_changed(session: Session, event: Event[Any]) -> None:
+        complaint_id = event.payload.complaint_id
+        if may_wait() and service.get_contact(session, complaint_id) is None:
+            raise NotYet(f"{COMPLAINT_RECEIVED.name} of {complaint_id}", topic=INTAKE_EVENTS)
         planning.on_lifecycle_changed(
             session,
             ctx,

@@ -1,8 +1,10 @@
 """The notify worker: `python -m services.notify.worker`.
 
-Its consumer turns lifecycle events into stored messages; its sender hands them to the
-SMS provider, retrying with backoff, and merges held notices into digests; its outbox
-relay publishes `sms.sent`, `sms.delivered`, `sms.failed` and `sms.inbound`."""
+Its consumer turns intake's `complaint.received` (intake.events) and the lifecycle events
+(complaints.lifecycle) into stored messages; its sender hands them to the SMS provider,
+retrying with backoff, and merges held notices into digests; its outbox relay publishes
+`sms.sent`, `sms.delivered`, `sms.failed` and `sms.inbound` (to sms.events, which it
+does not read itself)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from services.notify.providers import provider_for
 from services.notify.sender import Sender
 from shared.db import Database
 from shared.settings import Settings
-from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.topics import COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from shared.worker import Loop, WorkerSpec, run_worker
 
 
@@ -29,7 +31,7 @@ SPEC = WorkerSpec(
     service="notify",
     outbox=outbox,
     inbox=inbox,
-    topics=[COMPLAINTS_LIFECYCLE],
+    topics=[INTAKE_EVENTS, COMPLAINTS_LIFECYCLE],
     handlers=handlers,
     loops=loops,
 )

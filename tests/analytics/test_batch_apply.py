@@ -16,6 +16,7 @@ from shared.contracts import RootCauseRevised
 from shared.db import Database, create_database
 from shared.events import Actor, Envelope, encode, registry
 from shared.migrations import upgrade
+from shared.topics import ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from tests.analytics.conftest import load
 from tests.analytics.story import BEIJING, NOW, fixture_month
 
@@ -86,3 +87,43 @@ def test_a_batch_at_once_gives_the_rows_of_one_event_at_a_time(tmp_path: Path, b
     finally:
         one_by_one.dispose()
         batched.dispose()
+
+
+def each_topic_after_the_other(envelopes: list[Envelope]) -> list[Envelope]:
+    """The same events as a consumer of three topics may read them: each topic in its own
+    order, but analytics' revisions first, then the lifecycle, then intake's registrations,
+    so every complaint's events come before the event that made it."""
+    by_topic: dict[str, list[Envelope]] = {}
+    for envelope in envelopes:
+        by_topic.setdefault(registry.get(envelope.type).topic, []).append(envelope)
+    order = (ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS)
+    assert set(by_topic) == set(order)
+    return [e for topic in order for e in by_topic[topic]]
+
+
+@pytest.mark.parametrize("batch", [0, 1, 3, 1000])
+def test_the_topics_read_in_any_order_give_the_rows_of_the_events_read_in_order(
+    tmp_path: Path, batch: int
+) -> None:
+    """QA's revision read before the complaint it revises, its lifecycle before its
+    registration: the facts are those of the one-topic order (0: one event at a time,
+    as the worker does; otherwise batches, as the rebuild does)."""
+    in_order = month_with_a_revision_and_a_stale_entry()
+    shuffled = each_topic_after_the_other(in_order)
+    expected_db, got_db = database(tmp_path, "in_order"), database(tmp_path, "shuffled")
+    try:
+        load(expected_db, in_order)
+        if batch:
+            events = [registry.decode(encode(e)) for e in shuffled]
+            for start in range(0, len(events), batch):
+                with got_db.transaction() as session:
+                    flows.apply_events(session, events[start : start + batch], BEIJING)
+        else:
+            load(got_db, shuffled)
+        expected, got = rows(expected_db), rows(got_db)
+        revised = [f for f in got["complaint_facts"] if f["root_cause_revisions"]]
+        assert [(f["reference"][-2:], f["root_cause"]) for f in revised] == [("C3", "management")]
+        assert got == expected
+    finally:
+        expected_db.dispose()
+        got_db.dispose()

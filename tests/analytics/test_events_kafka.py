@@ -1,6 +1,7 @@
 """Analytics on the real broker and database: the fixture month's events go through
-Kafka into the read models, QA's revision goes out and comes back, and a rebuild from
-offset zero into fresh tables equals what the live consumer built."""
+Kafka (intake's and escalation's, each on its own topic) into the read models, QA's
+revision goes out on analytics' topic and comes back, and a rebuild from offset zero into
+fresh tables equals what the live consumer built."""
 
 from __future__ import annotations
 
@@ -14,55 +15,54 @@ from services.analytics import rebuild
 from services.analytics.db import inbox, outbox
 from services.analytics.facts.service import facts, revisions
 from services.analytics.handlers import handlers
+from services.analytics.worker import TOPICS
 from shared.consumer import EventConsumer
 from shared.db import create_database
-from shared.events import Envelope, encode, kafka_headers, registry
+from shared.events import Envelope, registry
 from shared.kafka import create_producer
+from shared.topics import ANALYTICS_EVENTS
 from tests.analytics.conftest import Analytics
 from tests.analytics.story import fixture_month
 from tests.support.infra import consume_until
+from tests.support.topics import Topics
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
 
-def publish(producer: Any, topic: str, envelopes: list[Envelope]) -> None:
-    for envelope in envelopes:
-        producer.send(
-            topic,
-            key=envelope.key.encode(),
-            value=encode(envelope),
-            headers=kafka_headers(envelope),
-        )
-    producer.flush()
-
-
-def relay_to(producer: Any, topic: str, analytics: Analytics) -> list[Envelope]:
-    """What the outbox relay does, onto the test's own topic."""
+def relay_to(producer: Any, topics: Topics, analytics: Analytics) -> list[Envelope]:
+    """What the outbox relay does, onto the test's own topics."""
     with analytics.env.db.transaction() as session:
         rows = session.execute(select(outbox).where(outbox.c.sent_at.is_(None))).all()
         session.execute(update(outbox).values(sent_at=analytics.clock.now()))
+    assert {row.topic for row in rows} <= {ANALYTICS_EVENTS}
     events = [registry.decode(row.value.encode()).envelope for row in rows]
-    publish(producer, topic, events)
+    topics.publish(producer, events)
     return events
+
+
+def replayed(topics: Topics) -> list[str]:
+    """The rebuild's arguments for this test's copies of the worker's topics."""
+    return [f"--topic={topics[t]}={t}" for t in TOPICS]
 
 
 def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
     analytics: Analytics,
-    new_topic: Callable[..., str],
+    platform_topics: Callable[..., Topics],
     pg_url: str,
     kafka_bootstrap: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     story = fixture_month()
-    topic = new_topic(3)
+    topics = platform_topics()
     env = analytics.env
     producer = create_producer(env.settings, "escalation-stand-in")
     consumer = EventConsumer(
         name="analytics",
-        topics=[topic],
+        topics=topics.of(*TOPICS),
+        stand_for=topics.stand_for,
         db=env.db,
         inbox=inbox,
         handlers=handlers(env.db, env.settings),
@@ -73,7 +73,7 @@ def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
     old_schema = ""
     try:
         # Every event, and one of them published twice (a relay that died mid-batch).
-        publish(producer, topic, [*story.events, story.events[7]])
+        topics.publish(producer, [*story.events, story.events[7]])
         consume_until(consumer, handled=len(story.events) + 1, timeout=60, what="the month")
         assert (consumer.stats.handled, consumer.stats.duplicates) == (len(story.events), 1)
 
@@ -94,7 +94,7 @@ def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
             headers=analytics.qa,
         )
         assert answer.status_code == 200, answer.text
-        sent = relay_to(producer, topic, analytics)
+        sent = relay_to(producer, topics, analytics)
         assert [e.type for e in sent] == ["analytics.root_cause_revised"]
         consume_until(consumer, handled=len(story.events) + 2, timeout=60, what="the revision")
         assert consumer.stats.handled == len(story.events) + 1
@@ -107,14 +107,14 @@ def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
         monkeypatch.setenv("DATABASE_URL", pg_url)
         monkeypatch.setenv("SCHEMA_PREFIX", env.settings.schema_prefix)
         monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
-        status = rebuild.main(["--topic", topic, "--compare", "--quiet"])
+        status = rebuild.main([*replayed(topics), "--compare", "--quiet"])
         printed = capsys.readouterr().out
         assert status == 0, printed
         assert f"{len(story.events) + 2} events read" in printed
         assert "the rebuilt read models equal the live ones" in printed
 
         # A rebuild refuses to write over one already there, unless told to.
-        assert rebuild.main(["--topic", topic, "--quiet"]) == 2
+        assert rebuild.main([*replayed(topics), "--quiet"]) == 2
 
         # And the comparison is not blind: change one live number and it is found.
         with env.db.transaction() as session:
@@ -129,7 +129,7 @@ def test_events_in_numbers_out_and_a_rebuild_equals_the_live_models(
 
         # The swap puts a fresh rebuild in place of the (now damaged) live models; the
         # API answers from it and the previous schema is kept aside.
-        status = rebuild.main(["--topic", topic, "--replace", "--swap", "--quiet"])
+        status = rebuild.main([*replayed(topics), "--replace", "--swap", "--quiet"])
         printed = capsys.readouterr().out
         assert status == 0, printed
         old_schema = printed.split("the previous schema is now ")[1].split()[0]

@@ -5,6 +5,7 @@ with the phone notify needs; a redelivered event assigns nothing twice."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,17 +17,19 @@ from shared.consumer import EventConsumer
 from shared.events import encode, kafka_headers, registry
 from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
-from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.topics import COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from tests.escalation.conftest import PHONES, Centre, received_event
 from tests.support.infra import consume_until, wait_until
+from tests.support.topics import Topics
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 def test_a_complaint_received_over_kafka_is_assigned_once_and_the_duty_manager_is_named(
-    centre: Centre, kafka_bootstrap: str, new_topic: Any
+    centre: Centre, kafka_bootstrap: str, platform_topics: Callable[..., Topics]
 ) -> None:
-    topic = new_topic(3)
+    topics = platform_topics()
+    topic = topics[INTAKE_EVENTS]
     envelope = received_event(severity="urgent", strong_emotion=True)
     cid = str(envelope.complaint_id)
     producer = create_producer(centre.env.settings, "intake-stand-in")
@@ -51,6 +54,7 @@ def test_a_complaint_received_over_kafka_is_assigned_once_and_the_duty_manager_i
     consumer = EventConsumer(
         name=f"escalation-{uuid.uuid4().hex[:6]}",
         topics=[topic],
+        stand_for=topics.stand_for,
         db=centre.env.db,
         inbox=inbox,
         handlers=handlers(centre.env.db, centre.env.settings),

@@ -1,9 +1,10 @@
-"""Intake on the real broker: what it registers reaches `complaints.lifecycle`, keyed by
+"""Intake on the real broker: what it registers reaches `intake.events`, keyed by
 complaint, and what the escalation service publishes comes back as the read copy."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +18,10 @@ from shared.contracts import LIFECYCLE_TYPES, LifecycleChanged
 from shared.events import SYSTEM, encode, kafka_headers, registry
 from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
-from shared.topics import COMPLAINTS_LIFECYCLE
+from shared.topics import COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from tests.intake.conftest import Intake
 from tests.support.infra import consume_until, wait_until
+from tests.support.topics import Topics
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -34,10 +36,10 @@ def _end_offsets(bootstrap: str, topic: str) -> tuple[KafkaConsumer, list[TopicP
     return consumer, parts
 
 
-def test_a_registered_complaint_reaches_the_lifecycle_topic_keyed_by_its_id(
+def test_a_registered_complaint_reaches_intakes_topic_keyed_by_its_id(
     intake: Intake, kafka_bootstrap: str
 ) -> None:
-    reader, _ = _end_offsets(kafka_bootstrap, COMPLAINTS_LIFECYCLE)
+    reader, _ = _end_offsets(kafka_bootstrap, INTAKE_EVENTS)
     first = intake.register().json()
     second = intake.register(category="network").json()
     producer = create_producer(intake.env.settings, "intake-test")
@@ -73,10 +75,11 @@ def test_a_registered_complaint_reaches_the_lifecycle_topic_keyed_by_its_id(
 
 
 def test_the_worker_keeps_the_read_copy_from_escalation_events_exactly_once(
-    intake: Intake, kafka_bootstrap: str, new_topic: Any
+    intake: Intake, kafka_bootstrap: str, platform_topics: Callable[..., Topics]
 ) -> None:
     c = intake.register().json()
-    topic = new_topic(3)
+    topics = platform_topics()
+    topic = topics[COMPLAINTS_LIFECYCLE]
     producer = create_producer(intake.env.settings, "escalation-stand-in")
 
     def publish(seq: int, to_state: str, event: str, action: str, **kw: Any) -> None:
@@ -111,6 +114,7 @@ def test_the_worker_keeps_the_read_copy_from_escalation_events_exactly_once(
     consumer = EventConsumer(
         name=f"intake-{uuid.uuid4().hex[:6]}",
         topics=[topic],
+        stand_for=topics.stand_for,
         db=intake.env.db,
         inbox=inbox,
         handlers=handlers(intake.env.db, intake.env.settings),

@@ -58,7 +58,7 @@ def test_registration_writes_complaint_received_to_the_outbox_in_the_same_transa
     assert len(rows) == 1
     row = rows[0]
     assert (row.topic, row.key, row.event_type) == (
-        "complaints.lifecycle",
+        "intake.events",
         body["id"],
         "complaint.received",
     )

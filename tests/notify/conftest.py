@@ -41,6 +41,7 @@ from shared.events import Actor, Envelope, Event, registry
 from shared.inbox import claim
 from tests.conftest import ServiceEnv
 from tests.support.infra import wait_until
+from tests.support.topics import Remap, topics_ready  # noqa: F401 - kept importable from here
 
 CUSTOMER = "+8613800138000"
 FOREIGN_CUSTOMER = "+447700900123"
@@ -336,24 +337,6 @@ def running(target: Callable[[threading.Event], None], name: str) -> Iterator[th
         thread.join(timeout=30)
 
 
-class Remap:
-    """A producer that publishes to per-test topics in place of the platform's, so a
-    test's events meet no other test's on the shared broker."""
-
-    def __init__(self, producer: Any, topics: dict[str, str]) -> None:
-        self.producer = producer
-        self.topics = topics
-
-    def send(self, topic: str, **kwargs: Any) -> Any:
-        return self.producer.send(self.topics.get(topic, topic), **kwargs)
-
-    def flush(self, timeout: float | None = None) -> None:
-        self.producer.flush(timeout=timeout)
-
-    def close(self, timeout: float | None = None) -> None:
-        self.producer.close(timeout=timeout)
-
-
 def publish(producer: Any, topic: str, *events: Envelope) -> None:
     """Publish events as a service's relay does: keyed by complaint, with headers."""
     from shared.events import encode, kafka_headers
@@ -366,29 +349,3 @@ def publish(producer: Any, topic: str, *events: Envelope) -> None:
             headers=kafka_headers(envelope),
         )
     producer.flush(timeout=30)
-
-
-def topics_ready(bootstrap: str, *topics: str, timeout: float = 30) -> None:
-    """Wait until the broker reports every partition of these (new) topics with a leader:
-    a consumer group formed before that is given no partitions of them, and does not
-    look again for minutes."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-
-        def ready() -> bool:
-            probe.topics()  # a fresh metadata request
-            cluster = probe._client.cluster
-            for topic in topics:
-                partitions = cluster.partitions_for_topic(topic)
-                if not partitions:
-                    return False
-                for p in partitions:
-                    if cluster.leader_for_partition(TopicPartition(topic, p)) in (None, -1):
-                        return False
-            return True
-
-        wait_until(ready, timeout=timeout, what=f"metadata for {', '.join(topics)}")
-    finally:
-        probe.close()

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,9 +15,11 @@ import pytest
 
 from services.notify.db import inbox, outbox
 from services.notify.handlers import make_handlers
+from services.notify.worker import SPEC
 from shared.clock import Clock, ManualClock
 from shared.consumer import EventConsumer
-from shared.contracts import SMS_FAILED, SMS_SENT
+from shared.contracts import NOTE_ADDED, SMS_FAILED, SMS_SENT, NoteAdded
+from shared.events import Actor, registry
 from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
 from shared.topics import SMS_EVENTS, dlq
@@ -31,33 +32,34 @@ from tests.notify.conftest import (
     DM02,
     FOREIGN_CUSTOMER,
     Live,
-    Remap,
     handed_over_event,
     lifecycle_event,
-    publish,
     received_event,
     recipient,
     running,
-    topics_ready,
 )
 from tests.support.infra import read_topic, wait_until
+from tests.support.topics import Topics
+
+NOTIFY_READS = SPEC.topics
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 
 @contextmanager
 def working(
-    live: Live, lifecycle: str, sms: str | None = None, clock: Clock | None = None
+    live: Live, topics: Topics, *, relay: bool = False, clock: Clock | None = None
 ) -> Iterator[EventConsumer]:
-    """Notify's worker for the block: its consumer on `lifecycle`, its sender (on `clock`,
-    if given), and its relay publishing to `sms` in place of sms.events."""
+    """Notify's worker for the block: its consumer on the test's intake and lifecycle
+    topics, its sender (on `clock`, if given), and, if `relay`, its relay publishing to
+    the test's sms topic."""
     notify = live.notify
     settings = notify.env.settings
-    topics_ready(settings.kafka_bootstrap_servers, lifecycle, *([sms] if sms else []))
     producer = create_producer(settings, "notify-test")
     consumer = EventConsumer(
         name=f"notify-{uuid.uuid4().hex[:6]}",
-        topics=[lifecycle],
+        topics=topics.of(*NOTIFY_READS),
+        stand_for=topics.stand_for,
         db=notify.env.db,
         inbox=inbox,
         handlers=make_handlers(notify.ctx),
@@ -65,17 +67,14 @@ def working(
         producer=producer,
     )
     sender = notify.sender(clock=clock)
-    relay = OutboxRelay(
-        notify.env.db,
-        outbox,
-        Remap(producer, {SMS_EVENTS: sms or SMS_EVENTS, dlq(SMS_EVENTS): dlq(sms or SMS_EVENTS)}),
-        lanes=settings.outbox_lanes,
+    relayed = OutboxRelay(
+        notify.env.db, outbox, topics.remap(producer), lanes=settings.outbox_lanes
     )
     try:
         with (
             running(consumer.run, "consumer"),
             running(sender.run, "sender"),
-            running(relay.run, "relay") if sms else _nothing(),
+            running(relayed.run, "relay") if relay else _nothing(),
         ):
             yield consumer
     finally:
@@ -92,12 +91,12 @@ def bodies(live: Live, phone: str) -> list[str]:
 
 
 def test_each_event_reaches_the_right_phone_in_the_right_language_once(
-    live: Callable[..., Live], new_topic: Any, kafka_bootstrap: str
+    live: Callable[..., Live], platform_topics: Callable[..., Topics], kafka_bootstrap: str
 ) -> None:
     # The customer abroad is in a country this centre texts.
     service = live(sms_allowed_countries=["CN", "GB"])
     notify = service.notify
-    topic = new_topic(3)
+    topics = platform_topics(3)
     urgent = received_event(severity="urgent", strong_emotion=True)
     abroad = received_event(customer_phone=FOREIGN_CUSTOMER, category="network")
     ref, ref_abroad = urgent.payload["reference"], abroad.payload["reference"]
@@ -157,8 +156,8 @@ def test_each_event_reaches_the_right_phone_in_the_right_language_once(
     total = sum(len(v) for v in expected.values())
     producer = create_producer(notify.env.settings, "escalation-stand-in")
     try:
-        with working(service, topic) as consumer:
-            publish(producer, topic, *events)
+        with working(service, topics) as consumer:
+            topics.publish(producer, events)
             wait_until(
                 lambda: len(service.phones.all()) >= total,
                 timeout=60,
@@ -178,7 +177,7 @@ def test_each_event_reaches_the_right_phone_in_the_right_language_once(
             sends = service.phones.sends()
 
             # The same events again, as a relay retrying after a lost ack would publish.
-            publish(producer, topic, *events)
+            topics.publish(producer, events)
             wait_until(
                 lambda: consumer.stats.duplicates >= len(events),
                 timeout=60,
@@ -196,17 +195,17 @@ def test_each_event_reaches_the_right_phone_in_the_right_language_once(
 
 
 def test_a_gateway_that_fails_twice_then_succeeds_gets_exactly_one_message_through(
-    live: Callable[..., Live], new_topic: Any
+    live: Callable[..., Live], platform_topics: Callable[..., Topics]
 ) -> None:
     service = live()
     notify = service.notify
-    topic = new_topic(1)
+    topics = platform_topics(1)
     service.phones.fail_next(2, status=503)
     received = received_event()
     producer = create_producer(notify.env.settings, "intake-stand-in")
     try:
-        with working(service, topic):
-            publish(producer, topic, received)
+        with working(service, topics):
+            topics.publish(producer, [received])
             wait_until(
                 lambda: bodies(service, CUSTOMER),
                 timeout=30,
@@ -225,16 +224,16 @@ def test_a_gateway_that_fails_twice_then_succeeds_gets_exactly_one_message_throu
 
 
 def test_a_gateway_down_for_longer_ends_in_sms_failed_and_loses_nothing_after_it(
-    live: Callable[..., Live], new_topic: Any, kafka_bootstrap: str
+    live: Callable[..., Live], platform_topics: Callable[..., Topics], kafka_bootstrap: str
 ) -> None:
     service = live(gateway=False, max_attempts=3)
     notify = service.notify
-    lifecycle, sms = new_topic(1), new_topic(1)
+    topics = platform_topics(1)
     first = received_event()
     producer = create_producer(notify.env.settings, "intake-stand-in")
     try:
-        with working(service, lifecycle, sms):
-            publish(producer, lifecycle, first)
+        with working(service, topics, relay=True):
+            topics.publish(producer, [first])
             wait_until(
                 lambda: [m.status for m in notify.messages()] == ["failed"],
                 timeout=30,
@@ -242,7 +241,7 @@ def test_a_gateway_down_for_longer_ends_in_sms_failed_and_loses_nothing_after_it
             )
             service.start_gateway()
             later = [received_event(customer_phone=f"+86136001360{n:02d}") for n in range(5)]
-            publish(producer, lifecycle, *later)
+            topics.publish(producer, later)
             for event in later:
                 phone = event.payload["customer_phone"]
                 wait_until(
@@ -250,8 +249,8 @@ def test_a_gateway_down_for_longer_ends_in_sms_failed_and_loses_nothing_after_it
                     timeout=30,
                     what=f"the SMS at {phone}",
                 )
-            failed = read_topic(kafka_bootstrap, sms, expect=6, timeout=30)
-            dead = read_topic(kafka_bootstrap, dlq(sms), expect=1, timeout=30)
+            failed = read_topic(kafka_bootstrap, topics[SMS_EVENTS], expect=6, timeout=30)
+            dead = read_topic(kafka_bootstrap, dlq(topics[SMS_EVENTS]), expect=1, timeout=30)
     finally:
         producer.close(timeout=10)
     (message, *rest) = notify.messages()
@@ -273,7 +272,7 @@ def test_a_gateway_down_for_longer_ends_in_sms_failed_and_loses_nothing_after_it
 
 
 def test_a_send_whose_answer_was_lost_is_found_at_the_provider_not_sent_twice(
-    live: Callable[..., Live], new_topic: Any
+    live: Callable[..., Live], platform_topics: Callable[..., Topics]
 ) -> None:
     # The Twilio shape without idempotency keys: an uncertain send is looked up first.
     service = live(
@@ -283,12 +282,12 @@ def test_a_send_whose_answer_was_lost_is_found_at_the_provider_not_sent_twice(
         retry_max_seconds=4.0,
     )
     notify = service.notify
-    topic = new_topic(1)
+    topics = platform_topics(1)
     httpx.post(f"{service.phones.url}/api/faults", json={"delay": 1.0}).raise_for_status()
     producer = create_producer(notify.env.settings, "intake-stand-in")
     try:
-        with working(service, topic):
-            publish(producer, topic, received_event())
+        with working(service, topics):
+            topics.publish(producer, [received_event()])
             wait_until(
                 lambda: notify.messages()[0].status == "unknown" if notify.messages() else False,
                 timeout=30,
@@ -308,7 +307,7 @@ def test_a_send_whose_answer_was_lost_is_found_at_the_provider_not_sent_twice(
 
 
 def test_a_customer_sms_held_for_the_night_is_checked_again_when_its_hour_comes(
-    live: Callable[..., Live], new_topic: Any
+    live: Callable[..., Live], platform_topics: Callable[..., Topics]
 ) -> None:
     # Quiet hours around this moment, whenever the suite runs: customer SMS wait for
     # their end, two hours from now, when the sender's clock is moved there.
@@ -318,7 +317,7 @@ def test_a_customer_sms_held_for_the_night_is_checked_again_when_its_hour_comes(
         quiet_hours_end=(here + timedelta(hours=2)).time().replace(microsecond=0),
     )
     notify = service.notify
-    topic = new_topic(1)
+    topics = platform_topics(1)
     clock = ManualClock(datetime.now(UTC))
     received = received_event()
     events = [
@@ -345,8 +344,8 @@ def test_a_customer_sms_held_for_the_night_is_checked_again_when_its_hour_comes(
     ]
     producer = create_producer(notify.env.settings, "escalation-stand-in")
     try:
-        with working(service, topic, clock=clock) as consumer:
-            publish(producer, topic, *events)
+        with working(service, topics, clock=clock) as consumer:
+            topics.publish(producer, events)
             wait_until(lambda: consumer.stats.handled == 3, timeout=60, what="the events handled")
             held = notify.messages(phone=CUSTOMER)
             assert [m.held_reason for m in held] == ["quiet_hours"] * 3
@@ -365,3 +364,47 @@ def test_a_customer_sms_held_for_the_night_is_checked_again_when_its_hour_comes(
     assert by_template["customer_received"].cancel_reason == "complaint_closed"
     assert by_template["customer_replied"].cancel_reason == "complaint_closed"
     assert bodies(service, CUSTOMER) == [by_template["customer_closed"].body]
+
+
+def test_an_assignment_read_before_its_registration_still_names_the_customer(
+    live: Callable[..., Live], platform_topics: Callable[..., Topics]
+) -> None:
+    """Two topics, no order between them: with intake's topic behind by more than one
+    fetch (notes notify passes over), the assignment on the lifecycle topic is read
+    before the registration that came first. It waits for it, and the duty manager's SMS
+    names the customer as it does when they come in order."""
+    service = live()
+    notify = service.notify
+    topics = platform_topics(1)
+    received = received_event(severity="urgent")
+    ref = received.payload["reference"]
+    cid = received.payload["complaint_id"]
+    notes = [
+        registry.new(
+            NOTE_ADDED.name,
+            NoteAdded(complaint_id=cid, reference=ref, text="补充" * 1500, added_by="A001"),
+            source="intake",
+            actor=Actor(id="A001", role="agent"),
+            complaint_id=cid,
+        )
+        for _ in range(800)
+    ]
+    assigned = lifecycle_event(
+        "complaint.assigned",
+        received,
+        [recipient("duty_manager", DM01, "DM01")],
+        from_state="received",
+        holder_staff_id="DM01",
+    )
+    producer = create_producer(notify.env.settings, "intake-stand-in")
+    try:
+        topics.publish(producer, [*notes, received, assigned])
+        with working(service, topics) as consumer:
+            wait_until(lambda: bodies(service, DM01), timeout=60, what="the duty manager's SMS")
+            assert consumer.stats.waited >= 1, "the assignment was not read first"
+            assert consumer.stats.handled == 2
+    finally:
+        producer.close(timeout=10)
+    (sms,) = bodies(service, DM01)
+    assert sms.startswith(f"【紧急】新投诉 {ref}（特急/账单计费），客户 +86138****8000：")
+    assert "上月话费账单多扣了 30 元" in sms

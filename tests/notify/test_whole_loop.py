@@ -20,21 +20,24 @@ from services.escalation.db import inbox as escalation_inbox
 from services.escalation.db import outbox as escalation_outbox
 from services.escalation.handlers import handlers as escalation_handlers
 from services.escalation.main import create_app as create_escalation
+from services.escalation.worker import SPEC as ESCALATION_WORKER
 from services.intake.db import inbox as intake_inbox
 from services.intake.db import outbox as intake_outbox
 from services.intake.handlers import handlers as intake_handlers
 from services.intake.main import create_app as create_intake
+from services.intake.worker import SPEC as INTAKE_WORKER
 from services.notify.db import inbox as notify_inbox
 from services.notify.db import outbox as notify_outbox
 from services.notify.handlers import make_handlers
+from services.notify.worker import SPEC as NOTIFY_WORKER
 from shared.consumer import EventConsumer
 from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
-from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS, dlq
 from tests.conftest import ServiceEnv
 from tests.escalation.conftest import PHONES, seed_directory
-from tests.notify.conftest import CUSTOMER, Live, Remap, running, topics_ready
+from tests.notify.conftest import CUSTOMER, Live, running
 from tests.support.infra import wait_until
+from tests.support.topics import Topics
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -82,25 +85,17 @@ class Platform:
 def platform(
     service_env: Callable[[str], ServiceEnv],
     live: Callable[..., Live],
-    new_topic: Any,
-    kafka_bootstrap: str,
+    platform_topics: Callable[..., Topics],
 ) -> Iterator[Platform]:
     """Intake, escalation and notify, each with its relay and consumer running, on topics
-    of this test's own."""
-    lifecycle, sms = new_topic(3), new_topic(3)
-    topics_ready(kafka_bootstrap, lifecycle, sms)
-    topics = {
-        COMPLAINTS_LIFECYCLE: lifecycle,
-        SMS_EVENTS: sms,
-        dlq(COMPLAINTS_LIFECYCLE): dlq(lifecycle),
-        dlq(SMS_EVENTS): dlq(sms),
-    }
+    of this test's own, each consumer on the topics its worker reads."""
+    topics = platform_topics(3)
     intake_env = service_env("intake")
     escalation_env = service_env("escalation")
     notify = live()
     settings = intake_env.settings
     producer = create_producer(settings, "platform-test")
-    relayed = Remap(producer, topics)
+    relayed = topics.remap(producer)
     with ExitStack() as stack:
         stack.callback(producer.close, 10)
         intake = stack.enter_context(TestClient(create_intake(intake_env.settings)))
@@ -109,10 +104,11 @@ def platform(
         )
         seed_directory(escalation, escalation_env.token("admin", "AD01"))
 
-        def consumer(name: str, env: ServiceEnv, inbox: Any, handlers: Any, on: list[str]) -> Any:
+        def consumer(name: str, env: ServiceEnv, inbox: Any, handlers: Any, on: Any) -> Any:
             return EventConsumer(
                 name=f"{name}-{uuid.uuid4().hex[:6]}",
-                topics=on,
+                topics=topics.of(*on),
+                stand_for=topics.stand_for,
                 db=env.db,
                 inbox=inbox,
                 handlers=handlers,
@@ -134,21 +130,21 @@ def platform(
                 escalation_env,
                 escalation_inbox,
                 escalation_handlers(escalation_env.db, escalation_env.settings),
-                [lifecycle, sms],
+                ESCALATION_WORKER.topics,
             ).run,
             consumer(
                 "notify",
                 notify.notify.env,
                 notify_inbox,
                 make_handlers(notify.notify.ctx),
-                [lifecycle],
+                NOTIFY_WORKER.topics,
             ).run,
             notify.notify.sender().run,
         ]
         # Intake keeps its read copy and records what customers text back.
         intake_handled = intake_handlers(intake_env.db, intake_env.settings)
         loops.append(
-            consumer("intake", intake_env, intake_inbox, intake_handled, [lifecycle, sms]).run
+            consumer("intake", intake_env, intake_inbox, intake_handled, INTAKE_WORKER.topics).run
         )
         for n, loop in enumerate(loops):
             stack.enter_context(running(loop, f"loop-{n}"))

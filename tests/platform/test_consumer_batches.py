@@ -16,7 +16,14 @@ from shared.consumer import EventConsumer
 from shared.db import Database
 from shared.events import Envelope, Event, encode, kafka_headers
 from shared.settings import Settings
-from tests.support.ledger import CLERK, Posted, create_effects_table, handle_posted, registry
+from tests.support.ledger import (
+    CLERK,
+    OWNERS,
+    Posted,
+    create_effects_table,
+    handle_posted,
+    registry,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -85,6 +92,7 @@ def consumer(db: Database, producer: CapturingProducer, **kwargs: Any) -> EventC
         settings=Settings(),
         producer=producer,
         registry=registry,
+        owners=OWNERS,
         **kwargs,
     )
 

@@ -43,6 +43,7 @@ from shared.kafka import create_producer
 from shared.metrics import UNMATCHED, Cached, MetricsSpec
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import SERVICES, Settings
+from shared.topics import COMPLAINTS_LIFECYCLE, topic_specs
 from tests.conftest import ROOT, ServiceEnv
 from tests.support.infra import consume_until, wait_until
 from tests.support.ledger import CLERK, Posted, create_effects_table, make_consumer, registry
@@ -175,7 +176,8 @@ def test_every_service_reports_its_outbox_and_its_worker_consumer_lag(
     lagging = series(samples, "kafka_consumer_lag")
     assert {s["topic"] for s in lagging} == set(worker.topics)
     assert {s["group"] for s in lagging} == {service}
-    assert {("complaints.lifecycle", str(p)) for p in range(6)} <= {
+    partitions = {spec.name: spec.partitions for spec in topic_specs()}
+    assert {(t, str(p)) for t in worker.topics for p in range(partitions[t])} == {
         (s["topic"], s["partition"]) for s in lagging
     }
     assert (value(samples, "sms_up", service=service) == 1) is (service == "notify")
@@ -287,7 +289,7 @@ def test_without_kafka_metrics_still_answer_and_say_the_lag_is_unavailable(
     spec = MetricsSpec(
         outbox=intake_outbox,
         consumer_group="intake",
-        topics=["complaints.lifecycle"],
+        topics=[COMPLAINTS_LIFECYCLE],
         timeout_seconds=1.0,
     )
     with TestClient(bare_app(settings, spec)) as client:

@@ -11,10 +11,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from services.escalation.lifecycle import RULES, fields_of
+from shared import vocabulary
 from shared.contracts import LIFECYCLE_TYPES
 from shared.events import registry
 from shared.migrations import upgrade
-from shared.topics import COMPLAINTS_LIFECYCLE, SMS_EVENTS
+from shared.topics import ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS, SMS_EVENTS
 from shared.vocabulary import (
     LIFECYCLE_EVENTS,
     OPEN_STATES,
@@ -71,11 +72,18 @@ def test_the_scan_finds_a_copy_when_there_is_one(tmp_path: Path) -> None:
     ]
 
 
-def test_every_event_type_has_a_contract_on_its_topic() -> None:
+def test_every_event_type_has_a_contract_on_the_topic_of_the_service_that_publishes_it() -> None:
     assert set(registry.names()) == {e.value for e in EventName}
     for name in EventName:
         topic = registry.get(name).topic
-        assert topic == (SMS_EVENTS if name.startswith("sms.") else COMPLAINTS_LIFECYCLE)
+        if name in vocabulary.INTAKE_EVENTS:
+            assert topic == INTAKE_EVENTS, name
+        elif name.startswith("sms."):
+            assert topic == SMS_EVENTS, name
+        elif name.startswith("analytics."):
+            assert topic == ANALYTICS_EVENTS, name
+        else:  # the lifecycle's and the shift hand-over
+            assert topic == COMPLAINTS_LIFECYCLE, name
     assert set(LIFECYCLE_TYPES) == set(LIFECYCLE_EVENTS)
 
 

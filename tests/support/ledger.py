@@ -41,7 +41,11 @@ class Posted(Payload):
 
 
 registry = EventRegistry()
-POSTED = registry.register("ledger.posted", Posted, topic="unused")
+# A topic of its own, written by one service as each of the platform's is; a test's
+# topic stands for it.
+LEDGER = "ledger"
+OWNERS = {LEDGER: "intake"}
+POSTED = registry.register("ledger.posted", Posted, topic=LEDGER)
 CLERK = Actor(id="A001", role="agent")
 
 
@@ -88,6 +92,8 @@ def make_consumer(
     return EventConsumer(
         name=group,
         topics=[topic],
+        stand_for={topic: LEDGER},
+        owners=OWNERS,
         db=db,
         inbox=escalation_inbox,
         handlers={"ledger.posted": handle_posted},

@@ -26,10 +26,18 @@ SOURCE = "analytics"
 REVISED = EventName.ROOT_CAUSE_REVISED
 
 
+def _born(session: Session, fact: projection.Fact) -> projection.Fact:
+    """A fact made now takes the QA revisions of its complaint that were read first."""
+    found = service.revisions_of(session, [fact["complaint_id"]])
+    return projection.with_revisions(fact, found.get(fact["complaint_id"], []))
+
+
 def on_received(session: Session, event: Event[Any], tz: tzinfo) -> None:
     payload: ComplaintReceived = event.payload
     before = service.get_fact(session, payload.complaint_id)
     after = projection.received(before, payload, event.envelope.occurred_at, tz)
+    if before is None:
+        after = _born(session, after)
     service.save_fact(session, before=before, after=after)
 
 
@@ -40,6 +48,8 @@ def on_lifecycle(session: Session, event: Event[Any], tz: tzinfo) -> None:
     after = projection.lifecycle(before, payload, event.type, at, tz)
     if after is None:
         return  # an older entry than the fact already reflects
+    if before is None:
+        after = _born(session, after)
     service.save_fact(session, before=before, after=after)
     row = projection.event_row(payload, event.type, str(event.envelope.event_id), at, tz)
     service.add_event(session, row=row)
@@ -63,28 +73,40 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
     the events must be claimed already, and be of the types those handlers take."""
     stored = service.get_facts(session, (event.payload.complaint_id for event in events))
     current = dict(stored)
+    # Revisions of complaints without a fact yet, for the fact when it is made (_born).
+    waiting = service.revisions_of(
+        session, (e.payload.complaint_id for e in events if e.payload.complaint_id not in stored)
+    )
     event_rows = []
     names: dict[str, tuple[str, datetime]] = {}
     for event in events:
         payload, at = event.payload, event.envelope.occurred_at
         complaint_id = payload.complaint_id
+        before = current.get(complaint_id)
         if event.type == EventName.COMPLAINT_RECEIVED:
-            current[complaint_id] = projection.received(current.get(complaint_id), payload, at, tz)
+            after = projection.received(before, payload, at, tz)
         elif event.type == REVISED:
             row = _revision_row(str(event.envelope.event_id), payload)
-            if service.add_revision(session, row=row) and complaint_id in current:
-                current[complaint_id] = projection.revised(current[complaint_id], payload, at)
+            if service.add_revision(session, row=row):
+                if before is not None:
+                    current[complaint_id] = projection.revised(before, payload, at)
+                else:
+                    waiting.setdefault(complaint_id, []).append((payload.root_cause, at))
+            continue
         else:
-            after = projection.lifecycle(current.get(complaint_id), payload, event.type, at, tz)
-            if after is None:
+            lifecycle_after = projection.lifecycle(before, payload, event.type, at, tz)
+            if lifecycle_after is None:
                 continue  # an older entry than the fact already reflects
-            current[complaint_id] = after
+            after = lifecycle_after
             event_id = str(event.envelope.event_id)
             event_rows.append(projection.event_row(payload, event.type, event_id, at, tz))
             if payload.department_id and payload.department_name:
                 known = names.get(payload.department_id)
                 if known is None or known[1] <= at:
                     names[payload.department_id] = (payload.department_name, at)
+        if before is None:
+            after = projection.with_revisions(after, waiting.pop(complaint_id, []))
+        current[complaint_id] = after
     service.save_facts(session, before=stored, after=current)
     service.add_events(session, rows=event_rows)
     service.name_departments(session, names)

@@ -13,6 +13,7 @@ ended by the `due_at` in force then (an approved extension included).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -251,8 +252,21 @@ def event_row(
 
 
 def revised(fact: Fact, p: RootCauseRevised, at: datetime) -> Fact:
+    return _revise(fact, p.root_cause, at)
+
+
+def with_revisions(fact: Fact, revisions: Iterable[tuple[str, datetime]]) -> Fact:
+    """A fact just made, with the QA revisions of its complaint read before it: they come
+    on analytics' own topic, in no order with the complaint's events, and count as they
+    would have after them (QA's word stands against a later reported root cause)."""
+    for root_cause, at in revisions:
+        fact = _revise(fact, root_cause, at)
+    return fact
+
+
+def _revise(fact: Fact, root_cause: str, at: datetime) -> Fact:
     fact = dict(fact)
-    fact["root_cause"] = p.root_cause
+    fact["root_cause"] = root_cause
     fact["root_cause_revisions"] += 1
     _touched(fact, at)
     return fact

@@ -135,6 +135,24 @@ def add_revision(session: Session, *, row: dict[str, Any]) -> bool:
     return session.execute(stmt.returning(revisions.c.id)).first() is not None
 
 
+def revisions_of(
+    session: Session, complaint_ids: Iterable[str]
+) -> dict[str, list[tuple[str, datetime]]]:
+    """Each complaint's stored revisions (root cause, when), oldest first."""
+    ids = list(set(complaint_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(revisions.c.complaint_id, revisions.c.root_cause, revisions.c.revised_at)
+        .where(revisions.c.complaint_id.in_(ids))
+        .order_by(revisions.c.revised_at, revisions.c.id)
+    )
+    found: dict[str, list[tuple[str, datetime]]] = {}
+    for row in rows:
+        found.setdefault(row.complaint_id, []).append((row.root_cause, row.revised_at))
+    return found
+
+
 def last_revision(session: Session, complaint_id: str) -> Any:
     return session.execute(
         select(revisions)
