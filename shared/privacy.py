@@ -258,6 +258,15 @@ def mask_text(text: str, *, names: Iterable[str | None] = ()) -> str:
     return "".join(out)
 
 
+def mask_word(word: str, *, names: Iterable[str | None] = ()) -> str:
+    """A single word out of a text (a keyword, a feature): masked if it is a number
+    `mask_text` masks, or the customer's name or a part of it (王秀英 → 秀英)."""
+    for name in names:
+        if name and len(word) >= 2 and word.casefold() in name.casefold():
+            return _mask_name(word)
+    return mask_text(word)
+
+
 def mask_values(value: Any, *, names: Iterable[str | None] = ()) -> Any:
     """Every string inside `value` (a history entry's payload, a report) masked, but
     ids and times, which are never personal and which clients follow."""

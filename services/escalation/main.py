@@ -2,9 +2,10 @@
 
 from fastapi import FastAPI
 
+from services.escalation.complaints import service as complaints
 from services.escalation.complaints.views import router as complaints_router
 from services.escalation.config import EscalationConfig, get_config
-from services.escalation.db import outbox
+from services.escalation.db import access_log, outbox
 from services.escalation.directory.views import router as directory_router
 from services.escalation.roster.views import router as roster_router
 from services.escalation.worker import SPEC as WORKER
@@ -31,7 +32,12 @@ def create_app(settings: Settings | None = None, config: EscalationConfig | None
             "The complaint lifecycle, duty roster, departments, SLA timers and the audit history."
         ),
         settings=settings,
-        routers=[directory_router, roster_router, complaints_router],
+        routers=[
+            directory_router,
+            roster_router,
+            complaints_router,
+            access_log.router(complaint_ids_of=complaints.ids_of),
+        ],
         on_startup=startup,
         metrics=MetricsSpec.of_worker(WORKER),
     )

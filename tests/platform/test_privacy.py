@@ -5,10 +5,8 @@ amounts, references, order numbers)."""
 
 from __future__ import annotations
 
-import csv
 import re
 from datetime import date
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -16,55 +14,15 @@ from hypothesis import strategies as st
 
 from shared.privacy import (
     SIGHT,
-    id_checksum_ok,
     looks_like_resident_id,
     luhn_ok,
     mask_text,
     mask_values,
+    mask_word,
     sight,
 )
 from shared.vocabulary import STAFF_ROLES, Role
-
-DATA = Path(__file__).resolve().parents[2] / "data"
-# The columns of each file that hold what a customer (or a clerk) wrote.
-TEXTS = {
-    "gov_messages_labelled.csv": ("留言主题", "留言详情"),
-    "ecommerce_dispute_appeals.csv": ("content",),
-    "ict_fault_root_causes.csv": ("问题现象", "原因分析", "故障处理过程", "整改措施"),
-}
-
-
-def real_texts() -> list[str]:
-    found = []
-    for name, columns in TEXTS.items():
-        with (DATA / name).open(encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                found.extend(row[c] for c in columns if row.get(c))
-    return found
-
-
-# --- what a person's number looks like, said independently of the masker ----------------
-
-_RUN = re.compile(r"[0-9Xx](?:[ \-\u00a0\u3000]?[0-9Xx])*")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-
-
-def personal_numbers(text: str) -> list[str]:
-    """Mobiles, checksummed IDs, landlines with their area code and e-mail addresses
-    still readable in `text`: every run of digits (spaces and dashes inside allowed),
-    and the 11-digit mobiles inside it; a run glued to letters is a code, not a phone."""
-    left = []
-    for run in _RUN.finditer(text):
-        digits = re.sub(r"[^0-9Xx]", "", run.group(0))
-        for mobile in re.finditer(r"(?<!\d)(?:86)?(1[3-9]\d{9})(?!\d)", digits):
-            left.append(mobile.group(1))
-        if len(digits) == 18 and id_checksum_ok(digits.upper()) and looks_like_resident_id(digits):
-            left.append(digits)
-        before = text[run.start() - 1] if run.start() else ""
-        if re.fullmatch(r"0\d{9,11}", digits) and not (before.isascii() and before.isalpha()):
-            left.append(digits)
-    left.extend(_EMAIL.findall(text))
-    return left
+from tests.support.personal_data import personal_numbers, real_texts
 
 
 def test_the_real_complaints_keep_no_phone_id_or_email_readable() -> None:
@@ -141,6 +99,14 @@ def test_the_customers_name_is_masked_where_it_is_known() -> None:
     )
     # One character is no name to look for: 李 is in too many words.
     assert mask_text("李子很好吃", names=["李"]) == "李子很好吃"
+
+
+def test_a_word_out_of_a_text_is_masked_as_the_text_would_be() -> None:
+    names = ["王秀英", None]
+    assert mask_word("秀英", names=names) == "秀*"
+    assert mask_word("王秀英", names=names) == "王**"
+    assert mask_word("13800138000", names=names) == "138****8000"
+    assert mask_word("快递", names=names) == "快递"
 
 
 def test_payloads_keep_their_ids_and_times() -> None:
