@@ -520,6 +520,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/accounts/{staff_id}/password"): _ADMIN,
     ("POST", "/admin/accounts/{staff_id}/unlock"): _ADMIN,
     ("GET", "/admin/departments"): _ADMIN,
+    ("GET", "/admin/access-log"): _ADMIN,
     ("POST", "/admin/departments"): _ADMIN,
     ("POST", "/admin/departments/{department_id}"): _ADMIN,
 }
