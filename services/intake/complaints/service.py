@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -152,11 +163,11 @@ def list_complaints(
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         named = complaints.c.customer_name.ilike(pattern, escape="\\")
-        words = complaints.c.description.ilike(pattern, escape="\\")
+        words: ColumnElement[bool] = complaints.c.description.ilike(pattern, escape="\\")
         if not by_name:
             # Not even through the text: finding her complaints by her name says they exist.
             words = and_(words, or_(complaints.c.customer_name.is_(None), not_(named)))
-        matches = [complaints.c.reference == text.upper(), words]
+        matches: list[ColumnElement[bool]] = [complaints.c.reference == text.upper(), words]
         if by_name:
             matches.append(named)
         stmt = stmt.where(or_(*matches))
