@@ -5,9 +5,10 @@ import threading
 
 from fastapi import FastAPI
 
+from services.escalation.complaints import service as complaints
 from services.escalation.complaints.views import router as complaints_router
 from services.escalation.config import EscalationConfig, get_config
-from services.escalation.db import outbox
+from services.escalation.db import access_log, outbox
 from services.escalation.directory.flows import reconcile_grants
 from services.escalation.directory.views import router as directory_router
 from services.escalation.roster.views import router as roster_router
@@ -56,7 +57,12 @@ def create_app(settings: Settings | None = None, config: EscalationConfig | None
             "The complaint lifecycle, duty roster, departments, SLA timers and the audit history."
         ),
         settings=settings,
-        routers=[directory_router, roster_router, complaints_router],
+        routers=[
+            directory_router,
+            roster_router,
+            complaints_router,
+            access_log.router(complaint_ids_of=complaints.ids_of),
+        ],
         on_startup=startup,
         on_shutdown=shutdown,
         metrics=MetricsSpec.of_worker(WORKER),

@@ -2,9 +2,10 @@
 
 from fastapi import FastAPI
 
+from services.intake.complaints import service as complaints
 from services.intake.complaints.registration import executor_for
 from services.intake.complaints.views import router as complaints_router
-from services.intake.db import outbox
+from services.intake.db import access_log, outbox
 from services.intake.worker import SPEC as WORKER
 from shared.api import create_service_app
 from shared.metrics import MetricsSpec
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Intake",
         description="Complaint registration, customer files and customer feedback.",
         settings=settings,
-        routers=[complaints_router],
+        routers=[complaints_router, access_log.router(complaint_ids_of=complaints.ids_of)],
         on_startup=startup,
         on_shutdown=shutdown,
         metrics=MetricsSpec.of_worker(WORKER),

@@ -3,6 +3,7 @@
 from sqlalchemy.orm import registry
 from sqlmodel import SQLModel
 
+from shared.access_log import AccessLog, access_log_table
 from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 
@@ -16,3 +17,4 @@ class NotifyTable(SQLModel, registry=notify_registry):
 metadata = NotifyTable.metadata
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+access_log = AccessLog(access_log_table(metadata))

@@ -5,7 +5,9 @@ The development SMS gateway is a separate app: `services.notify.gateway:create_a
 from fastapi import FastAPI
 
 from services.notify.config import NotifyConfig, get_config
+from services.notify.db import access_log
 from services.notify.handlers import make_context
+from services.notify.messages import service as messages
 from services.notify.messages.views import router as messages_router
 from services.notify.metrics import sms_collectors
 from services.notify.providers import provider_for
@@ -32,7 +34,11 @@ def create_app(settings: Settings | None = None, config: NotifyConfig | None = N
         title="Notify",
         description="SMS to duty managers, departments and customers, and their replies.",
         settings=settings,
-        routers=[messages_router, webhooks_router],
+        routers=[
+            messages_router,
+            webhooks_router,
+            access_log.router(complaint_ids_of=messages.complaint_ids_of),
+        ],
         on_startup=startup,
         metrics=MetricsSpec.of_worker(WORKER, collectors=sms_collectors),
     )

@@ -87,6 +87,7 @@ class Story:
         severity: str = "normal",
         description: str = "",
         acknowledge_by: datetime | None = None,
+        customer_name: str | None = None,
     ) -> Complaint:
         c = Complaint(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"story/{name}")),
@@ -99,6 +100,7 @@ class Story:
             complaint_id=c.id,
             reference=c.reference,
             customer_phone=phone,
+            customer_name=customer_name,
             channel=channel,  # type: ignore[arg-type]
             category=category,
             severity=severity,  # type: ignore[arg-type]

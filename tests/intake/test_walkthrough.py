@@ -22,6 +22,7 @@ from tests.intake.test_feedback_and_notes import _lifecycle
 pytestmark = pytest.mark.postgres
 
 INTAKE = "127.0.0.1:8001"
+AS = "x-walkthrough-role"  # which token a README call carries; not sent
 
 
 def load_demo() -> ModuleType:
@@ -49,7 +50,10 @@ def readme_calls() -> list[tuple[str, str, dict[str, str], str | None]]:
             for flag, value in itertools.pairwise(words):
                 if flag == "-X":
                     method = value
-                elif flag == "-H" and not value.startswith("Authorization"):
+                elif flag == "-H" and value.startswith("Authorization"):
+                    # The token's variable names the role: $AGENT, or $ADMIN for the log.
+                    headers[AS] = value.rsplit("$", 1)[-1].lower()
+                elif flag == "-H":
                     name, _, given = value.partition(":")
                     headers[name] = given.strip()
                 elif flag == "-d":
@@ -72,11 +76,13 @@ def test_the_readme_walkthrough_against_intake_works_as_written(intake: Intake) 
         path = path.replace("<id>", last.get("id", "")).replace(
             "<reference>", last.get("reference", "")
         )
+        role = headers.pop(AS, "agent")
+        token = intake.agent if role == "agent" else intake.env.token(role, "AD01")
         answer = intake.client.request(
             method,
             path,
             content=body.encode() if body else None,
-            headers={**intake.agent, **headers},
+            headers={**token, **headers},
         )
         assert answer.status_code in (200, 201), f"{method} {path}: {answer.text}"
         if method == "POST" and path == "/complaints":

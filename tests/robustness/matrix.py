@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.vocabulary import Audience
 from tests.robustness.conftest import ROLES, Running
 
 PUBLIC = frozenset({"*"})  # no token needed: every caller gets the success status
 ANY = frozenset(ROLES)
-# Who sees a customer's phone in full (intake, escalation); the others see it masked.
+# Who sees a customer's phone in full (shared.privacy); the others see it masked.
 SEES_CUSTOMER_PHONE = frozenset({"agent", "duty_manager", "supervisor", "department", "admin"})
-# The message log shows phones in full to the desk only (services/notify/messages/views.py).
-SEES_SMS_PHONE = frozenset({"agent", "duty_manager", "supervisor", "admin"})
 # Staff phones: for those who assign work, keep the directory, or call the desk.
 SEES_STAFF_PHONE = frozenset({"agent", "duty_manager", "supervisor", "admin"})
+# Who reads the access log of who read a customer's data.
+AUDITORS = frozenset({"admin"})
 
 _counter = itertools.count(1)
 
@@ -50,9 +51,11 @@ class Endpoint:
     # What the network clerk (another department than the billing data) gets; None: the
     # same as the billing clerk.
     other_department: int | None = None
-    # Where phones show in a successful answer, and who may see them in full.
+    # Where phones show in a successful answer, and who may see them in full; and where
+    # staff members' phones show beside them (the SMS log), seen by SEES_STAFF_PHONE.
     phones: Callable[[Any], list[str]] | None = None
     sees_phone: frozenset[str] = SEES_CUSTOMER_PHONE
+    staff_phones: Callable[[Any], list[str]] | None = None
     # Webhooks are signed by the SMS provider, not called with a bearer token.
     signed: bool = False
 
@@ -98,6 +101,12 @@ def _items(key: str) -> Callable[[Any], list[str]]:
     return lambda body: [item[key] for item in body["items"]]
 
 
+def _sms_phones(customers: bool) -> Callable[[Any], list[str]]:
+    """The phones of the SMS to (or from) customers, or those of the SMS to staff."""
+    staff = set(Audience) - {Audience.CUSTOMER}
+    return lambda body: [m["phone"] for m in body["items"] if (m["audience"] in staff) != customers]
+
+
 # --- intake -----------------------------------------------------------------------------
 
 _INTAKE_READS = frozenset(ROLES)
@@ -119,8 +128,10 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
         ),
         ok=201,
     ),
+    # By words of the text: a search by the customer's phone is for those who may see it
+    # (tests/robustness/test_personal_data.py).
     ("GET", "/complaints"): Endpoint(
-        _INTAKE_READS, get("/complaints", phone="13800138000"), phones=_items("customer_phone")
+        _INTAKE_READS, get("/complaints", q="账单"), phones=_items("customer_phone")
     ),
     ("GET", "/complaints/{complaint_id}"): Endpoint(
         _INTAKE_READS,
@@ -158,6 +169,12 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
     ),
     ("GET", "/complaints/{complaint_id}/urges"): Endpoint(
         _INTAKE_READS, get("/complaints/{complaint_id}/urges"), other_department=404
+    ),
+    ("GET", "/access-log"): Endpoint(
+        AUDITORS,
+        get("/access-log", customer="13800138000"),
+        phones=_items("customer"),
+        sees_phone=AUDITORS,
     ),
 }
 
@@ -212,8 +229,18 @@ def _accept_fresh(service: Running, caller: str) -> Call:
 
 ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("POST", "/departments"): Endpoint(_ADMIN, send("POST", "/departments", _new_department), 201),
-    ("GET", "/departments"): Endpoint(ANY, get("/departments")),
-    ("GET", "/departments/{department_id}"): Endpoint(ANY, get("/departments/{department_id}")),
+    ("GET", "/departments"): Endpoint(
+        ANY,
+        get("/departments"),
+        phones=lambda body: [p for d in body for p in d["contact_phones"]],
+        sees_phone=SEES_STAFF_PHONE,
+    ),
+    ("GET", "/departments/{department_id}"): Endpoint(
+        ANY,
+        get("/departments/{department_id}"),
+        phones=lambda body: body["contact_phones"],
+        sees_phone=SEES_STAFF_PHONE,
+    ),
     ("PUT", "/departments/{department_id}"): Endpoint(
         _ADMIN,
         send(
@@ -343,6 +370,7 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
         get("/departments/{department_id}/queue"),
         other_department=403,
     ),
+    ("GET", "/access-log"): Endpoint(AUDITORS, get("/access-log", since="2020-01-01T00:00:00Z")),
 }
 
 # --- notify -----------------------------------------------------------------------------
@@ -351,9 +379,10 @@ NOTIFY: dict[tuple[str, str], Endpoint] = {
     ("GET", "/messages"): Endpoint(
         frozenset({"agent", "duty_manager", "supervisor", "department", "qa", "admin"}),
         get("/messages", complaint_id="{complaint_id}"),
-        phones=_items("phone"),
-        sees_phone=SEES_SMS_PHONE,
+        phones=_sms_phones(customers=True),
+        staff_phones=_sms_phones(customers=False),
     ),
+    ("GET", "/access-log"): Endpoint(AUDITORS, get("/access-log", complaint="{complaint_id}")),
     ("POST", "/webhooks/sms/status"): Endpoint(
         PUBLIC,
         send("POST", "/webhooks/sms/status", {}),
@@ -491,6 +520,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/accounts/{staff_id}/password"): _ADMIN,
     ("POST", "/admin/accounts/{staff_id}/unlock"): _ADMIN,
     ("GET", "/admin/departments"): _ADMIN,
+    ("GET", "/admin/access-log"): _ADMIN,
     ("POST", "/admin/departments"): _ADMIN,
     ("POST", "/admin/departments/{department_id}"): _ADMIN,
 }

@@ -25,7 +25,7 @@ from tests.robustness.conftest import (
     Running,
     build_app,
 )
-from tests.robustness.matrix import ENDPOINTS, PUBLIC, Endpoint
+from tests.robustness.matrix import ENDPOINTS, PUBLIC, SEES_STAFF_PHONE, Endpoint
 
 NO_TOKEN = "no_token"
 BAD_TOKEN = "bad_token"
@@ -92,11 +92,12 @@ def test_who_gets_what(
             # Every refusal in the one error shape, saying why.
             body = answer.json()
             assert body["error"] and body["message"], answer.text
-        if endpoint.phones is not None and answer.status_code < 300:
-            full = caller in endpoint.sees_phone or (
-                caller == "other_department" and "department" in endpoint.sees_phone
-            )
-            for phone in endpoint.phones(answer.json()):
+        checks = [(endpoint.phones, endpoint.sees_phone), (endpoint.staff_phones, SEES_STAFF_PHONE)]
+        for phones, sees in checks:
+            if phones is None or answer.status_code >= 300:
+                continue
+            full = caller in sees or (caller == "other_department" and "department" in sees)
+            for phone in phones(answer.json()):
                 if phone is None:
                     continue
                 masked = "****" in phone

@@ -46,6 +46,8 @@ class ComplaintFact(AnalyticsTable, table=True):
     # E.164 phone, or `ref:<id>` for a customer an older system knew by id only.
     customer_key: str | None = Col(default=None, max_length=80)
     customer_phone: str | None = Col(default=None, max_length=20)
+    # Only to mask it where a text names the customer (shared.privacy); never shown.
+    customer_name: str | None = Col(default=None, max_length=64)
     category: str = Col(max_length=40)
     severity: str = Col(max_length=16)
     nature: str = Col(max_length=16)

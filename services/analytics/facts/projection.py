@@ -9,6 +9,11 @@ starts when its state is entered, or, for the duty manager's own clock to resolv
 dispatch, when they acknowledge (here called `handling`). It ends at the next stage or
 at closure: the time spent is added to the stage, and the visit met its deadline if it
 ended by the `due_at` in force then (an approved extension included).
+
+Analytics is about figures, causes and topics, never about who the customer is: the
+texts it keeps (what the customer said, the answer, a return's reason) have the phone,
+ID and card numbers, e-mail addresses and the customer's name masked (shared.privacy),
+for every reader of its reports.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
+from shared.privacy import mask_text
 from shared.vocabulary import (
     STAGE_ON_ENTRY,
     Action,
@@ -48,6 +54,7 @@ def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fac
         "reference": reference,
         "customer_key": None,
         "customer_phone": None,
+        "customer_name": None,
         "category": "other",
         "severity": Severity.NORMAL,
         "nature": Nature.GENUINE,
@@ -108,13 +115,14 @@ def received(fact: Fact | None, p: ComplaintReceived, at: datetime, tz: tzinfo) 
         reference=p.reference,
         customer_key=customer_key,
         customer_phone=p.customer_phone,
+        customer_name=p.customer_name,
         category=p.category,
         severity=p.severity,
         nature=p.nature,
         channel=p.channel,
         strong_emotion=p.strong_emotion,
         imported=p.imported,
-        description=p.description,
+        description=mask_text(p.description, names=(p.customer_name,)),
         registered_at=p.registered_at,
         registered_day=day,
         registered_month=month,
@@ -192,7 +200,8 @@ def lifecycle(
     if kind == EventName.REPLIED or answered or (kind == EventName.CLOSED and p.root_cause):
         if answered:
             fact["replied_at"] = at
-        fact["resolution"] = p.resolution or fact["resolution"]
+        if p.resolution:
+            fact["resolution"] = mask_text(p.resolution, names=(fact["customer_name"],))
         if p.root_cause:
             fact["root_cause_reported"] = p.root_cause
             if not fact["root_cause_revisions"]:  # QA's word stands until QA changes it
@@ -246,7 +255,7 @@ def event_row(
         "from_state": p.from_state,
         "to_state": p.to_state,
         "reason_code": str(reason_code)[:32] if reason_code else None,
-        "reason": p.reason,
+        "reason": mask_text(p.reason) if p.reason else p.reason,
         "escalation_level": p.escalation_level,
     }
 

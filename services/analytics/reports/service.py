@@ -486,7 +486,14 @@ def texts(
     c = facts.c
     return list(
         session.execute(
-            select(c.complaint_id, c.reference, c.category, c.description, c.registered_at)
+            select(
+                c.complaint_id,
+                c.reference,
+                c.category,
+                c.description,
+                c.customer_name,
+                c.registered_at,
+            )
             .where(*_period(c, start, end, department), c.description.is_not(None))
             .order_by(c.registered_at.desc())
             .limit(limit)
@@ -523,7 +530,15 @@ def returns(session: Session, *, department: str, month: str, limit: int = 20) -
     e, c = fact_events.c, facts.c
     return list(
         session.execute(
-            select(c.reference, c.category, e.reason_code, e.reason, e.occurred_at, c.description)
+            select(
+                c.reference,
+                c.category,
+                e.reason_code,
+                e.reason,
+                e.occurred_at,
+                c.description,
+                c.customer_name,
+            )
             .join(facts, c.complaint_id == e.complaint_id)
             .where(
                 e.department_id == department,

@@ -26,6 +26,7 @@ from shared.deps import Db, OutboxDep
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.headers import page_with_inline
 from shared.params import IsoDate
+from shared.privacy import mask_text, mask_word
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -485,7 +486,10 @@ def get_hotspots(
         )
 
     def docs(rows: list[Any]) -> list[Document]:
-        return [Document(r.complaint_id, r.reference, r.category, r.description) for r in rows]
+        return [
+            Document(r.complaint_id, r.reference, r.category, r.description, r.customer_name)
+            for r in rows
+        ]
 
     found = find_hotspots(docs(window), docs(baseline), topics=topics, min_count=min_count)
     return {
@@ -541,7 +545,10 @@ def get_root_cause_suggestion(
     if fact is None or (department is not None and fact["department_id"] != department):
         raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
     model = _suggester(request, db)
-    ranked = model.suggest(suggest.features(fact["description"], fact["category"]))
+    names = (fact.get("customer_name"),)
+    ranked = model.suggest(
+        suggest.features(mask_text(fact["description"], names=names), fact["category"])
+    )
     return {
         "complaint_id": fact["complaint_id"],
         "reference": fact["reference"],
@@ -552,7 +559,7 @@ def get_root_cause_suggestion(
                 "root_cause": s["label"],
                 "label": render.root_cause_label(s["label"]),
                 "probability": s["probability"],
-                "because_of": s["because_of"],
+                "because_of": [mask_word(word, names=names) for word in s["because_of"]],
             }
             for s in ranked
         ],

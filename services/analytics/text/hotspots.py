@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.analytics.text.tokens import specificity, tokens
+from shared.privacy import mask_text, mask_word
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Document:
     reference: str
     category: str
     text: str
+    # The customer's name, masked where an example shows the text.
+    name: str | None = None
 
 
 def _share(n: int, total: int) -> float:
@@ -47,6 +50,7 @@ def find_hotspots(
     min_growth: float = 1.2,
 ) -> list[dict[str, Any]]:
     words = [set(tokens(d.text)) for d in window]
+    names = {d.name for d in window if d.name}
     base_words = [set(tokens(d.text)) for d in baseline]
     df = Counter(w for doc in words for w in doc)
     base_df = Counter(w for doc in base_words for w in doc)
@@ -97,7 +101,8 @@ def find_hotspots(
         picked = sorted(members, key=lambda i: -len(words[i] & set(topic_words)))[:examples]
         found.append(
             {
-                "keywords": topic_words,
+                # A courier's number or a frequent caller's name is a word that grew, too.
+                "keywords": [mask_word(word, names=names) for word in topic_words],
                 "count": len(members),
                 "baseline_count": sum(1 for doc in base_words if seed in doc),
                 "growth": round(growth(seed), 2) if n_base else None,
@@ -107,7 +112,7 @@ def find_hotspots(
                     {
                         "complaint_id": window[i].id,
                         "reference": window[i].reference,
-                        "text": _excerpt(window[i].text, seed),
+                        "text": _excerpt(window[i].text, seed, name=window[i].name),
                     }
                     for i in picked
                 ],
@@ -116,8 +121,9 @@ def find_hotspots(
     return found
 
 
-def _excerpt(text: str, word: str, size: int = 90) -> str:
-    flat = " ".join(text.split())
+def _excerpt(text: str, word: str, size: int = 90, *, name: str | None = None) -> str:
+    # Masked before it is cut, so no part of a number is left for a reader to piece out.
+    flat = " ".join(mask_text(text, names=(name,)).split())
     at = flat.lower().find(word.lower())
     start = max(at - size // 3, 0) if at >= 0 else 0
     piece = flat[start : start + size]

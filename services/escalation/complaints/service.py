@@ -53,6 +53,12 @@ def find_complaint(session: Session, id_or_reference: str) -> Any:
     return row
 
 
+def ids_of(session: Session, id_or_reference: str) -> list[str]:
+    """The id of the complaint named by its id or reference, if there is one."""
+    row = find_complaint(session, id_or_reference)
+    return [str(row.id)] if row is not None else []
+
+
 def insert_complaint(session: Session, *, values: Mapping[str, Any]) -> None:
     """Store a complaint as it arrives from intake."""
     session.execute(insert(complaints), [dict(values)])

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 
 from services.escalation.complaints import flows, service
 from services.escalation.complaints.models import (
@@ -22,6 +22,7 @@ from services.escalation.complaints.models import (
     QueueItem,
 )
 from services.escalation.config import ConfigDep
+from services.escalation.db import access_log
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import (
     RULES,
@@ -35,20 +36,17 @@ from services.escalation.lifecycle import (
     parse_action,
 )
 from services.escalation.lifecycle import Forbidden as LifecycleForbidden
+from shared.access_log import seen_in
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
 from shared.deps import Db, OutboxDep
 from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
-from shared.logs import mask_phone
+from shared.privacy import sight
 from shared.vocabulary import Action
 
 router = APIRouter(tags=["complaints"])
 
-# Who sees a customer's phone number in full; everyone else sees 138****5678.
-_SEES_PHONE = frozenset(
-    {Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN}
-)
 _SEES_ANY_DEPARTMENT = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN, Role.QA, Role.DEPARTMENT)
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -97,8 +95,13 @@ def refusal(exc: LifecycleError) -> ApiError:
     raise exc
 
 
+# What people wrote about a complaint, beside the customer's own words.
+_TEXTS = ("description", "resolution", "extension_reason")
+
+
 def complaint_read(row: Any, principal: Principal, *, now: datetime) -> ComplaintRead:
-    values = dict(row._mapping)
+    """The complaint as this caller may see it (shared.privacy)."""
+    values = sight(principal.role).complaint(row._mapping, text=_TEXTS)
     pending = None
     if values["extension_until"] is not None:
         pending = ExtensionRequestRead(
@@ -106,12 +109,8 @@ def complaint_read(row: Any, principal: Principal, *, now: datetime) -> Complain
             reason=values["extension_reason"],
             requested_by=values["extension_requested_by"],
         )
-    phone = values["customer_phone"]
-    if principal.role not in _SEES_PHONE:
-        phone = mask_phone(phone) or None
     amount = values["compensation_amount"]
     values.update(
-        customer_phone=phone,
         pending_extension=pending,
         overdue=flows.overdue(row, now),
         compensation_amount=None if amount is None else f"{amount:.2f}",
@@ -137,12 +136,15 @@ def _visible(session: Any, complaint_id: str, principal: Principal) -> Any:
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, responses=_REFUSALS)
-def get_complaint(db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
+def get_complaint(request: Request, db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
     """Where a complaint is in its life: state, holder, department, deadline, escalation
     level, and the actions the caller may take now. A reference works in place of the id."""
     with db.read() as session:
         row = _visible(session, complaint_id, principal)
-    return complaint_read(row, principal, now=utcnow())
+    answer = complaint_read(row, principal, now=utcnow())
+    if sight(principal.role).phone and row.customer_phone:
+        access_log.record(db, principal, request, seen_in([(row.customer_phone, row.id)]))
+    return answer
 
 
 def take_action(
@@ -257,11 +259,22 @@ def unknown_action(complaint_id: str, action: str, principal: CurrentPrincipal) 
     responses={404: _REFUSALS[404]},
 )
 def get_history(db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
-    """Every accepted action on the complaint, in order, with the hashes that chain them."""
+    """Every accepted action on the complaint, in order, with the hashes that chain them.
+    For those who may not read what people wrote (QA, the outsourcing client), the
+    payload's words have their personal data masked; check the chain with `verify`."""
     with db.read() as session:
         row = _visible(session, complaint_id, principal)
         entries = service.history_of(session, row.id)
-    return [HistoryEntryRead.model_validate(entry) for entry in entries]
+    sees = sight(principal.role)
+    names = (row.customer_name,)
+    # Masked for those who may not read the words: the hashes then stand for what was
+    # written, which `verify` checks on the entries as stored.
+    return [
+        HistoryEntryRead.model_validate(
+            {**entry._mapping, "payload": sees.values_of(entry.payload, names=names)}
+        )
+        for entry in entries
+    ]
 
 
 @router.get(
@@ -289,6 +302,7 @@ def _queue(
     rows: list[Any], now: datetime, principal: Principal, *, detail: dict[str, str] | None = None
 ) -> Queue:
     items = []
+    sees = sight(principal.role)
     for row in rows:
         awaiting = flows.awaiting(row, principal.role.value)
         values = {
@@ -302,7 +316,11 @@ def _queue(
         # The complaint's text only where a department reads its queue.
         values.pop("description", None)
         if detail is not None:
-            values |= {"description": row.description, "instructions": detail.get(row.id)}
+            names = (getattr(row, "customer_name", None),)
+            values |= {
+                "description": sees.text_of(row.description, names=names),
+                "instructions": sees.text_of(detail.get(row.id), names=names),
+            }
         items.append(QueueItem.model_validate(values))
     return Queue(items=items, overdue=sum(item.overdue for item in items))
 

@@ -20,6 +20,8 @@ from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
 from shared.deps import AuthDb, Db
 from shared.errors import NotFound
+from shared.logs import mask_phone
+from shared.privacy import sight
 
 router = APIRouter(tags=["directory"])
 
@@ -39,25 +41,34 @@ def create_department(db: Db, data: DepartmentCreate, _: Admin) -> DepartmentRea
     return flows.create_department(db, data, now=utcnow())
 
 
+def _department_seen(row: object, principal: Principal) -> DepartmentRead:
+    """A department as the caller may see it: its contact mobiles (its clerks' own, as
+    often as not) in full for those who see staff phones (shared.privacy), else masked."""
+    department = DepartmentRead.model_validate(row)
+    if not sight(principal.role).staff_phone:
+        department.contact_phones = [mask_phone(p) for p in department.contact_phones]
+    return department
+
+
 @router.get("/departments", response_model=list[DepartmentRead])
 def list_departments(
     db: Db,
-    _: CurrentPrincipal,
+    principal: CurrentPrincipal,
     active: Annotated[bool | None, Query(description="Only active (or inactive) ones")] = None,
 ) -> list[DepartmentRead]:
     """Every department, by id: what a duty manager can dispatch to."""
     with db.read() as session:
         rows = service.list_departments(session, active=active)
-    return [DepartmentRead.model_validate(row) for row in rows]
+    return [_department_seen(row, principal) for row in rows]
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentRead)
-def get_department(db: Db, department_id: str, _: CurrentPrincipal) -> DepartmentRead:
+def get_department(db: Db, department_id: str, principal: CurrentPrincipal) -> DepartmentRead:
     with db.read() as session:
         row = service.get_department(session, department_id)
     if row is None:
         raise NotFound(f"no department {department_id!r}", department_id=department_id)
-    return DepartmentRead.model_validate(row)
+    return _department_seen(row, principal)
 
 
 @router.put("/departments/{department_id}", response_model=DepartmentRead)

@@ -16,6 +16,7 @@ from shared.clock import utcnow
 from shared.deps import Db
 from shared.logs import mask_phone
 from shared.params import IsoDateTime
+from shared.privacy import sight
 
 router = APIRouter(tags=["roster"])
 
@@ -25,11 +26,6 @@ Planner = Annotated[Principal, require_roles(Role.ADMIN, Role.SUPERVISOR)]
 Reader = Annotated[
     Principal, require_roles(Role.ADMIN, Role.SUPERVISOR, Role.DUTY_MANAGER, Role.AGENT)
 ]
-
-
-# Who sees the duty manager's phone in full: those who call the desk or plan it. The
-# others (a department, QA, the outsourcing client) see it masked, as in the directory.
-_SEES_STAFF_PHONE = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.DUTY_MANAGER, Role.AGENT})
 
 
 @router.post(
@@ -86,6 +82,8 @@ def on_duty(
     moment: datetime = at or utcnow()
     with db.read() as session:
         answer = flows.on_duty_read(session, moment, config)
-    if principal.role not in _SEES_STAFF_PHONE:
+    # Those who call the desk or plan it see the phone in full; the others (a
+    # department, QA, the outsourcing client) masked, as in the directory.
+    if not sight(principal.role).staff_phone:
         answer.phone = mask_phone(answer.phone) or None
     return answer

@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -95,6 +106,12 @@ def find_complaint(session: Session, id_or_reference: str) -> Any:
     return row if row is not None else get_complaint_by_reference(session, id_or_reference)
 
 
+def ids_of(session: Session, id_or_reference: str) -> list[str]:
+    """The id of the complaint named by its id or reference, if there is one."""
+    row = find_complaint(session, id_or_reference)
+    return [str(row.id)] if row is not None else []
+
+
 def get_customer_by_phone(session: Session, phone: str) -> Any:
     return session.execute(select(customers).where(customers.c.key == phone)).first()
 
@@ -133,23 +150,27 @@ def list_complaints(
     category: str | None = None,
     department_id: str | None = None,
     text: str | None = None,
+    by_name: bool = True,
     since: datetime | None = None,
     until: datetime | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[Any]:
     """Newest first; `after` is the (registered_at, id) of the last row already seen.
-    `text` matches the reference exactly, or a part of the description or the name."""
+    `text` matches the reference exactly, or a part of the description or (`by_name`)
+    the customer's name."""
     stmt = select(complaints)
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(
-            or_(
-                complaints.c.reference == text.upper(),
-                complaints.c.description.ilike(pattern, escape="\\"),
-                complaints.c.customer_name.ilike(pattern, escape="\\"),
-            )
-        )
+        named = complaints.c.customer_name.ilike(pattern, escape="\\")
+        words: ColumnElement[bool] = complaints.c.description.ilike(pattern, escape="\\")
+        if not by_name:
+            # Not even through the text: finding her complaints by her name says they exist.
+            words = and_(words, or_(complaints.c.customer_name.is_(None), not_(named)))
+        matches: list[ColumnElement[bool]] = [complaints.c.reference == text.upper(), words]
+        if by_name:
+            matches.append(named)
+        stmt = stmt.where(or_(*matches))
     if phone:
         stmt = stmt.where(complaints.c.customer_key == phone)
     if status:

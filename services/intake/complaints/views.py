@@ -27,47 +27,71 @@ from services.intake.complaints.models import (
 )
 from services.intake.complaints.registration import REF_PREFIX
 from services.intake.config import get_config
+from services.intake.db import access_log
+from shared.access_log import Seen, seen_in
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
 from shared.deps import Db, OutboxDep
-from shared.errors import NotFound, Unprocessable
+from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
 from shared.params import IsoDateTimeAnyZone
 from shared.phones import InvalidPhone, parse_phone
+from shared.privacy import mask_text, sight
 from shared.taxonomy import taxonomy
 from shared.vocabulary import STAFF_ROLES
 
 router = APIRouter()
 
-# Who sees a customer's phone number in full; everyone else sees 138****5678.
-_SEES_PHONE = frozenset(
-    {Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.ADMIN}
-)
 _REGISTERS = (Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR)
 _READS = STAFF_ROLES
+# A customer's file: for those whose work is with the caller (shared.privacy).
+_READS_FILES = tuple(role for role in STAFF_ROLES if sight(role).customer_file)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
 def _visible(row: Any, principal: Principal) -> ComplaintRead:
-    """One complaint as this caller may see it; 404 for another department's complaint."""
+    """One complaint as this caller may see it (shared.privacy); 404 for another
+    department's complaint."""
     if principal.role == Role.DEPARTMENT and row.department_id != principal.department_id:
         # Not 403: whether the complaint exists is itself none of their business.
         raise NotFound(f"no complaint {row.id}", complaint_id=row.id)
-    item = ComplaintRead.model_validate(row, from_attributes=True)
-    if principal.role not in _SEES_PHONE:
-        item.customer_phone = mask_phone(item.customer_phone) or None
-    return item
+    return ComplaintRead.model_validate(sight(principal.role).complaint(row._mapping))
 
 
-def _check_visible(session: Any, complaint_id: str, principal: Principal) -> str:
-    """The complaint's id (`complaint_id` may be its reference); 404 unless it exists and
-    this caller may see it."""
+def _check_visible(session: Any, complaint_id: str, principal: Principal) -> Any:
+    """The complaint (`complaint_id` may be its reference); 404 unless it exists and this
+    caller may see it."""
     row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     _visible(row, principal)
-    return str(row.id)
+    return row
+
+
+# A reference as intake hands them out (registration.reference_for).
+_REFERENCE = re.compile(r"^[A-Za-z]{1,4}\d{8}-\d{1,12}$")
+
+
+def _probes_personal_data(q: str) -> bool:
+    """Words that would find a complaint by its customer's numbers, even part of one:
+    `1380013` finds the texts with 138 0013 8000 in them."""
+    q = q.strip()
+    if _REFERENCE.match(q):
+        return False
+    return mask_text(q) != q or re.search(r"\d{4}", q) is not None
+
+
+def _phones_shown(principal: Principal, rows: list[Any]) -> list[Seen]:
+    """The customers whose phone the answer shows in full to this caller."""
+    if not sight(principal.role).phone:
+        return []
+    return seen_in((r.customer_key, r.id) for r in rows if r.customer_phone)
+
+
+def _text_seen(principal: Principal, row: Any, text: str | None) -> str | None:
+    """What the customer (or staff) wrote about the complaint, as this caller may read it."""
+    return sight(principal.role).text_of(text, names=(row.customer_name,))
 
 
 @router.get("/categories", response_model=list[CategoryRead], tags=["categories"])
@@ -120,6 +144,7 @@ async def register_complaint(
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, tags=["complaints"])
 def get_complaint(
+    request: Request,
     db: Db,
     complaint_id: str,
     principal: Annotated[Principal, require_roles(*_READS)],
@@ -130,7 +155,9 @@ def get_complaint(
         row = service.find_complaint(session, complaint_id)
     if row is None:
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
-    return _visible(row, principal)
+    item = _visible(row, principal)
+    access_log.record(db, principal, request, _phones_shown(principal, [row]))
+    return item
 
 
 def _phone_param(value: str, field: str) -> str:
@@ -148,6 +175,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 
 @router.get("/complaints", response_model=ComplaintPage, tags=["complaints"])
 def search_complaints(
+    request: Request,
     db: Db,
     principal: Annotated[Principal, require_roles(*_READS)],
     phone: Annotated[str | None, Query(description="The customer's phone, any spelling")] = None,
@@ -169,7 +197,22 @@ def search_complaints(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> ComplaintPage:
-    """Newest first, a page at a time. Department users see their department's only."""
+    """Newest first, a page at a time. Department users see their department's only.
+    Those who may not see who the customer is (QA, the outsourcing client) do not look
+    complaints up by a customer's phone, name or numbers."""
+    sees = sight(principal.role)
+    if not sees.phone and phone is not None:
+        raise Forbidden(
+            f"role '{principal.role.value}' does not look complaints up by the customer's "
+            "phone; search by reference or by words of the text",
+            role=principal.role.value,
+        )
+    if not sees.text and q is not None and _probes_personal_data(q):
+        raise Forbidden(
+            f"role '{principal.role.value}' does not search by a phone, ID, card or e-mail, "
+            "nor by their digits; a reference (TS20261122-000123) is fine",
+            role=principal.role.value,
+        )
     if status is not None and status not in STATUSES:
         raise Unprocessable("status", f"'{status}' is not one of {', '.join(STATUSES)}")
     if category is not None and taxonomy().get(category) is None:
@@ -194,6 +237,7 @@ def search_complaints(
             category=category,
             department_id=department,
             text=q.strip() or None if q else None,
+            by_name=sees.name,
             since=_aware(from_, "from"),
             until=_aware(to, "to"),
             after=after,
@@ -203,6 +247,7 @@ def search_complaints(
     rows = rows[:limit]
     items = [_visible(row, principal) for row in rows]
     next_cursor = service.encode_cursor(rows[-1].registered_at, rows[-1].id) if more else None
+    access_log.record(db, principal, request, _phones_shown(principal, rows))
     return ComplaintPage(items=items, next_cursor=next_cursor)
 
 
@@ -212,15 +257,15 @@ def search_complaints(
     tags=["customers"],
 )
 def get_customer(
+    request: Request,
     db: Db,
     phone: str,
-    principal: Annotated[
-        Principal, require_roles(Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN)
-    ],
+    principal: Annotated[Principal, require_roles(*_READS_FILES)],
     limit: Annotated[int, Query(ge=1, le=200, description="How many complaints to list")] = 50,
 ) -> CustomerRead:
     """A caller's profile and complaints, newest first: by their phone (a mobile or a
-    landline, any spelling), or `ref:<id>` for a customer an older system knew by id."""
+    landline, any spelling), or `ref:<id>` for a customer an older system knew by id.
+    Every read is in the access log (`GET /access-log`)."""
     key = phone.strip() if phone.strip().startswith(REF_PREFIX) else _phone_param(phone, "phone")
     now = utcnow()
     cfg = get_config()
@@ -236,15 +281,20 @@ def get_customer(
             repeat_min=cfg.repeat_min,
         )
         rows = service.complaints_of(session, key, limit=limit)
-    return CustomerRead(
-        phone=customer.phone,
+    sees = sight(principal.role)
+    answer = CustomerRead(
+        phone=sees.phone_of(customer.phone),
         customer_ref=customer.external_ref,
-        name=customer.name,
+        name=customer.name if sees.name else None,
         first_seen_at=customer.first_seen_at,
         last_complaint_at=customer.last_complaint_at,
         file=file,
         complaints=[_visible(r, principal) for r in rows],
     )
+    # The file is the customer's whole history with the centre: its read is recorded
+    # whatever it shows.
+    access_log.record(db, principal, request, [Seen(key, tuple(r.id for r in rows))])
+    return answer
 
 
 @router.post(
@@ -314,8 +364,8 @@ def list_notes(
     with db.read() as session:
         found = _check_visible(session, complaint_id, principal)
         return [
-            NoteRead.model_validate(n, from_attributes=True)
-            for n in service.notes_of(session, found)
+            NoteRead.model_validate({**n._mapping, "text": _text_seen(principal, found, n.text)})
+            for n in service.notes_of(session, found.id)
         ]
 
 
@@ -331,8 +381,10 @@ def list_feedback(
     with db.read() as session:
         found = _check_visible(session, complaint_id, principal)
         return [
-            FeedbackRead.model_validate(f, from_attributes=True)
-            for f in service.feedback_of(session, found)
+            FeedbackRead.model_validate(
+                {**f._mapping, "comment": _text_seen(principal, found, f.comment)}
+            )
+            for f in service.feedback_of(session, found.id)
         ]
 
 
@@ -380,7 +432,12 @@ def list_urges(
         _visible(row, principal)
         return [
             UrgeRead.model_validate(
-                {**u._mapping, "reference": row.reference, "status": row.status}
+                {
+                    **u._mapping,
+                    "text": _text_seen(principal, row, u.text),
+                    "reference": row.reference,
+                    "status": row.status,
+                }
             )
             for u in service.urges_of(session, row.id)
         ]

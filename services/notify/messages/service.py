@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -486,6 +486,31 @@ def list_messages(
         query = query.where(or_(m.created_at < when, and_(m.created_at == when, m.id < message_id)))
     query = query.order_by(m.created_at.desc(), m.id.desc()).limit(limit)
     return list(session.execute(query))
+
+
+def customer_names(session: Session, complaint_ids: Iterable[str]) -> dict[str, str]:
+    """The customers' names intake registered, by complaint, for those that have one."""
+    wanted = sorted({i for i in complaint_ids if i})
+    if not wanted:
+        return {}
+    c = contacts.c
+    rows = session.execute(
+        select(c.complaint_id, c.customer_name).where(
+            c.complaint_id.in_(wanted), c.customer_name.is_not(None)
+        )
+    )
+    return {row.complaint_id: row.customer_name for row in rows}
+
+
+def complaint_ids_of(session: Session, id_or_reference: str) -> list[str]:
+    """The id of the complaint named by its id or its reference, as notify knows it."""
+    c = contacts.c
+    found = session.execute(
+        select(c.complaint_id).where(
+            or_(c.complaint_id == id_or_reference, c.reference == id_or_reference)
+        )
+    ).first()
+    return [found.complaint_id] if found is not None else []
 
 
 # --- opt-outs -------------------------------------------------------------------------

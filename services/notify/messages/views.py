@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from services.notify.db import access_log
 from services.notify.messages import service
 from services.notify.messages.models import RANK, MessagePage, MessageRead
+from shared.access_log import seen_in
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
 from shared.deps import Db
-from shared.errors import Unprocessable
+from shared.errors import Forbidden, Unprocessable
 from shared.logs import mask_phone
 from shared.phones import InvalidPhone, parse_phone
+from shared.privacy import Sight, sight
+from shared.vocabulary import Audience
 
 router = APIRouter(tags=["messages"])
 
 _READS = (Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.QA, Role.ADMIN)
-# Who sees phone numbers in full; the others see +86138****8000.
-_SEES_PHONE = frozenset({Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN})
 
 
 def _phone(raw: str) -> str:
@@ -29,15 +31,30 @@ def _phone(raw: str) -> str:
         raise Unprocessable("phone", str(exc)) from None
 
 
-def _visible(row: Any, principal: Principal) -> MessageRead:
+def _customers(row: Any) -> bool:
+    """Whether the message's phone is the customer's: sent to them, or a reply that no
+    message of ours to a member of staff asked for."""
+    return row.audience in (None, Audience.CUSTOMER)
+
+
+def _visible(row: Any, sees: Sight, names: dict[str, str]) -> MessageRead:
+    """A message as this caller may see it (shared.privacy): the customer's phone by the
+    rule for customers' phones, a member of staff's by the directory's, and the text with
+    the customer's numbers and name masked for those who may not read it."""
     item = MessageRead.model_validate(row, from_attributes=True)
-    if principal.role not in _SEES_PHONE:
+    full = sees.phone if _customers(row) else sees.staff_phone
+    if not full:
         item.phone = mask_phone(item.phone)
+    if not sees.text:
+        known = (names.get(row.complaint_id or ""),)
+        item.body = sees.text_of(item.body, names=known) or ""
+        item.last_error = sees.text_of(item.last_error, names=known)
     return item
 
 
 @router.get("/messages", response_model=MessagePage)
 def list_messages(
+    request: Request,
     db: Db,
     principal: Annotated[Principal, require_roles(*_READS)],
     complaint_id: Annotated[str | None, Query(description="A complaint's id")] = None,
@@ -47,9 +64,16 @@ def list_messages(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> MessagePage:
     """SMS sent and received, newest first, with where each is in its delivery.
-    Department users see the messages about their department's complaints only."""
+    Department users see the messages about their department's complaints only; QA see
+    no phone in full and no customer's numbers or name in the texts."""
+    sees = sight(principal.role)
     if status is not None and status not in RANK:
         raise Unprocessable("status", f"'{status}' is not one of {', '.join(RANK)}")
+    if phone is not None and not sees.phone:
+        raise Forbidden(
+            f"role '{principal.role.value}' does not look messages up by a phone number",
+            role=principal.role.value,
+        )
     after = None
     if cursor is not None:
         try:
@@ -66,9 +90,14 @@ def list_messages(
             after=after,
             limit=limit + 1,
         )
+        names = {} if sees.text else service.customer_names(session, (r.complaint_id for r in rows))
     more = len(rows) > limit
     rows = rows[:limit]
-    return MessagePage(
-        items=[_visible(row, principal) for row in rows],
+    page = MessagePage(
+        items=[_visible(row, sees, names) for row in rows],
         next_cursor=service.encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
     )
+    if sees.phone:
+        shown = ((r.phone, r.complaint_id) for r in rows if _customers(r))
+        access_log.record(db, principal, request, seen_in(shown))
+    return page

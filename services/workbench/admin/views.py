@@ -1,8 +1,10 @@
-"""The administrator's pages: departments and staff (the escalation service's directory)
-and the workbench's own sign-in accounts."""
+"""The administrator's pages: departments and staff (the escalation service's directory),
+the workbench's own sign-in accounts, and who read which customer's data (the access logs
+of the services that show it)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -206,3 +208,57 @@ async def change_department(
     except Refused as exc:
         return _departments_page(request, config, apis, user, error=exc.message, status=exc.status)
     return RedirectResponse(f"/admin/departments?done={department_id}", status_code=303)
+
+
+# --- who read which customer's data ----------------------------------------------------
+
+# The services that show a person a customer's file or phone, each keeping its own log.
+LOGGED = ("intake", "escalation", "notify")
+
+
+@router.get("/admin/access-log")
+def access_log(
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Admin,
+    customer: str = "",
+    staff: str = "",
+    complaint: str = "",
+    since: str = "",
+) -> Response:
+    """The reads of the services' access logs that match, newest first, side by side."""
+    wanted = {"customer": customer.strip()[:80], "staff": staff.strip()[:64]}
+    wanted["complaint"] = complaint.strip()[:64]
+    errors: list[str] = []
+    bad_since = False
+    if since.strip():
+        try:
+            day = date.fromisoformat(since.strip())
+        except ValueError:
+            bad_since = True
+        else:
+            wanted["since"] = datetime(day.year, day.month, day.day, tzinfo=config.tz()).isoformat()
+    reads: list[dict[str, Any]] = []
+    if not bad_since:
+        for service in LOGGED:
+            try:
+                page = apis.get(service, "/access-log", user.token, limit=200, **wanted)
+            except Refused as exc:
+                errors.append(f"{service}: {exc.message}")
+                continue
+            reads += [{**item, "service": service} for item in page["items"]]
+    reads.sort(key=lambda read: datetime.fromisoformat(read["at"]), reverse=True)
+    return render(
+        request,
+        "admin_access_log.html",
+        config,
+        user=user,
+        reads=reads[:200],
+        errors=errors,
+        bad_since=bad_since,
+        customer=customer,
+        staff=staff,
+        complaint=complaint,
+        since=since,
+    )
