@@ -1219,11 +1219,14 @@ class Demo:
                 ok=(200, 409),
             )
             s = resp.json()
-            if resp.status_code == 200:
-                best = ", ".join(
-                    f"{x['root_cause']} {x['probability']:.0%}" for x in s["suggestions"][:3]
+            if resp.status_code == 200 and s["suggestion"]:
+                best = s["suggestion"]
+                said = (
+                    f"{best['root_cause']} {best['probability']:.0%} "
+                    f"(learned from {s['learned_from']})"
                 )
-                said = f"{best or '-'} (learned from {s['learned_from']})"
+            elif resp.status_code == 200:
+                said = f"none: {s['reason']}"
             else:
                 said = f"none yet: {s.get('message')}"
             print(f"  root-cause suggestion for {open_case.reference}: {said}")

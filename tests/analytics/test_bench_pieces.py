@@ -3,6 +3,7 @@ first that one is broken."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -40,12 +41,37 @@ def test_the_rebuild_stream_is_events_the_worker_understands() -> None:
     }
 
 
-def test_suggestion_figures_name_model_and_baseline() -> None:
+def test_suggestion_figures_name_the_suggester_and_both_baselines_per_data_set() -> None:
     figures = list(bench.suggestion_figures())
-    assert len(figures) == 8
+    assert len(figures) == 2 * 10
     assert {f.bench for f in figures} == {"analytics"}
-    by_name = {f.name: f.value for f in figures}
-    assert (
-        by_name["suggestion macro-F1, IT incidents → 形成原因"]
-        > by_name["majority baseline macro-F1, IT incidents → 形成原因"]
+    by_name = {f.name: f for f in figures}
+    for data in bench.SUGGESTION_DATA:
+        for who in ("suggester", "majority", "keyword"):
+            assert f"{who} macro-F1, {data}" in by_name
+            assert "over the folds" in by_name[f"{who} accuracy, {data}"].note
+        assert f"suggester precision where it answers, {data}" in by_name
+    it = "IT incidents → 形成原因 (root cause)"
+    assert by_name[f"suggestions offered, {it}"].value == 0.0
+    assert by_name[f"suggester accuracy, {it}"].value < by_name[f"majority accuracy, {it}"].value
+
+
+def test_folds_that_fail_the_integrity_check_print_no_figure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reports = bench.suggestion_reports()
+    it, hotline = list(reports)
+    report = reports[it]
+    # Move one row of a group with copies into another fold: the group spans two folds.
+    copied = next(g for g in set(report.groups) if report.groups.count(g) > 1)
+    rows = [r for r, g in enumerate(report.groups) if g == copied]
+    folds = [list(f) for f in report.test_folds]
+    home = next(n for n, f in enumerate(folds) if rows[0] in f)
+    folds[home].remove(rows[0])
+    folds[(home + 1) % len(folds)].append(rows[0])
+    broken = dataclasses.replace(report, test_folds=tuple(tuple(f) for f in folds))
+    assert broken.problems() == ["1 groups of near duplicates span two folds"]
+    monkeypatch.setattr(
+        bench, "suggestion_reports", lambda: {it: broken, hotline: "a fold is empty"}
     )
+    assert list(bench.suggestion_figures()) == []

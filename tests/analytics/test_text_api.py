@@ -3,16 +3,20 @@ suggestions through the API (real PostgreSQL)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from services.analytics.text import datasets
 from services.analytics.text.tokens import STOP_ZH
 from services.intake.db import outbox as intake_outbox
 from services.intake.importer import import_rows, read_rows
 from shared.events import registry
+from shared.vocabulary import RootCause
 from tests.analytics.conftest import Analytics, load
 from tests.analytics.story import P1, Story, bj
 from tests.conftest import ROOT, ServiceEnv
@@ -79,35 +83,77 @@ def test_hot_spots_in_the_hotline_messages_imported_through_intake(
         assert topic["keywords"][0] in topic["examples"][0]["text"]
 
 
-def test_root_cause_suggestions_learn_from_tagged_complaints(analytics: Analytics) -> None:
+# A centre whose QA tags follow the text: the hotline messages' categories standing in for
+# root causes (two categories share one).
+CAUSE_OF = {
+    "城乡建设": RootCause.MANAGEMENT,
+    "环境保护": RootCause.MANAGEMENT,
+    "劳动和社会保障": RootCause.PROCESS,
+    "教育文体": RootCause.SERVICE,
+    "卫生计生": RootCause.BUSINESS,
+    "交通运输": RootCause.EXTERNAL,
+    "商贸旅游": RootCause.SYSTEM,
+}
+TAGGED = 240
+
+
+def tagged_centre(causes: list[RootCause]) -> tuple[Story, list[str]]:
+    """The first messages registered and resolved with these causes; the rest of the
+    texts, for new complaints."""
+    data = datasets.gov_categories()
     s = Story()
-    texts = {
-        "system": ["计费系统故障，重复扣费", "系统升级后无法登录APP", "系统宕机，充值不到账"],
-        "service": ["营业员态度恶劣", "客服态度差，挂电话", "工作人员服务态度冷漠"],
-        "process": ["办理携号转网流程繁琐", "退订流程太复杂，跑了三次", "审批流程太慢"],
-    }
-    n = 0
-    for cause, samples in texts.items():
-        for round_ in range(3):
-            for text in samples:
-                n += 1
-                name = f"S{n:02d}"
-                at = bj(3, 1 + n % 27, 9 + round_)
-                s.received(name, at, category="service", phone=P1, description=text)
-                s.act(name, "replied", "resolve", at, to="replied", stage="follow_up",
-                      root_cause=cause, resolution="已处理")  # fmt: skip
-    s.received("NEW", bj(3, 30, 9), category="service", phone=P1, description="系统故障，扣费两次")
+    for n, (text, cause) in enumerate(zip(data.texts, causes, strict=False)):
+        name = f"S{n:03d}"
+        at = bj(3, 1 + n % 27, 8 + n % 12)
+        s.received(name, at, category="service", phone=P1, description=text[:600])
+        s.act(name, "replied", "resolve", at, to="replied", stage="follow_up",
+              root_cause=cause.value, resolution="已处理")  # fmt: skip
+    return s, data.texts[len(causes) :]
+
+
+def ask(analytics: Analytics, s: Story, name: str, text: str) -> dict[str, Any]:
+    s.received(name, bj(3, 30, 9), category="service", phone=P1, description=text[:600])
+    load(analytics.env.db, s.events[-2:])
+    answer: dict[str, Any] = analytics.get(
+        f"/analytics/complaints/{s.complaints[name].id}/root-cause/suggestion"
+    )
+    return answer
+
+
+def test_root_cause_suggestions_learn_from_tagged_complaints(analytics: Analytics) -> None:
+    data = datasets.gov_categories()
+    s, _ = tagged_centre([CAUSE_OF[label] for label in data.labels[:TAGGED]])
     load(analytics.env.db, s.events)
-    new = s.complaints["NEW"].id
-    answer = analytics.get(f"/analytics/complaints/{new}/root-cause/suggestion")
-    assert answer["learned_from"] == 27
-    best = answer["suggestions"][0]
-    assert (best["root_cause"], best["label"]) == ("system", "系统 System")
-    assert best["probability"] > 0.5 and "系统故障" in best["because_of"]
+    answer = ask(analytics, s, "NEW", "小区物业乱收停车费，业主多次反映无果")
+    assert answer["learned_from"] == TAGGED and answer["offered"] is True
+    evaluated = answer["evaluation"]
+    assert evaluated["precision"] > max(
+        evaluated["majority_precision"], evaluated["keyword_precision"]
+    )
+    best = answer["suggestion"]
+    assert (best["root_cause"], best["label"]) == ("management", "管理 Management")
+    assert best["probability"] >= 0.5 and {"小区", "物业"} & set(best["because_of"])
+    assert answer["reason"] is None
+    # A complaint with no telling word gets no suggestion, and hears why.
+    vague = ask(analytics, s, "VAGUE", "你好，请尽快处理")
+    assert vague["offered"] is True and vague["suggestion"] is None
+    assert vague["reason"].startswith("not confident")
     missing = analytics.client.get(
         "/analytics/complaints/nope/root-cause/suggestion", headers=analytics.supervisor
     )
     assert missing.status_code == 404
+
+
+def test_suggestions_are_off_where_the_centres_own_tags_do_not_support_them(
+    analytics: Analytics,
+) -> None:
+    rng = random.Random(11)
+    s, unseen = tagged_centre([rng.choice(list(RootCause)) for _ in range(TAGGED)])
+    load(analytics.env.db, s.events)
+    answer = ask(analytics, s, "NEW", unseen[0])
+    assert answer["offered"] is False and answer["suggestion"] is None
+    assert answer["reason"].startswith("suggestions are off: "), answer["reason"]
+    assert answer["learned_from"] == TAGGED and answer["evaluation"]["complaints"] == TAGGED
 
 
 def test_suggestions_wait_for_enough_tagged_complaints(analytics: Analytics) -> None:

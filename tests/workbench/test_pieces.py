@@ -1,6 +1,7 @@
 """The workbench's own pieces, without a browser or a database: forms turned into the
 APIs' bodies, labels in both languages, the password rules, where a sign-in may send
-the browser, and pages that name nothing outside the workbench."""
+the browser, pages that name nothing outside the workbench, and analytics' root-cause
+suggestion preselected only when there is one."""
 
 from __future__ import annotations
 
@@ -8,21 +9,26 @@ import re
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.datastructures import FormData
 
-from services.workbench.access.flows import PasswordRefused, check_password
+from services.workbench.access.flows import PasswordRefused, User, check_password
 from services.workbench.access.views import safe_next
+from services.workbench.apis import Apis
 from services.workbench.complaints.flows import (
     OFFERED,
+    ComplaintPage,
     action_body,
+    complaint_page,
     keywords,
     registration_body,
 )
 from services.workbench.config import WorkbenchConfig
-from services.workbench.pages import STATIC, TEMPLATES, Labels
+from services.workbench.pages import STATIC, TEMPLATES, Labels, env
 from services.workbench.roster.views import week_of
-from shared.vocabulary import Action
+from shared.settings import SERVICE_PORTS
+from shared.vocabulary import Action, Role, RootCause
 
 CONFIG = WorkbenchConfig()
 
@@ -157,3 +163,71 @@ def test_every_template_autoescapes() -> None:
     assert rendered == "&lt;script&gt;x&lt;/script&gt;"
     for template in Path(TEMPLATES).glob("*.html"):
         assert "|safe" not in template.read_text(encoding="utf-8"), template.name
+
+
+SUGGESTED = {
+    "suggestion": {
+        "root_cause": RootCause.SYSTEM.value,
+        "label": "系统 System",
+        "probability": 0.93,
+        "because_of": ["扣费", "系统故障"],
+    },
+    "offered": True,
+    "reason": None,
+}
+OFF = {
+    "suggestion": None,
+    "offered": False,
+    "reason": "suggestions are off: no better than the commonest cause: …",
+}
+NOT_CONFIDENT = {"suggestion": None, "offered": True, "reason": "not confident: …"}
+
+
+def _clerk_page(analytics_says: dict[str, object] | None) -> tuple[ComplaintPage, str]:
+    """A department clerk's page of a complaint they may reply to, with analytics'
+    answer about its root cause (None: analytics refuses, e.g. too few tagged), and the
+    reply form's root-cause fields as the page renders them."""
+    service_at = {port: name for name, port in SERVICE_PORTS.items()}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        service, path = service_at.get(request.url.port or 0), request.url.path
+        if service == "analytics" and path.endswith("/root-cause/suggestion"):
+            if analytics_says is None:
+                return httpx.Response(409, json={"error": "conflict", "message": "too few"})
+            return httpx.Response(200, json=analytics_says)
+        if service == "escalation" and path == "/complaints/C1":
+            return httpx.Response(
+                200, json={"id": "C1", "allowed_actions": [Action.REPLY.api_name]}
+            )
+        return httpx.Response(200, json=[] if path.endswith(("history", "notes")) else {})
+
+    apis = Apis(CONFIG, transport=httpx.MockTransport(answer))
+    user = User("s", "B07", "陈会计", Role.DEPARTMENT, "billing", "token", "csrf")
+    try:
+        page = complaint_page(apis, user, "C1")
+    finally:
+        apis.close()
+    labels = Labels("zh-CN", CONFIG)
+    html = env.from_string(
+        '{% from "_actions.html" import resolution_fields with context %}'
+        "{{ resolution_fields(c, page, 'reply') }}"
+    ).render(
+        c={"nature": "genuine"},
+        page=page,
+        tr=labels.tr,
+        word=labels.word,
+        lang="zh-CN",
+        RootCause=RootCause,
+    )
+    return page, html
+
+
+def test_the_replier_gets_analytics_suggestion_preselected_only_when_there_is_one() -> None:
+    page, html = _clerk_page(SUGGESTED)
+    assert page.suggestion == SUGGESTED["suggestion"]
+    assert re.search(r'<option value="system" selected>', html)
+    assert 'data-test="suggestion"' in html and "93%" in html and "系统故障" in html
+    for says in (OFF, NOT_CONFIDENT, None):
+        page, html = _clerk_page(says)
+        assert page.suggestion is None
+        assert "selected" not in html and 'data-test="suggestion"' not in html

@@ -70,7 +70,7 @@ class ComplaintPage:
     feedback: list[dict[str, Any]]
     departments: list[dict[str, Any]] = field(default_factory=list)
     duty_managers: list[dict[str, Any]] = field(default_factory=list)
-    suggestion: dict[str, Any] | None = None
+    suggestion: dict[str, Any] | None = None  # root_cause, probability, because_of
     root_cause: dict[str, Any] | None = None
     instructions: str | None = None
 
@@ -142,11 +142,14 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
             [],
         )
     if page.can(Action.REPLY) or page.can(Action.RESOLVE):
-        page.suggestion = _quiet(
+        answer = _quiet(
             lambda: apis.get(
                 "analytics", f"/analytics/complaints/{cid}/root-cause/suggestion", token
             )
         )
+        # Analytics names a cause only when it is confident and its suggestions beat
+        # guessing on the centre's own history; otherwise nothing is preselected.
+        page.suggestion = (answer or {}).get("suggestion")
     if user.role in (Role.QA, Role.ADMIN):
         page.root_cause = _quiet(
             lambda: apis.get("analytics", f"/analytics/complaints/{cid}/root-cause", token)
