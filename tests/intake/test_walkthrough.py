@@ -132,3 +132,20 @@ def test_the_demos_landline_and_anonymous_callers_register_urge_and_answer_by_re
     assert anonymous.json()["anonymous"] is True and anonymous.json()["customer_phone"] is None
     assert demo.caller(anonymous.json()) == "anonymous 匿名: no file, no SMS"
     assert intake.count("customers") == 1  # the landline caller's file only
+
+
+def test_each_demo_run_calls_from_mobiles_of_its_own_so_the_daily_sms_cap_never_stops_it() -> None:
+    demo = load_demo()
+    saved = dict(demo.SCENARIOS)
+    try:
+        demo.callers_of_this_run(minute=1234)
+        first = {k: s.customer_phone for k, s in demo.SCENARIOS.items()}
+        demo.SCENARIOS.update(saved)
+        demo.callers_of_this_run(minute=1235)
+        second = {k: s.customer_phone for k, s in demo.SCENARIOS.items()}
+    finally:
+        demo.SCENARIOS.update(saved)
+    assert first["A"] == "13812348101" and second["A"] == "13812358101"
+    assert len({first[k] for k in "ABCD"}) == 4  # four callers, four numbers
+    # the landline caller keeps their number (no SMS), the anonymous one has none
+    assert first["E"] == second["E"] == saved["E"].customer_phone and first["F"] == ""
