@@ -71,7 +71,7 @@ def old_installation() -> list[Envelope]:
 def replay(topics: Topics, db: Database, bootstrap: str) -> rebuild.RebuildResult:
     return rebuild.replay(
         db,
-        bootstrap=bootstrap,
+        settings=Settings(kafka_bootstrap_servers=bootstrap),
         topics=topics.of(*TOPICS),
         stand_for=topics.stand_for,
         tz=BEIJING,

@@ -6,6 +6,8 @@ driven by Playwright to use the pages as the staff would."""
 from __future__ import annotations
 
 import os
+import random
+import string
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -157,6 +159,9 @@ def centre(
         DATABASE_URL=pg_url,
         SCHEMA_PREFIX=prefix,
         STACK_PORT_BASE=str(free_port_base()),
+        # Other systems publish on the test broker's topics too: references of its own
+        # keep their complaints from colliding with this centre's.
+        INTAKE_REFERENCE_PREFIX="".join(random.choices(string.ascii_uppercase, k=4)),
         # The duty manager's page refreshes quickly; sessions look the directory up often.
         WORKBENCH_DIRECTORY_CHECK_SECONDS="1",
         ESCALATION_SWEEP_SECONDS="1",

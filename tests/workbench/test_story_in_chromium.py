@@ -148,7 +148,7 @@ def test_a_complaint_through_the_pages_of_every_role(people: Any, centre: Centre
     agent.page.wait_for_selector("[data-test=registered]")
     registered_at = time.monotonic()
     reference = agent.text("[data-test=reference]").split()[0]
-    assert re.fullmatch(r"TS\d{8}-\d{6}", reference), reference
+    assert re.fullmatch(r"[A-Z]{1,4}\d{8}-\d{6}", reference), reference
     agent.shot("2-agent-registered")
 
     # -- it reaches the duty manager's queue by itself within 2 s ---------------------------
