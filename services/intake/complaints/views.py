@@ -426,10 +426,7 @@ def list_urges(
 ) -> list[UrgeRead]:
     """Every time the caller called again, oldest first. A reference works in place of the id."""
     with db.read() as session:
-        row = service.find_complaint(session, complaint_id)
-        if row is None:
-            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
-        _visible(row, principal)
+        row = _check_visible(session, complaint_id, principal)
         return [
             UrgeRead.model_validate(
                 {
