@@ -2,6 +2,8 @@
 
     python -m shared.topics ensure           create the missing topics (scripts/kafka.sh does)
     python -m shared.topics list
+    python -m shared.topics leaders [TOPIC...]
+                                             each partition's leader and in-sync replicas
     python -m shared.topics users acls --secrets DIR
                                              on a broker with ACLs: give each service its
                                              SCRAM principal and exactly the ACLs the
@@ -86,6 +88,24 @@ class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
+    replicas: int = 1
+
+
+def replication() -> tuple[int, dict[str, str]]:
+    """The topics' replication factor (TOPIC_REPLICATION_FACTOR, 1: one broker) and the
+    config that goes with it: with several replicas, min.insync.replicas
+    (TOPIC_MIN_INSYNC_REPLICAS, one fewer than the replicas), so that a write the
+    producers' acks=all has acknowledged is on that many brokers and outlives a leader's
+    loss, and the loss of one broker does not stop writes."""
+    replicas = int(os.environ.get("TOPIC_REPLICATION_FACTOR", "1"))
+    if replicas < 1:
+        raise ValueError(f"TOPIC_REPLICATION_FACTOR={replicas}: a topic needs a replica")
+    if replicas == 1:
+        return 1, {}
+    insync = int(os.environ.get("TOPIC_MIN_INSYNC_REPLICAS", str(replicas - 1)))
+    if not 1 <= insync <= replicas:
+        raise ValueError(f"TOPIC_MIN_INSYNC_REPLICAS={insync}: between 1 and {replicas}")
+    return replicas, {"min.insync.replicas": str(insync)}
 
 
 def topic_specs() -> list[TopicSpec]:
@@ -99,8 +119,10 @@ def topic_specs() -> list[TopicSpec]:
         SMS_EVENTS: sms,
         ANALYTICS_EVENTS: int(os.environ.get("ANALYTICS_PARTITIONS", "1")),
     }
-    specs = [TopicSpec(name, n, _FOREVER) for name, n in partitions.items()]
-    return specs + [TopicSpec(dlq(name), 1, _FOREVER) for name in partitions]
+    replicas, insync = replication()
+    config = {**_FOREVER, **insync}
+    specs = [TopicSpec(name, n, config, replicas) for name, n in partitions.items()]
+    return specs + [TopicSpec(dlq(name), 1, config, replicas) for name in partitions]
 
 
 def ensure_topics(kafka: str | Settings, specs: list[TopicSpec] | None = None) -> list[str]:
@@ -114,7 +136,7 @@ def ensure_topics(kafka: str | Settings, specs: list[TopicSpec] | None = None) -
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config))
+            NewTopic(s.name, s.partitions, s.replicas, topic_configs=dict(s.config))
             for s in specs
             if s.name not in existing
         ]
@@ -125,6 +147,53 @@ def ensure_topics(kafka: str | Settings, specs: list[TopicSpec] | None = None) -
         return [t.name for t in new]
     finally:
         admin.close()
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """Who leads a partition (-1: nobody) and which replicas are in sync with it."""
+
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def leaders(
+    kafka: str | Settings, topics: Sequence[str] | None = None, *, attempts: int = 10
+) -> list[PartitionState]:
+    """Each partition of `topics` (default: every topic but the broker's own), as the
+    cluster's metadata has it now. Asked when a node is down, the client may ask that
+    one first: it is asked again, of another."""
+    from kafka.errors import KafkaError
+
+    last: Exception | None = None
+    for _ in range(attempts):
+        admin = _admin(kafka)
+        try:
+            names = (
+                list(topics)
+                if topics
+                else sorted(t for t in admin.list_topics() if not t.startswith("__"))
+            )
+            return [
+                PartitionState(
+                    topic["name"],
+                    p["partition_index"],
+                    p["leader_id"],
+                    tuple(p["replica_nodes"]),
+                    tuple(p["isr_nodes"]),
+                )
+                for topic in admin.describe_topics(names)
+                for p in sorted(topic["partitions"], key=lambda p: p["partition_index"])
+            ]
+        except KafkaError as exc:
+            last = exc
+            time.sleep(0.5)
+        finally:
+            admin.close()
+    raise RuntimeError(f"no broker said who leads {', '.join(topics or ['the topics'])}: {last}")
 
 
 # -- who may do what on a broker with ACLs -------------------------------------------
@@ -545,9 +614,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "commands",
         nargs="+",
-        choices=["ensure", "list", "users", "acls", "migrate-owners"],
-        metavar="{ensure,list,users,acls,migrate-owners}",
-        help="create missing topics; list them; give the principals their SCRAM "
+        choices=["ensure", "list", "leaders", "users", "acls", "migrate-owners"],
+        metavar="{ensure,list,leaders,users,acls,migrate-owners}",
+        help="create missing topics; list them; say who leads each partition (of the "
+        "topics given with --topic, or all); give the principals their SCRAM "
         "credentials; make their ACLs those of TOPIC_OWNERS and TOPIC_READERS; split an "
         "older installation's complaints.lifecycle by owner (once)",
     )
@@ -557,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         help="migrate-owners: record the split even though the new topics hold events",
     )
     parser.add_argument("--bootstrap", help="default KAFKA_BOOTSTRAP_SERVERS")
+    parser.add_argument("--topic", action="append", default=[], help="leaders: this topic")
     parser.add_argument(
         "--secrets",
         type=Path,
@@ -581,6 +652,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(name)
             finally:
                 admin.close()
+        elif command == "leaders":
+            for state in leaders(settings, args.topic):
+                leader = state.leader if state.leader >= 0 else "none"
+                isr = ",".join(map(str, state.isr))
+                print(f"{state.topic} {state.partition} leader {leader} in-sync {isr}")
         elif command == "migrate-owners":
             ensure_topics(settings)
             try:
