@@ -37,7 +37,13 @@ def client_config(settings: Settings) -> dict[str, Any]:
     stops at its start rather than retrying for ever."""
     protocol = settings.kafka_security_protocol
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        # A cluster's brokers, however the list is spaced: any one of them that answers
+        # names the others.
+        "bootstrap_servers": [
+            server.strip()
+            for server in settings.kafka_bootstrap_servers.split(",")
+            if server.strip()
+        ],
         "security_protocol": protocol,
     }
     if protocol in _TLS:

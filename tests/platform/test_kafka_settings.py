@@ -46,6 +46,15 @@ def test_a_local_run_reaches_the_broker_on_plaintext_and_nothing_more() -> None:
     }
 
 
+def test_a_cluster_is_reached_through_each_of_its_brokers_however_the_list_is_spaced() -> None:
+    brokers = "127.0.0.1:19102, 127.0.0.1:19103 ,127.0.0.1:19104,"
+    assert client_config(Settings(kafka_bootstrap_servers=brokers))["bootstrap_servers"] == [
+        "127.0.0.1:19102",
+        "127.0.0.1:19103",
+        "127.0.0.1:19104",
+    ]
+
+
 def test_on_a_secured_broker_a_service_signs_in_as_itself_and_trusts_only_the_given_ca() -> None:
     config = client_config(secured())
     assert config == {
