@@ -50,7 +50,13 @@ KAFKA_IMAGE = "apache/kafka"
 POSTGRES_IMAGE = "postgres"
 KAFKA_SCRIPTS = K8S / "kafka"
 # Read by shared/topics.py, not by Settings.
-TOPIC_VARIABLES = {"LIFECYCLE_PARTITIONS", "SMS_PARTITIONS", "ANALYTICS_PARTITIONS"}
+TOPIC_VARIABLES = {
+    "LIFECYCLE_PARTITIONS",
+    "SMS_PARTITIONS",
+    "ANALYTICS_PARTITIONS",
+    "TOPIC_REPLICATION_FACTOR",
+    "TOPIC_MIN_INSYNC_REPLICAS",
+}
 # Read by the images of the trial infrastructure, not by the platform: Kafka's own scripts
 # (besides what broker.sh and access.sh read), and the postgres image's entry point.
 KAFKA_TOOL_VARIABLES = {"KAFKA_HEAP_OPTS", "LOG_DIR"}

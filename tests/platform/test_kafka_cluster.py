@@ -33,7 +33,7 @@ from shared.db import Database
 from shared.kafka import create_producer
 from shared.outbox import Outbox, OutboxRelay
 from shared.settings import Settings
-from shared.topics import dlq
+from shared.topics import dlq, topic_specs
 from tests.support.cluster import (
     Accounting,
     Cluster,
@@ -406,3 +406,30 @@ def test_the_accounting_passes_a_record_sent_twice_and_applied_once() -> None:
     )
     assert result.ok, result.problems()
     assert (result.on_topic, result.records, result.duplicates) == (2, 3, 0)
+
+
+# -- how the topics are replicated ---------------------------------------------------------
+
+
+def test_topics_for_a_cluster_of_three_keep_three_copies_and_acknowledge_on_two(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.delenv("TOPIC_MIN_INSYNC_REPLICAS", raising=False)
+    specs = topic_specs()
+    assert {s.replicas for s in specs} == {3}
+    assert {s.config["min.insync.replicas"] for s in specs} == {"2"}
+    assert all(s.config["retention.ms"] == "-1" for s in specs)
+
+
+def test_topics_for_one_broker_have_one_copy_and_no_in_sync_minimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TOPIC_REPLICATION_FACTOR", raising=False)
+    specs = topic_specs()
+    assert {s.replicas for s in specs} == {1}
+    assert not any("min.insync.replicas" in s.config for s in specs)
+    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("TOPIC_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(ValueError, match="TOPIC_MIN_INSYNC_REPLICAS=4"):
+        topic_specs()
