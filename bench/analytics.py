@@ -204,10 +204,15 @@ def queries(month: str, department: str) -> dict[str, Callable[[Any], Any]]:
 
 
 # The real labelled data the suggester is measured on. The incident reports' label is a
-# root cause; the hotline messages' is the category a message is filed under, so that
-# figure is about the same suggester as a category classifier, not about root causes.
+# root cause: read from the symptom alone (what a customer's account holds), then with
+# the written cause analysis as the resolution (what the replier and QA hold when they
+# choose the cause). The hotline messages' label is the category a message is filed
+# under, so that figure is about the same suggester as a category classifier.
 SUGGESTION_DATA = {
-    "IT incidents → 形成原因 (root cause)": "ict_root_causes",
+    "IT incidents, symptom alone → 形成原因 (root cause)": "ict_root_causes",
+    "IT incidents, symptom + written analysis → 形成原因 (root cause)": (
+        "ict_root_causes_with_analysis"
+    ),
     "hotline messages → 一级分类 (category, not root cause)": "gov_categories",
 }
 
@@ -221,7 +226,9 @@ def suggestion_reports() -> dict[str, Any]:
     for name, loader in SUGGESTION_DATA.items():
         data = getattr(datasets, loader)()
         try:
-            reports[name] = evaluation.evaluate(data.texts, data.labels, data.categories)
+            reports[name] = evaluation.evaluate(
+                data.texts, data.labels, data.categories, resolutions=data.resolutions
+            )
         except evaluation.FoldsUnfit as exc:
             reports[name] = str(exc)
     return reports

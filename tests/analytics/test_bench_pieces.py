@@ -43,7 +43,7 @@ def test_the_rebuild_stream_is_events_the_worker_understands() -> None:
 
 def test_suggestion_figures_name_the_suggester_and_both_baselines_per_data_set() -> None:
     figures = list(bench.suggestion_figures())
-    assert len(figures) == 2 * 10
+    assert len(figures) == 3 * 10
     assert {f.bench for f in figures} == {"analytics"}
     by_name = {f.name: f for f in figures}
     for data in bench.SUGGESTION_DATA:
@@ -51,16 +51,20 @@ def test_suggestion_figures_name_the_suggester_and_both_baselines_per_data_set()
             assert f"{who} macro-F1, {data}" in by_name
             assert "over the folds" in by_name[f"{who} accuracy, {data}"].note
         assert f"suggester precision where it answers, {data}" in by_name
-    it = "IT incidents → 形成原因 (root cause)"
-    assert by_name[f"suggestions offered, {it}"].value == 0.0
-    assert by_name[f"suggester accuracy, {it}"].value < by_name[f"majority accuracy, {it}"].value
+    symptom, analysed, _ = bench.SUGGESTION_DATA
+    assert by_name[f"suggestions offered, {symptom}"].value == 0.0
+    assert (
+        by_name[f"suggester accuracy, {symptom}"].value
+        < by_name[f"majority accuracy, {symptom}"].value
+    )
+    assert by_name[f"suggestions offered, {analysed}"].value == 1.0
 
 
 def test_folds_that_fail_the_integrity_check_print_no_figure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     reports = bench.suggestion_reports()
-    it, hotline = list(reports)
+    it, _, hotline = list(reports)
     report = reports[it]
     # Move one row of a group with copies into another fold: the group spans two folds.
     copied = next(g for g in set(report.groups) if report.groups.count(g) > 1)

@@ -148,7 +148,8 @@ def test_an_evaluation_on_leaking_folds_is_refused_before_any_figure(
 
 # --- the figures on the real data --------------------------------------------------------
 
-IT = "IT incidents → 形成原因 (root cause)"
+IT = "IT incidents, symptom alone → 形成原因 (root cause)"
+IT_ANALYSED = "IT incidents, symptom + written analysis → 形成原因 (root cause)"
 HOTLINE = "hotline messages → 一级分类 (category, not root cause)"
 
 
@@ -157,22 +158,42 @@ def figures() -> dict[str, dict[str, Any]]:
     return {name: report.figures() for name, report in bench.suggestion_reports().items()}
 
 
-def test_on_it_incident_reports_the_root_cause_suggester_is_no_better_than_guessing(
+def test_from_the_symptom_alone_the_root_cause_suggester_is_never_offered(
     figures: dict[str, dict[str, Any]],
 ) -> None:
-    """Measured honestly, a symptom does not tell its root cause: the suggester is right
-    less often than always answering the commonest cause, abstains on nearly all, and
+    """Measured honestly, a symptom does not tell its root cause: answering every
+    report, the suggester is right less often than always answering the commonest
+    cause; it finds no confidence from which its answers are right 80% of the time, and
     a centre with this history is not offered suggestions. (On the old split, with
-    copies on both sides, it scored 0.75 against 0.70.)"""
+    copies on both sides, the old suggester scored 0.75 against 0.70.)"""
     f = figures[IT]
     assert (f["rows"], f["groups"], f["classes"]) == (964, 734, 5)
     model, majority, keyword = (f[k]["accuracy"]["mean"] for k in ("model", "majority", "keyword"))
-    assert model == pytest.approx(0.66, abs=0.03) and majority == pytest.approx(0.70, abs=0.01)
-    assert keyword == pytest.approx(0.58, abs=0.03)  # 0.67 when copies leak
+    assert majority == pytest.approx(0.70, abs=0.01) and keyword == pytest.approx(0.58, abs=0.03)
     assert model < majority
-    assert f["model"]["macro_f1"]["mean"] == pytest.approx(0.27, abs=0.04)
-    assert f["abstaining"]["coverage"]["mean"] <= 0.10  # 0.18 when copies leak
-    assert not f["offered"] and "no better than the commonest cause" in f["reason"]
+    assert f["model"]["macro_f1"]["mean"] < 0.35
+    assert f["abstaining"]["coverage"]["mean"] <= 0.05
+    assert not f["offered"]
+
+
+def test_with_the_written_analysis_it_answers_most_reports_and_is_right_80_percent_there(
+    figures: dict[str, dict[str, Any]],
+) -> None:
+    """What the replier and QA hold when they choose a cause: the department's account of
+    what it found. There the suggester abstains on the reports it is unsure of, and on
+    those it answers it is right at least 80% of the time, with a macro-F1 of at least
+    0.45, significantly more often than the commonest cause and word matching on the
+    same reports; copies of a symptom or of an analysis are kept in one fold."""
+    f = figures[IT_ANALYSED]
+    assert (f["rows"], f["classes"]) == (964, 5) and f["groups"] < 734
+    where = f["abstaining"]
+    assert where["coverage"]["mean"] >= 0.6
+    assert where["precision"] >= 0.8 and where["macro_f1"] >= 0.45
+    assert where["precision"] > where["majority"]["precision"] + 0.05
+    assert where["precision"] > where["keyword"]["precision"] + 0.05
+    assert where["majority"]["p_value"] < 0.001 and where["keyword"]["p_value"] < 0.001
+    assert f["model"]["macro_f1"]["mean"] > f["keyword"]["macro_f1"]["mean"] + 0.1
+    assert f["offered"]
 
 
 def test_on_hotline_messages_the_suggester_files_the_category_better_than_both_baselines(
@@ -181,11 +202,11 @@ def test_on_hotline_messages_the_suggester_files_the_category_better_than_both_b
     f = figures[HOTLINE]
     assert f["classes"] == 7
     model, majority, keyword = (f[k]["macro_f1"]["mean"] for k in ("model", "majority", "keyword"))
-    assert model == pytest.approx(0.78, abs=0.04)
+    assert model == pytest.approx(0.80, abs=0.04)
     assert model > keyword + 0.1 and model > majority + 0.5
     assert f["model"]["accuracy"]["mean"] > f["keyword"]["accuracy"]["mean"] + 0.1
     where = f["abstaining"]
-    assert where["coverage"]["mean"] > 0.75 and where["precision"] >= 0.78
+    assert where["coverage"]["mean"] > 0.75 and where["precision"] >= 0.8
     assert where["macro_f1"] > 0.75
     assert where["keyword"]["p_value"] < 0.001 and where["majority"]["p_value"] < 0.001
     assert f["offered"]
@@ -200,21 +221,30 @@ def test_copies_on_both_sides_flatter_the_figures() -> None:
     ).figures()
     honest = bench.suggestion_reports()[IT].figures()
     assert leaky["keyword"]["accuracy"]["mean"] > honest["keyword"]["accuracy"]["mean"] + 0.05
-    assert leaky["abstaining"]["coverage"]["mean"] > 2 * honest["abstaining"]["coverage"]["mean"]
+    assert leaky["model"]["macro_f1"]["mean"] > honest["model"]["macro_f1"]["mean"] + 0.03
 
 
 # --- choosing on training data, and the switch ---------------------------------------------
 
 
-def test_the_threshold_is_the_lowest_from_which_answers_are_right_often_enough() -> None:
-    truth = ["a"] * 20
-    predicted = ["a"] * 12 + ["b"] * 2 + ["a"] * 6
-    probability = [0.99 - i * 0.01 for i in range(20)]
-    # Top 12 all right; the 13th and 14th wrong (12/14 = 0.857), then right again up to
-    # 18/20 = 0.9 at the lowest.
-    assert suggest_threshold(truth, predicted, probability, 0.9) == (probability[19], 20)
-    assert suggest_threshold(truth, predicted, probability, 0.95) == (probability[11], 12)
-    assert suggest_threshold(truth[:8], predicted[:8], probability[:8], 0.5) == (None, 0)
+def test_the_threshold_is_the_lowest_from_which_answers_are_surely_right_often_enough() -> None:
+    """Surely: the precision's 95% lower bound, not the bare ratio, must reach the
+    target, so a threshold chosen on the training folds still holds on complaints it
+    never saw. 18 right of 20 is 90%, but could well be 74% on the next 20."""
+    assert evaluation.lower_bound(18, 20) == pytest.approx(0.738, abs=0.001)
+    assert evaluation.lower_bound(180, 200) == pytest.approx(0.860, abs=0.001)
+    truth = ["a"] * 200
+    predicted = ["a"] * 120 + ["b"] * 20 + ["a"] * 60
+    probability = [0.999 - i * 0.001 for i in range(200)]
+    # The top 120 all right (bound 0.978, 0.964 with one wrong); 180 of 200 (0.86).
+    assert suggest_threshold(truth, predicted, probability, 0.85) == (probability[199], 200)
+    assert suggest_threshold(truth, predicted, probability, 0.97) == (probability[119], 120)
+    # Ten of ten right is not yet sure of 80%; twelve of twelve is.
+    assert suggest_threshold(truth[:10], predicted[:10], probability[:10], 0.8) == (None, 0)
+    assert suggest_threshold(truth[:12], predicted[:12], probability[:12], 0.8) == (
+        probability[11],
+        12,
+    )
 
 
 def suggest_threshold(
@@ -223,15 +253,36 @@ def suggest_threshold(
     return evaluation.pick_threshold(truth, predicted, probability, target=target)
 
 
-def test_every_setting_gives_the_same_answers_shared_or_learned_alone() -> None:
+def test_every_setting_gives_the_same_answers_encoded_once_or_learned_alone() -> None:
     data = datasets.gov_categories()
-    docs = [suggest.features(t) for t in data.texts[:120]]
+    docs = [suggest.features(t, c) for t, c in zip(data.texts[:120], ["a", "b"] * 60, strict=True)]
     labels = data.labels[:120]
-    tally = suggest.Tally.of(docs[:100], labels[:100])
-    shared = evaluation.held_out(tally, docs[100:], suggest.SETTINGS)
+    encoder = suggest.Encoder(docs[:100])
+    rows, held = encoder.rows(docs[:100]), encoder.rows(docs[100:])
     for setting in suggest.SETTINGS:
+        shared = suggest.Suggester(setting).fit(
+            docs[:100], labels[:100], encoder=encoder, rows=rows
+        )
         alone = suggest.Suggester(setting).fit(docs[:100], labels[:100])
-        assert shared[setting] == [alone.confident(d) for d in docs[100:]], setting
+        assert shared.confident_many(docs[100:], rows=held) == [
+            alone.confident(d) for d in docs[100:]
+        ], setting
+
+
+def test_copies_of_a_resolution_link_complaints_and_stock_phrases_do_not() -> None:
+    texts = ["宽带断网三天", "营业厅排队两小时", "账单多扣三十元", "短信收不到验证码", "话费不对"]
+    resolutions = [
+        "经核实为小区光交箱光猫批量故障，已安排装维人员上门更换光猫并测试恢复",
+        "经核实为小区光交箱光猫批量故障，已安排装维人员上门更换光猫并测试恢复。",  # a copy
+        None,
+        "已处理",
+        "已处理",  # the same stock phrase: not a copy of a complaint
+    ]
+    groups = evaluation.linked_groups(texts, resolutions)
+    assert groups[0] == groups[1]
+    assert len({groups[1], groups[2], groups[3], groups[4]}) == 4
+    # Identical complaint texts are one group, however short.
+    assert len(set(evaluation.linked_groups(["同一条投诉"] * 3, ["已处理"] * 3))) == 1
 
 
 def test_a_centre_whose_tags_follow_the_text_is_offered_suggestions_and_random_tags_are_not() -> (

@@ -111,13 +111,20 @@ def tagged_centre(causes: list[RootCause]) -> tuple[Story, list[str]]:
     return s, data.texts[len(causes) :]
 
 
-def ask(analytics: Analytics, s: Story, name: str, text: str) -> dict[str, Any]:
+def ask(
+    analytics: Analytics, s: Story, name: str, text: str, resolution: str = "已处理"
+) -> dict[str, Any]:
+    """A new complaint, and the suggestion for the resolution its replier is writing."""
     s.received(name, bj(3, 30, 9), category="service", phone=P1, description=text[:600])
     load(analytics.env.db, s.events[-2:])
-    answer: dict[str, Any] = analytics.get(
-        f"/analytics/complaints/{s.complaints[name].id}/root-cause/suggestion"
+    answer = analytics.client.post(
+        f"/analytics/complaints/{s.complaints[name].id}/root-cause/suggestion",
+        json={"resolution": resolution},
+        headers=analytics.supervisor,
     )
-    return answer
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
 
 
 def test_root_cause_suggestions_learn_from_tagged_complaints(analytics: Analytics) -> None:
@@ -142,6 +149,33 @@ def test_root_cause_suggestions_learn_from_tagged_complaints(analytics: Analytic
         "/analytics/complaints/nope/root-cause/suggestion", headers=analytics.supervisor
     )
     assert missing.status_code == 404
+
+
+def test_a_suggestion_waits_for_the_resolution_and_then_reads_the_one_on_record(
+    analytics: Analytics,
+) -> None:
+    """From a customer's account alone a root cause cannot be told: before anything is
+    written the answer says so; once the department has replied, the recorded
+    resolution is read; a draft may be sent meanwhile (nothing is stored), but not an
+    empty one, and not by the client's viewer."""
+    data = datasets.gov_categories()
+    s, _ = tagged_centre([CAUSE_OF[label] for label in data.labels[:TAGGED]])
+    s.received("NEW", bj(3, 30, 9), category="service", phone=P1,
+               description="小区物业乱收停车费，业主多次反映无果")  # fmt: skip
+    load(analytics.env.db, s.events)
+    path = f"/analytics/complaints/{s.complaints['NEW'].id}/root-cause/suggestion"
+    before = analytics.get(path)
+    assert before["offered"] is True and before["suggestion"] is None
+    assert before["reason"].startswith("waiting for the resolution")
+    empty = analytics.client.post(path, json={"resolution": ""}, headers=analytics.supervisor)
+    assert empty.status_code == 422 and "resolution" in empty.text
+    viewer = analytics.client.post(path, json={"resolution": "已处理"}, headers=analytics.viewer)
+    assert viewer.status_code == 403
+    s.act("NEW", "replied", "resolve", bj(3, 30, 15), to="replied", stage="follow_up",
+          root_cause=RootCause.MANAGEMENT.value, resolution="已督促物业整改停车收费")  # fmt: skip
+    load(analytics.env.db, s.events[-1:])
+    after = analytics.get(path)
+    assert after["suggestion"]["root_cause"] == RootCause.MANAGEMENT.value, after
 
 
 def test_suggestions_are_off_where_the_centres_own_tags_do_not_support_them(

@@ -437,6 +437,17 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
         ok=409,
         other_department=404,
     ),
+    ("POST", "/analytics/complaints/{complaint_id}/root-cause/suggestion"): Endpoint(
+        # From the resolution being written: those who write one or check it.
+        _READERS - {"viewer"},
+        send(
+            "POST",
+            "/analytics/complaints/{complaint_id}/root-cause/suggestion",
+            {"resolution": "核实为计费系统升级错误，已退还多扣费用"},
+        ),
+        ok=409,
+        other_department=404,
+    ),
     ("GET", "/analytics/filters"): Endpoint(_READERS, get("/analytics/filters")),
     ("GET", "/analytics/spikes"): Endpoint(_READERS, get("/analytics/spikes", **_MARCH)),
     ("GET", "/analytics/hotspots"): Endpoint(_READERS, get("/analytics/hotspots", **_MARCH)),

@@ -5,9 +5,11 @@ suggestion preselected only when there is one."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from services.workbench.complaints.flows import (
     complaint_page,
     keywords,
     registration_body,
+    suggest_from_draft,
 )
 from services.workbench.config import WorkbenchConfig
 from services.workbench.pages import STATIC, TEMPLATES, Labels, env
@@ -220,6 +223,56 @@ def _clerk_page(analytics_says: dict[str, object] | None) -> tuple[ComplaintPage
         RootCause=RootCause,
     )
     return page, html
+
+
+def _drafted(analytics_says: dict[str, object] | None, draft: str) -> tuple[list[Any], str]:
+    """The reply form after the clerk pressed "suggest a root cause" with this draft:
+    what analytics was sent, and the form as rendered."""
+    sent: list[Any] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        if analytics_says is None:
+            return httpx.Response(409, json={"error": "conflict", "message": "only 3 tagged"})
+        return httpx.Response(200, json=analytics_says)
+
+    apis = Apis(CONFIG, transport=httpx.MockTransport(answer))
+    user = User("s", "B07", "陈会计", Role.DEPARTMENT, "billing", "token", "csrf")
+    page = ComplaintPage(state={"id": "C1"}, registered=None, history=[], notes=[], feedback=[])
+    try:
+        suggest_from_draft(apis, user, page, draft)
+    finally:
+        apis.close()
+    labels = Labels("zh-CN", CONFIG)
+    html = env.from_string(
+        '{% from "_actions.html" import resolution_fields with context %}'
+        "{{ resolution_fields(c, page, 'reply') }}"
+    ).render(
+        c={"nature": "genuine"},
+        page=page,
+        tr=labels.tr,
+        word=labels.word,
+        lang="zh-CN",
+        RootCause=RootCause,
+    )
+    return sent, html
+
+
+def test_a_clerk_asks_for_a_root_cause_from_the_resolution_being_written() -> None:
+    """The draft goes to analytics, comes back in the form with the cause it reads there
+    preselected; when analytics names none the clerk reads why; an empty draft is not
+    sent at all."""
+    draft = "核实为计费系统升级错误，已退还多扣的30元"
+    sent, html = _drafted(SUGGESTED, draft)
+    assert sent == [{"resolution": draft}]
+    assert draft in html and re.search(r'<option value="system" selected>', html)
+    assert 'data-test="suggestion"' in html
+    sent, html = _drafted(NOT_CONFIDENT, draft)
+    assert draft in html and "selected" not in html and "not confident" in html
+    sent, html = _drafted(None, draft)
+    assert "only 3 tagged" in html and "selected" not in html
+    sent, html = _drafted(SUGGESTED, "  ")
+    assert sent == [] and "write the resolution first" in html
 
 
 def test_the_replier_gets_analytics_suggestion_preselected_only_when_there_is_one() -> None:

@@ -171,6 +171,16 @@ class RootCauseUpdate(BaseModel):
     note: str | None = Field(default=None, max_length=2000, description="why QA changed it")
 
 
+class SuggestionDraft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="the resolution being written: what the department found and did",
+    )
+
+
 class RootCauseRead(BaseModel):
     complaint_id: str
     reference: str

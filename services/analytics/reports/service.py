@@ -676,7 +676,7 @@ def tagged(session: Session, *, limit: int = 50_000) -> list[Any]:
     c = facts.c
     return list(
         session.execute(
-            select(c.description, c.category, c.root_cause)
+            select(c.description, c.category, c.resolution, c.root_cause)
             .where(c.root_cause.is_not(None), c.description.is_not(None))
             .order_by(c.registered_at.desc())
             .limit(limit)

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from services.analytics.config import get_config
 from services.analytics.facts import flows
 from services.analytics.facts import service as service_facts
-from services.analytics.facts.models import RootCauseRead, RootCauseUpdate
+from services.analytics.facts.models import RootCauseRead, RootCauseUpdate, SuggestionDraft
 from services.analytics.reports import department as department_report
 from services.analytics.reports import render, service
 from services.analytics.reports.spikes import find_spikes
@@ -42,10 +42,13 @@ READERS = (
 # Lists of customers are for the centre's own staff, not for a department or a client.
 CENTRE = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.QA, Role.ADMIN)
 REVISERS = (Role.QA, Role.ADMIN)
+# Those who write a resolution and choose its root cause, or check it.
+WRITERS = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.QA, Role.ADMIN)
 
 Reader = Annotated[Principal, require_roles(*READERS)]
 CentreStaff = Annotated[Principal, require_roles(*CENTRE)]
 Reviser = Annotated[Principal, require_roles(*REVISERS)]
+Writer = Annotated[Principal, require_roles(*WRITERS)]
 From = Annotated[IsoDate | None, Query(alias="from", description="first day (local), YYYY-MM-DD")]
 To = Annotated[
     IsoDate | None, Query(alias="to", description="last day (local), inclusive; default today")
@@ -542,6 +545,7 @@ def _learned(request: Request, db: Database) -> evaluation.Learned:
             [r.description for r in rows],
             [r.root_cause for r in rows],
             [r.category for r in rows],
+            [r.resolution for r in rows],
         )
         learned.trained_on = count
         state.suggester = learned
@@ -550,10 +554,15 @@ def _learned(request: Request, db: Database) -> evaluation.Learned:
         _learning.release()
 
 
+SUGGESTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "too few complaints have a root cause to learn from"}
+}
+
+
 @router.get(
     "/complaints/{complaint_id}/root-cause/suggestion",
     summary="The likely root cause of a complaint, learned from those already tagged",
-    responses={409: {"description": "too few complaints have a root cause to learn from"}},
+    responses=SUGGESTION_RESPONSES,
 )
 def get_root_cause_suggestion(
     request: Request, db: Db, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
@@ -561,8 +570,33 @@ def get_root_cause_suggestion(
     """A suggestion only where it has earned one: when, measured on the centre's own
     tagged complaints (near duplicates kept on one side of every split), it is right
     more often than the commonest cause and than word matching on the complaints it
-    answers, and only when it is confident about this one. Otherwise `suggestion` is
-    null and `reason` says why; `evaluation` holds the figures either way."""
+    answers, only once the complaint has a written resolution (the suggester reads what
+    the department found: from a customer's account alone it cannot tell a root cause)
+    and only when it is confident about this one. Otherwise `suggestion` is null and
+    `reason` says why; `evaluation` holds the figures either way."""
+    return _suggestion(request, db, principal, complaint_id, None)
+
+
+@router.post(
+    "/complaints/{complaint_id}/root-cause/suggestion",
+    summary="The likely root cause of a complaint from the resolution being written",
+    responses=SUGGESTION_RESPONSES,
+)
+def post_root_cause_suggestion(
+    request: Request,
+    db: Db,
+    principal: Writer,
+    complaint_id: Annotated[str, Path(max_length=64)],
+    draft: SuggestionDraft,
+) -> dict[str, Any]:
+    """As GET, from the resolution the replier is writing rather than the one on
+    record: nothing is stored."""
+    return _suggestion(request, db, principal, complaint_id, draft.resolution)
+
+
+def _suggestion(
+    request: Request, db: Database, principal: Principal, complaint_id: str, draft: str | None
+) -> dict[str, Any]:
     with db.read() as session:
         fact = service_facts.find_fact(session, complaint_id)
     department = own(principal)
@@ -584,8 +618,19 @@ def get_root_cause_suggestion(
     if model is None:
         answer["reason"] = f"suggestions are off: {learned.reason}"
         return answer
+    resolution: str = draft if draft is not None else (fact.get("resolution") or "")
+    if not resolution.strip():
+        answer["reason"] = (
+            "waiting for the resolution: the suggestion reads what the department found "
+            "(write it, then ask)"
+        )
+        return answer
     # The words it names come from the text: masked, as every reader of analytics sees it.
-    doc = suggest.features(mask_text(fact["description"], names=names), fact["category"])
+    doc = suggest.features(
+        mask_text(fact["description"], names=names),
+        fact["category"],
+        mask_text(resolution, names=names),
+    )
     _, confidence = model.confident(doc)
     best = model.suggest(doc, top=1)[0]
     if not model.answers(confidence):

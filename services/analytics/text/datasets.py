@@ -29,6 +29,9 @@ class Labelled:
     texts: list[str]
     labels: list[str]
     categories: list[str | None]
+    # What the department wrote once it knew: on the incident reports the cause analysis
+    # (原因分析), the nearest thing they hold to a department's reply.
+    resolutions: list[str | None] | None = None
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -40,10 +43,11 @@ def _flat(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
-def ict_root_causes(min_per_class: int = 5) -> Labelled:
+def ict_root_causes(min_per_class: int = 5, *, with_analysis: bool = False) -> Labelled:
     """State-grid IT incidents: symptom (问题现象) → root cause (形成原因); the anomaly
-    type (异常类型) plays the complaint category. Reports without a stated cause, and
-    causes seen fewer than `min_per_class` times, are left out."""
+    type (异常类型) plays the complaint category, and with `with_analysis` the written
+    cause analysis (原因分析) the resolution. Reports without a stated cause, and causes
+    seen fewer than `min_per_class` times, are left out."""
     rows = []
     for row in _rows(ICT):
         cause = (row.get("形成原因") or "").strip()
@@ -52,10 +56,21 @@ def ict_root_causes(min_per_class: int = 5) -> Labelled:
         if cause in ICT_NO_CAUSE or not text:
             continue
         kind = (row.get("异常类型") or "").strip()
-        rows.append((text, cause, kind if kind not in ICT_NO_CAUSE else None))
-    kept = Counter(cause for _, cause, _ in rows)
+        analysis = _flat(row.get("原因分析")) or None
+        rows.append((text, cause, kind if kind not in ICT_NO_CAUSE else None, analysis))
+    kept = Counter(r[1] for r in rows)
     rows = [r for r in rows if kept[r[1]] >= min_per_class]
-    return Labelled([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    return Labelled(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows] if with_analysis else None,
+    )
+
+
+def ict_root_causes_with_analysis() -> Labelled:
+    """The incident reports with their written cause analysis as the resolution."""
+    return ict_root_causes(with_analysis=True)
 
 
 def gov_categories() -> Labelled:

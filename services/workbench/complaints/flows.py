@@ -31,6 +31,8 @@ ACTION_FIELDS = (
 )
 # What the workbench offers as a form: the lifecycle's own and the worker's are not.
 OFFERED = tuple(a for a in Action if a not in (Action.ASSIGN, Action.HAND_OVER, Action.FEEDBACK))
+# The actions whose form carries a resolution and its root cause.
+WITH_RESOLUTION = (Action.RESOLVE, Action.REPLY, Action.CLOSE)
 
 
 def action_body(action: Action, form: Any, config: WorkbenchConfig) -> dict[str, Any]:
@@ -71,6 +73,10 @@ class ComplaintPage:
     departments: list[dict[str, Any]] = field(default_factory=list)
     duty_managers: list[dict[str, Any]] = field(default_factory=list)
     suggestion: dict[str, Any] | None = None  # root_cause, probability, because_of
+    # Why analytics named no cause, when the replier asked from their draft.
+    suggestion_reason: str | None = None
+    # The resolution being written, kept when the page comes back with a suggestion.
+    draft_resolution: str | None = None
     root_cause: dict[str, Any] | None = None
     instructions: str | None = None
 
@@ -147,14 +153,38 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
                 "analytics", f"/analytics/complaints/{cid}/root-cause/suggestion", token
             )
         )
-        # Analytics names a cause only when it is confident and its suggestions beat
-        # guessing on the centre's own history; otherwise nothing is preselected.
+        # Analytics names a cause only when the complaint has a resolution, it is
+        # confident and its suggestions beat guessing on the centre's own history;
+        # otherwise nothing is preselected.
         page.suggestion = (answer or {}).get("suggestion")
     if user.role in (Role.QA, Role.ADMIN):
         page.root_cause = _quiet(
             lambda: apis.get("analytics", f"/analytics/complaints/{cid}/root-cause", token)
         )
     return page
+
+
+def suggest_from_draft(apis: Apis, user: User, page: ComplaintPage, resolution: str) -> None:
+    """Analytics' root cause for the resolution the replier is writing, on the page with
+    the draft kept (nothing is stored); why there is none when it names none."""
+    page.draft_resolution = resolution
+    if not resolution.strip():
+        page.suggestion = None
+        page.suggestion_reason = "write the resolution first: the suggestion reads it"
+        return
+    cid = page.state["id"]
+    try:
+        answer = apis.post(
+            "analytics",
+            f"/analytics/complaints/{cid}/root-cause/suggestion",
+            user.token,
+            {"resolution": resolution},
+        )
+    except Refused as exc:
+        page.suggestion, page.suggestion_reason = None, exc.message
+        return
+    page.suggestion = answer.get("suggestion")
+    page.suggestion_reason = None if page.suggestion else answer.get("reason")
 
 
 # --- registration ---------------------------------------------------------------------

@@ -142,8 +142,11 @@ def _complaint_page(
     error: str | None = None,
     failed: str | None = None,
     status: int = 200,
+    draft_resolution: str | None = None,
 ) -> Response:
     page = flows.complaint_page(apis, user, complaint_id)
+    if draft_resolution is not None:
+        flows.suggest_from_draft(apis, user, page, draft_resolution)
     return render(
         request,
         "complaint.html",
@@ -180,7 +183,21 @@ async def act(
         return _complaint_page(
             request, config, apis, user, complaint_id, error=f"no action {action!r}", status=404
         )
-    body = flows.action_body(chosen, await request.form(), config)
+    form = await request.form()
+    draft = str(form.get("resolution") or "").strip()
+    if form.get("suggest") and chosen in flows.WITH_RESOLUTION:
+        # "Suggest a root cause": the same form back, the resolution kept, the cause
+        # analytics reads in it preselected; nothing is sent to escalation.
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            failed=chosen.api_name,
+            draft_resolution=draft[:4000],
+        )
+    body = flows.action_body(chosen, form, config)
     try:
         apis.post(
             "escalation", f"/complaints/{complaint_id}/actions/{chosen.api_name}", user.token, body
