@@ -455,9 +455,10 @@ class Report:
         truth, mine = self.pooled("model")
         if not truth:
             return False, (
-                "never confident: the thresholds chosen on the training folds (right "
-                f"{TARGET_PRECISION:.0%} of the time over {MIN_ANSWERED} or more complaints) "
-                "let it answer none of the complaints it was tested on"
+                "never confident: the thresholds chosen on the training folds (surely right "
+                f"{TARGET_PRECISION:.0%} of the time, by the 95% lower bound, over "
+                f"{MIN_ANSWERED} or more complaints) let it answer none of the complaints "
+                "it was tested on"
             )
         said = (
             f"where it answers ({len(truth)} of {self.rows} complaints) it is right "
