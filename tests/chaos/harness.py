@@ -146,8 +146,8 @@ class Profile:
     # `dev` trusts the provider to recognise a resend (this one does not).
     provider: str = "twilio"
     # Shares of sends the provider takes but answers late, or never (connection cut).
-    late_share: float = 0.05
-    drop_share: float = 0.05
+    late_share: float = 0.1
+    drop_share: float = 0.1
     load_seconds: float = 0.0  # with no rounds of kills: how long new complaints start
 
     def env(self) -> dict[str, str]:
