@@ -4,6 +4,7 @@
 #   scripts/postgres.sh install   install PostgreSQL from Debian's packages if missing
 #   scripts/postgres.sh start     initialise once, start, create the role and database
 #   scripts/postgres.sh stop      fast shutdown
+#   scripts/postgres.sh kill      kill -9 the server, for crash tests (`start` recovers it)
 #   scripts/postgres.sh status
 #   scripts/postgres.sh reset     stop and delete this stack's data
 #   scripts/postgres.sh url       print the DATABASE_URL for this stack
@@ -119,14 +120,39 @@ stop() {
   fi
 }
 
+# kill -9 of the postmaster, as a crash would; its backends notice and exit (any still
+# there after 10 s are killed too), so that `start` finds the port and shared memory free
+# and recovers from the write-ahead log.
+crash() {
+  local pid children
+  pid="$(head -n 1 "$PG_DIR/postmaster.pid" 2>/dev/null)" || true
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    log "PostgreSQL is not running"
+    return 0
+  fi
+  children="$(pgrep -P "$pid" || true)"
+  kill -KILL "$pid"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    local alive=""
+    for c in $pid $children; do kill -0 "$c" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && { log "PostgreSQL killed (pid $pid)"; return 0; }
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -KILL $children 2>/dev/null || true
+  log "PostgreSQL killed (pid $pid; its backends too)"
+}
+
 case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
+  kill) crash ;;
   status) if is_running; then echo "PostgreSQL running on 127.0.0.1:$PG_PORT"; else echo "PostgreSQL not running"; exit 3; fi ;;
   reset) if bindir >/dev/null; then stop; fi; rm -rf "$PG_DIR" "$LOG_FILE"; log "PostgreSQL data for stack '$STACK' removed" ;;
   url) echo "$PG_URL" ;;
   super-url) echo "$PG_SUPER_URL" ;;
   psql) shift; PGPASSWORD="$PG_PASSWORD" exec psql -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" "$PG_DB" "$@" ;;
-  *) echo "usage: $0 install|start|stop|status|reset|url|super-url|psql" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|kill|status|reset|url|super-url|psql" >&2; exit 2 ;;
 esac

@@ -111,6 +111,14 @@ class NotifyConfig(BaseSettings):
     gateway_keep: int = Field(default=10_000, ge=10)
     # Seconds before the gateway reports a message delivered.
     gateway_delivery_delay: float = Field(default=0.2, ge=0)
+    # Whether the gateway recognises a resend by its Idempotency-Key. Twilio and Jasmin
+    # do not: off, the gateway sends every request it takes, as they would.
+    gateway_deduplicate: bool = True
+    # Shares of sends the gateway takes (and delivers) but answers after notify's own
+    # http_timeout_seconds, or not at all (the connection cut): the answers a sender
+    # must not take for "not sent".
+    gateway_late_share: float = Field(default=0.0, ge=0, le=1)
+    gateway_drop_share: float = Field(default=0.0, ge=0, le=1)
 
     @field_validator("sms_allowed_countries", mode="before")
     @classmethod

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from services.intake.handlers import handlers
+from shared.consumer import NotYet, _waiting
 from shared.contracts import SMS_INBOUND, SmsInbound
 from shared.events import SYSTEM, Event, registry
+from shared.topics import COMPLAINTS_LIFECYCLE
 from tests.intake.conftest import Intake
 from tests.intake.test_feedback_and_notes import _lifecycle
 
@@ -64,6 +66,23 @@ def test_a_customers_2_to_the_reply_is_recorded_as_unsatisfied_feedback_from_sms
     assert event["actor"] == {"id": "customer", "role": "customer"}
     listed = intake.client.get(f"/complaints/{c['id']}/feedback", headers=intake.agent).json()
     assert [(f["result"], f["source"]) for f in listed] == [("unsatisfied", "sms")]
+
+
+def test_a_verdict_read_before_the_reply_it_answers_waits_and_is_then_the_verdict(
+    intake: Intake,
+) -> None:
+    """The customer answered the question faster than the read copy heard of the reply
+    (intake's worker behind on escalation's topic, or down): under its consumer the SMS
+    waits until that topic is read, and counts as the verdict, not as a message."""
+    c = intake.register().json()
+    _lifecycle(intake, c["id"], c["reference"], 3, "in_progress", department_id="billing")
+    with _waiting(True), pytest.raises(NotYet) as waited:
+        _texts(intake, c["id"], "1", intent="satisfied")
+    assert waited.value.topic == COMPLAINTS_LIFECYCLE
+    assert intake.client.get(f"/complaints/{c['id']}/notes", headers=intake.agent).json() == []
+    _lifecycle(intake, c["id"], c["reference"], 4, "replied", department_id="billing")
+    with _waiting(True):
+        assert _texts(intake, c["id"], "1", intent="satisfied") == ["complaint.feedback_received"]
 
 
 def test_a_satisfied_1_after_the_complaint_was_closed_is_kept_as_the_customers_message(

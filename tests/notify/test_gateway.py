@@ -4,6 +4,7 @@ credentials, recognises a resend by its key, shows its page, and can be told to 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -68,7 +69,7 @@ def test_a_resend_with_the_same_key_is_the_same_message(gateway: TestClient) -> 
 def test_told_to_fail_it_fails_that_many_sends(gateway: TestClient) -> None:
     gateway.post("/api/faults", json={"fail_next": 2, "status": 429})
     assert [send(gateway).status_code for _ in range(3)] == [429, 429, 201]
-    assert gateway.get("/api/stats").json() == {"messages": 1, "sends": 3}
+    assert gateway.get("/api/stats").json() == {"messages": 1, "sends": 3, "lookups": 0}
 
 
 def test_a_reply_notify_cannot_take_is_reported(gateway: TestClient) -> None:
@@ -77,3 +78,33 @@ def test_a_reply_notify_cannot_take_is_reported(gateway: TestClient) -> None:
     assert answer.json()["error"] == "notify_unreachable"
     bad = gateway.post("/api/reply", json={"from": "139", "text": "1"})
     assert bad.status_code == 422
+
+
+def test_set_not_to_deduplicate_it_sends_a_resend_again_as_twilio_does() -> None:
+    config = notify_config(gateway_notify_url="http://127.0.0.1:9", gateway_deduplicate=False)
+    with TestClient(create_app(config)) as gateway:
+        first = send(gateway, headers={"Idempotency-Key": "m-1"}).json()
+        again = send(gateway, headers={"Idempotency-Key": "m-1"}).json()
+        assert first["sid"] != again["sid"]
+        assert len(gateway.get("/api/messages").json()["messages"]) == 2
+
+
+def test_its_list_finds_a_number_s_messages_sent_since_a_moment_a_page_at_a_time(
+    gateway: TestClient,
+) -> None:
+    for _ in range(3):
+        send(gateway)
+    send(gateway, to="+8613900139002")
+
+    def listed(**params: Any) -> httpx.Response:
+        return gateway.get(SEND, params=params, auth=AUTH)
+
+    first = listed(**{"To": "+8613900139001", "DateSent>": "2020-01-01T00:00:00Z"}, PageSize=2)
+    assert first.status_code == 200
+    assert [m["to"] for m in first.json()["messages"]] == ["+8613900139001"] * 2
+    assert all(m["date_sent"] for m in first.json()["messages"])
+    rest = gateway.get(first.json()["next_page_uri"], auth=AUTH).json()
+    assert (len(rest["messages"]), rest["next_page_uri"]) == (1, None)
+    assert listed(**{"To": "+8613900139001", "DateSent>": "2099-01-01"}).json()["messages"] == []
+    assert listed(**{"DateSent>": "yesterday"}).json()["code"] == 20001
+    assert gateway.get("/api/stats").json()["lookups"] == 4

@@ -325,3 +325,33 @@ def test_a_message_held_for_the_night_that_still_holds_goes_out_in_the_morning(
         m.body for m in notify.messages(phone=CUSTOMER)
     ]
     assert notify.messages(phone=CUSTOMER)[0].status != "cancelled"
+
+
+@pytest.mark.parametrize(("provider", "phone_receives"), [("twilio", 1), ("dev", 2)])
+def test_a_send_whose_answer_was_cut_is_looked_up_before_it_is_sent_again(
+    live: Callable[..., Live], provider: str, phone_receives: int
+) -> None:
+    """At a provider that sends every request it takes (Twilio's way), a lost answer is
+    looked up in its list; a sender that trusts the provider to know a resend (`dev`)
+    sends the customer the same SMS twice."""
+    service_ = live(
+        provider=provider,
+        gateway_deduplicate=False,
+        gateway_drop_share=1.0,
+        # No status report comes before the sender tries again.
+        gateway_delivery_delay=30.0,
+    )
+    notify = service_.notify
+    notify.deliver(received_event())
+    sender = notify.sender()
+    try:
+        assert sender.send_due() == 1
+        (message,) = notify.messages()
+        assert "RemoteProtocolError" in message.last_error
+        assert message.status == ("unknown" if provider == "twilio" else "pending")
+        with notify.env.db.transaction() as session:
+            service.update_message(session, message.id, due_at=datetime.now(UTC))
+        assert sender.send_due() == 1
+    finally:
+        sender.close()
+    assert len(service_.phones.received(CUSTOMER)) == phone_receives

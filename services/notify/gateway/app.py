@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hmac
 import logging
+import random
 import re
 import threading
 import uuid
@@ -14,15 +15,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import Receive, Scope, Send
 
 from services.notify.config import NotifyConfig, get_config
 from services.notify.providers.twilio import SIGNATURE_HEADER, signature
@@ -38,6 +41,8 @@ PAGE = Path(__file__).with_name("page.html")
 # no inline script (shared.headers).
 ASSETS = Path(__file__).with_name("static")
 _E164 = re.compile(r"^\+\d{6,16}$")
+# Twilio's list: 50 to a page unless asked, never more than 1000.
+PAGE_SIZE, PAGE_SIZE_MAX = 50, 1000
 
 
 @dataclass
@@ -54,6 +59,9 @@ class Sms:
     status_callback: str | None = None
     notify_status: int | None = None  # for a reply: what notify answered
     events: list[str] = field(default_factory=list)
+    # When it left for the phone: at once, here; a queued message at Twilio has none
+    # until it leaves, and its DateSent filter skips it.
+    sent_at: datetime | None = None
 
     def twilio(self, account_sid: str) -> dict[str, Any]:
         to, sender = (
@@ -74,6 +82,7 @@ class Sms:
             "num_segments": str(self.segments),
             "direction": "outbound-api" if self.direction == "out" else "inbound",
             "date_created": self.created_at,
+            "date_sent": format_datetime(self.sent_at) if self.sent_at else None,
         }
 
 
@@ -93,6 +102,7 @@ class Store:
         self.by_key: dict[str, Sms] = {}
         self.faults = Faults()
         self.sends = 0  # send calls answered, failures included
+        self.lookups = 0  # calls of the list of messages (a sender's look-ups)
 
     def add(self, sms: Sms, key: str | None = None) -> None:
         with self.lock:
@@ -211,6 +221,28 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
 
 
+class _AnswerCut(Exception):
+    """Raised after an answer has begun, so that the server drops the connection."""
+
+
+class _Cut(Response):
+    """An answer that never arrives: its status line goes out, then the connection is
+    cut, as when a provider's answer is lost on the way back after it took the message."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A body announced and never sent: the caller waits for it until the cut.
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"512")]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        raise _AnswerCut
+
+
+class _QuietCuts(logging.Filter):
+    """The server logs a cut answer as an application error: it is meant."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _AnswerCut))
+
+
 def _gateway(request: Request) -> Gateway:
     return cast(Gateway, request.app.state.gateway)
 
@@ -226,7 +258,7 @@ async def send(
     gateway: GatewayDep,
     account_sid: str,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> Response:
     """Send an SMS (Twilio-style). Answers 201 with the message's sid."""
     cfg, store = gateway.config, gateway.store
     if not gateway.authorised(request.headers.get("authorization", ""), account_sid):
@@ -249,6 +281,8 @@ async def send(
         return _twilio_error(400, 21602, "Message body is required.")
     if not number:
         return _twilio_error(400, 21603, "A 'From' or 'MessagingServiceSid' is required.")
+    if not cfg.gateway_deduplicate:
+        idempotency_key = None  # as Twilio: every request is a message of its own
     if idempotency_key and (earlier := store.by_key.get(idempotency_key)) is not None:
         return JSONResponse(earlier.twilio(cfg.twilio_account_sid), status_code=201)
     length = measure(body)
@@ -263,10 +297,16 @@ async def send(
         segments=length.segments,
         created_at=_now(),
         status_callback=str(form.get("StatusCallback") or "") or None,
+        sent_at=datetime.now(UTC),
     )
     store.add(sms, idempotency_key)
     log.info("SMS to %s (%d part(s))", mask_phone(to), length.segments)
     gateway.later(gateway.report(sms))
+    draw = random.random()
+    if draw < cfg.gateway_drop_share:
+        return _Cut()
+    if draw < cfg.gateway_drop_share + cfg.gateway_late_share:
+        await asyncio.sleep(cfg.http_timeout_seconds + 1)
     if faults.delay:
         # Kept, but answered late: the caller may give up waiting for the answer.
         await asyncio.sleep(faults.delay)
@@ -279,16 +319,65 @@ def list_sent(
     gateway: GatewayDep,
     account_sid: str,
     to: Annotated[str | None, Query(alias="To")] = None,
+    sender: Annotated[str | None, Query(alias="From")] = None,
     since: Annotated[str | None, Query(alias="DateSent>")] = None,
+    page_size: Annotated[int, Query(alias="PageSize", ge=1)] = PAGE_SIZE,
+    page: Annotated[int, Query(alias="Page", ge=0)] = 0,
 ) -> JSONResponse:
-    """The messages sent, newest first (Twilio-style list, used to reconcile)."""
+    """The messages, newest sent first, a page at a time (Twilio's list, used to find a
+    send whose answer was lost). `DateSent>` is "sent on or after" a date (YYYY-MM-DD)
+    or a moment (ISO 8601); a message not sent yet has no date and never matches it."""
     if not gateway.authorised(request.headers.get("authorization", ""), account_sid):
         return _twilio_error(401, 20003, "Authentication Error - invalid credentials")
-    cfg, store = gateway.config, gateway.store
-    items = [m for m in store.list(to=to) if m.direction == "out"] if to else store.list()
-    if since:
-        items = [m for m in items if m.created_at >= since.replace("Z", "")[:19]]
-    return JSONResponse({"messages": [m.twilio(cfg.twilio_account_sid) for m in reversed(items)]})
+    cfg = gateway.config
+    with gateway.store.lock:
+        gateway.store.lookups += 1
+    after = _date_sent_filter(since) if since else None
+    if since and after is None:
+        return _twilio_error(400, 20001, f"Invalid DateSent> value: {since}")
+    found = [m.twilio(cfg.twilio_account_sid) | {"_sent": m.sent_at} for m in gateway.store.list()]
+    if to:
+        found = [m for m in found if m["to"] == to]
+    if sender:
+        found = [m for m in found if m["from"] == sender]
+    if after is not None:
+        found = [m for m in found if m["_sent"] is not None and m["_sent"] >= after]
+    # Newest first; those not sent yet (no date) before any that were.
+    found.reverse()
+    found.sort(key=lambda m: m["_sent"] or datetime.max.replace(tzinfo=UTC), reverse=True)
+    size = min(page_size, PAGE_SIZE_MAX)
+    shown = [{k: v for k, v in m.items() if k != "_sent"} for m in found[page * size :][:size]]
+    uri = request.url.path
+    query = {k: v for k, v in request.query_params.items() if k not in ("Page", "PageSize")}
+
+    def page_uri(n: int) -> str:
+        return f"{uri}?{urlencode({**query, 'PageSize': size, 'Page': n})}"
+
+    more = len(found) > (page + 1) * size
+    return JSONResponse(
+        {
+            "messages": shown,
+            "page": page,
+            "page_size": size,
+            "start": page * size,
+            "end": page * size + max(len(shown) - 1, 0),
+            "uri": page_uri(page),
+            "first_page_uri": page_uri(0),
+            "previous_page_uri": page_uri(page - 1) if page else None,
+            "next_page_uri": page_uri(page + 1) if more else None,
+        }
+    )
+
+
+def _date_sent_filter(value: str) -> datetime | None:
+    """Twilio's DateSent value: a day (from its start, UTC) or a moment."""
+    try:
+        if len(value) == 10:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @router.get("/api/messages", tags=["development"])
@@ -371,8 +460,10 @@ def stats(
     gateway: GatewayDep,
     to: Annotated[str | None, Query(description="Count only messages to this number")] = None,
 ) -> dict[str, int]:
-    """How many messages the gateway holds (sent to `to`), and send calls answered."""
-    return {"messages": len(gateway.store.list(to=to)), "sends": gateway.store.sends}
+    """How many messages the gateway holds (sent to `to`), send calls answered and calls
+    of the list of messages."""
+    store = gateway.store
+    return {"messages": len(store.list(to=to)), "sends": store.sends, "lookups": store.lookups}
 
 
 @router.get("/api/faults", tags=["development"])
@@ -406,6 +497,7 @@ def create_app(config: NotifyConfig | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if config is None:
             configure_logging("sms-gateway", level=Settings().log_level, fmt="text")
+        logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
         async with gateway.running():
             yield
 
