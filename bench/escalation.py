@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from bench.common import UNLIMITED, BenchError, Context, Figure, drop_schema, percentile, say
+from bench.common import UNLIMITED, BenchError, Check, Context, Figure, drop_schema, percentile, say
 from bench.intake import Server, free_port, parse_wrk, uvicorn_argv, wait_ready
 from shared.vocabulary import State
 
@@ -140,7 +140,7 @@ def seed(db: Any, *, open_complaints: int, due_share: float, now: Any) -> list[s
     return not_due
 
 
-def run(ctx: Context) -> Iterator[Figure]:
+def run(ctx: Context) -> Iterator[Figure | Check]:
     from bench.common import bench_token
     from services.escalation import sla
     from services.escalation.config import EscalationConfig
