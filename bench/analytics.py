@@ -3,17 +3,22 @@ suggestion quality against two baselines, and rebuild speed from the topics.
 
     make bench            (or: python -m bench analytics [--quick])
 
-The facts are generated from the real data files (data/): texts and classes of the
-hotline messages, the dispute appeals and the incident reports, spread over 24 months,
-eight departments and the six root causes (skewed, as real Pareto charts are), loaded
-with COPY into a fresh schema of the real migrations. The queries are the API's own
-(`reports.service`), timed in the database session the API would use.
+The complaints are generated from the real data files (data/): texts and classes of the
+hotline messages, the dispute appeals and the incident reports, registered over 24 whole
+months, sent to eight departments, answered with the six root causes (skewed, as real
+Pareto charts are), and live their lives (see `life_of`): their facts are inserted at
+registration and updated through their stages by analytics' own projection and
+statements, in a fresh schema of the real migrations, with autovacuum left to do what it
+does in production. The queries are the API's own (`reports.service`) over whole months,
+timed in the database session the API would use, after their counts have been checked
+against the generator's own tally.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
+import multiprocessing
 import random
 import time
 import uuid
@@ -326,22 +331,32 @@ def life_of(
                 return life, events
         spend("handling")
         if to_department:
-            life.department = rng.choice(DEPARTMENTS)
-            if not change(EventName.DISPATCHED, Action.DISPATCH, State.DISPATCHED, "acceptance"):
+            # What an action changes counts only once its event is recorded (before `now`).
+            department = rng.choice(DEPARTMENTS)
+            sent = change(
+                EventName.DISPATCHED,
+                Action.DISPATCH,
+                State.DISPATCHED,
+                "acceptance",
+                department_id=department,
+            )
+            if not sent:
                 return life, events
+            life.department = department
             spend("acceptance")
             if rng.random() < 0.12:  # not ours: back to the desk, then elsewhere
                 s["bounce"] += 1
-                life.department, life.returned = None, True
                 back = change(
                     EventName.RETURNED,
                     Action.RETURN,
                     State.WITH_DUTY_MANAGER,
                     "acknowledgement",
+                    department_id=None,
                     details={"reason_code": ReturnReason.NOT_OURS},
                 )
                 if not back:
                     return life, events
+                life.department, life.returned = None, True
                 continue
             break
         break
@@ -370,7 +385,6 @@ def life_of(
         verdict = rng.random()
         if verdict < 0.14 and s["reopen"] < 2:
             s["reopen"] += 1
-            life.reopened = True
             to = State.DISPATCHED if to_department else State.WITH_DUTY_MANAGER
             stage = "acceptance" if to_department else "acknowledgement"
             result = FeedbackResult.UNSATISFIED
@@ -378,6 +392,7 @@ def life_of(
                 EventName.REOPENED, Action.FEEDBACK, to, stage, details={"result": result}
             ):
                 return life, events
+            life.reopened = True
             feedback(result)
             spend(stage)
             if not to_department:
@@ -426,14 +441,45 @@ class Load:
     most_open: int = 0
 
 
-def live_load(db: Any, count: int, *, batch: int, seed: int = 20261123) -> Load:
+def live_load(db: Any, count: int, *, batch: int, workers: int = 2) -> Load:
     """Register `count` complaints over the timeline and apply their events, interleaved
-    as a consumer would read them, in batches of `batch` events a transaction."""
-    from services.analytics.config import get_config
+    as consumers would read them, in batches of `batch` events a transaction. The
+    complaints are shared out among `workers` processes (as partitions are among a
+    consumer group's members), writing to the same table at the same time."""
+    from concurrent.futures import ProcessPoolExecutor
 
+    started = time.monotonic()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+        url = db.engine.url.render_as_string(hide_password=False)
+        parts = [
+            pool.submit(_live_part, url, db.schema, count, batch, part, workers)
+            for part in range(workers)
+        ]
+        done = [part.result() for part in parts]
+    load = Load(Tally(), seconds=time.monotonic() - started)
+    for part in done:
+        load.tally.counts.update(part.tally.counts)
+        load.tally.complaints += part.tally.complaints
+        load.tally.events += part.tally.events
+        load.batches += part.batches
+        load.inserted += part.inserted
+        load.updated += part.updated
+        load.most_open += part.most_open
+    return load
+
+
+def _live_part(
+    url: str, schema: str, count: int, batch: int, part: int, parts: int, seed: int = 20261123
+) -> Load:
+    """The complaints n with n % parts == part: their lives, written in time order."""
+    from services.analytics.config import get_config
+    from shared.db import create_database
+
+    db = create_database(url, schema=schema, pool_size=2)
     tz = get_config().tz()
     start, end, now = timeline(tz)
-    rng = random.Random(seed)
+    rng = random.Random(seed + part)
     pool = text_pool()
     load = Load(Tally())
     waiting: list[tuple[datetime, int, datetime, str, Any]] = []
@@ -450,7 +496,7 @@ def live_load(db: Any, count: int, *, batch: int, seed: int = 20261123) -> Load:
         load.batches += 1
         pending.clear()
 
-    for n in range(count):
+    for n in range(part, count, parts):
         at = start + timedelta(seconds=span * (n + rng.random()) / count)
         life, events = life_of(n, rng, pool, at, now, tz)
         load.tally.add(life)
@@ -471,7 +517,7 @@ def live_load(db: Any, count: int, *, batch: int, seed: int = 20261123) -> Load:
             if len(pending) >= batch:
                 load.most_open = max(load.most_open, len(open_complaints))
                 flush()
-        if n and n % 100_000 == 0:
+        if part == 0 and n and n % 100_000 < parts:
             say(f"{n:,} complaints registered, {time.monotonic() - started:.0f}s")
     while waiting:
         _, _, when, kind, payload = heapq.heappop(waiting)
@@ -480,6 +526,7 @@ def live_load(db: Any, count: int, *, batch: int, seed: int = 20261123) -> Load:
             flush()
     if pending:
         flush()
+    db.dispose()
     load.seconds = time.monotonic() - started
     return load
 
