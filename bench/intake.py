@@ -271,10 +271,20 @@ def measure(
                 drained_in = time.monotonic() - started
                 break
             time.sleep(0.2)
+        # Requests still in flight when wrk stopped may commit after the drain: count only
+        # once the complaints hold still and nothing is left unsent.
+        count_sql = f'SELECT count(*) FROM "{intake_schema}".complaints'
+        unsent_sql = f'SELECT count(*) FROM "{intake_schema}".outbox WHERE sent_at IS NULL'
+        total = -1
+        while time.monotonic() - started < 120:
+            before_total, total = total, scalar(pg_url, count_sql)
+            if total == before_total and scalar(pg_url, unsent_sql) == 0:
+                break
+            time.sleep(1)
         published = scalar(
             pg_url, f'SELECT count(*) FROM "{intake_schema}".outbox WHERE sent_at IS NOT NULL'
         )
-        total = scalar(pg_url, f'SELECT count(*) FROM "{intake_schema}".complaints')
+        total = scalar(pg_url, count_sql)
     finally:
         api.stop()
         worker.stop()
