@@ -2,8 +2,12 @@
 
 Run through `make bench` / scripts/bench.sh, which start the bench stack first.
 To add a benchmark, write bench/<name>.py with `NAME`, `DESCRIPTION` and
-`run(ctx: Context) -> Iterable[Figure]` (a generator keeps the figures measured before
-a failure), and add its name to MODULES.
+`run(ctx: Context) -> Iterable[Figure | Check]`, and add its name to MODULES.
+
+A benchmark's figures are held until it has finished and its integrity checks (`Check`:
+the count it expects, the count it found) have been judged; only a benchmark whose checks
+all passed, and which ran at least one, has its figures printed and saved. Any failed
+check, error or missing check makes the run exit 1 and says which.
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ import platform
 import subprocess
 import sys
 import time
-import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.common import RESULTS, ROOT, Context, Figure, say, table, write_results
+from bench.common import RESULTS, ROOT, Context, Outcome, execute, say, table, write_results
 
 MODULES = ("outbox", "intake", "escalation", "notify", "analytics", "workbench")
 
@@ -122,44 +125,50 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarks": names,
         "environment": environment(ctx),
     }
-    figures: list[Figure] = []
-    failed: dict[str, str] = {}
+    outcomes: list[Outcome] = []
     started = time.monotonic()
     for module in modules:
         say(f"{module.NAME}: starting{' (quick)' if args.quick else ''}")
-        t0 = time.monotonic()
-        try:
-            for figure in module.run(ctx):
-                figures.append(figure)
-        except Exception as exc:
-            traceback.print_exc()
-            failed[module.NAME] = f"{type(exc).__name__}: {exc}"
-            say(f"{module.NAME}: FAILED: {failed[module.NAME]}")
+        outcome = execute(module.NAME, module.run(ctx))
+        outcomes.append(outcome)
+        if outcome.passed:
+            checks = len(outcome.checks)
+            say(f"{module.NAME}: done in {outcome.seconds:.0f}s, {checks} checks passed")
         else:
-            say(f"{module.NAME}: done in {time.monotonic() - t0:.0f}s")
+            say(f"{module.NAME}: FAILED after {outcome.seconds:.0f}s, its figures withheld")
 
     meta["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["seconds"] = round(time.monotonic() - started, 1)
-    meta["failed"] = failed
+    meta["failed"] = {o.bench: "; ".join(o.problems) for o in outcomes if not o.passed}
+    meta["durations"] = {o.bench: round(o.seconds, 1) for o in outcomes}
     meta["environment"]["loadavg_at_end"] = round(os.getloadavg()[0], 2)
-    write_results(args.out, figures, meta)
+    write_results(args.out, outcomes, meta)
+    return report(outcomes, meta, quick=args.quick, out=args.out)
 
+
+def report(outcomes: list[Outcome], meta: dict[str, Any], *, quick: bool, out: Path) -> int:
+    """Print the figures of the benchmarks whose checks passed, then every failure; 1 if
+    any benchmark failed."""
+    figures = [f for outcome in outcomes for f in outcome.shown]
     print()
-    title = "Benchmark figures" + (
-        " (--quick: a smoke run, not for comparison)" if args.quick else ""
-    )
+    title = "Benchmark figures" + (" (--quick: a smoke run, not for comparison)" if quick else "")
     print(title)
     print(table(figures) if figures else "(none)")
+    checks = sum(len(o.checks) for o in outcomes if o.passed)
+    print(f"\n{checks} integrity checks passed before these figures were printed.")
     env = meta["environment"]
     print(
-        f"\n{env['cpus']} CPUs ({env.get('cpu_model')}), {env.get('memory_gib')} GiB memory, "
+        f"{env['cpus']} CPUs ({env.get('cpu_model')}), {env.get('memory_gib')} GiB memory, "
         f"{env['machine']}, Python {env['python']}, PostgreSQL {env.get('postgres')}, "
         f"Kafka {env.get('kafka')}, commit {env.get('commit')}; load average "
         f"{env['loadavg_at_start']} → {env['loadavg_at_end']}; {meta['seconds']:.0f}s; "
-        f"saved to {_shown(args.out)}"
+        f"saved to {_shown(out)}"
     )
-    for name, reason in failed.items():
-        print(f"FAILED {name}: {reason}")
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in failed:
+        print(f"FAILED {outcome.bench} (no figures shown):")
+        for problem in outcome.problems:
+            print(f"  {problem}")
     return 1 if failed else 0
 
 

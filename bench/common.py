@@ -1,5 +1,6 @@
-"""What every benchmark shares: the figures it reports, where the bench stack is, a fresh
-schema and topic per run, percentiles, and printing."""
+"""What every benchmark shares: the figures it reports and the integrity checks that must
+pass before any of them is shown, where the bench stack is, a fresh schema and topic per
+run, percentiles, and printing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import math
 import os
 import sys
 import time
+import traceback
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,8 +58,86 @@ def bench_token(db: Database, staff_id: str, role: str, department_id: str | Non
     return token
 
 
+@dataclass
+class Check:
+    """One integrity check of a benchmark: a count it expects and the count it found,
+    e.g. ("intake", "rows written = requests acknowledged", 41230, 41230). `expected` may
+    be a range where a count can honestly vary (requests in flight when a load generator
+    stopped), never wider than that."""
+
+    bench: str
+    name: str
+    expected: Any
+    actual: Any
+
+    @property
+    def passed(self) -> bool:
+        if isinstance(self.expected, range):
+            # Where a count can honestly be off by what was in flight when a load stopped.
+            return self.actual in self.expected
+        return bool(self.expected == self.actual)
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        span = self.expected
+        wanted = f"{span.start}–{span.stop - 1}" if isinstance(span, range) else repr(span)
+        return f"{self.name}: expected {wanted}, found {self.actual!r} ({verdict})"
+
+
 class BenchError(RuntimeError):
     """A benchmark could not produce trustworthy figures (lost events, a timeout …)."""
+
+
+@dataclass
+class Outcome:
+    """What one benchmark produced. Its figures are held here until it has finished and
+    every check has been judged: a benchmark whose checks fail, which stops with an
+    error, or which checked nothing at all, has no figures to show."""
+
+    bench: str
+    figures: list[Figure] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def problems(self) -> list[str]:
+        found = [f"check failed: {c}" for c in self.checks if not c.passed]
+        if self.error:
+            found.append(f"stopped: {self.error}")
+        elif not self.checks:
+            found.append("no integrity check ran, so no figure can be trusted")
+        return found
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def shown(self) -> list[Figure]:
+        """The figures that may be printed or saved: none unless every check passed."""
+        return list(self.figures) if self.passed else []
+
+
+def execute(name: str, results: Iterable[Figure | Check]) -> Outcome:
+    """Run one benchmark to its end, collecting its figures and checks; print nothing of
+    them (progress goes to stderr through `say`)."""
+    outcome = Outcome(name)
+    started = time.monotonic()
+    try:
+        for item in results:
+            if isinstance(item, Check):
+                outcome.checks.append(item)
+                say(f"{name}: check {item}")
+            elif isinstance(item, Figure):
+                outcome.figures.append(item)
+            else:
+                raise TypeError(f"a benchmark yields Figure or Check, not {item!r}")
+    except Exception as exc:
+        traceback.print_exc()
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    outcome.seconds = time.monotonic() - started
+    return outcome
 
 
 @dataclass
@@ -215,13 +295,23 @@ def table(figures: Sequence[Figure]) -> str:
     return "\n".join(lines)
 
 
-def write_results(path: Path, figures: Sequence[Figure], meta: dict[str, Any]) -> None:
+def _json(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float | str | None) else repr(value)
+
+
+def write_results(path: Path, outcomes: Sequence[Outcome], meta: dict[str, Any]) -> None:
+    """The figures that passed their checks, and every check (failed ones too)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [asdict(f) for f in figures]
+    rows = [asdict(f) for outcome in outcomes for f in outcome.shown]
     for row in rows:  # JSON has no NaN
         if math.isnan(row["value"]):
             row["value"] = None
-    data = {**meta, "figures": rows}
+    checks = [
+        {**asdict(c), "expected": _json(c.expected), "actual": _json(c.actual), "passed": c.passed}
+        for outcome in outcomes
+        for c in outcome.checks
+    ]
+    data = {**meta, "checks": checks, "figures": rows}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)

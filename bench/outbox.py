@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 
 from bench.common import (
     BenchError,
+    Check,
     Context,
     Figure,
     fresh_schema,
@@ -86,7 +87,7 @@ def now() -> float:
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
-def run(ctx: Context) -> Iterator[Figure]:
+def run(ctx: Context) -> Iterator[Figure | Check]:
     plan = QUICK if ctx.quick else FULL
     settings = ctx.settings()
     say(
@@ -246,12 +247,14 @@ def stop_processes(procs: list[Any], timeout: float = 30) -> None:
 
 def relay_throughput(
     ctx: Context, plan: Plan, label: str, *, processes: int, threads: int
-) -> Iterator[Figure]:
+) -> Iterator[Figure | Check]:
     settings = ctx.settings()
     with fresh_schema(ctx, "intake") as db:
         topic = fresh_topic(ctx, partitions=PARTITIONS)
         outbox = Outbox(intake_outbox, lanes=settings.outbox_lanes)
         fill_seconds = fill(db, outbox, topic, plan)
+        yield Check(NAME, f"relay ({label}): rows waiting = events written", plan.events,
+                    unsent(db))  # fmt: skip
         if label == "1 relay":
             yield Figure(
                 NAME,
@@ -280,12 +283,11 @@ def relay_throughput(
             stop.set()
             stop_processes(procs)
         left, on_topic = unsent(db), topic_size(ctx, topic)
-        if left or published.value != plan.events or on_topic != plan.events:
-            raise BenchError(
-                f"relay ({label}): {published.value:,} published, {left:,} left unsent, "
-                f"{on_topic:,} on the topic; expected {plan.events:,} exactly once"
-            )
-        say(f"outbox relay, {label}: {plan.events:,} events in {seconds:.2f}s")
+        yield Check(NAME, f"relay ({label}): events published = rows written", plan.events,
+                    published.value)  # fmt: skip
+        yield Check(NAME, f"relay ({label}): rows left unsent", 0, left)
+        yield Check(NAME, f"relay ({label}): events on the topic = rows written", plan.events,
+                    on_topic)  # fmt: skip
         yield Figure(
             NAME,
             f"relay throughput, {label}",
@@ -358,7 +360,7 @@ def consumer_process(
         db.dispose()
 
 
-def end_to_end(ctx: Context, plan: Plan) -> Iterator[Figure]:
+def end_to_end(ctx: Context, plan: Plan) -> Iterator[Figure | Check]:
     settings = ctx.settings()
     with fresh_schema(ctx, "intake") as writer, fresh_schema(ctx, "escalation") as reader:
         topic = fresh_topic(ctx, partitions=PARTITIONS)
@@ -417,12 +419,17 @@ def end_to_end(ctx: Context, plan: Plan) -> Iterator[Figure]:
 
     times = data.get("times", {})
     stats = data.get("stats", {})
-    if stats.get("duplicates") or stats.get("dead_lettered"):
-        say(f"outbox end to end: consumer stats {stats}")
+    yield Check(NAME, "end to end: events dead-lettered", 0, stats.get("dead_lettered", 0))
     for per_second, seconds, written in phases:
         missing = [e for e in written if e not in times]
+        yield Check(
+            NAME,
+            f"end to end at {per_second:.0f}/s: events written = events handled",
+            len(written),
+            len(written) - len(missing),
+        )
         if missing:
-            raise BenchError(f"end to end: {len(missing):,} of {len(written):,} never handled")
+            continue
         # times[e] = (handler started, consumer committed, relay sent [wall clock])
         handled_ms = [(times[e][1] - w[0]) * 1000 for e, w in written.items()]
         sent_ms = [(times[e][2] - w[1]) * 1000 for e, w in written.items()]
