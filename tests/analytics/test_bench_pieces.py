@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from bench import analytics as bench
+from bench.common import Check, Figure
 from services.analytics.facts.service import facts
 from shared.db import Database
 from shared.events import encode, registry
@@ -42,7 +43,10 @@ def test_the_rebuild_stream_is_events_the_worker_understands() -> None:
 
 
 def test_suggestion_figures_name_the_suggester_and_both_baselines_per_data_set() -> None:
-    figures = list(bench.suggestion_figures())
+    found = list(bench.suggestion_figures())
+    checks = [c for c in found if isinstance(c, Check)]
+    assert len(checks) == 3 and all(c.passed for c in checks)
+    figures = [f for f in found if isinstance(f, Figure)]
     assert len(figures) == 3 * 10
     assert {f.bench for f in figures} == {"analytics"}
     by_name = {f.name: f for f in figures}
@@ -78,4 +82,6 @@ def test_folds_that_fail_the_integrity_check_print_no_figure(
     monkeypatch.setattr(
         bench, "suggestion_reports", lambda: {it: broken, hotline: "a fold is empty"}
     )
-    assert list(bench.suggestion_figures()) == []
+    found = list(bench.suggestion_figures())
+    assert not [f for f in found if isinstance(f, Figure)]
+    assert [c.passed for c in found if isinstance(c, Check)] == [False, False]
