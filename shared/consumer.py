@@ -557,6 +557,7 @@ class EventConsumer:
             if tp not in assigned or tp not in paused:
                 # A rebalance: whoever has the partition now reads the record afresh.
                 del self._held[tp]
+                _forget_parked(consumer, tp)  # should it come back to this consumer
                 continue
             read = all(
                 consumer.position(p) >= end for p, end in held.until.items() if p in assigned
@@ -609,7 +610,9 @@ def _forget_parked(consumer: Any, tp: Any) -> None:
     of a backlog — as after a restart, or once the database is back — would then be
     read no more, the worker alive and its other partitions flowing. Those records lie
     past the held one, where the partition was sought back to, so the client would pass
-    them over anyway: dropped, the partition is fetched afresh from the held record."""
+    them over anyway: dropped, the partition is fetched afresh from the held record.
+    The client keeps them even for a partition a rebalance took away, and would not read
+    it should it come back: they are dropped then too."""
     parked = getattr(getattr(consumer, "_fetcher", None), "_paused_partition_records", None)
     if isinstance(parked, dict):
         records = parked.pop(tp, None)
