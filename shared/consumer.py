@@ -557,6 +557,7 @@ class EventConsumer:
             if tp not in assigned or tp not in paused:
                 # A rebalance: whoever has the partition now reads the record afresh.
                 del self._held[tp]
+                _forget_parked(consumer, tp)  # should it come back to this consumer
                 continue
             read = all(
                 consumer.position(p) >= end for p, end in held.until.items() if p in assigned
@@ -565,6 +566,7 @@ class EventConsumer:
                 del self._held[tp]
                 self._waited[tp] = held.offset
                 consumer.resume(tp)
+                _forget_parked(consumer, tp)
 
     def dead_letter(
         self, record: Any, *, reason: str, error_class: str, trace: str | None = None
@@ -596,6 +598,26 @@ def _database_outage() -> Backoff:
     """A database that is down is waited out (every other record would fail the same
     way), a little longer each time."""
     return Backoff("database unavailable", first=0.2, ceiling=15.0)
+
+
+def _forget_parked(consumer: Any, tp: Any) -> None:
+    """Drop what the Kafka client set aside for `tp` while it was paused.
+
+    kafka-python (3.0.12) keeps the records of a partition paused in the middle of a
+    fetch for when it is resumed, and fetches nothing more for it while they are kept;
+    but it takes them back only when no other partition's fetch is in line, which after
+    the first fetch of any other partition is never. A partition held back in the middle
+    of a backlog — as after a restart, or once the database is back — would then be
+    read no more, the worker alive and its other partitions flowing. Those records lie
+    past the held one, where the partition was sought back to, so the client would pass
+    them over anyway: dropped, the partition is fetched afresh from the held record.
+    The client keeps them even for a partition a rebalance took away, and would not read
+    it should it come back: they are dropped then too."""
+    parked = getattr(getattr(consumer, "_fetcher", None), "_paused_partition_records", None)
+    if isinstance(parked, dict):
+        records = parked.pop(tp, None)
+        if records is not None:
+            records.drain()
 
 
 def _partition(record: Any) -> Any:

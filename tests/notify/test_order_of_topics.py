@@ -49,15 +49,35 @@ class Record:
 
 
 @dataclass
+class SetAside:
+    """The rest of a fetch the client keeps for a paused partition (kafka-python's
+    fetcher); drained when dropped."""
+
+    drained: bool = False
+
+    def drain(self) -> None:
+        self.drained = True
+
+
+@dataclass
+class Fetcher:
+    _paused_partition_records: dict[TopicPartition, SetAside] = field(default_factory=dict)
+
+
+@dataclass
 class Broker:
     """What the consumer asks the Kafka client while it holds a partition back."""
 
     ends: dict[TopicPartition, int] = field(default_factory=dict)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     held: set[TopicPartition] = field(default_factory=set)
+    assigned: set[TopicPartition] = field(
+        default_factory=lambda: {INTAKE, LIFECYCLE, OTHER_LIFECYCLE}
+    )
+    _fetcher: Fetcher = field(default_factory=Fetcher)
 
     def assignment(self) -> set[TopicPartition]:
-        return {INTAKE, LIFECYCLE, OTHER_LIFECYCLE}
+        return set(self.assigned)
 
     def paused(self) -> set[TopicPartition]:
         return set(self.held)
@@ -225,3 +245,32 @@ def test_a_waiting_event_holds_back_its_partition_only_and_what_came_before_it_c
     assert w.consumer._uncommitted[OTHER_LIFECYCLE].offset == 1
     told = {m.reference for m in notify.messages(phone=DM01)}
     assert told == {known.payload["reference"], elsewhere.payload["reference"]}
+
+
+def test_a_partition_taken_away_while_it_waits_is_read_again_should_it_come_back(
+    notify: Notify,
+) -> None:
+    """The client keeps the rest of a fetch for a paused partition, and fetches nothing
+    more for it while it does (tests/notify/test_waiting_under_a_backlog.py shows why on
+    the real broker): a wait ended by a rebalance as much as one that is over drops it."""
+    received = received_event()
+    w = worker(notify)
+    w.broker.ends[INTAKE] = 1
+    w.reads(LIFECYCLE, (0, assigned(received)))
+    assert LIFECYCLE in w.broker.held
+    kept = w.broker._fetcher._paused_partition_records[LIFECYCLE] = SetAside()
+
+    w.broker.assigned.discard(LIFECYCLE)  # a rebalance gives it to another worker
+    w.polls()
+    assert not w.consumer._held
+    assert LIFECYCLE not in w.broker._fetcher._paused_partition_records and kept.drained
+
+    w.broker.assigned.add(LIFECYCLE)  # and the next one gives it back
+    w.broker.held.clear()
+    w.reads(LIFECYCLE, (0, assigned(received)))
+    assert LIFECYCLE in w.broker.held
+    kept = w.broker._fetcher._paused_partition_records[LIFECYCLE] = SetAside()
+    w.broker.positions[INTAKE] = 1  # intake's topic read as far as it reached
+    w.polls()
+    assert LIFECYCLE not in w.broker.held
+    assert LIFECYCLE not in w.broker._fetcher._paused_partition_records and kept.drained
