@@ -16,6 +16,7 @@ from services.notify.providers import (
     JasminProvider,
     Outgoing,
     PermanentSendError,
+    SendError,
     TransientSendError,
     TwilioProvider,
     UncertainSendError,
@@ -143,6 +144,54 @@ def test_twilio_lookup_finds_an_uncertain_send_by_number_and_text() -> None:
         found = twilio().lookup(http, SMS_EN, datetime(2026, 11, 22, 8, tzinfo=UTC))
     assert found is not None
     assert (found.provider_message_id, found.state) == ("SM2", "delivered")
+
+
+def test_twilio_lookup_reads_on_to_the_page_that_holds_the_message() -> None:
+    """A duty manager's phone gets hundreds of messages in the look-up's window: the
+    one looked for may be on a later page, whose address the list gives."""
+    pages = []
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        pages.append(str(request.url))
+        page = int(request.url.params.get("Page", "0"))
+        others = [{"sid": f"SM{page}{n}", "to": SMS_EN.to, "body": f"notice {n}"} for n in range(3)]
+        if page < 2:
+            following = f"/2010-04-01/Accounts/AC1/Messages.json?To=x&Page={page + 1}&PageToken=P"
+            return httpx.Response(200, json={"messages": others, "next_page_uri": following})
+        mine = {"sid": "SM9", "to": SMS_EN.to, "body": SMS_EN.body, "status": "sent"}
+        return httpx.Response(200, json={"messages": [*others, mine], "next_page_uri": None})
+
+    with client(provider) as http:
+        found = twilio().lookup(http, SMS_EN, datetime(2026, 11, 22, 8, tzinfo=UTC))
+    assert found is not None and found.provider_message_id == "SM9"
+    assert len(pages) == 3
+    assert (
+        pages[2]
+        == "https://api.example/2010-04-01/Accounts/AC1/Messages.json?To=x&Page=2&PageToken=P"
+    )
+
+
+def test_twilio_lookup_that_cannot_read_the_whole_list_leaves_the_send_uncertain() -> None:
+    """Not found is only said of a list read to its end; otherwise the message is not
+    sent again, it is looked up again later."""
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("Page", "0"))
+        return httpx.Response(
+            200,
+            json={
+                "messages": [{"sid": f"SM{page}", "to": SMS_EN.to, "body": "another"}],
+                "next_page_uri": f"/2010-04-01/Accounts/AC1/Messages.json?Page={page + 1}",
+            },
+        )
+
+    def ends(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"messages": [], "next_page_uri": None})
+
+    with client(endless) as http, pytest.raises(SendError, match="without reaching the end"):
+        twilio().lookup(http, SMS_EN, datetime(2026, 11, 22, 8, tzinfo=UTC))
+    with client(ends) as http:
+        assert twilio().lookup(http, SMS_EN, datetime(2026, 11, 22, 8, tzinfo=UTC)) is None
 
 
 def test_twilio_callbacks_are_read_into_receipts_and_inbound_messages() -> None:

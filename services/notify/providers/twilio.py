@@ -33,6 +33,9 @@ from services.notify.providers.base import (
 )
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+# A look-up reads at most this many pages of this many messages (Twilio's own maximum).
+LOOKUP_PAGES = 20
+LOOKUP_PAGE_SIZE = 1000
 
 # Twilio's message statuses in our words.
 STATES: dict[str, DeliveryState] = {
@@ -140,29 +143,48 @@ class TwilioProvider:
         return Submitted(sid, STATES.get(str(body.get("status", "queued")), "submitted"))
 
     def lookup(self, client: httpx.Client, message: Outgoing, since: datetime) -> Submitted | None:
-        """Find the message among those sent to the same number since `since`."""
-        params = {
+        """Find the message among those sent to the same number since `since`, page by
+        page (newest first): a duty manager's phone gets hundreds of messages in the
+        window, and one not on the first page is still sent. None only when the whole
+        list was read; a list too long to read raises, so the send stays uncertain and
+        is looked up again rather than sent twice."""
+        url: str = self.messages_url
+        params: dict[str, str] | None = {
             "To": message.to,
             "DateSent>": f"{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}",
-            "PageSize": "100",
+            "PageSize": str(LOOKUP_PAGE_SIZE),
         }
-        try:
-            answer = client.get(
-                self.messages_url, params=params, auth=(self.account_sid, self.auth_token)
-            )
-        except httpx.HTTPError as exc:
-            raise classify(exc) from exc
-        if answer.status_code >= 300:
-            raise refused(answer.status_code, _error_text(answer))
-        try:
-            found = answer.json().get("messages", [])
-        except ValueError:
-            raise SendError("message list is not JSON") from None
-        for item in found:
-            if item.get("body") == message.body and item.get("to") == message.to:
-                status = STATES.get(str(item.get("status", "queued")), "submitted")
-                return Submitted(str(item["sid"]), status)
-        return None
+        for _ in range(LOOKUP_PAGES):
+            try:
+                answer = client.get(url, params=params, auth=(self.account_sid, self.auth_token))
+            except httpx.HTTPError as exc:
+                raise classify(exc) from exc
+            if answer.status_code >= 300:
+                raise refused(answer.status_code, _error_text(answer))
+            try:
+                body = answer.json()
+                found = body.get("messages", [])
+            except (ValueError, AttributeError):
+                raise SendError("message list is not JSON") from None
+            for item in found:
+                if item.get("body") == message.body and item.get("to") == message.to:
+                    status = STATES.get(str(item.get("status", "queued")), "submitted")
+                    return Submitted(str(item["sid"]), status)
+            following = body.get("next_page_uri")
+            if not following:
+                return None
+            # The next page's address carries its own query (and Twilio's page token).
+            url, params = self._absolute(str(following)), None
+        raise SendError(
+            f"look-up read {LOOKUP_PAGES} pages of {LOOKUP_PAGE_SIZE} messages to "
+            f"{message.to} without reaching the end"
+        )
+
+    def _absolute(self, uri: str) -> str:
+        if uri.startswith(("http://", "https://")):
+            return uri
+        parts = urlsplit(self.base_url)
+        return urlunsplit((parts.scheme, parts.netloc, "", "", "")) + uri
 
     def verify(self, request: WebhookRequest) -> bool:
         sig = request.headers.get(SIGNATURE_HEADER.lower())
