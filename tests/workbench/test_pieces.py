@@ -186,6 +186,22 @@ OFF = {
 NOT_CONFIDENT = {"suggestion": None, "offered": True, "reason": "not confident: …"}
 
 
+def _reply_fields(page: ComplaintPage) -> str:
+    """The reply form's resolution and root-cause fields as the page renders them."""
+    labels = Labels("zh-CN", CONFIG)
+    return env.from_string(
+        '{% from "_actions.html" import resolution_fields with context %}'
+        "{{ resolution_fields(c, page, 'reply') }}"
+    ).render(
+        c={"nature": "genuine"},
+        page=page,
+        tr=labels.tr,
+        word=labels.word,
+        lang="zh-CN",
+        RootCause=RootCause,
+    )
+
+
 def _clerk_page(analytics_says: dict[str, object] | None) -> tuple[ComplaintPage, str]:
     """A department clerk's page of a complaint they may reply to, with analytics'
     answer about its root cause (None: analytics refuses, e.g. too few tagged), and the
@@ -210,19 +226,7 @@ def _clerk_page(analytics_says: dict[str, object] | None) -> tuple[ComplaintPage
         page = complaint_page(apis, user, "C1")
     finally:
         apis.close()
-    labels = Labels("zh-CN", CONFIG)
-    html = env.from_string(
-        '{% from "_actions.html" import resolution_fields with context %}'
-        "{{ resolution_fields(c, page, 'reply') }}"
-    ).render(
-        c={"nature": "genuine"},
-        page=page,
-        tr=labels.tr,
-        word=labels.word,
-        lang="zh-CN",
-        RootCause=RootCause,
-    )
-    return page, html
+    return page, _reply_fields(page)
 
 
 def _drafted(analytics_says: dict[str, object] | None, draft: str) -> tuple[list[Any], str]:
@@ -243,19 +247,7 @@ def _drafted(analytics_says: dict[str, object] | None, draft: str) -> tuple[list
         suggest_from_draft(apis, user, page, draft)
     finally:
         apis.close()
-    labels = Labels("zh-CN", CONFIG)
-    html = env.from_string(
-        '{% from "_actions.html" import resolution_fields with context %}'
-        "{{ resolution_fields(c, page, 'reply') }}"
-    ).render(
-        c={"nature": "genuine"},
-        page=page,
-        tr=labels.tr,
-        word=labels.word,
-        lang="zh-CN",
-        RootCause=RootCause,
-    )
-    return sent, html
+    return sent, _reply_fields(page)
 
 
 def test_a_clerk_asks_for_a_root_cause_from_the_resolution_being_written() -> None:

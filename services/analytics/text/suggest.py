@@ -13,7 +13,6 @@ training data only and measures the result against baselines on complaints it ne
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -63,13 +62,6 @@ class Setting:
 
 # What evaluation.py chooses among, on the training folds only.
 SETTINGS = tuple(Setting(c, category) for c in (1.0, 10.0, 100.0) for category in (True, False))
-
-
-def probabilities(scores: Mapping[str, float]) -> dict[str, float]:
-    peak = max(scores.values())
-    exp = {label: math.exp(s - peak) for label, s in scores.items()}
-    norm = sum(exp.values())
-    return {label: e / norm for label, e in exp.items()}
 
 
 def likeliest(found: Mapping[str, float]) -> tuple[str, float]:
@@ -160,10 +152,6 @@ class Suggester:
         """Whether any of the complaint's words was seen in the tagged complaints."""
         return any(w in self.known for w in doc if not w.startswith(CATEGORY))
 
-    def best(self, doc: Doc) -> tuple[str, float]:
-        """The likeliest label and its probability."""
-        return likeliest(self.probabilities_of([doc])[0])
-
     def confident_many(self, docs: Sequence[Doc], *, rows: Any = None) -> list[tuple[str, float]]:
         """`confident` for many complaints at once (one call into the model)."""
         found = self.probabilities_of(docs, rows=rows)
@@ -181,9 +169,6 @@ class Suggester:
 
     def answers(self, confidence: float) -> bool:
         return self.threshold is not None and confidence >= self.threshold
-
-    def predict(self, doc: Doc) -> str:
-        return self.best(doc)[0]
 
     def _leanings(self) -> dict[str, dict[int, float]]:
         """Per cause, each feature's weight for it less its best weight for another."""
