@@ -69,7 +69,8 @@ running_pid() {  # node
 }
 
 java_tool() {
-  java -Xmx256m -Djava.awt.headless=true -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.xml" \
+  # A small, short-lived JVM: three of them may run beside the suite's own broker.
+  java -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true -Dlog4j2.configurationFile="$ROOT/scripts/kafka/log4j2.xml" \
     -cp "$LIBS/*" "$@"
 }
 
@@ -81,10 +82,12 @@ configure() {  # node cluster-id
     -e "s|@CONTROLLER_PORT@|$(controller_port_of "$1")|g" -e "s|@DATA_DIR@|$dir/data|g" \
     -e "s|@REPLICATION@|$REPLICATION|g" -e "s|@MIN_INSYNC@|$MIN_INSYNC|g" \
     "$ROOT/scripts/kafka/cluster.properties.in" >"$dir/server.properties"
-  if [ ! -f "$dir/data/meta.properties" ]; then
-    java_tool kafka.tools.StorageTool format -t "$2" -c "$dir/server.properties" \
-      >>"$dir/broker.log" 2>&1 || die "formatting node $1's storage failed; see $dir/broker.log"
-  fi
+  [ -f "$dir/data/meta.properties" ] \
+    || java_tool kafka.tools.StorageTool format -t "$2" -c "$dir/server.properties" >>"$dir/broker.log" 2>&1
+}
+
+formatted() {  # node
+  [ -f "$(node_dir "$1")/data/meta.properties" ]
 }
 
 cluster_id() {
@@ -142,11 +145,16 @@ start() {  # [node]
   which="$(if [ -n "${1:-}" ]; then check_node "$1" && echo "$1"; else nodes; fi)"
   "$ROOT/scripts/kafka.sh" fetch
   id="$(cluster_id)"
-  # Formatted side by side: a JVM each, and the machine may have two cores.
-  for i in $which; do running_pid "$i" >/dev/null || configure "$i" "$id" & done
+  # Formatted side by side (a JVM each); a node whose format failed there (a machine short
+  # of memory for three JVMs at once) is tried once more on its own, then its log is shown.
+  for i in $which; do running_pid "$i" >/dev/null || configure "$i" "$id" || true & done
   wait
   for i in $which; do
-    [ -f "$(node_dir "$i")/data/meta.properties" ] || die "node $i's storage is not formatted; see $(node_dir "$i")/broker.log"
+    running_pid "$i" >/dev/null || formatted "$i" || configure "$i" "$id" || true
+    if ! running_pid "$i" >/dev/null && ! formatted "$i"; then
+      tail -n 40 "$(node_dir "$i")/broker.log" >&2 || true
+      die "formatting node $i's storage failed; see $(node_dir "$i")/broker.log"
+    fi
   done
   local -A offsets=()
   for i in $which; do
