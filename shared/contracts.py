@@ -84,6 +84,9 @@ class ComplaintReceived(Payload):
     external_id: str | None = None
     # Dialled after the number connects (010-6512 3456 转 801).
     customer_extension: str | None = None
+    # Where it happened, as the caller said it (事发地点: an estate, a street, a school,
+    # a shop); hot issues group complaints by it where the text names no place.
+    location: str | None = None
     # False: a landline or no number at all; SMS cannot reach the customer, so the
     # answer is taken by a follow-up call.
     customer_textable: bool = True
