@@ -15,7 +15,8 @@ name as the envelope's `source`; consumers take an event only from there:
 - notify, on `sms.events`: `sms.sent`, `sms.delivered`, `sms.failed`, `sms.inbound`.
 - analytics, on `analytics.events`: `analytics.root_cause_revised` (QA's correction of
   a complaint's root cause, keyed by the complaint, so a rebuild from the topics replays
-  it).
+  it) and `analytics.hot_issue_detected` (many callers about one problem at one place
+  within a day, keyed by the issue; notify tells the desk).
 
 Events keyed by complaint on two topics keep their order within each topic only: a
 consumer of both may read a complaint's lifecycle event before its `complaint.received`.
@@ -251,6 +252,28 @@ class RootCauseRevised(Payload):
     revised_at: AwareDatetime
 
 
+class HotIssueDetected(Payload):
+    """A hot issue crossed the alert threshold: `callers` distinct callers reported the
+    same problem at the same place (or with the same organisation) within the day before
+    `detected_at`. Sent once per issue `key` while it stays hot."""
+
+    key: str
+    # "<place>：<problem>" in the complaints' own language, as the dashboard shows it.
+    label: str
+    lang: str
+    place: str | None = None
+    words: list[str] = Field(default_factory=list)
+    callers: int
+    complaints: int
+    threshold: int
+    first_at: AwareDatetime
+    last_at: AwareDatetime
+    detected_at: AwareDatetime
+    # The departments its complaints went to, and a few of its references to look up.
+    department_ids: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list)
+
+
 COMPLAINT_RECEIVED = registry.register(
     EventName.COMPLAINT_RECEIVED, ComplaintReceived, topic=INTAKE_EVENTS
 )
@@ -270,6 +293,10 @@ SMS_FAILED = registry.register(EventName.SMS_FAILED, SmsEvent, topic=SMS_EVENTS)
 SMS_INBOUND = registry.register(EventName.SMS_INBOUND, SmsInbound, topic=SMS_EVENTS)
 ROOT_CAUSE_REVISED = registry.register(
     EventName.ROOT_CAUSE_REVISED, RootCauseRevised, topic=ANALYTICS_EVENTS
+)
+# Not about one complaint: keyed by the issue.
+HOT_ISSUE_DETECTED = registry.register(
+    EventName.HOT_ISSUE_DETECTED, HotIssueDetected, topic=ANALYTICS_EVENTS
 )
 # Every event type is registered with its payload: a name added to the vocabulary
 # without a contract fails here, at import, in every service.

@@ -321,6 +321,8 @@ class EventName(StrEnum):
     SMS_INBOUND = "sms.inbound"
     # analytics
     ROOT_CAUSE_REVISED = "analytics.root_cause_revised"
+    # Many callers reported one problem at one place within a day: the desk should know.
+    HOT_ISSUE_DETECTED = "analytics.hot_issue_detected"
 
 
 # The events escalation publishes for accepted lifecycle actions, all with one payload:
