@@ -90,13 +90,18 @@ start() {
   local bin
   bin="$(bindir)"
   if is_running; then
+    local running_port
+    running_port="$(sed -n 4p "$PG_DIR/postmaster.pid" 2>/dev/null)"
+    [ -z "$running_port" ] || [ "$running_port" = "$PG_PORT" ] \
+      || die "PostgreSQL of this stack already runs on port $running_port, not $PG_PORT: stop it first ($0 stop with PG_PORT=$running_port)"
     log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
   else
     [ -f "$PG_DIR/PG_VERSION" ] || init
     touch "$LOG_FILE"
     [ "$(id -u)" = 0 ] && chown postgres "$LOG_FILE"
     log "starting PostgreSQL on 127.0.0.1:$PG_PORT (data $PG_DIR)"
-    as_owner "$bin/pg_ctl" -D "$PG_DIR" -l "$LOG_FILE" -w -t 60 start >/dev/null \
+    # The port of this start, whatever port the data directory was first made with.
+    as_owner "$bin/pg_ctl" -D "$PG_DIR" -l "$LOG_FILE" -o "-p $PG_PORT" -w -t 60 start >/dev/null \
       || { tail -n 20 "$LOG_FILE" >&2; die "PostgreSQL did not start; see $LOG_FILE"; }
   fi
   PGPASSWORD="$PG_SUPERPASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 <<SQL >/dev/null

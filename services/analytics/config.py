@@ -25,6 +25,15 @@ class AnalyticsConfig(BaseSettings):
     spike_z: float = Field(default=3.0, gt=0)
     # Hot spots: at most this many complaints are read per window (newest first).
     hotspot_max_documents: int = Field(default=20_000, ge=100)
+    # Hot issues: how they are ranked (callers=, recency=, growth= weights, see
+    # services/analytics/text/issues.py), and the alert: an issue with this many distinct
+    # callers within a day is sent to the desk once (again after `hot_issue_quiet_days`),
+    # checked every `hot_issue_check_seconds` (0: never).
+    hot_issue_weights: str = "callers=1,recency=1,growth=1"
+    hot_issue_min_callers: int = Field(default=3, ge=2)
+    hot_issue_alert_callers: int = Field(default=5, ge=2)
+    hot_issue_quiet_days: int = Field(default=7, ge=1)
+    hot_issue_check_seconds: float = Field(default=300, ge=0)
     # Root-cause suggestions are learned again once this many more complaints are tagged.
     suggestion_retrain_after: int = Field(default=50, ge=1)
     # They are learned from, and measured on, the newest this many tagged complaints: the

@@ -55,6 +55,8 @@ class ComplaintFact(AnalyticsTable, table=True):
     strong_emotion: bool = Col(default=False)
     imported: bool = Col(default=False)
     description: str | None = _text()
+    # Where it happened, as the agent wrote it down.
+    location: str | None = Col(default=None, max_length=200)
     registered_at: datetime = _utc(nullable=False)
     registered_day: date = Col(sa_column=Column(Date, nullable=False))
     registered_month: str = Col(max_length=7)
@@ -144,6 +146,34 @@ class DepartmentName(AnalyticsTable, table=True):
     department_id: str = Col(primary_key=True, max_length=64)
     name: str = Col(max_length=100)
     named_at: datetime = _utc(nullable=False)
+
+
+class ComplaintSubject(AnalyticsTable, table=True):
+    """What a complaint is about (services/analytics/text/subjects.py), read once from
+    its text: the place or organisation it names, its district, and its problem's most
+    telling words, space-separated. `version` says with which reading and gazetteer; a
+    row of another version is read again when hot issues need it."""
+
+    __tablename__ = "complaint_subjects"
+
+    complaint_id: str = Col(primary_key=True, max_length=64)
+    version: str = Col(max_length=32)
+    lang: str = Col(max_length=4)
+    place: str | None = Col(default=None, max_length=64)
+    place_key: str | None = Col(default=None, max_length=64)
+    area: str | None = Col(default=None, max_length=32)
+    words: str = Col(default="", max_length=400)
+
+
+class HotIssueAlert(AnalyticsTable, table=True):
+    """A hot issue the desk was told about: once per issue while it stays hot."""
+
+    __tablename__ = "hot_issue_alerts"
+
+    key: str = Col(primary_key=True, max_length=32)
+    label: str = Col(max_length=200)
+    callers: int = 0
+    alerted_at: datetime = _utc(nullable=False)
 
 
 class RootCauseRevision(AnalyticsTable, table=True):

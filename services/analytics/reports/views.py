@@ -15,10 +15,11 @@ from services.analytics.facts import flows
 from services.analytics.facts import service as service_facts
 from services.analytics.facts.models import RootCauseRead, RootCauseUpdate, SuggestionDraft
 from services.analytics.reports import department as department_report
-from services.analytics.reports import render, service
+from services.analytics.reports import hot, render, service
 from services.analytics.reports.spikes import find_spikes
 from services.analytics.text import evaluation, suggest
 from services.analytics.text.hotspots import Document, find_hotspots
+from services.analytics.text.issues import Weights
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import Clock
@@ -505,6 +506,85 @@ def get_hotspots(
         "baseline_complaints": len(baseline),
         "topics": found,
     }
+
+
+@router.get(
+    "/hot-issues",
+    summary="Hot issues: one problem at one place, with callers, growth and departments",
+)
+def get_hot_issues(
+    request: Request,
+    db: Db,
+    now: Now,
+    principal: Reader,
+    start: From = None,
+    end: To = None,
+    department: Department = None,
+    min_callers: Annotated[
+        int | None, Query(ge=2, le=1000, description="fewest distinct callers an issue has")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    weights: Annotated[
+        str | None,
+        Query(
+            max_length=80,
+            description="heat weights, e.g. callers=1,recency=2,growth=0.5 "
+            "(default ANALYTICS_HOT_ISSUE_WEIGHTS)",
+        ),
+    ] = None,
+    format: TableFormat = "json",
+) -> Any:
+    """Complaints grouped by the place or organisation they name and the problem they
+    describe, each labelled "<place>: <problem>" in its callers' words, with its
+    complaints and distinct callers, first and last time, callers in the period before
+    (of the same length), the departments it went to and typical complaints; hottest
+    first (callers, recent callers and new callers, weighted)."""
+    config = get_config()
+    start, end = period(now, start, end)
+    try:
+        heat = Weights.parse(weights if weights is not None else config.hot_issue_weights)
+    except ValueError as error:
+        raise Unprocessable("weights", str(error)) from None
+    ask = hot.Ask(
+        start,
+        end,
+        department=scope(principal, department),
+        weights=heat,
+        min_callers=min_callers or config.hot_issue_min_callers,
+        limit=limit,
+    )
+    state = request.app.state
+    if getattr(state, "hot_issues", None) is None:
+        state.hot_issues = hot.HotIssues()
+    data = state.hot_issues.get(db, ask, tz=config.tz(), now=now)
+    if format == "csv":
+        header = [
+            "label",
+            "callers",
+            "complaints",
+            "previous_callers",
+            "heat",
+            "first_at",
+            "last_at",
+            "departments",
+            "references",
+        ]
+        rows = [
+            [
+                i["label"],
+                i["callers"],
+                i["complaints"],
+                i["previous_callers"],
+                i["heat"],
+                i["first_at"],
+                i["last_at"],
+                " ".join(d["name"] for d in i["departments"]),
+                " ".join(e["reference"] for e in i["examples"]),
+            ]
+            for i in data["issues"]
+        ]
+        return csv_response(render.table_csv(header, rows), f"hot-issues-{start}-{end}")
+    return data
 
 
 MIN_TAGGED = 20

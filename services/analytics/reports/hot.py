@@ -1,0 +1,345 @@
+"""Hot issues over the read models: each complaint's subject stored as it arrives, the
+period's complaints read with their subjects, grouped and ranked
+(services/analytics/text/issues.py), labelled from their typical complaints' words, and
+kept until the period's complaints change; and the alert when an issue crosses the
+threshold within a day.
+
+A period's answer is computed once however many ask at the same time (the others wait
+for it), and served again until a complaint of the period (or of the period before) is
+added or changes, or the reading of subjects does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.analytics.facts.models import ComplaintSubject, HotIssueAlert
+from services.analytics.facts.service import _insert, department_names, facts
+from services.analytics.text import issues as grouping
+from services.analytics.text.issues import Entry, Weights
+from services.analytics.text.subjects import Subject, subject_of, version
+from shared.db import Database, table_of
+from shared.privacy import mask_text
+
+subjects = table_of(ComplaintSubject)
+alerts = table_of(HotIssueAlert)
+FILL_BATCH = 500
+EXAMPLES = 3
+# How many of an issue's typical complaints its label is read from.
+LABEL_FROM = 12
+
+
+def subject_row(complaint_id: str, subject: Subject) -> dict[str, Any]:
+    return {
+        "complaint_id": complaint_id,
+        "version": subject.version,
+        "lang": subject.lang,
+        "place": (subject.place or "")[:64] or None,
+        "place_key": (subject.place_key or "")[:64] or None,
+        "area": (subject.area or "")[:32] or None,
+        "words": " ".join(subject.words)[:400],
+    }
+
+
+def save_subjects(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace subjects (a complaint received again keeps the latest reading)."""
+    if not rows:
+        return
+    stmt = _insert(session, subjects)
+    columns = {c: stmt.excluded[c] for c in ("version", "lang", "place", "place_key", "area")}
+    columns["words"] = stmt.excluded["words"]
+    session.execute(stmt.on_conflict_do_update(index_elements=["complaint_id"], set_=columns), rows)
+
+
+def read_subject(
+    complaint_id: str, description: str | None, location: str | None
+) -> dict[str, Any]:
+    return subject_row(complaint_id, subject_of(description, location))
+
+
+# --- the period's complaints ---------------------------------------------------------------
+
+
+def _period_where(start: date, end: date, department: str | None) -> list[Any]:
+    c = facts.c
+    where = [c.registered_day >= start, c.registered_day <= end]
+    if department is not None:
+        where.append(c.department_id == department)
+    return where
+
+
+def entries(db: Database, *, start: date, end: date, department: str | None = None) -> list[Entry]:
+    """The period's complaints with their subjects; those read with another version (or
+    never) are read now and stored."""
+    c, s = facts.c, subjects.c
+    current = version()
+    query = (
+        select(
+            c.complaint_id,
+            c.reference,
+            c.customer_key,
+            c.registered_at,
+            c.department_id,
+            c.category,
+            s.version,
+            s.lang,
+            s.place,
+            s.place_key,
+            s.area,
+            s.words,
+        )
+        .select_from(facts.outerjoin(subjects, s.complaint_id == c.complaint_id))
+        .where(*_period_where(start, end, department))
+    )
+    with db.read() as session:
+        rows = session.execute(query).all()
+    stale = [r.complaint_id for r in rows if r.version != current]
+    fresh = _fill(db, stale) if stale else {}
+    found = []
+    for r in rows:
+        sub = fresh.get(r.complaint_id)
+        lang, place, key, area, words = (
+            (sub["lang"], sub["place"], sub["place_key"], sub["area"], sub["words"])
+            if sub is not None
+            else (r.lang, r.place, r.place_key, r.area, r.words)
+        )
+        found.append(
+            Entry(
+                r.complaint_id,
+                r.reference,
+                r.customer_key,
+                r.registered_at,
+                lang or "zh",
+                place,
+                key,
+                area,
+                tuple((words or "").split()),
+                r.department_id,
+                r.category,
+            )
+        )
+    return found
+
+
+def _fill(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    c = facts.c
+    made: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), FILL_BATCH):
+        chunk = ids[i : i + FILL_BATCH]
+        with db.read() as session:
+            texts = session.execute(
+                select(c.complaint_id, c.description, c.location).where(c.complaint_id.in_(chunk))
+            ).all()
+        rows = [read_subject(t.complaint_id, t.description, t.location) for t in texts]
+        with db.transaction() as session:
+            save_subjects(session, rows)
+        made.update((r["complaint_id"], r) for r in rows)
+    return made
+
+
+def _stamp(db: Database, start: date, end: date, department: str | None) -> tuple[Any, ...]:
+    """What changes when the answer would: how many complaints, the latest change."""
+    c = facts.c
+    with db.read() as session:
+        row = session.execute(
+            select(func.count(), func.max(c.updated_at)).where(
+                *_period_where(start, end, department)
+            )
+        ).one()
+    return (row[0], row[1], version())
+
+
+# --- the answer ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ask:
+    start: date
+    end: date
+    department: str | None = None
+    weights: Weights = field(default_factory=Weights)
+    min_callers: int = 3
+    limit: int = 10
+
+
+def local_bounds(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(start, time.min, tzinfo=tz),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
+    )
+
+
+def compute(db: Database, ask: Ask, *, tz: tzinfo, now: datetime) -> dict[str, Any]:
+    days = (ask.end - ask.start).days + 1
+    before_start, before_end = ask.start - timedelta(days=days), ask.start - timedelta(days=1)
+    window = entries(db, start=ask.start, end=ask.end, department=ask.department)
+    before = entries(db, start=before_start, end=before_end, department=ask.department)
+    start_at, end_at = local_bounds(ask.start, ask.end, tz)
+    found = grouping.rank(
+        window,
+        before,
+        start=start_at,
+        end=min(end_at, max(now, start_at + timedelta(days=1))),
+        weights=ask.weights,
+        min_callers=ask.min_callers,
+        limit=ask.limit,
+    )
+    _describe(db, found)
+    return {
+        "from": ask.start.isoformat(),
+        "to": ask.end.isoformat(),
+        "previous_from": before_start.isoformat(),
+        "previous_to": before_end.isoformat(),
+        "complaints": len(window),
+        "previous_complaints": len(before),
+        "weights": vars(ask.weights),
+        "min_callers": ask.min_callers,
+        "issues": found,
+    }
+
+
+def _describe(db: Database, found: list[dict[str, Any]]) -> None:
+    """Labels, examples and department names for the issues found (their texts read for
+    these few only)."""
+    c = facts.c
+    wanted = {cid for issue in found for cid in issue["members"][:LABEL_FROM]}
+    with db.read() as session:
+        rows = (
+            session.execute(
+                select(c.complaint_id, c.reference, c.description, c.customer_name).where(
+                    c.complaint_id.in_(wanted)
+                )
+            ).all()
+            if wanted
+            else []
+        )
+        d = department_names.c
+        names = dict(session.execute(select(d.department_id, d.name)).all())
+    text = {r.complaint_id: r for r in rows}
+    for issue in found:
+        typical = [text[cid] for cid in issue.pop("members")[:LABEL_FROM] if cid in text]
+        masked = [mask_text(r.description or "", names=(r.customer_name,)) for r in typical]
+        issue["label"] = grouping.label(issue, masked)
+        issue["examples"] = [
+            {
+                "complaint_id": r.complaint_id,
+                "reference": r.reference,
+                "text": _excerpt(m),
+            }
+            for r, m in list(zip(typical, masked, strict=True))[:EXAMPLES]
+        ]
+        issue["departments"] = [
+            {"department_id": d, "name": names.get(d, d), "complaints": n}
+            for d, n in issue["departments"].most_common()
+        ]
+        issue["categories"] = dict(issue["categories"].most_common(3))
+        issue["first_at"] = issue["first_at"].isoformat()
+        issue["last_at"] = issue["last_at"].isoformat()
+
+
+def _excerpt(text: str, size: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= size else flat[:size] + "…"
+
+
+class HotIssues:
+    """Computes a period's hot issues once for everyone asking at the same time, and
+    keeps the answers until the period's complaints change."""
+
+    def __init__(self, keep: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[Ask, threading.Event] = {}
+        self._done: dict[Ask, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._keep = keep
+
+    def get(self, db: Database, ask: Ask, *, tz: tzinfo, now: datetime) -> dict[str, Any]:
+        days = (ask.end - ask.start).days + 1
+        stamp = (
+            _stamp(db, ask.start, ask.end, ask.department),
+            _stamp(
+                db, ask.start - timedelta(days=days), ask.start - timedelta(days=1), ask.department
+            ),
+            # The window's last quarter moves with the clock while the period is current.
+            now.date() if ask.end >= now.date() - timedelta(days=1) else None,
+        )
+        while True:
+            with self._lock:
+                done = self._done.get(ask)
+                if done is not None and done[0] == stamp:
+                    return done[1]
+                waiting = self._running.get(ask)
+                if waiting is None:
+                    mine = threading.Event()
+                    self._running[ask] = mine
+                    break
+            waiting.wait()
+        try:
+            answer = compute(db, ask, tz=tz, now=now)
+            with self._lock:
+                if len(self._done) >= self._keep:
+                    self._done.pop(next(iter(self._done)))
+                self._done[ask] = (stamp, answer)
+            return answer
+        finally:
+            with self._lock:
+                self._running.pop(ask, None)
+            mine.set()
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+def due_alerts(
+    db: Database,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    threshold: int,
+    quiet_days: int = 7,
+) -> list[dict[str, Any]]:
+    """Issues whose distinct callers within the day before `now` reached `threshold`
+    and that the desk was not told about in the last `quiet_days` days; recorded as told
+    in the same transaction the caller publishes in (see `record_alerts`)."""
+    day_ago = now - timedelta(days=1)
+    start = day_ago.astimezone(tz).date()
+    window = [e for e in entries(db, start=start, end=now.astimezone(tz).date()) if e.at >= day_ago]
+    week = entries(db, start=start - timedelta(days=quiet_days), end=start)
+    before = [e for e in week if e.at < day_ago]
+    found = grouping.rank(window, before, start=day_ago, end=now, min_callers=threshold, limit=50)
+    if not found:
+        return []
+    _describe(db, found)
+    with db.read() as session:
+        told = {
+            row.key
+            for row in session.execute(
+                select(alerts.c.key).where(
+                    alerts.c.key.in_([i["key"] for i in found]),
+                    alerts.c.alerted_at >= now - timedelta(days=quiet_days),
+                )
+            )
+        }
+    return [i for i in found if i["key"] not in told]
+
+
+def record_alerts(session: Session, found: Iterable[dict[str, Any]], *, now: datetime) -> None:
+    rows = [
+        {"key": i["key"], "label": i["label"][:200], "callers": i["callers"], "alerted_at": now}
+        for i in found
+    ]
+    if rows:
+        stmt = _insert(session, alerts)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["key"],
+                set_={c: stmt.excluded[c] for c in ("label", "callers", "alerted_at")},
+            ),
+            rows,
+        )
