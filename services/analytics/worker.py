@@ -2,12 +2,66 @@
 
 Its consumer keeps the read models (complaint facts, the lifecycle event log, root-cause
 revisions) from every complaint event: intake's, escalation's and its own QA revisions,
-which its outbox relay publishes (to analytics.events) and the rebuild replays."""
+which its outbox relay publishes (to analytics.events) and the rebuild replays.
 
+Two loops beside it: one reads what recent complaints are about (their place and
+problem, for hot issues) while there is nothing else to do; one checks every
+ANALYTICS_HOT_ISSUE_CHECK_SECONDS for an issue that crossed the alert threshold within
+the day and publishes `analytics.hot_issue_detected` for it, once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from services.analytics.config import get_config
 from services.analytics.db import inbox, outbox
 from services.analytics.handlers import handlers
+from services.analytics.reports import hot
+from shared.clock import utcnow
+from shared.db import Database
+from shared.outbox import Outbox
+from shared.settings import Settings
 from shared.topics import ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
-from shared.worker import WorkerSpec, run_worker
+from shared.worker import Loop, WorkerSpec, run_worker
+
+log = logging.getLogger(__name__)
+# Hot issues are mostly asked about the last month: its subjects are read ahead.
+READ_AHEAD_DAYS = 45
+
+
+def loops(db: Database, settings: Settings) -> list[Loop]:
+    config = get_config()
+    tz = config.tz()
+    sender = Outbox(outbox, lanes=settings.outbox_lanes)
+
+    def read_subjects(stop: threading.Event) -> None:
+        while not stop.is_set():
+            read = 0
+            try:
+                read = hot.fill_recent(db, now=utcnow(), tz=tz, days=READ_AHEAD_DAYS)
+            except Exception as exc:  # the next round tries again
+                log.warning("reading what complaints are about failed: %s", exc)
+            stop.wait(1 if read else 30)
+
+    def alert(stop: threading.Event) -> None:
+        while not stop.wait(config.hot_issue_check_seconds):
+            try:
+                told = hot.publish_alerts(
+                    db,
+                    sender,
+                    now=utcnow(),
+                    tz=tz,
+                    threshold=config.hot_issue_alert_callers,
+                    quiet_days=config.hot_issue_quiet_days,
+                )
+                for label in told:
+                    log.info("hot issue alert: %s", label)
+            except Exception as exc:
+                log.warning("hot issue check failed: %s", exc)
+
+    return [read_subjects, alert] if config.hot_issue_check_seconds > 0 else [read_subjects]
+
 
 # Also what `services.analytics.rebuild` replays by default.
 TOPICS = (INTAKE_EVENTS, COMPLAINTS_LIFECYCLE, ANALYTICS_EVENTS)
@@ -18,6 +72,7 @@ SPEC = WorkerSpec(
     inbox=inbox,
     topics=TOPICS,
     handlers=handlers,
+    loops=loops,
 )
 
 

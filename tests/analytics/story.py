@@ -88,6 +88,7 @@ class Story:
         description: str = "",
         acknowledge_by: datetime | None = None,
         customer_name: str | None = None,
+        location: str | None = None,
     ) -> Complaint:
         c = Complaint(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"story/{name}")),
@@ -108,6 +109,7 @@ class Story:
             description=description or f"{name}: {category} complaint",
             registered_at=at,
             registered_by="A001",
+            location=location,
         )
         self._add("complaint.received", payload, c, at, source="intake")
         self.act(

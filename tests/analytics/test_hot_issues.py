@@ -5,18 +5,24 @@ PostgreSQL)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from services.analytics.db import outbox as analytics_outbox
 from services.analytics.facts.service import facts
+from services.analytics.reports import hot
 from services.intake.db import outbox as intake_outbox
 from services.intake.importer import import_rows, read_rows
+from shared.contracts import HotIssueDetected
 from shared.events import registry
+from shared.outbox import Outbox
+from shared.vocabulary import EventName
 from tests.analytics.conftest import Analytics, load
+from tests.analytics.story import BEIJING, NOW, Story, bj
 from tests.conftest import ROOT, ServiceEnv
 
 pytestmark = pytest.mark.postgres
@@ -175,3 +181,76 @@ def test_growth_counts_the_same_issues_callers_in_the_period_before(centre: Anal
     assert lifts["previous_callers"] == 10 and lifts["callers"] == 10
     assert lifts["new"] is False
     assert datetime.fromisoformat(lifts["first_at"]) >= datetime(2020, 1, 11, tzinfo=UTC)
+
+
+def lifts_today(s: Story, callers: int, *, location: str | None = None) -> None:
+    """`callers` people about the lifts of one estate on the day before NOW."""
+    for n, text in enumerate(LIFTS[:callers]):
+        at = bj(3, 31, 8 + n % 14, n)
+        if location:
+            text = text.replace("翠湖花园", "")
+        s.received(f"L{n:02d}", at, category="service", phone=f"+86139{n:08d}",
+                   description=text, location=location)  # fmt: skip
+
+
+def sent_alerts(analytics: Analytics) -> list[HotIssueDetected]:
+    with analytics.env.db.read() as session:
+        values = session.execute(select(analytics_outbox.c.value)).scalars().all()
+    events = [registry.decode(value.encode()) for value in values]
+    return [e.payload for e in events if e.type == EventName.HOT_ISSUE_DETECTED]
+
+
+def test_the_desk_is_told_once_when_an_issue_crosses_the_threshold_within_a_day(
+    analytics: Analytics,
+) -> None:
+    s = Story()
+    lifts_today(s, 6)
+    load(analytics.env.db, s.events)
+    db, sender = analytics.env.db, Outbox(analytics_outbox, lanes=1)
+
+    def check(threshold: int, at: datetime = NOW) -> list[str]:
+        return hot.publish_alerts(db, sender, now=at, tz=BEIJING, threshold=threshold,
+                                  quiet_days=7)  # fmt: skip
+
+    assert check(threshold=7) == [] and sent_alerts(analytics) == []
+    # A second worker finds the same issue at the same time, but records it later.
+    late = hot.due_alerts(db, now=NOW, tz=BEIJING, threshold=5, quiet_days=7)
+    assert len(late) == 1
+    told = check(threshold=5)
+    assert len(told) == 1 and told[0].startswith("翠湖花园：") and "电梯" in told[0]
+    [alert] = sent_alerts(analytics)
+    assert (alert.callers, alert.complaints, alert.threshold) == (6, 6, 5)
+    assert alert.place == "翠湖花园" and len(alert.references) == 3
+    # Checked again an hour later, and by the second worker: told once.
+    assert check(threshold=5, at=NOW + timedelta(hours=1)) == []
+    with db.transaction() as session:
+        later = NOW + timedelta(hours=1)
+        assert hot.record_alerts(session, late, now=later, quiet_days=7) == set()
+    assert len(sent_alerts(analytics)) == 1
+    # A day later the callers of the day before are no longer "within a day".
+    assert check(threshold=5, at=NOW + timedelta(days=2)) == []
+
+
+def test_the_location_the_agent_wrote_names_the_place_the_text_does_not(
+    analytics: Analytics,
+) -> None:
+    s = Story()
+    lifts_today(s, 4, location="翠湖花园5栋2单元601")
+    load(analytics.env.db, s.events)
+    found = analytics.get("/analytics/hot-issues", **{"from": "2026-03-31", "to": "2026-03-31"})
+    [issue] = found["issues"]
+    # The estate, not the caller's flat.
+    assert issue["place"] == "翠湖花园" and issue["callers"] == 4
+    assert "601" not in issue["label"] and "单元" not in issue["label"]
+
+
+def test_what_recent_complaints_are_about_is_read_ahead_once(analytics: Analytics) -> None:
+    s = Story()
+    lifts_today(s, 3)
+    load(analytics.env.db, s.events)
+    db = analytics.env.db
+    assert hot.fill_recent(db, now=NOW, tz=BEIJING, days=45) == 3
+    assert hot.fill_recent(db, now=NOW, tz=BEIJING, days=45) == 0
+    with db.read() as session:
+        rows = session.execute(select(hot.subjects)).all()
+    assert {r.place for r in rows} == {"翠湖花园"} and all("电梯" in r.words for r in rows)

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from services.analytics.facts import projection, service
 from services.analytics.facts.models import RootCauseRead, RootCauseUpdate
-from services.analytics.reports import hot
 from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
 from shared.db import Database
 from shared.errors import NotFound
@@ -33,10 +32,6 @@ def _born(session: Session, fact: projection.Fact) -> projection.Fact:
     return projection.with_revisions(fact, found.get(fact["complaint_id"], []))
 
 
-def _subject(payload: ComplaintReceived) -> dict[str, Any]:
-    return hot.read_subject(payload.complaint_id, payload.description, payload.location)
-
-
 def on_received(session: Session, event: Event[Any], tz: tzinfo) -> None:
     payload: ComplaintReceived = event.payload
     before = service.get_fact(session, payload.complaint_id)
@@ -44,11 +39,6 @@ def on_received(session: Session, event: Event[Any], tz: tzinfo) -> None:
     if before is None:
         after = _born(session, after)
     service.save_fact(session, before=before, after=after)
-    _save_subjects(session, [_subject(payload)])
-
-
-def _save_subjects(session: Session, rows: list[dict[str, Any]]) -> None:
-    hot.save_subjects(session, rows)
 
 
 def on_lifecycle(session: Session, event: Event[Any], tz: tzinfo) -> None:
@@ -88,7 +78,6 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
         session, (e.payload.complaint_id for e in events if e.payload.complaint_id not in stored)
     )
     event_rows = []
-    read: dict[str, dict[str, Any]] = {}
     names: dict[str, tuple[str, datetime]] = {}
     for event in events:
         payload, at = event.payload, event.envelope.occurred_at
@@ -96,7 +85,6 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
         before = current.get(complaint_id)
         if event.type == EventName.COMPLAINT_RECEIVED:
             after = projection.received(before, payload, at, tz)
-            read[complaint_id] = _subject(payload)
         elif event.type == REVISED:
             row = _revision_row(str(event.envelope.event_id), payload)
             if service.add_revision(session, row=row):
@@ -120,7 +108,6 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
             after = projection.with_revisions(after, waiting.pop(complaint_id, []))
         current[complaint_id] = after
     service.save_facts(session, before=stored, after=current)
-    _save_subjects(session, list(read.values()))
     service.add_events(session, rows=event_rows)
     service.name_departments(session, names)
 

@@ -12,12 +12,12 @@ added or changes, or the reading of subjects does.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from services.analytics.facts.models import ComplaintSubject, HotIssueAlert
@@ -25,8 +25,12 @@ from services.analytics.facts.service import _insert, department_names, facts
 from services.analytics.text import issues as grouping
 from services.analytics.text.issues import Entry, Weights
 from services.analytics.text.subjects import Subject, subject_of, version
+from shared.contracts import HotIssueDetected
 from shared.db import Database, table_of
+from shared.events import Actor, registry
+from shared.outbox import Outbox
 from shared.privacy import mask_text
+from shared.vocabulary import EventName, Role
 
 subjects = table_of(ComplaintSubject)
 alerts = table_of(HotIssueAlert)
@@ -329,17 +333,95 @@ def due_alerts(
     return [i for i in found if i["key"] not in told]
 
 
-def record_alerts(session: Session, found: Iterable[dict[str, Any]], *, now: datetime) -> None:
-    rows = [
-        {"key": i["key"], "label": i["label"][:200], "callers": i["callers"], "alerted_at": now}
-        for i in found
-    ]
-    if rows:
-        stmt = _insert(session, alerts)
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["key"],
-                set_={c: stmt.excluded[c] for c in ("label", "callers", "alerted_at")},
-            ),
-            rows,
+def fill_recent(
+    db: Database, *, now: datetime, tz: tzinfo, days: int, limit: int = FILL_BATCH
+) -> int:
+    """Reads the subjects of the newest complaints of the last `days` days not read yet
+    (or read with another version), at most `limit`; how many it read. The worker calls
+    it while idle, so hot issues seldom read texts while someone waits."""
+    c, s = facts.c, subjects.c
+    since = now.astimezone(tz).date() - timedelta(days=days)
+    current = version()
+    with db.read() as session:
+        ids = list(
+            session.execute(
+                select(c.complaint_id)
+                .select_from(facts.outerjoin(subjects, s.complaint_id == c.complaint_id))
+                .where(c.registered_day >= since, or_(s.version.is_(None), s.version != current))
+                .order_by(c.registered_at.desc())
+                .limit(limit)
+            ).scalars()
         )
+    if ids:
+        _fill(db, ids)
+    return len(ids)
+
+
+def record_alerts(
+    session: Session, found: Sequence[dict[str, Any]], *, now: datetime, quiet_days: int
+) -> set[str]:
+    """Records the alerts; the keys of those not told within `quiet_days` (the others
+    were told meanwhile, by this or another worker, and are left as they were)."""
+    told: set[str] = set()
+    for issue in found:
+        row = {
+            "key": issue["key"],
+            "label": issue["label"][:200],
+            "callers": issue["callers"],
+            "alerted_at": now,
+        }
+        stmt = _insert(session, alerts).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={c: stmt.excluded[c] for c in ("label", "callers", "alerted_at")},
+            where=alerts.c.alerted_at < now - timedelta(days=quiet_days),
+        ).returning(alerts.c.key)
+        told.update(session.execute(stmt).scalars())
+    return told
+
+
+def publish_alerts(
+    db: Database,
+    outbox: Outbox,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    threshold: int,
+    quiet_days: int,
+) -> list[str]:
+    """The issues that crossed the threshold within the day, each told once: recorded
+    and its `analytics.hot_issue_detected` event written in one transaction. Their
+    labels."""
+    found = due_alerts(db, now=now, tz=tz, threshold=threshold, quiet_days=quiet_days)
+    if not found:
+        return []
+    with db.transaction() as session:
+        told = record_alerts(session, found, now=now, quiet_days=quiet_days)
+        events = [
+            registry.new(
+                EventName.HOT_ISSUE_DETECTED,
+                HotIssueDetected(
+                    key=i["key"],
+                    label=i["label"],
+                    lang=i["lang"],
+                    place=i["place"],
+                    words=i["words"],
+                    callers=i["callers"],
+                    complaints=i["complaints"],
+                    threshold=threshold,
+                    first_at=i["first_at"],
+                    last_at=i["last_at"],
+                    detected_at=now,
+                    department_ids=[d["department_id"] for d in i["departments"]],
+                    references=i["references"][-EXAMPLES:],
+                ),
+                source="analytics",
+                actor=Actor(id="analytics", role=Role.SYSTEM),
+                complaint_id=None,
+                occurred_at=now,
+            )
+            for i in found
+            if i["key"] in told
+        ]
+        outbox.add_many(session, events)
+    return [i["label"] for i in found if i["key"] in told]
