@@ -1,19 +1,21 @@
 """Where it happened (事发地点): the agent takes down the place as the caller says it, and
-it travels with the complaint: stored, announced, read back, and masked like the
-caller's own words for those who may not read them."""
+it travels with the complaint: stored, announced, read back, imported from older systems,
+and masked like the caller's own words for those who may not read them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from services.intake.complaints.models import LOCATION_MAX, ComplaintCreate
 from services.intake.complaints.registration import request_hash
 from services.intake.complaints.service import complaints
+from services.intake.importer import import_rows, read_rows
 from tests.intake.conftest import Intake, complaint
 
 ESTATE = "朝阳区幸福里小区 3 号楼 2 单元"
@@ -131,3 +133,50 @@ def test_those_who_may_not_read_the_callers_words_see_the_place_masked_like_them
         intake.client.get(f"/complaints/{body['id']}", headers=intake.agent).json()["location"]
         == home
     )
+
+
+# --- from an older system's export (real PostgreSQL) -------------------------------------
+
+
+@pytest.mark.postgres
+def test_an_imported_rows_location_lands_on_the_complaint(intake: Intake, tmp_path: Path) -> None:
+    far = "新华路" * 67  # 201 characters
+    csv_file = tmp_path / "hotline_12345.csv"
+    csv_file.write_text(
+        "customer_phone,category,description,location,registered_at\n"
+        f"13800138000,transport,12 路公交车连续三天没有按时发车,{ESTATE},2026-10-01 09:30\n"
+        "13800138001,billing,账单多扣了 30 元,,2026-10-01 09:31\n"
+        f"13800138002,transport,路灯坏了一个月没人修,{far},2026-10-01 09:32\n",
+        encoding="utf-8",
+    )
+    summary = import_rows(
+        intake.env.db, read_rows(csv_file), preset="generic", source="12345", progress=False
+    )
+    assert summary.accepted == 2
+    ((line, column, reason),) = [(r.line, r.field, r.reason) for r in summary.rejected]
+    assert (line, column) == (4, "location") and "at most 200 characters" in reason
+    with intake.env.db.read() as session:
+        rows = session.execute(select(complaints.c.customer_phone, complaints.c.location))
+        stored = {phone: location for phone, location in rows}
+    assert stored == {"+8613800138000": ESTATE, "+8613800138001": None}
+    events = [json.loads(r.value)["payload"] for r in intake.outbox_rows()]
+    assert {e["customer_phone"]: e["location"] for e in events} == stored
+
+
+@pytest.mark.postgres
+def test_a_mapping_names_the_files_location_column(intake: Intake, tmp_path: Path) -> None:
+    mapping = tmp_path / "hotline.toml"
+    mapping.write_text(
+        '[columns]\ntext = "诉求内容"\nlocation = "事发地址"\n\n[defaults]\ncategory = "other"\n',
+        encoding="utf-8",
+    )
+    csv_file = tmp_path / "orders.csv"
+    csv_file.write_text(
+        f"诉求内容,事发地址\n小区门口的垃圾三天没人清运,{ESTATE}\n", encoding="utf-8"
+    )
+    summary = import_rows(
+        intake.env.db, read_rows(csv_file), mapping=mapping, source="orders", progress=False
+    )
+    assert (summary.accepted, summary.rejected) == (1, [])
+    with intake.env.db.read() as session:
+        assert session.execute(select(complaints.c.location)).scalar_one() == ESTATE
