@@ -41,7 +41,12 @@ from tqdm import tqdm
 
 from services.intake.complaints import service
 from services.intake.complaints.flows import store_complaint, store_note
-from services.intake.complaints.models import NoteCreate, clean_text
+from services.intake.complaints.models import (
+    NoteCreate,
+    clean_location,
+    clean_text,
+    location_problem,
+)
 from services.intake.complaints.registration import REF_PREFIX, NewComplaint
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import outbox as outbox_table
@@ -176,6 +181,7 @@ class Converter:
         nature = self._word(cell, m.nature, Nature, m.default_nature)
         description, notes = self._description(cell)
         cut = bool(notes)
+        location = self._location(cell)
         occurred = self._time(cell(m.occurred_at), m.occurred_at) if m.occurred_at else None
         state, outcome_by_default = self._outcome(cell)
         reply = clean_text(" \n\n".join(filter(None, (cell(c) for c in m.reply))))
@@ -212,6 +218,7 @@ class Converter:
             strong_emotion=bool(m.strong_emotion) and cell(m.strong_emotion).lower() in _TRUE,
             description=description,
             occurred_at=occurred,
+            location=location,
             registered_at=at,
             registered_by=self.staff,
             registered_by_role=Role.SYSTEM,
@@ -266,6 +273,14 @@ class Converter:
             return text, ()
         kept, rest = self._cut(text)
         return kept, _notes("原文 Text", rest)
+
+    def _location(self, cell: Any) -> str | None:
+        column = self.m.location
+        location = clean_location(cell(column)) if column else None
+        problem = location_problem(location)
+        if problem:
+            raise RowError(column or "", problem, "too long")
+        return location
 
     def _category(self, cell: Any) -> tuple[str, bool]:
         m = self.m

@@ -22,6 +22,7 @@ left out:
     nature = "性质"
     strong_emotion = "情绪激动"
     occurred_at = "发生时间"
+    location = "事发地址"            # where it happened: an estate, a street, a shop
     department = "承办单位"          # who handled it
     outcome = "办理状态"             # closed or still open
     reply = "答复内容"               # or several columns
@@ -80,6 +81,7 @@ _COLUMNS = (
     "nature",
     "strong_emotion",
     "occurred_at",
+    "location",
     "department",
     "outcome",
     "reply",
@@ -133,6 +135,7 @@ class Mapping:
     nature: str | None = None
     strong_emotion: str | None = None
     occurred_at: str | None = None
+    location: str | None = None
     department: str | None = None
     outcome: str | None = None
     reply: tuple[str, ...] = ()

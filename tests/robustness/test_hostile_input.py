@@ -116,6 +116,7 @@ WRITERS = [
         texts={
             "description": _intake_complaint("description"),
             "customer_name": _intake_complaint("customer_name"),
+            "location": _intake_complaint("location"),
         },
         invalid=(
             ({"customer_phone": "12345"}, "customer_phone"),
@@ -123,6 +124,7 @@ WRITERS = [
             ({"description": "太短"}, "description"),
             ({"description": "长" * 5001}, "description"),
             ({"customer_name": "名" * 65}, "customer_name"),
+            ({"location": "地" * 201}, "location"),
             ({"channel": "<script>"}, "channel"),
             ({"occurred_at": "1700000000"}, "occurred_at"),
             ({"priority": "high"}, "priority"),

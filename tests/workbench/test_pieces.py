@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.datastructures import FormData
+from starlette.requests import Request
 
 from services.workbench.access.flows import PasswordRefused, User, check_password
 from services.workbench.access.views import safe_next
@@ -28,7 +29,7 @@ from services.workbench.complaints.flows import (
     suggest_from_draft,
 )
 from services.workbench.config import WorkbenchConfig
-from services.workbench.pages import STATIC, TEMPLATES, Labels, env
+from services.workbench.pages import STATIC, TEMPLATES, Labels, env, render
 from services.workbench.roster.views import week_of
 from shared.settings import SERVICE_PORTS
 from shared.vocabulary import Action, Role, RootCause
@@ -72,6 +73,7 @@ def test_a_registration_form_becomes_intakes_body() -> None:
             ("channel", "phone"),
             ("category", "billing"),
             ("description", "账单多扣"),
+            ("location", " 人民路 88 号营业厅 "),
             ("strong_emotion", "on"),
         ]
     )
@@ -80,8 +82,11 @@ def test_a_registration_form_becomes_intakes_body() -> None:
         "channel": "phone",
         "category": "billing",
         "description": "账单多扣",
+        "location": "人民路 88 号营业厅",
         "strong_emotion": True,
     }
+    # Where it happened is asked, not required: left empty, intake is not sent one.
+    assert "location" not in registration_body(FormData([("location", "  ")]))
 
 
 def test_the_words_a_similar_complaint_would_share() -> None:
@@ -276,3 +281,72 @@ def test_the_replier_gets_analytics_suggestion_preselected_only_when_there_is_on
         page, html = _clerk_page(says)
         assert page.suggestion is None
         assert "selected" not in html and 'data-test="suggestion"' not in html
+
+
+ESTATE = "朝阳区幸福里小区 3 号楼 2 单元"
+AGENT = User("s", "A001", "小刘", Role.AGENT, None, "token", "csrf")
+CLERK = User("s", "B07", "陈会计", Role.DEPARTMENT, "billing", "token", "csrf")
+
+
+def _page(path: str, template: str, user: User, **context: Any) -> str:
+    request = Request({"type": "http", "method": "GET", "path": path, "headers": []})
+    return bytes(render(request, template, CONFIG, user=user, **context).body).decode()
+
+
+def test_the_agent_is_asked_where_it_happened_and_a_refused_place_is_kept_with_the_reason() -> None:
+    form = _page("/register", "register.html", AGENT, values={}, fields={}, request_id="r1")
+    field = re.search(r"<input[^>]*id=\"location\"[^>]*>", form)
+    assert field and 'name="location"' in field.group(0) and "required" not in field.group(0)
+    assert "事发地点" in form and "小区/楼栋、路名门牌、学校、门店" in form
+    far = "幸福里小区" * 41
+    refused = _page(
+        "/register",
+        "register.html",
+        AGENT,
+        values={"location": far},
+        fields={"location": "too long: at most 200 characters"},
+        request_id="r1",
+    )
+    assert f'value="{far}"' in refused
+    assert '<div class="field-error">too long: at most 200 characters</div>' in refused
+
+
+def _department_sees(registered: dict[str, Any]) -> str:
+    """The billing clerk's page of a dispatched complaint, with what intake answers."""
+    service_at = {port: name for name, port in SERVICE_PORTS.items()}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        service, path = service_at.get(request.url.port or 0), request.url.path
+        if path == "/complaints/C1":
+            if service == "intake":
+                return httpx.Response(200, json=registered)
+            return httpx.Response(
+                200,
+                json={
+                    "id": "C1",
+                    "reference": "TS20261205-000001",
+                    "state": "in_progress",
+                    "description": "路灯坏了一个月没人修，晚上很黑。",
+                    "department_id": "billing",
+                    "allowed_actions": [],
+                },
+            )
+        return httpx.Response(
+            200, json=[] if path.endswith(("history", "notes", "feedback")) else {}
+        )
+
+    apis = Apis(CONFIG, transport=httpx.MockTransport(answer))
+    try:
+        page = complaint_page(apis, CLERK, "C1")
+    finally:
+        apis.close()
+    return _page("/complaints/C1", "complaint.html", CLERK, page=page, c=page.state)
+
+
+def test_the_department_reads_where_it_happened_beside_what_the_caller_said() -> None:
+    html = _department_sees({"id": "C1", "status": "in_progress", "location": ESTATE})
+    complaint = html[html.index('data-test="description"') :]
+    assert complaint.index("路灯坏了一个月没人修") < complaint.index(ESTATE)
+    assert re.search(rf'data-test="location">.*{ESTATE}</p>', html)
+    nowhere = _department_sees({"id": "C1", "status": "in_progress", "location": None})
+    assert 'data-test="location"' not in nowhere and "事发地点" not in nowhere

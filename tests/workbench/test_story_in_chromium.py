@@ -143,6 +143,7 @@ def test_a_complaint_through_the_pages_of_every_role(people: Any, centre: Centre
     agent.page.check("input[name=strong_emotion]")
     agent.page.fill("#customer_name", "王女士")
     agent.page.fill("#description", "上月话费账单多扣了 30 元，客服一直没有回复，要求退还。")
+    agent.page.fill("#location", "人民路 88 号营业厅")
     agent.shot("1-agent-registers")
     agent.page.click("form[data-test=register-form] button[type=submit]")
     agent.page.wait_for_selector("[data-test=registered]")
@@ -212,6 +213,8 @@ def test_a_complaint_through_the_pages_of_every_role(people: Any, centre: Centre
     clerk.page.locator(f"tr[data-reference='{reference}'] a").click()
     clerk.page.wait_for_load_state()
     assert "核对 11 月账单" in clerk.text("[data-test=instructions]")
+    # Where it happened, as the agent took it down, beside what the caller said.
+    assert clerk.text("[data-test=location]") == "事发地点：人民路 88 号营业厅"
     # A refused action says why, in words: a reply before accepting.
     assert clerk.page.locator("details[data-action=reply]").count() == 0
     clerk.act("accept")

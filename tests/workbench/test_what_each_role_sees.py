@@ -43,6 +43,8 @@ def her_complaint_at_billing(centre: Centre) -> dict[str, Any]:
             "channel": "phone",
             "category": "delivery",
             "description": CUSTOMER.says(TEXT),
+            # Her home, as callers give it: with her name and her number.
+            "location": f"{CUSTOMER.name}家，幸福里小区 3 号楼 502，座机 {CUSTOMER.landline}",
         },
         headers=bearer(centre, "agent", "A001"),
         timeout=10,
@@ -119,6 +121,7 @@ def test_qa_and_the_client_see_no_name_phone_or_id_number_on_any_page(
                 assert "+86139****5678" in page
                 assert "139 **** 5678" in page and "w***@example.com" in page
                 assert "1101**********002X" in page
+                assert "王**家，幸福里小区 3 号楼 502，座机 0731-**** 3456" in page
         finally:
             client.close()
     assert wrong == [], "\n".join(wrong)

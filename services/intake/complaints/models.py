@@ -40,6 +40,9 @@ from shared.vocabulary import (
 STATUSES = values(State)
 
 _BIG = BigInteger().with_variant(Integer(), "sqlite")
+# A place as people say it: an estate and building, a street and number, a school, a
+# shop, a company's branch. Longer is a description of what happened there.
+LOCATION_MAX = 200
 
 
 def _utc(**kw: Any) -> Any:
@@ -90,6 +93,8 @@ class Complaint(IntakeTable, table=True):
     nature: str = Col(max_length=16)
     strong_emotion: bool = Col(default=False)
     description: str = Col(sa_column=Column(Text, nullable=False))
+    # Where it happened, as the caller said it (事发地点); can be the caller's home.
+    location: str | None = Col(default=None, max_length=LOCATION_MAX)
     occurred_at: datetime | None = _utc(nullable=True)
     registered_at: datetime = _utc(nullable=False)
     registered_by: str = Col(max_length=64)
@@ -192,6 +197,19 @@ def clean_text(value: str) -> str:
     return "\n".join(out).strip()
 
 
+def clean_location(value: str) -> str | None:
+    """`clean_text` on one line: a place typed over two lines, or with double spaces, is
+    the same place when complaints are grouped by it. None when nothing is left."""
+    return " ".join(clean_text(value).split()) or None
+
+
+def location_problem(value: str | None) -> str | None:
+    """Why a cleaned location is refused, or None."""
+    if value is not None and len(value) > LOCATION_MAX:
+        return f"too long: at most {LOCATION_MAX} characters (the place, not what happened there)"
+    return None
+
+
 _EXTENSION = re.compile(r"^\d{1,6}$")
 
 
@@ -226,6 +244,12 @@ class ComplaintCreate(BaseModel):
     nature: Nature = Nature.GENUINE
     strong_emotion: bool = False
     description: str = Field(examples=["上月话费账单多扣了 30 元，客服一直没有回复。"])
+    location: str | None = Field(
+        default=None,
+        description="Where it happened, as the caller says it (事发地点): an estate and "
+        f"building, a street and number, a school, a shop; at most {LOCATION_MAX} characters",
+        examples=["朝阳区幸福里小区 3 号楼", "人民路 88 号苏宁门店"],
+    )
     occurred_at: IsoDateTime | None = Field(
         default=None, description="When it happened, with a UTC offset"
     )
@@ -313,6 +337,15 @@ class ComplaintCreate(BaseModel):
             raise ValueError(f"too long: at most {cfg.description_max} characters")
         return value
 
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        cleaned = clean_location(value) if value is not None else None
+        problem = location_problem(cleaned)
+        if problem:
+            raise ValueError(problem)
+        return cleaned
+
 
 class CustomerFile(BaseModel):
     """The caller's file as the agent needs it on the line; counts exclude this complaint."""
@@ -341,6 +374,9 @@ class ComplaintRead(BaseModel):
     nature: str
     strong_emotion: bool
     description: str
+    location: str | None = Field(
+        default=None, description="Where it happened, as the caller said it (事发地点)"
+    )
     occurred_at: datetime | None
     registered_at: datetime
     registered_by: str

@@ -48,6 +48,9 @@ _READS = STAFF_ROLES
 # A customer's file: for those whose work is with the caller (shared.privacy).
 _READS_FILES = tuple(role for role in STAFF_ROLES if sight(role).customer_file)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
+# What the caller said, masked alike for those who may not read it as written: the place
+# too, which can be their home, with their name or number in it.
+_TEXTS = ("description", "location")
 
 
 def _visible(row: Any, principal: Principal) -> ComplaintRead:
@@ -56,7 +59,7 @@ def _visible(row: Any, principal: Principal) -> ComplaintRead:
     if principal.role == Role.DEPARTMENT and row.department_id != principal.department_id:
         # Not 403: whether the complaint exists is itself none of their business.
         raise NotFound(f"no complaint {row.id}", complaint_id=row.id)
-    return ComplaintRead.model_validate(sight(principal.role).complaint(row._mapping))
+    return ComplaintRead.model_validate(sight(principal.role).complaint(row._mapping, text=_TEXTS))
 
 
 def _check_visible(session: Any, complaint_id: str, principal: Principal) -> Any:

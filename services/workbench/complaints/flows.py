@@ -260,6 +260,7 @@ REGISTRATION_FIELDS = (
     "severity",
     "nature",
     "description",
+    "location",
 )
 
 
