@@ -48,6 +48,7 @@ def find_hotspots(
     keywords: int = 6,
     examples: int = 3,
     min_growth: float = 1.2,
+    with_members: bool = False,
 ) -> list[dict[str, Any]]:
     words = [set(tokens(d.text)) for d in window]
     names = {d.name for d in window if d.name}
@@ -99,6 +100,10 @@ def find_hotspots(
         taken.update(members)
         categories = Counter(window[i].category for i in members)
         picked = sorted(members, key=lambda i: -len(words[i] & set(topic_words)))[:examples]
+        if with_members:
+            # For judging the grouping: which complaints the topic took.
+            found.append({"complaint_ids": [window[i].id for i in members]})
+            continue
         found.append(
             {
                 # A courier's number or a frequent caller's name is a word that grew, too.

@@ -37,6 +37,10 @@ from services.analytics.text.tokens import specificity
 PLACE_SHARE = 0.25
 WIDE_SHARE = 0.5
 MAX_REFERENCES = 200
+# A word in this share of an issue's complaints, and this telling in general (电梯 0.96,
+# 噪音 0.96, 停电 1.3; not 故障 0.78, 维修 0.6), anchors it to its problem.
+ANCHOR_SHARE = 0.6
+ANCHOR_SPECIFICITY = 0.9
 # Two issues of one bucket are one when their word profiles are this alike (cosine).
 PLACE_MERGE = 0.35
 WIDE_MERGE = 0.6
@@ -44,6 +48,10 @@ WIDE_MERGE = 0.6
 ISSUE_WORDS = 12
 # A complaint's problem, for comparing: its most telling words (the subject line's first).
 CORE = 3
+# How many of the issues holding a word a complaint is compared with (the latest).
+SCAN = 30
+# An issue is profiled by its complaints' most telling words only.
+PROFILE_WORDS = 5
 # The most telling word counts twice: sharing it alone is half the problem.
 RANK = (2.0, 1.0, 1.0)
 
@@ -104,12 +112,14 @@ class Weights:
 class _Issue:
     block: str
     members: list[Entry] = field(default_factory=list)
-    words: Counter[str] = field(default_factory=Counter)
+    words: dict[str, int] = field(default_factory=dict)
     before: list[Entry] = field(default_factory=list)
 
     def add(self, entry: Entry, *, earlier: bool = False) -> None:
         (self.before if earlier else self.members).append(entry)
-        self.words.update(entry.words)
+        words = self.words
+        for w in entry.words[:PROFILE_WORDS]:
+            words[w] = words.get(w, 0) + 1
 
     @property
     def size(self) -> int:
@@ -119,17 +129,23 @@ class _Issue:
         """The part of the entry's problem (its `CORE` most telling words) this issue
         commonly holds."""
         core = entry.words[:CORE]
-        total = sum(weight[w] * RANK[i] for i, w in enumerate(core))
-        if total <= 0:
-            return 0.0
-        n = self.size
-        held = sum(
-            weight[w] * RANK[i] * min(1.0, 2 * self.words[w] / n) for i, w in enumerate(core)
-        )
-        return held / total
+        weights = [weight[w] * r for w, r in zip(core, RANK, strict=False)]
+        return _share(core, weights, self.words, self.size)
 
     def top_words(self, weight: dict[str, float], k: int = ISSUE_WORDS) -> list[str]:
         return sorted(self.words, key=lambda w: (-self.words[w] * weight[w], w))[:k]
+
+
+def _share(core: Sequence[str], weights: Sequence[float], words: dict[str, int], n: int) -> float:
+    total = sum(weights)
+    if total <= 0:
+        return 0.0
+    held = 0.0
+    for w, x in zip(core, weights, strict=False):
+        c = words.get(w)
+        if c:
+            held += x * min(1.0, 2 * c / n)
+    return held / total
 
 
 def _weights(entries: Iterable[Entry]) -> dict[str, float]:
@@ -143,8 +159,9 @@ def _weights(entries: Iterable[Entry]) -> dict[str, float]:
 
 def merge_places(keys: Iterable[str]) -> dict[str, str]:
     """Each place key -> the key of the place it is one with: names that hold one another
-    (锦楚国际星城 in 锦楚国际星城三期) or differ in one character of five or more (锦楚国际
-    星城 and 锦楚国际新城: the way people write a name they heard)."""
+    (锦楚国际星城 in 锦楚国际星城三期) or differ in one character of six or more, not a
+    number or a direction (锦楚国际星城 and 锦楚国际新城: the way people write a name
+    they heard)."""
     by_head: dict[str, list[str]] = defaultdict(list)
     for key in sorted(set(keys), key=lambda k: (len(k), k)):
         by_head[key[:2]].append(key)
@@ -166,20 +183,26 @@ def merge_places(keys: Iterable[str]) -> dict[str, str]:
     return {k: root(k) for k in parent}
 
 
+NUMBERED = frozenset("0123456789一二三四五六七八九十百东西南北中上下前后左右")
+
+
 def _same_place(a: str, b: str) -> bool:
     short, long = sorted((a, b), key=len)
     if len(short) >= 4 and long.startswith(short):
         return True
-    if len(a) == len(b) >= 5:
-        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    if len(a) == len(b) >= 6:
+        differ = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+        # 幸福一村 and 幸福二村, 南苑 and 北苑 are neighbours, not one place misspelt.
+        return len(differ) == 1 and not set(differ[0]) & NUMBERED
     return False
 
 
 def group(
-    window: Sequence[Entry], before: Sequence[Entry] = ()
+    window: Sequence[Entry], before: Sequence[Entry] = (), *, min_callers: int = 1
 ) -> tuple[list[_Issue], dict[str, float]]:
     """The window's complaints in issues, with the period before's complaints of the same
-    issues."""
+    issues. A bucket with fewer than `min_callers` callers in the window is left as one
+    group, unsorted: none of its issues could be reported."""
     weight = _weights([*window, *before])
     places = merge_places(e.place_key for e in [*window, *before] if e.place_key)
 
@@ -188,30 +211,86 @@ def group(
             return f"{entry.lang}|p|{places[entry.place_key]}"
         return entry.block
 
-    issues: list[_Issue] = []
-    # Which issues of a block hold a word, to compare a complaint with those only.
-    holding: dict[tuple[str, str], list[_Issue]] = defaultdict(list)
     # Both periods in one pass, so an issue is the same issue in each: the period before
     # is what its growth is measured against.
     earlier = {e.complaint_id for e in before}
+    by_block: dict[str, list[Entry]] = defaultdict(list)
     for entry in sorted([*before, *window], key=lambda e: (e.at, e.complaint_id)):
-        block = block_of(entry)
-        best = _best(entry, block, holding, weight)
+        by_block[block_of(entry)].append(entry)
+    issues: list[_Issue] = []
+    for block, entries in by_block.items():
+        window_callers = callers(e for e in entries if e.complaint_id not in earlier)
+        if window_callers == 0:
+            continue
+        if window_callers < min_callers or len(entries) == 1:
+            # Issues never span buckets: this one can hold no issue of enough callers.
+            alone = _Issue(block)
+            for entry in entries:
+                alone.add(entry, earlier=entry.complaint_id in earlier)
+            issues.append(alone)
+            continue
+        issues.extend(_merge(_lead(block, entries, earlier, weight), weight))
+    return [issue for issue in issues if issue.members], weight
+
+
+def _lead(
+    block: str, entries: Sequence[Entry], earlier: set[str], weight: dict[str, float]
+) -> list[_Issue]:
+    """One bucket's complaints in time order, each joining the issue whose problem it
+    shares most (at least PLACE_SHARE or WIDE_SHARE), or starting one. Complaints with
+    the same most telling words go together, where the first of them went."""
+    need = PLACE_SHARE if "|p|" in block else WIDE_SHARE
+    alike: dict[tuple[str, ...], list[Entry]] = {}
+    for entry in entries:
+        alike.setdefault(entry.words[:CORE] or (entry.complaint_id,), []).append(entry)
+    issues: list[_Issue] = []
+    # Which issues hold a word, to compare a complaint with those only.
+    holding: dict[str, list[_Issue]] = defaultdict(list)
+    for core, members in alike.items():
+        best: _Issue | None = None
+        if members[0].words:
+            weights = [weight[w] * r for w, r in zip(core, RANK, strict=False)]
+            best_share = need
+            seen: set[int] = set()
+            for word in core:
+                # The issues that took this word most recently: enough to find one's own.
+                for issue in holding.get(word, ())[-SCAN:]:
+                    if id(issue) in seen:
+                        continue
+                    seen.add(id(issue))
+                    share = _share(core, weights, issue.words, issue.size)
+                    if share >= best_share:
+                        best, best_share = issue, share
         if best is None:
             best = _Issue(block)
             issues.append(best)
-        known = set(best.words)
-        best.add(entry, earlier=entry.complaint_id in earlier)
-        for word in entry.words:
-            if word not in known:
-                holding[(block, word)].append(best)
-    merged = _merge(issues, weight)
-    return [issue for issue in merged if issue.members], weight
+        for entry in members:
+            best.add(entry, earlier=entry.complaint_id in earlier)
+        # Found again by its complaints' most telling words.
+        for word in core if members[0].words else ():
+            listed = holding[word]
+            if not listed or listed[-1] is not best:
+                if best in listed:
+                    listed.remove(best)
+                listed.append(best)
+    return issues
 
 
 def _profile(issue: _Issue, weight: dict[str, float]) -> dict[str, float]:
     n = issue.size
     return {w: c / n * weight[w] for w, c in issue.words.items()}
+
+
+def _anchors(issue: _Issue, weight: dict[str, float]) -> set[str]:
+    """The telling words (`ANCHOR_SPECIFICITY`) that most of its complaints hold."""
+    n = issue.size
+    # A Chinese word's weight is 0.3 + its specificity (`_weights`).
+    telling = 0.3 + ANCHOR_SPECIFICITY
+    return {
+        w
+        for w, c in issue.words.items()
+        if c >= ANCHOR_SHARE * n and weight[w] >= telling and _HAN.search(w)
+    }
 
 
 def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
@@ -229,8 +308,11 @@ def _merge(issues: list[_Issue], weight: dict[str, float]) -> list[_Issue]:
     坏了 / 电梯故障困人); the issues' word profiles are alike where their complaints are
     not. Compared only with issues sharing one of their most telling words."""
     profiles = [_profile(issue, weight) for issue in issues]
+    anchors = [_anchors(issue, weight) for issue in issues]
     tops = [sorted(p, key=lambda w: (-p[w], w))[:CORE] for p in profiles]
-    index: dict[tuple[str, str], list[int]] = defaultdict(list)
+    if len(issues) < 2:
+        return issues
+    index: dict[str, list[int]] = defaultdict(list)
     parent = list(range(len(issues)))
 
     def root(i: int) -> int:
@@ -242,14 +324,20 @@ def _merge(issues: list[_Issue], weight: dict[str, float]) -> list[_Issue]:
     for i, issue in enumerate(issues):
         need = PLACE_MERGE if "|p|" in issue.block else WIDE_MERGE
         seen: set[int] = set()
-        for word in tops[i]:
-            for j in index[(issue.block, word)]:
+        for word in {*tops[i], *anchors[i]}:
+            for j in index[word]:
                 if j in seen:
                     continue
                 seen.add(j)
-                if root(i) != root(j) and _cosine(profiles[i], profiles[j]) >= need:
+                if root(i) == root(j):
+                    continue
+                alike = _cosine(profiles[i], profiles[j]) >= need
+                # At one place, the same telling word in nearly every complaint of both
+                # is one problem told two ways (电梯又坏了 / 电梯长期故障无人维修).
+                anchored = "|p|" in issue.block and bool(anchors[i] & anchors[j])
+                if alike or anchored:
                     parent[root(i)] = root(j)
-            index[(issue.block, word)].append(i)
+            index[word].append(i)
     merged: dict[int, _Issue] = {}
     for i, issue in enumerate(issues):
         into = merged.setdefault(root(i), _Issue(issue.block))
@@ -261,27 +349,6 @@ def _merge(issues: list[_Issue], weight: dict[str, float]) -> list[_Issue]:
         issue.members.sort(key=lambda e: (e.at, e.complaint_id))
         issue.before.sort(key=lambda e: (e.at, e.complaint_id))
     return list(merged.values())
-
-
-def _best(
-    entry: Entry,
-    block: str,
-    holding: dict[tuple[str, str], list[_Issue]],
-    weight: dict[str, float],
-) -> _Issue | None:
-    if not entry.words:
-        return None
-    need = PLACE_SHARE if "|p|" in block else WIDE_SHARE
-    candidates: dict[int, _Issue] = {}
-    for word in entry.words[:CORE]:
-        for issue in holding.get((block, word), ()):
-            candidates[id(issue)] = issue
-    best, best_share = None, need
-    for issue in candidates.values():
-        share = issue.share(entry, weight)
-        if share >= best_share:
-            best, best_share = issue, share
-    return best
 
 
 def callers(entries: Iterable[Entry]) -> int:
@@ -308,10 +375,10 @@ def rank(
     """The hottest issues of the window [start, end), each as a dict without labels and
     examples (`describe` adds them)."""
     weights = weights or Weights()
-    issues, weight = group(window, before)
+    issues, weight = group(window, before, min_callers=min_callers)
     recent_from = end - max((end - start) / 4, timedelta(days=1))
-    found: list[dict[str, Any]] = []
-    for issue in issues:
+    scored: list[tuple[tuple[float, int, float, int], _Issue, int, int, int, float]] = []
+    for n, issue in enumerate(issues):
         who = callers(issue.members)
         if who < min_callers:
             continue
@@ -322,16 +389,20 @@ def rank(
             + weights.recency * recent
             + weights.growth * max(who - previous, 0)
         )
+        last = max(e.at for e in issue.members).timestamp()
+        scored.append(((-heat, -who, -last, n), issue, who, previous, recent, heat))
+    scored.sort(key=lambda item: item[0])
+    found: list[dict[str, Any]] = []
+    for _, issue, who, previous, recent, heat in scored[:limit]:
         top = issue.top_words(weight)
         first = min(issue.members, key=lambda e: e.at)
+        areas = Counter(e.area for e in issue.members if e.area)
         found.append(
             {
                 "key": issue_key(issue.block, top),
                 "lang": first.lang,
                 "place": _place_of(issue.members),
-                "area": Counter(e.area for e in issue.members if e.area).most_common(1)[0][0]
-                if any(e.area for e in issue.members)
-                else None,
+                "area": areas.most_common(1)[0][0] if areas else None,
                 "words": [w for w in top if not _REDACTED.fullmatch(w)][:6],
                 "complaints": len(issue.members),
                 "callers": who,
@@ -349,12 +420,7 @@ def rank(
                 "references": [e.reference for e in issue.members][:MAX_REFERENCES],
             }
         )
-    found.sort(key=_hottest)
-    return found[:limit]
-
-
-def _hottest(issue: dict[str, Any]) -> tuple[float, int, float, str]:
-    return (-issue["heat"], -issue["callers"], -issue["last_at"].timestamp(), issue["key"])
+    return found
 
 
 def _place_of(members: Sequence[Entry]) -> str | None:

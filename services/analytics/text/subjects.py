@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from services.analytics.text.tokens import STOP_EN, STOP_ZH, _jieba, _words, specificity
 
@@ -352,7 +353,9 @@ def _problem_zh(tagged: Sequence[tuple[str, str]], drop: set[str], head: int) ->
         # and ends with, as a search engine's segmentation would index it.
         if len(word) >= 3:
             for part in {word[:2], word[-2:]}:
-                if part in known and _content(part, "n", drop):
+                # Only words the segmenter knows as nouns or verbs (电梯, 停车; not 不上).
+                tag = known.get(part)
+                if tag and tag[0] in "nv" and _content(part, tag, drop):
                     counts[part] += 1
                     first.setdefault(part, i)
     return _telling(counts, first, head)
@@ -372,9 +375,10 @@ def _content(word: str, flag: str, drop: set[str]) -> bool:
 
 
 @cache
-def _dictionary() -> dict[str, int]:
-    """The segmenter's words and their frequencies."""
-    return _jieba().dt.FREQ  # type: ignore[no-any-return]
+def _dictionary() -> dict[str, str]:
+    """The segmenter's words and their part-of-speech tags."""
+    posseg: Any = _posseg()
+    return posseg.dt.word_tag_tab  # type: ignore[no-any-return]
 
 
 def _telling(counts: Counter[str], first: dict[str, int], head: int = 0) -> list[str]:
