@@ -254,3 +254,32 @@ def test_what_recent_complaints_are_about_is_read_ahead_once(analytics: Analytic
     with db.read() as session:
         rows = session.execute(select(hot.subjects)).all()
     assert {r.place for r in rows} == {"翠湖花园"} and all("电梯" in r.words for r in rows)
+
+
+def test_a_departments_monthly_report_names_its_three_hot_issues(analytics: Analytics) -> None:
+    s = Story()
+    lifts_today(s, 5)
+    for n in range(5):
+        at = bj(3, 31, 22, n)
+        s.act(f"L{n:02d}", "dispatched", "dispatch", at, to="dispatched", stage="acceptance",
+              department="network", department_name="网络部 Network")  # fmt: skip
+    s.received("B1", bj(3, 30, 9), category="billing", phone="+8613600000001",
+               description="话费账单重复扣费 30 元")  # fmt: skip
+    s.act("B1", "dispatched", "dispatch", bj(3, 30, 10), to="dispatched", stage="acceptance",
+          department="billing", department_name="账务部 Billing")  # fmt: skip
+    load(analytics.env.db, s.events)
+    report = analytics.get("/analytics/departments/network/report", month="2026-03")
+    [issue] = report["hot_issues"]
+    assert issue["label"].startswith("翠湖花园：") and issue["callers"] == 5
+    assert issue["departments"] == [
+        {"department_id": "network", "name": "网络部 Network", "complaints": 5}
+    ]
+    page = analytics.get("/analytics/departments/network/report", month="2026-03",
+                         format="html")  # fmt: skip
+    assert issue["label"] in page
+    csv = analytics.get("/analytics/departments/network/report", month="2026-03", format="csv")
+    assert f"hot_issue,{issue['label']},5" in csv
+    # Another department's report holds none of them.
+    assert (
+        analytics.get("/analytics/departments/billing/report", month="2026-03")["hot_issues"] == []
+    )

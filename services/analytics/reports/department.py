@@ -41,6 +41,11 @@ def previous_month(month: str) -> str:
     return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
 
 
+def next_month(month: str) -> str:
+    year, mon = (int(part) for part in month.split("-"))
+    return f"{year + 1:04d}-01" if mon == 12 else f"{year:04d}-{mon + 1:02d}"
+
+
 def snippet(text: str | None, size: int = 80, *, name: str | None = None) -> str:
     # Masked before it is cut: a cut through a phone number leaves a part no rule finds.
     # (Texts projected before analytics masked them come here as they were written.)
@@ -206,6 +211,8 @@ def department_report(
             if r.state != State.CLOSED and r.due_at is not None and r.due_at < now
         ],
         "actions": _actions(summary, pareto, events),
+        # Filled in by the API from the hot issues of the department's month.
+        "hot_issues": [],
     }
 
 

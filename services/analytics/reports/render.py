@@ -72,6 +72,11 @@ def department_csv(report: dict[str, Any]) -> str:
     changes = {c["figure"]: c["change"] for c in report["changes"]}
     for name, value in report["summary"].items():
         rows.append(["summary", name, value, previous.get(name), changes.get(name), "", ""])
+    for issue in report.get("hot_issues", []):
+        rows.append(
+            ["hot_issue", issue["label"], issue["callers"], issue["previous_callers"], "",
+             " ".join(e["reference"] for e in issue["examples"]), issue["complaints"]]
+        )  # fmt: skip
     for cause in report["root_causes"]["causes"]:
         rows.append(
             ["root_cause", cause["root_cause"], cause["count"], "", "", "", cause["label_zh"]]

@@ -339,6 +339,7 @@ def get_false_closures(
     },
 )
 def get_department_report(
+    request: Request,
     db: Db,
     now: Now,
     principal: Reader,
@@ -355,6 +356,19 @@ def get_department_report(
         report = department_report.department_report(
             session, department=department, month=month, now=now, tz=get_config().tz()
         )
+    # "Your three hot issues": what the department's complaints of the month were about.
+    first = date.fromisoformat(f"{month}-01")
+    last = date.fromisoformat(f"{department_report.next_month(month)}-01") - timedelta(days=1)
+    config = get_config()
+    ask = hot.Ask(
+        first,
+        last,
+        department=department,
+        weights=Weights.parse(config.hot_issue_weights),
+        min_callers=config.hot_issue_min_callers,
+        limit=3,
+    )
+    report["hot_issues"] = hot_issues(request, db, now, ask)["issues"]
     if format == "csv":
         return csv_response(render.department_csv(report), f"report-{department}-{month}")
     if format == "html":
@@ -553,10 +567,7 @@ def get_hot_issues(
         min_callers=min_callers or config.hot_issue_min_callers,
         limit=limit,
     )
-    state = request.app.state
-    if getattr(state, "hot_issues", None) is None:
-        state.hot_issues = hot.HotIssues()
-    data = state.hot_issues.get(db, ask, tz=config.tz(), now=now)
+    data = hot_issues(request, db, now, ask)
     if format == "csv":
         header = [
             "label",
@@ -585,6 +596,16 @@ def get_hot_issues(
         ]
         return csv_response(render.table_csv(header, rows), f"hot-issues-{start}-{end}")
     return data
+
+
+def hot_issues(request: Request, db: Database, now: datetime, ask: hot.Ask) -> dict[str, Any]:
+    """The answer this process keeps (or another process stored) for the ask, else
+    computed now."""
+    state = request.app.state
+    if getattr(state, "hot_issues", None) is None:
+        state.hot_issues = hot.HotIssues()
+    found: dict[str, Any] = state.hot_issues.get(db, ask, tz=get_config().tz(), now=now)
+    return found
 
 
 MIN_TAGGED = 20

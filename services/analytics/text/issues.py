@@ -491,6 +491,7 @@ def _tidy(clause: str, place: str | None) -> str:
     text = " ".join(clause.split()).strip(" ：:、\"'“”")
     text = _AREA_CODE.sub("", text)
     if place:
-        text = text.replace(place, "")
+        # The place said again in the problem, with what kind of place it is (小区).
+        text = re.sub(re.escape(place) + r"(?:小区|社区)?", "", text)
     text = _OPENERS.sub("", text).strip(" ：:、的")
     return text

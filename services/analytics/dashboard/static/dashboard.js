@@ -102,12 +102,12 @@ async function refresh() {
   $("error").hidden = true;
   state.ready = false;
   try {
-    const [overview, trends, pareto, sla, hotspots, arrivals] = await Promise.all([
+    const [overview, trends, pareto, sla, hot, arrivals] = await Promise.all([
       api("overview", { ...range, department }),
       api("trends", { ...range, department, by: "category" }),
       api("root-causes", { month, department }),
       api("sla-by-department", { ...range, department }),
-      api("hotspots", { ...range, department }),
+      api("hot-issues", { ...range, department }),
       api("arrivals", { ...range, department }),
     ]);
     kpis(overview);
@@ -167,19 +167,29 @@ async function refresh() {
       },
       options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
     }, arrivals.total);
-    draw("hotspots", {
+    // A problem at a place, with how many people called about it: what a department acts on.
+    draw("hotissues", {
       type: "bar",
       data: {
-        labels: hotspots.topics.map((t) => t.keywords.slice(0, 3).join(" · ")),
-        datasets: [{ label: "投诉数 Complaints", data: hotspots.topics.map((t) => t.count), backgroundColor: COLOURS[4] }],
+        labels: hot.issues.map((i) => i.label),
+        datasets: [
+          { label: "来电人 Callers", data: hot.issues.map((i) => i.callers), backgroundColor: COLOURS[4] },
+          { label: "上期 Previous period", data: hot.issues.map((i) => i.previous_callers), backgroundColor: COLOURS[5] },
+        ],
       },
       options: { indexAxis: "y", scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
-    }, hotspots.topics.length);
-    $("hotspot-examples").replaceChildren(
-      ...hotspots.topics.map((t) => {
+    }, hot.issues.length);
+    $("hot-issue-list").replaceChildren(
+      ...hot.issues.map((i) => {
         const li = document.createElement("li");
-        const example = t.examples[0];
-        li.textContent = `${t.keywords[0]}: ${example ? example.reference + " " + example.text : ""}`;
+        const b = document.createElement("b");
+        b.textContent = i.label;
+        const trend = i.new ? "新 new" : `上期 previously ${i.previous_callers}`;
+        const where = i.departments.map((d) => d.name).join("、") || "值班台 duty desk";
+        const refs = i.examples.map((e) => e.reference).join(" ");
+        const span = document.createElement("span");
+        span.textContent = ` — ${i.callers} 位来电人 callers, ${i.complaints} 件 complaints (${trend}); ${where}; ${i.first_at.slice(0, 10)} … ${i.last_at.slice(0, 10)}; ${refs}`;
+        li.append(b, span);
         return li;
       })
     );
