@@ -52,12 +52,13 @@ TOPIC_OWNERS: dict[str, str] = {
 }
 
 # The services that consume each topic: their workers subscribe to it, and their
-# principals may read it and write its .dlq (a consumer dead-letters there).
+# principals may read it and write its .dlq (a consumer dead-letters there). Notify
+# reads analytics.events for its hot-issue alerts and passes over the rest.
 TOPIC_READERS: dict[str, tuple[str, ...]] = {
     INTAKE_EVENTS: ("escalation", "notify", "analytics"),
     COMPLAINTS_LIFECYCLE: ("intake", "notify", "analytics"),
     SMS_EVENTS: ("escalation", "intake"),
-    ANALYTICS_EVENTS: ("analytics",),
+    ANALYTICS_EVENTS: ("analytics", "notify"),
 }
 
 # The SCRAM principal of the tools that manage a secured broker (topics, users, ACLs):

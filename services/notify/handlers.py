@@ -10,6 +10,10 @@ of a complaint notify has not heard of waits (`NotYet`) until intake's topic is 
 far as it reached: the registration, written before escalation could act on it, is
 there. Only then, if it is still unknown (a complaint older than notify's memory of
 customers), is the event planned without the customer's facts.
+
+Of analytics' topic notify takes `analytics.hot_issue_detected` only (an alert to the
+desk and the departments concerned); the consumer passes over its other event types,
+and refuses any event there that analytics did not publish, as on every topic.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from services.notify.messages.context import Context
 from services.notify.rendering import Templates
 from shared.clock import utcnow
 from shared.consumer import Handler, NotYet, may_wait
-from shared.contracts import COMPLAINT_RECEIVED, DUTY_HANDED_OVER
+from shared.contracts import COMPLAINT_RECEIVED, DUTY_HANDED_OVER, HOT_ISSUE_DETECTED
 from shared.db import Database
 from shared.events import Event
 from shared.outbox import Outbox
@@ -60,16 +64,28 @@ def make_handlers(ctx: Context) -> dict[str, Handler]:
             event.payload,
             event_id=str(event.envelope.event_id),
             now=utcnow(),
+            at=event.envelope.occurred_at,
         )
 
     def on_duty_handed_over(session: Session, event: Event[Any]) -> None:
         planning.on_duty_handed_over(
+            session,
+            ctx,
+            event.payload,
+            event_id=str(event.envelope.event_id),
+            now=utcnow(),
+            at=event.envelope.occurred_at,
+        )
+
+    def on_hot_issue_detected(session: Session, event: Event[Any]) -> None:
+        planning.on_hot_issue_detected(
             session, ctx, event.payload, event_id=str(event.envelope.event_id), now=utcnow()
         )
 
     return {
         COMPLAINT_RECEIVED.name: on_complaint_received,
         DUTY_HANDED_OVER.name: on_duty_handed_over,
+        HOT_ISSUE_DETECTED.name: on_hot_issue_detected,
         **dict.fromkeys(LIFECYCLE_EVENTS, on_lifecycle_changed),
     }
 

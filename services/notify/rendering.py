@@ -73,6 +73,7 @@ NAMES = (
     "customer_opted_in",
     *NOTICES,
     "staff_shift_handover",
+    "staff_hot_issue",
     "staff_digest",
     "staff_digest_item",
     "staff_ack_confirmed",
@@ -114,6 +115,9 @@ FIXED_FIELDS = frozenset(
         "workbench",
         "ack_example",
         "imported",
+        "callers",
+        "complaints",
+        "first_at",
     }
 )
 CLIPPED_FIELDS = (
@@ -125,6 +129,7 @@ CLIPPED_FIELDS = (
     "detail",
     "references",
     "items",
+    "label",
 )
 FIELDS = FIXED_FIELDS | frozenset(CLIPPED_FIELDS)
 

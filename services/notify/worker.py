@@ -1,10 +1,11 @@
 """The notify worker: `python -m services.notify.worker`.
 
-Its consumer turns intake's `complaint.received` (intake.events) and the lifecycle events
-(complaints.lifecycle) into stored messages; its sender hands them to the SMS provider,
-retrying with backoff, and merges held notices into digests; its outbox relay publishes
-`sms.sent`, `sms.delivered`, `sms.failed` and `sms.inbound` (to sms.events, which it
-does not read itself)."""
+Its consumer turns intake's `complaint.received` (intake.events), the lifecycle events
+(complaints.lifecycle) and analytics' `analytics.hot_issue_detected` (analytics.events)
+into stored messages; its sender hands them to the SMS provider, retrying with backoff,
+and merges held notices into digests; its outbox relay publishes `sms.sent`,
+`sms.delivered`, `sms.failed` and `sms.inbound` (to sms.events, which it does not read
+itself)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from services.notify.providers import provider_for
 from services.notify.sender import Sender
 from shared.db import Database
 from shared.settings import Settings
-from shared.topics import COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
+from shared.topics import ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from shared.worker import Loop, WorkerSpec, run_worker
 
 
@@ -31,7 +32,7 @@ SPEC = WorkerSpec(
     service="notify",
     outbox=outbox,
     inbox=inbox,
-    topics=[INTAKE_EVENTS, COMPLAINTS_LIFECYCLE],
+    topics=[INTAKE_EVENTS, COMPLAINTS_LIFECYCLE, ANALYTICS_EVENTS],
     handlers=handlers,
     loops=loops,
 )

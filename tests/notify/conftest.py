@@ -31,13 +31,15 @@ from services.notify.sender import Sender
 from shared.contracts import (
     COMPLAINT_RECEIVED,
     DUTY_HANDED_OVER,
+    HOT_ISSUE_DETECTED,
     ComplaintReceived,
     DutyHandedOver,
     HandedOverItem,
+    HotIssueDetected,
     LifecycleChanged,
     Recipient,
 )
-from shared.events import Actor, Envelope, Event, registry
+from shared.events import SYSTEM, Actor, Envelope, Event, registry
 from shared.inbox import claim
 from tests.conftest import ServiceEnv
 from tests.support.infra import wait_until
@@ -193,6 +195,35 @@ def handed_over_event(to: Recipient, references: list[tuple[str, str]]) -> Envel
     )
     return registry.new(
         DUTY_HANDED_OVER.name, payload, source="escalation", actor=ESCALATION, complaint_id=None
+    )
+
+
+def hot_issue_event(department_ids: list[str], **fields: Any) -> Envelope:
+    """Analytics found twelve callers about the water at one estate within a day; the
+    first called at 08:10 the centre's time."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "key": f"阳光花园小区|停水|{uuid.uuid4().hex[:6]}",
+        "label": "阳光花园小区：停水",
+        "lang": "zh",
+        "place": "阳光花园小区",
+        "words": ["停水"],
+        "callers": 12,
+        "complaints": 15,
+        "threshold": 10,
+        "first_at": datetime(2026, 12, 5, 0, 10, tzinfo=UTC),
+        "last_at": now,
+        "detected_at": now,
+        "department_ids": department_ids,
+        "references": ["TS20261205-000101", "TS20261205-000117", "TS20261205-000123"],
+    }
+    payload.update(fields)
+    return registry.new(
+        HOT_ISSUE_DETECTED.name,
+        HotIssueDetected.model_validate(payload),
+        source="analytics",
+        actor=SYSTEM,
+        complaint_id=None,
     )
 
 

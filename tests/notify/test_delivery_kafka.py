@@ -22,7 +22,7 @@ from shared.contracts import NOTE_ADDED, SMS_FAILED, SMS_SENT, NoteAdded
 from shared.events import Actor, registry
 from shared.kafka import create_producer
 from shared.outbox import OutboxRelay
-from shared.topics import SMS_EVENTS, dlq
+from shared.topics import ANALYTICS_EVENTS, SMS_EVENTS, dlq
 from tests.notify.conftest import (
     BILLING_DESK,
     BILLING_HEAD,
@@ -33,6 +33,7 @@ from tests.notify.conftest import (
     FOREIGN_CUSTOMER,
     Live,
     handed_over_event,
+    hot_issue_event,
     lifecycle_event,
     received_event,
     recipient,
@@ -408,3 +409,69 @@ def test_an_assignment_read_before_its_registration_still_names_the_customer(
     (sms,) = bodies(service, DM01)
     assert sms.startswith(f"【紧急】新投诉 {ref}（特急/账单计费），客户 +86138****8000：")
     assert "上月话费账单多扣了 30 元" in sms
+
+
+def test_a_hot_issue_from_analytics_topic_reaches_the_desk_and_the_department_once(
+    live: Callable[..., Live], platform_topics: Callable[..., Topics], kafka_bootstrap: str
+) -> None:
+    """Analytics' topic beside intake's and the lifecycle's: the alert goes to the duty
+    manager and the department desk the lifecycle named, once though published twice,
+    and a copy claiming to come from escalation ends on the topic's .dlq."""
+    service = live()
+    notify = service.notify
+    topics = platform_topics(1)
+    received = received_event()
+    named = [
+        received,
+        lifecycle_event(
+            "complaint.assigned",
+            received,
+            [recipient("duty_manager", DM01, "DM01")],
+            from_state="received",
+            holder_staff_id="DM01",
+        ),
+        lifecycle_event(
+            "complaint.dispatched",
+            received,
+            [recipient("department", BILLING_DESK)],
+            to_state="dispatched",
+            department_id="billing",
+        ),
+    ]
+    hot = hot_issue_event(["billing"])
+    forged = hot_issue_event(["billing"]).model_copy(update={"source": "escalation"})
+
+    def alerts(phone: str) -> list[str]:
+        return [b for b in bodies(service, phone) if b.startswith("【热点预警】")]
+
+    producer = create_producer(notify.env.settings, "analytics-stand-in")
+    try:
+        with working(service, topics) as consumer:
+            # the desk is named before the alert comes: two topics, no order between them
+            topics.publish(producer, named)
+            wait_until(lambda: consumer.stats.handled == 3, timeout=60, what="the desk named")
+            topics.publish(producer, [hot, hot, forged])
+            wait_until(
+                lambda: alerts(DM01) and alerts(BILLING_DESK),
+                timeout=60,
+                what="the alert at the desk and at the department",
+            )
+            wait_until(
+                lambda: consumer.stats.duplicates == 1 and consumer.stats.refused == 1,
+                timeout=60,
+                what="the second copy recognised and the forged one refused",
+            )
+            (dead,) = read_topic(kafka_bootstrap, dlq(topics[ANALYTICS_EVENTS]), expect=1)
+            wait_until(
+                lambda: (
+                    {m.status for m in notify.messages(template="staff_hot_issue")} == {"delivered"}
+                ),
+                timeout=30,
+                what="the alerts delivered",
+            )
+    finally:
+        producer.close(timeout=10)
+    assert len(alerts(DM01)) == len(alerts(BILLING_DESK)) == 1
+    assert alerts(DM01)[0].startswith("【热点预警】阳光花园小区：停水，24小时内12位来电人反映")
+    assert dict(dead.headers)["dlq.error_class"] == b"ownership"
+    assert consumer.stats.handled == 4

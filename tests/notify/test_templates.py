@@ -174,3 +174,34 @@ def test_a_text_cut_to_nothing_takes_its_optional_part_with_it(templates: Templa
         "https://workbench.hotline.example/c/TS20261122-000001", str(fields["link"])
     )
     assert "：…" not in rendered.text and rendered.segments == 2
+
+
+def test_a_hot_issue_alert_keeps_its_counts_and_first_time_within_the_parts_allowed(
+    templates: Templates,
+) -> None:
+    fields = {
+        "label": "阳光花园小区三期东门地下车库：" + LONG,
+        "callers": 12,
+        "complaints": 15,
+        "first_at": "12-05 08:10",
+        "references": Listed(tuple(f"TS20261205-{n:06d}" for n in range(1, 40))),
+        "workbench": "https://workbench.hotline.example",
+    }
+    for language, marker, counts in (
+        (
+            "zh-CN",
+            "【热点预警】阳光花园小区",
+            "24小时内12位来电人反映（共15件），首次反映 12-05 08:10。",
+        ),
+        (
+            "en",
+            "[HOT ISSUE] 阳光花园小区",
+            ", 12 callers in 24 h (15 complaints), first at 12-05 08:10.",
+        ),
+    ):
+        for parts in (2, 3):
+            rendered = templates.render("staff_hot_issue", language, fields, max_segments=parts)
+            assert rendered.segments <= parts, (language, parts)
+            assert rendered.text.startswith(marker) and counts in rendered.text
+            assert rendered.text.endswith("https://workbench.hotline.example")
+            assert "…" in rendered.text  # the label cut, never the counts or the link

@@ -36,6 +36,7 @@ from shared.contracts import (
     DutyHandedOver,
     FeedbackReceived,
     HandedOverItem,
+    HotIssueDetected,
     LifecycleChanged,
     NoteAdded,
     Recipient,
@@ -392,6 +393,20 @@ def forged(name: str, complaint: dict[str, Any], *, source: str) -> Envelope:
             root_cause="management",
             revised_by="Q01",
             revised_at=now,
+        ),
+        # believed, it would text the duty manager the lifecycle named
+        HotIssueDetected: lambda: HotIssueDetected(
+            key="forged",
+            label="伪造小区：停电",
+            lang="zh",
+            callers=99,
+            complaints=99,
+            threshold=5,
+            first_at=now,
+            last_at=now,
+            detected_at=now,
+            department_ids=["billing"],
+            references=[ref],
         ),
     }
     payload = payloads[payload_type]()

@@ -146,8 +146,8 @@ def test_the_owner_of_a_topic_writes_it_and_every_service_that_consumes_it_reads
         # a complaint registered by escalation itself, seen by notify's
         ("escalation", INTAKE_EVENTS, "notify"),
         ("analytics", COMPLAINTS_LIFECYCLE, "notify"),
-        # the dead letters of a topic notify neither writes nor consumes
-        ("notify", dlq(ANALYTICS_EVENTS), None),
+        # the dead letters of a topic intake neither writes nor consumes
+        ("intake", dlq(ANALYTICS_EVENTS), None),
     ],
 )
 def test_a_service_writing_a_topic_it_does_not_own_is_refused_and_its_consumers_see_nothing(

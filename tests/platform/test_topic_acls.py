@@ -73,8 +73,10 @@ def test_no_service_may_write_another_services_events() -> None:
         dlq(SMS_EVENTS),  # an SMS that failed for good, kept for a person to look at
         dlq(INTAKE_EVENTS),
         dlq(COMPLAINTS_LIFECYCLE),
+        dlq(ANALYTICS_EVENTS),
     }
     assert COMPLAINTS_LIFECYCLE not in allowed("intake", "WRITE")
     assert INTAKE_EVENTS not in allowed("escalation", "WRITE")
     assert ANALYTICS_EVENTS in allowed("analytics", "READ")
+    assert ANALYTICS_EVENTS in allowed("notify", "READ")  # the hot issues it alerts the desk to
     assert SMS_EVENTS not in allowed("analytics", "READ")  # phone numbers it has no need of

@@ -1,5 +1,5 @@
-"""The message log, opt-outs and the complaint contacts notify keeps: the tables and the
-API schemas that read them."""
+"""The message log, opt-outs, the complaint contacts and the staff contacts notify keeps:
+the tables and the API schemas that read them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field as Col
 
 from services.notify.db import NotifyTable
@@ -18,8 +18,10 @@ Direction = Literal["out", "in"]
 # answer was lost (reconciled before any resend); `held` waits for a digest;
 # `digested` went out inside one; `suppressed` was not sent (the customer opted out);
 # `cancelled` was held for quiet hours and no longer true when they ended (why: its
-# cancel_reason); `refused` was never to be sent: a country the centre does not allow, or
-# the number's daily cap (why: its refused_reason); `received` is an inbound message.
+# cancel_reason); `refused` was never to be sent: a country the centre does not allow, the
+# number's daily cap, or nobody known to send it to (a hot-issue alert before notify has
+# heard who is on duty: stored without a phone); why: its refused_reason; `received` is
+# an inbound message.
 Status = Literal[
     "pending",
     "sending",
@@ -173,6 +175,35 @@ class Contact(NotifyTable, table=True):
     state: str | None = Col(default=None, max_length=24)
     state_seq: int = Col(default=0)
     answered_at: datetime | None = _utc(nullable=True)
+
+
+class DutyManagerSeen(NotifyTable, table=True):
+    """A duty manager as the lifecycle last named them at the desk: told of a new
+    complaint, or of complaints handed over to them at a shift change. The one named
+    most recently (by the event's time) is taken to be on duty now; notify keeps no
+    roster of its own, and an alert for the desk goes to them."""
+
+    __tablename__ = "duty_managers_seen"
+
+    staff_id: str = Col(primary_key=True, max_length=64)
+    phone: str = Col(max_length=20)
+    name: str | None = Col(default=None, max_length=64)
+    seen_at: datetime = _utc(nullable=False)
+    # The event type that named them.
+    seen_in: str = Col(max_length=100)
+
+
+class DepartmentContact(NotifyTable, table=True):
+    """A department's SMS contacts (its shared phones, not a clerk's) as the newest
+    lifecycle event that texted them listed them all."""
+
+    __tablename__ = "department_contacts"
+
+    department_id: str = Col(primary_key=True, max_length=64)
+    name: str | None = Col(default=None, max_length=100)
+    phones: list[str] = Col(sa_column=Column(JSON, nullable=False))
+    seen_at: datetime = _utc(nullable=False)
+    seen_in: str = Col(max_length=100)
 
 
 # --- API schemas ----------------------------------------------------------------------

@@ -7,6 +7,10 @@ renders and stores.
   the customer's masked phone, one line about the complaint, how to reply and a link to
   the complaint on the workbench.
 - Department contacts hear of dispatches and urges.
+- A hot issue (many callers about one problem at one place within a day, from
+  analytics) is told to the duty manager on duty and to the contacts of each department
+  its complaints went to. Notify keeps no roster nor directory: it remembers whom the
+  lifecycle events named (`desk_named`, `department_desk`).
 - The customer hears on registration (the reference), on the reply (the resolution and
   the satisfaction question) and on closure; a compliment is thanked and told it was
   passed on, never asked whether they are satisfied. The acknowledgement goes out on
@@ -21,12 +25,18 @@ or by a person, a reopening by the customer's verdict or by the desk).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
+from shared.contracts import (
+    ComplaintReceived,
+    DutyHandedOver,
+    HotIssueDetected,
+    LifecycleChanged,
+    Recipient,
+)
 from shared.logs import mask_phone
 from shared.vocabulary import Action, Audience, EventName, Nature, Severity, Stage, State
 
@@ -52,10 +62,12 @@ OVERDUE_TEMPLATES: Mapping[str, str] = {
 # message asks the desk to reply 1.
 ACK_EVENTS = frozenset({EventName.ASSIGNED, EventName.HANDED_OVER, EventName.RETURNED})
 DESK = frozenset({Audience.DUTY_MANAGER, Audience.SUPERVISOR})
-# Summaries and answers to a reply: never held back into a digest.
+# Summaries, alerts and answers to a reply: never held back into a digest (a digest
+# line is about one complaint).
 NEVER_DIGESTED = frozenset(
     {
         "staff_shift_handover",
+        "staff_hot_issue",
         "staff_digest",
         "staff_ack_confirmed",
         "staff_ack_which",
@@ -286,6 +298,78 @@ def on_duty_handed_over(p: DutyHandedOver) -> list[Notice]:
         )
         for r in p.recipients
     ]
+
+
+# Lifecycle events whose duty-manager recipient is the manager at the desk now: a new
+# complaint goes to the manager on duty, and a shift change moves open complaints to the
+# incoming one. A supervisor's reassignment, also published as a hand-over, goes to the
+# manager chosen, on duty or not: it names nobody at the desk.
+DESK_EVENTS = frozenset({EventName.ASSIGNED, EventName.HANDED_OVER})
+
+
+def desk_named(event_type: str, p: LifecycleChanged | DutyHandedOver) -> Recipient | None:
+    """The duty manager this event names as the one on duty now, if it names one."""
+    if isinstance(p, LifecycleChanged) and (
+        event_type not in DESK_EVENTS or p.action == Action.REASSIGN
+    ):
+        return None
+    for r in p.recipients:
+        if r.audience == Audience.DUTY_MANAGER and r.staff_id:
+            return r
+    return None
+
+
+def department_desk(p: LifecycleChanged) -> list[Recipient]:
+    """The department's own phones this event texted (all of them, as the directory lists
+    them), not a clerk's: escalation names a person by staff id, the department's phones
+    by none."""
+    if not p.department_id:
+        return []
+    return [r for r in p.recipients if r.audience == Audience.DEPARTMENT and not r.staff_id]
+
+
+def hot_issue_facts(p: HotIssueDetected) -> dict[str, Any]:
+    """What the alert says: the issue's label as the dashboard shows it, how many callers
+    and complaints, since when, and a few references to look up."""
+    return {
+        "label": p.label,
+        "callers": p.callers,
+        "complaints": p.complaints,
+        "first_at": p.first_at,
+        "references": list(p.references),
+    }
+
+
+def on_hot_issue(
+    p: HotIssueDetected,
+    desk: Recipient | None,
+    departments: Mapping[str, Sequence[Recipient]],
+) -> list[Notice]:
+    """The alert to the duty manager on duty and to the contacts of each department the
+    issue's complaints went to, each phone once. Like the hand-over summary it is never
+    held for a digest and not urgent: `urgent` marks an urgent complaint (【紧急】, past
+    the daily cap), and a staff SMS waits for no quiet hours anyway."""
+    facts = hot_issue_facts(p)
+    found: list[Notice] = []
+    seen: set[str] = set()
+    targets: list[tuple[Recipient, str | None]] = [(desk, None)] if desk is not None else []
+    for department in p.department_ids:
+        targets += [(r, department) for r in departments.get(department, ())]
+    for r, department_id in targets:
+        if r.phone in seen:
+            continue
+        seen.add(r.phone)
+        found.append(
+            Notice(
+                template="staff_hot_issue",
+                phone=r.phone,
+                audience=r.audience,
+                fields={**facts, "staff_name": r.name},
+                staff_id=r.staff_id,
+                department_id=department_id,
+            )
+        )
+    return found
 
 
 def local_time(value: datetime | str | None, tz: Any) -> str | None:

@@ -20,13 +20,19 @@ from sqlalchemy.orm import Session
 from services.notify.config import NotifyConfig
 from services.notify.messages import notices, service
 from services.notify.messages.context import Context
-from services.notify.messages.limits import Limits, log_refused
+from services.notify.messages.limits import Limits, log_refused, refuse
 from services.notify.messages.notices import NEVER_DIGESTED, Customer, Notice
 from services.notify.rendering import Listed
 from services.notify.text import clip, measure
-from shared.contracts import ComplaintReceived, DutyHandedOver, LifecycleChanged
+from shared.contracts import (
+    ComplaintReceived,
+    DutyHandedOver,
+    HotIssueDetected,
+    LifecycleChanged,
+    Recipient,
+)
 from shared.logs import mask_phone
-from shared.vocabulary import Action, EventName, Nature, State
+from shared.vocabulary import Action, Audience, EventName, Nature, State
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,7 @@ def localise(ctx: Context, notice: Notice, language: str) -> dict[str, Any]:
     fields["urgent"] = templates.label(language, "urgent", "yes") if notice.urgent else ""
     if fields.get("imported"):
         fields["imported"] = templates.label(language, "imported", "yes")
-    for key in ("due", "until", "at"):
+    for key in ("due", "until", "at", "first_at"):
         fields[key] = notices.local_time(fields.get(key), ctx.tz)
     fields["late"] = notices.duration(fields.get("late"), language)
     for key in _SENTENCES:
@@ -281,6 +287,34 @@ def _prompts_end(event_type: str, p: LifecycleChanged) -> bool:
     return event_type == EventName.ACKNOWLEDGED or left_desk or event_type in notices.ACK_EVENTS
 
 
+def learn_contacts(
+    session: Session, event_type: str, payload: LifecycleChanged | DutyHandedOver, *, at: datetime
+) -> None:
+    """Remember whom the event names at the desk, and a department's phones it texted:
+    where an alert about no one complaint goes."""
+    desk = notices.desk_named(event_type, payload)
+    if desk is not None and desk.staff_id:
+        service.saw_duty_manager(
+            session,
+            staff_id=desk.staff_id,
+            phone=desk.phone,
+            name=desk.name,
+            at=at,
+            seen_in=event_type,
+        )
+    if isinstance(payload, LifecycleChanged) and payload.department_id:
+        phones = notices.department_desk(payload)
+        if phones:
+            service.saw_department(
+                session,
+                department_id=payload.department_id,
+                name=payload.department_name or phones[0].name,
+                phones=[r.phone for r in phones],
+                at=at,
+                seen_in=event_type,
+            )
+
+
 def on_lifecycle_changed(
     session: Session,
     ctx: Context,
@@ -289,7 +323,10 @@ def on_lifecycle_changed(
     *,
     event_id: str,
     now: datetime,
+    at: datetime | None = None,
 ) -> list[str]:
+    """The SMS a lifecycle event plans; `at` is when it happened (the envelope's time)."""
+    learn_contacts(session, event_type, payload, at=at or now)
     # The customer's verdict is in (not a failed follow-up call): a satisfaction question
     # still waiting for the morning is no longer asked.
     verdict = payload.action == Action.FEEDBACK and event_type != EventName.FOLLOW_UP_FAILED
@@ -324,9 +361,88 @@ def on_lifecycle_changed(
 
 
 def on_duty_handed_over(
-    session: Session, ctx: Context, payload: DutyHandedOver, *, event_id: str, now: datetime
+    session: Session,
+    ctx: Context,
+    payload: DutyHandedOver,
+    *,
+    event_id: str,
+    now: datetime,
+    at: datetime | None = None,
 ) -> list[str]:
+    learn_contacts(session, EventName.DUTY_HANDED_OVER, payload, at=at or payload.at)
     found = notices.on_duty_handed_over(payload)
     return plan(
         session, ctx, found, event_id=event_id, event_type=EventName.DUTY_HANDED_OVER, now=now
     )
+
+
+# Why an alert went to nobody (refused_reason), in the message log and in the log.
+NO_DUTY_MANAGER = "no_duty_manager_known"
+NO_DEPARTMENT_CONTACT = "no_department_contact_known"
+_UNREACHED = {
+    NO_DUTY_MANAGER: "no duty manager known yet",
+    NO_DEPARTMENT_CONTACT: "no SMS contact of the department known yet",
+}
+
+
+def on_hot_issue_detected(
+    session: Session, ctx: Context, payload: HotIssueDetected, *, event_id: str, now: datetime
+) -> list[str]:
+    """The alert to the duty manager on duty and each department's contacts. One that
+    has nobody to go to (no duty manager named yet, a department never texted) is kept
+    in the message log, refused with the reason, rather than dropped unseen."""
+    event_type = EventName.HOT_ISSUE_DETECTED
+    seen = service.duty_manager_now(session)
+    desk = (
+        Recipient(
+            audience=Audience.DUTY_MANAGER, phone=seen.phone, staff_id=seen.staff_id, name=seen.name
+        )
+        if seen is not None
+        else None
+    )
+    known = service.department_contacts_of(session, payload.department_ids)
+    departments = {
+        department_id: [
+            Recipient(audience=Audience.DEPARTMENT, phone=phone, name=row.name)
+            for phone in row.phones
+        ]
+        for department_id, row in known.items()
+    }
+    found = notices.on_hot_issue(payload, desk, departments)
+    stored = plan(session, ctx, found, event_id=event_id, event_type=event_type, now=now)
+    unreached: list[tuple[str, str | None]] = [] if desk else [(NO_DUTY_MANAGER, None)]
+    unreached += [
+        (NO_DEPARTMENT_CONTACT, department_id)
+        for department_id in dict.fromkeys(payload.department_ids)
+        if not departments.get(department_id)
+    ]
+    for reason, department_id in unreached:
+        # In place of a phone in the message's key (event:phone:template): whom it was for.
+        whom = f"department:{department_id}" if department_id else "desk"
+        notice = Notice(
+            template="staff_hot_issue",
+            phone="",
+            audience=Audience.DEPARTMENT if department_id else Audience.DUTY_MANAGER,
+            fields=notices.hot_issue_facts(payload),
+            department_id=department_id,
+        )
+        row = render_row(
+            ctx,
+            notice,
+            now=now,
+            event_id=event_id,
+            event_type=event_type,
+            dedupe_key=f"{event_id}:{whom}:{notice.template}",
+        )
+        refuse(row, reason, now=now)
+        kept = service.add_messages(session, [row])
+        if kept:
+            log.warning(
+                "hot issue %s: the alert %s is not sent: %s",
+                payload.key,
+                f"to department {department_id}" if department_id else "to the desk",
+                _UNREACHED[reason],
+                extra={"refused_reason": reason},
+            )
+        stored += kept
+    return stored

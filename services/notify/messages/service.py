@@ -1,5 +1,5 @@
-"""Database reads and writes for messages, opt-outs and contacts; the caller owns the
-transaction."""
+"""Database reads and writes for messages, opt-outs, complaint and staff contacts; the
+caller owns the transaction."""
 
 from __future__ import annotations
 
@@ -24,12 +24,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.notify.messages.models import DUE, RANK, Contact, Message, OptOut
+from services.notify.messages.models import (
+    DUE,
+    RANK,
+    Contact,
+    DepartmentContact,
+    DutyManagerSeen,
+    Message,
+    OptOut,
+)
 from shared.db import rowcount, table_of
 
 messages = table_of(Message)
 opt_outs = table_of(OptOut)
 contacts = table_of(Contact)
+duty_managers_seen = table_of(DutyManagerSeen)
+department_contacts = table_of(DepartmentContact)
 
 FINAL = tuple(s for s, rank in RANK.items() if rank == 4)
 
@@ -583,3 +593,82 @@ def customer_answered(session: Session, complaint_id: str, *, now: datetime) -> 
     session.execute(
         update(contacts).where(contacts.c.complaint_id == complaint_id).values(answered_at=now)
     )
+
+
+# --- staff contacts -------------------------------------------------------------------
+
+
+def saw_duty_manager(
+    session: Session, *, staff_id: str, phone: str, name: str | None, at: datetime, seen_in: str
+) -> None:
+    """Remember a duty manager named at the desk at `at`; an older naming changes nothing
+    (the events of different complaints, on different partitions, come in no order of
+    time)."""
+    stmt = _insert(session, duty_managers_seen).values(
+        staff_id=staff_id,
+        phone=phone,
+        name=name[:64] if name else None,
+        seen_at=at,
+        seen_in=seen_in,
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["staff_id"],
+            set_={
+                "phone": stmt.excluded.phone,
+                "name": stmt.excluded.name,
+                "seen_at": stmt.excluded.seen_at,
+                "seen_in": stmt.excluded.seen_in,
+            },
+            where=stmt.excluded.seen_at >= duty_managers_seen.c.seen_at,
+        )
+    )
+
+
+def duty_manager_now(session: Session) -> Any:
+    """The duty manager named at the desk most recently, or None before any was."""
+    d = duty_managers_seen.c
+    query = select(duty_managers_seen).order_by(d.seen_at.desc(), d.staff_id).limit(1)
+    return session.execute(query).first()
+
+
+def saw_department(
+    session: Session,
+    *,
+    department_id: str,
+    name: str | None,
+    phones: Sequence[str],
+    at: datetime,
+    seen_in: str,
+) -> None:
+    """Remember a department's contact phones as an event at `at` listed them; an older
+    list changes nothing."""
+    stmt = _insert(session, department_contacts).values(
+        department_id=department_id,
+        name=name[:100] if name else None,
+        phones=list(phones),
+        seen_at=at,
+        seen_in=seen_in,
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["department_id"],
+            set_={
+                "name": stmt.excluded.name,
+                "phones": stmt.excluded.phones,
+                "seen_at": stmt.excluded.seen_at,
+                "seen_in": stmt.excluded.seen_in,
+            },
+            where=stmt.excluded.seen_at >= department_contacts.c.seen_at,
+        )
+    )
+
+
+def department_contacts_of(session: Session, department_ids: Iterable[str]) -> dict[str, Any]:
+    """The known contacts of these departments, by department id."""
+    wanted = sorted(set(department_ids))
+    if not wanted:
+        return {}
+    d = department_contacts.c
+    rows = session.execute(select(department_contacts).where(d.department_id.in_(wanted)))
+    return {row.department_id: row for row in rows}
