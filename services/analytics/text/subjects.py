@@ -51,6 +51,11 @@ _LATIN_LETTER = re.compile(r"[A-Za-z]")
 _REDACTED = re.compile(r"(?i)\bx{2,}\b|\*{2,}|\{\$[\d.,]+\}|\bxx/xx/(?:xx)?xx\b")
 # An anonymised or coded area: A市, A3区, K8县, 西地省 is caught by the tagger.
 _CODED_AREA = re.compile(r"(?<![A-Za-z0-9])([A-Z][0-9]{0,2})(省|市|区|县)")
+# A province at the start of a clause (西地省), a district after its city (长沙市岳麓区).
+_NAMED_AREA = re.compile(
+    r"(?:^|(?<=[，。！？；：、\s]))[\u4e00-\u9fff]{2,3}省"
+    r"(?=的|各|内|人民|政府|[，。！？；：、\s]|$)|(?<=市)[\u4e00-\u9fff]{2,3}(?:区|县)"
+)
 _CLAUSE = re.compile(r"[，。！？；：、,.!?;:\n\r\t（）()【】\[\]“”\"'《》<>]+")
 
 AREA_ENDINGS = ("省", "市", "区", "县", "州", "自治区", "自治州", "自治县", "新区", "开发区")
@@ -71,6 +76,8 @@ PLACE_ENDINGS = tuple(
         reverse=True,
     )
 )
+# Places people pass through rather than live or work in.
+PASSING = ("路", "街", "大道", "巷", "胡同", "桥", "隧道", "高速", "立交", "号线")
 # Words that make no name by themselves: 居民小区 and 公园 name no particular place.
 GENERIC_NAME_WORDS = _words(
     """
@@ -79,7 +86,7 @@ GENERIC_NAME_WORDS = _words(
     广场 大厦 街道 社区 道路 马路 公路 大道 小学 中学 大学 幼儿园 银行 物业 物业公司 工地
     项目 楼盘 商场 超市 车站 停车场 政府 市政府 区政府 县政府 住宅 安置 安置房 廉租房
     公租房 商品房 老旧 老 新 大 小 东 西 南 北 中 上 下 前 后 内 外 一 二 三 我市 本市 全市
-    地铁 公交 公交车 高速 学生 家长 业主 居民楼 楼房 房屋 私立 公立 民办 一所 各 每个 所有
+    公交 公交车 高速 学生 家长 业主 居民楼 楼房 房屋 私立 公立 民办 一所 各 每个 所有
     感谢您 百忙之中 你们好 您好 尊敬 领导 书记 市长 区长 县长 局长 小区业主 片区 一事 一带
     """
 )
@@ -280,10 +287,19 @@ def _places_zh(tagged: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]
     areas: list[str] = []
     run: list[tuple[str, str]] = []
     for word, flag in [*tagged, ("。", "x")]:
+        if flag == "ns" and 3 <= len(word) <= 5 and _is_area(word) and not run:
+            areas.append(word)  # 西地省, 长沙市: a district named in one word
+            continue
         inside = flag in NAME_FLAGS or (flag in NAME_EXTRA and run) or word in PLACE_ENDINGS
         if word.strip() and inside and not _CLAUSE.fullmatch(word):
             run.append((word, flag))
-            if _ends_place(word) or (len(word) == 1 and word in "省市区县"):
+            # 号 + 线: a place's kind can be cut in two.
+            pair = "".join(w for w, _ in run[-2:])
+            if (
+                _ends_place(word)
+                or pair.endswith("号线")
+                or (len(word) == 1 and word in "省市区县")
+            ):
                 named = _name_from(run)
                 if named is not None:
                     kind, name = named
@@ -400,6 +416,7 @@ def _chinese(text: str, location: str | None, g: Gazetteer) -> Subject:
         return "，"
 
     flat = _CODED_AREA.sub(coded, _REDACTED.sub("，", text[:READ_CHARS]))
+    flat = _NAMED_AREA.sub(coded, flat)
     tagged = _tagged(flat)
     places, named_areas = _places_zh(tagged)
     areas.extend(named_areas)
@@ -416,7 +433,15 @@ def _chinese(text: str, location: str | None, g: Gazetteer) -> Subject:
         order: dict[str, str] = {}
         for p in places:
             order.setdefault(place_key(p), p)
-        best = max(order, key=lambda k: (counts[k], -places.index(order[k])))
+        # Where people live or go (an estate, a school) before the road or line beside it:
+        # 地铁5号线施工导致锦楚国际星城停电 is about the estate.
+        best = max(
+            order,
+            key=lambda k: (
+                counts[k] + (0 if order[k].endswith(PASSING) else 1.5),
+                -places.index(order[k]),
+            ),
+        )
         place = order[best]
     drop: set[str] = set()
     if place:
