@@ -380,8 +380,14 @@ def speed(ctx: Context) -> Iterator[Figure | Check]:
         ask = hot.Ask(date(2026, 2, 1), date(2026, 2, 28))
         now = datetime(2026, 3, 1, tzinfo=UTC)
         tz = UTC
+
+        def forget() -> None:
+            with db.engine.begin() as conn:
+                conn.execute(hot.answers.delete())
+
         cold, answer = [], None
         for _ in range(3):
+            forget()
             started = time.perf_counter()
             answer = hot.HotIssues().get(db, ask, tz=tz, now=now)
             cold.append((time.perf_counter() - started) * 1000)
@@ -389,14 +395,20 @@ def speed(ctx: Context) -> Iterator[Figure | Check]:
         yield Check(NAME, "the month's complaints read", count, answer["complaints"])
         yield Check(NAME, "the period before's complaints read", count,
                     answer["previous_complaints"])  # fmt: skip
-        top = answer["issues"][0]
         planted_issues = [i for i in answer["issues"][:5] if i["place"] == PLANTED_PLACE]
         yield Check(NAME, "the planted issue is in the top five, about lifts",
                     (1, True), (len(planted_issues), all("电梯" in i["label"]
                                                           for i in planted_issues)))  # fmt: skip
-        top = planted_issues[0] if planted_issues else top
+        top = planted_issues[0] if planted_issues else answer["issues"][0]
         yield Check(NAME, "its callers: the planted 400 and the few of the month's own",
                     range(planted, planted + 60), top["callers"])  # fmt: skip
+        # Stored by the first: what every other process (the worker's, another API's) gets.
+        stored = []
+        for _ in range(20):
+            started = time.perf_counter()
+            found = hot.HotIssues().get(db, ask, tz=tz, now=now)
+            stored.append((time.perf_counter() - started) * 1000)
+        yield Check(NAME, "a stored answer is the one computed", answer, found)
         cache = hot.HotIssues()
         cache.get(db, ask, tz=tz, now=now)
         warm = []
@@ -404,6 +416,7 @@ def speed(ctx: Context) -> Iterator[Figure | Check]:
             started = time.perf_counter()
             cache.get(db, ask, tz=tz, now=now)
             warm.append((time.perf_counter() - started) * 1000)
+        forget()
         together = hot.HotIssues()
         each: list[float] = []
 
@@ -418,12 +431,17 @@ def speed(ctx: Context) -> Iterator[Figure | Check]:
         for t in threads:
             t.join()
         yield Check(NAME, "three asking at once all answered", 3, len(each))
-        note = f"{count:,} complaints in the month, {count:,} the month before; goal < {GOAL_MS} ms"
+        note = f"{count:,} complaints in the month, {count:,} the month before"
         median = statistics.median(cold)
-        yield Figure(NAME, "a month's hot issues, cold (median of 3)", round(median), "ms",
-                     note + ("" if max(cold) < GOAL_MS else " (MISSED)"))  # fmt: skip
-        yield Figure(NAME, "a month's hot issues, cold (slowest of 3)", round(max(cold)), "ms")
-        yield Figure(NAME, "a month's hot issues, cached (median of 20)",
+        yield Figure(NAME, "a month's hot issues, computed (median of 3)", round(median), "ms",
+                     note + f"; goal < {GOAL_MS} ms" + ("" if max(cold) < GOAL_MS
+                                                         else " (MISSED when computed)"))  # fmt: skip
+        yield Figure(NAME, "a month's hot issues, computed (slowest of 3)", round(max(cold)), "ms")
+        p50 = statistics.median(stored)
+        yield Figure(NAME, "a month's hot issues, stored answer (median of 20)", round(p50, 1),
+                     "ms", "what the worker computed ahead, served by any process; goal < "
+                     f"{GOAL_MS} ms" + ("" if max(stored) < GOAL_MS else " (MISSED)"))  # fmt: skip
+        yield Figure(NAME, "a month's hot issues, kept in the process (median of 20)",
                      round(statistics.median(warm), 1), "ms",
                      "until a complaint of either month changes")  # fmt: skip
         yield Figure(NAME, "three asking at once, the slowest", round(max(each)), "ms",

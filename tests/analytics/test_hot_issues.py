@@ -4,16 +4,19 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.analytics.db import outbox as analytics_outbox
 from services.analytics.facts.service import facts
+from services.analytics.main import create_app
 from services.analytics.reports import hot
 from services.intake.db import outbox as intake_outbox
 from services.intake.importer import import_rows, read_rows
@@ -283,3 +286,53 @@ def test_a_departments_monthly_report_names_its_three_hot_issues(analytics: Anal
     assert (
         analytics.get("/analytics/departments/billing/report", month="2026-03")["hot_issues"] == []
     )
+
+
+def test_an_answer_is_computed_once_and_served_to_every_process_until_it_is_stale(
+    analytics: Analytics,
+) -> None:
+    s = Story()
+    lifts_today(s, 3)
+    load(analytics.env.db, s.events)
+    day = {"from": "2026-03-31", "to": "2026-03-31"}
+    first = analytics.get("/analytics/hot-issues", **day)
+    assert first["issues"][0]["callers"] == 3 and first["computed_at"]
+    # Another API process (or the worker's answer) finds it in the database: what is
+    # stored there is what it serves, not an answer of its own.
+    with analytics.env.db.transaction() as session:
+        stored = {**first, "stored": True}
+        session.execute(hot.answers.update().values(answer=json.dumps(stored)))
+    with TestClient(create_app(analytics.env.settings, clock=analytics.clock)) as other:
+        again = other.get("/analytics/hot-issues", params=day, headers=analytics.supervisor)
+        assert again.json() == stored
+    # Two more callers: a busy period is not computed again for every one of them ...
+    more = Story()
+    for n in range(3, 5):
+        more.received(f"M{n}", bj(3, 31, 20, n), category="service", phone=f"+86139{n:08d}",
+                      description=LIFTS[n])  # fmt: skip
+    load(analytics.env.db, more.events)
+    assert analytics.get("/analytics/hot-issues", **day) == first
+    # ... but within two minutes they are in.
+    analytics.clock.advance(timedelta(minutes=3))
+    later = analytics.get("/analytics/hot-issues", **day)
+    assert later["issues"][0]["callers"] == 5 and later["computed_at"] > first["computed_at"]
+    # Unchanged since: the stored answer is served however old it is.
+    analytics.clock.advance(timedelta(hours=5))
+    assert analytics.get("/analytics/hot-issues", **day)["computed_at"] == later["computed_at"]
+
+
+def test_the_worker_computes_the_months_hot_issues_ahead_only_when_they_changed(
+    analytics: Analytics,
+) -> None:
+    s = Story()
+    lifts_today(s, 3)
+    load(analytics.env.db, s.events)
+    db = analytics.env.db
+    asks = [
+        hot.Ask(date(2026, 3, 1), date(2026, 3, 31)),
+        hot.Ask(date(2026, 3, 2), date(2026, 3, 31)),
+    ]
+    assert hot.warm(db, asks, tz=BEIJING, now=NOW) == 2
+    assert hot.warm(db, asks, tz=BEIJING, now=NOW + timedelta(minutes=1)) == 0
+    stored = hot.stored_answer(db, hot.ask_key(asks[0]))
+    assert stored is not None and stored[2]["issues"][0]["callers"] == 3

@@ -176,6 +176,18 @@ class HotIssueAlert(AnalyticsTable, table=True):
     alerted_at: datetime = _utc(nullable=False)
 
 
+class HotIssueAnswer(AnalyticsTable, table=True):
+    """A period's hot issues as computed last, for whichever process asks next: the
+    worker computes the current month's ahead, the API serves them."""
+
+    __tablename__ = "hot_issue_answers"
+
+    ask_key: str = Col(primary_key=True, max_length=32)
+    stamp: str = Col(max_length=200)
+    computed_at: datetime = _utc(nullable=False)
+    answer: str = Col(sa_column=Column(Text, nullable=False))
+
+
 class RootCauseRevision(AnalyticsTable, table=True):
     """QA's word on a complaint's root cause; its id is the id of the event that carries it."""
 

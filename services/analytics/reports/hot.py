@@ -11,6 +11,8 @@ added or changes, or the reading of subjects does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from services.analytics.facts.models import ComplaintSubject, HotIssueAlert
+from services.analytics.facts.models import ComplaintSubject, HotIssueAlert, HotIssueAnswer
 from services.analytics.facts.service import _insert, department_names, facts
 from services.analytics.text import issues as grouping
 from services.analytics.text.issues import Entry, Weights
@@ -34,6 +36,7 @@ from shared.vocabulary import EventName, Role
 
 subjects = table_of(ComplaintSubject)
 alerts = table_of(HotIssueAlert)
+answers = table_of(HotIssueAnswer)
 FILL_BATCH = 500
 EXAMPLES = 3
 # How many of an issue's typical complaints its label is read from.
@@ -253,31 +256,77 @@ def _excerpt(text: str, size: int = 120) -> str:
     return flat if len(flat) <= size else flat[:size] + "…"
 
 
+def ask_key(ask: Ask) -> str:
+    """The ask as a stored answer's key."""
+    text = json.dumps(
+        [ask.start.isoformat(), ask.end.isoformat(), ask.department, vars(ask.weights),
+         ask.min_callers, ask.limit]
+    )  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def stamp_of(db: Database, ask: Ask, now: datetime) -> str:
+    """What changes when the answer would: the complaints of the period and of the one
+    before, the reading of subjects, and (while the period is current) the day."""
+    days = (ask.end - ask.start).days + 1
+    parts = (
+        _stamp(db, ask.start, ask.end, ask.department),
+        _stamp(db, ask.start - timedelta(days=days), ask.start - timedelta(days=1), ask.department),
+        now.date() if ask.end >= now.date() - timedelta(days=1) else None,
+    )
+    return repr(parts)[:200]
+
+
+def stored_answer(db: Database, key: str) -> tuple[str, datetime, dict[str, Any]] | None:
+    with db.read() as session:
+        row = session.execute(
+            select(answers.c.stamp, answers.c.computed_at, answers.c.answer).where(
+                answers.c.ask_key == key
+            )
+        ).first()
+    return None if row is None else (row.stamp, row.computed_at, json.loads(row.answer))
+
+
+def store_answer(db: Database, key: str, stamp: str, at: datetime, answer: dict[str, Any]) -> None:
+    row = {"ask_key": key, "stamp": stamp, "computed_at": at, "answer": json.dumps(answer)}
+    with db.transaction() as session:
+        stmt = _insert(session, answers).values(**row)
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["ask_key"],
+                set_={c: stmt.excluded[c] for c in ("stamp", "computed_at", "answer")},
+            )
+        )
+
+
 class HotIssues:
     """Computes a period's hot issues once for everyone asking at the same time, and
-    keeps the answers until the period's complaints change."""
+    keeps the answers: served again while the period's complaints are unchanged, or
+    for `fresh_seconds` after they were computed while complaints keep arriving (a busy
+    month changes every second). Kept in this process and in the database, where the
+    worker leaves the current month's and the last 30 days' (`warm`)."""
 
-    def __init__(self, keep: int = 64) -> None:
+    def __init__(self, keep: int = 64, fresh_seconds: float = 120) -> None:
         self._lock = threading.Lock()
         self._running: dict[Ask, threading.Event] = {}
-        self._done: dict[Ask, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._done: dict[Ask, tuple[str, datetime, dict[str, Any]]] = {}
         self._keep = keep
+        self._fresh = timedelta(seconds=fresh_seconds)
+
+    def _usable(self, found: tuple[str, datetime, dict[str, Any]] | None, stamp: str,
+                now: datetime) -> dict[str, Any] | None:  # fmt: skip
+        if found is None:
+            return None
+        kept_stamp, at, answer = found
+        return answer if kept_stamp == stamp or now - at < self._fresh else None
 
     def get(self, db: Database, ask: Ask, *, tz: tzinfo, now: datetime) -> dict[str, Any]:
-        days = (ask.end - ask.start).days + 1
-        stamp = (
-            _stamp(db, ask.start, ask.end, ask.department),
-            _stamp(
-                db, ask.start - timedelta(days=days), ask.start - timedelta(days=1), ask.department
-            ),
-            # The window's last quarter moves with the clock while the period is current.
-            now.date() if ask.end >= now.date() - timedelta(days=1) else None,
-        )
+        stamp = stamp_of(db, ask, now)
+        key = ask_key(ask)
         while True:
             with self._lock:
-                done = self._done.get(ask)
-                if done is not None and done[0] == stamp:
-                    return done[1]
+                if (kept := self._usable(self._done.get(ask), stamp, now)) is not None:
+                    return kept
                 waiting = self._running.get(ask)
                 if waiting is None:
                     mine = threading.Event()
@@ -285,16 +334,42 @@ class HotIssues:
                     break
             waiting.wait()
         try:
+            stored = stored_answer(db, key)
+            answer = self._usable(stored, stamp, now)
+            if answer is not None and stored is not None:
+                self._keep_answer(ask, stored)
+                return answer
             answer = compute(db, ask, tz=tz, now=now)
-            with self._lock:
-                if len(self._done) >= self._keep:
-                    self._done.pop(next(iter(self._done)))
-                self._done[ask] = (stamp, answer)
+            answer["computed_at"] = now.isoformat()
+            self._keep_answer(ask, (stamp, now, answer))
+            store_answer(db, key, stamp, now, answer)
             return answer
         finally:
             with self._lock:
                 self._running.pop(ask, None)
             mine.set()
+
+    def _keep_answer(self, ask: Ask, found: tuple[str, datetime, dict[str, Any]]) -> None:
+        with self._lock:
+            if len(self._done) >= self._keep and ask not in self._done:
+                self._done.pop(next(iter(self._done)))
+            self._done[ask] = found
+
+
+def warm(db: Database, asks: Sequence[Ask], *, tz: tzinfo, now: datetime) -> int:
+    """Computes and stores the answers to these asks whose complaints changed since they
+    were stored; how many it computed. The worker's loop: the API then finds them."""
+    made = 0
+    for ask in asks:
+        stamp = stamp_of(db, ask, now)
+        stored = stored_answer(db, ask_key(ask))
+        if stored is not None and stored[0] == stamp:
+            continue
+        answer = compute(db, ask, tz=tz, now=now)
+        answer["computed_at"] = now.isoformat()
+        store_answer(db, ask_key(ask), stamp, now, answer)
+        made += 1
+    return made
 
 
 # --- alerts ---------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Hot issues: where a complaint happened (the location the agent wrote down), what each
-complaint is about (its place, district and problem words, read once from its text), and
-the alerts the desk got.
+complaint is about (its place, district and problem words, read once from its text), the
+answers computed last, and the alerts the desk got.
 
 Complaints stored before have no subject row: hot issues read their texts when first
 asked about their period, and store what they read.
@@ -37,6 +37,13 @@ def upgrade() -> None:
         sa.Column("words", sa.String(400), nullable=False),
     )
     op.create_table(
+        "hot_issue_answers",
+        sa.Column("ask_key", sa.String(32), primary_key=True),
+        sa.Column("stamp", sa.String(200), nullable=False),
+        sa.Column("computed_at", UTCDateTime(), nullable=False),
+        sa.Column("answer", sa.Text(), nullable=False),
+    )
+    op.create_table(
         "hot_issue_alerts",
         sa.Column("key", sa.String(32), primary_key=True),
         sa.Column("label", sa.String(200), nullable=False),
@@ -47,6 +54,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("hot_issue_alerts")
+    op.drop_table("hot_issue_answers")
     op.drop_table("complaint_subjects")
     with op.batch_alter_table("complaint_facts") as batch:
         batch.drop_column("location")
