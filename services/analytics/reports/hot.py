@@ -16,10 +16,10 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import DateTime, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from services.analytics.facts.models import ComplaintSubject, HotIssueAlert, HotIssueAnswer
@@ -92,7 +92,9 @@ def entries(db: Database, *, start: date, end: date, department: str | None = No
             c.complaint_id,
             c.reference,
             c.customer_key,
-            c.registered_at,
+            # Read as the driver gives it: 200,000 rows through the UTC column type cost
+            # a second; the times are only compared here, and made UTC where naive.
+            type_coerce(c.registered_at, DateTime(timezone=True)).label("at"),
             c.department_id,
             c.category,
             s.version,
@@ -117,12 +119,13 @@ def entries(db: Database, *, start: date, end: date, department: str | None = No
             if sub is not None
             else (r.lang, r.place, r.place_key, r.area, r.words)
         )
+        at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
         found.append(
             Entry(
                 r.complaint_id,
                 r.reference,
                 r.customer_key,
-                r.registered_at,
+                at,
                 lang or "zh",
                 place,
                 key,
@@ -151,16 +154,25 @@ def _fill(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return made
 
 
-def _stamp(db: Database, start: date, end: date, department: str | None) -> tuple[Any, ...]:
-    """What changes when the answer would: how many complaints, the latest change."""
+def _stamps(
+    db: Database, periods: Sequence[tuple[date, date]], department: str | None
+) -> tuple[Any, ...]:
+    """What changes when the answer would: each period's count of complaints and latest
+    change, in one pass over them."""
     c = facts.c
+    columns = []
+    for start, end in periods:
+        inside = and_(c.registered_day >= start, c.registered_day <= end)
+        columns += [func.count().filter(inside), func.max(c.updated_at).filter(inside)]
+    where = [
+        c.registered_day >= min(p[0] for p in periods),
+        c.registered_day <= max(p[1] for p in periods),
+    ]
+    if department is not None:
+        where.append(c.department_id == department)
     with db.read() as session:
-        row = session.execute(
-            select(func.count(), func.max(c.updated_at)).where(
-                *_period_where(start, end, department)
-            )
-        ).one()
-    return (row[0], row[1], version())
+        row = session.execute(select(*columns).where(*where)).one()
+    return (*row, version())
 
 
 # --- the answer ---------------------------------------------------------------------------
@@ -269,9 +281,9 @@ def stamp_of(db: Database, ask: Ask, now: datetime) -> str:
     """What changes when the answer would: the complaints of the period and of the one
     before, the reading of subjects, and (while the period is current) the day."""
     days = (ask.end - ask.start).days + 1
+    before = (ask.start - timedelta(days=days), ask.start - timedelta(days=1))
     parts = (
-        _stamp(db, ask.start, ask.end, ask.department),
-        _stamp(db, ask.start - timedelta(days=days), ask.start - timedelta(days=1), ask.department),
+        _stamps(db, [(ask.start, ask.end), before], ask.department),
         now.date() if ask.end >= now.date() - timedelta(days=1) else None,
     )
     return repr(parts)[:200]
