@@ -112,29 +112,17 @@ def entries(db: Database, *, start: date, end: date, department: str | None = No
     stale = [r.complaint_id for r in rows if r.version != current]
     fresh = _fill(db, stale) if stale else {}
     found = []
-    for r in rows:
-        sub = fresh.get(r.complaint_id)
-        lang, place, key, area, words = (
-            (sub["lang"], sub["place"], sub["place_key"], sub["area"], sub["words"])
-            if sub is not None
-            else (r.lang, r.place, r.place_key, r.area, r.words)
-        )
-        at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)
+    for cid, reference, caller, at, department, category, _, *read in rows:
+        if fresh and cid in fresh:
+            sub = fresh[cid]
+            read = [sub["lang"], sub["place"], sub["place_key"], sub["area"], sub["words"]]
+        lang, place, key, area, words = read
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
         found.append(
-            Entry(
-                r.complaint_id,
-                r.reference,
-                r.customer_key,
-                at,
-                lang or "zh",
-                place,
-                key,
-                area,
-                tuple((words or "").split()),
-                r.department_id,
-                r.category,
-            )
-        )
+            Entry(cid, reference, caller, at, lang or "zh", place, key, area,
+                  tuple(words.split()) if words else (), department, category)
+        )  # fmt: skip
     return found
 
 

@@ -108,7 +108,7 @@ class Weights:
         return cls(**values)
 
 
-@dataclass
+@dataclass(eq=False)  # one issue is itself: compared by identity, not by its members
 class _Issue:
     block: str
     members: list[Entry] = field(default_factory=list)
