@@ -94,3 +94,17 @@ def test_folds_that_fail_the_integrity_check_print_no_figure(
     found = list(bench.suggestion_figures())
     assert not [f for f in found if isinstance(f, Figure)]
     assert [c.passed for c in found if isinstance(c, Check)] == [False, False]
+
+
+def test_the_hot_issue_evaluation_checks_its_pairs_and_judges_both_methods() -> None:
+    from bench.common import execute
+    from bench.hot_issues import quality
+
+    outcome = execute("hot_issues", quality())
+    assert outcome.passed, outcome.problems
+    figures = {f.name: f.value for f in outcome.shown}
+    place = figures["hot issues (place + problem): precision of 'same issue'"]
+    topics = figures["word topics: precision of 'same issue'"]
+    # Grouping by place and problem joins far fewer different matters than word topics.
+    assert place > 2 * topics
+    assert 0 < figures["hot issues (place + problem): recall of 'same issue'"] <= 1
