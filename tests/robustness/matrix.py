@@ -451,6 +451,7 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/analytics/filters"): Endpoint(_READERS, get("/analytics/filters")),
     ("GET", "/analytics/spikes"): Endpoint(_READERS, get("/analytics/spikes", **_MARCH)),
     ("GET", "/analytics/hotspots"): Endpoint(_READERS, get("/analytics/hotspots", **_MARCH)),
+    ("GET", "/analytics/hot-issues"): Endpoint(_READERS, get("/analytics/hot-issues", **_MARCH)),
     ("GET", "/analytics/sla-by-department"): Endpoint(
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
