@@ -525,6 +525,7 @@ def get_hotspots(
 @router.get(
     "/hot-issues",
     summary="Hot issues: one problem at one place, with callers, growth and departments",
+    responses=TABLE,
 )
 def get_hot_issues(
     request: Request,
