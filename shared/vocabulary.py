@@ -78,6 +78,9 @@ class Action(Word):
     RESOLVE = "resolve", "直接办结答复", "Resolve directly"
     ACCEPT = "accept", "签收", "Accept"
     RETURN = "return", "退单", "Return"
+    # Where the centre allows it: the holding department sends it straight on to another
+    # department, without the round trip through the duty desk a return takes.
+    TRANSFER = "transfer", "转办", "Transfer to another department"
     REQUEST_EXTENSION = "request-extension", "申请延期", "Request more time"
     DECIDE_EXTENSION = "decide-extension", "审批延期", "Decide on more time"
     REPLY = "reply", "答复", "Reply"
@@ -302,6 +305,7 @@ class EventName(StrEnum):
     DISPATCHED = "complaint.dispatched"
     ACCEPTED = "complaint.accepted"
     RETURNED = "complaint.returned"
+    TRANSFERRED = "complaint.transferred"
     EXTENSION_REQUESTED = "complaint.extension_requested"
     EXTENSION_DECIDED = "complaint.extension_decided"
     REPLIED = "complaint.replied"

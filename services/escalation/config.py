@@ -43,6 +43,9 @@ class EscalationConfig(BaseSettings):
     unreachable_attempts: int = Field(default=3, ge=1)
     follow_up_interval_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
     max_escalation_level: int = Field(default=3, ge=1)
+    # Whether a department may transfer a complaint straight to another department (转办);
+    # off, it returns it to the duty desk, as centres whose rulebook has no transfer do.
+    allow_transfer: bool = False
     # JSON, e.g. ESCALATION_SLA_MINUTES='{"acknowledgement": {"urgent": 5, ...}, ...}'.
     sla_minutes: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {stage: dict(v) for stage, v in DEFAULT_SLA_MINUTES.items()}
@@ -91,6 +94,7 @@ class EscalationConfig(BaseSettings):
             unreachable_attempts=self.unreachable_attempts,
             max_escalation_level=self.max_escalation_level,
             follow_up_interval=timedelta(minutes=self.follow_up_interval_minutes),
+            allow_transfer=self.allow_transfer,
         )
 
     def sla(self, stage: str, severity: str) -> timedelta:

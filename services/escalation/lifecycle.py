@@ -177,6 +177,9 @@ class LifecycleConfig:
     # Failed follow-up calls count towards closing as unreached only this far apart:
     # three calls in as many minutes do not show that the customer cannot be reached.
     follow_up_interval: timedelta = timedelta(minutes=120)
+    # A department may send a complaint straight on to another department (转办) only
+    # where the centre's rulebook allows it; elsewhere it returns it to the duty desk.
+    allow_transfer: bool = False
 
     def __post_init__(self) -> None:
         if min(self.max_returns, self.unreachable_attempts, self.max_escalation_level) < 1:
@@ -353,7 +356,7 @@ class _Ctx:
 
     def refuse(self, reason: str, missing: tuple[str, ...] = ()) -> GuardFailed:
         # Unlike IllegalAction, this caller may act here: tell them what they can do instead.
-        allowed = allowed_actions(self.current, self.actor)
+        allowed = allowed_actions(self.current, self.actor, self.config)
         return GuardFailed(self.current.state, self.action, reason, allowed, missing)
 
 
@@ -543,6 +546,18 @@ def _return(c: _Ctx) -> _Effect:
     new = replace(cur, state=State.WITH_DUTY_MANAGER, bounce_count=bounces, **gone, **desk)
     new = replace(new, **_UNACKNOWLEDGED)
     return _Effect(new, {"to_supervisor": new.holder_role == Role.SUPERVISOR})
+
+
+def _transfer(c: _Ctx) -> _Effect:
+    """The holding department passes the complaint to another one: it waits for the new
+    department's acceptance as after a dispatch, and no return is counted (nobody sent
+    it back to the desk)."""
+    cur, department = c.current, c.data["department_id"]
+    if department == cur.department_id:
+        raise InvalidCommand("department_id", f"the complaint is already with {department!r}")
+    gone: dict[str, Any] = {"pending_extension": None, "extended_until": None}
+    new = replace(cur, state=State.DISPATCHED, department_id=department, **gone)
+    return _Effect(replace(new, **_DEPARTMENT_QUEUE), {"from_department_id": cur.department_id})
 
 
 def _request_extension(c: _Ctx) -> _Effect:
@@ -754,6 +769,11 @@ RULES: Mapping[Action, Rule] = {
         _AT_DEPARTMENT, _CLERK, EventName.RETURNED, _return,
         to_states=frozenset({_S.WITH_DUTY_MANAGER}), department_scoped=True,
         fields=(_Field("reason_code", _one_of(ReturnReason)), _REASON)),
+    # Only where the centre allows it (LifecycleConfig.allow_transfer).
+    Action.TRANSFER: Rule(
+        _AT_DEPARTMENT, _CLERK | _DESK, EventName.TRANSFERRED, _transfer,
+        to_states=frozenset({_S.DISPATCHED}), department_scoped=True,
+        fields=(_Field("department_id", _text), _REASON)),
     Action.REQUEST_EXTENSION: Rule(
         _AT_DEPARTMENT, _CLERK, EventName.EXTENSION_REQUESTED, _request_extension,
         stays=True, department_scoped=True, fields=(_Field("until", _future_time), _REASON)),
@@ -851,17 +871,33 @@ def _permission_problem(rule: Rule, current: ComplaintState, actor: Actor) -> st
     return _not_theirs(current, actor)
 
 
-def actions_allowed_in(state: State | str) -> list[str]:
+_DEFAULTS = LifecycleConfig()
+
+
+def _offered(action: Action, config: LifecycleConfig) -> bool:
+    """Whether the centre's rulebook has this action at all."""
+    return action != Action.TRANSFER or config.allow_transfer
+
+
+def actions_allowed_in(state: State | str, config: LifecycleConfig = _DEFAULTS) -> list[str]:
     """API names of the actions someone could take in this state."""
-    return [action.api_name for action, rule in RULES.items() if state in rule.from_states]
+    return [
+        action.api_name
+        for action, rule in RULES.items()
+        if state in rule.from_states and _offered(action, config)
+    ]
 
 
-def allowed_actions(current: ComplaintState, actor: Actor) -> list[str]:
+def allowed_actions(
+    current: ComplaintState, actor: Actor, config: LifecycleConfig = _DEFAULTS
+) -> list[str]:
     """API names of the actions this actor may attempt now; the payload is not judged."""
     return [
         action.api_name
         for action, rule in RULES.items()
-        if current.state in rule.from_states and _permission_problem(rule, current, actor) is None
+        if current.state in rule.from_states
+        and _offered(action, config)
+        and _permission_problem(rule, current, actor) is None
     ]
 
 
@@ -891,8 +927,8 @@ def decide(
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     action, actor, rule = command.action, command.actor, RULES[command.action]
-    if current.state not in rule.from_states:
-        raise IllegalAction(current.state, action, actions_allowed_in(current.state))
+    if current.state not in rule.from_states or not _offered(action, config):
+        raise IllegalAction(current.state, action, actions_allowed_in(current.state, config))
     problem = _permission_problem(rule, current, actor)
     if problem is not None:
         holder = {
@@ -926,11 +962,14 @@ def decide(
 
 def stage_entered_by(current: ComplaintState, action: Action, new: ComplaintState) -> Stage | None:
     """The SLA stage whose clock this change starts, if any: the stage of a state entered,
-    or, once a duty manager acknowledges in time, their own clock to resolve or dispatch."""
+    once a duty manager acknowledges in time, their own clock to resolve or dispatch, and
+    on a transfer, the new department's clock to accept."""
     if new.state != current.state:
         if new.state == State.REPLIED and new.anonymous:
             return None  # nobody to follow up with: no clock runs
         return STAGE_ON_ENTRY.get(new.state)
     if action == Action.ACKNOWLEDGE:
         return Stage.RESOLUTION
+    if action == Action.TRANSFER:
+        return Stage.ACCEPTANCE  # the new department's clock, even from not yet accepted
     return None

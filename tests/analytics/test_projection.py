@@ -9,11 +9,11 @@ from services.analytics.facts import projection
 from shared.contracts import RootCauseRevised
 from shared.events import registry
 from shared.vocabulary import Stage
-from tests.analytics.story import BEIJING, P3, bj, fixture_month
+from tests.analytics.story import BEIJING, P1, P3, Story, bj, fixture_month
 
 
-def facts_of_story() -> dict[str, dict[str, Any]]:
-    story = fixture_month()
+def facts_of_story(story: Story | None = None) -> dict[str, dict[str, Any]]:
+    story = story or fixture_month()
     facts: dict[str, dict[str, Any]] = {}
     for envelope in story.events:
         event = registry.decode(projection_bytes(envelope))
@@ -73,6 +73,57 @@ def test_a_returned_reopened_escalated_complaint_adds_up_every_visit_of_each_sta
         "system",
     )
     assert (c2["feedback"], c2["unsatisfied"]) == ("satisfied", 1)
+
+
+def test_a_transfer_makes_the_complaint_the_new_departments_and_restarts_its_acceptance() -> None:
+    s = Story()
+    s.received("T1", bj(3, 2, 9), category="billing", phone=P1)
+    s.act("T1", "acknowledged", "acknowledge", bj(3, 2, 9, 10), stage="handling")
+    s.act(
+        "T1",
+        "dispatched",
+        "dispatch",
+        bj(3, 2, 9, 40),
+        to="dispatched",
+        stage="acceptance",
+        department="billing",
+    )
+    s.act("T1", "accepted", "accept", bj(3, 2, 10, 40), to="in_progress", stage="resolution")
+    # Billing finds it is the network team's and sends it straight on (转办).
+    s.act(
+        "T1",
+        "transferred",
+        "transfer",
+        bj(3, 2, 12, 40),
+        to="dispatched",
+        stage="acceptance",
+        department="network",
+        reason="线路故障，归网络部",
+        details={"from_department_id": "billing"},
+    )
+    t1 = facts_of_story(s)["T1"]
+    assert (t1["state"], t1["department_id"]) == ("dispatched", "network")
+    assert t1["dispatched_at"] == bj(3, 2, 12, 40) and t1["accepted_at"] is None
+    assert (t1["stage"], t1["stage_entered_at"]) == ("acceptance", bj(3, 2, 12, 40))
+    assert t1["acceptance_seconds"] == hours(1)  # billing's; the network's runs from now
+    assert t1["resolution_seconds"] == hours(2)
+    assert t1["returns"] == 0  # not sent back to the desk
+
+    # The network team sends it on before accepting it: the roads office's clock starts.
+    s.act(
+        "T1",
+        "transferred",
+        "transfer",
+        bj(3, 2, 13, 10),
+        to="dispatched",
+        stage="acceptance",
+        department="roads",
+        reason="道路设施",
+        details={"from_department_id": "network"},
+    )
+    t1 = facts_of_story(s)["T1"]
+    assert (t1["department_id"], t1["stage_entered_at"]) == ("roads", bj(3, 2, 13, 10))
+    assert t1["acceptance_seconds"] == hours(1.5)
 
 
 def test_closed_unreached_late_and_an_open_complaint_keep_their_current_deadline() -> None:

@@ -264,12 +264,16 @@ def test_an_action_in_the_table_is_open_to_someone_in_that_state(
     state: State, action: Action
 ) -> None:
     complaint = ComplaintState(state=state, nature="compensation", department_id="billing")
-    entitled = [actor for actor in CAST if action.api_name in allowed_actions(complaint, actor)]
+    # A centre whose rulebook has every action (transfers are its choice).
+    rules = LifecycleConfig(allow_transfer=True)
+    entitled = [
+        actor for actor in CAST if action.api_name in allowed_actions(complaint, actor, rules)
+    ]
     assert entitled, f"nobody may {action.api_name} in {state}"
     for actor in entitled:
         # An empty payload: only the state and the rights are at stake here.
         with suppress(InvalidCommand, GuardFailed):
-            act(complaint, action, actor)
+            act(complaint, action, actor, config=rules)
 
 
 def test_the_refusal_names_the_state_and_the_allowed_actions() -> None:
@@ -514,6 +518,132 @@ def test_the_bounce_limit_is_configurable() -> None:
     once = returned(dispatched_to_billing(), config=strict)
     assert once.holder_role == "supervisor"
     assert returned(dispatched_to_billing()).holder_role == "duty_manager"
+
+
+# --- transfers between departments (转办) ---------------------------------------------------
+
+TRANSFERS = LifecycleConfig(allow_transfer=True)
+NOT_OURS = "The line is down: this is for the network team"
+
+
+def test_a_clerk_transfers_an_accepted_complaint_straight_to_another_department() -> None:
+    accepted = in_progress_at_billing()
+    decision = act(
+        accepted,
+        "transfer",
+        BILLING_CLERK,
+        config=TRANSFERS,
+        department_id="network",
+        reason=NOT_OURS,
+    )
+    assert decision.event_type == "complaint.transferred"
+    # Waiting for the network team's acceptance, as after a dispatch, on a fresh clock.
+    assert (decision.from_state, decision.to_state) == (State.IN_PROGRESS, State.DISPATCHED)
+    assert decision.stage_entered == "acceptance"
+    assert (decision.new.department_id, decision.new.holder_role) == ("network", "department")
+    assert decision.new.holder_staff_id is None
+    assert decision.payload["department_id"] == "network"
+    assert decision.payload["from_department_id"] == "billing"
+    assert decision.payload["reason"] == NOT_OURS
+    # Not a return: no bounce towards the supervisor's decision, no duty manager involved.
+    assert decision.new.bounce_count == 0
+    assert decision.new.duty_manager_id == accepted.duty_manager_id
+    assert "accept" in allowed_actions(decision.new, NETWORK_CLERK, TRANSFERS)
+    assert allowed_actions(decision.new, BILLING_CLERK, TRANSFERS) == []
+
+
+def test_a_complaint_not_yet_accepted_is_transferred_on_a_new_acceptance_clock() -> None:
+    decision = act(
+        dispatched_to_billing(),
+        "transfer",
+        BILLING_CLERK,
+        config=TRANSFERS,
+        department_id="network",
+        reason=NOT_OURS,
+    )
+    assert decision.to_state == State.DISPATCHED
+    assert decision.stage_entered == "acceptance"
+    assert decision.new.escalation_level == 0
+
+
+def test_a_transfer_forgets_the_first_departments_request_for_more_time() -> None:
+    asked = request_more_time(in_progress_at_billing()).new
+    moved = act(
+        asked, "transfer", BILLING_CLERK, config=TRANSFERS, department_id="network", reason=NOT_OURS
+    ).new
+    assert moved.pending_extension is None and moved.extended_until is None
+
+
+def test_a_transfer_to_the_same_department_or_without_a_reason_is_refused() -> None:
+    with pytest.raises(InvalidCommand) as refused:
+        act(
+            dispatched_to_billing(),
+            "transfer",
+            BILLING_CLERK,
+            config=TRANSFERS,
+            department_id="billing",
+            reason=NOT_OURS,
+        )
+    assert refused.value.field == "department_id"
+    with pytest.raises(InvalidCommand) as refused:
+        act(
+            dispatched_to_billing(),
+            "transfer",
+            BILLING_CLERK,
+            config=TRANSFERS,
+            department_id="network",
+            reason=" ",
+        )
+    assert refused.value.field == "reason"
+
+
+def test_a_clerk_of_another_department_cannot_transfer_it() -> None:
+    with pytest.raises(Forbidden, match="not with your department"):
+        act(
+            dispatched_to_billing(),
+            "transfer",
+            NETWORK_CLERK,
+            config=TRANSFERS,
+            department_id="network",
+            reason=NOT_OURS,
+        )
+
+
+def test_the_duty_manager_answering_for_it_may_transfer_it_too() -> None:
+    decision = act(
+        dispatched_to_billing(),
+        "transfer",
+        DUTY_MANAGER,
+        config=TRANSFERS,
+        department_id="network",
+        reason="Network fault after all",
+    )
+    assert decision.new.department_id == "network"
+    with pytest.raises(Forbidden):
+        act(
+            dispatched_to_billing(),
+            "transfer",
+            NEXT_DUTY_MANAGER,
+            config=TRANSFERS,
+            department_id="network",
+            reason="Network fault after all",
+        )
+
+
+def test_where_the_centre_has_no_transfers_it_is_illegal_naming_state_and_allowed_actions() -> None:
+    with pytest.raises(IllegalAction) as refused:
+        act(
+            in_progress_at_billing(),
+            "transfer",
+            BILLING_CLERK,
+            department_id="network",
+            reason=NOT_OURS,
+        )
+    assert refused.value.state == State.IN_PROGRESS
+    assert "transfer" not in refused.value.allowed
+    assert {"return", "reply"} <= set(refused.value.allowed)
+    assert "transfer" not in allowed_actions(in_progress_at_billing(), BILLING_CLERK)
+    assert "transfer" in allowed_actions(in_progress_at_billing(), BILLING_CLERK, TRANSFERS)
 
 
 # --- extensions ---------------------------------------------------------------------------

@@ -117,6 +117,7 @@ configs = st.builds(
     max_returns=st.integers(min_value=1, max_value=3),
     unreachable_attempts=st.integers(min_value=1, max_value=3),
     max_escalation_level=st.integers(min_value=1, max_value=3),
+    allow_transfer=st.booleans(),
 )
 
 
@@ -175,10 +176,10 @@ def test_random_commands_never_leave_the_table(
         now += timedelta(hours=data.draw(st.integers(min_value=0, max_value=48), label="hours"))
         # Mostly an action someone may take now, by someone who may, and more often one that
         # moves the complaint on, so the walk gets far; otherwise anyone doing anything.
-        entitled = {actor: allowed_actions(complaint, actor) for actor in ACTORS}
+        entitled = {actor: allowed_actions(complaint, actor, config) for actor in ACTORS}
         possible = [
             parse_action(name)
-            for name in actions_allowed_in(complaint.state)
+            for name in actions_allowed_in(complaint.state, config)
             if any(name in names for names in entitled.values())
         ]
         moving = [action for action in possible if RULES[action].to_states] or possible
@@ -190,8 +191,8 @@ def test_random_commands_never_leave_the_table(
         else:
             actor = data.draw(st.sampled_from(ACTORS), label="actor")
             action = data.draw(st.sampled_from(ALL_ACTIONS), label="action")
-        predicted = allowed_actions(complaint, actor)
-        assert set(predicted) <= set(actions_allowed_in(complaint.state))
+        predicted = allowed_actions(complaint, actor, config)
+        assert set(predicted) <= set(actions_allowed_in(complaint.state, config))
         payload = as_sent(data.draw(payloads(), label="payload"), now)
         before = complaint
 
@@ -200,8 +201,10 @@ def test_random_commands_never_leave_the_table(
         except LifecycleError as refused:
             assert complaint == before
             if isinstance(refused, IllegalAction):
-                assert complaint.state not in RULES[action].from_states
-                assert refused.allowed == actions_allowed_in(complaint.state)
+                # Outside the table, or a transfer where the centre has none.
+                unoffered = action == Action.TRANSFER and not config.allow_transfer
+                assert complaint.state not in RULES[action].from_states or unoffered
+                assert refused.allowed == actions_allowed_in(complaint.state, config)
             # allowed_actions predicts exactly the state-and-rights part of the answer.
             assert (action.api_name in predicted) != isinstance(refused, IllegalAction | Forbidden)
             continue
@@ -227,10 +230,11 @@ def test_random_commands_never_leave_the_table(
         if changed:
             expected = None if unclocked else STAGE_ON_ENTRY.get(decision.to_state)
             assert decision.stage_entered == expected
-        else:  # only an acknowledgement starts a clock without moving
-            assert decision.stage_entered == (
-                "resolution" if action == Action.ACKNOWLEDGE else None
-            )
+        else:  # an acknowledgement, and a transfer the new department's, without moving
+            assert decision.stage_entered == {
+                Action.ACKNOWLEDGE: "resolution",
+                Action.TRANSFER: "acceptance",
+            }.get(action)
         assert decision.event_type in LIFECYCLE_EVENTS
         assert json.loads(json.dumps(decision.payload)) == decision.payload
         for counter in COUNTERS:

@@ -555,6 +555,52 @@ def test_a_return_names_the_department_by_its_name_and_the_reason_code_by_its_la
     assert "fxroads" not in sms.body
 
 
+def transferred_event(received: Any, phone: str) -> Any:
+    """Billing sent it on to the roads office (转办): the new department's desk is told."""
+    return lifecycle_event(
+        "complaint.transferred",
+        received,
+        [recipient("department", phone)],
+        from_state="in_progress",
+        to_state="dispatched",
+        department_id="fxroads",
+        department_name="市交通运输局",
+        reason="该路段归区里管",
+        details={"from_department_id": "billing", "from_department_name": "账务部"},
+    )
+
+
+def test_a_transferred_complaint_tells_the_new_department_whence_it_came_and_why(
+    notify: Notify,
+) -> None:
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(transferred_event(received, BILLING_DESK))
+    sms = only(notify.messages(phone=BILLING_DESK))
+    reference = received.payload["reference"]
+    assert sms.template == "staff_transferred"
+    assert sms.body.startswith(
+        f"派单 {reference}（一般/账单计费），由账务部转办，客户 +86138****8000"
+    )
+    assert sms.body.endswith(f"：该路段归区里管。签收办理：http://127.0.0.1:8000/c/{reference}")
+    assert sms.reply_kind is None  # accepted on the workbench, not acknowledged by reply
+    assert sms.segments <= notify.config.max_segments
+
+
+def test_a_transfer_reads_the_same_in_english_to_a_reader_abroad(
+    make_notify: Callable[..., Notify],
+) -> None:
+    notify = make_notify(sms_allowed_countries=["CN", "GB"])
+    abroad = "+447700900456"
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(transferred_event(received, abroad))
+    sms = only(notify.messages(phone=abroad))
+    reference = received.payload["reference"]
+    assert sms.body.startswith(f"Dispatched {reference} (normal/Billing), transferred from 账务部")
+    assert f"Accept it: http://127.0.0.1:8000/c/{reference}" in sms.body
+
+
 def test_a_satisfied_customer_whose_complaint_cannot_close_yet_is_told_to_staff_in_chinese(
     notify: Notify,
 ) -> None:

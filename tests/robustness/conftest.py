@@ -269,7 +269,8 @@ def build_app(name: str, settings: Settings) -> FastAPI:
         from services.escalation.config import EscalationConfig
         from services.escalation.main import create_app as escalation_app
 
-        return escalation_app(settings, config=EscalationConfig())
+        # A centre that allows transfers between departments: who may transfer is judged.
+        return escalation_app(settings, config=EscalationConfig(allow_transfer=True))
     if name == "notify":
         from services.notify.main import create_app as notify_app
         from tests.notify.conftest import notify_config

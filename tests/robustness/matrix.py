@@ -321,6 +321,12 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("POST", "/complaints/{complaint_id}/actions/return"): Endpoint(
         frozenset({"department"}), _empty_action("return"), 422, other_department=404
     ),
+    # The centre under test allows transfers: the holding clerk and the desk answering
+    # for it may, and hear 422 (no department, no reason); where a centre does not, it
+    # is 409 for everyone (tests/escalation/test_transfer.py).
+    ("POST", "/complaints/{complaint_id}/actions/transfer"): Endpoint(
+        _DESK | {"department"}, _empty_action("transfer"), 422, other_department=404
+    ),
     ("POST", "/complaints/{complaint_id}/actions/request-extension"): Endpoint(
         frozenset({"department"}), _empty_action("request-extension"), 422, other_department=404
     ),

@@ -350,3 +350,60 @@ def test_the_department_reads_where_it_happened_beside_what_the_caller_said() ->
     assert re.search(rf'data-test="location">.*{ESTATE}</p>', html)
     nowhere = _department_sees({"id": "C1", "status": "in_progress", "location": None})
     assert 'data-test="location"' not in nowhere and "事发地点" not in nowhere
+
+
+def _clerk_holding(allowed: list[str]) -> tuple[list[str], str]:
+    """The billing clerk's page of a complaint billing holds, escalation offering
+    `allowed`: the paths the page asked escalation for, and the page."""
+    service_at = {port: name for name, port in SERVICE_PORTS.items()}
+    asked: list[str] = []
+    departments = [
+        {"id": "billing", "name": "账务部"},
+        {"id": "network", "name": "网络部"},
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        service, path = service_at.get(request.url.port or 0), request.url.path
+        if service == "escalation":
+            asked.append(path)
+        if service == "escalation" and path == "/complaints/C1":
+            state = {"id": "C1", "state": "in_progress", "department_id": "billing"}
+            return httpx.Response(200, json=state | {"allowed_actions": allowed})
+        if service == "escalation" and path == "/departments":
+            assert request.url.params.get("active") == "true"
+            return httpx.Response(200, json=departments)
+        return httpx.Response(
+            200, json=[] if path.endswith(("history", "notes", "feedback")) else {}
+        )
+
+    apis = Apis(CONFIG, transport=httpx.MockTransport(answer))
+    try:
+        page = complaint_page(apis, CLERK, "C1")
+    finally:
+        apis.close()
+    return asked, _page("/complaints/C1", "complaint.html", CLERK, page=page, c=page.state)
+
+
+def test_a_clerk_transfers_from_a_form_beside_the_return_where_the_centre_allows_it() -> None:
+    asked, html = _clerk_holding([Action.RETURN.api_name, Action.TRANSFER.api_name])
+    assert "/departments" in asked  # the directory's departments, not the desk's loads
+    form = html[html.index('data-action="transfer"') :]
+    form = form[: form.index("</details>")]
+    assert "<summary>转办</summary>" in form
+    assert 'action="/complaints/C1/actions/transfer"' in form
+    # Another department to choose, never the one that holds it, and a reason.
+    assert '<option value="network">网络部</option>' in form
+    assert 'value="billing"' not in form
+    assert re.search(r'<input type="text" id="transfer-reason" name="reason" required>', form)
+    assert html.index('data-action="return"') < html.index('data-action="transfer"')
+    body = action_body(
+        Action.TRANSFER, FormData([("department_id", "network"), ("reason", " 线路故障 ")]), CONFIG
+    )
+    assert body == {"department_id": "network", "reason": "线路故障"}
+
+
+def test_where_the_centre_has_no_transfers_the_clerk_sees_only_the_return() -> None:
+    asked, html = _clerk_holding([Action.RETURN.api_name])
+    assert 'data-action="return"' in html
+    assert 'data-action="transfer"' not in html and "transfer-department" not in html
+    assert "/departments" not in asked  # nothing to choose from, nothing asked

@@ -142,6 +142,8 @@ def stage_after(p: LifecycleChanged) -> str | None:
         return STAGE_ON_ENTRY.get(p.to_state, "")
     if p.action == Action.ACKNOWLEDGE:
         return Stage.HANDLING
+    if p.action == Action.TRANSFER:
+        return Stage.ACCEPTANCE  # the new department's, even from not yet accepted
     return None
 
 
@@ -187,7 +189,9 @@ def lifecycle(
         fact["assigned_at"] = fact["assigned_at"] or at
     elif kind == EventName.ACKNOWLEDGED:
         fact["acknowledged_at"] = at
-    elif kind == EventName.DISPATCHED:
+    elif kind in (EventName.DISPATCHED, EventName.TRANSFERRED):
+        # A transfer hands it to the new department as a dispatch does: its time to
+        # accept starts now, and the report counts the complaint as that department's.
         fact.update(department_id=p.department_id, dispatched_at=at, accepted_at=None)
     elif kind == EventName.ACCEPTED:
         fact["accepted_at"] = at

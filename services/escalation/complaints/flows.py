@@ -203,7 +203,7 @@ def _check_directory(session: Session, decision: Decision) -> None:
             raise InvalidCommand(
                 "staff_id", f"no active duty manager {staff_id!r}; see GET /staff?role=duty_manager"
             )
-    if decision.action == Action.DISPATCH:
+    if decision.action in (Action.DISPATCH, Action.TRANSFER):
         department_id = decision.new.department_id or ""
         department = directory.get_department(session, department_id)
         if department is None or not department.active:

@@ -26,6 +26,8 @@ AUDIENCES: Mapping[str, tuple[str, ...]] = {
     EventName.DISPATCHED: ("department",),
     EventName.ACCEPTED: (),
     EventName.RETURNED: ("holder",),
+    # The department it goes to, like a dispatch; the one that gave it up is not told.
+    EventName.TRANSFERRED: ("department",),
     EventName.EXTENSION_REQUESTED: ("duty_manager",),
     EventName.EXTENSION_DECIDED: ("requester", "department"),
     EventName.REPLIED: ("customer", "duty_manager"),
@@ -179,6 +181,10 @@ def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], a
             f"returned by {department} ({p.get('reason_code')}): {_clip(p.get('reason'))}"
             + ("; a supervisor decides" if p.get("to_supervisor") else "")
         ),
+        EventName.TRANSFERRED: lambda: (
+            f"transferred from {p.get('from_department_id')} to {department} by {actor}: "
+            f"{_clip(p.get('reason'))}"
+        ),
         EventName.EXTENSION_REQUESTED: lambda: (
             f"{department} asks for time until {p.get('until')}: {_clip(p.get('reason'))}"
         ),
@@ -252,6 +258,9 @@ def lifecycle_payload(
     """The event payload for one accepted decision; `complaint` is the row after it."""
     p = decision.payload
     details = {k: v for k, v in p.items() if k not in _TOP_LEVEL}
+    if p.get("from_department_id"):
+        # Notify words where a transferred complaint comes from, and keeps no directory.
+        details["from_department_name"] = _department_name(session, p["from_department_id"])
     if "closure_blocked" in p:
         blocked = closure_block(complaint)
         details["closure_blocked_by"] = blocked.value if blocked else None

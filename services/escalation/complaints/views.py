@@ -31,6 +31,7 @@ from services.escalation.lifecycle import (
     GuardFailed,
     IllegalAction,
     InvalidCommand,
+    LifecycleConfig,
     LifecycleError,
     allowed_actions,
     parse_action,
@@ -99,7 +100,9 @@ def refusal(exc: LifecycleError) -> ApiError:
 _TEXTS = ("description", "resolution", "extension_reason")
 
 
-def complaint_read(row: Any, principal: Principal, *, now: datetime) -> ComplaintRead:
+def complaint_read(
+    row: Any, principal: Principal, *, now: datetime, config: LifecycleConfig
+) -> ComplaintRead:
     """The complaint as this caller may see it (shared.privacy)."""
     values = sight(principal.role).complaint(row._mapping, text=_TEXTS)
     pending = None
@@ -114,7 +117,7 @@ def complaint_read(row: Any, principal: Principal, *, now: datetime) -> Complain
         pending_extension=pending,
         overdue=flows.overdue(row, now),
         compensation_amount=None if amount is None else f"{amount:.2f}",
-        allowed_actions=allowed_actions(service.lifecycle_state(row), actor_of(principal)),
+        allowed_actions=allowed_actions(service.lifecycle_state(row), actor_of(principal), config),
     )
     return ComplaintRead.model_validate(values)
 
@@ -136,12 +139,14 @@ def _visible(session: Any, complaint_id: str, principal: Principal) -> Any:
 
 
 @router.get("/complaints/{complaint_id}", response_model=ComplaintRead, responses=_REFUSALS)
-def get_complaint(request: Request, db: Db, complaint_id: str, principal: CurrentPrincipal) -> Any:
+def get_complaint(
+    request: Request, db: Db, config: ConfigDep, complaint_id: str, principal: CurrentPrincipal
+) -> Any:
     """Where a complaint is in its life: state, holder, department, deadline, escalation
     level, and the actions the caller may take now. A reference works in place of the id."""
     with db.read() as session:
         row = _visible(session, complaint_id, principal)
-    answer = complaint_read(row, principal, now=utcnow())
+    answer = complaint_read(row, principal, now=utcnow(), config=config.lifecycle())
     if sight(principal.role).phone and row.customer_phone:
         access_log.record(db, principal, request, seen_in([(row.customer_phone, row.id)]))
     return answer
@@ -177,7 +182,7 @@ def take_action(
         from_state=applied.decision.from_state.value,
         to_state=applied.decision.to_state.value,
         history_seq=applied.entry["seq"],
-        complaint=complaint_read(after, principal, now=now),
+        complaint=complaint_read(after, principal, now=now, config=config.lifecycle()),
     )
 
 
@@ -190,6 +195,10 @@ _PURPOSE: Mapping[Action, str] = {
     Action.RESOLVE: "The duty desk answers the complaint itself.",
     Action.ACCEPT: "The department takes the complaint on (签收).",
     Action.RETURN: "The department sends it back to the duty desk with a reason (退单).",
+    Action.TRANSFER: (
+        "Where the centre allows it (ESCALATION_ALLOW_TRANSFER), the department sends it "
+        "straight on to another department with a reason (转办)."
+    ),
     Action.REQUEST_EXTENSION: "The department asks for more time (申请延期).",
     Action.DECIDE_EXTENSION: "The duty desk approves or denies a request for more time.",
     Action.REPLY: "The department answers with the resolution (答复).",

@@ -6,7 +6,8 @@ renders and stores.
   returns, escalations and extension requests, with the reference, severity, category,
   the customer's masked phone, one line about the complaint, how to reply and a link to
   the complaint on the workbench.
-- Department contacts hear of dispatches and urges.
+- Department contacts hear of dispatches, transfers (the department a complaint is
+  transferred to; the one that gave it up is not texted) and urges.
 - A hot issue (many callers about one problem at one place within a day, from
   analytics) is told to the duty manager on duty and to the contacts of each department
   its complaints went to. Notify keeps no roster nor directory: it remembers whom the
@@ -45,6 +46,7 @@ STAFF_TEMPLATES: Mapping[str, str] = {
     EventName.HANDED_OVER: "staff_handed_over",
     EventName.RETURNED: "staff_returned",
     EventName.DISPATCHED: "staff_dispatched",
+    EventName.TRANSFERRED: "staff_transferred",
     EventName.URGED: "staff_urged",
     EventName.ESCALATED: "staff_escalated",
     EventName.EXTENSION_REQUESTED: "staff_extension_requested",
@@ -80,6 +82,7 @@ DIGEST_DETAIL: Mapping[str, str] = {
     "staff_handed_over": "description",
     "staff_returned": "return_reason",
     "staff_dispatched": "instructions",
+    "staff_transferred": "reason",
     "staff_urged": "reason",
     "staff_urged_overdue": "stage",
     "staff_escalated": "reason",
@@ -195,6 +198,8 @@ def facts_of(p: LifecycleChanged, customer: Customer | None) -> dict[str, Any]:
         "instructions": details.get("instructions"),
         # Old events name no department: its id is better than nothing.
         "department": p.department_name or p.department_id or details.get("department_id"),
+        # A transfer: the department that sent it on (its name where escalation knew it).
+        "from_department": details.get("from_department_name") or details.get("from_department_id"),
         "due": p.due_at,
         "until": details.get("until") or details.get("requested_until"),
         "decision": details.get("decision"),

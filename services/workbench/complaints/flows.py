@@ -72,6 +72,8 @@ class ComplaintPage:
     feedback: list[dict[str, Any]]
     departments: list[dict[str, Any]] = field(default_factory=list)
     duty_managers: list[dict[str, Any]] = field(default_factory=list)
+    # Where a department may transfer it: the active departments but its own.
+    transfer_to: list[dict[str, Any]] = field(default_factory=list)
     suggestion: dict[str, Any] | None = None  # root_cause, probability, because_of
     # Why analytics named no cause, when the replier asked from their draft.
     suggestion_reason: str | None = None
@@ -140,6 +142,11 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         page.instructions = dispatches[-1]["payload"].get("instructions")
     if page.can(Action.DISPATCH):
         page.departments = _quiet(lambda: apis.get("escalation", "/queues/departments", token), [])
+    if page.can(Action.TRANSFER):
+        # Offered only where the centre allows transfers: escalation lists the action
+        # then. The directory, not the desk's loads: a clerk may read the one only.
+        active = _quiet(lambda: apis.get("escalation", "/departments", token, active="true"), [])
+        page.transfer_to = [d for d in active if d["id"] != state.get("department_id")]
     if page.can(Action.REASSIGN):
         page.duty_managers = _quiet(
             lambda: apis.get(
