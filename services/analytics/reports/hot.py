@@ -388,9 +388,10 @@ def due_alerts(
     in the same transaction the caller publishes in (see `record_alerts`)."""
     day_ago = now - timedelta(days=1)
     start = day_ago.astimezone(tz).date()
-    window = [e for e in entries(db, start=start, end=now.astimezone(tz).date()) if e.at >= day_ago]
-    week = entries(db, start=start - timedelta(days=quiet_days), end=start)
-    before = [e for e in week if e.at < day_ago]
+    # The day and the days before it, read once and split at a day ago.
+    read = entries(db, start=start - timedelta(days=quiet_days), end=now.astimezone(tz).date())
+    window = [e for e in read if day_ago <= e.at]
+    before = [e for e in read if e.at < day_ago]
     found = grouping.rank(window, before, start=day_ago, end=now, min_callers=threshold, limit=50)
     if not found:
         return []

@@ -368,7 +368,8 @@ def _problem_zh(tagged: Sequence[tuple[str, str]], drop: set[str], head: int) ->
         # 电梯门 is about the 电梯 too: a longer word also counts for the words it opens
         # and ends with, as a search engine's segmentation would index it.
         if len(word) >= 3:
-            for part in {word[:2], word[-2:]}:
+            # In the word's order, not a set's: the same text reads the same in every process.
+            for part in dict.fromkeys((word[:2], word[-2:])):
                 # Only words the segmenter knows as nouns or verbs (电梯, 停车; not 不上).
                 tag = known.get(part)
                 if tag and tag[0] in "nv" and _content(part, tag, drop):
@@ -426,9 +427,17 @@ def _chinese(text: str, location: str | None, g: Gazetteer) -> Subject:
         place = _location_place(location, g)
     if place is None and known:
         place = Counter(name for _, name in known).most_common(1)[0][0]
+    # The subject line: the words before the first line break, if the text has one.
+    head = next((i for i, (w, _) in enumerate(tagged) if "\n" in w), 0)
     if place is None and places:
-        # A place in the subject line (the first line) counts three times.
-        head_places, _ = _places_zh(_tagged(flat.split("\n", 1)[0][:80]))
+        # A place in the subject line (its first 80 characters) counts three times.
+        upto = used = 0
+        for word, _ in tagged[: head or len(tagged)]:
+            used += len(word)
+            if used > 80:
+                break
+            upto += 1
+        head_places, _ = _places_zh(tagged[:upto])
         counts = Counter(place_key(p) for p in [*places, *head_places, *head_places])
         order: dict[str, str] = {}
         for p in places:
@@ -446,10 +455,8 @@ def _chinese(text: str, location: str | None, g: Gazetteer) -> Subject:
     drop: set[str] = set()
     if place:
         drop.update(w for w, _ in _tagged(place))
-    for name in places:
+    for name in set(places):
         drop.update(w for w, _ in _tagged(name) if w not in PLACE_ENDINGS or len(w) > 2)
-    first_line = flat.split("\n", 1)[0]
-    head = len(_tagged(first_line)) if "\n" in flat else 0
     words = _problem_zh(tagged, drop, head)
     area = _finest(areas)
     return Subject("zh", place, place_key(place) if place else None, area, tuple(words), version(g))

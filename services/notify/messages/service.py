@@ -598,31 +598,26 @@ def customer_answered(session: Session, complaint_id: str, *, now: datetime) -> 
 # --- staff contacts -------------------------------------------------------------------
 
 
+def _keep_newest(session: Session, table: Any, key: str, row: dict[str, Any]) -> None:
+    """Insert or replace the row of `key`, unless the stored one was seen later (the
+    events of different complaints, on different partitions, come in no order of time)."""
+    stmt = _insert(session, table).values(**row)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[key],
+            set_={column: stmt.excluded[column] for column in row if column != key},
+            where=stmt.excluded.seen_at >= table.c.seen_at,
+        )
+    )
+
+
 def saw_duty_manager(
     session: Session, *, staff_id: str, phone: str, name: str | None, at: datetime, seen_in: str
 ) -> None:
-    """Remember a duty manager named at the desk at `at`; an older naming changes nothing
-    (the events of different complaints, on different partitions, come in no order of
-    time)."""
-    stmt = _insert(session, duty_managers_seen).values(
-        staff_id=staff_id,
-        phone=phone,
-        name=name[:64] if name else None,
-        seen_at=at,
-        seen_in=seen_in,
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["staff_id"],
-            set_={
-                "phone": stmt.excluded.phone,
-                "name": stmt.excluded.name,
-                "seen_at": stmt.excluded.seen_at,
-                "seen_in": stmt.excluded.seen_in,
-            },
-            where=stmt.excluded.seen_at >= duty_managers_seen.c.seen_at,
-        )
-    )
+    """Remember a duty manager named at the desk at `at`; an older naming changes nothing."""
+    row = {"staff_id": staff_id, "phone": phone, "name": name[:64] if name else None,
+           "seen_at": at, "seen_in": seen_in}  # fmt: skip
+    _keep_newest(session, duty_managers_seen, "staff_id", row)
 
 
 def duty_manager_now(session: Session) -> Any:
@@ -643,25 +638,9 @@ def saw_department(
 ) -> None:
     """Remember a department's contact phones as an event at `at` listed them; an older
     list changes nothing."""
-    stmt = _insert(session, department_contacts).values(
-        department_id=department_id,
-        name=name[:100] if name else None,
-        phones=list(phones),
-        seen_at=at,
-        seen_in=seen_in,
-    )
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["department_id"],
-            set_={
-                "name": stmt.excluded.name,
-                "phones": stmt.excluded.phones,
-                "seen_at": stmt.excluded.seen_at,
-                "seen_in": stmt.excluded.seen_in,
-            },
-            where=stmt.excluded.seen_at >= department_contacts.c.seen_at,
-        )
-    )
+    row = {"department_id": department_id, "name": name[:100] if name else None,
+           "phones": list(phones), "seen_at": at, "seen_in": seen_in}  # fmt: skip
+    _keep_newest(session, department_contacts, "department_id", row)
 
 
 def department_contacts_of(session: Session, department_ids: Iterable[str]) -> dict[str, Any]:
