@@ -407,3 +407,30 @@ def test_where_the_centre_has_no_transfers_the_clerk_sees_only_the_return() -> N
     assert 'data-action="return"' in html
     assert 'data-action="transfer"' not in html and "transfer-department" not in html
     assert "/departments" not in asked  # nothing to choose from, nothing asked
+
+
+def test_a_complaint_taken_in_between_the_pages_two_reads_opens_from_escalation() -> None:
+    """Right after the agent registers: escalation has not taken it in yet (404), and by
+    the time intake is asked it has (the lifecycle already reached intake's copy). The
+    page asks escalation again rather than ending in 404."""
+    service_at = {port: name for name, port in SERVICE_PORTS.items()}
+    asked = {"escalation": 0}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        service, path = service_at.get(request.url.port or 0), request.url.path
+        if service == "escalation" and path == "/complaints/C1":
+            asked["escalation"] += 1
+            if asked["escalation"] == 1:
+                return httpx.Response(404, json={"error": "not_found", "message": "no C1"})
+            return httpx.Response(200, json={"id": "C1", "state": "with_duty_manager",
+                                             "allowed_actions": []})  # fmt: skip
+        if service == "intake" and path == "/complaints/C1":
+            return httpx.Response(200, json={"id": "C1", "status": "with_duty_manager"})
+        return httpx.Response(200, json=[] if path.endswith(("history", "notes")) else {})
+
+    apis = Apis(CONFIG, transport=httpx.MockTransport(answer))
+    try:
+        page = complaint_page(apis, AGENT, "C1")
+    finally:
+        apis.close()
+    assert page.state["state"] == "with_duty_manager" and asked["escalation"] == 2

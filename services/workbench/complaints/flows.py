@@ -125,9 +125,12 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         # Not there yet, or not theirs: only a complaint still waiting to be taken in is
         # shown from intake's copy (404 ends the page).
         registered = apis.get("intake", f"/complaints/{complaint_id}", token)
-        if registered["status"] != State.RECEIVED:
-            raise
-        state = _as_registered(registered)
+        if registered["status"] == State.RECEIVED:
+            state = _as_registered(registered)
+        else:
+            # Taken in between the two reads (intake heard of it first): escalation has
+            # it now; a complaint that is not theirs is still 404 there.
+            state = apis.get("escalation", f"/complaints/{complaint_id}", token)
     cid = state["id"]
     history = _quiet(lambda: apis.get("escalation", f"/complaints/{cid}/history", token), [])
     page = ComplaintPage(
