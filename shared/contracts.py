@@ -138,6 +138,9 @@ class Recipient(Payload):
     phone: str
     staff_id: str | None = None
     name: str | None = None
+    # The complaint this person registered, where it is not the event's own: the caller
+    # of a duplicate merged into it hears of the master's outcome under their reference.
+    reference: str | None = None
 
 
 class LifecycleChanged(Payload):
@@ -173,6 +176,13 @@ class LifecycleChanged(Payload):
     nature: Nature | None = None
     anonymous: bool = False  # no customer to follow up with (see ComplaintReceived)
     due_at: AwareDatetime | None = None  # the current SLA deadline, if any
+    # The clock stopped (挂起) since then, and the time it stood still in earlier pauses:
+    # analytics leaves both out of the time a stage took.
+    paused_since: AwareDatetime | None = None
+    paused_seconds: int = 0
+    # The departments assisting the lead (协办), whatever their part's status: their
+    # clerks may read the complaint.
+    assisting: list[str] = Field(default_factory=list)
     resolution: str | None = None
     root_cause: RootCause | None = None
     reason: str | None = None

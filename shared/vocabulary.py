@@ -83,6 +83,12 @@ class Action(Word):
     TRANSFER = "transfer", "转办", "Transfer to another department"
     REQUEST_EXTENSION = "request-extension", "申请延期", "Request more time"
     DECIDE_EXTENSION = "decide-extension", "审批延期", "Decide on more time"
+    # 挂起: the clock stops while the holder waits on the customer or a third party. A
+    # department asks and the duty desk decides; the desk pauses its own directly.
+    REQUEST_PAUSE = "request-pause", "申请挂起", "Ask to pause the clock"
+    DECIDE_PAUSE = "decide-pause", "审批挂起", "Decide on pausing the clock"
+    PAUSE = "pause", "挂起", "Pause the clock"
+    RESUME = "resume", "恢复计时", "Resume the clock"
     REPLY = "reply", "答复", "Reply"
     VERIFY_LOSS = "verify-loss", "核实损失", "Verify the loss"
     # The duty desk's recorded decision on a compensation claim whose loss is not (or
@@ -94,6 +100,16 @@ class Action(Word):
     URGE = "urge", "催办", "Urge"
     ESCALATE = "escalate", "升级", "Escalate"
     REASSIGN = "reassign", "改派", "Reassign"
+    # 重复件并案: a duplicate closes into its master complaint; its caller hears the
+    # master's outcome.
+    MERGE = "merge", "重复件并案", "Merge into the master complaint"
+    # 主办/协办: a dispatch may name assisting departments beside the lead; each takes its
+    # part and contributes it, and the lead replies for all once every part is in.
+    ACCEPT_ASSIST = "accept-assist", "协办签收", "Accept the assisting part"
+    CONTRIBUTE = "contribute", "提交协办意见", "Contribute the assisting part"
+    DECLINE_ASSIST = "decline-assist", "协办退回", "Decline the assisting part"
+    RELEASE_ASSIST = "release-assist", "撤回协办", "Release an assisting department"
+    URGE_ASSIST = "urge-assist", "协办督办", "Urge an assisting department"
     # System only: an imported complaint enters the lifecycle as it stood in the old system.
     IMPORT = "import", "导入历史件", "Import"
 
@@ -135,6 +151,7 @@ class ClosureReason(Word):
     ANONYMOUS = "anonymous", "匿名件，无法回访", "Anonymous: no follow-up possible"
     CONVEYED = "conveyed", "表扬已转达", "Compliment conveyed"
     IMPORTED = "imported", "历史办结", "Closed before import"
+    MERGED = "merged", "重复件已并案", "Merged into its master complaint"
 
 
 class ClosureBlock(Word):
@@ -167,6 +184,27 @@ class ReturnReason(Word):
 class ExtensionDecision(Word):
     APPROVE = "approve", "已批准", "approved"
     DENY = "deny", "未批准", "denied"
+
+
+class AssistStatus(Word):
+    """Where an assisting department's part of a joint complaint (协办) stands."""
+
+    DISPATCHED = "dispatched", "待协办签收", "Waiting for acceptance"
+    ACCEPTED = "accepted", "协办中", "Being worked on"
+    CONTRIBUTED = "contributed", "已提交协办意见", "Contributed"
+    DECLINED = "declined", "协办退回", "Declined"
+    RELEASED = "released", "已撤回", "Released by the desk"
+
+
+# The parts the lead still waits for before it may reply for all.
+ASSIST_OUTSTANDING = frozenset({AssistStatus.DISPATCHED, AssistStatus.ACCEPTED})
+
+
+class PauseFor(Word):
+    """Whom a paused complaint waits on: the only grounds for stopping its clock."""
+
+    CUSTOMER = "customer", "等待客户", "Waiting on the customer"
+    THIRD_PARTY = "third_party", "等待第三方", "Waiting on a third party"
 
 
 class Stage(Word):
@@ -204,6 +242,10 @@ class Awaiting(Word):
     RETURNED = "returned", "被退单：重新派单或直接答复", "Returned: dispatch it again or answer it"
     REOPENED = "reopened", "重办：再次派单或答复", "Reopened: dispatch it or answer it again"
     EXTENSION = "extension", "延期申请待审批", "Decide on the request for more time"
+    PAUSE = "pause", "挂起申请待审批", "Decide on the request to pause the clock"
+    ASSIST = "assist", "待协办：签收并提交协办意见", "Assist: accept and contribute your part"
+    ASSISTS = "assists", "待协办部门提交意见", "Waiting for the assisting departments' parts"
+    PAUSED = "paused", "挂起中：计时暂停", "Paused: the clock is stopped"
     ACCEPT = "accept", "待签收或退单", "Accept it or return it"
     ANSWER = "answer", "待答复", "Answer it"
     SETTLE_COMPENSATION = (
@@ -272,6 +314,10 @@ class Audience(Word):
     DEPARTMENT = "department", "业务部门", "Department"
     DEPARTMENT_HEAD = "department_head", "部门负责人", "Department head"
     CUSTOMER = "customer", "客户", "Customer"
+    # The caller of a complaint merged into this one: told its outcome, never surveyed.
+    DUPLICATE_CALLER = "duplicate_caller", "重复件来电人", "Caller of a merged duplicate"
+    # A department that assists on a joint complaint (协办), beside the lead.
+    ASSISTING_DEPARTMENT = "assisting_department", "协办部门", "Assisting department"
 
 
 class SmsIntent(Word):
@@ -308,6 +354,15 @@ class EventName(StrEnum):
     TRANSFERRED = "complaint.transferred"
     EXTENSION_REQUESTED = "complaint.extension_requested"
     EXTENSION_DECIDED = "complaint.extension_decided"
+    PAUSE_REQUESTED = "complaint.pause_requested"
+    PAUSE_DECIDED = "complaint.pause_decided"
+    PAUSED = "complaint.paused"
+    RESUMED = "complaint.resumed"
+    MERGED = "complaint.merged"
+    ASSIST_ACCEPTED = "complaint.assist_accepted"
+    ASSIST_CONTRIBUTED = "complaint.assist_contributed"
+    ASSIST_DECLINED = "complaint.assist_declined"
+    ASSIST_RELEASED = "complaint.assist_released"
     REPLIED = "complaint.replied"
     LOSS_VERIFIED = "complaint.loss_verified"
     COMPENSATION_DECLINED = "complaint.compensation_declined"

@@ -46,6 +46,13 @@ class EscalationConfig(BaseSettings):
     # Whether a department may transfer a complaint straight to another department (转办);
     # off, it returns it to the duty desk, as centres whose rulebook has no transfer do.
     allow_transfer: bool = False
+    # How often one complaint's clock may be paused (挂起, 0: never) and the longest pause
+    # in hours; a pause with no time to resume given ends by itself after that.
+    max_pauses: int = Field(default=2, ge=0, le=20)
+    max_pause_hours: int = Field(default=15 * 24, ge=1, le=365 * 24)
+    # An assisting department's part (协办) is due after this share of the resolution
+    # time, leaving the lead the rest to answer for all.
+    assist_share_percent: int = Field(default=50, ge=1, le=100)
     # JSON, e.g. ESCALATION_SLA_MINUTES='{"acknowledgement": {"urgent": 5, ...}, ...}'.
     sla_minutes: dict[str, dict[str, int]] = Field(
         default_factory=lambda: {stage: dict(v) for stage, v in DEFAULT_SLA_MINUTES.items()}
@@ -95,6 +102,8 @@ class EscalationConfig(BaseSettings):
             max_escalation_level=self.max_escalation_level,
             follow_up_interval=timedelta(minutes=self.follow_up_interval_minutes),
             allow_transfer=self.allow_transfer,
+            max_pauses=self.max_pauses,
+            max_pause=timedelta(hours=self.max_pause_hours),
         )
 
     def sla(self, stage: str, severity: str) -> timedelta:

@@ -21,13 +21,16 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from shared.vocabulary import (
+    ASSIST_OUTSTANDING,
     STAGE_ON_ENTRY,
     Action,
+    AssistStatus,
     ClosureReason,
     EventName,
     ExtensionDecision,
     FeedbackResult,
     Nature,
+    PauseFor,
     ReturnReason,
     Role,
     RootCause,
@@ -121,6 +124,26 @@ class ExtensionRequest:
 
 
 @dataclass(frozen=True)
+class PauseRequest:
+    waiting_on: PauseFor
+    reason: str
+    requested_by: str
+    until: datetime | None = None  # resume then; None: at the centre's longest pause
+
+
+@dataclass(frozen=True)
+class AssistPart:
+    """An assisting department's part of a joint complaint (协办)."""
+
+    department_id: str
+    status: AssistStatus = AssistStatus.DISPATCHED
+
+    @property
+    def outstanding(self) -> bool:
+        return self.status in ASSIST_OUTSTANDING
+
+
+@dataclass(frozen=True)
 class ComplaintState:
     """Everything the rules need to know about one complaint."""
 
@@ -152,6 +175,18 @@ class ComplaintState:
     last_follow_up_at: datetime | None = None  # the last failed attempt that counted
     closure_reason: ClosureReason | None = None
     with_compensation: bool = False
+    pending_pause: PauseRequest | None = None
+    # The clock stands still from `paused_at` until resumed, by hand or at `paused_until`.
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
+    pause_count: int = 0  # pauses granted, for the centre's limit
+    paused_seconds: int = 0  # the clock stood still this long in pauses that ended
+    merged_into: str | None = None  # the master complaint's id, for a merged duplicate
+    # Joint handling: the departments assisting the lead (department_id), each its part.
+    assists: tuple[AssistPart, ...] = ()
+
+    def outstanding_assists(self) -> list[str]:
+        return [part.department_id for part in self.assists if part.outstanding]
 
     @classmethod
     def new(cls, *, nature: Nature | str, anonymous: bool = False) -> ComplaintState:
@@ -180,10 +215,16 @@ class LifecycleConfig:
     # A department may send a complaint straight on to another department (转办) only
     # where the centre's rulebook allows it; elsewhere it returns it to the duty desk.
     allow_transfer: bool = False
+    # How often and how long a complaint's clock may stand still (挂起); a pause with no
+    # time to resume set ends by itself after `max_pause`.
+    max_pauses: int = 2
+    max_pause: timedelta = timedelta(days=15)
 
     def __post_init__(self) -> None:
         if min(self.max_returns, self.unreachable_attempts, self.max_escalation_level) < 1:
             raise ValueError("lifecycle limits must be at least 1")
+        if self.max_pauses < 0 or self.max_pause <= timedelta(0):
+            raise ValueError("pauses need a limit of at least 0 and a positive longest pause")
         if self.follow_up_interval < timedelta(0):
             raise ValueError("the follow-up interval cannot be negative")
 
@@ -274,6 +315,20 @@ def _past_time(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> d
     return raw
 
 
+MAX_ASSISTING = 5
+
+
+def _departments(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> tuple[str, ...]:
+    """Department ids, as a JSON list or one text with commas (a form's)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise InvalidCommand(name, 'must be a list of department ids: ["network", "roads"]')
+    found = tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+    if len(found) > MAX_ASSISTING:
+        raise InvalidCommand(name, f"at most {MAX_ASSISTING} assisting departments")
+    return found
+
+
 def _level(name: str, raw: Any, now: datetime, config: LifecycleConfig) -> int:
     top = config.max_escalation_level
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= top:
@@ -296,6 +351,7 @@ _SCHEMAS: Mapping[_Parser, Mapping[str, Any]] = {
         "examples": ["120.50"],
     },
     _level: {"type": "integer", "minimum": 1},
+    _departments: {"type": "array", "items": {"type": "string"}, "maxItems": MAX_ASSISTING},
 }
 
 
@@ -423,6 +479,8 @@ def _closed(cur: ComplaintState, reason: ClosureReason, **changes: Any) -> Compl
 
 def _reopened(c: _Ctx, via: str = "staff") -> _Effect:
     cur = c.current
+    if cur.merged_into is not None:
+        raise c.refuse(f"it was merged into complaint {cur.merged_into}; reopen that one")
     target: dict[str, Any]
     if cur.department_id is not None:  # 重办 goes back to the department that answered
         target = {"state": State.DISPATCHED, **_DEPARTMENT_QUEUE}
@@ -499,14 +557,34 @@ def _acknowledge(c: _Ctx) -> _Effect:
 
 
 def _dispatch(c: _Ctx) -> _Effect:
-    department = c.data["department_id"]
-    new = replace(c.current, state=State.DISPATCHED, department_id=department)
-    return _Effect(replace(new, **_DEPARTMENT_QUEUE))
+    department, assisting = c.data["department_id"], c.data.get("assisting", ())
+    if department in assisting:
+        raise InvalidCommand("assisting", f"the lead department {department!r} cannot also assist")
+    parts = tuple(AssistPart(d) for d in assisting)
+    new = replace(c.current, state=State.DISPATCHED, department_id=department, assists=parts)
+    return _Effect(replace(new, **_DEPARTMENT_QUEUE), {"assisting": list(assisting)})
+
+
+def _released(cur: ComplaintState, *departments: str) -> tuple[AssistPart, ...]:
+    """The parts, those of `departments` (all outstanding ones if none named) released."""
+    gone = set(departments) or set(cur.outstanding_assists())
+    return tuple(
+        replace(p, status=AssistStatus.RELEASED) if p.department_id in gone and p.outstanding else p
+        for p in cur.assists
+    )
 
 
 def _answer(kind: str) -> Callable[[_Ctx], _Effect]:
     def effect(c: _Ctx) -> _Effect:
         cur, with_compensation = c.current, c.data.get("with_compensation", False)
+        waiting = cur.outstanding_assists()
+        if waiting:
+            raise c.refuse(
+                f"the lead replies for all once every assisting part is in; waiting for "
+                f"{', '.join(waiting)} ({Action.CONTRIBUTE.api_name}, or the desk's "
+                f"{Action.RELEASE_ASSIST.api_name})",
+                tuple(f"assist:{d}" for d in waiting),
+            )
         if with_compensation and cur.nature != Nature.COMPENSATION:
             raise c.refuse(f"a '{cur.nature}' complaint cannot be resolved with compensation")
         if with_compensation and cur.compensation_declined:
@@ -543,6 +621,8 @@ def _return(c: _Ctx) -> _Effect:
         "extended_until": None,
     }
     desk = _desk(cur, bounces, c.config)
+    # Back at the desk, the joint case is undone: a new dispatch names its helpers anew.
+    gone["assists"] = _released(cur)
     new = replace(cur, state=State.WITH_DUTY_MANAGER, bounce_count=bounces, **gone, **desk)
     new = replace(new, **_UNACKNOWLEDGED)
     return _Effect(new, {"to_supervisor": new.holder_role == Role.SUPERVISOR})
@@ -556,6 +636,8 @@ def _transfer(c: _Ctx) -> _Effect:
     if department == cur.department_id:
         raise InvalidCommand("department_id", f"the complaint is already with {department!r}")
     gone: dict[str, Any] = {"pending_extension": None, "extended_until": None}
+    if department in {p.department_id for p in cur.assists}:
+        gone["assists"] = _released(cur, department)  # it leads now: its part is the whole
     new = replace(cur, state=State.DISPATCHED, department_id=department, **gone)
     return _Effect(replace(new, **_DEPARTMENT_QUEUE), {"from_department_id": cur.department_id})
 
@@ -584,6 +666,156 @@ def _decide_extension(c: _Ctx) -> _Effect:
     stage = STAGE_ON_ENTRY[cur.state]  # the SLA stage whose deadline moves
     asked = {"requested_until": request.until, "requested_by": request.requested_by}
     return _Effect(new, asked | {"new_due_at": new_due, "stage": stage})
+
+
+_PAUSE_FIELDS = (
+    _Field("waiting_on", _one_of(PauseFor)),
+    _REASON,
+    _Field("resume_at", _future_time, required=False),
+)
+
+
+def _pause_blocked(c: _Ctx) -> None:
+    cur, limit = c.current, c.config.max_pauses
+    if cur.paused_at is not None:
+        since = cur.paused_at.isoformat()
+        raise c.refuse(f"the clock is already paused (since {since})")
+    if cur.pending_pause is not None:
+        raise c.refuse("a request to pause the clock is waiting for a decision")
+    if cur.pause_count >= limit:
+        raise c.refuse(
+            f"the clock was already paused {cur.pause_count} times (the limit is {limit})"
+        )
+    until = c.data.get("resume_at")
+    if until is not None and until > c.now + c.config.max_pause:
+        days = c.config.max_pause / timedelta(days=1)
+        raise InvalidCommand("resume_at", f"a pause may last at most {days:g} days")
+
+
+def _paused(c: _Ctx, until: datetime | None) -> dict[str, Any]:
+    return {
+        "paused_at": c.now,
+        "paused_until": until or c.now + c.config.max_pause,
+        "pause_count": c.current.pause_count + 1,
+    }
+
+
+def _request_pause(c: _Ctx) -> _Effect:
+    _pause_blocked(c)
+    request = PauseRequest(
+        waiting_on=c.data["waiting_on"],
+        reason=c.data["reason"],
+        requested_by=c.actor.staff_id,
+        until=c.data.get("resume_at"),
+    )
+    return _Effect(replace(c.current, pending_pause=request), {"requested_by": c.actor.staff_id})
+
+
+def _decide_pause(c: _Ctx) -> _Effect:
+    cur, request = c.current, c.current.pending_pause
+    if request is None:
+        raise c.refuse("no request to pause the clock is waiting for a decision")
+    asked = {
+        "requested_by": request.requested_by,
+        "waiting_on": request.waiting_on,
+        "requested_reason": request.reason,
+        "resume_at": request.until,
+    }
+    if c.data["decision"] != ExtensionDecision.APPROVE:
+        return _Effect(replace(cur, pending_pause=None), asked)
+    if request.until is not None and request.until <= c.now:
+        raise c.refuse("the requested time to resume has passed; deny it and ask for a new request")
+    paused = _paused(c, request.until)
+    new = replace(cur, pending_pause=None, **paused)
+    return _Effect(new, asked | {"paused_until": paused["paused_until"]})
+
+
+def _pause(c: _Ctx) -> _Effect:
+    _pause_blocked(c)
+    paused = _paused(c, c.data.get("resume_at"))
+    return _Effect(replace(c.current, **paused), {"paused_until": paused["paused_until"]})
+
+
+def pause_seconds(cur: ComplaintState, now: datetime) -> int:
+    """How long the current pause has stood the clock still, in whole seconds."""
+    if cur.paused_at is None:
+        return 0
+    return max(int((now - cur.paused_at).total_seconds()), 0)
+
+
+def _resume(c: _Ctx) -> _Effect:
+    cur = c.current
+    if cur.paused_at is None:
+        raise c.refuse("the clock is not paused")
+    seconds = pause_seconds(cur, c.now)
+    ran_out = cur.paused_until is not None and cur.paused_until < c.now
+    if c.actor.role == Role.SYSTEM and ran_out and cur.paused_until is not None:
+        # A timer that comes late (its worker was down) ends the pause when it was set to
+        # end: the time after that was the holder's again.
+        seconds = pause_seconds(cur, cur.paused_until)
+    new = replace(
+        cur, paused_at=None, paused_until=None, paused_seconds=cur.paused_seconds + seconds
+    )
+    via = "timer" if c.actor.role == Role.SYSTEM else "staff"
+    return _Effect(new, {"paused_from": cur.paused_at, "pause_seconds": seconds, "via": via})
+
+
+def _merge(c: _Ctx) -> _Effect:
+    """A duplicate closes into its master: the master is answered for both, and this
+    caller is told its outcome (the service checks the master exists and is no duplicate)."""
+    cur = c.current
+    gone: dict[str, Any] = {"pending_extension": None, "pending_pause": None}
+    gone["assists"] = _released(cur)
+    new = _closed(cur, ClosureReason.MERGED, merged_into=c.data["master"], **gone)
+    return _Effect(new, {"master_id": c.data["master"]})
+
+
+def _part_of(c: _Ctx, department: str) -> AssistPart:
+    for part in c.current.assists:
+        if part.department_id == department:
+            return part
+    raise InvalidCommand("department_id", f"{department!r} does not assist on this complaint")
+
+
+def _set_part(c: _Ctx, department: str, status: AssistStatus) -> _Effect:
+    parts = tuple(
+        replace(p, status=status) if p.department_id == department else p for p in c.current.assists
+    )
+    return _Effect(replace(c.current, assists=parts), {"assist_department_id": department})
+
+
+def _assist_step(
+    allowed_from: frozenset[AssistStatus], to: AssistStatus
+) -> Callable[[_Ctx], _Effect]:
+    """An assisting department moves its own part on (the clerk's department is checked
+    against the parts before this runs)."""
+
+    def effect(c: _Ctx) -> _Effect:
+        department = c.actor.department_id or ""
+        part = _part_of(c, department)
+        if part.status not in allowed_from:
+            raise c.refuse(f"the part of {department} is {part.status.en.lower()}")
+        return _set_part(c, department, to)
+
+    return effect
+
+
+def _desk_on_part(to: AssistStatus | None) -> Callable[[_Ctx], _Effect]:
+    """The desk releases an outstanding part, or urges it (`to` None: nothing moves)."""
+
+    def effect(c: _Ctx) -> _Effect:
+        department = c.data["department_id"]
+        part = _part_of(c, department)
+        if not part.outstanding:
+            raise c.refuse(f"the part of {department} is {part.status.en.lower()}: nothing is due")
+        if to is None:
+            return _Effect(c.current, {"assist_department_id": department})
+        return _set_part(c, department, to)
+
+    return effect
+
+
+_OPEN_PART = frozenset(ASSIST_OUTSTANDING)
 
 
 def _verify_loss(c: _Ctx) -> _Effect:
@@ -713,7 +945,8 @@ class Rule(NamedTuple):
     """What one action needs and where it may lead.
 
     `stays`: the action may leave the state as it is. `department_scoped`: a department
-    clerk must belong to the complaint's department. `holder_bound`: once a supervisor
+    clerk must belong to the complaint's department. `assist_scoped`: to one of the
+    departments assisting on it. `holder_bound`: once a supervisor
     holds the complaint, only a supervisor may do this.
     """
 
@@ -726,6 +959,7 @@ class Rule(NamedTuple):
     fields: tuple[_Field, ...] = ()
     department_scoped: bool = False
     holder_bound: bool = False
+    assist_scoped: bool = False
 
 
 _S, _R = State, Role
@@ -758,7 +992,8 @@ RULES: Mapping[Action, Rule] = {
     Action.DISPATCH: Rule(
         frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.DISPATCHED, _dispatch,
         to_states=frozenset({_S.DISPATCHED}), holder_bound=True,
-        fields=(_Field("department_id", _text), _Field("instructions", _text))),
+        fields=(_Field("department_id", _text), _Field("instructions", _text),
+                _Field("assisting", _departments, required=False))),
     Action.RESOLVE: Rule(
         frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.REPLIED, _answer("resolve"),
         to_states=_ANSWERED, holder_bound=True, fields=_RESOLUTION),
@@ -806,6 +1041,43 @@ RULES: Mapping[Action, Rule] = {
     Action.ESCALATE: Rule(
         _ACTIVE, frozenset({_R.SUPERVISOR, _R.SYSTEM}), EventName.ESCALATED, _escalate,
         stays=True, fields=(_REASON, _Field("level", _level, False))),
+    Action.REQUEST_PAUSE: Rule(
+        _AT_DEPARTMENT, _CLERK, EventName.PAUSE_REQUESTED, _request_pause,
+        stays=True, department_scoped=True, fields=_PAUSE_FIELDS),
+    Action.DECIDE_PAUSE: Rule(
+        _AT_DEPARTMENT, _DESK, EventName.PAUSE_DECIDED, _decide_pause,
+        stays=True,
+        fields=(_Field("decision", _one_of(ExtensionDecision)), _Field("reason", _text, False))),
+    Action.PAUSE: Rule(
+        _ACTIVE, _DESK, EventName.PAUSED, _pause,
+        stays=True, holder_bound=True, fields=_PAUSE_FIELDS),
+    Action.RESUME: Rule(
+        _ACTIVE, _DESK | _CLERK | _SYSTEM, EventName.RESUMED, _resume,
+        stays=True, department_scoped=True, holder_bound=True,
+        fields=(_Field("reason", _text, False),)),
+    Action.ACCEPT_ASSIST: Rule(
+        _AT_DEPARTMENT, _CLERK, EventName.ASSIST_ACCEPTED,
+        _assist_step(frozenset({AssistStatus.DISPATCHED}), AssistStatus.ACCEPTED),
+        stays=True, assist_scoped=True),
+    Action.CONTRIBUTE: Rule(
+        _AT_DEPARTMENT, _CLERK, EventName.ASSIST_CONTRIBUTED,
+        _assist_step(_OPEN_PART, AssistStatus.CONTRIBUTED),
+        stays=True, assist_scoped=True, fields=(_Field("contribution", _text),)),
+    Action.DECLINE_ASSIST: Rule(
+        _AT_DEPARTMENT, _CLERK, EventName.ASSIST_DECLINED,
+        _assist_step(_OPEN_PART, AssistStatus.DECLINED),
+        stays=True, assist_scoped=True, fields=(_REASON,)),
+    Action.RELEASE_ASSIST: Rule(
+        _AT_DEPARTMENT, _DESK, EventName.ASSIST_RELEASED, _desk_on_part(AssistStatus.RELEASED),
+        stays=True, fields=(_Field("department_id", _text), _REASON)),
+    # Published as an urge, to the assisting department rather than the holder.
+    Action.URGE_ASSIST: Rule(
+        _AT_DEPARTMENT, _DESK | _SYSTEM, EventName.URGED, _desk_on_part(None),
+        stays=True, fields=(_Field("department_id", _text), _REASON)),
+    Action.MERGE: Rule(
+        _ACTIVE - {_S.REPLIED}, _DESK, EventName.MERGED, _merge,
+        to_states=frozenset({_S.CLOSED}), holder_bound=True,
+        fields=(_Field("master", _text), _Field("reason", _text, False))),
     # Published as a hand-over: for everyone downstream the complaint changed desks.
     Action.REASSIGN: Rule(
         _ACTIVE, frozenset({_R.SUPERVISOR}), EventName.HANDED_OVER, _reassign,
@@ -865,6 +1137,9 @@ def _permission_problem(rule: Rule, current: ComplaintState, actor: Actor) -> st
     outsider = actor.department_id is None or actor.department_id != current.department_id
     if rule.department_scoped and actor.role == Role.DEPARTMENT and outsider:
         return "the complaint is not with your department"
+    helpers = {part.department_id for part in current.assists}
+    if rule.assist_scoped and actor.role == Role.DEPARTMENT and actor.department_id not in helpers:
+        return "your department does not assist on this complaint"
     waits = current.holder_role == Role.SUPERVISOR and actor.role != Role.SUPERVISOR
     if rule.holder_bound and waits:
         return f"returned {current.bounce_count} times, it waits for a supervisor's decision"
@@ -939,7 +1214,20 @@ def decide(
         raise Forbidden(action, actor.role, problem, **holder)
     data = _parse(rule.fields, command.data, now, config)
     effect = rule.effect(_Ctx(current, actor, action, data, now, config))
-    new = effect.new
+    new, extras = effect.new, dict(effect.payload)
+    if new.state != current.state:
+        # A complaint moving on is no longer waiting: a pause ends with it, and a request
+        # for one lapses.
+        new = replace(new, pending_pause=None)
+        if current.paused_at is not None:
+            stood = pause_seconds(current, now)
+            new = replace(
+                new,
+                paused_at=None,
+                paused_until=None,
+                paused_seconds=current.paused_seconds + stood,
+            )
+            extras["pause_ended_seconds"] = stood
     stage_entered = stage_entered_by(current, action, new)
     if stage_entered is not None:
         # Escalation is about the lateness of one stage: a new stage starts at level 0.
@@ -948,7 +1236,7 @@ def decide(
         raise RuntimeError(f"{action} led {current.state} -> {new.state}, which is not in RULES")
     facts = {name: getattr(new, name) for name in _FACTS + _COUNTERS}
     facts["department_id"] = new.department_id or current.department_id  # returned from, too
-    payload = {key: _jsonable(value) for key, value in {**data, **facts, **effect.payload}.items()}
+    payload = {key: _jsonable(value) for key, value in {**data, **facts, **extras}.items()}
     return Decision(
         action=action,
         from_state=current.state,

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.escalation.complaints import flows, service
+from services.escalation.complaints import assists, flows, service
+from services.escalation.complaints.flows import next_breach
 from services.escalation.config import EscalationConfig
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import Command, LifecycleError
@@ -41,15 +42,7 @@ class SweepResult:
     urged: int = 0
     escalated: int = 0
     more: bool = False  # the batch was full: sweep again at once
-
-
-def next_breach(
-    due_at: datetime | None, step: int, interval: timedelta, top: int
-) -> datetime | None:
-    """When the breach after `step` (0: none yet) falls due, or None after the top level."""
-    if due_at is None or step >= top:
-        return None
-    return due_at + interval * step
+    assists_urged: int = 0  # assisting departments whose part is late (协办)
 
 
 def _act(
@@ -66,6 +59,25 @@ def _act(
     `decided` and `breaches` for the sweep to store in a few statements."""
     urged = escalated = 0
     top = config.max_escalation_level
+    if row.paused_at is not None:
+        # The pause ran out (it is due, or the sweep would not hold it): the clock starts
+        # again, and whatever the moved deadline makes due is acted on below.
+        try:
+            applied = flows.apply_in(
+                session,
+                outbox,
+                row.id,
+                Command(Action.RESUME, flows.SYSTEM, {"reason": "pause ran out"}),
+                now=now,
+                config=config,
+                locked=row,
+                defer=decided,
+            )
+        except LifecycleError as exc:
+            log.warning("pause of %s not ended: %s", row.reference, exc)
+            breaches[row.id] = {"next_breach_at": None}
+            return 0, 0
+        row = service.RowView(applied.complaint)
     step, current = row.breach_step, row
     interval = timedelta(seconds=row.breach_interval_seconds or 0)
     due_at, stage = row.due_at, row.stage
@@ -155,6 +167,48 @@ def sweep(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConf
     return result
 
 
+def sweep_assists(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConfig) -> int:
+    """Urge each assisting department whose part is past its deadline, once. Each part
+    in a transaction of its own that locks its complaint first, as every action does."""
+    with db.read() as session:
+        due = assists.due_parts(session, now=now, limit=config.sweep_batch)
+    urged = 0
+    for complaint_id, department_id in due:
+        with db.transaction() as session:
+            row = service.get_complaint(session, complaint_id, for_update=True)
+            part = assists.still_due(session, complaint_id, department_id, now) if row else None
+            if part is None:
+                continue  # another scheduler urged it, or the part was settled meanwhile
+            late = assists.late_minutes(part.due_at, now)
+            reason = (
+                f"assisting part due {part.due_at.isoformat(timespec='minutes')} "
+                f"not contributed ({late} min late)"
+            )
+            breach = {"due_at": part.due_at.isoformat(), "late_minutes": late}
+            command = Command(
+                Action.URGE_ASSIST, flows.SYSTEM, {"department_id": department_id, "reason": reason}
+            )
+            try:
+                flows.apply_in(
+                    session,
+                    outbox,
+                    complaint_id,
+                    command,
+                    now=now,
+                    config=config,
+                    context={"assist_breach": breach},
+                    locked=row,
+                )
+            except LifecycleError as exc:
+                log.warning(
+                    "late part of %s on %s not urged: %s", department_id, row.reference, exc
+                )
+            else:
+                urged += 1
+            assists.mark_urged(session, complaint_id, department_id, now)
+    return urged
+
+
 def tick(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConfig) -> SweepResult:
     """What the scheduler does each time: a shift change first (so escalations reach the
     manager now on duty), then every breach due."""
@@ -167,6 +221,7 @@ def tick(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConfi
         total.urged += result.urged
         total.escalated += result.escalated
         if not result.more:
+            total.assists_urged = sweep_assists(db, outbox, now=now, config=config)
             return total
 
 

@@ -14,6 +14,7 @@ from services.escalation.lifecycle import (
     RULES,
     TRANSITIONS,
     Actor,
+    AssistPart,
     Command,
     ComplaintState,
     Decision,
@@ -263,7 +264,13 @@ IN_TABLE = [
 def test_an_action_in_the_table_is_open_to_someone_in_that_state(
     state: State, action: Action
 ) -> None:
-    complaint = ComplaintState(state=state, nature="compensation", department_id="billing")
+    # Led by billing, the network team assisting (协办): every part of the table in play.
+    complaint = ComplaintState(
+        state=state,
+        nature="compensation",
+        department_id="billing",
+        assists=(AssistPart("network"),),
+    )
     # A centre whose rulebook has every action (transfers are its choice).
     rules = LifecycleConfig(allow_transfer=True)
     entitled = [
@@ -1210,12 +1217,20 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "request-extension",
         "reply",
         "verify-loss",
+        "request-pause",
+        "resume",
     ]
     assert allowed_actions(complaint, DUTY_MANAGER) == [
         "decide-extension",
         "verify-loss",
         "decline-compensation",
         "urge",
+        "decide-pause",
+        "pause",
+        "resume",
+        "release-assist",
+        "urge-assist",
+        "merge",
     ]
     assert allowed_actions(complaint, SUPERVISOR) == [
         "decide-extension",
@@ -1223,9 +1238,21 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "decline-compensation",
         "urge",
         "escalate",
+        "decide-pause",
+        "pause",
+        "resume",
+        "release-assist",
+        "urge-assist",
+        "merge",
         "reassign",
     ]
-    assert allowed_actions(complaint, SYSTEM) == ["hand-over", "urge", "escalate"]
+    assert allowed_actions(complaint, SYSTEM) == [
+        "hand-over",
+        "urge",
+        "escalate",
+        "resume",
+        "urge-assist",
+    ]
     assert allowed_actions(complaint, NETWORK_CLERK) == []
 
 

@@ -12,12 +12,12 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.escalation.complaints import notices, service
+from services.escalation.complaints import assists, notices, service
 from services.escalation.complaints.history import GENESIS, ChainReport, entry_hash, verify_chain
 from services.escalation.config import EscalationConfig
 from services.escalation.directory import service as directory
@@ -54,10 +54,14 @@ class Applied:
 
 
 def visible_to(complaint: Any, actor: Actor) -> bool:
-    """A department user sees only what is with their department; everyone else sees all."""
-    if actor.role != Role.DEPARTMENT:
+    """A department user sees only what is with their department, or what it assists on
+    (协办); everyone else sees all."""
+    if actor.role != Role.DEPARTMENT or actor.department_id is None:
+        return actor.role != Role.DEPARTMENT
+    if complaint.department_id == actor.department_id:
         return True
-    return complaint.department_id is not None and complaint.department_id == actor.department_id
+    helpers = getattr(complaint, "assists", None) or []
+    return any(part.get("department_id") == actor.department_id for part in helpers)
 
 
 def not_found(complaint_id: str) -> NotFound:
@@ -104,14 +108,36 @@ def apply_in(
     if row is None or not visible_to(row, command.actor):
         raise not_found(complaint_id)
     decision = decide(service.lifecycle_state(row), command, now=now, config=config.lifecycle())
+    if decision.action == Action.MERGE:
+        # Judged by the table first (state, rights, fields), then the master it names.
+        master = _master_for(session, row, command.data.get("master"))
+        merged = replace(decision.new, merged_into=master.id)
+        facts = {"master": master.id, "master_id": master.id, **_master_facts(master)}
+        decision = replace(decision, new=merged, payload={**decision.payload, **facts})
     if context:
         decision = replace(decision, payload={**decision.payload, **context})
     _check_directory(session, decision)
     before: dict[str, Any] = dict(row._mapping)
+    part_due = None
+    if decision.action == Action.DISPATCH and decision.new.assists:
+        part_due = assists.due_for(config, before["severity"], now)
+        decision = replace(
+            decision, payload={**decision.payload, "assist_due_at": part_due.isoformat()}
+        )
     stage, due_at = _deadline(before, decision, now=now, config=config)
     seq = before["history_seq"] + 1
     timers: dict[str, Any] = {}
-    if stage != before["stage"] or due_at != before["due_at"]:
+    if decision.action == Action.RESUME:
+        # The same ladder of breaches, each step as much later as the clock stood still.
+        timers = {
+            "next_breach_at": next_breach(
+                due_at,
+                before["breach_step"],
+                timedelta(seconds=before["breach_interval_seconds"] or 0),
+                config.max_escalation_level,
+            )
+        }
+    elif stage != before["stage"] or due_at != before["due_at"]:
         # A new deadline: its breaches start again from the urge (sla.py).
         step = config.escalation_step(stage, before["severity"]) if stage else None
         timers = {
@@ -119,6 +145,9 @@ def apply_in(
             "next_breach_at": due_at,
             "breach_interval_seconds": int(step.total_seconds()) if step else None,
         }
+    if decision.new.paused_at is not None:
+        # The clock stands still: no breach falls due while it does, only its end.
+        timers["next_breach_at"] = decision.new.paused_until
     event_id = uuid.uuid4()
     entry: dict[str, Any] = {
         "complaint_id": complaint_id,
@@ -148,6 +177,9 @@ def apply_in(
         "updated_at": now,
         **timers,
     }
+    before_parts = service.lifecycle_state(row).assists
+    if decision.new.assists != before_parts:
+        assists.sync(session, complaint_id, before_parts, decision, now=now, due_at=part_due)
     if defer is None:
         service.update_complaint(session, complaint_id=complaint_id, values=values)
         service.append_history(session, entry=entry)
@@ -210,6 +242,50 @@ def _check_directory(session: Session, decision: Decision) -> None:
             raise InvalidCommand(
                 "department_id", f"no active department {department_id!r}; see GET /departments"
             )
+    if decision.action == Action.DISPATCH:
+        for helper in decision.new.assists:
+            department = directory.get_department(session, helper.department_id)
+            if department is None or not department.active:
+                raise InvalidCommand(
+                    "assisting",
+                    f"no active department {helper.department_id!r}; see GET /departments",
+                )
+
+
+def next_breach(
+    due_at: datetime | None, step: int, interval: timedelta, top: int
+) -> datetime | None:
+    """When the breach after `step` (0: none yet) falls due, or None after the top level."""
+    if due_at is None or step >= top:
+        return None
+    return due_at + interval * step
+
+
+def _master_for(session: Session, duplicate: Any, named: Any) -> Any:
+    """The complaint a duplicate merges into, as the desk named it (reference or id)."""
+    if not isinstance(named, str) or not named.strip():
+        raise InvalidCommand("master", "is required: the master complaint's reference or id")
+    master = service.find_complaint(session, named.strip())
+    if master is None:
+        raise InvalidCommand("master", f"no complaint {named.strip()!r}")
+    if master.id == duplicate.id:
+        raise InvalidCommand("master", "a complaint cannot be merged into itself")
+    if master.merged_into is not None:
+        root = service.get_complaint(session, master.merged_into)
+        where = root.reference if root is not None else master.merged_into
+        raise InvalidCommand(
+            "master", f"{master.reference} is itself merged into {where}; merge into that one"
+        )
+    return master
+
+
+def _master_facts(master: Any) -> dict[str, Any]:
+    """What the duplicate's caller is told of the master: its reference and, when it was
+    already answered, the answer."""
+    facts: dict[str, Any] = {"master_reference": master.reference, "master_state": master.state}
+    if master.state in (State.REPLIED, State.CLOSED) and master.resolution:
+        facts["master_resolution"] = master.resolution
+    return facts
 
 
 def _deadline(
@@ -238,6 +314,10 @@ def _deadline(
         return None, None  # a state without a clock (an anonymous complaint answered)
     if decision.action == Action.DECIDE_EXTENSION and decision.payload.get("new_due_at"):
         return before["stage"], new.extended_until
+    if decision.action == Action.RESUME and before["due_at"] is not None:
+        # The paused time is given back to the deadline, to the second.
+        stood = timedelta(seconds=int(decision.payload.get("pause_seconds") or 0))
+        return before["stage"], before["due_at"] + stood
     return before["stage"], before["due_at"]
 
 
@@ -461,9 +541,13 @@ def awaiting(complaint: Any, role: str) -> Awaiting | None:
         if complaint.entered_by in _REOPENING:
             return Awaiting.REOPENED
         return Awaiting.ACKNOWLEDGE if complaint.acknowledged_at is None else Awaiting.ROUTE
+    if complaint.paused_at is not None:
+        return Awaiting.PAUSED
     if state in (State.DISPATCHED, State.IN_PROGRESS):
         if complaint.extension_until is not None and role != Role.DEPARTMENT:
             return Awaiting.EXTENSION
+        if complaint.pause_waiting_on is not None and role != Role.DEPARTMENT:
+            return Awaiting.PAUSE
         return Awaiting.ACCEPT if state == State.DISPATCHED else Awaiting.ANSWER
     if state == State.REPLIED:
         settled = (

@@ -93,6 +93,23 @@ class Complaint(EscalationTable, table=True):
     last_follow_up_at: datetime | None = _utc(nullable=True)
     closure_reason: str | None = Col(default=None, max_length=16)
     with_compensation: bool = Col(default=False)
+    # 挂起: a department's request to stop the clock, while it waits for the desk.
+    pause_waiting_on: str | None = Col(default=None, max_length=16)
+    pause_reason: str | None = Col(default=None, sa_column=Column(Text))
+    pause_requested_by: str | None = Col(default=None, max_length=64)
+    pause_resume_at: datetime | None = _utc(nullable=True)
+    # The clock stands still since `paused_at`, until resumed by hand or at `paused_until`.
+    paused_at: datetime | None = _utc(nullable=True)
+    paused_until: datetime | None = _utc(nullable=True)
+    pause_count: int = Col(default=0)
+    paused_seconds: int = Col(default=0)
+    # A duplicate closed into its master complaint (重复件并案).
+    merged_into: str | None = Col(default=None, max_length=36, index=True)
+    # Joint handling (主办/协办): each assisting department's part, as the lifecycle sees
+    # it ([{"department_id": …, "status": …}]); its deadline and texts in complaint_assists.
+    assists: list[dict[str, str]] = Col(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
     # The SLA stage the complaint is in and when it is due (None once closed).
     stage: str | None = Col(default=None, max_length=24)
@@ -107,6 +124,29 @@ class Complaint(EscalationTable, table=True):
     history_seq: int = Col(default=0)
     history_head: str | None = Col(default=None, max_length=64)
     updated_at: datetime = _utc(nullable=False)
+
+
+class AssistRow(EscalationTable, table=True):
+    """An assisting department's part of a joint complaint: its own deadline (a timer
+    urges the department when it passes) and what it contributed."""
+
+    __tablename__ = "complaint_assists"
+    __table_args__ = (
+        Index("ix_complaint_assists_department", "department_id", "status"),
+        Index("ix_complaint_assists_next_breach_at", "next_breach_at"),
+    )
+
+    complaint_id: str = Col(primary_key=True, max_length=36, foreign_key="complaint_states.id")
+    department_id: str = Col(primary_key=True, max_length=64)
+    status: str = Col(max_length=16)
+    dispatched_at: datetime = _utc(nullable=False)
+    due_at: datetime | None = _utc(nullable=True)
+    next_breach_at: datetime | None = _utc(nullable=True)
+    accepted_at: datetime | None = _utc(nullable=True)
+    settled_at: datetime | None = _utc(nullable=True)  # contributed, declined or released
+    contribution: str | None = Col(default=None, sa_column=Column(Text))
+    reason: str | None = Col(default=None, sa_column=Column(Text))  # why declined or released
+    urged_at: datetime | None = _utc(nullable=True)
 
 
 class HistoryEntry(EscalationTable, table=True):
@@ -138,6 +178,24 @@ class ExtensionRequestRead(BaseModel):
     requested_by: str | None
 
 
+class AssistRead(BaseModel):
+    department_id: str
+    department_name: str | None = None
+    status: str
+    due_at: datetime | None = None
+    overdue: bool = False
+    contribution: str | None = None
+    reason: str | None = None
+    settled_at: datetime | None = None
+
+
+class PauseRequestRead(BaseModel):
+    waiting_on: str
+    reason: str | None
+    requested_by: str | None
+    resume_at: datetime | None
+
+
 class ComplaintRead(BaseModel):
     """A complaint's place in its lifecycle, and what the caller may do next."""
 
@@ -164,6 +222,21 @@ class ComplaintRead(BaseModel):
     overdue: bool
     extended_until: datetime | None
     pending_extension: ExtensionRequestRead | None
+    pending_pause: PauseRequestRead | None = None
+    paused_at: datetime | None = Field(default=None, description="The clock stands still since")
+    paused_until: datetime | None = Field(
+        default=None, description="When the clock starts again by itself"
+    )
+    pause_count: int = 0
+    paused_seconds: int = Field(default=0, description="Time the clock stood still, pauses ended")
+    merged_into: str | None = Field(default=None, description="The master complaint's id")
+    merged_into_reference: str | None = None
+    merged_duplicates: list[str] = Field(
+        default_factory=list, description="References of the duplicates merged into this one"
+    )
+    assists: list[AssistRead] = Field(
+        default_factory=list, description="Joint handling: each assisting department's part"
+    )
     escalation_level: int
     bounce_count: int
     reopen_count: int
@@ -202,7 +275,12 @@ _FIELD_DOCS = {
     "reason_code": "why it is returned",
     "reason": "why, in a sentence",
     "until": "the new deadline, ISO 8601 with a zone: 2026-03-01T18:00+08:00",
-    "decision": "approve or deny the request for more time",
+    "decision": "approve or deny the request (more time, or pausing the clock)",
+    "waiting_on": "whom the complaint waits on while its clock stands still",
+    "resume_at": "when the clock starts again by itself (at most the centre's longest pause)",
+    "master": "the master complaint, by reference (TS…) or id",
+    "assisting": "departments that assist the lead (协办), each contributing its part",
+    "contribution": "the assisting department's part of the answer",
     "compensation_amount": 'the verified amount, like "120.50"',
     "level": "the escalation level to raise to",
     "staff_id": "the duty manager (taken by the service itself)",
@@ -298,6 +376,10 @@ class QueueItem(BaseModel):
     bounce_count: int
     reopen_count: int
     pending_extension: bool
+    pending_pause: bool = False
+    paused: bool = False
+    # In a department's queue: the department assists on it (协办) rather than leads.
+    assisting: bool = False
     received_at: datetime
     awaiting: str | None = Field(
         description="What it waits for from the reader: "

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.escalation.complaints import service
 from services.escalation.directory import service as directory
 from services.escalation.lifecycle import Decision
 from shared.contracts import LifecycleChanged, Recipient
@@ -23,14 +25,30 @@ AUDIENCES: Mapping[str, tuple[str, ...]] = {
     EventName.ASSIGNED: ("holder", "customer"),
     EventName.HANDED_OVER: ("holder",),
     EventName.ACKNOWLEDGED: (),
-    EventName.DISPATCHED: ("department",),
+    # The lead department, and each department assisting it (协办), with its own words.
+    EventName.DISPATCHED: ("department", "assisting"),
     EventName.ACCEPTED: (),
     EventName.RETURNED: ("holder",),
     # The department it goes to, like a dispatch; the one that gave it up is not told.
     EventName.TRANSFERRED: ("department",),
     EventName.EXTENSION_REQUESTED: ("duty_manager",),
     EventName.EXTENSION_DECIDED: ("requester", "department"),
-    EventName.REPLIED: ("customer", "duty_manager"),
+    # The pause (挂起): the desk decides a department's request; whoever holds it hears
+    # that its clock stopped, or started again when the pause ran out.
+    EventName.PAUSE_REQUESTED: ("duty_manager",),
+    EventName.PAUSE_DECIDED: ("requester",),
+    EventName.PAUSED: ("holder",),
+    EventName.RESUMED: ("holder",),
+    # The duplicate's caller, and the department that had it, if one did.
+    EventName.MERGED: ("customer", "department"),
+    # Joint handling: the lead hears of each part contributed; the desk and the lead of
+    # a part declined; a department released from its part is told it is no longer due.
+    EventName.ASSIST_ACCEPTED: (),
+    EventName.ASSIST_CONTRIBUTED: ("department",),
+    EventName.ASSIST_DECLINED: ("duty_manager", "department"),
+    EventName.ASSIST_RELEASED: ("assist_department",),
+    # The callers of duplicates merged into it hear the same outcome, never surveyed.
+    EventName.REPLIED: ("customer", "duty_manager", "duplicate_callers"),
     EventName.LOSS_VERIFIED: (),
     EventName.COMPENSATION_DECLINED: ("holder",),
     EventName.FOLLOW_UP_FAILED: (),
@@ -141,8 +159,39 @@ def recipients(
         else:
             role_queue(Role.SUPERVISOR)
 
+    def duplicate_callers() -> None:
+        for row in textable_duplicates(session, complaint["id"]):
+            found.append(
+                Recipient(
+                    audience=Audience.DUPLICATE_CALLER,
+                    phone=row.customer_phone,
+                    name=row.customer_name,
+                    reference=row.reference,
+                )
+            )
+
+    def desk_of(department_id: str | None, audience: Audience) -> None:
+        helper = directory.get_department(session, department_id) if department_id else None
+        if helper is not None and helper.active:
+            for phone in helper.contact_phones:
+                found.append(Recipient(audience=audience, phone=phone, name=helper.name))
+
+    def assisting() -> None:
+        for part in decision.new.assists:
+            if part.outstanding:
+                desk_of(part.department_id, Audience.ASSISTING_DEPARTMENT)
+
     audiences["escalation_chain"] = escalation_chain
+    audiences["duplicate_callers"] = duplicate_callers
+    audiences["assisting"] = assisting
+    audiences["assist_department"] = lambda: desk_of(
+        decision.payload.get("assist_department_id"), Audience.ASSISTING_DEPARTMENT
+    )
     wanted = AUDIENCES.get(decision.event_type, ())
+    if decision.action == Action.URGE_ASSIST:
+        wanted = ("assist_department",)  # the late part's department, not the lead
+    if decision.action == Action.RESUME and decision.payload.get("via") != "timer":
+        wanted = ()  # whoever resumed it by hand knows, and so does the holder they are
     if decision.action == Action.REASSIGN:
         wanted = ("duty_manager",)  # the manager it now belongs to, wherever it is
     if decision.payload.get("shift_change"):
@@ -157,6 +206,19 @@ def recipients(
         seen.add(recipient.phone)
         unique.append(recipient)
     return unique
+
+
+def textable_duplicates(session: Session, master_id: str) -> list[Any]:
+    """The complaints merged into `master_id` whose callers can take an SMS."""
+    c = service.complaints
+    query = select(c.c.reference, c.c.customer_phone, c.c.customer_name, c.c.received_at).where(
+        c.c.merged_into == master_id,
+        c.c.customer_phone.is_not(None),
+        c.c.customer_textable.is_(True),
+        c.c.imported.is_(False),
+        c.c.anonymous.is_(False),
+    )
+    return list(session.execute(query.order_by(c.c.received_at)))
 
 
 def _clip(text: Any, size: int = 60) -> str:
@@ -192,6 +254,33 @@ def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], a
             f"more time until {p.get('requested_until')} "
             + ("approved" if p.get("decision") == ExtensionDecision.APPROVE else "denied")
         ),
+        EventName.PAUSE_REQUESTED: lambda: (
+            f"{department} asks to pause the clock ({p.get('waiting_on')}): "
+            f"{_clip(p.get('reason'))}"
+        ),
+        EventName.PAUSE_DECIDED: lambda: (
+            "pause "
+            + ("approved" if p.get("decision") == ExtensionDecision.APPROVE else "denied")
+            + (f" until {p.get('paused_until')}" if p.get("paused_until") else "")
+        ),
+        EventName.PAUSED: lambda: (
+            f"clock paused by {actor} until {p.get('paused_until')} ({p.get('waiting_on')})"
+        ),
+        EventName.RESUMED: lambda: (
+            f"clock resumed after {int(p.get('pause_seconds') or 0) // 60} min"
+            + (" (pause ran out)" if p.get("via") == "timer" else f" by {actor}")
+        ),
+        EventName.MERGED: lambda: f"merged into {p.get('master_reference')} by {actor}",
+        EventName.ASSIST_ACCEPTED: lambda: f"{p.get('assist_department_id')} accepts its part",
+        EventName.ASSIST_CONTRIBUTED: lambda: (
+            f"{p.get('assist_department_id')} contributed: {_clip(p.get('contribution'))}"
+        ),
+        EventName.ASSIST_DECLINED: lambda: (
+            f"{p.get('assist_department_id')} declines its part: {_clip(p.get('reason'))}"
+        ),
+        EventName.ASSIST_RELEASED: lambda: (
+            f"{p.get('assist_department_id')} released by {actor}: {_clip(p.get('reason'))}"
+        ),
         EventName.REPLIED: lambda: f"answered: {_clip(p.get('resolution'))}",
         EventName.LOSS_VERIFIED: lambda: f"loss verified, {p.get('compensation_amount')}",
         EventName.COMPENSATION_DECLINED: lambda: f"no compensation due: {_clip(p.get('reason'))}",
@@ -203,7 +292,10 @@ def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], a
         EventName.FEEDBACK_RECORDED: lambda: (
             f"customer satisfied, not closed: {_clip(p.get('closure_blocked'))}"
         ),
-        EventName.URGED: lambda: f"urged by {actor}: {_clip(p.get('reason'))}",
+        EventName.URGED: lambda: (
+            (f"part of {p['assist_department_id']} " if p.get("assist_department_id") else "")
+            + f"urged by {actor}: {_clip(p.get('reason'))}"
+        ),
         EventName.ESCALATED: lambda: (
             f"escalated to level {p.get('escalation_level')}: {_clip(p.get('reason'))}"
         ),
@@ -261,6 +353,8 @@ def lifecycle_payload(
     if p.get("from_department_id"):
         # Notify words where a transferred complaint comes from, and keeps no directory.
         details["from_department_name"] = _department_name(session, p["from_department_id"])
+    if p.get("assist_department_id"):
+        details["assist_department_name"] = _department_name(session, p["assist_department_id"])
     if "closure_blocked" in p:
         blocked = closure_block(complaint)
         details["closure_blocked_by"] = blocked.value if blocked else None
@@ -286,6 +380,9 @@ def lifecycle_payload(
         nature=complaint["nature"],
         anonymous=complaint["anonymous"],
         due_at=complaint["due_at"],
+        paused_since=complaint["paused_at"],
+        paused_seconds=complaint["paused_seconds"] or 0,
+        assisting=[part.department_id for part in decision.new.assists],
         resolution=complaint["resolution"],
         root_cause=complaint["root_cause"],
         reason=p.get("reason"),

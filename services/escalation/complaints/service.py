@@ -24,13 +24,28 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from services.escalation.complaints.models import Complaint, HistoryEntry
-from services.escalation.lifecycle import ComplaintState, ExtensionRequest
+from services.escalation.complaints.models import AssistRow, Complaint, HistoryEntry
+from services.escalation.lifecycle import (
+    AssistPart,
+    ComplaintState,
+    ExtensionRequest,
+    PauseRequest,
+)
 from shared.db import table_of
-from shared.vocabulary import Action, ClosureReason, FeedbackResult, Nature, Role, State
+from shared.vocabulary import (
+    Action,
+    AssistStatus,
+    ClosureReason,
+    FeedbackResult,
+    Nature,
+    PauseFor,
+    Role,
+    State,
+)
 
 complaints = table_of(Complaint)
 history = table_of(HistoryEntry)
+assist_rows = table_of(AssistRow)
 
 OPEN_STATES = tuple(s.value for s in State if s != State.CLOSED)
 AT_DEPARTMENT = (State.DISPATCHED.value, State.IN_PROGRESS.value)
@@ -114,6 +129,16 @@ def history_of(session: Session, complaint_id: str) -> list[Any]:
     return list(session.execute(query))
 
 
+def duplicates_of(session: Session, master_id: str) -> list[str]:
+    """The references of the complaints merged into `master_id`, oldest first."""
+    query = (
+        select(complaints.c.reference)
+        .where(complaints.c.merged_into == master_id)
+        .order_by(complaints.c.received_at, complaints.c.reference)
+    )
+    return [str(reference) for (reference,) in session.execute(query)]
+
+
 # --- queues ---------------------------------------------------------------------------
 
 
@@ -154,7 +179,11 @@ def queue_for(
             complaints.c.department_id == department_id,
             complaints.c.holder_staff_id.is_(None),
         )
-        mine = or_(and_(mine, complaints.c.department_id == department_id), shared)
+        mine = or_(
+            and_(mine, complaints.c.department_id == department_id),
+            shared,
+            _assisting(department_id),
+        )
     elif role == Role.DUTY_MANAGER:
         # A department holds these, but the request for more time waits for them.
         mine = or_(mine, _extension_requested(complaints.c.duty_manager_id == staff_id))
@@ -168,17 +197,34 @@ def queue_for(
     return _queue(session, and_(open_, mine), now=now, limit=limit)
 
 
+def _desk_asked() -> ColumnElement[bool]:
+    """A department asks the desk for something: more time, or to pause the clock."""
+    return or_(
+        complaints.c.extension_until.is_not(None), complaints.c.pause_waiting_on.is_not(None)
+    )
+
+
 def _extension_requested(whose: ColumnElement[bool]) -> ColumnElement[bool]:
     at_department = complaints.c.state.in_(AT_DEPARTMENT)
-    return and_(whose, at_department, complaints.c.extension_until.is_not(None))
+    return and_(whose, at_department, _desk_asked())
+
+
+def _assisting(department_id: str) -> ColumnElement[bool]:
+    """The complaints whose part this department still owes (协办)."""
+    owed = select(assist_rows.c.complaint_id).where(
+        assist_rows.c.department_id == department_id,
+        assist_rows.c.status.in_([AssistStatus.DISPATCHED.value, AssistStatus.ACCEPTED.value]),
+    )
+    return and_(complaints.c.id.in_(owed), complaints.c.state.in_(AT_DEPARTMENT))
 
 
 def department_queue(
     session: Session, *, department_id: str, now: datetime, limit: int
 ) -> list[Any]:
-    """What a department has to act on: dispatched to it or in progress there."""
+    """What a department has to act on: dispatched to it or in progress there, and the
+    parts it owes on complaints other departments lead."""
     where = and_(complaints.c.department_id == department_id, complaints.c.state.in_(AT_DEPARTMENT))
-    return _queue(session, where, now=now, limit=limit)
+    return _queue(session, or_(where, _assisting(department_id)), now=now, limit=limit)
 
 
 def instructions_for(session: Session, complaint_ids: list[str]) -> dict[str, str]:
@@ -210,16 +256,14 @@ def decisions_for(
     )
     asked: ColumnElement[bool]
     if role == Role.SUPERVISOR:
-        asked = complaints.c.extension_until.is_not(None)
+        asked = _desk_asked()
         returned = and_(
             returned,
             complaints.c.holder_role == Role.SUPERVISOR.value,
             or_(complaints.c.holder_staff_id.is_(None), complaints.c.holder_staff_id == staff_id),
         )
     else:
-        asked = and_(
-            complaints.c.extension_until.is_not(None), complaints.c.duty_manager_id == staff_id
-        )
+        asked = and_(_desk_asked(), complaints.c.duty_manager_id == staff_id)
         returned = and_(returned, complaints.c.holder_staff_id == staff_id)
     return _queue(session, or_(asked, returned), now=now, limit=limit)
 
@@ -262,6 +306,14 @@ def lifecycle_state(row: Any) -> ComplaintState:
             reason=row.extension_reason or "",
             requested_by=row.extension_requested_by or "",
         )
+    pause = None
+    if row.pause_waiting_on is not None:
+        pause = PauseRequest(
+            waiting_on=PauseFor(row.pause_waiting_on),
+            reason=row.pause_reason or "",
+            requested_by=row.pause_requested_by or "",
+            until=row.pause_resume_at,
+        )
     amount = row.compensation_amount
     return ComplaintState(
         state=State(row.state),
@@ -289,12 +341,22 @@ def lifecycle_state(row: Any) -> ComplaintState:
         last_follow_up_at=row.last_follow_up_at,
         closure_reason=ClosureReason(row.closure_reason) if row.closure_reason else None,
         with_compensation=row.with_compensation,
+        pending_pause=pause,
+        paused_at=row.paused_at,
+        paused_until=row.paused_until,
+        pause_count=row.pause_count,
+        paused_seconds=row.paused_seconds,
+        merged_into=row.merged_into,
+        assists=tuple(
+            AssistPart(part["department_id"], AssistStatus(part["status"]))
+            for part in (row.assists or [])
+        ),
     )
 
 
 def state_columns(state: ComplaintState) -> dict[str, Any]:
     """The columns that store a lifecycle state."""
-    pending = state.pending_extension
+    pending, pause = state.pending_extension, state.pending_pause
 
     def text(value: Any) -> str | None:
         return None if value is None else str(value)
@@ -325,4 +387,17 @@ def state_columns(state: ComplaintState) -> dict[str, Any]:
         "last_follow_up_at": state.last_follow_up_at,
         "closure_reason": text(state.closure_reason),
         "with_compensation": state.with_compensation,
+        "pause_waiting_on": text(pause.waiting_on) if pause else None,
+        "pause_reason": pause.reason if pause else None,
+        "pause_requested_by": pause.requested_by if pause else None,
+        "pause_resume_at": pause.until if pause else None,
+        "paused_at": state.paused_at,
+        "paused_until": state.paused_until,
+        "pause_count": state.pause_count,
+        "paused_seconds": state.paused_seconds,
+        "merged_into": state.merged_into,
+        "assists": [
+            {"department_id": part.department_id, "status": part.status.value}
+            for part in state.assists
+        ],
     }

@@ -9,15 +9,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
-from services.escalation.complaints import flows, service
+from services.escalation.complaints import assists, flows, service
 from services.escalation.complaints.models import (
     ACTION_BODIES,
     ActionResult,
+    AssistRead,
     ChainCheck,
     ComplaintRead,
     DepartmentLoad,
     ExtensionRequestRead,
     HistoryEntryRead,
+    PauseRequestRead,
     Queue,
     QueueItem,
 )
@@ -44,7 +46,7 @@ from shared.clock import utcnow
 from shared.deps import Db, OutboxDep
 from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.privacy import sight
-from shared.vocabulary import Action
+from shared.vocabulary import ASSIST_OUTSTANDING, Action, Awaiting
 
 router = APIRouter(tags=["complaints"])
 
@@ -97,14 +99,57 @@ def refusal(exc: LifecycleError) -> ApiError:
 
 
 # What people wrote about a complaint, beside the customer's own words.
-_TEXTS = ("description", "resolution", "extension_reason")
+_TEXTS = ("description", "resolution", "extension_reason", "pause_reason")
+_OWED = frozenset(status.value for status in ASSIST_OUTSTANDING)
+
+
+def merges_of(session: Any, row: Any, principal: Principal, now: datetime) -> dict[str, Any]:
+    """The references of the master a duplicate went into, and of the duplicates merged
+    into a master: both pages point to each other. And each assisting department's part
+    (协办), with what it contributed as this reader may read it."""
+    master = service.get_complaint(session, row.merged_into) if row.merged_into else None
+    sees, names = sight(principal.role), (row.customer_name,)
+    parts = [
+        AssistRead(
+            department_id=part.department_id,
+            department_name=getattr(
+                directory.get_department(session, part.department_id), "name", None
+            ),
+            status=part.status,
+            due_at=part.due_at,
+            overdue=part.status in _OWED and part.due_at is not None and part.due_at < now,
+            contribution=sees.text_of(part.contribution, names=names),
+            reason=sees.text_of(part.reason, names=names),
+            settled_at=part.settled_at,
+        )
+        for part in assists.parts_of(session, row.id)
+    ]
+    return {
+        "merged_into_reference": master.reference if master is not None else None,
+        "merged_duplicates": service.duplicates_of(session, row.id),
+        "assists": parts,
+    }
 
 
 def complaint_read(
-    row: Any, principal: Principal, *, now: datetime, config: LifecycleConfig
+    row: Any,
+    principal: Principal,
+    *,
+    now: datetime,
+    config: LifecycleConfig,
+    merges: dict[str, Any] | None = None,
 ) -> ComplaintRead:
     """The complaint as this caller may see it (shared.privacy)."""
     values = sight(principal.role).complaint(row._mapping, text=_TEXTS)
+    values["pending_pause"] = None
+    if values["pause_waiting_on"] is not None:
+        values["pending_pause"] = PauseRequestRead(
+            waiting_on=values["pause_waiting_on"],
+            reason=values["pause_reason"],
+            requested_by=values["pause_requested_by"],
+            resume_at=values["pause_resume_at"],
+        )
+    values.update(merges or {})
     pending = None
     if values["extension_until"] is not None:
         pending = ExtensionRequestRead(
@@ -146,7 +191,8 @@ def get_complaint(
     level, and the actions the caller may take now. A reference works in place of the id."""
     with db.read() as session:
         row = _visible(session, complaint_id, principal)
-    answer = complaint_read(row, principal, now=utcnow(), config=config.lifecycle())
+        merges = merges_of(session, row, principal, utcnow())
+    answer = complaint_read(row, principal, now=utcnow(), config=config.lifecycle(), merges=merges)
     if sight(principal.role).phone and row.customer_phone:
         access_log.record(db, principal, request, seen_in([(row.customer_phone, row.id)]))
     return answer
@@ -182,7 +228,13 @@ def take_action(
         from_state=applied.decision.from_state.value,
         to_state=applied.decision.to_state.value,
         history_seq=applied.entry["seq"],
-        complaint=complaint_read(after, principal, now=now, config=config.lifecycle()),
+        complaint=complaint_read(
+            after,
+            principal,
+            now=now,
+            config=config.lifecycle(),
+            merges={"merged_into_reference": applied.decision.payload.get("master_reference")},
+        ),
     )
 
 
@@ -213,6 +265,41 @@ _PURPOSE: Mapping[Action, str] = {
     Action.URGE: "Press the holder to act (催办).",
     Action.ESCALATE: "Raise the escalation level (升级).",
     Action.REASSIGN: "A supervisor gives the complaint to another duty manager (改派).",
+    Action.REQUEST_PAUSE: (
+        "The department asks to stop the clock while it waits on the customer or a third "
+        "party (申请挂起), within the centre's limits (ESCALATION_MAX_PAUSES, "
+        "ESCALATION_MAX_PAUSE_HOURS)."
+    ),
+    Action.DECIDE_PAUSE: "The duty desk approves or denies a request to pause the clock.",
+    Action.PAUSE: (
+        "The duty desk stops the clock itself while the complaint waits on the customer or a "
+        "third party (挂起); it starts again at `resume_at` or after the longest pause."
+    ),
+    Action.RESUME: (
+        "Start the clock again (恢复计时): every deadline moves by exactly the time it stood "
+        "still. The worker does this when a pause runs out."
+    ),
+    Action.MERGE: (
+        "The duty desk closes a duplicate into its master complaint (重复件并案): its caller "
+        "is told, and hears the master's outcome when it is answered."
+    ),
+    Action.ACCEPT_ASSIST: (
+        "An assisting department takes on its part of a joint complaint (协办签收); the "
+        "dispatch named it in `assisting`."
+    ),
+    Action.CONTRIBUTE: (
+        "An assisting department contributes its part (`contribution`); the lead replies "
+        "for all once every part is in."
+    ),
+    Action.DECLINE_ASSIST: "An assisting department declines its part, with a reason (协办退回).",
+    Action.RELEASE_ASSIST: (
+        "The duty desk releases an assisting department from its part (撤回协办), so the "
+        "lead may answer without it."
+    ),
+    Action.URGE_ASSIST: (
+        "Press an assisting department for its part (协办督办); the worker does this when "
+        "a part passes its deadline."
+    ),
 }
 
 
@@ -308,16 +395,31 @@ _Limit = Annotated[int, Query(ge=1, le=500, description="At most this many, most
 
 
 def _queue(
-    rows: list[Any], now: datetime, principal: Principal, *, detail: dict[str, str] | None = None
+    rows: list[Any],
+    now: datetime,
+    principal: Principal,
+    *,
+    detail: dict[str, str] | None = None,
+    department: str | None = None,
 ) -> Queue:
     items = []
     sees = sight(principal.role)
+    reader = principal.department_id if principal.role == Role.DEPARTMENT else department
     for row in rows:
         awaiting = flows.awaiting(row, principal.role.value)
+        parts = row.assists or []
+        assisting = reader is not None and row.department_id != reader
+        if assisting:
+            awaiting = Awaiting.ASSIST  # its part, on a complaint another department leads
+        elif awaiting == Awaiting.ANSWER and any(p["status"] in _OWED for p in parts):
+            awaiting = Awaiting.ASSISTS
         values = {
             **row._mapping,
             "overdue": flows.overdue(row, now),
             "pending_extension": row.extension_until is not None,
+            "pending_pause": row.pause_waiting_on is not None,
+            "paused": row.paused_at is not None,
+            "assisting": assisting,
             "awaiting": awaiting,
             "awaiting_zh": awaiting.zh if awaiting else None,
             "awaiting_en": awaiting.en if awaiting else None,
@@ -379,7 +481,7 @@ def department_queue(
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
         rows = service.department_queue(session, department_id=department_id, now=now, limit=limit)
         instructions = service.instructions_for(session, [row.id for row in rows])
-    return _queue(rows, now, principal, detail=instructions)
+    return _queue(rows, now, principal, detail=instructions, department=department_id)
 
 
 _Desk = Annotated[Principal, require_roles(Role.DUTY_MANAGER, Role.SUPERVISOR)]

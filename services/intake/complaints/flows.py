@@ -332,4 +332,5 @@ def apply_lifecycle(session: Session, payload: LifecycleChanged, at: datetime) -
         holder_staff_id=payload.holder_staff_id,
         department_id=payload.department_id,
         closure_reason=payload.closure_reason,
+        assisting=payload.assisting,
     )

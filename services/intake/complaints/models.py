@@ -108,6 +108,9 @@ class Complaint(IntakeTable, table=True):
     holder_staff_id: str | None = Col(default=None, max_length=64)
     department_id: str | None = Col(default=None, max_length=64)
     closure_reason: str | None = Col(default=None, max_length=32)
+    # The departments assisting the lead on it (协办), each between commas (",a,b,"):
+    # their clerks read it too.
+    assisting: str | None = Col(default=None, max_length=400)
 
 
 class Feedback(IntakeTable, table=True):

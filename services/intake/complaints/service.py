@@ -243,6 +243,7 @@ def apply_status(
     holder_staff_id: str | None,
     department_id: str | None,
     closure_reason: str | None,
+    assisting: list[str] | None = None,
 ) -> bool:
     """Move the read copy forward; an older or repeated event (lower seq) changes nothing."""
     result = session.execute(
@@ -255,6 +256,7 @@ def apply_status(
             holder_staff_id=holder_staff_id,
             department_id=department_id,
             closure_reason=closure_reason,
+            assisting=f",{','.join(assisting)}," if assisting else None,
         )
     )
     return bool(rowcount(result))

@@ -56,7 +56,12 @@ _TEXTS = ("description", "location")
 def _visible(row: Any, principal: Principal) -> ComplaintRead:
     """One complaint as this caller may see it (shared.privacy); 404 for another
     department's complaint."""
-    if principal.role == Role.DEPARTMENT and row.department_id != principal.department_id:
+    assists = f",{principal.department_id}," in (getattr(row, "assisting", None) or "")
+    if (
+        principal.role == Role.DEPARTMENT
+        and row.department_id != principal.department_id
+        and not assists
+    ):
         # Not 403: whether the complaint exists is itself none of their business.
         raise NotFound(f"no complaint {row.id}", complaint_id=row.id)
     return ComplaintRead.model_validate(sight(principal.role).complaint(row._mapping, text=_TEXTS))
