@@ -22,11 +22,13 @@ from shared.logs import mask_phone
 from shared.taxonomy import taxonomy
 from shared.vocabulary import (
     Action,
+    AssistStatus,
     Channel,
     ClosureReason,
     ExtensionDecision,
     FeedbackResult,
     Nature,
+    PauseFor,
     ReturnReason,
     Role,
     RootCause,
@@ -54,6 +56,8 @@ WORDS: dict[str, type[Word]] = {
     "closure": ClosureReason,
     "decision": ExtensionDecision,
     "stage": Stage,
+    "waiting_on": PauseFor,
+    "assist": AssistStatus,
 }
 
 env = Environment(
@@ -132,6 +136,7 @@ def render(
         State=State,
         RootCause=RootCause,
         ReturnReason=ReturnReason,
+        PauseFor=PauseFor,
         FeedbackResult=FeedbackResult,
         ExtensionDecision=ExtensionDecision,
         Severity=Severity,

@@ -201,3 +201,78 @@ def test_history_an_import_brings_closes_when_the_older_system_closed_it() -> No
     today = closing.model_copy(update={"action": "feedback", "closure_reason": "satisfied"})
     fact = projection.lifecycle(None, today, "complaint.closed", imported_at, BEIJING)
     assert fact is not None and fact["closed_at"] == imported_at
+
+
+def _at_billing(s: Story, name: str) -> None:
+    s.received(name, bj(3, 2, 9), category="billing", phone=P1)
+    s.act(name, "acknowledged", "acknowledge", bj(3, 2, 9, 10), stage="handling")
+    s.act(
+        name,
+        "dispatched",
+        "dispatch",
+        bj(3, 2, 9, 40),
+        to="dispatched",
+        stage="acceptance",
+        department="billing",
+    )
+    # Accepted at 10:00 on 2 March: 48 hours to resolve, due 4 March 10:00.
+    s.act(name, "accepted", "accept", bj(3, 2, 10), to="in_progress", stage="resolution")
+
+
+def test_the_time_a_clock_stood_still_is_nobody_s_delay() -> None:
+    s = Story()
+    _at_billing(s, "P1")
+    due = bj(3, 4, 10)
+    s.act("P1", "pause_decided", "decide-pause", bj(3, 2, 11), paused_since=bj(3, 2, 11))
+    # Resumed after 30 hours: escalation moved the deadline by as much.
+    s.act(
+        "P1",
+        "resumed",
+        "resume",
+        bj(3, 3, 17),
+        due_at=due + timedelta(hours=30),
+        paused_seconds=hours(30),
+    )
+    # Answered 20 hours after the first deadline: late by the wall clock, in time by the
+    # clock that ran.
+    s.act("P1", "replied", "reply", bj(3, 4, 20), to="replied", stage="follow_up",
+          paused_seconds=hours(30))  # fmt: skip
+    p1 = facts_of_story(s)["P1"]
+    assert p1["resolution_seconds"] == hours(58 - 30)
+    assert p1["resolution_met"] is True
+    assert p1["deadlines_missed"] == 0
+    assert p1["paused_seconds"] == hours(30)
+
+
+def test_a_reply_that_ends_a_pause_is_judged_with_the_pause_left_out() -> None:
+    s = Story()
+    _at_billing(s, "P2")
+    s.act("P2", "paused", "pause", bj(3, 2, 12), paused_since=bj(3, 2, 12))
+    # Still paused when billing answers, 60 hours after accepting; 50 of them paused.
+    s.act(
+        "P2",
+        "replied",
+        "reply",
+        bj(3, 4, 22),
+        to="replied",
+        stage="follow_up",
+        paused_seconds=hours(58),
+        details={"pause_ended_seconds": hours(58)},
+    )
+    p2 = facts_of_story(s)["P2"]
+    assert p2["resolution_seconds"] == hours(2)
+    assert p2["resolution_met"] is True
+
+    late = Story()
+    _at_billing(late, "P3")
+    late.act("P3", "replied", "reply", bj(3, 4, 22), to="replied", stage="follow_up")
+    assert facts_of_story(late)["P3"]["resolution_met"] is False  # the same, never paused
+
+
+def test_a_merged_duplicate_points_to_its_master() -> None:
+    s = Story()
+    s.received("D1", bj(3, 2, 9), category="billing", phone=P3)
+    s.act("D1", "merged", "merge", bj(3, 2, 9, 5), to="closed", details={"master_id": "M-1"},
+          closure_reason="merged")  # fmt: skip
+    d1 = facts_of_story(s)["D1"]
+    assert (d1["state"], d1["closure_reason"], d1["merged_into"]) == ("closed", "merged", "M-1")

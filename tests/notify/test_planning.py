@@ -12,7 +12,7 @@ import pytest
 
 from services.notify.messages import planning
 from services.notify.messages.digests import send_digests
-from shared.contracts import ComplaintReceived
+from shared.contracts import ComplaintReceived, Recipient
 from tests.notify.conftest import (
     BILLING_DESK,
     BILLING_HEAD,
@@ -856,3 +856,136 @@ def test_a_compliment_closed_at_once_with_its_answer_is_told_it_was_passed_on_on
     )
     templates = [m.template for m in notify.messages(phone=CUSTOMER)]
     assert templates == ["customer_received_compliment", "customer_conveyed"]
+
+
+NEIGHBOUR = "+8613800138002"
+
+
+def test_a_merged_duplicate_s_caller_is_told_then_hears_the_master_s_outcome_unsurveyed(
+    notify: Notify,
+) -> None:
+    master, duplicate = received_event(), received_event(customer_phone=NEIGHBOUR)
+    notify.deliver(master)
+    notify.deliver(duplicate)
+    master_ref, duplicate_ref = master.payload["reference"], duplicate.payload["reference"]
+    notify.deliver(
+        lifecycle_event(
+            "complaint.merged",
+            duplicate,
+            [recipient("customer", NEIGHBOUR)],
+            action="merge",
+            to_state="closed",
+            details={"master_reference": master_ref, "master_id": master.payload["complaint_id"]},
+        )
+    )
+    told = notify.messages(phone=NEIGHBOUR)[-1]
+    assert told.template == "customer_merged"
+    assert told.body == (
+        f"您的投诉（{duplicate_ref}）与 {master_ref} 反映的是同一问题，已合并办理，"
+        "处理结果将以短信告知您。"
+    )
+    answer = "水务公司已关阀抢修，管道已更换"
+    notify.deliver(
+        lifecycle_event(
+            "complaint.replied",
+            master,
+            [
+                recipient("customer", CUSTOMER),
+                Recipient(
+                    audience="duplicate_caller",  # type: ignore[arg-type]
+                    phone=NEIGHBOUR,
+                    reference=duplicate_ref,
+                ),
+            ],
+            action="resolve",
+            to_state="replied",
+            resolution=answer,
+        )
+    )
+    outcome = notify.messages(phone=NEIGHBOUR)[-1]
+    assert outcome.template == "customer_merged_outcome"
+    assert (
+        outcome.body
+        == f"您的投诉（{duplicate_ref}）已与 {master_ref} 合并办理，处理结果：{answer}。"
+    )
+    # Only the master's own caller is asked whether they are satisfied.
+    assert outcome.reply_kind is None
+    assert notify.messages(phone=CUSTOMER)[-1].reply_kind == "feedback"
+
+
+def test_a_request_to_pause_the_clock_reaches_the_duty_manager_in_words(notify: Notify) -> None:
+    received = received_event()
+    notify.deliver(received)
+    notify.deliver(
+        lifecycle_event(
+            "complaint.pause_requested",
+            received,
+            [recipient("duty_manager", DM01, "DM01")],
+            action="request-pause",
+            from_state="in_progress",
+            to_state="in_progress",
+            department_name="账务部",
+            reason="客户出差，下周一提供发票",
+            details={"waiting_on": "customer", "resume_at": "2026-03-09T01:00:00+00:00"},
+        )
+    )
+    sms = only(notify.messages(phone=DM01))
+    reference = received.payload["reference"]
+    assert sms.template == "staff_pause_requested"
+    assert sms.body.startswith(f"账务部 申请投诉 {reference} 挂起（等待客户）至 03-09 09:00")
+    assert "：客户出差，下周一提供发票。" in sms.body
+
+
+ROADS_DESK = "+8613700137003"
+
+
+def test_a_helper_department_gets_its_part_and_is_urged_in_words_when_it_is_late(
+    notify: Notify,
+) -> None:
+    received = received_event()
+    notify.deliver(received)
+    reference = received.payload["reference"]
+    notify.deliver(
+        lifecycle_event(
+            "complaint.dispatched",
+            received,
+            [
+                recipient("department", BILLING_DESK),
+                recipient("assisting_department", ROADS_DESK),
+            ],
+            to_state="dispatched",
+            department_id="billing",
+            department_name="账务部",
+            details={
+                "instructions": "核对路面塌陷处的线路",
+                "assisting": ["roads"],
+                "assist_due_at": "2026-03-04T02:00:00+00:00",
+            },
+        )
+    )
+    lead, helper = notify.messages(phone=BILLING_DESK)[-1], notify.messages(phone=ROADS_DESK)[-1]
+    assert lead.template == "staff_dispatched"
+    assert helper.template == "staff_assist_dispatched"
+    assert helper.body.startswith(f"协办 {reference}（一般/账单计费），主办：账务部")
+    assert "协办期限 03-04 10:00：核对路面塌陷处的线路。" in helper.body
+    notify.deliver(
+        lifecycle_event(
+            "complaint.urged",
+            received,
+            [recipient("assisting_department", ROADS_DESK)],
+            action="urge-assist",
+            from_state="in_progress",
+            to_state="in_progress",
+            reason="assisting part due 2026-03-04T02:00+00:00 not contributed (95 min late)",
+            details={
+                "assist_department_id": "roads",
+                "assist_breach": {"due_at": "2026-03-04T02:00:00+00:00", "late_minutes": 95},
+            },
+        )
+    )
+    late = notify.messages(phone=ROADS_DESK)[-1]
+    assert late.template == "staff_assist_overdue"
+    assert late.body.startswith(
+        f"协办超时 {reference}：协办期限 03-04 10:00 已过（已超时1小时35分钟）"
+    )
+    assert latin_words(late.body) == []  # never the timer's English line

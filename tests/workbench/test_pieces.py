@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -352,7 +352,7 @@ def test_the_department_reads_where_it_happened_beside_what_the_caller_said() ->
     assert 'data-test="location"' not in nowhere and "事发地点" not in nowhere
 
 
-def _clerk_holding(allowed: list[str]) -> tuple[list[str], str]:
+def _clerk_holding(allowed: list[str], **extra: Any) -> tuple[list[str], str]:
     """The billing clerk's page of a complaint billing holds, escalation offering
     `allowed`: the paths the page asked escalation for, and the page."""
     service_at = {port: name for name, port in SERVICE_PORTS.items()}
@@ -367,7 +367,7 @@ def _clerk_holding(allowed: list[str]) -> tuple[list[str], str]:
         if service == "escalation":
             asked.append(path)
         if service == "escalation" and path == "/complaints/C1":
-            state = {"id": "C1", "state": "in_progress", "department_id": "billing"}
+            state = {"id": "C1", "state": "in_progress", "department_id": "billing"} | extra
             return httpx.Response(200, json=state | {"allowed_actions": allowed})
         if service == "escalation" and path == "/departments":
             assert request.url.params.get("active") == "true"
@@ -434,3 +434,81 @@ def test_a_complaint_taken_in_between_the_pages_two_reads_opens_from_escalation(
     finally:
         apis.close()
     assert page.state["state"] == "with_duty_manager" and asked["escalation"] == 2
+
+
+PAUSING = [Action.REQUEST_PAUSE.api_name, Action.RESUME.api_name, Action.REPLY.api_name]
+
+
+def test_a_clerk_asks_to_pause_the_clock_and_once_paused_is_offered_only_to_resume_it() -> None:
+    _, running = _clerk_holding(PAUSING)
+    assert 'data-action="request-pause"' in running and 'data-action="resume"' not in running
+    form = running[running.index('data-action="request-pause"') :]
+    form = form[: form.index("</details>")]
+    assert "<summary>申请挂起</summary>" in form
+    assert '<option value="customer">等待客户</option>' in form
+    assert '<option value="third_party">等待第三方</option>' in form
+    assert 'name="resume_at"' in form and 'name="reason" required' in form
+    # The time to resume is typed in the centre's zone and sent with it.
+    body = action_body(
+        Action.REQUEST_PAUSE,
+        FormData(
+            [
+                ("waiting_on", "customer"),
+                ("reason", "等客户发票"),
+                ("resume_at", "2026-03-09T09:00"),
+            ]
+        ),
+        CONFIG,
+    )
+    assert body["waiting_on"] == "customer" and body["reason"] == "等客户发票"
+    assert datetime.fromisoformat(body["resume_at"]).utcoffset() is not None
+
+    paused = {"paused_at": "2026-03-02T09:00:00+00:00", "paused_until": "2026-03-09T01:00:00+00:00"}
+    _, stopped = _clerk_holding(PAUSING, **paused)
+    assert 'data-action="resume"' in stopped and 'data-action="request-pause"' not in stopped
+    assert 'data-test="paused"' in stopped and "计时暂停自" in stopped
+
+
+def test_the_desk_decides_a_request_it_can_read_and_a_duplicate_links_to_its_master() -> None:
+    asked = {"waiting_on": "third_party", "reason": "等待供电公司检修", "requested_by": "B07"}
+    allowed = [Action.DECIDE_PAUSE.api_name, Action.PAUSE.api_name]
+    _, html = _clerk_holding(allowed, pending_pause=asked | {"resume_at": None})
+    assert 'data-action="decide-pause"' in html and 'data-action="pause"' not in html
+    assert "等待第三方" in html and "等待供电公司检修" in html
+
+    merged = {"state": "closed", "merged_into_reference": "TS20260301-000001"}
+    _, duplicate = _clerk_holding([], **merged)
+    assert re.search(r'data-test="merged-into"><a href="/c/TS20260301-000001">', duplicate)
+    _, master = _clerk_holding([], merged_duplicates=["TS20260301-000002", "TS20260301-000003"])
+    assert 'href="/c/TS20260301-000002"' in master and 'href="/c/TS20260301-000003"' in master
+
+
+def test_a_helper_department_contributes_its_part_and_the_desk_may_release_one_still_owed() -> None:
+    parts = [
+        {"department_id": "billing", "department_name": "账务部", "status": "accepted",
+         "due_at": "2026-03-04T02:00:00+00:00", "overdue": True},
+        {"department_id": "roads", "department_name": "道路办", "status": "contributed",
+         "contribution": "路面已修补"},
+    ]  # fmt: skip
+    allowed = [a.api_name for a in (Action.ACCEPT_ASSIST, Action.CONTRIBUTE, Action.DECLINE_ASSIST,
+                                    Action.RELEASE_ASSIST)]  # fmt: skip
+    _, html = _clerk_holding(allowed, department_id="network", assists=parts)
+    # Billing helps here: its part is accepted already, so it contributes or declines.
+    assert 'data-action="contribute"' in html and 'data-action="decline-assist"' in html
+    assert 'data-action="accept-assist"' not in html
+    assert 'name="contribution" required' in html
+    shown = html[html.index('data-test="assists"') :]
+    assert "账务部 · 协办中" in shown and "已超时" in shown
+    assert "道路办 · 已提交协办意见" in shown and "路面已修补" in shown
+    # The desk's release form offers only the part still owed.
+    form = html[html.index('data-action="release-assist"') :]
+    form = form[: form.index("</details>")]
+    assert '<option value="billing">账务部</option>' in form and 'value="roads"' not in form
+
+    body = action_body(
+        Action.DISPATCH,
+        FormData([("department_id", "network"), ("instructions", "主办"),
+                  ("assisting", "billing"), ("assisting", "roads")]),
+        CONFIG,
+    )  # fmt: skip
+    assert body["assisting"] == ["billing", "roads"]

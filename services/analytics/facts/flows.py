@@ -53,6 +53,8 @@ def on_lifecycle(session: Session, event: Event[Any], tz: tzinfo) -> None:
     service.save_fact(session, before=before, after=after)
     row = projection.event_row(payload, event.type, str(event.envelope.event_id), at, tz)
     service.add_event(session, row=row)
+    change = projection.assist_change(payload, event.type, at, tz)
+    service.apply_part_change(session, change, complaint_id=payload.complaint_id, at=at)
     if payload.department_id and payload.department_name:
         service.name_departments(session, {payload.department_id: (payload.department_name, at)})
 
@@ -98,6 +100,8 @@ def apply_events(session: Session, events: Sequence[Event[Any]], tz: tzinfo) -> 
             if lifecycle_after is None:
                 continue  # an older entry than the fact already reflects
             after = lifecycle_after
+            change = projection.assist_change(payload, event.type, at, tz)
+            service.apply_part_change(session, change, complaint_id=complaint_id, at=at)
             event_id = str(event.envelope.event_id)
             event_rows.append(projection.event_row(payload, event.type, event_id, at, tz))
             if payload.department_id and payload.department_name:

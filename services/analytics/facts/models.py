@@ -107,6 +107,14 @@ class ComplaintFact(AnalyticsTable, table=True):
     first_verdict: str | None = Col(default=None, max_length=16)
     final_verdict: str | None = Col(default=None, max_length=16)
     closure_reason: str | None = Col(default=None, max_length=16)
+    # A duplicate merged into this master complaint: reports count the master once, and
+    # every caller.
+    merged_into: str | None = Col(default=None, max_length=36)
+    # The clock stood still (挂起) this long in all, and since when it stands still now;
+    # the total when the current stage began, so a stage's time leaves its pauses out.
+    paused_seconds: int = 0
+    paused_since: datetime | None = _utc()
+    stage_paused_from: int = 0
 
     last_seq: int = 0  # the lifecycle history entry applied last
     updated_at: datetime = _utc(nullable=False)
@@ -135,6 +143,25 @@ class FactEvent(AnalyticsTable, table=True):
     reason_code: str | None = Col(default=None, max_length=32)
     reason: str | None = _text()
     escalation_level: int = 0
+
+
+class AssistPartFact(AnalyticsTable, table=True):
+    """An assisting department's part of a joint complaint (协办): when it was asked for,
+    its deadline, how it ended and whether in time — a department's figures as a helper,
+    beside those as the lead."""
+
+    __tablename__ = "assist_parts"
+    __table_args__ = (Index("ix_assist_parts_department_month", "department_id", "month"),)
+
+    complaint_id: str = Col(primary_key=True, max_length=64)
+    department_id: str = Col(primary_key=True, max_length=64)
+    lead_department_id: str | None = Col(default=None, max_length=64)
+    month: str = Col(max_length=7)  # of the dispatch that asked for it
+    dispatched_at: datetime = _utc(nullable=False)
+    due_at: datetime | None = _utc()
+    status: str = Col(max_length=16)
+    settled_at: datetime | None = _utc()
+    met: bool | None = None  # contributed by its deadline (None: not contributed)
 
 
 class DepartmentName(AnalyticsTable, table=True):

@@ -19,14 +19,15 @@ for every reader of its reports.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
-from typing import Any
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, NamedTuple
 
 from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
 from shared.privacy import mask_text
 from shared.vocabulary import (
     STAGE_ON_ENTRY,
     Action,
+    AssistStatus,
     Channel,
     EventName,
     FeedbackResult,
@@ -93,6 +94,10 @@ def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fac
         "first_verdict": None,
         "final_verdict": None,
         "closure_reason": None,
+        "merged_into": None,
+        "paused_seconds": 0,
+        "paused_since": None,
+        "stage_paused_from": 0,
         "last_seq": 0,
         "updated_at": at,
     }
@@ -147,14 +152,18 @@ def stage_after(p: LifecycleChanged) -> str | None:
     return None
 
 
-def _leave_stage(fact: Fact, at: datetime) -> None:
+def _leave_stage(fact: Fact, at: datetime, p: LifecycleChanged) -> None:
     stage = fact["stage"]
     if not stage or fact["stage_entered_at"] is None:
         return
-    spent = max(int((at - fact["stage_entered_at"]).total_seconds()), 0)
+    # The clock stood still for part of it (挂起): that time is nobody's delay. A pause
+    # this change ended was not yet given back to the deadline; the ones resumed were.
+    stood = max(p.paused_seconds - fact["stage_paused_from"], 0)
+    spent = max(int((at - fact["stage_entered_at"]).total_seconds()) - stood, 0)
     fact[f"{stage}_seconds"] = (fact[f"{stage}_seconds"] or 0) + spent
     due = fact["due_at"]
-    met = due is None or at <= due
+    ended_now = timedelta(seconds=int(p.details.get("pause_ended_seconds") or 0))
+    met = due is None or at - ended_now <= due
     before = fact[f"{stage}_met"]
     fact[f"{stage}_met"] = met if before is None else (before and met)
     if not met:
@@ -174,8 +183,10 @@ def lifecycle(
 
     entered = stage_after(p)
     if entered is not None:
-        _leave_stage(fact, at)
+        _leave_stage(fact, at, p)
         fact.update(stage=entered or None, stage_entered_at=at if entered else None)
+        fact["stage_paused_from"] = p.paused_seconds
+    fact.update(paused_seconds=p.paused_seconds, paused_since=p.paused_since)
     fact["due_at"] = p.due_at if fact["stage"] else None
     fact["state"] = p.to_state
     fact["last_seq"] = p.history_seq
@@ -201,6 +212,8 @@ def lifecycle(
         fact["escalations"] += 1
     elif kind == EventName.REOPENED:
         fact["reopened_at"] = at
+    elif kind == EventName.MERGED:
+        fact["merged_into"] = p.details.get("master_id")
     # A compliment's answer closes it at once (conveyed): still an answer.
     answered = p.action in (Action.REPLY, Action.RESOLVE)
     if kind == EventName.REPLIED or answered or (kind == EventName.CLOSED and p.root_cause):
@@ -285,3 +298,51 @@ def _revise(fact: Fact, root_cause: str, at: datetime) -> Fact:
     fact["root_cause_revisions"] += 1
     _touched(fact, at)
     return fact
+
+
+# --- joint handling (主办/协办) ---------------------------------------------------------
+
+_PART_STATUS = {
+    EventName.ASSIST_ACCEPTED: AssistStatus.ACCEPTED,
+    EventName.ASSIST_CONTRIBUTED: AssistStatus.CONTRIBUTED,
+    EventName.ASSIST_DECLINED: AssistStatus.DECLINED,
+    EventName.ASSIST_RELEASED: AssistStatus.RELEASED,
+}
+
+
+class PartChange(NamedTuple):
+    """What one event does to the assisting parts: `start` rows to write afresh; `status`
+    for `department` (or, with None, for every part still owed: the joint case undone)."""
+
+    start: list[dict[str, Any]]
+    department: str | None = None
+    status: AssistStatus | None = None
+
+
+def assist_change(p: LifecycleChanged, event_type: str, at: datetime, tz: tzinfo) -> PartChange:
+    kind = EventName(event_type)
+    if kind == EventName.DISPATCHED and p.details.get("assisting"):
+        _, month = local_day_and_month(at, tz)
+        due = p.details.get("assist_due_at")
+        rows = [
+            {
+                "complaint_id": p.complaint_id,
+                "department_id": department,
+                "lead_department_id": p.department_id,
+                "month": month,
+                "dispatched_at": at,
+                "due_at": datetime.fromisoformat(due) if isinstance(due, str) else None,
+                "status": AssistStatus.DISPATCHED.value,
+                "settled_at": None,
+                "met": None,
+            }
+            for department in p.details["assisting"]
+        ]
+        return PartChange(rows)
+    if kind in _PART_STATUS:
+        return PartChange([], p.details.get("assist_department_id"), _PART_STATUS[kind])
+    if kind in (EventName.RETURNED, EventName.MERGED):
+        return PartChange([], None, AssistStatus.RELEASED)
+    if kind == EventName.TRANSFERRED and p.department_id:
+        return PartChange([], p.department_id, AssistStatus.RELEASED)  # it leads now
+    return PartChange([])

@@ -6,22 +6,25 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.analytics.facts.models import (
+    AssistPartFact,
     ComplaintFact,
     DepartmentName,
     FactEvent,
     RootCauseRevision,
 )
 from shared.db import table_of
+from shared.vocabulary import AssistStatus
 
 facts = table_of(ComplaintFact)
 fact_events = table_of(FactEvent)
 revisions = table_of(RootCauseRevision)
 department_names = table_of(DepartmentName)
+assist_parts = table_of(AssistPartFact)
 
 # The tables a rebuild fills and compares, each with the columns that order its rows.
 READ_MODELS = (
@@ -29,6 +32,7 @@ READ_MODELS = (
     (fact_events, ("event_id",)),
     (revisions, ("id",)),
     (department_names, ("department_id",)),
+    (assist_parts, ("complaint_id", "department_id")),
 )
 
 
@@ -160,3 +164,31 @@ def last_revision(session: Session, complaint_id: str) -> Any:
         .order_by(revisions.c.revised_at.desc(), revisions.c.id.desc())
         .limit(1)
     ).first()
+
+
+OWED = (AssistStatus.DISPATCHED.value, AssistStatus.ACCEPTED.value)
+
+
+def apply_part_change(session: Session, change: Any, *, complaint_id: str, at: datetime) -> None:
+    """Write what one lifecycle event did to a complaint's assisting parts (协办)."""
+    p = assist_parts.c
+    for row in change.start:
+        session.execute(
+            delete(assist_parts).where(
+                p.complaint_id == row["complaint_id"], p.department_id == row["department_id"]
+            )
+        )
+    if change.start:
+        session.execute(insert(assist_parts), change.start)
+    if change.status is None:
+        return
+    where = [p.complaint_id == complaint_id, p.status.in_(OWED)]
+    if change.department is not None:
+        where.append(p.department_id == change.department)
+    values: dict[str, Any] = {"status": change.status.value}
+    if change.status != AssistStatus.ACCEPTED:
+        values["settled_at"] = at
+    if change.status == AssistStatus.CONTRIBUTED:
+        # In time if contributed by its deadline; a part without one is always in time.
+        values["met"] = case((p.due_at.is_(None), True), else_=p.due_at >= at)
+    session.execute(update(assist_parts).where(*where).values(values))

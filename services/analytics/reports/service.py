@@ -17,9 +17,17 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.analytics.facts.service import department_names, fact_events, facts
+from services.analytics.facts.service import assist_parts, department_names, fact_events, facts
 from shared.logs import mask_phone
-from shared.vocabulary import EventName, FeedbackResult, RootCause, Stage, State
+from shared.vocabulary import (
+    ASSIST_OUTSTANDING,
+    AssistStatus,
+    EventName,
+    FeedbackResult,
+    RootCause,
+    Stage,
+    State,
+)
 
 HOUR = 3600.0
 VERDICTS = (FeedbackResult.SATISFIED, FeedbackResult.UNSATISFIED)
@@ -54,10 +62,16 @@ def mask_customer(key: str | None) -> str:
     return mask_phone(key)
 
 
-def _period(c: Any, start: date, end: date, department: str | None) -> list[Any]:
+def _period(
+    c: Any, start: date, end: date, department: str | None, *, duplicates: bool = False
+) -> list[Any]:
+    """The period's complaints; a duplicate merged into its master is the master's, so it
+    is left out unless asked for (to count every caller)."""
     where = [c.registered_day >= start, c.registered_day <= end]
     if department is not None:
         where.append(c.department_id == department)
+    if not duplicates:
+        where.append(c.merged_into.is_(None))
     return where
 
 
@@ -108,6 +122,14 @@ def overview(
                 func.percentile_cont(0.9).within_group(seconds).label(f"{stage}_p90"),
             ]
     row: dict[str, Any] = dict(session.execute(select(*columns).where(*where)).one()._mapping)
+    # Every caller, those of merged duplicates too: a problem rung in by five people is
+    # one complaint to handle and five people waiting for it.
+    everyone = _period(c, start, end, department, duplicates=True)
+    callers, merged = session.execute(
+        select(
+            func.count(func.distinct(c.customer_key)), count().filter(c.merged_into.is_not(None))
+        ).where(*everyone)
+    ).one()
     if not postgres:
         seconds_columns = [getattr(c, f"{stage}_seconds") for stage in Stage]
         values: dict[str, list[float]] = defaultdict(list)
@@ -140,6 +162,8 @@ def overview(
         "to": end.isoformat(),
         "department": department,
         "volume": volume,
+        "callers": int(callers),
+        "merged_duplicates": int(merged),
         "open": row["open"],
         "overdue": row["overdue"],
         "closed": row["closed"],
@@ -557,7 +581,11 @@ def department_facts(session: Session, *, department: str, month: str) -> list[A
     return list(
         session.execute(
             select(facts)
-            .where(c.registered_month == month, c.department_id == department)
+            .where(
+                c.registered_month == month,
+                c.department_id == department,
+                c.merged_into.is_(None),  # a duplicate is its master's
+            )
             .order_by(c.registered_at)
         )
     )
@@ -720,3 +748,60 @@ def sla_by_department(
         }
         for row in rows
     ]
+
+
+# --- joint handling (主办/协办) -----------------------------------------------------------
+
+
+def assists(
+    session: Session, *, month: str, department: str | None, now: datetime
+) -> dict[str, Any]:
+    """Each department's figures as a helper on joint complaints (协办) asked of it in
+    the month: parts, contributed, in time, late (contributed after its deadline, or
+    still owed past it), declined, released, still owed; and as the lead, how many of its
+    complaints had helpers."""
+
+    a = assist_parts.c
+    owed = a.status.in_([s.value for s in ASSIST_OUTSTANDING])
+    count = func.count
+    where = [a.month == month]
+    rows = session.execute(
+        select(
+            a.department_id,
+            count().label("parts"),
+            count().filter(a.status == AssistStatus.CONTRIBUTED).label("contributed"),
+            count().filter(a.met.is_(True)).label("on_time"),
+            count().filter(or_(a.met.is_(False), and_(owed, a.due_at < now))).label("late"),
+            count().filter(a.status == AssistStatus.DECLINED).label("declined"),
+            count().filter(a.status == AssistStatus.RELEASED).label("released"),
+            count().filter(owed).label("owed"),
+        )
+        .where(*where, *([a.department_id == department] if department else []))
+        .group_by(a.department_id)
+    ).all()
+    led: dict[str | None, int] = dict(
+        session.execute(
+            select(a.lead_department_id, func.count(func.distinct(a.complaint_id)))
+            .where(*where, *([a.lead_department_id == department] if department else []))
+            .group_by(a.lead_department_id)
+        ).all()
+    )
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        values = dict(row._mapping)
+        name = values.pop("department_id")
+        found[name] = {"department": name, "as_assisting": values, "led_with_helpers": 0}
+    for name, n in led.items():
+        if name is None:
+            continue
+        found.setdefault(
+            name,
+            {
+                "department": name,
+                "as_assisting": dict.fromkeys(
+                    ("parts", "contributed", "on_time", "late", "declined", "released", "owed"), 0
+                ),
+                "led_with_helpers": 0,
+            },
+        )["led_with_helpers"] = int(n)
+    return {"month": month, "departments": sorted(found.values(), key=lambda d: d["department"])}

@@ -817,3 +817,43 @@ def get_arrivals(
         rows = [[w["weekday"], w["label_en"], *w["counts"]] for w in data["weekdays"]]
         return csv_response(render.table_csv(header, rows), f"arrivals-{start}-{end}")
     return data
+
+
+@router.get(
+    "/assists",
+    summary="Joint handling (协办): each department as helper and as lead",
+    responses=TABLE,
+)
+def get_assists(
+    db: Db,
+    now: Now,
+    principal: Reader,
+    month: Month = None,
+    department: Department = None,
+    format: TableFormat = "json",
+) -> Any:
+    """For the month's joint complaints: each department's parts as an assisting
+    department (contributed, in time, late, declined, released, still owed) and how many
+    complaints it led with helpers. A department user sees their own department only."""
+    month = month or this_month(now)
+    with db.read() as session:
+        data = service.assists(
+            session, month=month, department=scope(principal, department), now=now
+        )
+        names = _names(session, [d["department"] for d in data["departments"]])
+    for entry in data["departments"]:
+        entry["name"] = names[entry["department"]]
+    if format == "csv":
+        figures = ["parts", "contributed", "on_time", "late", "declined", "released", "owed"]
+        header = ["department", "name", *figures, "led_with_helpers"]
+        rows = [
+            [
+                d["department"],
+                d["name"],
+                *(d["as_assisting"][f] for f in figures),
+                d["led_with_helpers"],
+            ]
+            for d in data["departments"]
+        ]
+        return csv_response(render.table_csv(header, rows), f"assists-{month}")
+    return data

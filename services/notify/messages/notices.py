@@ -52,6 +52,14 @@ STAFF_TEMPLATES: Mapping[str, str] = {
     EventName.EXTENSION_REQUESTED: "staff_extension_requested",
     EventName.EXTENSION_DECIDED: "staff_extension_decided",
     EventName.REPLIED: "staff_replied",
+    EventName.PAUSE_REQUESTED: "staff_pause_requested",
+    EventName.PAUSE_DECIDED: "staff_pause_decided",
+    EventName.PAUSED: "staff_paused",
+    EventName.RESUMED: "staff_resumed",
+    EventName.MERGED: "staff_merged",
+    EventName.ASSIST_CONTRIBUTED: "staff_assist_contributed",
+    EventName.ASSIST_DECLINED: "staff_assist_declined",
+    EventName.ASSIST_RELEASED: "staff_assist_released",
     EventName.REOPENED: "staff_reopened",
     EventName.FEEDBACK_RECORDED: "staff_closure_blocked",
 }
@@ -90,6 +98,17 @@ DIGEST_DETAIL: Mapping[str, str] = {
     "staff_extension_requested": "until",
     "staff_extension_decided": "decision",
     "staff_replied": "resolution",
+    "staff_pause_requested": "waiting_on",
+    "staff_pause_decided": "decision",
+    "staff_paused": "waiting_on",
+    "staff_resumed": "due",
+    "staff_merged": "master_reference",
+    "staff_assist_dispatched": "instructions",
+    "staff_assist_contributed": "assist_department",
+    "staff_assist_declined": "reason",
+    "staff_assist_released": "reason",
+    "staff_assist_urged": "reason",
+    "staff_assist_overdue": "due",
     "staff_reopened": "reason",
     "staff_reopened_unsatisfied": "reason",
     "staff_closure_blocked": "blocked",
@@ -178,6 +197,9 @@ def staff_template(event_type: str, p: LifecycleChanged) -> str:
         return OVERDUE_TEMPLATES[event_type]
     if event_type == EventName.REOPENED and p.details.get("via") == Action.FEEDBACK:
         return "staff_reopened_unsatisfied"
+    if p.action == Action.URGE_ASSIST:
+        # The part of an assisting department (协办): its own deadline, or the desk's words.
+        return "staff_assist_overdue" if p.details.get("assist_breach") else "staff_assist_urged"
     return STAFF_TEMPLATES.get(event_type, "staff_notice")
 
 
@@ -201,7 +223,19 @@ def facts_of(p: LifecycleChanged, customer: Customer | None) -> dict[str, Any]:
         # A transfer: the department that sent it on (its name where escalation knew it).
         "from_department": details.get("from_department_name") or details.get("from_department_id"),
         "due": p.due_at,
-        "until": details.get("until") or details.get("requested_until"),
+        "until": (
+            details.get("until")
+            or details.get("requested_until")
+            or details.get("paused_until")
+            or details.get("resume_at")
+            or details.get("assist_due_at")
+        ),
+        "assist_department": (
+            details.get("assist_department_name") or details.get("assist_department_id")
+        ),
+        "contribution": details.get("contribution"),
+        "waiting_on": details.get("waiting_on"),
+        "master_reference": details.get("master_reference"),
         "decision": details.get("decision"),
         "return_reason": details.get("reason_code"),
         "blocked": details.get("closure_blocked_by"),
@@ -215,6 +249,9 @@ def facts_of(p: LifecycleChanged, customer: Customer | None) -> dict[str, Any]:
     breach = _breach(details, p.to_state)
     if breach is not None:
         facts.update(breach)
+    late_part = details.get("assist_breach")
+    if isinstance(late_part, Mapping) and late_part.get("due_at"):
+        facts.update(due=late_part["due_at"], late=late_part.get("late_minutes"))
     return facts
 
 
@@ -232,7 +269,37 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
     reply_template = COMPLIMENT["customer_replied"] if compliment else "customer_replied"
     notices: list[Notice] = []
     for recipient in p.recipients:
+        if recipient.audience == Audience.DUPLICATE_CALLER:
+            # Escalation named only callers whose number takes an SMS; the outcome of the
+            # master is theirs too, under their own reference, and asks nothing of them.
+            if event_type == EventName.REPLIED:
+                notices.append(
+                    Notice(
+                        template="customer_merged_outcome",
+                        phone=recipient.phone,
+                        audience=Audience.CUSTOMER,
+                        fields={
+                            **facts,
+                            "reference": recipient.reference or p.reference,
+                            "master_reference": p.reference,
+                            "customer_name": recipient.name,
+                        },
+                        **common,
+                    )
+                )
+            continue
         if recipient.audience == Audience.CUSTOMER:
+            if event_type == EventName.MERGED and textable:
+                answered = p.details.get("master_resolution")
+                notices.append(
+                    Notice(
+                        template="customer_merged_outcome" if answered else "customer_merged",
+                        phone=recipient.phone,
+                        audience=Audience.CUSTOMER,
+                        fields={**facts, "resolution": answered, "customer_name": recipient.name},
+                        **common,
+                    )
+                )
             if event_type == EventName.REPLIED and textable:
                 notices.append(
                     Notice(
@@ -247,9 +314,15 @@ def on_lifecycle(event_type: str, p: LifecycleChanged, customer: Customer | None
                 )
             continue
         reply = "ack" if event_type in ACK_EVENTS and recipient.audience in DESK else None
+        template = staff_template(event_type, p)
+        if (
+            event_type == EventName.DISPATCHED
+            and recipient.audience == Audience.ASSISTING_DEPARTMENT
+        ):
+            template = "staff_assist_dispatched"  # 协办: its part, the lead named
         notices.append(
             Notice(
-                template=staff_template(event_type, p),
+                template=template,
                 phone=recipient.phone,
                 audience=recipient.audience,
                 fields={**facts, "staff_name": recipient.name},

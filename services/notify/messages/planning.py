@@ -68,6 +68,7 @@ _WORDED = (
     "severity",
     "category",
     "decision",
+    "waiting_on",
     "stage",
     "return_reason",
     "blocked",
@@ -75,7 +76,7 @@ _WORDED = (
     "state",
 )
 # Free texts a template follows with its own full stop.
-_SENTENCES = ("resolution", "reason", "instructions")
+_SENTENCES = ("resolution", "reason", "instructions", "contribution")
 _STOPS = "。．.！!；;，, "
 # What a digest line keeps of a notice's detail: a few words.
 _DETAIL_UNITS = {"UCS-2": 14, "GSM-7": 28}

@@ -13,7 +13,7 @@ from services.workbench.access.flows import User
 from services.workbench.apis import Apis, Refused
 from services.workbench.config import WorkbenchConfig
 from shared.phones import InvalidPhone, parse_phone
-from shared.vocabulary import Action, Role, State
+from shared.vocabulary import ASSIST_OUTSTANDING, Action, AssistStatus, Role, State
 
 # The fields an action form may carry, as the lifecycle names them.
 ACTION_FIELDS = (
@@ -28,7 +28,15 @@ ACTION_FIELDS = (
     "decision",
     "compensation_amount",
     "staff_id",
+    "waiting_on",
+    "resume_at",
+    "master",
+    "contribution",
 )
+# Fields a form sends several of (checkboxes): a JSON list.
+LIST_FIELDS = ("assisting",)
+# Times typed in a form, in the centre's zone.
+TIME_FIELDS = ("until", "resume_at")
 # What the workbench offers as a form: the lifecycle's own and the worker's are not.
 OFFERED = tuple(a for a in Action if a not in (Action.ASSIGN, Action.HAND_OVER, Action.FEEDBACK))
 # The actions whose form carries a resolution and its root cause.
@@ -38,6 +46,10 @@ WITH_RESOLUTION = (Action.RESOLVE, Action.REPLY, Action.CLOSE)
 def action_body(action: Action, form: Any, config: WorkbenchConfig) -> dict[str, Any]:
     """A form's fields as the action's JSON body; times typed in the centre's zone."""
     body: dict[str, Any] = {}
+    for name in LIST_FIELDS:
+        chosen = [v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+        if chosen:
+            body[name] = chosen
     for name in ACTION_FIELDS:
         raw = form.get(name)
         if name == "with_compensation":
@@ -47,7 +59,7 @@ def action_body(action: Action, form: Any, config: WorkbenchConfig) -> dict[str,
         if not isinstance(raw, str) or not raw.strip():
             continue
         value = raw.strip()
-        if name == "until":
+        if name in TIME_FIELDS:
             try:
                 moment = datetime.fromisoformat(value)
             except ValueError:
@@ -74,6 +86,8 @@ class ComplaintPage:
     duty_managers: list[dict[str, Any]] = field(default_factory=list)
     # Where a department may transfer it: the active departments but its own.
     transfer_to: list[dict[str, Any]] = field(default_factory=list)
+    # The reader's department, for the parts of a joint complaint that are theirs.
+    reader_department: str | None = None
     suggestion: dict[str, Any] | None = None  # root_cause, probability, because_of
     # Why analytics named no cause, when the replier asked from their draft.
     suggestion_reason: str | None = None
@@ -85,10 +99,40 @@ class ComplaintPage:
     @property
     def actions(self) -> list[Action]:
         allowed = set(self.state.get("allowed_actions", []))
-        return [a for a in OFFERED if a.api_name in allowed]
+        return [a for a in OFFERED if a.api_name in allowed and self._fits(a)]
+
+    def _fits(self, action: Action) -> bool:
+        """The lifecycle lists what the reader may do in this state; the page offers a
+        pause's forms only where there is one to decide, resume or ask for."""
+        paused = self.state.get("paused_at") is not None
+        asked = self.state.get("pending_pause") is not None
+        if action == Action.RESUME:
+            return paused
+        if action == Action.DECIDE_PAUSE:
+            return asked
+        if action in (Action.PAUSE, Action.REQUEST_PAUSE):
+            return not paused and not asked
+        parts = self.state.get("assists") or []
+        owed = [p for p in parts if p["status"] in _OWED]
+        mine = [p for p in owed if p["department_id"] == self.reader_department]
+        if action == Action.ACCEPT_ASSIST:
+            return any(p["status"] == AssistStatus.DISPATCHED for p in mine)
+        if action in (Action.CONTRIBUTE, Action.DECLINE_ASSIST):
+            return bool(mine)
+        if action in (Action.RELEASE_ASSIST, Action.URGE_ASSIST):
+            return bool(owed)
+        return True
+
+    @property
+    def owed_parts(self) -> list[dict[str, Any]]:
+        """The assisting parts still due, for the desk's release and urge forms."""
+        return [p for p in self.state.get("assists") or [] if p["status"] in _OWED]
 
     def can(self, action: Action) -> bool:
         return action in self.actions
+
+
+_OWED = frozenset(status.value for status in ASSIST_OUTSTANDING)
 
 
 def _quiet(call: Any, default: Any = None) -> Any:
@@ -139,6 +183,7 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         history=history,
         notes=_quiet(lambda: apis.get("intake", f"/complaints/{cid}/notes", token), []),
         feedback=_quiet(lambda: apis.get("intake", f"/complaints/{cid}/feedback", token), []),
+        reader_department=user.department_id if user.role == Role.DEPARTMENT else None,
     )
     dispatches = [e for e in history if e["action"] == Action.DISPATCH.api_name]
     if dispatches and state.get("department_id"):
