@@ -333,6 +333,40 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("POST", "/complaints/{complaint_id}/actions/decide-extension"): Endpoint(
         _DESK, _empty_action("decide-extension"), 422, other_department=404
     ),
+    # Pausing the clock (挂起): the holding department asks, the desk decides or pauses
+    # itself (each hears 422: whom it waits on, why); resuming a clock that runs is 409
+    # for whoever may resume.
+    ("POST", "/complaints/{complaint_id}/actions/request-pause"): Endpoint(
+        frozenset({"department"}), _empty_action("request-pause"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/decide-pause"): Endpoint(
+        _DESK, _empty_action("decide-pause"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/pause"): Endpoint(
+        _DESK, _empty_action("pause"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/resume"): Endpoint(
+        _DESK | {"department"}, _empty_action("resume"), 409, other_department=404
+    ),
+    # Joint handling (协办): the seeded complaint has no assisting department, so nobody
+    # may act on a part (403; the network clerk never learns it exists); the desk may
+    # release or urge one and hears 422 naming the department and the reason.
+    **{
+        ("POST", f"/complaints/{{complaint_id}}/actions/{action}"): Endpoint(
+            frozenset(), _empty_action(action), other_department=404
+        )
+        for action in ("accept-assist", "contribute", "decline-assist")
+    },
+    ("POST", "/complaints/{complaint_id}/actions/release-assist"): Endpoint(
+        _DESK, _empty_action("release-assist"), 422, other_department=404
+    ),
+    ("POST", "/complaints/{complaint_id}/actions/urge-assist"): Endpoint(
+        _DESK, _empty_action("urge-assist"), 422, other_department=404
+    ),
+    # Merging a duplicate into its master: the desk alone, and it names the master (422).
+    ("POST", "/complaints/{complaint_id}/actions/merge"): Endpoint(
+        _DESK, _empty_action("merge"), 422, other_department=404
+    ),
     ("POST", "/complaints/{complaint_id}/actions/decline-compensation"): Endpoint(
         _DESK, _empty_action("decline-compensation"), 422, other_department=404
     ),
@@ -458,6 +492,7 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
     ("GET", "/analytics/spikes"): Endpoint(_READERS, get("/analytics/spikes", **_MARCH)),
     ("GET", "/analytics/hotspots"): Endpoint(_READERS, get("/analytics/hotspots", **_MARCH)),
     ("GET", "/analytics/hot-issues"): Endpoint(_READERS, get("/analytics/hot-issues", **_MARCH)),
+    ("GET", "/analytics/assists"): Endpoint(_READERS, get("/analytics/assists", month="2026-03")),
     ("GET", "/analytics/sla-by-department"): Endpoint(
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),

@@ -313,6 +313,7 @@ def test_reports_and_exports_in_every_format_show_her_nothing(
         ("/analytics/hotspots", march),
         ("/analytics/hot-issues", {**march, "min_callers": 2}),
         ("/analytics/hot-issues", {**march, "min_callers": 2, "format": "csv"}),
+        ("/analytics/assists", {"month": "2026-03", "format": "csv"}),
     ]
     if role == "qa":
         reads.append(("/analytics/repeat-complainants", {"end": "2026-03-31", "format": "csv"}))
