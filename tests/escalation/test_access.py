@@ -41,7 +41,13 @@ def test_a_network_clerk_cannot_see_or_touch_a_complaint_with_billing(centre: Ce
     assert "own department" in refused.json()["message"]
     # Billing's clerk sees it, and only billing's actions are offered.
     seen = centre.get(cid, "B07").json()
-    assert seen["allowed_actions"] == ["accept", "return", "request-extension", "verify-loss"]
+    assert seen["allowed_actions"] == [
+        "accept",
+        "return",
+        "request-extension",
+        "verify-loss",
+        "take",
+    ]
     assert centre.verify(cid)["entries"] == 2  # the refusals left no trace
 
 

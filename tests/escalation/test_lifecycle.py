@@ -1205,17 +1205,22 @@ def test_an_anonymous_complaint_is_answered_without_a_follow_up_clock_and_closed
 
 def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
     complaint = in_progress_at_billing()
+    # Whether someone owns it is judged when they act (take one that is theirs: 409).
     assert allowed_actions(complaint, BILLING_CLERK) == [
         "return",
         "request-extension",
         "reply",
         "verify-loss",
+        "take",
+        "release",
     ]
     assert allowed_actions(complaint, DUTY_MANAGER) == [
         "decide-extension",
         "verify-loss",
         "decline-compensation",
         "urge",
+        "assign-clerk",
+        "release",
     ]
     assert allowed_actions(complaint, SUPERVISOR) == [
         "decide-extension",
@@ -1224,9 +1229,25 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "urge",
         "escalate",
         "reassign",
+        "assign-clerk",
+        "release",
     ]
-    assert allowed_actions(complaint, SYSTEM) == ["hand-over", "urge", "escalate"]
+    assert allowed_actions(complaint, SYSTEM) == [
+        "hand-over",
+        "urge",
+        "escalate",
+        "assign-clerk",
+        "release",
+    ]
     assert allowed_actions(complaint, NETWORK_CLERK) == []
+    # A colleague covers (return, reply …) but neither assigns nor gives back what B07 owns.
+    assert allowed_actions(complaint, OTHER_BILLING_CLERK) == [
+        "return",
+        "request-extension",
+        "reply",
+        "verify-loss",
+        "take",
+    ]
 
 
 def test_every_event_payload_is_plain_json_with_the_facts_consumers_need() -> None:

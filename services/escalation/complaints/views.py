@@ -37,6 +37,7 @@ from services.escalation.lifecycle import (
     parse_action,
 )
 from services.escalation.lifecycle import Forbidden as LifecycleForbidden
+from services.escalation.workload import service as workload
 from shared.access_log import seen_in
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
@@ -88,6 +89,7 @@ def refusal(exc: LifecycleError) -> ApiError:
             reason=exc.reason,
             allowed_actions=exc.allowed,
             **missing,
+            **exc.details,
         )
     if isinstance(exc, LifecycleForbidden):
         return Forbidden(str(exc), action=exc.action.api_name, role=exc.role, **exc.details)
@@ -101,9 +103,15 @@ _TEXTS = ("description", "resolution", "extension_reason")
 
 
 def complaint_read(
-    row: Any, principal: Principal, *, now: datetime, config: LifecycleConfig
+    row: Any,
+    principal: Principal,
+    *,
+    now: datetime,
+    config: LifecycleConfig,
+    actor: Actor | None = None,
 ) -> ComplaintRead:
-    """The complaint as this caller may see it (shared.privacy)."""
+    """The complaint as this caller may see it (shared.privacy); `actor`: the caller as
+    the rules see them, where the directory was asked (a clerk heading the department)."""
     values = sight(principal.role).complaint(row._mapping, text=_TEXTS)
     pending = None
     if values["extension_until"] is not None:
@@ -117,7 +125,9 @@ def complaint_read(
         pending_extension=pending,
         overdue=flows.overdue(row, now),
         compensation_amount=None if amount is None else f"{amount:.2f}",
-        allowed_actions=allowed_actions(service.lifecycle_state(row), actor_of(principal), config),
+        allowed_actions=allowed_actions(
+            service.lifecycle_state(row), actor or actor_of(principal), config
+        ),
     )
     return ComplaintRead.model_validate(values)
 
@@ -146,7 +156,8 @@ def get_complaint(
     level, and the actions the caller may take now. A reference works in place of the id."""
     with db.read() as session:
         row = _visible(session, complaint_id, principal)
-    answer = complaint_read(row, principal, now=utcnow(), config=config.lifecycle())
+        actor = workload.with_head(session, actor_of(principal))
+    answer = complaint_read(row, principal, now=utcnow(), config=config.lifecycle(), actor=actor)
     if sight(principal.role).phone and row.customer_phone:
         access_log.record(db, principal, request, seen_in([(row.customer_phone, row.id)]))
     return answer
@@ -182,7 +193,9 @@ def take_action(
         from_state=applied.decision.from_state.value,
         to_state=applied.decision.to_state.value,
         history_seq=applied.entry["seq"],
-        complaint=complaint_read(after, principal, now=now, config=config.lifecycle()),
+        complaint=complaint_read(
+            after, principal, now=now, config=config.lifecycle(), actor=applied.actor
+        ),
     )
 
 
@@ -213,6 +226,19 @@ _PURPOSE: Mapping[Action, str] = {
     Action.URGE: "Press the holder to act (催办).",
     Action.ESCALATE: "Raise the escalation level (升级).",
     Action.REASSIGN: "A supervisor gives the complaint to another duty manager (改派).",
+    Action.TAKE: (
+        "A clerk of the holding department takes an unowned complaint from its queue (领取); "
+        "409 naming the clerk who holds it, if one does. Also `POST /complaints/{id}/take`."
+    ),
+    Action.ASSIGN_CLERK: (
+        "The department's head, the duty manager answering for it or a supervisor gives "
+        "the complaint to a clerk of the holding department. Also "
+        "`POST /complaints/{id}/assign-clerk`."
+    ),
+    Action.RELEASE: (
+        "The clerk who owns the complaint (or the department's head, the desk) gives it "
+        "back to the department's queue. Also `POST /complaints/{id}/release`."
+    ),
 }
 
 
