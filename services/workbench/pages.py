@@ -23,6 +23,7 @@ from shared.taxonomy import taxonomy
 from shared.vocabulary import (
     Action,
     Channel,
+    ClerkAssignment,
     ClosureReason,
     ExtensionDecision,
     FeedbackResult,
@@ -54,6 +55,7 @@ WORDS: dict[str, type[Word]] = {
     "closure": ClosureReason,
     "decision": ExtensionDecision,
     "stage": Stage,
+    "assignment": ClerkAssignment,
 }
 
 env = Environment(
@@ -137,6 +139,7 @@ def render(
         Severity=Severity,
         Channel=Channel,
         Nature=Nature,
+        ClerkAssignment=ClerkAssignment,
         taxonomy=taxonomy(),
         refresh_ms=int(config.queue_refresh_seconds * 1000),
         **context,

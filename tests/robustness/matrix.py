@@ -587,6 +587,14 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/desk/queue"): _DESK,
     ("GET", "/department"): frozenset({"department"}),
     ("GET", "/department/queue"): frozenset({"department"}),
+    # A department's workload: the desk, the supervisors, the administrator and its own
+    # clerks read it; the desk and its head (escalation judges which clerk) give work out.
+    ("GET", "/workload/{department_id}"): frozenset(
+        {"duty_manager", "supervisor", "admin", "department"}
+    ),
+    ("POST", "/workload/{department_id}/assign"): frozenset(
+        {"duty_manager", "supervisor", "department"}
+    ),
     ("GET", "/supervisor"): _PLANNERS_AND_ADMIN,
     ("GET", "/supervisor/queue"): _PLANNERS_AND_ADMIN,
     ("GET", "/roster"): frozenset({"supervisor", "admin", "duty_manager"}),

@@ -28,6 +28,7 @@ ACTION_FIELDS = (
     "decision",
     "compensation_amount",
     "staff_id",
+    "clerk",
 )
 # What the workbench offers as a form: the lifecycle's own and the worker's are not.
 OFFERED = tuple(a for a in Action if a not in (Action.ASSIGN, Action.HAND_OVER, Action.FEEDBACK))
@@ -81,11 +82,17 @@ class ComplaintPage:
     draft_resolution: str | None = None
     root_cause: dict[str, Any] | None = None
     instructions: str | None = None
+    # The holding department's active clerks with their loads, to give it to one.
+    clerks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def actions(self) -> list[Action]:
         allowed = set(self.state.get("allowed_actions", []))
-        return [a for a in OFFERED if a.api_name in allowed]
+        # The lifecycle judges ownership when someone acts; the page offers only what
+        # fits: taking what nobody owns, giving back what someone does.
+        owned = self.state.get("holder_staff_id") is not None
+        unfit = Action.TAKE if owned else Action.RELEASE
+        return [a for a in OFFERED if a.api_name in allowed and a != unfit]
 
     def can(self, action: Action) -> bool:
         return action in self.actions
@@ -150,6 +157,10 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         # then. The directory, not the desk's loads: a clerk may read the one only.
         active = _quiet(lambda: apis.get("escalation", "/departments", token, active="true"), [])
         page.transfer_to = [d for d in active if d["id"] != state.get("department_id")]
+    department = state.get("department_id")
+    if page.can(Action.ASSIGN_CLERK) and department:
+        loads = _quiet(lambda: apis.get("escalation", f"/departments/{department}/workload", token))
+        page.clerks = (loads or {}).get("clerks", [])
     if page.can(Action.REASSIGN):
         page.duty_managers = _quiet(
             lambda: apis.get(
