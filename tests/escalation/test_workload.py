@@ -302,6 +302,9 @@ def test_round_robin_gives_six_complaints_two_to_each_active_clerk_skipping_one_
         assert event.payload["details"]["clerk"] == holder
         assert event.payload["details"]["via"] == "round_robin"
         assert [r["staff_id"] for r in event.payload["recipients"]] == [holder]
+        # Dispatched and given in one transaction: two entries, chained.
+        assert [e["action"] for e in centre.history(cid)][-2:] == ["dispatch", "assign-clerk"]
+        assert centre.verify(cid)["valid"] is True
         given.append(holder)
     assert given == ["B07", "B09", "B10", "B07", "B09", "B10"]
     assert Counter(given) == {"B07": 2, "B09": 2, "B10": 2}

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.escalation.complaints import flows
 from services.escalation.config import EscalationConfig
+from services.escalation.directory import service as directory
 from services.escalation.lifecycle import Command
 from services.escalation.workload import service
 from services.escalation.workload.models import ClerkLoad, Workload
@@ -45,6 +46,9 @@ def hand_back(
     clerk its rota chooses; call it once the directory no longer has them there."""
     done = []
     reason = f"clerk {staff_id} is no longer an active clerk of {department_id}"
+    # First the department: a rota giving this clerk a complaint meanwhile (or a
+    # colleague's leaving, giving them one) is over before their complaints are listed.
+    directory.lock_department(session, department_id)
     for complaint_id in service.owned_by(session, staff_id, department_id):
         choice = service.next_clerk(session, department_id, leaving=staff_id)
         if choice is None:
