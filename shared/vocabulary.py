@@ -112,6 +112,12 @@ class Action(Word):
     URGE_ASSIST = "urge-assist", "协办督办", "Urge an assisting department"
     # System only: an imported complaint enters the lifecycle as it stood in the old system.
     IMPORT = "import", "导入历史件", "Import"
+    # Within a department: one of its clerks comes to own a complaint in its queue, taken
+    # by themselves, given by the head or the desk, or by the department's rota (its
+    # `ClerkAssignment`); or gives it back to the queue.
+    TAKE = "take", "领取", "Take from the queue"
+    ASSIGN_CLERK = "assign-clerk", "分派经办人", "Assign to a clerk"
+    RELEASE = "release", "退回部门待领取", "Release to the queue"
 
     @property
     def api_name(self) -> str:
@@ -257,6 +263,16 @@ class Awaiting(Word):
     FOLLOW_UP = "follow_up", "待客户回访结果", "Waiting for the customer's verdict"
 
 
+class ClerkAssignment(Word):
+    """How a department's complaints find their clerk, a setting of each department:
+    clerks take them from the queue (领取), or the department's rota gives each complaint
+    as it arrives to the next clerk in turn, or to the one with the fewest open."""
+
+    QUEUE = "queue", "自行领取", "Clerks take from the queue"
+    ROUND_ROBIN = "round_robin", "轮流分配", "In turn"
+    LEAST_LOADED = "least_loaded", "在办最少者优先", "Fewest open first"
+
+
 # --- a complaint as registered --------------------------------------------------------
 
 
@@ -373,6 +389,9 @@ class EventName(StrEnum):
     REOPENED = "complaint.reopened"
     CLOSED = "complaint.closed"
     DUTY_HANDED_OVER = "duty.handed_over"
+    # A clerk of the holding department came to own the complaint, or gave it back.
+    CLERK_ASSIGNED = "complaint.clerk_assigned"
+    CLERK_RELEASED = "complaint.clerk_released"
     # notify
     SMS_SENT = "sms.sent"
     SMS_DELIVERED = "sms.delivered"

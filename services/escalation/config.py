@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,14 @@ class EscalationConfig(BaseSettings):
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
     # A working-time calendar for resolution deadlines (calendar.py); unset: wall clock.
     calendar_file: Path | None = None
+    # The centre's time zone: where its day starts (a clerk's complaints "today").
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        ZoneInfo(value)  # an unknown zone stops the start, not a request
+        return value
 
     @field_validator("calendar_file")
     @classmethod

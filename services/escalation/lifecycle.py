@@ -84,7 +84,8 @@ class InvalidCommand(LifecycleError):
 
 class GuardFailed(_Refused):
     """The state and the actor fit, but a business rule blocks the action for now (409).
-    `missing`: the facts that must be on record first, where that is what blocks it."""
+    `missing`: the facts that must be on record first, where that is what blocks it;
+    `details`: who is in the way, where someone is (the clerk holding it)."""
 
     def __init__(
         self,
@@ -93,8 +94,9 @@ class GuardFailed(_Refused):
         reason: str,
         allowed: list[str],
         missing: tuple[str, ...] = (),
+        **details: str | None,
     ) -> None:
-        self.reason, self.missing = reason, list(missing)
+        self.reason, self.missing, self.details = reason, list(missing), details
         super().__init__(state, action, allowed, f": {reason}")
 
 
@@ -114,6 +116,9 @@ class Actor:
     staff_id: str
     role: str
     department_id: str | None = None
+    # The department this person heads, as the directory says (the caller looks it up):
+    # among a department's clerks, the head assigns complaints to the others.
+    head_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -410,10 +415,12 @@ class _Ctx:
     now: datetime
     config: LifecycleConfig
 
-    def refuse(self, reason: str, missing: tuple[str, ...] = ()) -> GuardFailed:
+    def refuse(
+        self, reason: str, missing: tuple[str, ...] = (), **details: str | None
+    ) -> GuardFailed:
         # Unlike IllegalAction, this caller may act here: tell them what they can do instead.
         allowed = allowed_actions(self.current, self.actor, self.config)
-        return GuardFailed(self.current.state, self.action, reason, allowed, missing)
+        return GuardFailed(self.current.state, self.action, reason, allowed, missing, **details)
 
 
 class _Effect(NamedTuple):
@@ -610,7 +617,10 @@ def _answer(kind: str) -> Callable[[_Ctx], _Effect]:
 
 
 def _accept(c: _Ctx) -> _Effect:
-    return _Effect(replace(c.current, state=State.IN_PROGRESS, holder_staff_id=c.actor.staff_id))
+    # Accepting an unowned complaint makes it the clerk's; a colleague covering for the
+    # clerk who owns it accepts on their behalf, and it stays theirs.
+    owner = c.current.holder_staff_id or c.actor.staff_id
+    return _Effect(replace(c.current, state=State.IN_PROGRESS, holder_staff_id=owner))
 
 
 def _return(c: _Ctx) -> _Effect:
@@ -941,6 +951,63 @@ def _escalate(c: _Ctx) -> _Effect:
     return _Effect(replace(cur, escalation_level=level), {"previous_level": cur.escalation_level})
 
 
+# --- a department's clerks: who owns a complaint while the department holds it ---------
+
+
+def owner_clerk(current: ComplaintState) -> str | None:
+    """The clerk who owns the complaint at its department (its holder there), if any."""
+    at_department = current.state in (State.DISPATCHED, State.IN_PROGRESS)
+    if at_department and current.holder_role == Role.DEPARTMENT:
+        return current.holder_staff_id
+    return None
+
+
+def _take(c: _Ctx) -> _Effect:
+    owner, me = owner_clerk(c.current), c.actor.staff_id
+    if owner == me:
+        raise c.refuse("you already hold it", holder_staff_id=owner)
+    if owner is not None:
+        raise c.refuse(
+            f"clerk {owner} holds it; they or the department's head may give it back to the "
+            f"queue ({Action.RELEASE.api_name}), or the head assign it",
+            holder_staff_id=owner,
+        )
+    return _Effect(replace(c.current, holder_staff_id=me), {"clerk": me})
+
+
+def _assign_clerk(c: _Ctx) -> _Effect:
+    owner, clerk = owner_clerk(c.current), c.data["clerk"]
+    if clerk == owner:
+        raise c.refuse(f"clerk {clerk} already holds it", holder_staff_id=owner)
+    return _Effect(replace(c.current, holder_staff_id=clerk), {"previous_clerk": owner})
+
+
+def _release(c: _Ctx) -> _Effect:
+    owner = owner_clerk(c.current)
+    if owner is None:
+        raise c.refuse("no clerk holds it: it waits in the department's queue")
+    return _Effect(replace(c.current, holder_staff_id=None), {"clerk": owner})
+
+
+def _clerk_may_release(current: ComplaintState, actor: Actor) -> str | None:
+    owner = owner_clerk(current)
+    if actor.role != Role.DEPARTMENT or (owner is not None and owner == actor.staff_id):
+        return None
+    if actor.head_of is not None and actor.head_of == current.department_id:
+        return None
+    if owner is None:
+        return "no clerk owns it: it is in the department's queue already"
+    return f"clerk {owner} holds it; only they or the department's head may release it"
+
+
+def _clerk_may_assign(current: ComplaintState, actor: Actor) -> str | None:
+    if actor.role != Role.DEPARTMENT:
+        return None
+    if actor.head_of is not None and actor.head_of == current.department_id:
+        return None
+    return "among the department's clerks only its head assigns complaints to the others"
+
+
 class Rule(NamedTuple):
     """What one action needs and where it may lead.
 
@@ -960,6 +1027,8 @@ class Rule(NamedTuple):
     department_scoped: bool = False
     holder_bound: bool = False
     assist_scoped: bool = False
+    # A further check of the actor against this complaint (403 with its reason).
+    permits: Callable[[ComplaintState, Actor], str | None] | None = None
 
 
 _S, _R = State, Role
@@ -1082,6 +1151,19 @@ RULES: Mapping[Action, Rule] = {
     Action.REASSIGN: Rule(
         _ACTIVE, frozenset({_R.SUPERVISOR}), EventName.HANDED_OVER, _reassign,
         stays=True, fields=(_Field("staff_id", _text), _Field("reason", _text, False))),
+    # Within the holding department: any of its clerks may act on its complaints (a
+    # colleague covers); owning one says whose it is to see through.
+    Action.TAKE: Rule(
+        _AT_DEPARTMENT, _CLERK, EventName.CLERK_ASSIGNED, _take,
+        stays=True, department_scoped=True),
+    Action.ASSIGN_CLERK: Rule(
+        _AT_DEPARTMENT, _CLERK | _DESK | _SYSTEM, EventName.CLERK_ASSIGNED, _assign_clerk,
+        stays=True, department_scoped=True, permits=_clerk_may_assign,
+        fields=(_Field("clerk", _text), _Field("reason", _text, False))),
+    Action.RELEASE: Rule(
+        _AT_DEPARTMENT, _CLERK | _DESK | _SYSTEM, EventName.CLERK_RELEASED, _release,
+        stays=True, department_scoped=True, permits=_clerk_may_release,
+        fields=(_Field("reason", _text, False),)),
 }
 # fmt: on
 
@@ -1143,7 +1225,8 @@ def _permission_problem(rule: Rule, current: ComplaintState, actor: Actor) -> st
     waits = current.holder_role == Role.SUPERVISOR and actor.role != Role.SUPERVISOR
     if rule.holder_bound and waits:
         return f"returned {current.bounce_count} times, it waits for a supervisor's decision"
-    return _not_theirs(current, actor)
+    further = rule.permits(current, actor) if rule.permits is not None else None
+    return further or _not_theirs(current, actor)
 
 
 _DEFAULTS = LifecycleConfig()

@@ -13,6 +13,7 @@ from services.escalation.directory.flows import reconcile_grants
 from services.escalation.directory.views import router as directory_router
 from services.escalation.roster.views import router as roster_router
 from services.escalation.worker import SPEC as WORKER
+from services.escalation.workload.views import router as workload_router
 from shared.api import create_service_app
 from shared.clock import utcnow
 from shared.loops import Backoff, Stopped, retry
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, config: EscalationConfig | None
             directory_router,
             roster_router,
             complaints_router,
+            workload_router,
             access_log.router(complaint_ids_of=complaints.ids_of),
         ],
         on_startup=startup,

@@ -75,6 +75,7 @@ NOTICES = (
     "staff_reopened_unsatisfied",
     "staff_closure_blocked",
     "staff_notice",
+    "staff_clerk_assigned",
 )
 # Every template the service sends; the default language must have all of them.
 NAMES = (

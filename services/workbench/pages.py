@@ -24,6 +24,7 @@ from shared.vocabulary import (
     Action,
     AssistStatus,
     Channel,
+    ClerkAssignment,
     ClosureReason,
     ExtensionDecision,
     FeedbackResult,
@@ -58,6 +59,7 @@ WORDS: dict[str, type[Word]] = {
     "stage": Stage,
     "waiting_on": PauseFor,
     "assist": AssistStatus,
+    "assignment": ClerkAssignment,
 }
 
 env = Environment(
@@ -142,6 +144,7 @@ def render(
         Severity=Severity,
         Channel=Channel,
         Nature=Nature,
+        ClerkAssignment=ClerkAssignment,
         taxonomy=taxonomy(),
         refresh_ms=int(config.queue_refresh_seconds * 1000),
         **context,

@@ -48,6 +48,7 @@ def test_a_network_clerk_cannot_see_or_touch_a_complaint_with_billing(centre: Ce
         "verify-loss",
         "request-pause",
         "resume",
+        "take",
     ]
     assert centre.verify(cid)["entries"] == 2  # the refusals left no trace
 

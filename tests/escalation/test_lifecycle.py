@@ -1212,6 +1212,7 @@ def test_an_anonymous_complaint_is_answered_without_a_follow_up_clock_and_closed
 
 def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
     complaint = in_progress_at_billing()
+    # Whether someone owns it is judged when they act (take one that is theirs: 409).
     assert allowed_actions(complaint, BILLING_CLERK) == [
         "return",
         "request-extension",
@@ -1219,6 +1220,8 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "verify-loss",
         "request-pause",
         "resume",
+        "take",
+        "release",
     ]
     assert allowed_actions(complaint, DUTY_MANAGER) == [
         "decide-extension",
@@ -1231,6 +1234,8 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "release-assist",
         "urge-assist",
         "merge",
+        "assign-clerk",
+        "release",
     ]
     assert allowed_actions(complaint, SUPERVISOR) == [
         "decide-extension",
@@ -1245,6 +1250,8 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "urge-assist",
         "merge",
         "reassign",
+        "assign-clerk",
+        "release",
     ]
     assert allowed_actions(complaint, SYSTEM) == [
         "hand-over",
@@ -1252,8 +1259,20 @@ def test_allowed_actions_follow_the_state_the_role_and_the_department() -> None:
         "escalate",
         "resume",
         "urge-assist",
+        "assign-clerk",
+        "release",
     ]
     assert allowed_actions(complaint, NETWORK_CLERK) == []
+    # A colleague covers (return, reply …) but neither assigns nor gives back what B07 owns.
+    assert allowed_actions(complaint, OTHER_BILLING_CLERK) == [
+        "return",
+        "request-extension",
+        "reply",
+        "verify-loss",
+        "request-pause",
+        "resume",
+        "take",
+    ]
 
 
 def test_every_event_payload_is_plain_json_with_the_facts_consumers_need() -> None:

@@ -9,7 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import services.escalation.complaints.models
-import services.escalation.directory.models  # noqa: F401 - registers the tables
+import services.escalation.directory.models
+import services.escalation.workload.models  # noqa: F401 - registers the tables
 from services.escalation.db import metadata
 from shared.db import Database
 

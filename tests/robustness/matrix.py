@@ -227,6 +227,31 @@ def _accept_fresh(service: Running, caller: str) -> Call:
     return Call("POST", f"/complaints/{complaint_id}/actions/accept", {"json": {}})
 
 
+def _fresh_at_billing(service: Running) -> str:
+    from tests.robustness.conftest import dispatch_to_billing, new_escalation_complaint
+
+    complaint_id, _ = new_escalation_complaint(service)
+    dispatch_to_billing(service, complaint_id)
+    return complaint_id
+
+
+def _take_fresh(path: str) -> Builder:
+    """Taking changes who owns it: each caller tries an unowned complaint of its own."""
+
+    def make(service: Running, caller: str) -> Call:
+        return Call("POST", path.format(complaint_id=_fresh_at_billing(service)), {"json": {}})
+
+    return make
+
+
+def _assign_fresh(path: str) -> Builder:
+    def make(service: Running, caller: str) -> Call:
+        complaint_id = _fresh_at_billing(service)
+        return Call("POST", path.format(complaint_id=complaint_id), {"json": {"clerk": "B08"}})
+
+    return make
+
+
 ESCALATION: dict[tuple[str, str], Endpoint] = {
     ("POST", "/departments"): Endpoint(_ADMIN, send("POST", "/departments", _new_department), 201),
     ("GET", "/departments"): Endpoint(
@@ -411,6 +436,43 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
         other_department=403,
     ),
     ("GET", "/access-log"): Endpoint(AUDITORS, get("/access-log", since="2020-01-01T00:00:00Z")),
+    # Within billing: any of its clerks takes an unowned complaint (领取); the desk
+    # answering for it and a supervisor give it to a clerk (so does the head, not B07);
+    # whoever owns it, the head or the desk gives it back (nobody owns the seeded one:
+    # 409 for the desk, 403 for a clerk who does not own it).
+    **{
+        ("POST", path): Endpoint(
+            frozenset({"department"}),
+            _take_fresh(path),
+            other_department=404,
+            phones=lambda body: [body["complaint"]["customer_phone"]],
+        )
+        for path in ("/complaints/{complaint_id}/take", "/complaints/{complaint_id}/actions/take")
+    },
+    **{
+        ("POST", path): Endpoint(
+            _DESK,
+            _assign_fresh(path),
+            other_department=404,
+            phones=lambda body: [body["complaint"]["customer_phone"]],
+        )
+        for path in (
+            "/complaints/{complaint_id}/assign-clerk",
+            "/complaints/{complaint_id}/actions/assign-clerk",
+        )
+    },
+    **{
+        ("POST", path): Endpoint(_DESK, send("POST", path, {}), 409, other_department=404)
+        for path in (
+            "/complaints/{complaint_id}/release",
+            "/complaints/{complaint_id}/actions/release",
+        )
+    },
+    ("GET", "/departments/{department_id}/workload"): Endpoint(
+        frozenset({"duty_manager", "supervisor", "admin", "department"}),
+        get("/departments/{department_id}/workload"),
+        other_department=403,
+    ),
 }
 
 # --- notify -----------------------------------------------------------------------------
@@ -560,6 +622,14 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/desk/queue"): _DESK,
     ("GET", "/department"): frozenset({"department"}),
     ("GET", "/department/queue"): frozenset({"department"}),
+    # A department's workload: the desk, the supervisors, the administrator and its own
+    # clerks read it; the desk and its head (escalation judges which clerk) give work out.
+    ("GET", "/workload/{department_id}"): frozenset(
+        {"duty_manager", "supervisor", "admin", "department"}
+    ),
+    ("POST", "/workload/{department_id}/assign"): frozenset(
+        {"duty_manager", "supervisor", "department"}
+    ),
     ("GET", "/supervisor"): _PLANNERS_AND_ADMIN,
     ("GET", "/supervisor/queue"): _PLANNERS_AND_ADMIN,
     ("GET", "/roster"): frozenset({"supervisor", "admin", "duty_manager"}),

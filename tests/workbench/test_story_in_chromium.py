@@ -449,3 +449,98 @@ def test_an_agent_registers_a_landline_and_an_anonymous_caller_and_a_repeat_call
     )
     assert "站牌还没修" in sms[-1]
     agent.check()
+
+
+PIPE = "幸福小区3栋楼道水管爆裂，水流进电梯井，物业一直没人来修"
+NEIGHBOURS = ("+8613800138011", "+8613800138012", "+8613800138013")
+
+
+def register_by_api(centre: Centre, phone: str, description: str) -> str:
+    """A call taken on the agent's page, as the API takes it (the page is shown above)."""
+    body = {
+        "customer_phone": phone,
+        "category": "billing",
+        "severity": "normal",
+        "channel": "phone",
+        "description": description,
+    }
+    headers = {"Authorization": f"Bearer {centre.token('agent', 'A001')}"}
+    answer = httpx.post(
+        centre.api("intake") + "/complaints", json=body, headers=headers, timeout=10
+    )
+    assert answer.status_code == 201, answer.text
+    reference = str(answer.json()["reference"])
+    wait_for(lambda: state_of(centre, reference) == "with_duty_manager", what="the desk")
+    return reference
+
+
+def test_a_broken_pipe_three_callers_one_master_a_helper_and_a_pause_through_the_pages(
+    people: Any, centre: Centre
+) -> None:
+    first, second, third = (register_by_api(centre, phone, PIPE) for phone in NEIGHBOURS)
+
+    # -- the duty manager merges the two later calls into the first ---------------------------
+    desk = people("DM01")
+    desk.sign_in()
+    for duplicate in (second, third):
+        desk.go(f"/complaints/{duplicate}")
+        desk.act("merge", master=first, reason="同一处水管")
+        assert desk.text("[data-test=state]") == "已办结"
+        assert desk.text("[data-test=merged-into]") == first
+    desk.go(f"/complaints/{first}")
+    assert desk.text("[data-test=merged-duplicates]") == f"{second}、{third}"
+
+    # -- dispatched to billing, the network team assisting ----------------------------------
+    desk.act("acknowledge")
+    form = desk.page.locator("details[data-action='dispatch']")
+    form.locator("summary").click()
+    form.locator("input[name=assisting][value=network]").check()
+    desk.act("dispatch", department_id="billing", instructions="主办：核对水费；网络部协办")
+    assert "网络部 · 待协办签收" in desk.text("[data-test=assists]")
+    desk.shot("9-joint-dispatched")
+
+    # -- the network clerk finds its part in its queue and contributes it --------------------
+    network = people("N03")
+    network.sign_in()
+    row = network.page.locator(f"[data-test=our-queue] tr[data-reference='{first}']")
+    assert "协办" in row.inner_text()
+    row.locator("a").click()
+    network.page.wait_for_load_state()
+    network.act("accept-assist")
+    network.act("contribute", contribution="电梯井积水已抽干，线路检查正常")
+    assert "已提交协办意见" in network.text("[data-test=assists]")
+
+    # -- billing accepts, waits on the water company: the clock is paused and resumed -------
+    clerk = people("B07")
+    clerk.sign_in()
+    clerk.go(f"/complaints/{first}")
+    clerk.act("accept")
+    clerk.act("request-pause", waiting_on="third_party", reason="等待水务公司上门检修")
+    assert "待批挂起" in clerk.text("[data-test=facts]")
+    desk.go(f"/complaints/{first}")
+    desk.act("decide-pause", decision="approve")
+    assert "计时暂停自" in desk.text("[data-test=paused]")
+    due_paused = centre.call("escalation", "GET", f"/complaints/{first}")["due_at"]
+    clerk.go(f"/complaints/{first}")
+    clerk.act("resume")
+    after = centre.call("escalation", "GET", f"/complaints/{first}")
+    assert after["paused_at"] is None and after["paused_seconds"] >= 0
+    assert after["due_at"] >= due_paused  # moved on by the pause, never back
+    clerk.act("reply", resolution="水务公司已更换爆裂水管，楼道已清理", root_cause="external")
+    assert clerk.text("[data-test=state]") == "已答复"
+
+    # -- three people rang: each hears the outcome once, under their own reference ----------
+    for phone, reference in zip(NEIGHBOURS, (first, second, third), strict=True):
+        outcome = wait_for(
+            lambda p=phone, r=reference: [
+                b for b in centre.sms_to(p) if r in b and "水务公司已更换爆裂水管" in b
+            ],
+            what=f"the outcome SMS to {phone}",
+        )
+        assert len(outcome) == 1, outcome
+    asked = [b for b in centre.sms_to(NEIGHBOURS[0]) if "满意请回复1" in b]
+    assert len(asked) == 1  # only the master's caller is asked for a verdict
+    assert not [b for p in NEIGHBOURS[1:] for b in centre.sms_to(p) if "满意请回复1" in b]
+
+    for person in (desk, network, clerk):
+        person.check()

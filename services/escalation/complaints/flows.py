@@ -30,6 +30,7 @@ from services.escalation.lifecycle import (
     decide,
 )
 from services.escalation.roster.duty import on_duty
+from services.escalation.workload import service as workload
 from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound, UrgeRequested
 from shared.db import Database
 from shared.errors import NotFound
@@ -51,6 +52,7 @@ class Applied:
     entry: dict[str, Any]
     event: Envelope
     values: dict[str, Any]  # the columns the change sets
+    actor: Actor = SYSTEM  # who acted, as the rules saw them (a clerk's headship looked up)
 
 
 def visible_to(complaint: Any, actor: Actor) -> bool:
@@ -107,6 +109,7 @@ def apply_in(
     )
     if row is None or not visible_to(row, command.actor):
         raise not_found(complaint_id)
+    command = replace(command, actor=workload.with_head(session, command.actor))
     decision = decide(service.lifecycle_state(row), command, now=now, config=config.lifecycle())
     if decision.action == Action.MERGE:
         # Judged by the table first (state, rights, fields), then the master it names.
@@ -201,12 +204,51 @@ def apply_in(
         occurred_at=now,
         event_id=event_id,
     )
-    applied = Applied(decision=decision, complaint=after, entry=entry, event=event, values=values)
+    applied = Applied(
+        decision=decision,
+        complaint=after,
+        entry=entry,
+        event=event,
+        values=values,
+        actor=command.actor,
+    )
     if defer is None:
         outbox.add(session, event)
+        workload.record(session, before, after, decision, actor_id=command.actor.staff_id, now=now)
+        applied = _to_a_clerk_on_arrival(session, outbox, before, applied, now=now, config=config)
     else:
         defer.append(applied)
     return applied
+
+
+def _to_a_clerk_on_arrival(
+    session: Session,
+    outbox: Outbox,
+    before: Mapping[str, Any],
+    applied: Applied,
+    *,
+    now: datetime,
+    config: EscalationConfig,
+) -> Applied:
+    """A complaint that has just reached a department (dispatched, transferred, reopened
+    there) goes at once to the clerk the department's rota chooses, if it has one: an
+    entry and an event of its own, in the same transaction. `applied` then carries the
+    complaint as it ends up."""
+    after = applied.complaint
+    arrived = after["department_id"] != before["department_id"] or (
+        before["state"] not in service.AT_DEPARTMENT
+    )
+    waiting = after["holder_role"] == Role.DEPARTMENT and after["holder_staff_id"] is None
+    if not (arrived and waiting and after["state"] in service.AT_DEPARTMENT):
+        return applied
+    choice = workload.next_clerk(session, after["department_id"])
+    if choice is None:
+        return applied
+    command = Command(Action.ASSIGN_CLERK, SYSTEM, {"clerk": choice.staff_id})
+    given = apply_in(
+        session, outbox, after["id"], command, now=now, config=config, context={"via": choice.via}
+    )
+    return replace(applied, complaint=given.complaint)
 
 
 def write_deferred(
@@ -234,6 +276,21 @@ def _check_directory(session: Session, decision: Decision) -> None:
         if person is None or not person.active or person.role != Role.DUTY_MANAGER:
             raise InvalidCommand(
                 "staff_id", f"no active duty manager {staff_id!r}; see GET /staff?role=duty_manager"
+            )
+    if decision.action == Action.ASSIGN_CLERK:
+        clerk = decision.new.holder_staff_id or ""
+        department_id = decision.new.department_id
+        person = directory.get_staff(session, clerk)
+        if (
+            person is None
+            or not person.active
+            or person.role != Role.DEPARTMENT
+            or person.department_id != department_id
+        ):
+            raise InvalidCommand(
+                "clerk",
+                f"no active clerk {clerk!r} in department {department_id!r}; see "
+                f"GET /departments/{department_id}/workload",
             )
     if decision.action in (Action.DISPATCH, Action.TRANSFER):
         department_id = decision.new.department_id or ""

@@ -284,6 +284,7 @@ _FIELD_DOCS = {
     "compensation_amount": 'the verified amount, like "120.50"',
     "level": "the escalation level to raise to",
     "staff_id": "the duty manager (taken by the service itself)",
+    "clerk": "a clerk of the holding department (staff id)",
     "result": "the customer's verdict (taken by the service itself)",
     "comment": "what the customer said",
     "closed_at": "when the older system closed it (taken by the import command itself)",

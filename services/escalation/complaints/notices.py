@@ -57,6 +57,10 @@ AUDIENCES: Mapping[str, tuple[str, ...]] = {
     EventName.ESCALATED: ("escalation_chain",),
     EventName.REOPENED: ("holder",),
     EventName.CLOSED: (),
+    # The clerk it now belongs to (not when they took it themselves: nobody is told of
+    # their own action); giving one back tells nobody.
+    EventName.CLERK_ASSIGNED: ("holder",),
+    EventName.CLERK_RELEASED: (),
 }
 
 _AUDIENCE_OF_ROLE = {
@@ -304,6 +308,13 @@ def _what(event_type: str, complaint: Mapping[str, Any], p: Mapping[str, Any], a
             + (f": {_clip(p.get('reason'))}" if p.get("reason") else " after customer feedback")
         ),
         EventName.CLOSED: lambda: f"closed ({p.get('closure_reason')})",
+        EventName.CLERK_ASSIGNED: lambda: (
+            f"now with clerk {p.get('clerk')} ({department})"
+            + (f", by turns ({p.get('via')})" if p.get("via") else f", by {actor}")
+        ),
+        EventName.CLERK_RELEASED: lambda: (
+            f"clerk {p.get('clerk')} gave it back to the queue of {department}"
+        ),
     }
     make = texts.get(event_type)
     return make() if make else event_type.removeprefix("complaint.").replace("_", " ")

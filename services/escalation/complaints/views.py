@@ -39,6 +39,7 @@ from services.escalation.lifecycle import (
     parse_action,
 )
 from services.escalation.lifecycle import Forbidden as LifecycleForbidden
+from services.escalation.workload import service as workload
 from shared.access_log import seen_in
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
@@ -90,6 +91,7 @@ def refusal(exc: LifecycleError) -> ApiError:
             reason=exc.reason,
             allowed_actions=exc.allowed,
             **missing,
+            **exc.details,
         )
     if isinstance(exc, LifecycleForbidden):
         return Forbidden(str(exc), action=exc.action.api_name, role=exc.role, **exc.details)
@@ -138,8 +140,10 @@ def complaint_read(
     now: datetime,
     config: LifecycleConfig,
     merges: dict[str, Any] | None = None,
+    actor: Actor | None = None,
 ) -> ComplaintRead:
-    """The complaint as this caller may see it (shared.privacy)."""
+    """The complaint as this caller may see it (shared.privacy); `actor`: the caller as
+    the rules see them, where the directory was asked (a clerk heading the department)."""
     values = sight(principal.role).complaint(row._mapping, text=_TEXTS)
     values["pending_pause"] = None
     if values["pause_waiting_on"] is not None:
@@ -162,7 +166,9 @@ def complaint_read(
         pending_extension=pending,
         overdue=flows.overdue(row, now),
         compensation_amount=None if amount is None else f"{amount:.2f}",
-        allowed_actions=allowed_actions(service.lifecycle_state(row), actor_of(principal), config),
+        allowed_actions=allowed_actions(
+            service.lifecycle_state(row), actor or actor_of(principal), config
+        ),
     )
     return ComplaintRead.model_validate(values)
 
@@ -192,7 +198,10 @@ def get_complaint(
     with db.read() as session:
         row = _visible(session, complaint_id, principal)
         merges = merges_of(session, row, principal, utcnow())
-    answer = complaint_read(row, principal, now=utcnow(), config=config.lifecycle(), merges=merges)
+        actor = workload.with_head(session, actor_of(principal))
+    answer = complaint_read(
+        row, principal, now=utcnow(), config=config.lifecycle(), merges=merges, actor=actor
+    )
     if sight(principal.role).phone and row.customer_phone:
         access_log.record(db, principal, request, seen_in([(row.customer_phone, row.id)]))
     return answer
@@ -234,6 +243,7 @@ def take_action(
             now=now,
             config=config.lifecycle(),
             merges={"merged_into_reference": applied.decision.payload.get("master_reference")},
+            actor=applied.actor,
         ),
     )
 
@@ -299,6 +309,19 @@ _PURPOSE: Mapping[Action, str] = {
     Action.URGE_ASSIST: (
         "Press an assisting department for its part (协办督办); the worker does this when "
         "a part passes its deadline."
+    ),
+    Action.TAKE: (
+        "A clerk of the holding department takes an unowned complaint from its queue (领取); "
+        "409 naming the clerk who holds it, if one does. Also `POST /complaints/{id}/take`."
+    ),
+    Action.ASSIGN_CLERK: (
+        "The department's head, the duty manager answering for it or a supervisor gives "
+        "the complaint to a clerk of the holding department. Also "
+        "`POST /complaints/{id}/assign-clerk`."
+    ),
+    Action.RELEASE: (
+        "The clerk who owns the complaint (or the department's head, the desk) gives it "
+        "back to the department's queue. Also `POST /complaints/{id}/release`."
     ),
 }
 

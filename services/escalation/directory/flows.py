@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.escalation.config import EscalationConfig
 from services.escalation.directory import service
 from services.escalation.directory.models import (
     DepartmentCreate,
@@ -26,10 +27,13 @@ from services.escalation.directory.models import (
     StaffRead,
     StaffUpdate,
 )
+from services.escalation.workload import flows as workload
 from shared.auth import store as tokens
 from shared.auth.principal import Role
 from shared.db import Database
 from shared.errors import Conflict, NotFound, Unprocessable
+from shared.outbox import Outbox
+from shared.vocabulary import ClerkAssignment
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ def _check_staff(session: Session, data: StaffUpdate) -> None:
 
 def create_department(db: Database, data: DepartmentCreate, *, now: datetime) -> DepartmentRead:
     values: dict[str, Any] = {**data.model_dump(), "created_at": now, "updated_at": now}
+    values["assignment"] = data.assignment or ClerkAssignment.QUEUE
     try:
         with db.transaction() as session:
             if service.get_department(session, data.id) is not None:
@@ -105,6 +110,8 @@ def replace_department(
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
         _check_department(session, data)
         values = {**data.model_dump(), "updated_at": now}
+        if data.assignment is None:  # a client that knows nothing of it keeps it as it is
+            del values["assignment"]
         service.update_department(session, department_id=department_id, values=values)
     return DepartmentRead.model_validate({**row._mapping, **values})
 
@@ -124,10 +131,19 @@ def create_staff(db: Database, auth_db: Database, data: StaffCreate, *, now: dat
 
 
 def replace_staff(
-    db: Database, auth_db: Database, staff_id: str, data: StaffUpdate, *, now: datetime
+    db: Database,
+    auth_db: Database,
+    staff_id: str,
+    data: StaffUpdate,
+    *,
+    now: datetime,
+    outbox: Outbox | None = None,
+    config: EscalationConfig | None = None,
 ) -> StaffRead:
     """Deactivating someone, or changing their role or department, revokes their tokens
-    in every service at once."""
+    in every service at once. A clerk who leaves their department so leaves the
+    complaints they owned there (workload.flows.hand_back), given the outbox for the
+    events that says so."""
     with db.transaction() as session:
         row = service.get_staff(session, staff_id)
         if row is None:
@@ -136,4 +152,9 @@ def replace_staff(
         values = {**data.model_dump(), "updated_at": now}
         service.update_staff(session, staff_id=staff_id, values=values)
         _put_grant(auth_db, {"id": staff_id, **values}, now=now)
+        left = row.department_id
+        if outbox is not None and config is not None and left is not None:
+            was = workload.still_clerk_of(row._mapping, left)
+            if was and not workload.still_clerk_of(values, left):
+                workload.hand_back(session, outbox, staff_id, left, now=now, config=config)
     return StaffRead.model_validate({**row._mapping, **values})

@@ -14,6 +14,7 @@ from services.escalation.db import EscalationTable
 from shared.auth.principal import ROLES
 from shared.db import UTCDateTime
 from shared.phones import InvalidPhone, normalise_phone
+from shared.vocabulary import ClerkAssignment
 
 DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_\-]{0,63}$"  # the same slug a department user's token carries
 STAFF_ID = r"^[A-Za-z0-9._\-]{1,64}$"
@@ -38,6 +39,8 @@ class Department(EscalationTable, table=True):
     active: bool = Col(default=True)
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+    # How its complaints find their clerk (services/escalation/workload).
+    assignment: str = Col(default=ClerkAssignment.QUEUE.value, max_length=16)
 
 
 class Staff(EscalationTable, table=True):
@@ -82,6 +85,13 @@ class DepartmentUpdate(BaseModel):
         default=None, description="A staff id already in the directory; told on escalation"
     )
     active: bool = True
+    assignment: ClerkAssignment | None = Field(
+        default=None,
+        description="How its complaints find their clerk: clerks take them from the queue "
+        "(`queue`), or each goes as it arrives to the next clerk in turn (`round_robin`) or "
+        "to the one with the fewest open (`least_loaded`). Left out: unchanged (`queue` "
+        "for a new department)",
+    )
 
     @field_validator("contact_phones")
     @classmethod
@@ -103,6 +113,7 @@ class DepartmentRead(BaseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+    assignment: ClerkAssignment = ClerkAssignment.QUEUE
 
 
 class StaffUpdate(BaseModel):

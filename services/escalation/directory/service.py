@@ -35,6 +35,12 @@ def get_department(session: Session, department_id: str) -> Any:
     return _cached(session, ("department", department_id), lambda: session.execute(query).first())
 
 
+def lock_department(session: Session, department_id: str) -> Any:
+    """One department, read afresh and locked until the transaction ends; or None."""
+    query = select(departments).where(departments.c.id == department_id).with_for_update()
+    return session.execute(query).first()
+
+
 def list_departments(session: Session, *, active: bool | None = None) -> list[Any]:
     """Departments by id."""
     query = select(departments).order_by(departments.c.id)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.escalation.config import ConfigDep
 from services.escalation.directory import flows, service
 from services.escalation.directory.models import (
     DepartmentCreate,
@@ -18,7 +19,7 @@ from services.escalation.directory.models import (
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.deps import AuthDb, Db
+from shared.deps import AuthDb, Db, OutboxDep
 from shared.errors import NotFound
 from shared.logs import mask_phone
 from shared.privacy import sight
@@ -115,7 +116,19 @@ def get_staff(db: Db, staff_id: str, _: StaffReader) -> StaffRead:
 
 
 @router.put("/staff/{staff_id}", response_model=StaffRead)
-def replace_staff(db: Db, auth_db: AuthDb, staff_id: str, data: StaffUpdate, _: Admin) -> StaffRead:
+def replace_staff(
+    db: Db,
+    auth_db: AuthDb,
+    outbox: OutboxDep,
+    config: ConfigDep,
+    staff_id: str,
+    data: StaffUpdate,
+    _: Admin,
+) -> StaffRead:
     """Change a member of staff; `active: false` when they leave (their history stays).
-    Deactivating them or changing their role or department revokes their tokens at once."""
-    return flows.replace_staff(db, auth_db, staff_id, data, now=utcnow())
+    Deactivating them or changing their role or department revokes their tokens at once,
+    and a clerk's open complaints go back to their department's queue (or, where it
+    hands them out by a rota, on to the next clerk)."""
+    return flows.replace_staff(
+        db, auth_db, staff_id, data, now=utcnow(), outbox=outbox, config=config
+    )

@@ -7,7 +7,9 @@ renders and stores.
   the customer's masked phone, one line about the complaint, how to reply and a link to
   the complaint on the workbench.
 - Department contacts hear of dispatches, transfers (the department a complaint is
-  transferred to; the one that gave it up is not texted) and urges.
+  transferred to; the one that gave it up is not texted) and urges; a clerk to whom the
+  head, the desk or the department's rota gives a complaint hears of it on their own
+  phone (never as the department's contact).
 - A hot issue (many callers about one problem at one place within a day, from
   analytics) is told to the duty manager on duty and to the contacts of each department
   its complaints went to. Notify keeps no roster nor directory: it remembers whom the
@@ -62,6 +64,7 @@ STAFF_TEMPLATES: Mapping[str, str] = {
     EventName.ASSIST_RELEASED: "staff_assist_released",
     EventName.REOPENED: "staff_reopened",
     EventName.FEEDBACK_RECORDED: "staff_closure_blocked",
+    EventName.CLERK_ASSIGNED: "staff_clerk_assigned",
 }
 # The same events when the SLA timer acted (the facts are a stage and a deadline).
 OVERDUE_TEMPLATES: Mapping[str, str] = {
@@ -113,6 +116,7 @@ DIGEST_DETAIL: Mapping[str, str] = {
     "staff_reopened_unsatisfied": "reason",
     "staff_closure_blocked": "blocked",
     "staff_notice": "action",
+    "staff_clerk_assigned": "description",
 }
 # What a compliment's customer hears instead of the complaint's wording.
 COMPLIMENT = {

@@ -182,6 +182,8 @@ def _department(form: Any) -> dict[str, Any]:
         "contact_phones": [p for p in phones if p],
         "head_staff_id": _text(form, "head_staff_id") or None,
         "active": _text(form, "active") in ("on", "true", "1"),
+        # Left out (a form without the choice): escalation keeps the department's own.
+        "assignment": _text(form, "assignment") or None,
     }
 
 

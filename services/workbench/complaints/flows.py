@@ -32,6 +32,7 @@ ACTION_FIELDS = (
     "resume_at",
     "master",
     "contribution",
+    "clerk",
 )
 # Fields a form sends several of (checkboxes): a JSON list.
 LIST_FIELDS = ("assisting",)
@@ -95,6 +96,8 @@ class ComplaintPage:
     draft_resolution: str | None = None
     root_cause: dict[str, Any] | None = None
     instructions: str | None = None
+    # The holding department's active clerks with their loads, to give it to one.
+    clerks: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def actions(self) -> list[Action]:
@@ -102,8 +105,13 @@ class ComplaintPage:
         return [a for a in OFFERED if a.api_name in allowed and self._fits(a)]
 
     def _fits(self, action: Action) -> bool:
-        """The lifecycle lists what the reader may do in this state; the page offers a
-        pause's forms only where there is one to decide, resume or ask for."""
+        """The lifecycle lists what the reader may do in this state; the page offers only
+        what fits: taking what nobody owns, giving back what someone does, a pause's
+        forms where there is one to decide, resume or ask for, a part's where one is owed."""
+        # The lifecycle judges ownership when someone acts.
+        owned = self.state.get("holder_staff_id") is not None
+        if action == (Action.TAKE if owned else Action.RELEASE):
+            return False
         paused = self.state.get("paused_at") is not None
         asked = self.state.get("pending_pause") is not None
         if action == Action.RESUME:
@@ -195,6 +203,10 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         # then. The directory, not the desk's loads: a clerk may read the one only.
         active = _quiet(lambda: apis.get("escalation", "/departments", token, active="true"), [])
         page.transfer_to = [d for d in active if d["id"] != state.get("department_id")]
+    department = state.get("department_id")
+    if page.can(Action.ASSIGN_CLERK) and department:
+        loads = _quiet(lambda: apis.get("escalation", f"/departments/{department}/workload", token))
+        page.clerks = (loads or {}).get("clerks", [])
     if page.can(Action.REASSIGN):
         page.duty_managers = _quiet(
             lambda: apis.get(
