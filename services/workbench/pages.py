@@ -22,11 +22,13 @@ from shared.logs import mask_phone
 from shared.taxonomy import taxonomy
 from shared.vocabulary import (
     Action,
+    AttachmentSource,
     Channel,
     ClosureReason,
     ExtensionDecision,
     FeedbackResult,
     Nature,
+    Record,
     ReturnReason,
     Role,
     RootCause,
@@ -54,6 +56,7 @@ WORDS: dict[str, type[Word]] = {
     "closure": ClosureReason,
     "decision": ExtensionDecision,
     "stage": Stage,
+    "attachment_source": AttachmentSource,
 }
 
 env = Environment(
@@ -100,6 +103,13 @@ class Labels:
     def day(self, value: Any) -> str:
         return self.when(value, "%Y-%m-%d %H:%M")
 
+    def size(self, value: Any) -> str:
+        """A file's size as people read it: 2.1 MB, 340 KB."""
+        n = int(value or 0)
+        if n >= 1024 * 1024:
+            return f"{n / (1024 * 1024):.1f} MB"
+        return f"{max(1, round(n / 1024))} KB" if n >= 1024 else f"{n} B"
+
 
 def render(
     request: Request,
@@ -137,6 +147,8 @@ def render(
         Severity=Severity,
         Channel=Channel,
         Nature=Nature,
+        Record=Record,
+        AttachmentSource=AttachmentSource,
         taxonomy=taxonomy(),
         refresh_ms=int(config.queue_refresh_seconds * 1000),
         **context,
