@@ -9,6 +9,7 @@ message saying so, rather than being skipped: a green run must mean they ran.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -240,6 +241,8 @@ def service_env(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], S
             environment="test",
             database_url=pg_url,
             schema_prefix=prefix,
+            # Files a service keeps without a store configured (intake's attachments).
+            data_dir=Path(tempfile.mkdtemp(prefix=f"{service}-")),
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_request_timeout_ms=5000,
             access_log=False,
