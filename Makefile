@@ -29,11 +29,11 @@ status: ## what is running
 demo: install ## seed a call centre and walk complaints through their lives (starts the system if needed)
 	@$(PY) scripts/demo.py $(ARGS)
 
-test: install ## lint and run every test on a real Kafka and PostgreSQL started for the run; ARGS="-k x" narrows it
+test: install ## lint and run every test on a real Kafka, PostgreSQL and object store started for the run; ARGS="-k x" narrows it
 	@scripts/test.sh $(ARGS)
 
-test-fast: install ## the tests that need neither Kafka nor PostgreSQL, nothing started: for the edit-test loop
-	@$(PY) -m pytest -q -m "not postgres and not kafka and not chaos" $(ARGS)
+test-fast: install ## the tests that need neither Kafka nor PostgreSQL nor the object store, nothing started: for the edit-test loop
+	@$(PY) -m pytest -q -m "not postgres and not kafka and not objectstore and not chaos" $(ARGS)
 
 bench: install ## run the benchmarks and print their figures
 	@scripts/bench.sh $(ARGS)

@@ -2,20 +2,20 @@
 #
 # STACK picks one of four independent local environments, each with its own ports and
 # data, so a running development stack and a test run never touch each other:
-#   dev   — `make run`            Kafka 9092, PostgreSQL 55432
-#   test  — `make test`           Kafka 19092 (and SASL_SSL 19094), PostgreSQL 55433
-#   bench — `make bench`          Kafka 29092, PostgreSQL 55434
+#   dev   — `make run`            Kafka 9092, PostgreSQL 55432, object store (S3) 8333
+#   test  — `make test`           Kafka 19092 (and SASL_SSL 19094), PostgreSQL 55433, S3 18333
+#   bench — `make bench`          Kafka 29092, PostgreSQL 55434, S3 28333
 #   chaos — `make chaos` and the fault-injection test, whose broker is killed on purpose
-#                                 Kafka 39092, PostgreSQL 55435
+#                                 Kafka 39092, PostgreSQL 55435, S3 38333
 # Every value can be overridden from the environment.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="${STACK:-dev}"
 case "$STACK" in
-  dev)   _kport=9092;  _pgport=55432 ;;
-  test)  _kport=19092; _pgport=55433 ;;
-  bench) _kport=29092; _pgport=55434 ;;
-  chaos) _kport=39092; _pgport=55435 ;;
+  dev)   _kport=9092;  _pgport=55432; _s3port=8333 ;;
+  test)  _kport=19092; _pgport=55433; _s3port=18333 ;;
+  bench) _kport=29092; _pgport=55434; _s3port=28333 ;;
+  chaos) _kport=39092; _pgport=55435; _s3port=38333 ;;
   *) echo "unknown STACK '$STACK' (dev, test, bench or chaos)" >&2; exit 2 ;;
 esac
 
@@ -48,6 +48,22 @@ if [ "$(id -u)" = 0 ]; then
 else
   PG_DIR="${PG_DIR:-$RUN_DIR/pg}"
 fi
+
+# The object store for attachments: SeaweedFS, built from its Go module with the machine's
+# Go (once; the binary is cached outside the repository like Kafka's jars) and run as one
+# process: its S3 gateway on OBJECTSTORE_PORT, its master, volume server and filer on the
+# ports below (each with its gRPC port one above). Intake signs every request with a key
+# pair written into OBJECTSTORE_DIR/secrets at the first start.
+SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
+SEAWEEDFS_CACHE="${SEAWEEDFS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/complaint-platform/seaweedfs/$SEAWEEDFS_VERSION}"
+GO="${GO:-$(command -v go || echo /usr/local/go/bin/go)}"
+OBJECTSTORE_PORT="${OBJECTSTORE_PORT:-$_s3port}"
+OBJECTSTORE_MASTER_PORT="${OBJECTSTORE_MASTER_PORT:-$((OBJECTSTORE_PORT + 1000))}"
+OBJECTSTORE_VOLUME_PORT="${OBJECTSTORE_VOLUME_PORT:-$((OBJECTSTORE_PORT + 1007))}"
+OBJECTSTORE_FILER_PORT="${OBJECTSTORE_FILER_PORT:-$((OBJECTSTORE_PORT + 555))}"
+OBJECTSTORE_DIR="${OBJECTSTORE_DIR:-$RUN_DIR/objectstore}"
+OBJECTSTORE_BUCKET="${OBJECTSTORE_BUCKET:-complaint-attachments}"
+OBJECTSTORE_URL="http://127.0.0.1:$OBJECTSTORE_PORT"
 
 KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT"
 KAFKA_SECURE_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_SECURE_PORT"

@@ -24,6 +24,10 @@ against infrastructure that is already up:
       or STACK_KAFKA            started nor stopped (topics are created if missing)
     --database-url URL          use the PostgreSQL already running there (each service
       or DATABASE_URL           in its own schema; SCHEMA_PREFIX is honoured)
+    --objectstore KIND          where attachments go: `s3` (default) starts the stack's own
+      or STACK_OBJECTSTORE      SeaweedFS (scripts/objectstore.sh) unless INTAKE_S3_ENDPOINT_URL
+                                names an S3 API already running (with its INTAKE_S3_* keys);
+                                `filesystem` keeps them as files under DATA_DIR, nothing started
     --port-base N               the APIs listen on N+1..N+4 instead of 8001..8004, the
       or STACK_PORT_BASE        workbench on N
 """
@@ -66,6 +70,14 @@ WORKBENCH_APP = "services.workbench.main:create_app"
 
 # Settings the services read that `up` records, so later commands see the same system.
 PASSED_SETTINGS = ("SCHEMA_PREFIX",)
+# An object store already running that the caller names: used, neither started nor stopped.
+GIVEN_OBJECTSTORE = (
+    "INTAKE_S3_ENDPOINT_URL",
+    "INTAKE_S3_BUCKET",
+    "INTAKE_S3_REGION",
+    "INTAKE_S3_ACCESS_KEY_ID",
+    "INTAKE_S3_SECRET_ACCESS_KEY",
+)
 
 
 @dataclass(frozen=True)
@@ -154,8 +166,21 @@ def run_script(*args: str, check: bool = True) -> int:
     ).returncode
 
 
+def script_settings(script: str, *args: str) -> dict[str, str]:
+    """NAME=value lines a script prints (objectstore.sh env), as a dict."""
+    out = subprocess.run(
+        [str(ROOT / "scripts" / script), *args],
+        env={**os.environ, "STACK": STACK},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
 def script_running(script: str) -> bool:
-    """Whether the stack's own Kafka (kafka.sh) or PostgreSQL (postgres.sh) runs."""
+    """Whether the stack's own Kafka (kafka.sh), PostgreSQL (postgres.sh) or object store
+    (objectstore.sh) runs."""
     return (
         subprocess.run(
             [str(ROOT / "scripts" / script), "status"],
@@ -262,6 +287,7 @@ def up(
     kafka: str | None,
     database_url: str | None,
     port_base: int,
+    objectstore: str = "s3",
 ) -> int:
     if not PYTHON.exists():
         print("no virtualenv: run 'make install' first", file=sys.stderr)
@@ -294,6 +320,15 @@ def up(
     elif db == "postgres":
         env["DATABASE_URL"] = script_env("PG_URL")
     env.update({k: os.environ[k] for k in PASSED_SETTINGS if os.environ.get(k)})
+    # Attachments: the stack's own object store, one the caller names, or files.
+    own_store = objectstore == "s3" and not os.environ.get("INTAKE_S3_ENDPOINT_URL")
+    if objectstore == "filesystem":
+        env["INTAKE_OBJECT_STORE"] = "filesystem"
+    elif own_store:
+        env.update(script_settings("objectstore.sh", "env"))
+    else:
+        env["INTAKE_OBJECT_STORE"] = "s3"
+        env.update({k: os.environ[k] for k in GIVEN_OBJECTSTORE if os.environ.get(k)})
 
     previous = load_state()
     already = running(previous) if previous else []
@@ -314,6 +349,9 @@ def up(
     started_kafka = bool(previous.get("started_kafka")) or (
         kafka is None and not script_running("kafka.sh")
     )
+    started_store = bool(previous.get("started_objectstore")) or (
+        own_store and not script_running("objectstore.sh")
+    )
     if own_pg:
         run_script("postgres.sh", "start")
     state: dict[str, object] = {
@@ -323,6 +361,7 @@ def up(
         "api_workers": api_workers,
         "started_kafka": started_kafka,
         "started_postgres": started_pg,
+        "started_objectstore": started_store,
     }
     STATE.write_text(json.dumps(state, indent=2))
 
@@ -336,6 +375,9 @@ def up(
             check=True,
             cwd=ROOT,
         )
+    if own_store:
+        # Before intake: it makes its bucket, and takes files, from its first request.
+        run_script("objectstore.sh", "start")
     subprocess.run(
         [str(PYTHON), "-m", "shared.migrations", "upgrade", "all"], env=penv, check=True, cwd=ROOT
     )
@@ -457,6 +499,11 @@ def print_addresses(env: dict[str, str], port_base: int, procs: list[Proc]) -> N
     else:
         print(f"  {'sms':<11} development SMS gateway not started: notify does not provide it yet")
     print(f"  {'kafka':<11} {env['KAFKA_BOOTSTRAP_SERVERS']}")
+    store = env.get("INTAKE_S3_ENDPOINT_URL")
+    print(
+        f"  {'objectstore':<11} "
+        + (f"{store}   (S3 API: attachments)" if store else "attachments as files in DATA_DIR")
+    )
     print(f"  {'database':<11} {env.get('DATABASE_URL') or 'SQLite files in ' + env['DATA_DIR']}")
     print(f"  {'logs':<11} {LOGS}   (make logs)")
     print("\nA sign-in account:          make account STAFF=AD01 (an administrator, first)")
@@ -506,6 +553,8 @@ def down() -> int:
         run_script("postgres.sh", "stop")
     elif state_env(state).get("DATABASE_URL"):
         print("PostgreSQL left running: it was running before 'up'")
+    if state.get("started_objectstore"):
+        run_script("objectstore.sh", "stop")
     STATE.unlink(missing_ok=True)
     return 0
 
@@ -528,14 +577,16 @@ def status() -> int:
         print(f"Kafka at {state_env(state).get('KAFKA_BOOTSTRAP_SERVERS')} (not ours to manage)")
     if state.get("started_postgres"):
         run_script("postgres.sh", "status", check=False)
+    if state.get("started_objectstore"):
+        run_script("objectstore.sh", "status", check=False)
     return code
 
 
 def logs() -> int:
     files = sorted(str(p) for p in LOGS.glob("*.log")) if LOGS.exists() else []
-    kafka_log = RUN / "kafka" / "broker.log"
-    if kafka_log.exists():
-        files.append(str(kafka_log))
+    for own in (RUN / "kafka" / "broker.log", RUN / "objectstore" / "weed.log"):
+        if own.exists():
+            files.append(str(own))
     if not files:
         print("no logs yet: start the system with 'make run'", file=sys.stderr)
         return 1
@@ -593,6 +644,13 @@ def main() -> int:
         default=int(os.environ.get("STACK_PORT_BASE") or DEFAULT_PORT_BASE),
         help="the APIs listen on N+1..N+4 (default 8000)",
     )
+    p_up.add_argument(
+        "--objectstore",
+        choices=["s3", "filesystem"],
+        default=os.environ.get("STACK_OBJECTSTORE") or "s3",
+        help="where attachments go: an S3 API (the stack's own SeaweedFS unless "
+        "INTAKE_S3_ENDPOINT_URL names one) or files under DATA_DIR",
+    )
     p_up.add_argument("--api-workers", type=int, default=int(os.environ.get("API_WORKERS", "1")))
     p_up.add_argument("--timeout", type=float, default=120)
     p_revive = sub.add_parser("revive")
@@ -613,6 +671,7 @@ def main() -> int:
                 database_url=args.database_url
                 or (None if args.db == "postgres" else os.environ.get("DATABASE_URL") or None),
                 port_base=args.port_base,
+                objectstore=args.objectstore,
             )
         except subprocess.CalledProcessError as exc:
             what = " ".join(str(a) for a in exc.cmd)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: lint, then the whole suite against a real Kafka broker and a real
-# PostgreSQL, both started fresh for this run (STACK=test: ports 19092 and 55433) and
-# stopped afterwards. Arguments go to pytest, e.g. scripts/test.sh -k outbox.
-# KEEP_INFRA=1 reuses (and leaves running) the test broker and database.
+# `make test`: lint, then the whole suite against a real Kafka broker, a real PostgreSQL and
+# a real object store (SeaweedFS's S3 API), all started fresh for this run (STACK=test:
+# ports 19092, 55433 and 18333) and stopped afterwards. Arguments go to pytest, e.g.
+# scripts/test.sh -k outbox. KEEP_INFRA=1 reuses (and leaves running) all three.
 #
 # The broker has its SASL_SSL listener with ACLs too (KAFKA_SECURE=1, port 19094): most
 # tests use the PLAINTEXT one, those of the secured broker sign in as the services.
@@ -21,18 +21,22 @@ command -v chromium >/dev/null || { log "installing chromium from Debian's packa
 dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || { log "installing a Chinese font (fonts-wqy-zenhei)"; apt_install fonts-wqy-zenhei; }
 "$ROOT/scripts/postgres.sh" install
 "$ROOT/scripts/kafka.sh" fetch
+"$ROOT/scripts/objectstore.sh" build
 
 if [ "${KEEP_INFRA:-0}" != 1 ]; then
   "$ROOT/scripts/kafka.sh" reset 2>/dev/null
   "$ROOT/scripts/postgres.sh" reset 2>/dev/null
+  "$ROOT/scripts/objectstore.sh" reset 2>/dev/null
   cleanup() {
     "$ROOT/scripts/kafka.sh" stop || true
     "$ROOT/scripts/postgres.sh" stop || true
+    "$ROOT/scripts/objectstore.sh" stop || true
   }
   trap cleanup EXIT
 fi
 "$ROOT/scripts/postgres.sh" start
 "$ROOT/scripts/kafka.sh" start
+"$ROOT/scripts/objectstore.sh" start
 
 log "lint: ruff check, format check and the type checker"
 "$ROOT/.venv/bin/ruff" check .
@@ -43,6 +47,10 @@ export TEST_DATABASE_URL="$PG_URL"
 export TEST_PG_SUPER_URL="$PG_SUPER_URL"
 export KAFKA_BOOTSTRAP_SERVERS
 export TEST_STACK=test
+# The object store's address and key pair (tests marked objectstore): TEST_S3_ENDPOINT_URL…
+while IFS='=' read -r name value; do
+  export "TEST_${name#INTAKE_}=$value"
+done < <("$ROOT/scripts/objectstore.sh" env)
 if [ "$KAFKA_SECURE" = 1 ]; then
   export TEST_KAFKA_SECURE_BOOTSTRAP="$KAFKA_SECURE_BOOTSTRAP_SERVERS"
   export TEST_KAFKA_SECRETS="$KAFKA_SECRETS"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -51,11 +52,20 @@ class RequestContextMiddleware:
         service: str = "",
         access_log: bool = True,
         max_body: int = MAX_BODY_BYTES,
+        larger_bodies: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.app = app
         self.service = service
         self.access_log = access_log
         self.max_body = max_body
+        # (path pattern, limit): routes that take files, beyond the limit of the rest.
+        self.larger_bodies = [(re.compile(path), limit) for path, limit in larger_bodies]
+
+    def limit_for(self, path: str) -> int:
+        for pattern, limit in self.larger_bodies:
+            if pattern.fullmatch(path):
+                return limit
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,6 +82,7 @@ class RequestContextMiddleware:
         token = correlation_id_var.set(cid)
         started = time.perf_counter()
         status = 500
+        max_body = self.limit_for(scope["path"])
         try:
             if length is not None and not length.isdigit():
                 status = 400
@@ -84,9 +95,9 @@ class RequestContextMiddleware:
                     field="Content-Length",
                 )
                 return
-            if length is not None and int(length) > self.max_body:
+            if length is not None and int(length) > max_body:
                 status = 413
-                await self._too_large(send, cid)
+                await self._too_large(send, cid, max_body)
                 return
 
             received = 0
@@ -96,8 +107,8 @@ class RequestContextMiddleware:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.max_body:
-                        raise _BodyTooLarge(self.max_body)
+                    if received > max_body:
+                        raise _BodyTooLarge(max_body)
                 return message
 
             async def send_with_id(message: Message) -> None:
@@ -114,7 +125,7 @@ class RequestContextMiddleware:
                 await self.app(scope, limited_receive, send_with_id)
             except _BodyTooLarge:
                 status = 413
-                await self._too_large(send, cid)
+                await self._too_large(send, cid, max_body)
         finally:
             seconds = time.perf_counter() - started
             observe_request(self.service, scope, status, seconds)
@@ -128,8 +139,8 @@ class RequestContextMiddleware:
                 )
             correlation_id_var.reset(token)
 
-    async def _too_large(self, send: Send, cid: str) -> None:
-        message = _BodyTooLarge(self.max_body).detail
+    async def _too_large(self, send: Send, cid: str, limit: int) -> None:
+        message = _BodyTooLarge(limit).detail
         await self._refuse(send, cid, 413, error="payload_too_large", message=message)
 
     async def _refuse(self, send: Send, cid: str, status: int, **body: str) -> None:
@@ -196,11 +207,13 @@ def create_service_app(
     on_shutdown: Callable[[FastAPI], Any] | None = None,
     metrics: MetricsSpec | None = None,
     version: str = "0.1.0",
+    larger_bodies: Sequence[tuple[str, int]] = (),
 ) -> FastAPI:
     """Build a service's app. Nothing connects until the app starts (lifespan).
 
     `metrics` names what `/metrics` reports besides the requests: the outbox backlog, the
-    worker's consumer lag, the service's own figures (shared.metrics)."""
+    worker's consumer lag, the service's own figures (shared.metrics). `larger_bodies`
+    lets routes that take files (a path pattern each) take bodies over MAX_BODY_BYTES."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -257,6 +270,7 @@ def create_service_app(
         service=service,
         access_log=settings.access_log,
         max_body=settings.max_body_bytes,
+        larger_bodies=larger_bodies,
     )
     # Outermost: every answer carries them, a refusal by the middleware above too.
     app.add_middleware(SecurityHeadersMiddleware)

@@ -6,7 +6,7 @@ change that old consumers could misread gets a new version and an upcaster here.
 Who publishes what, each on the topic only it writes (shared/topics.py), with its own
 name as the envelope's `source`; consumers take an event only from there:
 - intake, on `intake.events`: `complaint.received`, `complaint.feedback_received`,
-  `complaint.note_added`, `complaint.urge_requested`.
+  `complaint.note_added`, `complaint.urge_requested`, `complaint.attachment_added`.
 - escalation, on `complaints.lifecycle`: every lifecycle event (`complaint.assigned` …
   `complaint.closed`), each with the same `LifecycleChanged` payload, so a consumer that
   only needs the state (intake's read copy, analytics) reads one shape and a consumer
@@ -37,6 +37,7 @@ from shared.topics import COMPLAINTS_LIFECYCLE as LIFECYCLE
 from shared.vocabulary import (
     LIFECYCLE_EVENTS,
     Action,
+    AttachmentSource,
     Audience,
     Channel,
     ClosureReason,
@@ -126,6 +127,21 @@ class UrgeRequested(Payload):
     reference: str
     text: str  # what the caller said, as the agent took it down
     requested_by: str  # the agent who took the call
+
+
+class AttachmentAdded(Payload):
+    """A photo or document was attached to the complaint and stored. The bytes stay with
+    intake (served to those who may see the complaint); the event says what it is."""
+
+    complaint_id: str
+    reference: str
+    attachment_id: str
+    name: str
+    content_type: str  # as the bytes showed it, not as the sender named it
+    size: int = Field(ge=1)
+    sha256: str
+    source: AttachmentSource
+    added_by: str
 
 
 # --- escalation ---------------------------------------------------------------------
@@ -292,6 +308,9 @@ FEEDBACK_RECEIVED = registry.register(
 )
 NOTE_ADDED = registry.register(EventName.NOTE_ADDED, NoteAdded, topic=INTAKE_EVENTS)
 URGE_REQUESTED = registry.register(EventName.URGE_REQUESTED, UrgeRequested, topic=INTAKE_EVENTS)
+ATTACHMENT_ADDED = registry.register(
+    EventName.ATTACHMENT_ADDED, AttachmentAdded, topic=INTAKE_EVENTS
+)
 # It belongs to no one complaint, so it is keyed by its own event id.
 DUTY_HANDED_OVER = registry.register(EventName.DUTY_HANDED_OVER, DutyHandedOver, topic=LIFECYCLE)
 LIFECYCLE_TYPES: dict[str, EventType[LifecycleChanged]] = {

@@ -319,6 +319,22 @@ class NoteSource(Word):
     IMPORT = "import", "历史导入", "Import"
 
 
+class AttachmentSource(Word):
+    """Where a photo or document on a complaint came from."""
+
+    AGENT = "agent", "热线坐席", "The centre"
+    DEPARTMENT = "department", "部门答复", "The department's reply"
+    WEB = "web", "网站表单", "Web form"
+    MMS = "mms", "彩信", "MMS"
+
+
+class Record(Word):
+    """What a complaint's history keeps beside the lifecycle's actions: facts about the
+    complaint that change nothing of its state or its deadlines."""
+
+    ATTACHMENT = "attachment", "附件", "Attachment"
+
+
 # --- SMS ----------------------------------------------------------------------------
 
 
@@ -360,6 +376,8 @@ class EventName(StrEnum):
     NOTE_ADDED = "complaint.note_added"
     # A caller called again about an open complaint; escalation urges its holder.
     URGE_REQUESTED = "complaint.urge_requested"
+    # A photo or document was attached; escalation lists it in the complaint's history.
+    ATTACHMENT_ADDED = "complaint.attachment_added"
     # escalation: one per lifecycle outcome
     ASSIGNED = "complaint.assigned"
     HANDED_OVER = "complaint.handed_over"
@@ -411,6 +429,7 @@ INTAKE_EVENTS = frozenset(
         EventName.FEEDBACK_RECEIVED,
         EventName.NOTE_ADDED,
         EventName.URGE_REQUESTED,
+        EventName.ATTACHMENT_ADDED,
     }
 )
 LIFECYCLE_EVENTS: tuple[EventName, ...] = tuple(

@@ -1,13 +1,15 @@
 """Fixtures for the whole suite.
 
-Tests marked `postgres` or `kafka` use the real PostgreSQL and Kafka that `make test`
-starts (scripts/test.sh). Run outside it they fail with a message saying so, rather
-than being skipped: a green run must mean they ran. `make test-fast` runs the others.
+Tests marked `postgres`, `kafka` or `objectstore` use the real PostgreSQL, Kafka and S3
+object store that `make test` starts (scripts/test.sh). Run outside it they fail with a
+message saying so, rather than being skipped: a green run must mean they ran.
+`make test-fast` runs the others.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         # the `postgres` mark is the one that counts.
         if used & {"kafka_bootstrap", "secured_broker"} and not marked & {"postgres", "kafka"}:
             item.add_marker(pytest.mark.kafka)
+        if "objectstore" in used and "objectstore" not in marked:
+            item.add_marker(pytest.mark.objectstore)
 
 
 def _need(var: str) -> str:
@@ -65,6 +69,38 @@ def pg_super_url() -> str:
 def kafka_bootstrap() -> str:
     _need("TEST_STACK")  # never point tests at a developer's running broker by accident
     return _need("KAFKA_BOOTSTRAP_SERVERS")
+
+
+@dataclass(frozen=True)
+class ObjectStoreAccess:
+    """The test object store (SeaweedFS's S3 API, scripts/objectstore.sh): where it is, its
+    bucket and the key pair its gateway checks every request's signature against."""
+
+    endpoint_url: str
+    bucket: str
+    access_key_id: str
+    secret_access_key: str
+
+    def intake_env(self) -> dict[str, str]:
+        """The settings that point intake at it (a system started by scripts/stack.py)."""
+        return {
+            "INTAKE_OBJECT_STORE": "s3",
+            "INTAKE_S3_ENDPOINT_URL": self.endpoint_url,
+            "INTAKE_S3_BUCKET": self.bucket,
+            "INTAKE_S3_ACCESS_KEY_ID": self.access_key_id,
+            "INTAKE_S3_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+
+@pytest.fixture(scope="session")
+def objectstore() -> ObjectStoreAccess:
+    _need("TEST_STACK")
+    return ObjectStoreAccess(
+        endpoint_url=_need("TEST_S3_ENDPOINT_URL"),
+        bucket=_need("TEST_S3_BUCKET"),
+        access_key_id=_need("TEST_S3_ACCESS_KEY_ID"),
+        secret_access_key=_need("TEST_S3_SECRET_ACCESS_KEY"),
+    )
 
 
 @dataclass(frozen=True)
@@ -205,6 +241,8 @@ def service_env(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], S
             environment="test",
             database_url=pg_url,
             schema_prefix=prefix,
+            # Files a service keeps without a store configured (intake's attachments).
+            data_dir=Path(tempfile.mkdtemp(prefix=f"{service}-")),
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_request_timeout_ms=5000,
             access_log=False,

@@ -16,7 +16,13 @@ from services.escalation.config import EscalationConfig, get_config
 from services.escalation.db import outbox as outbox_table
 from shared.clock import utcnow
 from shared.consumer import Handler
-from shared.contracts import COMPLAINT_RECEIVED, FEEDBACK_RECEIVED, SMS_INBOUND, URGE_REQUESTED
+from shared.contracts import (
+    ATTACHMENT_ADDED,
+    COMPLAINT_RECEIVED,
+    FEEDBACK_RECEIVED,
+    SMS_INBOUND,
+    URGE_REQUESTED,
+)
 from shared.db import Database
 from shared.events import Event
 from shared.outbox import Outbox
@@ -36,11 +42,15 @@ def make_handlers(config: EscalationConfig, outbox: Outbox) -> dict[str, Handler
     def on_urge_requested(session: Session, event: Event[Any]) -> None:
         flows.urge_for_caller(session, outbox, event.payload, now=utcnow(), config=config)
 
+    def on_attachment_added(session: Session, event: Event[Any]) -> None:
+        flows.record_attachment(session, event.payload, event.envelope, now=utcnow())
+
     return {
         COMPLAINT_RECEIVED.name: on_complaint_received,
         FEEDBACK_RECEIVED.name: on_feedback_received,
         SMS_INBOUND.name: on_sms_inbound,
         URGE_REQUESTED.name: on_urge_requested,
+        ATTACHMENT_ADDED.name: on_attachment_added,
     }
 
 

@@ -2,9 +2,13 @@
 
 from fastapi import FastAPI
 
+from services.intake.attachments.flows import Attachments
+from services.intake.attachments.views import UPLOAD_PATH
+from services.intake.attachments.views import router as attachments_router
 from services.intake.complaints import service as complaints
 from services.intake.complaints.registration import executor_for
 from services.intake.complaints.views import router as complaints_router
+from services.intake.config import IntakeConfig, get_config
 from services.intake.db import access_log, outbox
 from services.intake.worker import SPEC as WORKER
 from shared.api import create_service_app
@@ -14,14 +18,18 @@ from shared.settings import Settings
 from shared.taxonomy import taxonomy
 
 SERVICE = "intake"
+# A file's multipart envelope (boundaries, headers, the form's other fields) beside it.
+_MULTIPART_ROOM = 64 * 1024
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, config: IntakeConfig | None = None) -> FastAPI:
     settings = settings or Settings()
+    config = config or get_config()
 
     async def startup(app: FastAPI) -> None:
         taxonomy()  # a broken taxonomy file stops the start, not the first request
         app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
+        app.state.attachments = Attachments.from_config(config, settings)
         app.state.registrar = executor_for(app.state.db, pool_size=settings.db_pool_size)
         await app.state.registrar.open()
 
@@ -33,8 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Intake",
         description="Complaint registration, customer files and customer feedback.",
         settings=settings,
-        routers=[complaints_router, access_log.router(complaint_ids_of=complaints.ids_of)],
+        routers=[
+            complaints_router,
+            attachments_router,
+            access_log.router(complaint_ids_of=complaints.ids_of),
+        ],
         on_startup=startup,
         on_shutdown=shutdown,
         metrics=MetricsSpec.of_worker(WORKER),
+        # A file a little over the limit still reaches intake, which names the limit.
+        larger_bodies=[(UPLOAD_PATH, config.attachment_max_bytes + 1024 * 1024 + _MULTIPART_ROOM)],
     )

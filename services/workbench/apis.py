@@ -102,6 +102,39 @@ class Apis:
     def delete(self, service: str, path: str, token: str) -> Any:
         return self.call(service, "DELETE", path, token)
 
+    def _send(self, service: str, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {token}"}
+        correlation = current_correlation_id()
+        if correlation:
+            headers["X-Correlation-ID"] = correlation
+        try:
+            answer = self.clients[service].request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise Refused(
+                503, f"the {service} service did not answer ({type(exc).__name__})"
+            ) from None
+        if answer.status_code >= 400:
+            raise refused(answer, service)
+        return answer
+
+    def upload(
+        self,
+        service: str,
+        path: str,
+        token: str,
+        *,
+        file: tuple[str, bytes, str],
+        fields: dict[str, str] | None = None,
+    ) -> Any:
+        """A file sent on as multipart/form-data, as the person's browser sent it."""
+        answer = self._send(service, "POST", path, token, files={"file": file}, data=fields or {})
+        return answer.json()
+
+    def download(self, service: str, path: str, token: str) -> httpx.Response:
+        """The answer itself (bytes and headers), for a file passed on to the browser."""
+        answer: httpx.Response = self._send(service, "GET", path, token)
+        return answer
+
 
 def refused(answer: httpx.Response, service: str) -> Refused:
     try:

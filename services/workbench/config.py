@@ -54,6 +54,9 @@ class WorkbenchConfig(BaseSettings):
     # Cookies are marked Secure when the request came over TLS (directly or as a proxy's
     # X-Forwarded-Proto says); true marks them always.
     secure_cookies: bool = False
+    # The largest file a person may send to be attached (intake has the last word, with
+    # its own limit: INTAKE_ATTACHMENT_MAX_BYTES).
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -24,6 +24,7 @@ from services.workbench.access.flows import Directory
 from services.workbench.access.views import router as access_router
 from services.workbench.admin.views import router as admin_router
 from services.workbench.apis import Apis, Refused
+from services.workbench.complaints.views import UPLOAD_PATH
 from services.workbench.complaints.views import router as complaints_router
 from services.workbench.config import WorkbenchConfig, get_config
 from services.workbench.pages import STATIC, render
@@ -95,6 +96,9 @@ def create_app(
         service=WORKBENCH,
         access_log=settings.access_log,
         max_body=settings.max_body_bytes,
+        # A file to attach, and its form around it, a little over the limit: intake names
+        # the limit rather than the connection being cut.
+        larger_bodies=[(UPLOAD_PATH, (config or get_config()).upload_max_bytes + 1024 * 1024)],
     )
     # Everything a page loads comes from here: no other site is ever asked for anything,
     # no inline script or style runs (shared.headers).

@@ -23,6 +23,7 @@ from shared.taxonomy import taxonomy
 from shared.vocabulary import (
     Action,
     AssistStatus,
+    AttachmentSource,
     Channel,
     ClerkAssignment,
     ClosureReason,
@@ -30,6 +31,7 @@ from shared.vocabulary import (
     FeedbackResult,
     Nature,
     PauseFor,
+    Record,
     ReturnReason,
     Role,
     RootCause,
@@ -60,6 +62,7 @@ WORDS: dict[str, type[Word]] = {
     "waiting_on": PauseFor,
     "assist": AssistStatus,
     "assignment": ClerkAssignment,
+    "attachment_source": AttachmentSource,
 }
 
 env = Environment(
@@ -106,6 +109,13 @@ class Labels:
     def day(self, value: Any) -> str:
         return self.when(value, "%Y-%m-%d %H:%M")
 
+    def size(self, value: Any) -> str:
+        """A file's size as people read it: 2.1 MB, 340 KB."""
+        n = int(value or 0)
+        if n >= 1024 * 1024:
+            return f"{n / (1024 * 1024):.1f} MB"
+        return f"{max(1, round(n / 1024))} KB" if n >= 1024 else f"{n} B"
+
 
 def render(
     request: Request,
@@ -145,6 +155,8 @@ def render(
         Channel=Channel,
         Nature=Nature,
         ClerkAssignment=ClerkAssignment,
+        Record=Record,
+        AttachmentSource=AttachmentSource,
         taxonomy=taxonomy(),
         refresh_ms=int(config.queue_refresh_seconds * 1000),
         **context,

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.intake.conftest import Intake
 from tests.intake.test_feedback_and_notes import _lifecycle
+from tests.support.files import jpeg
 
 pytestmark = pytest.mark.postgres
 
@@ -35,8 +36,9 @@ def load_demo() -> ModuleType:
     return sys.modules["demo"]
 
 
-def readme_calls() -> list[tuple[str, str, dict[str, str], str | None]]:
-    """(method, path, headers, body) of every curl to intake in README.md, in order."""
+def readme_calls() -> list[tuple[str, str, dict[str, str], str | None, list[str]]]:
+    """(method, path, headers, body, form fields) of every curl to intake in README.md, in
+    order."""
     text = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
     calls = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
@@ -46,7 +48,7 @@ def readme_calls() -> list[tuple[str, str, dict[str, str], str | None]]:
             url = next((w for w in words if INTAKE in w), None)
             if url is None:
                 continue
-            method, headers, body = "GET", {}, None
+            method, headers, body, form = "GET", {}, None, []
             for flag, value in itertools.pairwise(words):
                 if flag == "-X":
                     method = value
@@ -58,35 +60,61 @@ def readme_calls() -> list[tuple[str, str, dict[str, str], str | None]]:
                     headers[name] = given.strip()
                 elif flag == "-d":
                     body = value
-            calls.append((method, url.split(INTAKE, 1)[1], headers, body))
+                elif flag == "-F":
+                    form.append(value)
+            calls.append((method, url.split(INTAKE, 1)[1], headers, body, form))
     return calls
 
 
 def test_the_readme_walkthrough_against_intake_works_as_written(intake: Intake) -> None:
     calls = readme_calls()
-    paths = [path for _, path, _, _ in calls]
+    paths = [path for _, path, _, _, _ in calls]
     # The walkthrough shows a landline registration and a feedback by the reference.
-    assert any(body and "转 801" in body for _, _, _, body in calls)
+    assert any(body and "转 801" in body for _, _, _, body, _ in calls)
     assert "/complaints/<reference>/feedback" in paths
+    # … and a photo attached, listed, and opened by the department's clerk.
+    assert "/complaints/<reference>/attachments/<attachment_id>" in paths
     last: dict[str, Any] = {}
-    for method, path, headers, body in calls:
+    attached: dict[str, Any] = {}
+    for method, path, headers, body, form in calls:
         if path.endswith("/feedback") and method == "POST":
             # The follow-up call comes once the department has replied.
             _lifecycle(intake, last["id"], last["reference"], 9, "replied")
-        path = path.replace("<id>", last.get("id", "")).replace(
-            "<reference>", last.get("reference", "")
+        path = (
+            path.replace("<id>", last.get("id", ""))
+            .replace("<reference>", last.get("reference", ""))
+            .replace("<attachment_id>", attached.get("id", ""))
         )
         role = headers.pop(AS, "agent")
-        token = intake.agent if role == "agent" else intake.env.token(role, "AD01")
+        if role == "agent":
+            token = intake.agent
+        elif role == "clerk":
+            # The billing clerk, once the complaint is billing's.
+            _lifecycle(
+                intake, last["id"], last["reference"], 10, "replied", department_id="billing"
+            )
+            token = intake.env.token("department", "B07", "billing")
+        else:
+            token = intake.env.token(role, "AD01")
+        fields = dict(f.split("=", 1) for f in form)
+        sent = {
+            name: (value[1:], jpeg(), "image/jpeg")
+            for name, value in fields.items()
+            if value.startswith("@")
+        }
         answer = intake.client.request(
             method,
             path,
             content=body.encode() if body else None,
+            files=sent or None,
+            data={k: v for k, v in fields.items() if k not in sent} or None,
             headers={**token, **headers},
         )
         assert answer.status_code in (200, 201), f"{method} {path}: {answer.text}"
         if method == "POST" and path == "/complaints":
             last = answer.json()
+        if method == "POST" and path.endswith("/attachments"):
+            attached = answer.json()
     landline = intake.client.get(f"/complaints/{last['id']}", headers=intake.agent).json()
     assert (landline["customer_phone"], landline["customer_extension"]) == (
         "+861065123456",

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from shared.migrations import STORES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ObjectStoreAccess
 from tests.platform.test_stack import free_port_base
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
@@ -34,7 +34,9 @@ SCRIPTS = Path(ROOT) / "scripts"
 
 
 @pytest.fixture
-def demo_env(tmp_path: Path, pg_url: str, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+def demo_env(
+    tmp_path: Path, pg_url: str, kafka_bootstrap: str, objectstore: ObjectStoreAccess
+) -> Iterator[dict[str, str]]:
     prefix = f"d{uuid.uuid4().hex[:8]}_"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB")}
     env.update(
@@ -49,6 +51,7 @@ def demo_env(tmp_path: Path, pg_url: str, kafka_bootstrap: str) -> Iterator[dict
         NOTIFY_QUIET_HOURS_START="00:00",
         NOTIFY_QUIET_HOURS_END="00:00",
         NOTIFY_STAFF_RATE_LIMIT="0",
+        **objectstore.intake_env(),
     )
     try:
         yield env

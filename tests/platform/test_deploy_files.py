@@ -48,6 +48,8 @@ K8S = DEPLOY / "k8s"
 APP_IMAGE = "complaint-platform"
 KAFKA_IMAGE = "apache/kafka"
 POSTGRES_IMAGE = "postgres"
+# The trial object store for attachments (the release scripts/objectstore.sh builds).
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs"
 KAFKA_SCRIPTS = K8S / "kafka"
 # Read by shared/topics.py, not by Settings.
 TOPIC_VARIABLES = {
@@ -67,6 +69,8 @@ POSTGRES_VARIABLES = {
     "POSTGRES_DB",
     "PGDATA",
 }
+# SeaweedFS's S3 gateway: the one identity it lets in.
+SEAWEEDFS_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 # Settings that are secrets: they come from a Secret (Kubernetes) or must be given
 # (compose, `${VAR:?}`), never from a file in the repository.
 SECRET_SETTING = re.compile(r"(PASSWORD|SECRET|TOKEN|ACCOUNT_SID|_KEY|DATABASE_URL)$")
@@ -578,6 +582,8 @@ def test_every_variable_given_to_a_container_is_one_it_reads() -> None:
             unknown = names - read
         elif image_name(image) == POSTGRES_IMAGE:
             unknown = names - POSTGRES_VARIABLES
+        elif image_name(image) == SEAWEEDFS_IMAGE:
+            unknown = names - SEAWEEDFS_VARIABLES
         else:
             pytest.fail(f"{where}: unexpected image {image}")
         assert not unknown, f"{where}: {sorted(unknown)}"
@@ -668,11 +674,16 @@ def test_compose_starts_the_services_after_migrations_topics_and_infrastructure(
     for service in SERVICES:
         for role in ("api", "worker"):
             deps = SERVICES_IN_COMPOSE[f"{service}-{role}"]["depends_on"]
+            # intake's API keeps attachments in the object store.
+            store = (
+                {"objectstore": "service_healthy"} if f"{service}-{role}" == "intake-api" else {}
+            )
             assert {k: v["condition"] for k, v in deps.items()} == {
                 "postgres": "service_healthy",
                 "kafka": "service_healthy",
                 "migrate": "service_completed_successfully",
                 "topics": "service_completed_successfully",
+                **store,
             }
 
 
@@ -816,6 +827,9 @@ def test_image_tags_and_versions_match_the_project() -> None:
     assert SERVICES_IN_COMPOSE["kafka"]["image"] == kafka["image"]
     assert kafka["image"] == f"{KAFKA_IMAGE}:{kafka_version.group(1)}"
     assert SERVICES_IN_COMPOSE["postgres"]["image"] == postgres["image"] == "postgres:15"
+    [store] = containers(k8s("StatefulSet", "objectstore"))
+    assert SERVICES_IN_COMPOSE["objectstore"]["image"] == store["image"]
+    assert image_name(store["image"]) == SEAWEEDFS_IMAGE
 
 
 # -- secrets: none in the repository, none missing at start -----------------------------
@@ -1237,6 +1251,11 @@ def _is_workbench(args: list[str]) -> bool:
     return argv[2] == "uvicorn" and uvicorn_app(argv)[0].startswith(f"services.{WORKBENCH}.")
 
 
+def _is_api_of(args: list[str], service: str) -> bool:
+    argv = argv_of(args)
+    return argv[2] == "uvicorn" and uvicorn_app(argv)[0].startswith(f"services.{service}.")
+
+
 def _connections_the_code_makes() -> set[tuple[str, str, int]]:
     """(from, to, port) within the namespace, read from what each container is given:
     its database URL, its broker, the workbench's API URLs."""
@@ -1255,6 +1274,9 @@ def _connections_the_code_makes() -> set[tuple[str, str, int]]:
                 if _is_workbench(container["args"]):
                     # The APIs its pages call (WORKBENCH_<SERVICE>_URL).
                     targets += [env[f"{WORKBENCH.upper()}_{s.upper()}_URL"] or "" for s in SERVICES]
+                if env.get("INTAKE_S3_ENDPOINT_URL") and _is_api_of(container["args"], "intake"):
+                    # Where intake keeps attachments' bytes.
+                    targets.append(env["INTAKE_S3_ENDPOINT_URL"] or "")
             elif image_name(container["image"]) == KAFKA_IMAGE and "KAFKA_BOOTSTRAP_SERVERS" in env:
                 targets += [
                     f"kafka://{s}" for s in (env["KAFKA_BOOTSTRAP_SERVERS"] or "").split(",")
@@ -1295,6 +1317,7 @@ def test_pods_connect_to_exactly_what_their_settings_name() -> None:
         ("topics", "kafka", 9092),
         ("kafka-access", "kafka", 9092),
         ("migrate", "postgres", 5432),
+        ("intake-api", "objectstore", 8333),
     } <= expected
     pods = _pods()
     ports = {port for _, _, port in expected} | {80, 443, 8000, 8001, 8002, 8003, 8004}

@@ -32,6 +32,7 @@ from services.escalation.main import create_app as create_escalation
 from services.intake.main import create_app as create_intake
 from shared.consumer import EventConsumer
 from shared.contracts import (
+    AttachmentAdded,
     ComplaintReceived,
     DutyHandedOver,
     FeedbackReceived,
@@ -357,6 +358,18 @@ def forged(name: str, complaint: dict[str, Any], *, source: str) -> Envelope:
         NoteAdded: lambda: NoteAdded(complaint_id=cid, reference=ref, text="伪造", added_by="A1"),
         UrgeRequested: lambda: UrgeRequested(
             complaint_id=cid, reference=ref, text="伪造的催办", requested_by="A001"
+        ),
+        # believed, it would put a file nobody uploaded in the complaint's history
+        AttachmentAdded: lambda: AttachmentAdded(
+            complaint_id=cid,
+            reference=ref,
+            attachment_id="forged",
+            name="伪造.jpg",
+            content_type="image/jpeg",
+            size=1,
+            sha256="0" * 64,
+            source="agent",
+            added_by="A001",
         ),
         LifecycleChanged: lambda: LifecycleChanged(
             complaint_id=cid,

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from shared.kafka import KafkaProbe
 from shared.migrations import STORES
 from shared.settings import SERVICE_PORTS, WORKBENCH_PORT, Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ObjectStoreAccess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
@@ -93,7 +93,9 @@ class LocalSystem:
 
 
 @pytest.fixture
-def local_system(tmp_path: Path, pg_url: str, kafka_bootstrap: str) -> Iterator[LocalSystem]:
+def local_system(
+    tmp_path: Path, pg_url: str, kafka_bootstrap: str, objectstore: ObjectStoreAccess
+) -> Iterator[LocalSystem]:
     prefix = f"s{uuid.uuid4().hex[:8]}_"
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB")}
@@ -107,6 +109,8 @@ def local_system(tmp_path: Path, pg_url: str, kafka_bootstrap: str) -> Iterator[
         DATABASE_URL=pg_url,
         SCHEMA_PREFIX=prefix,
         STACK_PORT_BASE=str(free_port_base()),
+        # The test object store: used, neither started nor stopped.
+        **objectstore.intake_env(),
     )
     system = LocalSystem(run_dir, env, int(env["STACK_PORT_BASE"]))
     try:

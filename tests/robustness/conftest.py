@@ -8,10 +8,12 @@ complaints, and a network clerk (N03) — the user of another department.
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,6 +70,8 @@ def make_env(service: str, pg_url: str, kafka: str, schemas: list[str]) -> Servi
         environment="test",
         database_url=pg_url,
         schema_prefix=prefix,
+        # Attachments as files (no object store configured), in a folder of the run's own.
+        data_dir=Path(tempfile.mkdtemp(prefix="robustness-")),
         kafka_bootstrap_servers=kafka,
         kafka_request_timeout_ms=5000,
         access_log=False,
@@ -111,7 +115,8 @@ def _complaint_body(**fields: Any) -> dict[str, Any]:
 
 def seed_intake(service: Running, client: TestClient) -> None:
     """Two complaints: `complaint_id` with billing and waiting for the customer's verdict
-    (replied), `network_complaint_id` with network."""
+    (replied), with a photo attached (`attachment_id`), `network_complaint_id` with
+    network."""
     from services.intake.complaints.flows import apply_lifecycle
     from shared.contracts import LifecycleChanged
 
@@ -139,6 +144,16 @@ def seed_intake(service: Running, client: TestClient) -> None:
                 datetime.now(UTC),
             )
     service.ids["phone"] = CUSTOMER_PHONE
+    # A photo on the billing complaint, for the routes that read one.
+    from tests.support.files import png
+
+    answer = client.post(
+        f"/complaints/{service.ids['complaint_id']}/attachments",
+        files={"file": ("水管.png", png(), "image/png")},
+        headers=agent,
+    )
+    assert answer.status_code == 201, answer.text
+    service.ids["attachment_id"] = answer.json()["id"]
 
 
 def new_escalation_complaint(service: Running, *, nature: str = "genuine") -> tuple[str, str]:

@@ -109,6 +109,14 @@ def _sms_phones(customers: bool) -> Callable[[Any], list[str]]:
 
 # --- intake -----------------------------------------------------------------------------
 
+
+def _attach(service: Running, caller: str) -> Call:
+    from tests.support.files import jpeg
+
+    path = "/complaints/{complaint_id}/attachments".format(**service.ids)
+    return Call("POST", path, {"files": {"file": ("漏水.jpg", jpeg(), "image/jpeg")}})
+
+
 _INTAKE_READS = frozenset(ROLES)
 _REGISTERS = frozenset({"agent", "duty_manager", "supervisor"})
 
@@ -175,6 +183,21 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
         get("/access-log", customer="13800138000"),
         phones=_items("customer"),
         sees_phone=AUDITORS,
+    ),
+    # The centre's staff, and the clerk of the department holding it (billing: replied,
+    # the customer's verdict awaited).
+    ("POST", "/complaints/{complaint_id}/attachments"): Endpoint(
+        _REGISTERS | {"department"}, _attach, ok=201, other_department=404
+    ),
+    ("GET", "/complaints/{complaint_id}/attachments"): Endpoint(
+        _INTAKE_READS, get("/complaints/{complaint_id}/attachments"), other_department=404
+    ),
+    # The file itself only for those who may see the customer's personal data: a photo
+    # or a scan can show her and cannot be masked (shared.privacy).
+    ("GET", "/complaints/{complaint_id}/attachments/{attachment_id}"): Endpoint(
+        SEES_CUSTOMER_PHONE,
+        get("/complaints/{complaint_id}/attachments/{attachment_id}"),
+        other_department=404,
     ),
 }
 
@@ -616,6 +639,9 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/complaints/{complaint_id}/actions/{action}"): _STAFF,
     ("POST", "/complaints/{complaint_id}/feedback"): _REGISTRARS,
     ("POST", "/complaints/{complaint_id}/notes"): _REGISTRARS | {"department"},
+    ("POST", "/complaints/{complaint_id}/attachments"): _REGISTRARS | {"department"},
+    # Passed on from intake, for those who may see the customer's personal data.
+    ("GET", "/complaints/{complaint_id}/attachments/{attachment_id}"): SEES_CUSTOMER_PHONE,
     ("POST", "/complaints/{complaint_id}/urges"): _REGISTRARS,
     ("POST", "/complaints/{complaint_id}/root-cause"): frozenset({"qa", "admin"}),
     ("GET", "/desk"): _DESK,

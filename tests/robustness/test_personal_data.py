@@ -89,7 +89,20 @@ def _plant_intake(service: Running) -> dict[str, str]:
     for what, body in said.items():
         answer = client.post(f"{path}/{what}", json=body, headers=agent)
         assert answer.status_code == 201, answer.text
-    return {"complaint_id": ids["complaint_id"], "phone": CUSTOMER.e164}
+    # A photo of her ID card, named as she sent it: with her name and her number.
+    from tests.support.files import jpeg
+
+    photo = client.post(
+        f"{path}/attachments",
+        files={"file": (f"{CUSTOMER.name}身份证 {CUSTOMER.phone}.jpg", jpeg(), "image/jpeg")},
+        headers=agent,
+    )
+    assert photo.status_code == 201, photo.text
+    return {
+        "complaint_id": ids["complaint_id"],
+        "phone": CUSTOMER.e164,
+        "attachment_id": photo.json()["id"],
+    }
 
 
 def _plant_escalation(service: Running) -> dict[str, str]:
@@ -336,6 +349,11 @@ def test_what_they_read_is_her_complaint_with_her_data_masked(
     assert "我是王**，手机 139 **** 5678" in seen["description"]
     assert "身份证 1101**********002X" in seen["description"]
     assert "w***@example.com" in seen["description"]
+    [photo] = read(intake, "viewer", f"/complaints/{intake.ids['complaint_id']}/attachments").json()
+    assert photo["name"].startswith("王**身份证 ") and "****" in photo["name"], photo["name"]
+    file = f"/complaints/{intake.ids['complaint_id']}/attachments/{intake.ids['attachment_id']}"
+    assert read(intake, "qa", file).status_code == 403  # never the photo itself
+    assert read(intake, "agent", file).status_code == 200
     state = read(escalation, "viewer", f"/complaints/{escalation.ids['complaint_id']}").json()
     assert "卡 **** **** **** ***0 128" in state["description"]
     assert "1101**********002X" in state["pending_extension"]["reason"]

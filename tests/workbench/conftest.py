@@ -23,7 +23,7 @@ from shared.auth.store import bootstrap_admin, issue_token
 from shared.db import database_for
 from shared.migrations import STORES
 from shared.settings import AUTH_STORE, SERVICE_PORTS, WORKBENCH, WORKBENCH_PORT, Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, ObjectStoreAccess
 from tests.platform.test_stack import LocalSystem, free_port_base
 
 ARTIFACTS = Path(ROOT) / ".run" / "test" / "artifacts" / "workbench"
@@ -145,7 +145,10 @@ def seed(centre: Centre) -> None:
 
 @pytest.fixture(scope="package")
 def centre(
-    tmp_path_factory: pytest.TempPathFactory, pg_url: str, kafka_bootstrap: str
+    tmp_path_factory: pytest.TempPathFactory,
+    pg_url: str,
+    kafka_bootstrap: str,
+    objectstore: ObjectStoreAccess,
 ) -> Iterator[Centre]:
     prefix = f"w{uuid.uuid4().hex[:8]}_"
     tmp = tmp_path_factory.mktemp("system")
@@ -165,6 +168,8 @@ def centre(
         # The duty manager's page refreshes quickly; sessions look the directory up often.
         WORKBENCH_DIRECTORY_CHECK_SECONDS="1",
         ESCALATION_SWEEP_SECONDS="1",
+        # Attachments go to the test object store, as in production to an S3 API.
+        **objectstore.intake_env(),
     )
     system = LocalSystem(run_dir, env, int(env["STACK_PORT_BASE"]))
     settings = Settings(database_url=pg_url, schema_prefix=prefix)

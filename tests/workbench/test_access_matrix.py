@@ -16,6 +16,7 @@ from fastapi.routing import iter_route_contexts
 from services.workbench.main import create_app
 from shared.settings import Settings
 from tests.robustness.matrix import PUBLIC, SIGNED_IN, WORKBENCH
+from tests.support.files import png
 from tests.workbench.conftest import PASSWORD, Centre
 
 # Who holds each role in the test centre (tests/workbench/conftest.py).
@@ -110,7 +111,15 @@ def concrete(path: str, ids: dict[str, str]) -> str:
 @pytest.mark.slow
 def test_who_opens_which_page(centre: Centre) -> None:
     complaint_id = a_complaint_at_billing(centre)
+    photo = httpx.post(
+        centre.api("intake") + f"/complaints/{complaint_id}/attachments",
+        files={"file": ("发票.png", png(), "image/png")},
+        headers={"Authorization": f"Bearer {centre.token('agent', 'A001')}"},
+        timeout=10,
+    )
+    assert photo.status_code == 201, photo.text
     ids = {
+        "attachment_id": photo.json()["id"],
         "complaint_id": complaint_id,
         "reference": complaint_id,
         "action": "not-an-action",

@@ -31,13 +31,20 @@ from services.escalation.lifecycle import (
 )
 from services.escalation.roster.duty import on_duty
 from services.escalation.workload import service as workload
-from shared.contracts import ComplaintReceived, FeedbackReceived, SmsInbound, UrgeRequested
+from shared.contracts import (
+    ATTACHMENT_ADDED,
+    AttachmentAdded,
+    ComplaintReceived,
+    FeedbackReceived,
+    SmsInbound,
+    UrgeRequested,
+)
 from shared.db import Database
 from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
-from shared.vocabulary import Action, Awaiting, Channel, Nature, Role, SmsIntent, State
+from shared.vocabulary import Action, Awaiting, Channel, Nature, Record, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
 
@@ -570,6 +577,49 @@ def acknowledge_by_sms(
     except (LifecycleError, NotFound) as exc:
         log.warning("acknowledgement by SMS on %s not applied: %s", message.complaint_id, exc)
         return None
+
+
+def record_attachment(
+    session: Session,
+    attached: AttachmentAdded,
+    envelope: Envelope,
+    *,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """A file attached at intake, listed in the complaint's history as a fact beside its
+    actions: an entry of its own in the chain (who attached what, where from, its size
+    and sha256), naming intake's event, that changes neither the state nor a deadline, and
+    announces nothing. None when the complaint is not here (logged)."""
+    row = service.get_complaint(session, attached.complaint_id, for_update=True)
+    if row is None:
+        log.warning("attachment on unknown complaint %s not listed", attached.reference)
+        return None
+    seq = row.history_seq + 1
+    payload = attached.model_dump(mode="json", exclude={"complaint_id", "reference"})
+    # The history's times follow its order; when the file came in is kept beside.
+    payload["attached_at"] = envelope.occurred_at.isoformat()
+    entry: dict[str, Any] = {
+        "complaint_id": row.id,
+        "seq": seq,
+        "at": now,
+        "actor_id": envelope.actor.id,
+        "actor_role": envelope.actor.role,
+        "action": Record.ATTACHMENT.value,
+        "from_state": row.state,
+        "to_state": row.state,
+        "event_type": ATTACHMENT_ADDED.name,
+        "event_id": str(envelope.event_id),
+        "payload": payload,
+        "prev_hash": row.history_head or GENESIS,
+    }
+    entry["hash"] = entry_hash(entry)
+    service.update_complaint(
+        session,
+        complaint_id=row.id,
+        values={"history_seq": seq, "history_head": entry["hash"], "updated_at": now},
+    )
+    service.append_history(session, entry=entry)
+    return entry
 
 
 # --- history --------------------------------------------------------------------------

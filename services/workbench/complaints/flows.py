@@ -13,7 +13,16 @@ from services.workbench.access.flows import User
 from services.workbench.apis import Apis, Refused
 from services.workbench.config import WorkbenchConfig
 from shared.phones import InvalidPhone, parse_phone
-from shared.vocabulary import ASSIST_OUTSTANDING, Action, AssistStatus, Role, State
+from shared.privacy import sight
+from shared.vocabulary import (
+    ASSIST_OUTSTANDING,
+    STAFF_ROLES,
+    Action,
+    AssistStatus,
+    AttachmentSource,
+    Role,
+    State,
+)
 
 # The fields an action form may carry, as the lifecycle names them.
 ACTION_FIELDS = (
@@ -98,6 +107,11 @@ class ComplaintPage:
     instructions: str | None = None
     # The holding department's active clerks with their loads, to give it to one.
     clerks: list[dict[str, Any]] = field(default_factory=list)
+    # Photos and documents (intake): their list for all who see the complaint; the files
+    # for those who may see its customer's personal data; the form for those who attach.
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    opens_attachments: bool = False
+    attaches: bool = False
 
     @property
     def actions(self) -> list[Action]:
@@ -193,6 +207,11 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         feedback=_quiet(lambda: apis.get("intake", f"/complaints/{cid}/feedback", token), []),
         reader_department=user.department_id if user.role == Role.DEPARTMENT else None,
     )
+    page.attachments = _quiet(
+        lambda: apis.get("intake", f"/complaints/{cid}/attachments", token), []
+    )
+    page.opens_attachments = sight(user.role).text
+    page.attaches = may_attach(user, state)
     dispatches = [e for e in history if e["action"] == Action.DISPATCH.api_name]
     if dispatches and state.get("department_id"):
         page.instructions = dispatches[-1]["payload"].get("instructions")
@@ -229,6 +248,22 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
             lambda: apis.get("analytics", f"/analytics/complaints/{cid}/root-cause", token)
         )
     return page
+
+
+# The centre's staff attach to any complaint they see; a clerk while their department
+# holds it (intake decides, and says why not).
+ATTACHERS = (Role.AGENT, Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT)
+# Who opens the files: those who may see the customer's personal data (shared.privacy).
+OPENERS = tuple(role for role in STAFF_ROLES if sight(role).text)
+_HELD_BY_DEPARTMENT = (State.DISPATCHED, State.IN_PROGRESS, State.REPLIED)
+# Where the centre's staff say a file came from; a clerk's is their department's reply.
+CENTRE_SOURCES = (AttachmentSource.AGENT, AttachmentSource.WEB, AttachmentSource.MMS)
+
+
+def may_attach(user: User, state: dict[str, Any]) -> bool:
+    if user.role not in ATTACHERS:
+        return False
+    return user.role != Role.DEPARTMENT or state.get("state") in _HELD_BY_DEPARTMENT
 
 
 def suggest_from_draft(apis: Apis, user: User, page: ComplaintPage, resolution: str) -> None:

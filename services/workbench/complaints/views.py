@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from services.workbench.access.deps import REGISTRARS, STAFF, allow
 from services.workbench.access.flows import User
@@ -18,7 +19,7 @@ from services.workbench.config import ConfigDep, WorkbenchConfig
 from services.workbench.pages import render
 from shared.clock import utcnow
 from shared.deps import from_state
-from shared.vocabulary import Action, FeedbackSource, Role
+from shared.vocabulary import Action, AttachmentSource, FeedbackSource, Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,6 +28,15 @@ Registrar = Annotated[User, allow(*REGISTRARS)]
 Staff = Annotated[User, allow(*STAFF)]
 NoteTaker = Annotated[User, allow(*REGISTRARS, Role.DEPARTMENT)]
 Reviser = Annotated[User, allow(Role.QA, Role.ADMIN)]
+Attacher = Annotated[User, allow(*flows.ATTACHERS)]
+Opener = Annotated[User, allow(*flows.OPENERS)]
+
+# Where a file to attach is sent, for the larger body limit it takes (shared.api).
+UPLOAD_PATH = r"/complaints/[^/]+/attachments"
+# What a served file may do in the browser: nothing (shared.headers has the pages' own).
+_SANDBOX = "default-src 'none'; style-src 'unsafe-inline'; sandbox; frame-ancestors 'none'"
+# What intake said about the file that goes on to the browser with it.
+_PASSED_ON = ("content-disposition", "etag")
 
 
 def _register_page(
@@ -323,3 +333,65 @@ async def revise_root_cause(
             status=exc.status,
         )
     return RedirectResponse(f"/complaints/{complaint_id}?done=root-cause", status_code=303)
+
+
+@router.post("/complaints/{complaint_id}/attachments")
+async def attach(
+    request: Request, config: ConfigDep, apis: ApisDep, user: Attacher, complaint_id: str
+) -> Response:
+    """A photo or document for the complaint, sent on to intake, which judges it."""
+    form = await request.form()
+    chosen = form.get("file")
+    if not isinstance(chosen, UploadFile) or not chosen.filename:
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error="choose a file to attach",
+            failed="attachment",
+            status=422,
+        )
+    source = AttachmentSource.of(form.get("source"))
+    fields = {"source": source.value} if source and user.role != Role.DEPARTMENT else None
+    data = await chosen.read()
+    try:
+        apis.upload(
+            "intake",
+            f"/complaints/{quote(complaint_id, safe='')}/attachments",
+            user.token,
+            file=(chosen.filename, data, chosen.content_type or "application/octet-stream"),
+            fields=fields,
+        )
+    except Refused as exc:
+        if exc.status == 404:
+            raise
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed="attachment",
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done=attachment", status_code=303)
+
+
+@router.get("/complaints/{complaint_id}/attachments/{attachment_id}")
+def attachment(apis: ApisDep, user: Opener, complaint_id: str, attachment_id: str) -> Response:
+    """The file, from intake as the person (intake judges the complaint's department)."""
+    path = f"/complaints/{quote(complaint_id, safe='')}/attachments/{quote(attachment_id, safe='')}"
+    answer = apis.download("intake", path, user.token)
+    headers = {name: answer.headers[name] for name in _PASSED_ON if name in answer.headers}
+    return Response(
+        answer.content,
+        media_type=answer.headers.get("content-type", "application/octet-stream"),
+        headers={
+            **headers,
+            "Content-Security-Policy": _SANDBOX,
+            "Cache-Control": "private, no-store",
+        },
+    )
