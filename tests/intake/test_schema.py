@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import services.intake.complaints.models  # noqa: F401 - registers the tables
+import services.intake.search.models  # noqa: F401 - registers the tables (and the complaints')
 from services.intake.db import metadata
 from shared.db import Database
 

@@ -1,4 +1,5 @@
-import services.intake.complaints.models  # noqa: F401 - registers intake's tables in metadata
+# Registers intake's tables in metadata: search's, and the complaints' it imports.
+import services.intake.search.models  # noqa: F401
 from services.intake.db import metadata
 from shared.migrations import run_env
 
