@@ -24,12 +24,14 @@ from shared.vocabulary import (
     Action,
     Channel,
     ClosureReason,
+    DuplicateReason,
     ExtensionDecision,
     FeedbackResult,
     Nature,
     ReturnReason,
     Role,
     RootCause,
+    SearchField,
     Severity,
     Stage,
     State,
@@ -54,6 +56,8 @@ WORDS: dict[str, type[Word]] = {
     "closure": ClosureReason,
     "decision": ExtensionDecision,
     "stage": Stage,
+    "duplicate": DuplicateReason,
+    "search_field": SearchField,
 }
 
 env = Environment(
