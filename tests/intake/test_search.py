@@ -280,6 +280,47 @@ def test_a_word_in_more_complaints_than_are_ranked_is_ranked_among_its_newest(
     assert [f.row.id for f in newest] == ["c3", "c4"]
 
 
+@pytest.mark.postgres
+def test_the_newest_are_the_same_whichever_way_the_statistics_suggest_finding_them(
+    migrated: Callable[[str], Database],
+) -> None:
+    """A word in 8% of 400 complaints, 5 ranked: the statistics expect 34 matches, so
+    the newest 5 are looked for among the last months first, and are the newest 5 of
+    all time; a word said mostly long ago is looked for in all of time once the last
+    months hold too few; a word in nearly all is found by walking back in time. Each
+    way, the page is what reading every match would give."""
+    from services.intake.search import flows, service
+    from services.intake.search.service import Filters
+    from shared.privacy import sight
+
+    db = migrated("intake")
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with db.transaction() as session:
+        for n in range(400):
+            if n % 12 == 0:  # said once to five times: the more, the more relevant
+                _insert(session, n, start + timedelta(days=n), "电梯" * (1 + n // 12 % 5))
+            elif (n % 12 == 6 and n < 200) or n in (394, 395):
+                # Most long ago, two lately: the last months hold fewer than are ranked.
+                _insert(session, n, start + timedelta(days=n), "水管破了")
+            else:
+                _insert(session, n, start + timedelta(days=n), "路灯坏了")
+        session.execute(text("ANALYZE search_documents"))
+    lifts, pipes, lights = words.query("电梯"), words.query("水管"), words.query("路灯")
+    agent = sight("agent")
+    with db.read() as session:
+        way = service._way(session, lifts, Filters(), 5)
+        assert way.since is not None and not way.walk
+        assert service._way(session, pipes, Filters(), 4).since is not None
+        assert service._way(session, lights, Filters(), 5).walk
+        found = flows.find(session, lifts, Filters(), sees=agent, ranked=5)
+        old = flows.find(session, pipes, Filters(), sees=agent, ranked=4)
+        many = flows.find(session, lights, Filters(), sees=agent, ranked=5, limit=3)
+    assert [f.row.id for f in found] == ["c348", "c396", "c384", "c372", "c360"]
+    # The last months held two: the four newest are looked for in all of time.
+    assert [f.row.id for f in old] == ["c395", "c394", "c198", "c186"]
+    assert [f.row.id for f in many] == ["c399", "c398", "c397"]
+
+
 def _insert(session: Any, n: int, at: datetime, description: str) -> None:
     session.execute(
         text(

@@ -36,6 +36,7 @@ from shared.access_log import Seen, seen_in
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
+from shared.db import Database
 from shared.deps import Db, OutboxDep
 from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
@@ -274,7 +275,7 @@ def search_complaints(
 
 def _found_by_words(
     request: Request,
-    db: Any,
+    db: Database,
     principal: Principal,
     text: str,
     filters: Filters,

@@ -1,13 +1,14 @@
 """Database reads and writes of search: the documents, the replies, and the queries that
 find complaints by their words; the caller owns the transaction.
 
-On PostgreSQL a search is two steps in one statement: the matching complaints that pass
-the filters, newest first, at most `ranked` of them (the GIN index finds a rare word's
-few, the time index walks back to a common word's newest); then those ranked by
-`ts_rank_cd` and a page taken. A word in more complaints than `ranked` is ranked among
-its newest `ranked`, so that a word found in half of a million complaints costs what a
-word in a thousand does. SQLite does the same with the words themselves (`LIKE` on each,
-in its place among the others) and ranks in Python (search.words.rank).
+On PostgreSQL a search is one statement: the matching complaints that pass the filters,
+newest first, at most `ranked` of them; those ranked by `ts_rank_cd`; a page of them
+taken, and its complaints read. A word in more complaints than `ranked` is ranked among
+its newest `ranked`, so that a word in half of a million complaints costs what a word in
+a thousand does. How the newest are found follows the statistics of the words (`_way`):
+a common word's by walking back in time, the others' through the GIN index, first within
+a recent stretch where many are expected. SQLite does the same with the words themselves
+(`LIKE` on each, in its place among the others) and ranks in Python (search.words.rank).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -51,17 +52,8 @@ replies = table_of(Reply)
 
 # How many of a query's newest matches are ranked by relevance (see the module's doc).
 RANKED = 1000
+DAY = timedelta(days=1)
 _SIMPLE: Any = literal_column("'simple'::regconfig")
-
-
-def add_document(
-    session: Session, *, complaint_id: str, registered_at: datetime, words: str
-) -> None:
-    session.execute(
-        documents.insert().values(
-            complaint_id=complaint_id, registered_at=registered_at, words=words
-        )
-    )
 
 
 def add_words(session: Session, complaint_id: str, words: str) -> None:
@@ -220,13 +212,22 @@ def _named(name: str) -> Any:
 
 @dataclass(frozen=True)
 class _Stats:
-    """How many documents there are and how often the commonest words are in them, as
-    PostgreSQL's statistics of the tsvector column have it (ANALYZE)."""
+    """How many documents there are, how often the commonest words are in them and over
+    which time, as PostgreSQL's statistics have it (ANALYZE)."""
 
     documents: float
     shares: dict[str, float]
     rarest: float  # the least share the statistics name; words they do not are rarer
+    oldest: datetime | None
+    newest: datetime | None
     read_at: float
+
+    def share(self, query: Query) -> float:
+        """The share of documents holding the query's words (each word's, multiplied)."""
+        found = 1.0
+        for group in query.groups:
+            found *= min(self.shares.get(w, self.rarest / 2) for w in group)
+        return found
 
 
 # Per engine: each service's engine reads one schema.
@@ -242,35 +243,64 @@ def _statistics(session: Session) -> _Stats:
     row = session.execute(
         text(
             "SELECT c.reltuples, s.most_common_elems::text::text[] AS words, "
-            "s.most_common_elem_freqs AS shares FROM pg_class c "
+            "s.most_common_elem_freqs AS shares, t.histogram_bounds::text::timestamptz[] "
+            "AS times FROM pg_class c "
             "LEFT JOIN pg_stats s ON s.schemaname = current_schema() "
             "AND s.tablename = 'search_documents' AND s.attname = 'document' "
+            "LEFT JOIN pg_stats t ON t.schemaname = current_schema() "
+            "AND t.tablename = 'search_documents' AND t.attname = 'registered_at' "
             "WHERE c.oid = 'search_documents'::regclass"
         )
     ).one()
-    words, shares = row.words or [], row.shares or []
+    words, shares, times = row.words or [], row.shares or [], row.times or []
     found = _Stats(
         documents=max(float(row.reltuples), 0.0),
         shares=dict(zip(words, shares, strict=False)),
         # After the words' shares come the least and the greatest of them.
         rarest=float(shares[len(words)]) if len(shares) > len(words) else 0.0,
+        oldest=times[0] if times else None,
+        newest=times[-1] if times else None,
         read_at=time.monotonic(),
     )
     _stats[engine] = found
     return found
 
 
-def _common(session: Session, query: Query, ranked: int) -> bool:
-    """Whether the query's words are in so many documents that walking back in time
-    finds its `ranked` newest sooner than reading all of them through the words' index:
-    a share above sqrt(ranked / documents), where both read as many documents."""
+@dataclass(frozen=True)
+class _Way:
+    """How to find a query's newest matches: by walking back in time (a word in many
+    documents), or through the words' index; and first among those registered since
+    `since` only, where so many match that the newest are surely that recent."""
+
+    walk: bool = False
+    since: datetime | None = None
+
+
+def _way(session: Session, query: Query, f: Filters, ranked: int) -> _Way:
+    """Walking back finds the `ranked` newest sooner than the words' index finds them all
+    when a share above sqrt(ranked / documents) holds the words (both then read as many
+    documents). Below it, the index finds them all, and each one costs a read: so where
+    the statistics expect many more than `ranked`, a recent stretch that should hold
+    twice `ranked` is looked in first, and only if it holds fewer, all of time."""
     stats = _statistics(session)
     if stats.documents <= ranked:
-        return False
-    share = 1.0
-    for group in query.groups:
-        share *= min(stats.shares.get(w, stats.rarest / 2) for w in group)
-    return share >= math.sqrt(ranked / stats.documents)
+        return _Way()
+    share = stats.share(query)
+    if share >= math.sqrt(ranked / stats.documents):
+        return _Way(walk=True)
+    if f.on_complaints or stats.oldest is None or stats.newest is None:
+        # How many a department, a state or a caller leaves, the statistics do not say.
+        return _Way()
+    end = min(f.until, stats.newest) if f.until else stats.newest
+    begin = max(f.since, stats.oldest) if f.since else stats.oldest
+    if end <= begin:
+        return _Way()
+    # Spread evenly over time, as far as anyone can tell.
+    per_day = share * stats.documents / max((stats.newest - stats.oldest) / DAY, 1.0)
+    expected = per_day * (end - begin) / DAY
+    if expected < 4 * ranked:
+        return _Way()
+    return _Way(since=end - DAY * (2 * ranked / per_day))
 
 
 def _find_postgres(
@@ -282,6 +312,27 @@ def _find_postgres(
     limit: int,
     ranked: int,
 ) -> list[Hit]:
+    way = _way(session, query, f, ranked)
+    if way.since is not None:
+        rows = _ranked_page(session, query, f, way, after=after, limit=limit, ranked=ranked)
+        # The stretch held `ranked` matches: they are the newest of all time.
+        if rows and rows[0].candidates == ranked:
+            return [Hit(row, float(row.rank)) for row in rows]
+        way = _Way()
+    rows = _ranked_page(session, query, f, way, after=after, limit=limit, ranked=ranked)
+    return [Hit(row, float(row.rank)) for row in rows]
+
+
+def _ranked_page(
+    session: Session,
+    query: Query,
+    f: Filters,
+    way: _Way,
+    *,
+    after: tuple[float, datetime, str] | None,
+    limit: int,
+    ranked: int,
+) -> list[Any]:
     s, c = documents.c, complaints.c
     tsq = _tsquery(query.tsquery())
     matched: ColumnElement[bool] = s.document.op("@@")(tsq)
@@ -291,17 +342,20 @@ def _find_postgres(
         matched = or_(matched, s.complaint_id == any_(_named(f.name)))
     source = documents.join(complaints, c.id == s.complaint_id) if f.on_complaints else documents
     when: Any = s.registered_at
-    if not _common(session, query, ranked):
-        # Newest first through the words' index, not by walking back in time: the planner
-        # prices reading a document's words far below what it costs, and would walk back
-        # through 60,000 complaints for the 1,000 newest of a word in 1.5% of them. The
+    if not way.walk:
+        # Through the words' index, never by walking back in time: the planner prices
+        # reading a document's words far below what it costs, and would walk back through
+        # 60,000 complaints for the 1,000 newest of a word in 1.5% of them. The
         # expression is the same time, which no index orders.
         when = s.registered_at + literal_column("interval '0'")
+    conditions = _conditions(f)
+    if way.since is not None:
+        conditions.append(s.registered_at >= way.since)
     # The document travels with its row: ranked without reading it again.
     newest = (
         select(s.complaint_id, s.registered_at, s.document)
         .select_from(source)
-        .where(matched, *_conditions(f))
+        .where(matched, *conditions)
         .order_by(when.desc(), s.complaint_id.desc())
         .limit(ranked)
         .subquery("newest")
@@ -310,7 +364,12 @@ def _find_postgres(
     score: Any = cast(func.ts_rank_cd(n.document, tsq, 1), Float)
     if f.name:
         score = score + case((n.complaint_id == any_(_named(f.name)), 1.0), else_=0.0)
-    scored = select(n.complaint_id, n.registered_at, score.label("rank")).subquery("scored")
+    scored = select(
+        n.complaint_id,
+        n.registered_at,
+        score.label("rank"),
+        func.count().over().label("candidates"),
+    ).subquery("scored")
     order = (scored.c.rank.desc(), scored.c.registered_at.desc(), scored.c.complaint_id.desc())
     # The page first, then its complaints: a page's rows read, not every ranked one's.
     wanted = select(scored)
@@ -320,11 +379,11 @@ def _find_postgres(
         )
     p = wanted.order_by(*order).limit(limit).subquery("page")
     page = (
-        select(complaints, p.c.rank)
+        select(complaints, p.c.rank, p.c.candidates)
         .join(p, c.id == p.c.complaint_id)
         .order_by(p.c.rank.desc(), p.c.registered_at.desc(), p.c.complaint_id.desc())
     )
-    return [Hit(row, float(row.rank)) for row in session.execute(page)]
+    return list(session.execute(page))
 
 
 def _find_sqlite(
