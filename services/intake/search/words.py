@@ -61,11 +61,12 @@ def _jieba() -> Any:
         return jieba
 
 
-def warm_up() -> None:
-    """Load the segmenter's dictionary now (about a second), so that the first
-    registration or search does not wait for it."""
+def warm_up(*, weights: bool = True) -> None:
+    """Load the segmenter's dictionary now (about a second), and the words' weights
+    (likely duplicates), so that the first registration or search does not wait."""
     _jieba()
-    _idf()
+    if weights:
+        _idf()
 
 
 # --- English: a light Porter stemmer -------------------------------------------------------
