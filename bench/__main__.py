@@ -26,7 +26,16 @@ from typing import Any
 
 from bench.common import RESULTS, ROOT, Context, Outcome, execute, say, table, write_results
 
-MODULES = ("outbox", "intake", "escalation", "notify", "analytics", "hot_issues", "workbench")
+MODULES = (
+    "outbox",
+    "intake",
+    "escalation",
+    "notify",
+    "analytics",
+    "hot_issues",
+    "workbench",
+    "search",
+)
 
 
 def load(name: str) -> ModuleType:

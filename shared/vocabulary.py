@@ -335,6 +335,26 @@ class Record(Word):
     ATTACHMENT = "attachment", "附件", "Attachment"
 
 
+# --- search and likely duplicates ----------------------------------------------------
+
+
+class SearchField(Word):
+    """Which text of a complaint a search found its words in."""
+
+    DESCRIPTION = "description", "投诉内容", "Complaint"
+    LOCATION = "location", "事发地点", "Place"
+    NOTE = "note", "补充说明", "Note"
+    RESOLUTION = "resolution", "答复", "Reply"
+
+
+class DuplicateReason(Word):
+    """Why a complaint being registered may repeat an earlier one (重复件)."""
+
+    SAME_CALLER = "same_caller", "同一来电人", "Same caller"
+    SAME_PLACE = "same_place", "同一地点", "Same place"
+    SIMILAR_TEXT = "similar_text", "内容相似", "Similar text"
+
+
 # --- SMS ----------------------------------------------------------------------------
 
 

@@ -27,6 +27,8 @@ class IntakeConfig(BaseSettings):
     description_max: int = 5000
     # Idempotency keys are remembered this long.
     idempotency_days: int = 7
+    # Likely duplicates (重复件) are looked for among the complaints of this many days.
+    duplicate_window_days: int = Field(default=7, ge=1, le=90)
 
     # Photos and documents on a complaint (services/intake/attachments). Their bytes go
     # to an object store: any S3 API in production (a cloud's, or the SeaweedFS that

@@ -1,5 +1,7 @@
 """The intake API: `uvicorn --factory services.intake.main:create_app --port 8001`."""
 
+import threading
+
 from fastapi import FastAPI
 
 from services.intake.attachments.flows import Attachments
@@ -10,6 +12,8 @@ from services.intake.complaints.registration import executor_for
 from services.intake.complaints.views import router as complaints_router
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import access_log, outbox
+from services.intake.search.views import router as search_router
+from services.intake.search.words import warm_up
 from services.intake.worker import SPEC as WORKER
 from shared.api import create_service_app
 from shared.metrics import MetricsSpec
@@ -28,6 +32,9 @@ def create_app(settings: Settings | None = None, config: IntakeConfig | None = N
 
     async def startup(app: FastAPI) -> None:
         taxonomy()  # a broken taxonomy file stops the start, not the first request
+        # The segmenter's dictionary, loaded beside the start rather than by the first
+        # registration (which waits for it if it comes sooner).
+        threading.Thread(target=warm_up, name="words-warm-up", daemon=True).start()
         app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
         app.state.attachments = Attachments.from_config(config, settings)
         app.state.registrar = executor_for(app.state.db, pool_size=settings.db_pool_size)
@@ -41,7 +48,9 @@ def create_app(settings: Settings | None = None, config: IntakeConfig | None = N
         title="Intake",
         description="Complaint registration, customer files and customer feedback.",
         settings=settings,
+        # Search's first: /complaints/similar is no complaint's id.
         routers=[
+            search_router,
             complaints_router,
             attachments_router,
             access_log.router(complaint_ids_of=complaints.ids_of),

@@ -2,8 +2,8 @@
 
 Its outbox relay publishes what the API registered (to intake.events); its consumer keeps
 the lifecycle read copy from the escalation service's events (complaints.lifecycle) and
-records what customers text back (notify's `sms.inbound`, on sms.events); a daily loop
-forgets old Idempotency-Keys."""
+records what customers text back (notify's `sms.inbound`, on sms.events), indexing the
+words of replies and notes for search; a daily loop forgets old Idempotency-Keys."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from services.intake.complaints.flows import purge_idempotency_keys
 from services.intake.config import get_config
 from services.intake.db import inbox, outbox
 from services.intake.handlers import handlers
+from services.intake.search.words import warm_up
 from shared.clock import utcnow
 from shared.db import Database
 from shared.settings import Settings
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 
 
 def _loops(db: Database, _settings: Settings) -> list[Loop]:
+    # The segmenter's dictionary, loaded while the consumer starts: a reply's words are
+    # indexed as the reply is taken in, and its state should not wait a second for it.
+    threading.Thread(
+        target=warm_up, kwargs={"weights": False}, name="words-warm-up", daemon=True
+    ).start()
+
     def purge(stop: threading.Event) -> None:
         while not stop.is_set():
             try:

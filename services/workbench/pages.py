@@ -27,6 +27,7 @@ from shared.vocabulary import (
     Channel,
     ClerkAssignment,
     ClosureReason,
+    DuplicateReason,
     ExtensionDecision,
     FeedbackResult,
     Nature,
@@ -35,6 +36,7 @@ from shared.vocabulary import (
     ReturnReason,
     Role,
     RootCause,
+    SearchField,
     Severity,
     Stage,
     State,
@@ -63,6 +65,8 @@ WORDS: dict[str, type[Word]] = {
     "assist": AssistStatus,
     "assignment": ClerkAssignment,
     "attachment_source": AttachmentSource,
+    "duplicate": DuplicateReason,
+    "search_field": SearchField,
 }
 
 env = Environment(

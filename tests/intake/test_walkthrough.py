@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -49,6 +50,10 @@ def readme_calls() -> list[tuple[str, str, dict[str, str], str | None, list[str]
             if url is None:
                 continue
             method, headers, body, form = "GET", {}, None, []
+            # curl -G --data-urlencode 'q=…': the values, encoded, as the query string.
+            query = [v for f, v in itertools.pairwise(words) if f == "--data-urlencode"]
+            if query and "-G" in words:
+                url += "?" + urlencode([tuple(v.split("=", 1)) for v in query])
             for flag, value in itertools.pairwise(words):
                 if flag == "-X":
                     method = value

@@ -141,6 +141,12 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/complaints"): Endpoint(
         _INTAKE_READS, get("/complaints", q="账单"), phones=_items("customer_phone")
     ),
+    # Likely duplicates, while registering: the caller's complaints and others' alike.
+    ("GET", "/complaints/similar"): Endpoint(
+        _REGISTERS,
+        get("/complaints/similar", phone="13800138000", description="话费账单多扣了钱"),
+        phones=lambda body: [d["complaint"]["customer_phone"] for d in body["items"]],
+    ),
     ("GET", "/complaints/{complaint_id}"): Endpoint(
         _INTAKE_READS,
         get("/complaints/{complaint_id}"),

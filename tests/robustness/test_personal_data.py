@@ -343,6 +343,14 @@ def test_what_they_read_is_her_complaint_with_her_data_masked(
     intake, escalation = planted("intake"), planted("escalation")
     found = read(intake, "qa", "/complaints", q="快递").json()["items"]
     assert intake.ids["complaint_id"] in {c["id"] for c in found}
+    # Where the words were found, masked as the text is, the words still marked.
+    for q, field in (("快递", "description"), ("邮件", "note")):
+        hits = read(intake, "qa", "/complaints", q=q).json()["items"]
+        hit = next(c for c in hits if c["id"] == intake.ids["complaint_id"])
+        snippet = hit["snippet"]
+        assert snippet["field"] == field
+        assert {snippet["text"][a:b] for a, b in snippet["marks"]} == {q}
+        assert leaks(snippet["text"], CUSTOMER, SECRETS) == [], snippet
     seen = read(intake, "qa", f"/complaints/{intake.ids['complaint_id']}").json()
     assert seen["customer_phone"] == "+86139****5678"
     assert seen["customer_name"] is None
@@ -383,6 +391,7 @@ def test_they_look_nobody_up_by_a_phone_or_its_digits(planted: Callable[[str], R
         assert read(intake, role, "/complaints", phone=CUSTOMER.phone).status_code == 403
         assert read(intake, role, "/complaints", q="1391234").status_code == 403
         assert read(intake, role, "/complaints", q=CUSTOMER.name).json()["items"] == []
+        assert read(intake, role, "/complaints/similar", phone=CUSTOMER.phone).status_code == 403
         assert read(intake, role, f"/customers/{CUSTOMER.e164}").status_code == 403
     assert read(notify, "qa", "/messages", phone=CUSTOMER.phone).status_code == 403
     # A reference is no one's personal data.
@@ -440,6 +449,16 @@ def test_a_page_of_complaints_is_one_entry_per_customer(planted: Callable[[str],
     (entry,) = access_log(intake, staff="DM01", since=since)
     assert entry["route"] == "/complaints"
     assert sorted(entry["complaint_ids"]) == sorted(c["id"] for c in page)
+
+
+def test_likely_duplicates_shown_to_an_agent_are_logged(planted: Callable[[str], Running]) -> None:
+    intake = planted("intake")
+    since = datetime.now(UTC).isoformat()
+    found = read(intake, "agent", "/complaints/similar", phone=CUSTOMER.phone).json()["items"]
+    assert len(found) == 2 and all(d["complaint"]["customer_phone"] == CUSTOMER.e164 for d in found)
+    (entry,) = access_log(intake, staff="A001", since=since)
+    assert (entry["route"], entry["customer"]) == ("/complaints/similar", CUSTOMER.e164)
+    assert sorted(entry["complaint_ids"]) == sorted(d["complaint"]["id"] for d in found)
 
 
 def test_the_desk_the_department_and_the_sms_log_are_logged_too(

@@ -22,10 +22,13 @@ from services.workbench.apis import Apis
 from services.workbench.complaints.flows import (
     OFFERED,
     ComplaintPage,
+    Search,
     action_body,
     complaint_page,
-    keywords,
+    marked,
+    possible_duplicates,
     registration_body,
+    search,
     suggest_from_draft,
 )
 from services.workbench.config import WorkbenchConfig
@@ -89,12 +92,114 @@ def test_a_registration_form_becomes_intakes_body() -> None:
     assert "location" not in registration_body(FormData([("location", "  ")]))
 
 
-def test_the_words_a_similar_complaint_would_share() -> None:
-    assert keywords("上月话费账单多扣了 30 元，客服一直没有回复。") == [
-        "上月话费账单多扣",
-        "客服一直没有回复",
+def _intake_answers(body: Any) -> tuple[Apis, list[httpx.Request]]:
+    """Apis whose intake answers `body` to everything, and the requests it was sent."""
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=body)
+
+    return Apis(CONFIG, transport=httpx.MockTransport(answer)), sent
+
+
+LIKELY = {
+    "complaint": {
+        "id": "C1",
+        "reference": "TS20261205-000001",
+        "status": "dispatched",
+        "description": "楼下水管破裂，一直在漏水。",
+        "registered_at": "2026-12-05T01:00:00+00:00",
+    },
+    "score": 0.87,
+    "reasons": ["same_caller", "same_place", "similar_text"],
+    "shared_words": ["水管", "破裂"],
+}
+
+
+def test_the_duplicate_warning_asks_intake_with_the_phone_place_and_text_and_says_why() -> None:
+    apis, sent = _intake_answers({"items": [LIKELY], "since": "2026-11-28T00:00:00+00:00"})
+    try:
+        found = possible_duplicates(apis, AGENT, "138 0013 8000", " 水管破了 ", "幸福里小区")
+        assert possible_duplicates(apis, AGENT, "13", " ", "") == []  # nothing to compare
+    finally:
+        apis.close()
+    [request] = sent
+    assert request.url.path == "/complaints/similar"
+    assert dict(request.url.params) == {
+        "phone": "+8613800138000",
+        "description": "水管破了",
+        "location": "幸福里小区",
+    }
+    html = _page("/register/duplicates", "_duplicates.html", AGENT, found=found)
+    assert 'data-test="duplicate-warning"' in html and "TS20261205-000001" in html
+    assert "同一来电人、同一地点、内容相似" in html and "(87%)" in html
+    assert "水管 破裂" in html
+    assert _page("/register/duplicates", "_duplicates.html", AGENT, found=[]).strip() == ""
+
+
+def test_a_search_sends_the_filters_with_days_in_the_centres_zone() -> None:
+    apis, sent = _intake_answers({"items": [], "next_cursor": None})
+    asked = Search(
+        q=" 水管 ",
+        status="replied",
+        department="billing",
+        category="billing",
+        since="2026-12-01",
+        until="2026-12-05",
+    )
+    try:
+        search(apis, AGENT, asked, CONFIG)
+        search(apis, AGENT, Search(q="138 0013 8000", until="not a day"), CONFIG)
+        assert search(apis, AGENT, Search(q="  "), CONFIG)["items"] == []
+    finally:
+        apis.close()
+    words, phone = (dict(r.url.params) for r in sent)
+    assert words == {
+        "q": "水管",
+        "limit": "50",
+        "status": "replied",
+        "department": "billing",
+        "category": "billing",
+        "from": "2026-12-01T00:00:00+08:00",
+        "to": "2026-12-06T00:00:00+08:00",
+    }
+    assert phone == {"phone": "+8613800138000", "limit": "50"}
+
+
+def test_a_snippet_shows_the_words_found_marked_and_the_rest_escaped() -> None:
+    snippet = {"field": "note", "text": "…客户补充：<b>水管</b>破裂", "marks": [[9, 11], [15, 17]]}
+    assert marked(snippet) == [
+        ("…客户补充：<b>", False),
+        ("水管", True),
+        ("</b>", False),
+        ("破裂", True),
     ]
-    assert keywords("短") == []
+    result = {
+        "id": "C1",
+        "reference": "TS20261205-000001",
+        "status": "replied",
+        "category": "billing",
+        "description": "—",
+        "registered_at": "2026-12-05T01:00:00+00:00",
+        "snippet": snippet,
+        "pieces": marked(snippet),
+    }
+    html = _page(
+        "/search",
+        "search.html",
+        AGENT,
+        asked=Search(q="水管 破裂"),
+        results=[result],
+        departments=[{"id": "billing", "name": "账务部"}],
+        next_href="/search?q=x",
+    )
+    shown = html[html.index('data-test="snippet"') :]
+    shown = shown[: shown.index("</td>")]
+    assert "补充说明：" in shown
+    assert "<mark>水管</mark>&lt;/b&gt;<mark>破裂</mark>" in shown and "<b>" not in shown
+    assert '<option value="billing">账务部</option>' in html
+    assert 'data-test="next-page"' in html
 
 
 def test_labels_follow_the_language_and_times_the_centre() -> None:

@@ -26,6 +26,8 @@ from services.intake.complaints.models import (
 )
 from services.intake.complaints.registration import NewComplaint, Registered
 from services.intake.config import IntakeConfig
+from services.intake.search import service as search
+from services.intake.search.words import document
 from shared.contracts import (
     FEEDBACK_RECEIVED,
     NOTE_ADDED,
@@ -200,6 +202,7 @@ def store_note(
         "added_at": now,
     }
     record["id"] = service.add_note(session, record)
+    search.add_words(session, row.id, document(data.text))
     outbox.add(
         session,
         registry.new(
@@ -322,8 +325,9 @@ def record_customer_sms(session: Session, outbox: Outbox, sms: SmsInbound, *, no
 
 
 def apply_lifecycle(session: Session, payload: LifecycleChanged, at: datetime) -> bool:
-    """Keep the state the escalation service decided; older or repeated events are no-ops."""
-    return service.apply_status(
+    """Keep the state the escalation service decided, and a reply's words for search;
+    older or repeated events are no-ops."""
+    applied = service.apply_status(
         session,
         complaint_id=payload.complaint_id,
         seq=payload.history_seq,
@@ -334,3 +338,27 @@ def apply_lifecycle(session: Session, payload: LifecycleChanged, at: datetime) -
         closure_reason=payload.closure_reason,
         assisting=payload.assisting,
     )
+    if applied and payload.resolution:
+        keep_reply(session, payload, at)
+    return applied
+
+
+def keep_reply(session: Session, payload: LifecycleChanged, at: datetime) -> None:
+    """The resolution a department (or the desk) gave, once: every later event of the
+    complaint carries it again, and only a new one (a reply after a reopening, a closure
+    that words it anew) is a reply of its own."""
+    resolution = payload.resolution or ""
+    if search.last_reply(session, payload.complaint_id) == resolution:
+        return
+    search.add_reply(
+        session,
+        {
+            "complaint_id": payload.complaint_id,
+            "history_seq": payload.history_seq,
+            "action": payload.action,
+            "department_id": payload.department_id,
+            "resolution": resolution,
+            "replied_at": at,
+        },
+    )
+    search.add_words(session, payload.complaint_id, document(resolution))

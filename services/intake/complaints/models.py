@@ -17,12 +17,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, String, Text, func
 from sqlmodel import Field as Col
 
 from services.intake.config import get_config
 from services.intake.db import IntakeTable
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, table_of
 from shared.params import IsoDateTime
 from shared.phones import InvalidPhone, parse_phone
 from shared.taxonomy import taxonomy
@@ -43,6 +43,7 @@ _BIG = BigInteger().with_variant(Integer(), "sqlite")
 # A place as people say it: an estate and building, a street and number, a school, a
 # shop, a company's branch. Longer is a description of what happened there.
 LOCATION_MAX = 200
+NAME_MAX = 64
 
 
 def _utc(**kw: Any) -> Any:
@@ -86,7 +87,7 @@ class Complaint(IntakeTable, table=True):
     # anonymous caller comes by a follow-up call.
     customer_textable: bool = Col(default=True)
     anonymous: bool = Col(default=False)
-    customer_name: str | None = Col(default=None, max_length=64)
+    customer_name: str | None = Col(default=None, max_length=NAME_MAX)
     channel: str = Col(max_length=16)
     category: str = Col(max_length=40)
     severity: str = Col(max_length=16)
@@ -111,6 +112,10 @@ class Complaint(IntakeTable, table=True):
     # The departments assisting the lead on it (协办), each between commas (",a,b,"):
     # their clerks read it too.
     assisting: str | None = Col(default=None, max_length=400)
+
+
+# The customer's name as registered, whatever the case it is typed in (search).
+Index("ix_complaints_name", func.lower(table_of(Complaint).c.customer_name))
 
 
 class Feedback(IntakeTable, table=True):
@@ -183,7 +188,7 @@ class ReferenceCounter(IntakeTable, table=True):
 
 # --- API schemas ----------------------------------------------------------------------
 
-_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+_Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
 
 
 def clean_text(value: str) -> str:
@@ -393,13 +398,6 @@ class ComplaintRead(BaseModel):
 
 class ComplaintCreated(ComplaintRead):
     customer_file: CustomerFile
-
-
-class ComplaintPage(BaseModel):
-    items: list[ComplaintRead]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page"
-    )
 
 
 class FeedbackCreate(BaseModel):

@@ -4,9 +4,10 @@ and the two ways of running them.
 A registration is a short exchange with the database, written once, as a generator
 (`steps`): it asks for the answer stored under the caller's Idempotency-Key, then for the
 next complaint number and the caller's file, then to store the key, the complaint, the
-customer and the outbox row together; each answer decides what it asks next and what it
-returns. Whoever registers (the API, the import command) and whatever the database, the
-number, reference, file, row, event, 201 body and replay come from here.
+customer, the outbox row and the complaint's search document together; each answer
+decides what it asks next and what it returns. Whoever registers (the API, the import
+command) and whatever the database, the number, reference, file, row, event, search
+document, 201 body and replay come from here.
 
 Two executors hold the exchange, and do nothing but run statements and hand back rows:
 `execute`, on a SQLAlchemy connection in the caller's transaction (the API on SQLite,
@@ -17,11 +18,11 @@ no interpreter lock fought over, two round trips, three with an Idempotency-Key)
 Every statement is built from the table definitions (models.py, and the outbox table of
 shared/outbox.py), once per dialect. On PostgreSQL the store is one statement whose
 inserts are chained CTEs: the complaint is inserted only if the key was new (`FROM
-idem`), the customer and the outbox row only if the complaint was (`FROM c`); one
-statement is atomic on its own, so a request that lost the race for its key writes
-nothing and gets the winner's answer. SQLite has no data-modifying CTEs: there the same
-inserts run one after another in one transaction, and the key's insert, finding the key
-taken, stops the ones after it.
+idem`), the customer, the outbox row and the search document only if the complaint was
+(`FROM c`); one statement is atomic on its own, so a request that lost the race for its
+key writes nothing and gets the winner's answer. SQLite has no data-modifying CTEs: there
+the same inserts run one after another in one transaction, and the key's insert, finding
+the key taken, stops the ones after it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from services.intake.complaints import service
 from services.intake.complaints.models import ComplaintCreate, ComplaintCreated, CustomerFile
 from services.intake.config import IntakeConfig
 from services.intake.db import outbox as outbox_t
+from services.intake.search import service as search
+from services.intake.search.words import document
 from shared.contracts import COMPLAINT_RECEIVED, ComplaintReceived
 from shared.db import Database
 from shared.errors import Conflict
@@ -339,6 +342,11 @@ def _to_store(
     _COMPLAINT.bind(row, values)
     _CUSTOMER.bind(customer_row(new), values)
     _EVENT.bind(outbox.rows([event])[0], values)
+    # Found by its words from the moment it is registered: the same transaction.
+    words = document(new.description, new.location)
+    _SEARCH.bind(
+        {"complaint_id": row["id"], "registered_at": new.registered_at, "words": words}, values
+    )
     if key:
         _KEY.bind(
             {
@@ -413,6 +421,7 @@ _KEY = _Rows(idempotency_keys, "k_")
 _COMPLAINT = _Rows(complaints, "c_")
 _CUSTOMER = _Rows(customers, "cu_")
 _EVENT = _Rows(outbox_t, "ob_")
+_SEARCH = _Rows(search.documents, "sd_")
 
 
 def _claim_key(dialect: str) -> Any:
@@ -449,6 +458,10 @@ def _upsert_customer(dialect: str, after: CTE | None = None) -> Any:
 
 def _insert_event(dialect: str, after: CTE | None = None) -> Any:
     return _EVENT.insert(dialect, after)
+
+
+def _insert_search(dialect: str, after: CTE | None = None) -> Any:
+    return _SEARCH.insert(dialect, after)
 
 
 @dataclass(frozen=True, eq=False)
@@ -518,6 +531,7 @@ def plans(dialect_name: str) -> dict[str, Plan]:
         _part(_insert_complaint(dialect_name), dialect),
         _part(_upsert_customer(dialect_name), dialect),
         _part(_insert_event(dialect_name), dialect),
+        _part(_insert_search(dialect_name), dialect),
     )
     return {
         STORED_ANSWER: Plan((_part(stored_answer, dialect),), _first),
@@ -545,7 +559,8 @@ def _chain(dialect: str, *, keyed: bool) -> Any:
     c = _insert_complaint(dialect, idem).cte("c")
     cu = _upsert_customer(dialect, c).cte("cu")
     ob = _insert_event(dialect, c).cte("ob")
-    return select(c.c.id).add_cte(cu, ob)
+    sd = _insert_search(dialect, c).cte("sd")
+    return select(c.c.id).add_cte(cu, ob, sd)
 
 
 def _statements(

@@ -9,13 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     and_,
     bindparam,
     func,
     insert,
-    not_,
     or_,
     select,
     update,
@@ -145,32 +143,21 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def list_complaints(
     session: Session,
     *,
+    reference: str | None = None,
     phone: str | None = None,
     status: str | None = None,
     category: str | None = None,
     department_id: str | None = None,
-    text: str | None = None,
-    by_name: bool = True,
     since: datetime | None = None,
     until: datetime | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[Any]:
     """Newest first; `after` is the (registered_at, id) of the last row already seen.
-    `text` matches the reference exactly, or a part of the description or (`by_name`)
-    the customer's name."""
+    (A search by words is search.service.find.)"""
     stmt = select(complaints)
-    if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        named = complaints.c.customer_name.ilike(pattern, escape="\\")
-        words: ColumnElement[bool] = complaints.c.description.ilike(pattern, escape="\\")
-        if not by_name:
-            # Not even through the text: finding her complaints by her name says they exist.
-            words = and_(words, or_(complaints.c.customer_name.is_(None), not_(named)))
-        matches: list[ColumnElement[bool]] = [complaints.c.reference == text.upper(), words]
-        if by_name:
-            matches.append(named)
-        stmt = stmt.where(or_(*matches))
+    if reference:
+        stmt = stmt.where(complaints.c.reference == reference)
     if phone:
         stmt = stmt.where(complaints.c.customer_key == phone)
     if status:

@@ -15,7 +15,6 @@ from services.intake.complaints.models import (
     CategoryRead,
     ComplaintCreate,
     ComplaintCreated,
-    ComplaintPage,
     ComplaintRead,
     CustomerRead,
     FeedbackCreate,
@@ -28,10 +27,16 @@ from services.intake.complaints.models import (
 from services.intake.complaints.registration import REF_PREFIX
 from services.intake.config import get_config
 from services.intake.db import access_log
+from services.intake.search import flows as search_flows
+from services.intake.search import service as search
+from services.intake.search import words
+from services.intake.search.models import ComplaintHit, SearchPage
+from services.intake.search.service import Filters
 from shared.access_log import Seen, seen_in
 from shared.auth.deps import CurrentPrincipal, require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
+from shared.db import Database
 from shared.deps import Db, OutboxDep
 from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
@@ -181,7 +186,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-@router.get("/complaints", response_model=ComplaintPage, tags=["complaints"])
+@router.get("/complaints", response_model=SearchPage, tags=["complaints"])
 def search_complaints(
     request: Request,
     db: Db,
@@ -195,7 +200,9 @@ def search_complaints(
         Query(
             min_length=1,
             max_length=100,
-            description="Words of the text, the customer's name or the reference",
+            description="Words of the complaint's text, place, notes and replies, Chinese or "
+            "English, with or without spaces (most relevant first); the customer's name as "
+            "registered; or a reference",
         ),
     ] = None,
     from_: Annotated[
@@ -204,8 +211,10 @@ def search_complaints(
     to: Annotated[IsoDateTimeAnyZone | None, Query(description="Registered before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
-) -> ComplaintPage:
-    """Newest first, a page at a time. Department users see their department's only.
+) -> SearchPage:
+    """Without `q`, newest first; with words in `q`, the complaints holding every word,
+    most relevant first, each with a snippet of where (masked as the reader may see the
+    text). A page at a time. Department users see their department's only.
     Those who may not see who the customer is (QA, the outsourcing client) do not look
     complaints up by a customer's phone, name or numbers."""
     sees = sight(principal.role)
@@ -227,36 +236,79 @@ def search_complaints(
         raise Unprocessable(
             "category", f"unknown category '{category}'; allowed: {', '.join(taxonomy().ids)}"
         )
+    if principal.role == Role.DEPARTMENT:
+        if department is not None and department != principal.department_id:
+            raise NotFound(f"no department queue {department} for you", department=department)
+        department = principal.department_id
+    text = q.strip() if q else ""
+    filters = Filters(
+        phone=_phone_param(phone, "phone") if phone else None,
+        status=status,
+        category=category,
+        department_id=department,
+        since=_aware(from_, "from"),
+        until=_aware(to, "to"),
+    )
+    if text and not _REFERENCE.match(text):
+        return _found_by_words(request, db, principal, text, filters, cursor, limit)
     after = None
     if cursor is not None:
         try:
             after = service.decode_cursor(cursor)
         except (ValueError, TypeError):
             raise Unprocessable("cursor", "not a cursor this API handed out") from None
-    if principal.role == Role.DEPARTMENT:
-        if department is not None and department != principal.department_id:
-            raise NotFound(f"no department queue {department} for you", department=department)
-        department = principal.department_id
     with db.read() as session:
         rows = service.list_complaints(
             session,
-            phone=_phone_param(phone, "phone") if phone else None,
+            reference=text.upper() or None,
+            phone=filters.phone,
             status=status,
             category=category,
             department_id=department,
-            text=q.strip() or None if q else None,
-            by_name=sees.name,
-            since=_aware(from_, "from"),
-            until=_aware(to, "to"),
+            since=filters.since,
+            until=filters.until,
             after=after,
             limit=limit + 1,
         )
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [_visible(row, principal) for row in rows]
+    items = [ComplaintHit.model_validate(_visible(row, principal).model_dump()) for row in rows]
     next_cursor = service.encode_cursor(rows[-1].registered_at, rows[-1].id) if more else None
     access_log.record(db, principal, request, _phones_shown(principal, rows))
-    return ComplaintPage(items=items, next_cursor=next_cursor)
+    return SearchPage(items=items, next_cursor=next_cursor)
+
+
+def _found_by_words(
+    request: Request,
+    db: Database,
+    principal: Principal,
+    text: str,
+    filters: Filters,
+    cursor: str | None,
+    limit: int,
+) -> SearchPage:
+    """A page of complaints found by the words of `text` (search.flows)."""
+    sees = sight(principal.role)
+    after = None
+    if cursor is not None:
+        try:
+            after = search.decode_cursor(cursor)
+        except (ValueError, TypeError):
+            raise Unprocessable("cursor", "not a cursor of this search") from None
+    wanted = words.query(text)
+    if not wanted:  # only words every complaint has (的, the): nothing to look for
+        return SearchPage(items=[], next_cursor=None)
+    filters = search_flows.for_reader(filters, text, wanted, sees)
+    with db.read() as session:
+        found = search_flows.find(session, wanted, filters, sees=sees, after=after, limit=limit + 1)
+    more = len(found) > limit
+    found = found[:limit]
+    last = found[-1].item if found else None
+    next_cursor = (
+        search.encode_cursor(last.rank, last.registered_at, last.id) if more and last else None
+    )
+    access_log.record(db, principal, request, _phones_shown(principal, [f.row for f in found]))
+    return SearchPage(items=[f.item for f in found], next_cursor=next_cursor)
 
 
 @router.get(

@@ -1,5 +1,6 @@
-import services.intake.attachments.models  # registers intake's tables in metadata
-import services.intake.complaints.models  # noqa: F401
+# Registers intake's tables in metadata: search's, the complaints' it imports, attachments'.
+import services.intake.attachments.models
+import services.intake.search.models  # noqa: F401
 from services.intake.db import metadata
 from shared.migrations import run_env
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from services.workbench.access.flows import User
@@ -313,45 +313,30 @@ def caller_file(apis: Apis, user: User, raw_phone: str | None) -> dict[str, Any]
         raise
 
 
-_SPLIT = re.compile(r"[\s，。！？、；：,.!?;:（）()“”\"'《》【】\[\]]+")
-
-
-def keywords(text: str, *, most: int = 2) -> list[str]:
-    """The longest runs of text between punctuation, cut to a few characters: what a
-    similar complaint would likely share."""
-    runs = sorted({r for r in _SPLIT.split(text or "") if len(r) >= 4}, key=len, reverse=True)
-    return [run[:8] for run in runs[:most]]
-
-
 def possible_duplicates(
     apis: Apis,
     user: User,
     raw_phone: str | None,
     description: str | None,
-    *,
-    now: datetime,
-    days: int = 7,
-) -> dict[str, list[dict[str, Any]]]:
-    """The same caller's open complaints, and complaints with similar text lately."""
-    found: dict[str, list[dict[str, Any]]] = {"same_caller": [], "similar": []}
+    location: str | None = None,
+) -> list[dict[str, Any]]:
+    """Intake's likely duplicates of the complaint being typed (重复件): the caller's,
+    and those from the same place or with similar text lately, each with why."""
     phone = phone_or_none(raw_phone)
-    if phone is not None:
-        page = _quiet(lambda: apis.get("intake", "/complaints", user.token, phone=phone, limit=20))
-        if page:
-            found["same_caller"] = [c for c in page["items"] if c["status"] != State.CLOSED]
-    seen = {c["id"] for c in found["same_caller"]}
-    since = (now - timedelta(days=days)).isoformat()
-    for word in keywords(description or ""):
-        page = _quiet(
-            lambda w=word: apis.get(
-                "intake", "/complaints", user.token, q=w, limit=5, **{"from": since}
-            )
+    if phone is None and not (description or "").strip() and not (location or "").strip():
+        return []
+    page = _quiet(
+        lambda: apis.get(
+            "intake",
+            "/complaints/similar",
+            user.token,
+            phone=phone,
+            location=(location or "").strip()[:200] or None,
+            description=(description or "").strip()[:2000] or None,
         )
-        for item in (page or {}).get("items", []):
-            if item["id"] not in seen:
-                seen.add(item["id"])
-                found["similar"].append(item)
-    return found
+    )
+    items: list[dict[str, Any]] = (page or {}).get("items", [])
+    return items
 
 
 REGISTRATION_FIELDS = (
@@ -380,16 +365,73 @@ def registration_body(form: Any) -> dict[str, Any]:
     return body
 
 
-def search(apis: Apis, user: User, q: str, *, status: str | None = None) -> list[dict[str, Any]]:
-    """By phone, by reference, or by words of the text."""
-    q = q.strip()
-    if not q:
+@dataclass(frozen=True)
+class Search:
+    """What the search page asks: words (or a phone, or a reference) and the filters,
+    dates as typed in the centre's zone."""
+
+    q: str = ""
+    status: str = ""
+    department: str = ""
+    category: str = ""
+    since: str = ""  # a day, 2026-12-01: from its start
+    until: str = ""  # a day: to its end
+    cursor: str = ""
+
+    def params(self, config: WorkbenchConfig) -> dict[str, Any] | None:
+        """The API's query parameters; None when nothing is asked."""
+        q = self.q.strip()
+        if not q:
+            return None
+        params: dict[str, Any] = {
+            "limit": 50,
+            "status": self.status or None,
+            "department": self.department or None,
+            "category": self.category or None,
+            "cursor": self.cursor or None,
+            "from": _day_start(self.since, config),
+            "to": _day_start(self.until, config, next_day=True),
+        }
+        phone = phone_or_none(q) if re.fullmatch(r"[\d\s+\-()]{7,20}", q) else None
+        if phone is not None:
+            params["phone"] = phone
+        else:
+            params["q"] = q
+        return params
+
+
+def _day_start(day: str, config: WorkbenchConfig, *, next_day: bool = False) -> str | None:
+    try:
+        start = datetime.combine(date.fromisoformat(day.strip()), time(), tzinfo=config.tz())
+    except ValueError:
+        return None
+    return (start + timedelta(days=1 if next_day else 0)).isoformat()
+
+
+def search(apis: Apis, user: User, asked: Search, config: WorkbenchConfig) -> dict[str, Any]:
+    """By phone (newest first), by reference, or by words of the text, notes and replies
+    (most relevant first, each with where the words are); filtered as asked."""
+    params = asked.params(config)
+    if params is None:
+        return {"items": [], "next_cursor": None}
+    found: dict[str, Any] = apis.get("intake", "/complaints", user.token, **params)
+    for item in found["items"]:
+        item["pieces"] = marked(item.get("snippet"))
+    return found
+
+
+def marked(snippet: dict[str, Any] | None) -> list[tuple[str, bool]]:
+    """A snippet as pieces of text, each marked or not, for the page to escape and mark."""
+    if not snippet:
         return []
-    params: dict[str, Any] = {"limit": 50, "status": status}
-    phone = phone_or_none(q) if re.fullmatch(r"[\d\s+\-()]{7,20}", q) else None
-    if phone is not None:
-        params["phone"] = phone
-    else:
-        params["q"] = q
-    items: list[dict[str, Any]] = apis.get("intake", "/complaints", user.token, **params)["items"]
-    return items
+    text, at, pieces = snippet["text"], 0, []
+    for start, end in snippet.get("marks", []):
+        if start < at or end > len(text):
+            continue
+        if start > at:
+            pieces.append((text[at:start], False))
+        pieces.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces

@@ -4,8 +4,9 @@ on the line, search, a complaint with its history and the actions the person may
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,7 +18,6 @@ from services.workbench.apis import Apis, Refused
 from services.workbench.complaints import flows
 from services.workbench.config import ConfigDep, WorkbenchConfig
 from services.workbench.pages import render
-from shared.clock import utcnow
 from shared.deps import from_state
 from shared.vocabulary import Action, AttachmentSource, FeedbackSource, Role
 
@@ -90,9 +90,11 @@ def duplicates(
     user: Registrar,
     customer_phone: str = "",
     description: str = "",
+    location: str = "",
 ) -> Response:
+    """Intake's likely duplicates of what the agent is typing, with why."""
     found = flows.possible_duplicates(
-        apis, user, customer_phone[:40], description[:2000], now=utcnow()
+        apis, user, customer_phone[:40], description[:2000], location[:200]
     )
     return render(request, "_duplicates.html", config, user=user, found=found)
 
@@ -134,12 +136,54 @@ def search(
     user: Staff,
     q: str = "",
     status: str = "",
+    department: str = "",
+    category: str = "",
+    since: str = "",
+    until: str = "",
+    cursor: str = "",
 ) -> Response:
-    q = q[:100]
-    results = flows.search(apis, user, q, status=status or None) if q else []
-    return render(
-        request, "search.html", config, user=user, q=q, state_filter=status, results=results
+    """By phone, reference or words, most relevant first, with where the words are; by
+    state, department, category and the days registered."""
+    asked = flows.Search(
+        q=q[:100],
+        status=status[:32],
+        department=department[:64],
+        category=category[:64],
+        since=since[:10],
+        until=until[:10],
+        cursor=cursor[:512],
     )
+    found = flows.search(apis, user, asked, config)
+    departments = []
+    if user.role != Role.DEPARTMENT:
+        departments = _quiet_departments(apis, user)
+    return render(
+        request,
+        "search.html",
+        config,
+        user=user,
+        asked=asked,
+        results=found["items"],
+        next_href=_next_page(asked, found.get("next_cursor")),
+        departments=departments,
+    )
+
+
+def _next_page(asked: flows.Search, cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    params = {k: v for k, v in asdict(asked).items() if v and k != "cursor"}
+    return "/search?" + urlencode({**params, "cursor": cursor})
+
+
+def _quiet_departments(apis: Apis, user: User) -> list[dict[str, Any]]:
+    """The departments to filter by; none (no filter offered) if the directory is out
+    of reach."""
+    try:
+        found: list[dict[str, Any]] = apis.get("escalation", "/departments", user.token)
+    except Refused:
+        return []
+    return found
 
 
 def _complaint_page(

@@ -1,0 +1,1 @@
+"""Full-text search over complaints and likely duplicates at registration."""
