@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from shared import word_frequency
+
 _HAN = re.compile(r"[\u4e00-\u9fff]+")
 _LATIN = re.compile(r"[A-Za-z][A-Za-z'\-]{2,}")
 _lock = threading.Lock()
@@ -67,31 +69,13 @@ def warm_up() -> None:
     """Load the segmenter's dictionary and the word weights (a few seconds) now, so the
     first hot-spot or suggestion request does not wait for them."""
     _jieba()
-    _idf()
-
-
-@cache
-def _idf() -> dict[str, float]:
-    """Inverse document frequencies of a large general corpus (shipped with jieba)."""
-    from jieba.analyse.tfidf import DEFAULT_IDF
-
-    table: dict[str, float] = {}
-    with open(DEFAULT_IDF, encoding="utf-8") as fh:
-        for line in fh:
-            word, _, value = line.strip().partition(" ")
-            if value:
-                table[word] = float(value)
-    return table
-
-
-# A word missing from the corpus (a place, a product name) is taken as fairly specific.
-UNKNOWN_IDF = 9.0
+    word_frequency.corpus_idf()
 
 
 def specificity(word: str) -> float:
     """0 for words common in any text (管理, 国家), up to 1.5 for rare ones (油烟, 违建).
     English words are not in the table and count as fairly specific."""
-    idf = _idf().get(word, UNKNOWN_IDF)
+    idf = word_frequency.idf(word)
     return min(max((idf - 5.5) / 3.5, 0.0), 1.5)
 
 

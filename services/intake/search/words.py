@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from shared import word_frequency
+
 # A run of Chinese characters, or of Latin letters and digits (a word, an amount, a
 # model or order number). Everything else (punctuation, spaces) only separates.
 _RUNS = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[A-Za-z0-9]+")
@@ -66,7 +68,7 @@ def warm_up(*, weights: bool = True) -> None:
     (likely duplicates), so that the first registration or search does not wait."""
     _jieba()
     if weights:
-        _idf()
+        word_frequency.corpus_idf()
 
 
 # --- English: a light Porter stemmer -------------------------------------------------------
@@ -289,28 +291,10 @@ def _merged(found: list[tuple[int, int]]) -> list[tuple[int, int]]:
 # --- how much a word says ----------------------------------------------------------------
 
 
-@cache
-def _idf() -> dict[str, float]:
-    """Inverse document frequencies of a large general corpus (shipped with jieba)."""
-    from jieba.analyse.tfidf import DEFAULT_IDF
-
-    table: dict[str, float] = {}
-    with open(DEFAULT_IDF, encoding="utf-8") as fh:
-        for line in fh:
-            word, _, value = line.strip().partition(" ")
-            if value:
-                table[word] = float(value)
-    return table
-
-
-# A word the corpus does not have (a place, a product, an English word) is fairly specific.
-UNKNOWN_IDF = 9.0
-
-
 def weight(word: str) -> float:
     """How much sharing `word` says two texts are about the same thing: little for words
     common in any text (问题, 没有), more for specific ones (漏水, 水管); numbers nothing
     (amounts and dates repeat by chance)."""
     if word.isdigit() or (len(word) == 1 and HAN.match(word)):
         return 0.0
-    return max(_idf().get(word, UNKNOWN_IDF) - 4.0, 0.0)
+    return max(word_frequency.idf(word) - 4.0, 0.0)
