@@ -259,7 +259,12 @@ def _received_events(count: int) -> list[Any]:
         )
         events.append(
             registry.new(
-                COMPLAINT_RECEIVED.name, payload, source="intake", actor=agent, complaint_id=cid
+                COMPLAINT_RECEIVED.name,
+                payload,
+                source="intake",
+                tenant="default",
+                actor=agent,
+                complaint_id=cid,
             )
         )
     return events

@@ -119,6 +119,7 @@ def note_event(complaint: int, seq: int) -> Envelope:
             added_by=AGENT.id,
         ),
         source="intake",
+        tenant="default",
         actor=AGENT,
         complaint_id=complaint_id,
     )

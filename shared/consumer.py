@@ -62,6 +62,7 @@ from shared.kafka import client_config
 from shared.logs import correlation
 from shared.loops import Backoff, Fatal, Stopped, retry, run_until_stopped
 from shared.settings import Settings
+from shared.tenants import tenants
 from shared.topics import TOPIC_OWNERS, Cutover, dlq, read_cutovers
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,18 @@ class ConsumerStats:
     left_behind: int = 0
     # Times a partition was held back for an event's cause (NotYet).
     waited: int = 0
+
+
+class Refused(Exception):
+    """A handler's word that an event is not to be believed (it names a client other
+    than the one its complaint belongs to, say): dead-lettered at once with the reason,
+    never retried, nothing applied."""
+
+    error_class = "refused"
+
+    def __init__(self, reason: str, *, error_class: str = "refused") -> None:
+        super().__init__(reason)
+        self.error_class = error_class
 
 
 class NotYet(Exception):
@@ -379,6 +392,16 @@ class EventConsumer:
             self.stats.refused += 1
             self.dead_letter(record, reason=problem, error_class="ownership")
             return None
+        if tenants().get(event.envelope.tenant) is None:
+            # A client this centre does not answer for: nobody's read model takes it in.
+            self.stats.refused += 1
+            self.dead_letter(
+                record,
+                reason=f"'{event.type}' names client '{event.envelope.tenant}', which this "
+                f"centre does not serve (TENANTS_FILE lists {', '.join(tenants().ids)})",
+                error_class="tenant",
+            )
+            return None
         handler = self.handlers.get(event.type)
         if handler is None:
             self.stats.skipped += 1  # a valid event this service has no business with
@@ -415,6 +438,10 @@ class EventConsumer:
                     raise
                 except NotYet as exc:
                     self._hold(record, exc)
+                    return
+                except Refused as exc:
+                    self.stats.refused += 1
+                    self.dead_letter(record, reason=str(exc), error_class=exc.error_class)
                     return
                 except Exception as exc:
                     attempt += 1

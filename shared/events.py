@@ -4,9 +4,12 @@ An event on the wire is one JSON object (UTF-8, Chinese left readable):
 
     {"event_id": "…", "type": "complaint.received", "schema_version": 1,
      "occurred_at": "2026-11-22T08:00:00Z", "complaint_id": "…", "actor": {…},
-     "correlation_id": "…", "causation_id": null, "source": "intake", "payload": {…}}
+     "correlation_id": "…", "causation_id": null, "source": "intake",
+     "tenant": "default", "payload": {…}}
 
-The Kafka key is the complaint id, so one complaint's events stay in order. Types are
+`tenant` is the client (shared.tenants) the event belongs to; an event written before
+clients existed reads as the default client's. The Kafka key is the complaint id, so
+one complaint's events stay in order. Types are
 versioned: a consumer upcasts older payloads step by step (v1 → v2 → …) to the
 version it was written for, and refuses newer ones it cannot understand.
 """
@@ -56,6 +59,8 @@ class Envelope(BaseModel):
     correlation_id: str = Field(min_length=1, max_length=64)
     causation_id: str | None = Field(default=None, max_length=64)
     source: str = Field(min_length=1, max_length=32)
+    # The client (tenant) the event belongs to (shared.tenants).
+    tenant: str = Field(default="default", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     payload: dict[str, Any]
 
     @property
@@ -150,6 +155,7 @@ class EventRegistry:
         source: str,
         actor: Actor,
         complaint_id: str | None,
+        tenant: str,
         correlation_id: str | None = None,
         causation_id: str | None = None,
         occurred_at: datetime | None = None,
@@ -169,6 +175,7 @@ class EventRegistry:
             correlation_id=correlation_id or current_correlation_id() or new_correlation_id(),
             causation_id=causation_id,
             source=source,
+            tenant=tenant,
             payload=payload.model_dump(mode="json"),
         )
 
@@ -231,6 +238,7 @@ def kafka_headers(envelope: Envelope) -> list[tuple[str, bytes]]:
         ("schema_version", str(envelope.schema_version).encode()),
         ("correlation_id", envelope.correlation_id.encode()),
         ("source", envelope.source.encode()),
+        ("tenant", envelope.tenant.encode()),
         ("content-type", CONTENT_TYPE),
     ]
 

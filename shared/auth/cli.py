@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     note = "  (bootstrap)" if grant.source == BOOTSTRAP else ""
                     print(
                         f"{grant.staff_id:<12} {grant.role:<13} {grant.department_id or '-':<12} "
-                        f"{state:<8} {grant.source}{note}"
+                        f"{grant.tenant or '*':<10} {state:<8} {grant.source}{note}"
                     )
         else:
             with db.read() as session:

@@ -18,6 +18,9 @@ class Principal:
     role: Role
     department_id: str | None = None
     token_id: str | None = None
+    # The client (tenant) the holder works for; None: the centre's own staff, who serve
+    # every client (shared.tenants.scope).
+    tenant: str | None = None
 
     def has_role(self, *roles: Role | str) -> bool:
         return self.role in roles

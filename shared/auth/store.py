@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "cpt_"  # noqa: S105 - a public prefix that makes leaked tokens easy to spot
 _STAFF_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 _DEPARTMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_TENANT_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# Roles whose holder always works for one client: a department belongs to one, and the
+# outsourcing client's viewer sees only its own.
+_ONE_CLIENT_ROLES = (Role.DEPARTMENT.value, Role.VIEWER.value)
 
 auth_registry = registry()
 
@@ -84,6 +88,8 @@ class StaffGrant(AuthBase, table=True):
     staff_id: str = Field(primary_key=True, max_length=64)
     role: str = Field(max_length=32)
     department_id: str | None = Field(default=None, max_length=64)
+    # The client they work for; None: every client (the centre's own staff).
+    tenant: str | None = Field(default=None, max_length=32)
     active: bool = Field(default=True)
     source: str = Field(max_length=16)
     changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -104,13 +110,24 @@ class Grant:
     role: str
     department_id: str | None
     active: bool
+    # The client they work for; None: every client. A department's clerks and the
+    # outsourcing client's viewers always belong to one (the default when unnamed).
+    tenant: str | None = None
+
+    def bound(self) -> Grant:
+        """This grant with the client its role needs filled in."""
+        if self.tenant is None and self.role in _ONE_CLIENT_ROLES:
+            return Grant(self.staff_id, self.role, self.department_id, self.active, "default")
+        return self
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def validate_principal(staff_id: str, role: str, department_id: str | None) -> None:
+def validate_principal(
+    staff_id: str, role: str, department_id: str | None, tenant: str | None = None
+) -> None:
     if not _STAFF_ID.match(staff_id or ""):
         raise ValueError("staff id: 1-64 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
@@ -119,6 +136,8 @@ def validate_principal(staff_id: str, role: str, department_id: str | None) -> N
         raise ValueError("department: a department user needs a department id")
     if department_id is not None and not _DEPARTMENT_ID.match(department_id):
         raise ValueError("department: lowercase letters, digits, '_' or '-', at most 64")
+    if tenant is not None and not _TENANT_ID.match(tenant):
+        raise ValueError("tenant: lowercase letters, digits, '_' or '-', at most 32")
 
 
 def _taken_away(session: Session) -> None:
@@ -150,7 +169,8 @@ def put_grant(
     """
     if source not in SOURCES:
         raise ValueError(f"source: one of {', '.join(SOURCES)}")
-    validate_principal(grant.staff_id, grant.role, grant.department_id)
+    grant = grant.bound()
+    validate_principal(grant.staff_id, grant.role, grant.department_id, grant.tenant)
     now = now or datetime.now(UTC)
     row = session.get(StaffGrant, grant.staff_id, with_for_update=True)
     if row is None:
@@ -159,6 +179,7 @@ def put_grant(
                 staff_id=grant.staff_id,
                 role=grant.role,
                 department_id=grant.department_id,
+                tenant=grant.tenant,
                 active=grant.active,
                 source=source,
                 changed_at=now,
@@ -166,17 +187,23 @@ def put_grant(
         )
         session.flush()
         return True
-    same = (row.role, row.department_id, row.active) == (
+    same = (row.role, row.department_id, row.tenant, row.active) == (
         grant.role,
         grant.department_id,
+        grant.tenant,
         grant.active,
     )
     if same and row.source == source:
         return False
     if not same:
         was_active = row.active
-        moved = (row.role, row.department_id) != (grant.role, grant.department_id)
+        moved = (row.role, row.department_id, row.tenant) != (
+            grant.role,
+            grant.department_id,
+            grant.tenant,
+        )
         row.role, row.department_id, row.active = grant.role, grant.department_id, grant.active
+        row.tenant = grant.tenant
         row.changed_at = now
         if was_active and (moved or not grant.active):
             revoke_tokens(session, staff_id=grant.staff_id, now=now)
@@ -214,7 +241,7 @@ def reconcile_grants(
         if row.staff_id not in seen:
             put_grant(
                 session,
-                Grant(row.staff_id, row.role, row.department_id, active=False),
+                Grant(row.staff_id, row.role, row.department_id, False, row.tenant),
                 source=DIRECTORY,
                 now=now,
             )
@@ -229,6 +256,7 @@ def grant_outside_directory(
     department_id: str | None = None,
     *,
     source: str = BOOTSTRAP,
+    tenant: str | None = None,
     now: datetime | None = None,
 ) -> bool:
     """Let `staff_id` hold tokens of `role` although the directory does not know them
@@ -237,7 +265,8 @@ def grant_outside_directory(
     row = get_grant(session, staff_id)
     if row is not None and row.source == DIRECTORY:
         return False
-    return put_grant(session, Grant(staff_id, role, department_id, True), source=source, now=now)
+    grant = Grant(staff_id, role, department_id, True, tenant)
+    return put_grant(session, grant, source=source, now=now)
 
 
 def bootstrap_admin(session: Session, staff_id: str, *, now: datetime | None = None) -> bool:
@@ -450,6 +479,7 @@ class TokenVerifier:
             role=Role(row.role),
             department_id=row.department_id,
             token_id=row.id,
+            tenant=grant.tenant if grant is not None else None,
         ), True
 
     def forget(self) -> None:

@@ -180,6 +180,7 @@ class Story:
                 name,
                 payload,
                 source=source,
+                tenant="default",
                 actor=SYSTEM,
                 complaint_id=c.id,
                 occurred_at=at,

@@ -45,6 +45,7 @@ def month_with_a_revision_and_a_stale_entry() -> list[Envelope]:
             revised_at=NOW,
         ),
         source="analytics",
+        tenant="default",
         actor=Actor(id="Q001", role="qa"),
         complaint_id=c3.id,
         occurred_at=NOW,

@@ -122,6 +122,7 @@ class Centre:
                     recorded_by="A001",
                 ),
                 source="intake",
+                tenant="default",
                 actor=EventActor(id="A001", role="agent"),
                 complaint_id=complaint_id,
             )
@@ -190,6 +191,7 @@ def received_event(**fields: Any) -> Envelope:
         COMPLAINT_RECEIVED.name,
         ComplaintReceived.model_validate(payload),
         source="intake",
+        tenant="default",
         actor=EventActor(id="A001", role="agent"),
         complaint_id=complaint_id,
     )

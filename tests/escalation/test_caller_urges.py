@@ -26,6 +26,7 @@ def urge_requested(centre: Centre, complaint_id: str, text: str = WORDS) -> Enve
             requested_by="A001",
         ),
         source="intake",
+        tenant="default",
         actor=EventActor(id="A001", role="agent"),
         complaint_id=complaint_id,
     )

@@ -477,6 +477,7 @@ def test_only_escalation_may_say_a_clerk_was_given_a_complaint() -> None:
         EventName.CLERK_ASSIGNED,
         payload,
         source="escalation",
+        tenant="default",
         actor=EventActor(id="BH1", role="department"),
         complaint_id="c1",
     )

@@ -35,7 +35,12 @@ def _texts(intake: Intake, complaint_id: str | None, text: str, **kw: Any) -> li
         **kw,
     )
     envelope = registry.new(
-        SMS_INBOUND.name, payload, source="notify", actor=SYSTEM, complaint_id=complaint_id
+        SMS_INBOUND.name,
+        payload,
+        source="notify",
+        tenant="default",
+        actor=SYSTEM,
+        complaint_id=complaint_id,
     )
     handle = handlers(intake.env.db, intake.env.settings)[SMS_INBOUND.name]
     with intake.env.db.transaction() as session:

@@ -95,6 +95,7 @@ def test_the_worker_keeps_the_read_copy_from_escalation_events_exactly_once(
                 **kw,
             ),
             source="escalation",
+            tenant="default",
             actor=SYSTEM,
             complaint_id=c["id"],
         )

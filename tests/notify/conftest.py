@@ -119,6 +119,7 @@ def received_event(**fields: Any) -> Envelope:
         COMPLAINT_RECEIVED.name,
         ComplaintReceived.model_validate(payload),
         source="intake",
+        tenant="default",
         actor=Actor(id="A001", role="agent"),
         complaint_id=complaint_id,
     )
@@ -170,6 +171,7 @@ def lifecycle_event(
         event_type,
         LifecycleChanged.model_validate(payload),
         source="escalation",
+        tenant="default",
         actor=ESCALATION,
         complaint_id=p["complaint_id"],
     )
@@ -194,7 +196,12 @@ def handed_over_event(to: Recipient, references: list[tuple[str, str]]) -> Envel
         summary=f"On duty: {len(references)} open complaints handed over from DM01",
     )
     return registry.new(
-        DUTY_HANDED_OVER.name, payload, source="escalation", actor=ESCALATION, complaint_id=None
+        DUTY_HANDED_OVER.name,
+        payload,
+        source="escalation",
+        tenant="default",
+        actor=ESCALATION,
+        complaint_id=None,
     )
 
 
@@ -222,6 +229,7 @@ def hot_issue_event(department_ids: list[str], **fields: Any) -> Envelope:
         HOT_ISSUE_DETECTED.name,
         HotIssueDetected.model_validate(payload),
         source="analytics",
+        tenant="default",
         actor=SYSTEM,
         complaint_id=None,
     )

@@ -385,6 +385,7 @@ def test_an_assignment_read_before_its_registration_still_names_the_customer(
             NOTE_ADDED.name,
             NoteAdded(complaint_id=cid, reference=ref, text="补充" * 1500, added_by="A001"),
             source="intake",
+            tenant="default",
             actor=Actor(id="A001", role="agent"),
             complaint_id=cid,
         )

@@ -330,6 +330,7 @@ def test_notify_ignores_a_revised_root_cause_and_reads_on(notify: Notify) -> Non
             revised_at=datetime.now(UTC),
         ),
         source="analytics",
+        tenant="default",
         actor=SYSTEM,
         complaint_id="c-1",
     )

@@ -50,6 +50,7 @@ def case_desk(settings: Settings) -> FastAPI:
             "staff_id": principal.staff_id,
             "role": principal.role.value,
             "department_id": principal.department_id,
+            "tenant": principal.tenant,
         }
 
     @router.post("/complaints/{complaint_id}/close")
@@ -245,6 +246,7 @@ def test_a_token_says_who_is_calling(desk_env: ServiceEnv, desk: TestClient) -> 
         "staff_id": "B-07",
         "role": "department",
         "department_id": "billing",
+        "tenant": "default",
     }
 
 
@@ -299,6 +301,7 @@ def test_the_token_command_prints_a_token_the_services_accept(
         "staff_id": "B-07",
         "role": "department",
         "department_id": "billing",
+        "tenant": "default",
     }
 
 

@@ -57,6 +57,7 @@ def posted(account: str, seq: int) -> Envelope:
         "ledger.posted",
         Posted(account=account, seq=seq, amount=seq, written_at=datetime.now(UTC)),
         source="intake",
+        tenant="default",
         actor=CLERK,
         complaint_id=account,
     )

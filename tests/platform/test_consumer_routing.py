@@ -65,6 +65,7 @@ def _note(source: str = "intake") -> Envelope:
         NOTE_ADDED.name,
         NoteAdded(complaint_id="c-1", reference="TS1", text="hi", added_by="A1"),
         source="intake",
+        tenant="default",
         actor=SYSTEM,
         complaint_id="c-1",
     ).model_copy(update={"source": source})

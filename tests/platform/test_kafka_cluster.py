@@ -124,6 +124,7 @@ class Writer:
                 "ledger.posted",
                 Posted(account=a, seq=seq, amount=seq, written_at=datetime.now(UTC)),
                 source="intake",
+                tenant="default",
                 actor=CLERK,
                 complaint_id=a,
             )

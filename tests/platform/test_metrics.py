@@ -92,6 +92,7 @@ def publish(settings: Settings, topic: str, count: int) -> None:
                 "ledger.posted",
                 Posted(account=f"acct-{n % 5}", seq=n, amount=n, written_at=datetime.now(UTC)),
                 source="intake",
+                tenant="default",
                 actor=CLERK,
                 complaint_id=f"acct-{n % 5}",
             )
@@ -207,6 +208,7 @@ def test_the_outbox_backlog_is_the_rows_not_yet_published_and_the_age_of_the_old
                         "ledger.posted",
                         Posted(account="a", seq=n, amount=n, written_at=datetime.now(UTC)),
                         source="intake",
+                        tenant="default",
                         actor=CLERK,
                         complaint_id="a",
                     )

@@ -56,6 +56,7 @@ def write(
             "ledger.posted",
             Posted(account=account, seq=seq, amount=seq * 10, written_at=datetime.now(UTC)),
             source="intake",
+            tenant="default",
             actor=CLERK,
             complaint_id=account,
         )
@@ -395,6 +396,7 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason_and_the_consu
         "ledger.posted",
         Posted(account="ok", seq=1, amount=1, written_at=datetime.now(UTC)),
         source="intake",
+        tenant="default",
         actor=CLERK,
         complaint_id="ok",
     )
@@ -402,6 +404,7 @@ def test_bad_records_go_to_the_dead_letter_topic_with_their_reason_and_the_consu
         "ledger.posted",
         Posted(account="boom", seq=1, amount=1, written_at=datetime.now(UTC)),
         source="intake",
+        tenant="default",
         actor=CLERK,
         complaint_id="boom",
     )

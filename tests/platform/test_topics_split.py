@@ -61,6 +61,7 @@ def old_installation() -> list[Envelope]:
             revised_at=NOW,
         ),
         source="analytics",
+        tenant="default",
         actor=Actor(id="Q01", role="qa"),
         complaint_id=c3.id,
         occurred_at=NOW,

@@ -20,6 +20,7 @@ from shared.db import Database
 from shared.errors import NotFound
 from shared.events import Actor, Event, registry
 from shared.outbox import Outbox
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import EventName
 
 SOURCE = "analytics"
@@ -161,6 +162,7 @@ def revise_root_cause(
             REVISED,
             payload,
             source=SOURCE,
+            tenant=DEFAULT_TENANT,
             actor=Actor(id=staff_id, role=role),
             complaint_id=complaint_id,
             occurred_at=now,

@@ -32,6 +32,7 @@ from shared.db import Database, table_of
 from shared.events import Actor, registry
 from shared.outbox import Outbox
 from shared.privacy import mask_text
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import EventName, Role
 
 subjects = table_of(ComplaintSubject)
@@ -492,6 +493,7 @@ def publish_alerts(
                     references=i["references"][-EXAMPLES:],
                 ),
                 source="analytics",
+                tenant=DEFAULT_TENANT,
                 actor=Actor(id="analytics", role=Role.SYSTEM),
                 complaint_id=None,
                 occurred_at=now,

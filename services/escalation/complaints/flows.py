@@ -44,6 +44,7 @@ from shared.errors import NotFound
 from shared.events import Actor as EventActor
 from shared.events import Envelope, registry
 from shared.outbox import Outbox
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import Action, Awaiting, Channel, Nature, Record, Role, SmsIntent, State
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,7 @@ def apply_in(
         decision.event_type,
         payload,
         source=SOURCE,
+        tenant=DEFAULT_TENANT,
         actor=EventActor(id=command.actor.staff_id, role=command.actor.role),
         complaint_id=complaint_id,
         occurred_at=now,

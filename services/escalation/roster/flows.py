@@ -25,6 +25,7 @@ from shared.errors import Conflict, NotFound, Unprocessable
 from shared.events import SYSTEM as SYSTEM_ACTOR
 from shared.events import registry
 from shared.outbox import Outbox
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import Action, Audience, Role, Severity, State
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ def hand_over_if_changed(
         DUTY_HANDED_OVER.name,
         payload,
         source=complaint_flows.SOURCE,
+        tenant=DEFAULT_TENANT,
         actor=SYSTEM_ACTOR,
         complaint_id=None,
         occurred_at=now,

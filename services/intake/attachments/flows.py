@@ -37,6 +37,7 @@ from shared.events import Actor, registry
 from shared.outbox import Outbox
 from shared.privacy import sight
 from shared.settings import Settings
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import AttachmentSource, Role, State
 
 log = logging.getLogger(__name__)
@@ -286,6 +287,7 @@ def _announcement(row: Any, record: dict[str, Any], principal: Principal, now: d
             added_by=principal.staff_id,
         ),
         source=SOURCE,
+        tenant=DEFAULT_TENANT,
         actor=Actor(id=principal.staff_id, role=principal.role.value),
         complaint_id=row.id,
         occurred_at=now,

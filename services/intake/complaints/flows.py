@@ -42,6 +42,7 @@ from shared.db import Database
 from shared.errors import Conflict, NotFound
 from shared.events import Actor, registry
 from shared.outbox import Outbox
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import (
     FeedbackResult,
     FeedbackSource,
@@ -164,6 +165,7 @@ def store_feedback(
                 recorded_by=actor.id,
             ),
             source=SOURCE,
+            tenant=DEFAULT_TENANT,
             actor=actor,
             complaint_id=row.id,
             occurred_at=now,
@@ -215,6 +217,7 @@ def store_note(
                 added_by=actor.id,
             ),
             source=SOURCE,
+            tenant=DEFAULT_TENANT,
             actor=actor,
             complaint_id=row.id,
             occurred_at=now,
@@ -268,6 +271,7 @@ def request_urge(
                     requested_by=staff_id,
                 ),
                 source=SOURCE,
+                tenant=DEFAULT_TENANT,
                 actor=Actor(id=staff_id, role=role),
                 complaint_id=row.id,
                 occurred_at=now,

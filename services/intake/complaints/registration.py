@@ -59,6 +59,7 @@ from shared.db import Database
 from shared.errors import Conflict
 from shared.events import Actor, Envelope, registry
 from shared.outbox import Outbox
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import Channel, ClosureReason, Nature, Severity, State
 
 SOURCE = "intake"
@@ -228,6 +229,7 @@ def build_complaint(
         COMPLAINT_RECEIVED.name,
         payload,
         source=SOURCE,
+        tenant=DEFAULT_TENANT,
         actor=Actor(id=new.registered_by, role=new.registered_by_role),
         complaint_id=complaint_id,
         occurred_at=new.registered_at,

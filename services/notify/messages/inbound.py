@@ -21,6 +21,7 @@ from services.notify.providers.base import Inbound
 from shared.contracts import SMS_INBOUND, SmsInbound
 from shared.events import Actor, registry
 from shared.logs import mask_phone
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import EventName, SmsIntent
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,7 @@ def receive(
                 SMS_INBOUND.name,
                 payload,
                 source=SOURCE,
+                tenant=DEFAULT_TENANT,
                 actor=actor,
                 complaint_id=payload.complaint_id,
                 occurred_at=now,

@@ -19,6 +19,7 @@ from services.notify.messages.context import SOURCE, Context
 from shared.contracts import SMS_FAILED, SMS_SENT, SmsEvent
 from shared.events import SYSTEM, Envelope, registry
 from shared.logs import mask_phone
+from shared.tenants import DEFAULT_TENANT
 from shared.topics import SMS_EVENTS, dlq
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,13 @@ def sms_event(name: str, row: Any, *, now: datetime, **fields: Any) -> Envelope:
         **fields,
     )
     return registry.new(
-        name, payload, source=SOURCE, actor=SYSTEM, complaint_id=row.complaint_id, occurred_at=now
+        name,
+        payload,
+        source=SOURCE,
+        tenant=DEFAULT_TENANT,
+        actor=SYSTEM,
+        complaint_id=row.complaint_id,
+        occurred_at=now,
     )
 
 
@@ -185,6 +192,7 @@ def failed(
         SMS_FAILED.name,
         SmsEvent.model_validate(event.payload),
         source=SOURCE,
+        tenant=DEFAULT_TENANT,
         actor=SYSTEM,
         complaint_id=row.complaint_id,
         correlation_id=event.correlation_id,
