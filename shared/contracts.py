@@ -232,6 +232,9 @@ class DutyHandedOver(Payload):
     at: AwareDatetime
     complaints: list[HandedOverItem] = Field(default_factory=list)
     summary: str = ""  # one line for an SMS: how many, how many urgent or overdue
+    # The client whose own duty roster changed hands; None: the centre's shared roster,
+    # which answers for every client without a roster of its own (shared.tenants).
+    roster_tenant: str | None = None
 
 
 # --- notify -------------------------------------------------------------------------
