@@ -693,7 +693,12 @@ def plan_uses(plan: Any, index: str) -> bool:
 def _filters(ask: Ask) -> Any:
     from services.intake.search.service import Filters
 
-    return Filters(phone=ask.phone, department_id=ask.department, since=ask.since, until=ask.until)
+    return Filters(
+        phone=(ask.phone,) if ask.phone else (),
+        department_id=ask.department,
+        since=ask.since,
+        until=ask.until,
+    )
 
 
 def _search(db: Any, ask: Ask, *, after: Any = None, limit: int = 50) -> list[Any]:

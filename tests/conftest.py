@@ -216,12 +216,15 @@ class ServiceEnv:
     db: Database
     auth_db: Database
 
-    def token(self, role: str, staff: str, department: str | None = None) -> dict[str, str]:
-        """Headers with a token of this person. Tokens go only to people the directory
-        grants them to: a test's people are granted theirs here, unless the directory
-        (a test that adds them through the API) already says who they are."""
+    def token(
+        self, role: str, staff: str, department: str | None = None, tenant: str | None = None
+    ) -> dict[str, str]:
+        """Headers with a token of this person (of one client, `tenant`, or of the centre).
+        Tokens go only to people the directory grants them to: a test's people are
+        granted theirs here, unless the directory (a test that adds them through the
+        API) already says who they are."""
         with self.auth_db.transaction() as session:
-            grant_outside_directory(session, staff, role, department)
+            grant_outside_directory(session, staff, role, department, tenant=tenant)
             token, _ = issue_token(session, staff_id=staff, role=role, department_id=department)
         return {"Authorization": f"Bearer {token}"}
 

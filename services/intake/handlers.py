@@ -17,7 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.intake.complaints import service
-from services.intake.complaints.flows import apply_lifecycle, record_customer_sms
+from services.intake.complaints.flows import (
+    apply_lifecycle,
+    record_customer_sms,
+    refuse_another_client,
+)
 from services.intake.db import outbox as outbox_table
 from shared.clock import utcnow
 from shared.consumer import Handler, NotYet, may_wait
@@ -34,7 +38,7 @@ log = logging.getLogger(__name__)
 
 def on_lifecycle_changed(session: Session, event: Event[Any]) -> None:
     payload: LifecycleChanged = event.payload
-    apply_lifecycle(session, payload, event.envelope.occurred_at)
+    apply_lifecycle(session, payload, event.envelope.occurred_at, event.envelope.tenant)
 
 
 def _ahead_of_the_reply(session: Session, sms: SmsInbound) -> bool:
@@ -47,6 +51,7 @@ def _ahead_of_the_reply(session: Session, sms: SmsInbound) -> bool:
 
 def make_handlers(outbox: Outbox) -> dict[str, Handler]:
     def on_sms_inbound(session: Session, event: Event[Any]) -> None:
+        refuse_another_client(session, event.payload.complaint_id, event.envelope.tenant)
         if may_wait() and _ahead_of_the_reply(session, event.payload):
             what = f"{EventName.REPLIED} of {event.payload.complaint_id}"
             raise NotYet(what, topic=COMPLAINTS_LIFECYCLE)

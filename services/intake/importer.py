@@ -48,6 +48,7 @@ from services.intake.complaints.models import (
     location_problem,
 )
 from services.intake.complaints.registration import REF_PREFIX, NewComplaint
+from services.intake.complaints.service import customer_key
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import outbox as outbox_table
 from services.intake.mapping import (
@@ -65,7 +66,8 @@ from shared.events import Actor
 from shared.outbox import Outbox
 from shared.phones import InvalidPhone, parse_phone
 from shared.settings import Settings
-from shared.taxonomy import taxonomy
+from shared.tenants import DEFAULT_TENANT, UnknownTenant
+from shared.tenants import tenant as tenant_of
 from shared.vocabulary import Channel, Nature, NoteSource, Role, Severity, State, Word
 
 csv.field_size_limit(10_000_000)
@@ -156,7 +158,15 @@ class Ready:
 class Converter:
     """Turns one row into a complaint with the mapping, by the API's rules."""
 
-    def __init__(self, mapping: Mapping, config: IntakeConfig, staff: str, now: datetime) -> None:
+    def __init__(
+        self,
+        mapping: Mapping,
+        config: IntakeConfig,
+        staff: str,
+        now: datetime,
+        tenant: str = DEFAULT_TENANT,
+    ) -> None:
+        self.tenant = tenant
         self.m = mapping
         self.config = config
         self.staff = staff
@@ -204,7 +214,8 @@ class Converter:
         if len(department) > 64:
             raise RowError(m.department or "", "longer than 64 characters", "too long")
         new = NewComplaint(
-            customer_key=caller["key"],
+            tenant=self.tenant,
+            customer_key=customer_key(self.tenant, caller["key"]) if caller["key"] else None,
             customer_phone=caller["phone"],
             customer_ref=caller["ref"],
             customer_name=caller["name"],
@@ -293,11 +304,12 @@ class Converter:
                     "empty",
                 )
             return m.default_category, True
-        found = m.categories.get(raw) or taxonomy().find(raw)
+        categories = tenant_of(self.tenant).taxonomy()
+        found = m.categories.get(raw) or categories.find(raw)
         if found is None:
             raise RowError(
                 m.category or "category",
-                f"unknown category {raw!r}; allowed: {', '.join(taxonomy().ids)} "
+                f"unknown category {raw!r}; allowed: {', '.join(categories.ids)} "
                 "(or their labels; a mapping's [categories] table translates others)",
                 "unknown category",
             )
@@ -440,6 +452,7 @@ def import_rows(
     dry_run: bool = False,
     progress: bool = True,
     now: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> Summary:
     """Convert every row, then store the good ones oldest first; raises MappingError
     when the mapping does not fit the file (no row is stored then)."""
@@ -451,7 +464,8 @@ def import_rows(
     rows = list(rows)
     if rows:
         chosen = chosen.check_header(list(rows[0][1]))
-    convert = Converter(chosen, config, staff, now)
+    tenant_of(tenant)  # an unknown client: UnknownTenant before any row is read
+    convert = Converter(chosen, config, staff, now, tenant)
     summary = Summary(no_time_column=chosen.time is None)
     ready: list[Ready] = []
     for line, row in rows:
@@ -491,7 +505,9 @@ def import_rows(
                         body = store_complaint(
                             session, box, item.new, config, complaint_id=complaint_id
                         ).body
-                        stored = SimpleNamespace(id=body["id"], reference=body["reference"])
+                        stored = SimpleNamespace(
+                            id=body["id"], reference=body["reference"], tenant=body["tenant"]
+                        )
                         for text in item.notes:
                             note = NoteCreate(text=text, source=NoteSource.IMPORT)
                             store_note(session, box, stored, note, actor=actor, now=utcnow())
@@ -585,6 +601,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--staff", default="import", help="recorded as who registered them")
     parser.add_argument(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        help="the client the complaints were made to (TENANTS_FILE); left out: the default one",
+    )
+    parser.add_argument(
         "--source", help="names this import for re-runs (default: the mapping and file name)"
     )
     parser.add_argument("--dry-run", action="store_true", help="check every row, store nothing")
@@ -610,13 +631,14 @@ def main(argv: list[str] | None = None) -> int:
             mapping=mapping,
             source=(args.source or f"{mapping.name}:{args.file.name}")[:64],
             staff=args.staff,
+            tenant=args.tenant,
             default_category=args.default_category,
             default_outcome=args.default_outcome,
             lanes=settings.outbox_lanes,
             dry_run=args.dry_run,
             progress=not args.json and sys.stderr.isatty(),
         )
-    except MappingError as exc:
+    except (MappingError, UnknownTenant) as exc:
         print(f"nothing imported: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -39,6 +39,7 @@ def test_an_event_round_trips_with_chinese_text_readable_on_the_wire() -> None:
         "complaint.note_added",
         NoteV2(text="客户再次来电，要求尽快处理", language="zh-CN"),
         source="intake",
+        tenant="water",
         actor=AGENT,
         complaint_id="c-1",
     )
@@ -51,6 +52,7 @@ def test_an_event_round_trips_with_chinese_text_readable_on_the_wire() -> None:
     headers = dict(kafka_headers(env))
     assert headers["event_type"] == b"complaint.note_added"
     assert headers["schema_version"] == b"2"
+    assert headers["tenant"] == b"water"
 
 
 def test_an_old_version_is_upcast_to_the_current_one() -> None:
@@ -79,6 +81,7 @@ def test_the_correlation_id_of_the_request_travels_into_the_event() -> None:
             "complaint.note_added",
             NoteV2(text="x", language="en"),
             source="intake",
+            tenant="default",
             actor=AGENT,
             complaint_id="c",
         )
@@ -140,5 +143,10 @@ def test_a_payload_of_the_wrong_model_is_refused_at_the_source() -> None:
 
     with pytest.raises(TypeError):
         _registry().new(
-            "complaint.note_added", Other(a=1), source="intake", actor=AGENT, complaint_id="c"
+            "complaint.note_added",
+            Other(a=1),
+            source="intake",
+            tenant="default",
+            actor=AGENT,
+            complaint_id="c",
         )

@@ -37,7 +37,6 @@ from shared.events import Actor, registry
 from shared.outbox import Outbox
 from shared.privacy import sight
 from shared.settings import Settings
-from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import AttachmentSource, Role, State
 
 log = logging.getLogger(__name__)
@@ -287,7 +286,7 @@ def _announcement(row: Any, record: dict[str, Any], principal: Principal, now: d
             added_by=principal.staff_id,
         ),
         source=SOURCE,
-        tenant=DEFAULT_TENANT,
+        tenant=row.tenant,
         actor=Actor(id=principal.staff_id, role=principal.role.value),
         complaint_id=row.id,
         occurred_at=now,

@@ -28,6 +28,8 @@ from services.intake.complaints.registration import NewComplaint, Registered
 from services.intake.config import IntakeConfig
 from services.intake.search import service as search
 from services.intake.search.words import document
+from shared.auth.principal import Principal
+from shared.consumer import Refused
 from shared.contracts import (
     FEEDBACK_RECEIVED,
     NOTE_ADDED,
@@ -39,10 +41,10 @@ from shared.contracts import (
     UrgeRequested,
 )
 from shared.db import Database
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.events import Actor, registry
 from shared.outbox import Outbox
-from shared.tenants import DEFAULT_TENANT
+from shared.tenants import DEFAULT_TENANT, tenant, tenants
 from shared.vocabulary import (
     FeedbackResult,
     FeedbackSource,
@@ -55,6 +57,42 @@ from shared.vocabulary import (
 SOURCE = registration.SOURCE
 
 
+def client_of(data: ComplaintCreate, principal: Principal) -> str:
+    """The client a complaint is made to: the one the agent chose or whose number was
+    dialled; else the agent's own client; else, in a centre of one client, that one.
+    An agent of one client registers only for it (403); a centre of several clients
+    needs to be told which (422 naming `tenant`)."""
+    named = data.named_tenant
+    if principal.tenant is not None:
+        if named is not None and named != principal.tenant:
+            raise Forbidden(
+                f"this token belongs to client '{principal.tenant}'; it does not register "
+                f"complaints for '{named}'",
+                tenant=principal.tenant,
+            )
+        chosen = principal.tenant
+    elif named is not None:
+        chosen = named
+    elif not tenants().several:
+        chosen = DEFAULT_TENANT
+    else:
+        raise Unprocessable(
+            "tenant",
+            "this centre answers for several clients: choose one "
+            f"({', '.join(tenants().ids)}; GET /tenants) or send the dialled_number",
+        )
+    # The body's category was checked against the client it names; one taken from the
+    # token is checked against that client's categories here.
+    categories = tenant(chosen).taxonomy()
+    if categories.get(data.category) is None:
+        raise Unprocessable(
+            "category",
+            f"unknown category {data.category!r} for client '{chosen}'; "
+            f"allowed: {', '.join(categories.ids)}",
+        )
+    return chosen
+
+
 def register(
     executor: registration.Executor,
     outbox: Outbox,
@@ -64,13 +102,15 @@ def register(
     role: str,
     now: datetime,
     config: IntakeConfig,
+    tenant: str = DEFAULT_TENANT,
     idempotency_key: str | None = None,
 ) -> Awaitable[Registered]:
-    """Register a complaint an agent typed in; with an Idempotency-Key, a retry gets the
-    first answer back (201 new, 200 the same again, 409 the key with another body).
+    """Register a complaint an agent typed in, for `tenant` (`client_of`); with an
+    Idempotency-Key, a retry gets the first answer back (201 new, 200 the same again,
+    409 the key with another body).
 
     Await the answer; a plain function, so a registration is one coroutine fewer."""
-    new = NewComplaint.from_request(data, staff_id=staff_id, role=role, now=now)
+    new = NewComplaint.from_request(data, staff_id=staff_id, role=role, now=now, tenant=tenant)
     return executor.execute(
         registration.steps(
             new,
@@ -106,10 +146,11 @@ def purge_idempotency_keys(db: Database, *, now: datetime, config: IntakeConfig)
 # --- feedback and notes -----------------------------------------------------------------
 
 
-def _complaint_or_404(session: Session, complaint_id: str) -> Any:
-    """By id or by reference: the caller on the phone reads out the reference."""
+def _complaint_or_404(session: Session, complaint_id: str, tenant: str | None = None) -> Any:
+    """By id or by reference: the caller on the phone reads out the reference. Another
+    client's complaint, for someone who works for one (`tenant`), is not there."""
     row = service.find_complaint(session, complaint_id)
-    if row is None:
+    if row is None or (tenant is not None and row.tenant != tenant):
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
     return row
 
@@ -123,10 +164,11 @@ def record_feedback(
     staff_id: str,
     role: str,
     now: datetime,
+    tenant: str | None = None,
 ) -> FeedbackRead:
     """The customer's verdict on the reply; only a replied complaint can take one."""
     with db.transaction() as session:
-        row = _complaint_or_404(session, complaint_id)
+        row = _complaint_or_404(session, complaint_id, tenant)
         if row.status != State.REPLIED:
             raise Conflict(
                 f"complaint {row.reference} is '{row.status}': feedback is taken once "
@@ -165,7 +207,7 @@ def store_feedback(
                 recorded_by=actor.id,
             ),
             source=SOURCE,
-            tenant=DEFAULT_TENANT,
+            tenant=row.tenant,
             actor=actor,
             complaint_id=row.id,
             occurred_at=now,
@@ -183,10 +225,11 @@ def add_note(
     staff_id: str,
     role: str,
     now: datetime,
+    tenant: str | None = None,
     department_id: str | None = None,
 ) -> NoteRead:
     with db.transaction() as session:
-        row = _complaint_or_404(session, complaint_id)
+        row = _complaint_or_404(session, complaint_id, tenant)
         if department_id is not None and row.department_id != department_id:
             raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
         return store_note(session, outbox, row, data, actor=Actor(id=staff_id, role=role), now=now)
@@ -217,7 +260,7 @@ def store_note(
                 added_by=actor.id,
             ),
             source=SOURCE,
-            tenant=DEFAULT_TENANT,
+            tenant=row.tenant,
             actor=actor,
             complaint_id=row.id,
             occurred_at=now,
@@ -238,12 +281,13 @@ def request_urge(
     staff_id: str,
     role: str,
     now: datetime,
+    tenant: str | None = None,
 ) -> UrgeRead:
     """The caller called again about an open complaint (催办): keep their words and ask
     the escalation service to urge whoever holds it. A closed complaint is not urged:
     the agent hears what the caller can do instead."""
     with db.transaction() as session:
-        row = _complaint_or_404(session, complaint_id)
+        row = _complaint_or_404(session, complaint_id, tenant)
         if row.status == State.CLOSED:
             raise Conflict(
                 f"complaint {row.reference} is closed ({row.closure_reason or 'closed'}), so "
@@ -271,7 +315,7 @@ def request_urge(
                     requested_by=staff_id,
                 ),
                 source=SOURCE,
-                tenant=DEFAULT_TENANT,
+                tenant=row.tenant,
                 actor=Actor(id=staff_id, role=role),
                 complaint_id=row.id,
                 occurred_at=now,
@@ -328,11 +372,15 @@ def record_customer_sms(session: Session, outbox: Outbox, sms: SmsInbound, *, no
 # --- the lifecycle read copy ------------------------------------------------------------
 
 
-def apply_lifecycle(session: Session, payload: LifecycleChanged, at: datetime) -> bool:
+def apply_lifecycle(
+    session: Session, payload: LifecycleChanged, at: datetime, tenant: str = DEFAULT_TENANT
+) -> bool:
     """Keep the state the escalation service decided, and a reply's words for search;
-    older or repeated events are no-ops."""
+    older or repeated events are no-ops. An event naming another client than the
+    complaint's is refused (dead-lettered, nothing applied)."""
     applied = service.apply_status(
         session,
+        tenant=tenant,
         complaint_id=payload.complaint_id,
         seq=payload.history_seq,
         status=payload.to_state,
@@ -342,9 +390,21 @@ def apply_lifecycle(session: Session, payload: LifecycleChanged, at: datetime) -
         closure_reason=payload.closure_reason,
         assisting=payload.assisting,
     )
-    if applied and payload.resolution:
+    if not applied:
+        refuse_another_client(session, payload.complaint_id, tenant)
+    elif payload.resolution:
         keep_reply(session, payload, at)
     return applied
+
+
+def refuse_another_client(session: Session, complaint_id: str | None, tenant: str) -> None:
+    """Refuse an event about a complaint of another client than the one it names."""
+    held = service.tenant_of(session, complaint_id) if complaint_id else None
+    if held is not None and held != tenant:
+        raise Refused(
+            f"the event names client '{tenant}', but complaint {complaint_id} was made to '{held}'",
+            error_class="tenant",
+        )
 
 
 def keep_reply(session: Session, payload: LifecycleChanged, at: datetime) -> None:

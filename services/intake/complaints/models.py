@@ -25,7 +25,7 @@ from services.intake.db import IntakeTable
 from shared.db import UTCDateTime, table_of
 from shared.params import IsoDateTime
 from shared.phones import InvalidPhone, parse_phone
-from shared.taxonomy import taxonomy
+from shared.tenants import DEFAULT_TENANT, TENANT_PATTERN, tenants
 from shared.vocabulary import (
     Channel,
     FeedbackResult,
@@ -57,8 +57,11 @@ class Customer(IntakeTable, table=True):
     __tablename__ = "customers"
 
     # The E.164 phone (a mobile or a landline), or `ref:<id>` for a customer an older
-    # system knew only by id. Anonymous callers have no row.
+    # system knew only by id; for a client other than the default one, prefixed by the
+    # client (`water|+8613800138000`): one caller of two clients has a file with each.
+    # Anonymous callers have no row.
     key: str = Col(primary_key=True, max_length=80)
+    tenant: str = Col(default=DEFAULT_TENANT, max_length=32)
     phone: str | None = Col(default=None, max_length=20, index=True)
     external_ref: str | None = Col(default=None, max_length=64)
     name: str | None = Col(default=None, max_length=64)
@@ -73,9 +76,12 @@ class Complaint(IntakeTable, table=True):
         Index("ix_complaints_customer_time", "customer_key", "registered_at"),
         Index("ix_complaints_time_id", "registered_at", "id"),
         Index("ix_complaints_status_time", "status", "registered_at"),
+        Index("ix_complaints_tenant_time", "tenant", "registered_at"),
     )
 
     id: str = Col(primary_key=True, max_length=36)
+    # The client it was made to (shared.tenants).
+    tenant: str = Col(default=DEFAULT_TENANT, max_length=32)
     # The number behind the reference; unique for ever, never reused.
     number: int = Col(sa_column=Column(_BIG, nullable=False, unique=True))
     reference: str = Col(max_length=32, unique=True)
@@ -247,6 +253,22 @@ class ComplaintCreate(BaseModel):
     )
     customer_name: _Name | None = None
     channel: Channel
+    # Before the category: the client's own categories are the ones allowed.
+    tenant: str | None = Field(
+        default=None,
+        pattern=TENANT_PATTERN,
+        description="The client the complaint is made to (GET /tenants), as the agent chose "
+        "it; left out: the client of the dialled number, else the agent's own client, else "
+        "the only one",
+        examples=["water"],
+    )
+    dialled_number: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The hotline number the caller dialled (from the telephony system): it "
+        "names the client when `tenant` is left out",
+        examples=["96390"],
+    )
     category: str = Field(description="A category id from GET /categories", examples=["billing"])
     severity: Severity = Severity.NORMAL
     nature: Nature = Nature.GENUINE
@@ -326,12 +348,57 @@ class ComplaintCreate(BaseModel):
             return False
         return parse_phone(self.customer_phone, region=get_config().default_region).textable
 
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str | None) -> str | None:
+        if value is not None and tenants().get(value) is None:
+            raise ValueError(
+                f"'{value}' is not a client of this centre; one of: {', '.join(tenants().ids)}"
+            )
+        return value
+
+    @field_validator("dialled_number")
+    @classmethod
+    def _dialled(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        found = tenants().by_number(value)
+        chosen = info.data.get("tenant")
+        if found is None and chosen is None:
+            raise ValueError(
+                f"{value.strip()} is not a hotline number of any client; choose the client "
+                "with `tenant`"
+            )
+        if found is not None and chosen is not None and found.id != chosen:
+            raise ValueError(
+                f"{value.strip()} is client '{found.id}'s number, not '{chosen}''s: the "
+                "caller dialled the other client's line"
+            )
+        return value.strip()
+
+    @property
+    def named_tenant(self) -> str | None:
+        """The client the body names: chosen, or by the dialled number."""
+        if self.tenant is not None:
+            return self.tenant
+        found = tenants().by_number(self.dialled_number) if self.dialled_number else None
+        return found.id if found is not None else None
+
     @field_validator("category")
     @classmethod
-    def _category(cls, value: str) -> str:
-        tax = taxonomy()
-        if tax.get(value.strip()) is None:
-            raise ValueError(f"unknown category {value!r}; allowed: {', '.join(tax.ids)}")
+    def _category(cls, value: str, info: ValidationInfo) -> str:
+        named = info.data.get("tenant")
+        dialled = info.data.get("dialled_number")
+        if named is None and dialled:
+            found = tenants().by_number(dialled)
+            named = found.id if found is not None else None
+        tenant = tenants().get(named)
+        # Without a client named, any client's category passes here; the registration
+        # checks it against the client it then takes (the agent's own).
+        clients = [tenant] if tenant is not None else tenants().all()
+        allowed = list(dict.fromkeys(c for t in clients for c in t.taxonomy().ids))
+        if value.strip() not in allowed:
+            raise ValueError(f"unknown category {value!r}; allowed: {', '.join(allowed)}")
         return value.strip()
 
     @field_validator("description")
@@ -368,6 +435,7 @@ class CustomerFile(BaseModel):
 class ComplaintRead(BaseModel):
     id: str
     reference: str
+    tenant: str = Field(default=DEFAULT_TENANT, description="The client it was made to")
     status: State
     customer_phone: str | None
     customer_extension: str | None = None
@@ -457,6 +525,9 @@ class UrgeRead(BaseModel):
 
 class CustomerRead(BaseModel):
     phone: str | None
+    tenants: list[str] = Field(
+        default_factory=list, description="The clients the caller complained to (shared.tenants)"
+    )
     customer_ref: str | None = Field(
         default=None, description="The id an older system knew the customer by"
     )
@@ -465,6 +536,14 @@ class CustomerRead(BaseModel):
     last_complaint_at: datetime
     file: CustomerFile
     complaints: list[ComplaintRead]
+
+
+class TenantRead(BaseModel):
+    id: str
+    zh: str
+    en: str
+    numbers: list[str] = Field(description="The hotline numbers callers dial for it")
+    own_roster: bool = Field(description="Whether it keeps a duty roster of its own")
 
 
 class CategoryRead(BaseModel):

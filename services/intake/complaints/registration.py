@@ -105,13 +105,18 @@ class NewComplaint:
     imported_resolution: str | None = None
     imported_department: str | None = None
     imported_closed_at: datetime | None = None
+    # The client it is made to (shared.tenants); `customer_key` is the caller's file
+    # with that client (service.customer_key).
+    tenant: str = DEFAULT_TENANT
 
     @classmethod
     def from_request(
-        cls, data: ComplaintCreate, *, staff_id: str, role: str, now: datetime
+        cls, data: ComplaintCreate, *, staff_id: str, role: str, now: datetime, tenant: str
     ) -> NewComplaint:
+        phone = data.customer_phone
         return cls(
-            customer_key=data.customer_phone,
+            tenant=tenant,
+            customer_key=service.customer_key(tenant, phone) if phone is not None else None,
             customer_phone=data.customer_phone,
             customer_name=data.customer_name,
             channel=data.channel,
@@ -169,6 +174,7 @@ def build_complaint(
     closed = new.imported_state == State.CLOSED
     row = {
         "id": complaint_id,
+        "tenant": new.tenant,
         "number": number,
         "reference": reference,
         "customer_key": new.customer_key,
@@ -229,7 +235,7 @@ def build_complaint(
         COMPLAINT_RECEIVED.name,
         payload,
         source=SOURCE,
-        tenant=DEFAULT_TENANT,
+        tenant=new.tenant,
         actor=Actor(id=new.registered_by, role=new.registered_by_role),
         complaint_id=complaint_id,
         occurred_at=new.registered_at,
@@ -243,6 +249,7 @@ def customer_row(new: NewComplaint) -> dict[str, Any]:
     and the store writes none."""
     return {
         "key": new.customer_key,
+        "tenant": new.tenant,
         "phone": new.customer_phone,
         "external_ref": new.customer_ref,
         "name": new.customer_name,

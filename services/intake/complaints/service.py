@@ -33,6 +33,7 @@ from services.intake.complaints.models import (
     Urge,
 )
 from shared.db import rowcount, table_of
+from shared.tenants import DEFAULT_TENANT, tenants
 from shared.vocabulary import State
 
 complaints = table_of(Complaint)
@@ -90,6 +91,29 @@ def customer_file(
     return file_of(counts, repeat_min=repeat_min)
 
 
+def file_together(files: Sequence[CustomerFile], *, repeat_min: int) -> CustomerFile:
+    """One caller's files with several clients, read as one (the centre's view)."""
+    if len(files) == 1:
+        return files[0]
+    recent = sum(f.complaints_last_30_days for f in files)
+    lasts = [f.last_complaint_at for f in files if f.last_complaint_at is not None]
+    return CustomerFile(
+        open_complaints=sum(f.open_complaints for f in files),
+        complaints_last_30_days=recent,
+        total_complaints=sum(f.total_complaints for f in files),
+        repeat=recent >= repeat_min,
+        last_complaint_at=max(lasts) if lasts else None,
+    )
+
+
+def tenant_of(session: Session, complaint_id: str) -> str | None:
+    """The client a complaint was made to, or None when there is no such complaint."""
+    found = session.execute(
+        select(complaints.c.tenant).where(complaints.c.id == complaint_id)
+    ).scalar_one_or_none()
+    return str(found) if found is not None else None
+
+
 def get_complaint(session: Session, complaint_id: str) -> Any:
     return session.execute(select(complaints).where(complaints.c.id == complaint_id)).first()
 
@@ -110,15 +134,27 @@ def ids_of(session: Session, id_or_reference: str) -> list[str]:
     return [str(row.id)] if row is not None else []
 
 
-def get_customer_by_phone(session: Session, phone: str) -> Any:
-    return session.execute(select(customers).where(customers.c.key == phone)).first()
+def customer_key(tenant: str, phone_or_ref: str) -> str:
+    """The key of a caller's file with one client: their phone (or `ref:<id>`), prefixed
+    by the client unless it is the default one, whose files kept their keys."""
+    return phone_or_ref if tenant == DEFAULT_TENANT else f"{tenant}|{phone_or_ref}"
 
 
-def complaints_of(session: Session, customer_key: str, *, limit: int = 50) -> list[Any]:
+def customer_keys(phone_or_ref: str, tenant: str | None) -> list[str]:
+    """The keys of a caller's files: with one client, or with every client (None)."""
+    ids = [tenant] if tenant is not None else tenants().ids
+    return [customer_key(t, phone_or_ref) for t in ids]
+
+
+def customers_by_keys(session: Session, keys: Sequence[str]) -> list[Any]:
+    return list(session.execute(select(customers).where(customers.c.key.in_(list(keys)))))
+
+
+def complaints_of(session: Session, keys: Sequence[str], *, limit: int = 50) -> list[Any]:
     return list(
         session.execute(
             select(complaints)
-            .where(complaints.c.customer_key == customer_key)
+            .where(complaints.c.customer_key.in_(list(keys)))
             .order_by(complaints.c.registered_at.desc(), complaints.c.id.desc())
             .limit(limit)
         )
@@ -144,7 +180,8 @@ def list_complaints(
     session: Session,
     *,
     reference: str | None = None,
-    phone: str | None = None,
+    phone: Sequence[str] = (),
+    tenant: str | None = None,
     status: str | None = None,
     category: str | None = None,
     department_id: str | None = None,
@@ -159,7 +196,9 @@ def list_complaints(
     if reference:
         stmt = stmt.where(complaints.c.reference == reference)
     if phone:
-        stmt = stmt.where(complaints.c.customer_key == phone)
+        stmt = stmt.where(complaints.c.customer_key.in_(list(phone)))
+    if tenant:
+        stmt = stmt.where(complaints.c.tenant == tenant)
     if status:
         stmt = stmt.where(complaints.c.status == status)
     if category:
@@ -231,11 +270,17 @@ def apply_status(
     department_id: str | None,
     closure_reason: str | None,
     assisting: list[str] | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> bool:
-    """Move the read copy forward; an older or repeated event (lower seq) changes nothing."""
+    """Move the read copy forward; an older or repeated event (lower seq), or one naming
+    another client than the complaint's, changes nothing."""
     result = session.execute(
         update(complaints)
-        .where(complaints.c.id == complaint_id, complaints.c.status_seq < seq)
+        .where(
+            complaints.c.id == complaint_id,
+            complaints.c.status_seq < seq,
+            complaints.c.tenant == tenant,
+        )
         .values(
             status=status,
             status_seq=seq,

@@ -21,6 +21,7 @@ from services.intake.complaints.models import (
     FeedbackRead,
     NoteCreate,
     NoteRead,
+    TenantRead,
     UrgeCreate,
     UrgeRead,
 )
@@ -44,6 +45,8 @@ from shared.params import IsoDateTimeAnyZone
 from shared.phones import InvalidPhone, parse_phone
 from shared.privacy import mask_text, sight
 from shared.taxonomy import taxonomy
+from shared.tenants import UnknownTenant, may_see, scope, tenants
+from shared.tenants import tenant as tenant_of
 from shared.vocabulary import STAFF_ROLES
 
 router = APIRouter()
@@ -60,9 +63,9 @@ _TEXTS = ("description", "location")
 
 def _visible(row: Any, principal: Principal) -> ComplaintRead:
     """One complaint as this caller may see it (shared.privacy); 404 for another
-    department's complaint."""
+    department's or another client's complaint."""
     assists = f",{principal.department_id}," in (getattr(row, "assisting", None) or "")
-    if (
+    if not may_see(principal, row.tenant) or (
         principal.role == Role.DEPARTMENT
         and row.department_id != principal.department_id
         and not assists
@@ -107,10 +110,36 @@ def _text_seen(principal: Principal, row: Any, text: str | None) -> str | None:
     return sight(principal.role).text_of(text, names=(row.customer_name,))
 
 
+@router.get("/tenants", response_model=list[TenantRead], tags=["categories"])
+def list_tenants(principal: CurrentPrincipal) -> list[TenantRead]:
+    """The clients this centre answers for (TENANTS_FILE) with the numbers callers dial
+    for each; a client's own staff see theirs only. A centre of one organisation lists
+    one, `default`."""
+    return [
+        TenantRead.model_validate(t.public()) for t in tenants().all() if may_see(principal, t.id)
+    ]
+
+
 @router.get("/categories", response_model=list[CategoryRead], tags=["categories"])
-def list_categories(_: CurrentPrincipal) -> list[CategoryRead]:
-    """The complaint categories an agent can choose, with Chinese and English labels."""
-    return [CategoryRead(id=c.id, zh=c.zh, en=c.en, group=c.group) for c in taxonomy().categories]
+def list_categories(
+    principal: CurrentPrincipal,
+    tenant: Annotated[
+        str | None, Query(description="The client whose categories (GET /tenants)")
+    ] = None,
+) -> list[CategoryRead]:
+    """The complaint categories an agent can choose, with Chinese and English labels: the
+    client's own where it has them, else the centre's."""
+    chosen = _client(principal, tenant)
+    categories = tenant_of(chosen).taxonomy() if chosen is not None else taxonomy()
+    return [CategoryRead(id=c.id, zh=c.zh, en=c.en, group=c.group) for c in categories.categories]
+
+
+def _client(principal: Principal, asked: str | None) -> str | None:
+    """The client a list is limited to (shared.tenants.scope), an unknown one 422."""
+    try:
+        return scope(principal, asked)
+    except UnknownTenant as exc:
+        raise Unprocessable("tenant", str(exc)) from None
 
 
 @router.post(
@@ -150,6 +179,7 @@ async def register_complaint(
         role=principal.role.value,
         now=utcnow(),
         config=get_config(),
+        tenant=flows.client_of(data, principal),
         idempotency_key=idempotency_key,
     )
     return JSONResponse(result.body, status_code=result.status_code)
@@ -195,6 +225,9 @@ def search_complaints(
     status: Annotated[str | None, Query(description=f"One of {', '.join(STATUSES)}")] = None,
     category: Annotated[str | None, Query(description="A category id")] = None,
     department: Annotated[str | None, Query(description="Department holding it")] = None,
+    tenant: Annotated[
+        str | None, Query(description="The client it was made to (GET /tenants)")
+    ] = None,
     q: Annotated[
         str | None,
         Query(
@@ -232,9 +265,12 @@ def search_complaints(
         )
     if status is not None and status not in STATUSES:
         raise Unprocessable("status", f"'{status}' is not one of {', '.join(STATUSES)}")
-    if category is not None and taxonomy().get(category) is None:
+    client = _client(principal, tenant)
+    clients = [tenant_of(client)] if client is not None else tenants().all()
+    known = list(dict.fromkeys(c for t in clients for c in t.taxonomy().ids))
+    if category is not None and category not in known:
         raise Unprocessable(
-            "category", f"unknown category '{category}'; allowed: {', '.join(taxonomy().ids)}"
+            "category", f"unknown category '{category}'; allowed: {', '.join(known)}"
         )
     if principal.role == Role.DEPARTMENT:
         if department is not None and department != principal.department_id:
@@ -242,7 +278,8 @@ def search_complaints(
         department = principal.department_id
     text = q.strip() if q else ""
     filters = Filters(
-        phone=_phone_param(phone, "phone") if phone else None,
+        phone=tuple(service.customer_keys(_phone_param(phone, "phone"), client)) if phone else (),
+        tenant=client,
         status=status,
         category=category,
         department_id=department,
@@ -262,6 +299,7 @@ def search_complaints(
             session,
             reference=text.upper() or None,
             phone=filters.phone,
+            tenant=client,
             status=status,
             category=category,
             department_id=department,
@@ -322,38 +360,53 @@ def get_customer(
     phone: str,
     principal: Annotated[Principal, require_roles(*_READS_FILES)],
     limit: Annotated[int, Query(ge=1, le=200, description="How many complaints to list")] = 50,
+    tenant: Annotated[
+        str | None,
+        Query(description="The client whose file (GET /tenants); left out: every client's"),
+    ] = None,
 ) -> CustomerRead:
     """A caller's profile and complaints, newest first: by their phone (a mobile or a
     landline, any spelling), or `ref:<id>` for a customer an older system knew by id.
-    Every read is in the access log (`GET /access-log`)."""
+    A caller of several clients has a file with each: `tenant` reads one, and someone
+    who works for one client reads only that one. Every read is in the access log
+    (`GET /access-log`)."""
     key = phone.strip() if phone.strip().startswith(REF_PREFIX) else _phone_param(phone, "phone")
+    client = _client(principal, tenant)
+    keys = service.customer_keys(key, client)
     now = utcnow()
     cfg = get_config()
     with db.read() as session:
-        customer = service.get_customer_by_phone(session, key)
-        if customer is None:
+        found = service.customers_by_keys(session, keys)
+        if not found:
             raise NotFound(f"no complaints from {mask_phone(key)}", phone=mask_phone(key))
-        file = service.customer_file(
-            session,
-            customer_key=key,
-            now=now,
-            window_days=cfg.repeat_window_days,
-            repeat_min=cfg.repeat_min,
-        )
-        rows = service.complaints_of(session, key, limit=limit)
+        files = [
+            service.customer_file(
+                session,
+                customer_key=row.key,
+                now=now,
+                window_days=cfg.repeat_window_days,
+                repeat_min=cfg.repeat_min,
+            )
+            for row in found
+        ]
+        rows = service.complaints_of(session, [row.key for row in found], limit=limit)
     sees = sight(principal.role)
+    named = next((row.name for row in found if row.name), None)
     answer = CustomerRead(
-        phone=sees.phone_of(customer.phone),
-        customer_ref=customer.external_ref,
-        name=customer.name if sees.name else None,
-        first_seen_at=customer.first_seen_at,
-        last_complaint_at=customer.last_complaint_at,
-        file=file,
+        phone=sees.phone_of(found[0].phone),
+        tenants=[row.tenant for row in found],
+        customer_ref=found[0].external_ref,
+        name=named if sees.name else None,
+        first_seen_at=min(row.first_seen_at for row in found),
+        last_complaint_at=max(row.last_complaint_at for row in found),
+        file=service.file_together(files, repeat_min=cfg.repeat_min),
         complaints=[_visible(r, principal) for r in rows],
     )
     # The file is the customer's whole history with the centre: its read is recorded
     # whatever it shows.
-    access_log.record(db, principal, request, [Seen(key, tuple(r.id for r in rows))])
+    access_log.record(
+        db, principal, request, [Seen(row.key, tuple(r.id for r in rows)) for row in found]
+    )
     return answer
 
 
@@ -382,6 +435,7 @@ def post_feedback(
         staff_id=principal.staff_id,
         role=principal.role.value,
         now=utcnow(),
+        tenant=principal.tenant,
     )
 
 
@@ -410,6 +464,7 @@ def post_note(
         staff_id=principal.staff_id,
         role=principal.role.value,
         now=utcnow(),
+        tenant=principal.tenant,
         department_id=principal.department_id if principal.role == Role.DEPARTMENT else None,
     )
 
@@ -475,6 +530,7 @@ def post_urge(
         staff_id=principal.staff_id,
         role=principal.role.value,
         now=utcnow(),
+        tenant=principal.tenant,
     )
 
 

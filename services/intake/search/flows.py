@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.intake.complaints.models import NAME_MAX, ComplaintRead
 from services.intake.complaints.service import complaints, notes_t
+from services.intake.complaints.service import customer_keys as service_keys
 from services.intake.search import service
 from services.intake.search.models import ComplaintHit, Likely, Snippet
 from services.intake.search.service import RANKED, Filters, Hit
@@ -181,6 +182,13 @@ class Asked:
     phone: str | None
     location: str | None
     description: str | None
+    # The client it is being made to; None: any (a centre of one client).
+    tenant: str | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """The caller's files: with that client, or with each."""
+        return service_keys(self.phone, self.tenant) if self.phone else []
 
 
 def similarity(mine: set[str], theirs: set[str]) -> tuple[float, list[str]]:
@@ -220,7 +228,7 @@ def likely_duplicates(
         for cid in session.execute(
             select(c.id)
             .where(
-                c.customer_key == asked.phone,
+                c.customer_key.in_(asked.keys),
                 (c.registered_at >= since) | (c.status != State.CLOSED),
             )
             .order_by(c.registered_at.desc())
@@ -233,11 +241,15 @@ def likely_duplicates(
             ids[cid] = None
     if place:
         near = Query(tuple((w,) for w in sorted(place)))
-        for hit in service.find(session, near, Filters(since=since), limit=CANDIDATES):
+        within = Filters(since=since, tenant=asked.tenant)
+        for hit in service.find(session, near, within, limit=CANDIDATES):
             ids[hit.row.id] = None
     if not ids:
         return []
     rows = list(session.execute(select(complaints).where(complaints.c.id.in_(list(ids)))))
+    if asked.tenant is not None:
+        # Another client's complaint is not a duplicate of this one, nor theirs to see.
+        rows = [row for row in rows if row.tenant == asked.tenant]
     indexed = service.words_of(session, list(ids))
     found: list[tuple[float, datetime, Found]] = []
     for row in rows:
@@ -245,7 +257,7 @@ def likely_duplicates(
         their_place = set(words(row.location))
         score, shared = similarity(described, their_words - their_place)
         reasons = []
-        if asked.phone and row.customer_key == asked.phone:
+        if asked.phone and row.customer_key in asked.keys:
             reasons.append(DuplicateReason.SAME_CALLER)
         if same_place(place, their_place, their_words):
             reasons.append(DuplicateReason.SAME_PLACE)

@@ -129,7 +129,9 @@ class Filters:
     registered (any case), `unnamed` leaves out complaints whose customer's name holds
     one of those words (for readers who may not look a customer up by name)."""
 
-    phone: str | None = None
+    # The caller's files (complaints.service.customer_keys): with one client or each.
+    phone: tuple[str, ...] = ()
+    tenant: str | None = None
     status: str | None = None
     category: str | None = None
     department_id: str | None = None
@@ -141,7 +143,12 @@ class Filters:
     @property
     def on_complaints(self) -> bool:
         return bool(
-            self.phone or self.status or self.category or self.department_id or self.unnamed
+            self.phone
+            or self.tenant
+            or self.status
+            or self.category
+            or self.department_id
+            or self.unnamed
         )
 
 
@@ -159,7 +166,9 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
     s, c = documents.c, complaints.c
     found: list[ColumnElement[bool]] = []
     if f.phone:
-        found.append(c.customer_key == f.phone)
+        found.append(c.customer_key.in_(list(f.phone)))
+    if f.tenant:
+        found.append(c.tenant == f.tenant)
     if f.status:
         found.append(c.status == f.status)
     if f.category:

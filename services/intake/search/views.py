@@ -20,6 +20,7 @@ from shared.deps import Db
 from shared.errors import Unprocessable
 from shared.phones import InvalidPhone, parse_phone
 from shared.privacy import sight
+from shared.tenants import UnknownTenant, scope
 
 router = APIRouter()
 
@@ -46,6 +47,10 @@ def similar_complaints(
         Query(ge=1, le=90, description="How far back to look (INTAKE_DUPLICATE_WINDOW_DAYS)"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    tenant: Annotated[
+        str | None,
+        Query(description="The client it is being made to (GET /tenants): only its complaints"),
+    ] = None,
 ) -> SimilarPage:
     """Earlier complaints the one being registered may repeat (重复件), most likely first,
     each with why: the same caller (their complaints of the window, and those still open),
@@ -58,7 +63,11 @@ def similar_complaints(
             key = parse_phone(phone, region=cfg.default_region).e164
         except InvalidPhone as exc:
             raise Unprocessable("phone", str(exc)) from None
-    asked = flows.Asked(phone=key, location=location, description=description)
+    try:
+        client = scope(principal, tenant)
+    except UnknownTenant as exc:
+        raise Unprocessable("tenant", str(exc)) from None
+    asked = flows.Asked(phone=key, location=location, description=description, tenant=client)
     if not (key or (location or "").strip() or (description or "").strip()):
         raise Unprocessable("description", "give the phone, the place or the text to compare")
     since = utcnow() - timedelta(days=days or cfg.duplicate_window_days)
