@@ -140,7 +140,7 @@ def test_a_clients_viewer_sees_only_that_clients_complaints(intake: Intake) -> N
     viewer = intake.env.token("viewer", "V-W", tenant="water")
     c = intake.client
     assert c.get(f"/complaints/{mine['id']}", headers=viewer).status_code == 200
-    for path in ("", "/notes", "/feedback", "/urges"):
+    for path in ("", "/notes", "/feedback", "/urges", "/attachments"):
         answer = c.get(f"/complaints/{theirs['id']}{path}", headers=viewer)
         assert answer.status_code == 404, path
     assert c.get(f"/complaints/{theirs['reference']}", headers=viewer).status_code == 404

@@ -37,6 +37,7 @@ from shared.events import Actor, registry
 from shared.outbox import Outbox
 from shared.privacy import sight
 from shared.settings import Settings
+from shared.tenants import may_see
 from shared.vocabulary import AttachmentSource, Role, State
 
 log = logging.getLogger(__name__)
@@ -168,10 +169,13 @@ def _size(n: int) -> str:
 
 def visible_complaint(session: Any, complaint_id: str, principal: Principal) -> Any:
     """The complaint (`complaint_id` may be its reference); 404 unless it exists and this
-    caller may see it: a department's clerk sees their department's only."""
+    caller may see it: a department's clerk sees their department's only, someone who
+    works for one client that client's only."""
     row = complaints.find_complaint(session, complaint_id)
-    if row is None or (
-        principal.role == Role.DEPARTMENT and row.department_id != principal.department_id
+    if (
+        row is None
+        or not may_see(principal, row.tenant)
+        or (principal.role == Role.DEPARTMENT and row.department_id != principal.department_id)
     ):
         # Not 403: whether the complaint exists is none of another department's business.
         raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
