@@ -20,6 +20,7 @@ from services.workbench.access.flows import User
 from services.workbench.config import WorkbenchConfig
 from shared.logs import mask_phone
 from shared.taxonomy import taxonomy
+from shared.tenants import tenants
 from shared.vocabulary import (
     Action,
     AssistStatus,
@@ -99,8 +100,17 @@ class Labels:
         member = WORDS[kind].of(value)
         return member.label(self.language) if member is not None else str(value)
 
-    def category(self, value: str | None) -> str:
-        found = taxonomy().get(value or "")
+    def category(self, value: str | None, tenant: str | None = None) -> str:
+        """A category's label: the client's own where it has them, else the centre's."""
+        client = tenants().get(tenant) if tenant else None
+        found = (client.taxonomy() if client else taxonomy()).get(value or "")
+        if found is None and client is not None:
+            found = taxonomy().get(value or "")
+        return found.label(self.language) if found else (value or "—")
+
+    def client(self, value: str | None) -> str:
+        """A client's name (shared.tenants), its id when it is no longer configured."""
+        found = tenants().get(value or "")
         return found.label(self.language) if found else (value or "—")
 
     def when(self, value: Any, fmt: str = "%m-%d %H:%M") -> str:
@@ -141,6 +151,8 @@ def render(
         tr=labels.tr,
         word=labels.word,
         category=labels.category,
+        client=labels.client,
+        several_clients=tenants().several,
         when=labels.when,
         day=labels.day,
         lang=language,

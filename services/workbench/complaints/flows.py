@@ -14,6 +14,8 @@ from services.workbench.apis import Apis, Refused
 from services.workbench.config import WorkbenchConfig
 from shared.phones import InvalidPhone, parse_phone
 from shared.privacy import sight
+from shared.taxonomy import taxonomy
+from shared.tenants import tenants
 from shared.vocabulary import (
     ASSIST_OUTSTANDING,
     STAFF_ROLES,
@@ -299,13 +301,53 @@ def phone_or_none(raw: str | None) -> str | None:
         return None
 
 
-def caller_file(apis: Apis, user: User, raw_phone: str | None) -> dict[str, Any] | None:
-    """The caller's file from intake, None for a first call (or no number yet)."""
+def clients_of(apis: Apis, user: User) -> list[dict[str, Any]]:
+    """The clients this person may register for (intake's GET /tenants, which answers
+    as their token allows): one for a client's own agent, every client for the
+    centre's."""
+    found = _quiet(lambda: apis.get("intake", "/tenants", user.token))
+    if isinstance(found, list) and found:
+        return found
+    return [t.public() for t in tenants().all()]
+
+
+def client_chosen(
+    clients: list[dict[str, Any]], tenant: str | None, dialled_number: str | None
+) -> str | None:
+    """The client a registration is for: asked, or whose line was dialled (a telephony
+    system opens /register?dialled_number=…), or the only one the agent serves."""
+    ids = [c["id"] for c in clients]
+    if tenant in ids:
+        return tenant
+    by_number = tenants().by_number(dialled_number) if dialled_number else None
+    if by_number is not None and by_number.id in ids:
+        return by_number.id
+    return ids[0] if len(ids) == 1 else None
+
+
+def categories_for(clients: list[dict[str, Any]], chosen: str | None) -> list[Any]:
+    """The categories to offer: the chosen client's, else every offered client's."""
+    ids = [chosen] if chosen else [c["id"] for c in clients]
+    found: dict[str, Any] = {}
+    for tenant_id in ids:
+        client = tenants().get(tenant_id)
+        for category in (client.taxonomy() if client else taxonomy()).categories:
+            found.setdefault(category.id, category)
+    return list(found.values())
+
+
+def caller_file(
+    apis: Apis, user: User, raw_phone: str | None, tenant: str | None = None
+) -> dict[str, Any] | None:
+    """The caller's file from intake (with the client being registered for, when one is
+    chosen), None for a first call (or no number yet)."""
     phone = phone_or_none(raw_phone)
     if phone is None:
         return None
     try:
-        found: dict[str, Any] = apis.get("intake", f"/customers/{phone}", user.token, limit=10)
+        found: dict[str, Any] = apis.get(
+            "intake", f"/customers/{phone}", user.token, limit=10, tenant=tenant or None
+        )
         return found
     except Refused as exc:
         if exc.status == 404:
@@ -319,6 +361,7 @@ def possible_duplicates(
     raw_phone: str | None,
     description: str | None,
     location: str | None = None,
+    tenant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Intake's likely duplicates of the complaint being typed (重复件): the caller's,
     and those from the same place or with similar text lately, each with why."""
@@ -333,6 +376,7 @@ def possible_duplicates(
             phone=phone,
             location=(location or "").strip()[:200] or None,
             description=(description or "").strip()[:2000] or None,
+            tenant=tenant or None,
         )
     )
     items: list[dict[str, Any]] = (page or {}).get("items", [])
@@ -348,6 +392,8 @@ REGISTRATION_FIELDS = (
     "nature",
     "description",
     "location",
+    "tenant",
+    "dialled_number",
 )
 
 
@@ -377,6 +423,7 @@ class Search:
     since: str = ""  # a day, 2026-12-01: from its start
     until: str = ""  # a day: to its end
     cursor: str = ""
+    tenant: str = ""  # one client's complaints only
 
     def params(self, config: WorkbenchConfig) -> dict[str, Any] | None:
         """The API's query parameters; None when nothing is asked."""
@@ -388,6 +435,7 @@ class Search:
             "status": self.status or None,
             "department": self.department or None,
             "category": self.category or None,
+            "tenant": self.tenant or None,
             "cursor": self.cursor or None,
             "from": _day_start(self.since, config),
             "to": _day_start(self.until, config, next_day=True),

@@ -42,6 +42,7 @@ _PASSED_ON = ("content-disposition", "etag")
 def _register_page(
     request: Request,
     config: WorkbenchConfig,
+    apis: Apis,
     user: User,
     *,
     values: dict[str, Any] | None = None,
@@ -49,12 +50,18 @@ def _register_page(
     fields: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    values = values or {}
+    clients = flows.clients_of(apis, user)
+    chosen = flows.client_chosen(clients, values.get("tenant"), values.get("dialled_number"))
     return render(
         request,
         "register.html",
         config,
         user=user,
-        values=values or {},
+        clients=clients,
+        chosen_client=chosen,
+        categories=flows.categories_for(clients, chosen),
+        values={**values, "tenant": chosen or values.get("tenant") or ""},
         request_id=(values or {}).get("request_id") or str(uuid.uuid4()),
         error=error,
         fields=fields or {},
@@ -69,16 +76,31 @@ def short_link(reference: str) -> Response:
 
 
 @router.get("/register")
-def register_form(request: Request, config: ConfigDep, user: Registrar) -> Response:
-    return _register_page(request, config, user)
+def register_form(
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Registrar,
+    tenant: str = "",
+    dialled_number: str = "",
+) -> Response:
+    """The registration form; `tenant` or `dialled_number` (from a telephony system)
+    chooses the client whose call it is."""
+    values = {"tenant": tenant[:32], "dialled_number": dialled_number[:32]}
+    return _register_page(request, config, apis, user, values=values)
 
 
 @router.get("/register/caller")
 def caller(
-    request: Request, config: ConfigDep, apis: ApisDep, user: Registrar, customer_phone: str = ""
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Registrar,
+    customer_phone: str = "",
+    tenant: str = "",
 ) -> Response:
-    """The caller's file, as the number is typed."""
-    found = flows.caller_file(apis, user, customer_phone[:40])
+    """The caller's file, as the number is typed (with the client chosen)."""
+    found = flows.caller_file(apis, user, customer_phone[:40], tenant[:32])
     return render(request, "_caller.html", config, user=user, caller=found)
 
 
@@ -91,10 +113,12 @@ def duplicates(
     customer_phone: str = "",
     description: str = "",
     location: str = "",
+    tenant: str = "",
 ) -> Response:
-    """Intake's likely duplicates of what the agent is typing, with why."""
+    """Intake's likely duplicates of what the agent is typing, with why: the same
+    client's only."""
     found = flows.possible_duplicates(
-        apis, user, customer_phone[:40], description[:2000], location[:200]
+        apis, user, customer_phone[:40], description[:2000], location[:200], tenant[:32]
     )
     return render(request, "_duplicates.html", config, user=user, found=found)
 
@@ -119,6 +143,7 @@ async def register(request: Request, config: ConfigDep, apis: ApisDep, user: Reg
         return _register_page(
             request,
             config,
+            apis,
             user,
             values=values,
             error=exc.message,
@@ -141,6 +166,7 @@ def search(
     since: str = "",
     until: str = "",
     cursor: str = "",
+    tenant: str = "",
 ) -> Response:
     """By phone, reference or words, most relevant first, with where the words are; by
     state, department, category and the days registered."""
@@ -152,8 +178,10 @@ def search(
         since=since[:10],
         until=until[:10],
         cursor=cursor[:512],
+        tenant=tenant[:32],
     )
     found = flows.search(apis, user, asked, config)
+    clients = flows.clients_of(apis, user)
     departments = []
     if user.role != Role.DEPARTMENT:
         departments = _quiet_departments(apis, user)
@@ -166,6 +194,8 @@ def search(
         results=found["items"],
         next_href=_next_page(asked, found.get("next_cursor")),
         departments=departments,
+        clients=clients,
+        categories=flows.categories_for(clients, asked.tenant or None),
     )
 
 
