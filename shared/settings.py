@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # The complaint categories, [{"id", "zh", "en", "group"}]: see shared/taxonomy.json.
     taxonomy_file: Path = Path(__file__).parent / "taxonomy.json"
+    # The clients an outsourcing centre answers for (shared/tenants.py), a JSON file every
+    # process reads alike; none: one organisation, the default client.
+    tenants_file: Path | None = None
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_request_timeout_ms: int = 10_000
