@@ -41,7 +41,7 @@ from shared.auth.principal import Principal
 from shared.clock import utcnow
 from shared.db import Database, UTCDateTime
 from shared.deps import Db
-from shared.errors import Unprocessable
+from shared.errors import Forbidden, Unprocessable
 from shared.params import IsoDateTimeAnyZone
 from shared.phones import InvalidPhone, parse_phone
 from shared.vocabulary import Role
@@ -247,7 +247,14 @@ class AccessLog:
             ] = None,
         ) -> AccessLogPage:
             """Who read which customer's data, newest first. Reading the log shows the
-            customers' phones too, so it is recorded like any other read."""
+            customers' phones too, so it is recorded like any other read. It is the
+            centre's record, of every client: an administrator of one client is refused."""
+            if principal.tenant is not None:
+                raise Forbidden(
+                    "the access log is the centre's, of every client: an administrator of "
+                    f"client '{principal.tenant}' does not read it",
+                    tenant=principal.tenant,
+                )
             key = _customer_key(customer) if customer else None
             for name, value in (("since", since), ("until", until)):
                 if value is not None and value.tzinfo is None:

@@ -8,6 +8,7 @@ complaints, and a network clerk (N03) — the user of another department.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -90,9 +91,29 @@ def make_env(service: str, pg_url: str, kafka: str, schemas: list[str]) -> Servi
     return ServiceEnv(settings, database_for(service, settings), database_for(AUTH_STORE, settings))
 
 
+# The centre answers for a second client besides the default one, whose data is seeded:
+# each role's token of that client (`other_client:<role>`) must find none of it.
+OTHER_CLIENT = "gas"
+OTHER_CLIENT_PEOPLE: dict[str, tuple[str, str | None]] = {
+    role: (f"G-{staff}", "gas_pipes" if dept else None) for role, (staff, dept) in PEOPLE.items()
+}
+CLIENTS_FILE = {
+    "tenants": [
+        {"id": "default", "zh": "本中心", "en": "The centre"},
+        {"id": OTHER_CLIENT, "zh": "蓝焰燃气", "en": "Blue Flame Gas", "numbers": ["96777"]},
+    ]
+}
+
+
+def other_client(role: str) -> str:
+    return f"other_client:{role}"
+
+
 def tokens_for(env: ServiceEnv) -> dict[str, dict[str, str]]:
     tokens = {role: env.token(role, staff, dept) for role, (staff, dept) in PEOPLE.items()}
     tokens[OTHER_DEPARTMENT] = env.token("department", "N03", "network")
+    for role, (staff, dept) in OTHER_CLIENT_PEOPLE.items():
+        tokens[other_client(role)] = env.token(role, staff, dept, tenant=OTHER_CLIENT)
     return tokens
 
 
@@ -108,6 +129,9 @@ def _complaint_body(**fields: Any) -> dict[str, Any]:
         "severity": "normal",
         "nature": "genuine",
         "description": "上月话费账单多扣了 30 元，客服一直没有回复。",
+        # The centre answers for two clients (CLIENTS_FILE): the seeded data is the
+        # default one's.
+        "tenant": "default",
     }
     body.update(fields)
     return body
@@ -306,6 +330,10 @@ def services(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], Runn
     caller; one per module, torn down with it."""
     schemas: list[str] = []
     made: dict[str, Running] = {}
+    clients = Path(tempfile.mkdtemp(prefix="robustness-clients-")) / "tenants.json"
+    clients.write_text(json.dumps(CLIENTS_FILE, ensure_ascii=False), encoding="utf-8")
+    was = os.environ.get("TENANTS_FILE")
+    os.environ["TENANTS_FILE"] = str(clients)
 
     def get(name: str) -> Running:
         if name not in made:
@@ -319,7 +347,13 @@ def services(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], Runn
             SEEDS[name](running, client)
         return made[name]
 
-    yield get
+    try:
+        yield get
+    finally:
+        if was is None:
+            os.environ.pop("TENANTS_FILE", None)
+        else:
+            os.environ["TENANTS_FILE"] = was
     for running in made.values():
         assert running.client is not None
         running.client.__exit__(None, None, None)

@@ -21,11 +21,19 @@ from tests.robustness.conftest import (
     CALLERS,
     CUSTOMER_PHONE,
     MASKED_PHONE,
+    ROLES,
     SERVICES,
     Running,
     build_app,
+    other_client,
 )
-from tests.robustness.matrix import ENDPOINTS, PUBLIC, SEES_STAFF_PHONE, Endpoint
+from tests.robustness.matrix import (
+    ENDPOINTS,
+    PUBLIC,
+    SEES_STAFF_PHONE,
+    Endpoint,
+    expected_of_other_client,
+)
 
 NO_TOKEN = "no_token"
 BAD_TOKEN = "bad_token"
@@ -105,6 +113,63 @@ def test_who_gets_what(
                     wrong.append(
                         f"{caller}: phone {phone} should be {'full' if full else 'masked'}"
                     )
+    assert wrong == [], f"{service_name} {key[0]} {key[1]}:\n" + "\n".join(wrong)
+
+
+# The seeded client's departments, whose names in a path name something of theirs.
+SEEDED_DEPARTMENTS = ("billing", "network")
+
+
+def seeded(service: Running) -> list[str]:
+    """What belongs to the seeded client alone: its complaints' ids and references and
+    their attachments. (The customer's phone is not: one caller may ring both clients.)"""
+    return [
+        v
+        for k, v in service.ids.items()
+        if k.endswith(("complaint_id", "complaint_reference", "attachment_id"))
+    ]
+
+
+def names_seeded(service: Running, path: str) -> bool:
+    """Whether a path names something of the seeded client: one of its complaints, the
+    file of its customer, one of its departments."""
+    return (
+        any(v in path for v in seeded(service))
+        or any(p in path for p in (CUSTOMER_PHONE, "13800138000"))
+        or any(f"/departments/{d}" in path for d in SEEDED_DEPARTMENTS)
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("service_name", "key"), CASES, ids=[f"{s} {m} {p}" for s, (m, p) in CASES]
+)
+def test_another_client_finds_nothing_of_this_one(
+    services: Callable[[str], Running], service_name: str, key: tuple[str, str]
+) -> None:
+    """Every role of a second client the centre serves, on every route: what names the
+    first client's complaints, customers or departments is not there for them (404, as
+    for another department), and no answer they get carries any of it."""
+    service = services(service_name)
+    endpoint: Endpoint = ENDPOINTS[service_name][key]
+    assert service.client is not None
+    wrong: list[str] = []
+    for role in ROLES:
+        caller = other_client(role)
+        call = endpoint.make(service, role)
+        expected = expected_of_other_client(endpoint, role, names_seeded(service, call.path))
+        answer = service.client.request(
+            call.method, call.path, headers=service.tokens[caller], **call.kwargs
+        )
+        if answer.status_code != expected:
+            wrong.append(
+                f"{caller}: {answer.status_code}, expected {expected}: {answer.text[:200]}"
+            )
+            continue
+        if answer.status_code < 300:
+            leaked = [v for v in seeded(service) if v in answer.text]
+            if leaked:
+                wrong.append(f"{caller}: the answer carries {leaked}: {answer.text[:200]}")
     assert wrong == [], f"{service_name} {key[0]} {key[1]}:\n" + "\n".join(wrong)
 
 
