@@ -62,9 +62,12 @@ def make_context(config: NotifyConfig, settings: Settings) -> Context:
     )
 
 
-def refuse_another_client(session: Session, event: Event[Any], complaint_id: str | None) -> None:
-    """Refuse an event naming a client other than the one notify knows the complaint by."""
-    known = service.tenant_of(session, complaint_id)
+def refuse_another_client(
+    session: Session, event: Event[Any], complaint_id: str | None, contact: Any = None
+) -> None:
+    """Refuse an event naming a client other than the one notify knows the complaint by
+    (its `contact`, if the caller has read it)."""
+    known = contact.tenant if contact is not None else service.tenant_of(session, complaint_id)
     named = event.envelope.tenant
     if known is not None and known != named:
         raise Refused(
@@ -88,8 +91,9 @@ def make_handlers(ctx: Context) -> dict[str, Handler]:
 
     def on_lifecycle_changed(session: Session, event: Event[Any]) -> None:
         complaint_id = event.payload.complaint_id
-        refuse_another_client(session, event, complaint_id)
-        if may_wait() and service.get_contact(session, complaint_id) is None:
+        contact = service.get_contact(session, complaint_id)
+        refuse_another_client(session, event, complaint_id, contact)
+        if may_wait() and contact is None:
             raise NotYet(f"{COMPLAINT_RECEIVED.name} of {complaint_id}", topic=INTAKE_EVENTS)
         planning.on_lifecycle_changed(
             session,
