@@ -44,6 +44,7 @@ from shared.deps import Db
 from shared.errors import Forbidden, Unprocessable
 from shared.params import IsoDateTimeAnyZone
 from shared.phones import InvalidPhone, parse_phone
+from shared.tenants import UnknownTenant, scope
 from shared.vocabulary import Role
 
 TABLE = "access_log"
@@ -154,9 +155,10 @@ class AccessLog:
         seen: Iterable[Seen],
         *,
         now: datetime | None = None,
+        tenant: str | None = None,
     ) -> None:
         """One INSERT for the request, a row per customer; nothing when nobody's data
-        was shown."""
+        was shown. `tenant`: the client whose customers they are, in a log that keeps it."""
         at = now or utcnow()
         route, method = _route_of(request), request.method[:8]
         rows = [
@@ -173,6 +175,8 @@ class AccessLog:
         ]
         if not rows:
             return
+        if tenant is not None:
+            rows = [{**row, "tenant": tenant} for row in rows]
         with db.transaction() as session:
             session.execute(insert(self.table), rows)
 
@@ -187,10 +191,14 @@ class AccessLog:
         until: datetime | None = None,
         before_id: int | None = None,
         limit: int = 100,
+        tenant: str | None = None,
     ) -> list[Any]:
-        """Newest first; `complaint_ids` keeps the reads that showed any of them."""
+        """Newest first; `complaint_ids` keeps the reads that showed any of them, `tenant`
+        those of one client's customers (in a log that keeps the client)."""
         c = self.table.c
         stmt = select(self.table)
+        if tenant is not None:
+            stmt = stmt.where(c.tenant == tenant)
         if customer is not None:
             stmt = stmt.where(c.customer == customer)
         if staff_id is not None:
@@ -245,6 +253,10 @@ class AccessLog:
             cursor: Annotated[
                 str | None, Query(description="next_cursor of the previous page")
             ] = None,
+            tenant: Annotated[
+                str | None,
+                Query(max_length=32, description="Reads of one client's customers only"),
+            ] = None,
         ) -> AccessLogPage:
             """Who read which customer's data, newest first. Reading the log shows the
             customers' phones too, so it is recorded like any other read. It is the
@@ -256,6 +268,7 @@ class AccessLog:
                     tenant=principal.tenant,
                 )
             key = _customer_key(customer) if customer else None
+            client = _client_of(log.table, principal, tenant)
             for name, value in (("since", since), ("until", until)):
                 if value is not None and value.tzinfo is None:
                     raise Unprocessable(name, "needs a UTC offset, e.g. 2026-11-01T00:00:00+08:00")
@@ -280,14 +293,33 @@ class AccessLog:
                     until=until,
                     before_id=before,
                     limit=limit + 1,
+                    tenant=client,
                 )
             more = len(rows) > limit
             rows = rows[:limit]
             items = [AccessRead.model_validate(row, from_attributes=True) for row in rows]
-            log.record(db, principal, request, seen_in((item.customer, None) for item in items))
+            # Each client's customers shown are recorded as that client's, in a log that
+            # keeps clients.
+            shown: dict[str | None, list[str]] = {}
+            for item, row in zip(items, rows, strict=True):
+                shown.setdefault(row._mapping.get("tenant"), []).append(item.customer)
+            for tenant_id, customers in shown.items():
+                seen = seen_in((one, None) for one in customers)
+                log.record(db, principal, request, seen, tenant=tenant_id)
             return AccessLogPage(items=items, next_cursor=str(rows[-1].id) if more else None)
 
         return router
+
+
+def _client_of(table: Table, principal: Principal, asked: str | None) -> str | None:
+    """The client a log that keeps clients is read for (shared.tenants.scope); None in a
+    log that keeps none, or for the centre's staff reading every client's."""
+    if "tenant" not in table.c:
+        return None
+    try:
+        return scope(principal, asked)
+    except UnknownTenant as exc:
+        raise Unprocessable("tenant", str(exc)) from None
 
 
 def _customer_key(raw: str) -> str:

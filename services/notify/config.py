@@ -63,13 +63,15 @@ class NotifyConfig(BaseSettings):
     # A message handed to a sender that died is taken up again after this lease.
     send_lease_seconds: float = Field(default=60.0, gt=0)
 
-    # Templates: <templates_dir>/<language>.toml; a centre edits these files.
+    # Templates: <templates_dir>/<language>.toml; a centre edits these files. A client's
+    # own templates (its templates_dir in TENANTS_FILE) replace them template by template.
     templates_dir: Path = HERE / "templates"
     default_language: str = "zh-CN"
     # Numbers outside these country codes are written to in `foreign_language`.
     home_country_codes: list[str] = Field(default_factory=lambda: ["86", "852", "853", "886"])
     foreign_language: str = "en"
-    # Prepended to every message (mainland carriers require a sign name, e.g. 【某某热线】).
+    # Prepended to every message (mainland carriers require a sign name, e.g. 【某某热线】);
+    # a client's own sign name (TENANTS_FILE) takes its place in that client's messages.
     sign_name: str = ""
     # The longest message, in parts: variable text (a summary, a resolution) is cut to fit.
     max_segments: int = Field(default=3, ge=1, le=10)
@@ -142,6 +144,12 @@ class NotifyConfig(BaseSettings):
         if self.provider == "jasmin" and not self.jasmin_callback_secret:
             raise ValueError("NOTIFY_JASMIN_CALLBACK_SECRET is required to accept callbacks")
         return self
+
+    @property
+    def sender(self) -> str:
+        """The number (or messaging service) the chosen provider sends from when a client
+        names no sender of its own."""
+        return self.jasmin_from if self.provider == "jasmin" else self.twilio_from
 
     @property
     def quiet_hours(self) -> tuple[time, time] | None:

@@ -9,6 +9,10 @@ is no deadline. `[[` and `]]` write a bracket itself.
 
 A template that names an unknown placeholder, an unbalanced bracket, or a language file
 that lacks a template, stops the service at start with the file and the name at fault.
+
+A client of the centre may have templates of its own (`over`): each one it gives
+replaces the centre's of that name, the others stay the centre's; its files are checked
+at start like the centre's. Its categories are named by its own taxonomy.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.notify.text import Encoding, Length, capacity, clip, clip_list, cost, measure
-from shared.taxonomy import taxonomy
+from shared.taxonomy import Taxonomy, taxonomy
 from shared.vocabulary import (
     Action,
     ClosureBlock,
@@ -289,8 +293,41 @@ def _missing(value: object) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def _read(directory: Path) -> dict[str, Language]:
+    """Every <language>.toml of a directory, each template parsed and checked."""
+    languages: dict[str, Language] = {}
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise TemplateError(f"{path}: {exc}") from None
+        texts: dict[str, Template] = {}
+        for name, entry in (data.get("templates") or {}).items():
+            text = entry.get("text") if isinstance(entry, dict) else entry
+            if not isinstance(text, str) or not text.strip():
+                raise TemplateError(f"{path} [templates.{name}]: needs a non-empty text")
+            if name not in NAMES:
+                raise TemplateError(
+                    f"{path} [templates.{name}]: no such template; known: {', '.join(NAMES)}"
+                )
+            text = " ".join(text.split()) if "\n" in text.strip() else text.strip()
+            texts[name] = Template.parse(name, text, f"{path} [templates.{name}]")
+        labels = {
+            group: {str(k): str(v) for k, v in values.items()}
+            for group, values in (data.get("labels") or {}).items()
+            if isinstance(values, dict)
+        }
+        languages[path.stem] = Language(path.stem, texts, labels)
+    return languages
+
+
 class Templates:
-    def __init__(self, languages: Mapping[str, Language], default: str) -> None:
+    def __init__(
+        self,
+        languages: Mapping[str, Language],
+        default: str,
+        categories: Callable[[], Taxonomy] = taxonomy,
+    ) -> None:
         if default not in languages:
             raise TemplateError(
                 f"no templates for the default language {default!r} "
@@ -306,33 +343,34 @@ class Templates:
             )
         self.languages = dict(languages)
         self.default = default
+        self.categories = categories
 
     @classmethod
     def load(cls, directory: Path, default: str) -> Templates:
-        languages: dict[str, Language] = {}
-        for path in sorted(directory.glob("*.toml")):
-            try:
-                data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise TemplateError(f"{path}: {exc}") from None
-            texts: dict[str, Template] = {}
-            for name, entry in (data.get("templates") or {}).items():
-                text = entry.get("text") if isinstance(entry, dict) else entry
-                if not isinstance(text, str) or not text.strip():
-                    raise TemplateError(f"{path} [templates.{name}]: needs a non-empty text")
-                if name not in NAMES:
-                    raise TemplateError(
-                        f"{path} [templates.{name}]: no such template; known: {', '.join(NAMES)}"
-                    )
-                text = " ".join(text.split()) if "\n" in text.strip() else text.strip()
-                texts[name] = Template.parse(name, text, f"{path} [templates.{name}]")
-            labels = {
-                group: {str(k): str(v) for k, v in values.items()}
-                for group, values in (data.get("labels") or {}).items()
-                if isinstance(values, dict)
-            }
-            languages[path.stem] = Language(path.stem, texts, labels)
-        return cls(languages, default)
+        return cls(_read(directory), default)
+
+    def over(
+        self, directory: Path | None, categories: Callable[[], Taxonomy] | None = None
+    ) -> Templates:
+        """These templates with a client's own in `directory` (<language>.toml) in place
+        of the same names, and its categories; a label it gives replaces the centre's."""
+        own: dict[str, Language] = {}
+        if directory is not None:
+            if not directory.is_dir():
+                raise TemplateError(f"{directory}: no such directory of templates")
+            own = _read(directory)
+            if not own:
+                raise TemplateError(f"{directory}: holds no <language>.toml")
+        languages = dict(self.languages)
+        for code, theirs in own.items():
+            base = self.languages.get(code, Language(code, {}, {}))
+            groups = set(base.labels) | set(theirs.labels)
+            languages[code] = Language(
+                code,
+                {**base.texts, **theirs.texts},
+                {g: {**base.labels.get(g, {}), **theirs.labels.get(g, {})} for g in groups},
+            )
+        return Templates(languages, self.default, categories or self.categories)
 
     def language_for(self, wanted: str | None) -> str:
         return wanted if wanted in self.languages else self.default
@@ -348,7 +386,7 @@ class Templates:
             word = _WORDS[group].of(value)
             return word.label(language) if word is not None else value
         if group == "category":
-            category = taxonomy().get(value)
+            category = self.categories().get(value)
             return category.label(language) if category is not None else value
         for code in (language, self.default):
             found = self.languages[code].labels.get(group, {}).get(value)

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from services.notify.messages import service
+from services.notify.messages import clients, service
 from services.notify.messages.context import Context
 from services.notify.messages.digests import send_digests
 from services.notify.messages.outcomes import Submission, failed, retry_later, submitted_many
@@ -160,7 +160,9 @@ class Sender:
     def _outgoing(self, row: Any) -> Outgoing:
         base = self.ctx.config.public_url.rstrip("/")
         callback = f"{base}/webhooks/sms/status?message_id={row.id}" if base else None
-        return Outgoing(row.id, row.phone, row.body, row.encoding, callback)
+        # A client with a sender of its own texts from it; the others from the provider's.
+        sender = clients.own_sender(row.tenant)
+        return Outgoing(row.id, row.phone, row.body, row.encoding, callback, sender)
 
     def _attempt(self, row: Any) -> Outcome:
         message = self._outgoing(row)

@@ -127,6 +127,8 @@ class ReplyIn(BaseModel):
 
     from_: str = Field(alias="from", examples=["+8613900139001"])
     text: str = Field(min_length=1, max_length=1600, examples=["1"])
+    # The number written to: one of a client's own (TENANTS_FILE `sender`); empty, ours.
+    to: str | None = Field(default=None, max_length=32, examples=["+8610690001"])
 
 
 class FaultsIn(BaseModel):
@@ -400,7 +402,8 @@ def clear(gateway: GatewayDep) -> None:
 
 @router.post("/api/reply", tags=["development"])
 async def reply(data: ReplyIn, gateway: GatewayDep) -> JSONResponse:
-    """A person's SMS from `from`, delivered to notify's inbound webhook, signed."""
+    """A person's SMS from `from` to `to` (our number, if not given), delivered to
+    notify's inbound webhook, signed."""
     cfg = gateway.config
     phone = "".join(data.from_.split())
     if not _E164.match(phone):
@@ -409,11 +412,12 @@ async def reply(data: ReplyIn, gateway: GatewayDep) -> JSONResponse:
             status_code=422,
         )
     length = measure(data.text)
+    ours = (data.to or "").strip() or cfg.twilio_from
     sms = Sms(
         sid="SM" + uuid.uuid4().hex,
         direction="in",
         phone=phone,
-        number=cfg.twilio_from,
+        number=ours,
         body=data.text,
         status="received",
         encoding=length.encoding,
@@ -427,7 +431,7 @@ async def reply(data: ReplyIn, gateway: GatewayDep) -> JSONResponse:
         "SmsSid": sms.sid,
         "AccountSid": cfg.twilio_account_sid,
         "From": phone,
-        "To": cfg.twilio_from,
+        "To": ours,
         "Body": data.text,
         "NumSegments": str(length.segments),
     }

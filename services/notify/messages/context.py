@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from services.notify.config import NotifyConfig
+from services.notify.messages import clients
 from services.notify.rendering import Templates
 from shared.outbox import Outbox
 
@@ -19,7 +21,16 @@ class Context:
     config: NotifyConfig
     templates: Templates
     outbox: Outbox
+    # The templates of each client with templates or categories of its own, over the
+    # centre's (`templates`), by client id.
+    client_templates: Mapping[str, Templates] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.config.timezone)
+
+    def templates_for(self, tenant_id: str | None) -> Templates:
+        return self.client_templates.get(tenant_id or "", self.templates)
+
+    def signature(self, tenant_id: str | None, language: str) -> str:
+        return clients.signature(tenant_id, language, self.config)

@@ -2,6 +2,9 @@
 line (reference, category, what it is, a few words), and a digest that holds notices to
 acknowledge says how to answer one of them ("1 TS…"); when the lines do not fit in one
 SMS, they go out in as many as they need, none left out. Urgent notices are never held.
+
+A digest is one client's: a phone holding notices of two clients' complaints (a duty
+manager at the centre's shared desk) gets a digest of each, signed by that client.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from services.notify.messages import service
 from services.notify.messages.context import Context
 from services.notify.messages.limits import Limits, log_refused
 from services.notify.messages.notices import Notice
-from services.notify.messages.planning import language_for, render_row
+from services.notify.messages.planning import reading_language, render_row
 from services.notify.rendering import Listed
 from shared.logs import mask_phone
 from shared.vocabulary import Audience
@@ -37,17 +40,20 @@ def _fields(lines: Sequence[str], rows: Sequence[Any], total: int, language: str
     return {"count": total, "items": items, "ack_example": example}
 
 
-def _packed(ctx: Context, language: str, held: Sequence[Any]) -> list[list[Any]]:
+def _packed(ctx: Context, tenant: str, language: str, held: Sequence[Any]) -> list[list[Any]]:
     """The held notices split into runs that each fit one digest SMS, in order."""
     lines = [m.digest_line or m.reference or m.body for m in held]
     limit = ctx.config.max_segments
+    templates = ctx.templates_for(tenant)
+    written_in, _ = templates.template("staff_digest", language)
+    sign_name = ctx.signature(tenant, written_in)
 
     def fits(start: int, end: int, numbered: bool) -> bool:
         fields = _fields(lines[start:end], held[start:end], len(held), language)
         if numbered:  # the widest the numbers can be
             fields |= {"part": str(len(held)), "parts": str(len(held))}
-        rendered = ctx.templates.render(
-            "staff_digest", language, fields, max_segments=99, sign_name=ctx.config.sign_name
+        rendered = templates.render(
+            "staff_digest", language, fields, max_segments=99, sign_name=sign_name
         )
         return rendered.segments <= limit
 
@@ -65,17 +71,17 @@ def _packed(ctx: Context, language: str, held: Sequence[Any]) -> list[list[Any]]
 
 
 def send_digests(session: Session, ctx: Context, *, now: datetime) -> list[str]:
-    """Merge each phone's held notices into digests once the oldest has waited a whole
-    rate-limit window. Returns the ids of the digest messages."""
+    """Merge each phone's held notices of each client into digests once the oldest has
+    waited a whole rate-limit window. Returns the ids of the digest messages."""
     window = timedelta(seconds=ctx.config.staff_rate_window_seconds)
     made = []
     limits = Limits(session, ctx.config, now=now)
-    for phone in service.held_phones(session, before=now - window):
-        held = service.held_for(session, phone)
+    for phone, tenant in service.held_phones(session, before=now - window):
+        held = service.held_for(session, phone, tenant)
         if not held:
             continue
-        language = ctx.templates.language_for(language_for(phone, ctx.config))
-        runs = _packed(ctx, language, held)
+        language = reading_language(ctx, phone, tenant)
+        runs = _packed(ctx, tenant, language, held)
         first = held[0]
         for number, run in enumerate(runs, start=1):
             digest_id = str(uuid.uuid4())
@@ -96,6 +102,7 @@ def send_digests(session: Session, ctx: Context, *, now: datetime) -> list[str]:
             row = render_row(
                 ctx,
                 notice,
+                tenant=tenant,
                 now=now,
                 event_id=None,
                 event_type="notify.digest",

@@ -12,6 +12,7 @@ from sqlmodel import Field as Col
 
 from services.notify.db import NotifyTable
 from shared.db import UTCDateTime
+from shared.tenants import DEFAULT_TENANT
 
 Direction = Literal["out", "in"]
 # pending → sending → submitted → sent → delivered | failed; `unknown` after a send whose
@@ -62,12 +63,25 @@ def _utc(**kw: Any) -> Any:
     return Col(sa_column=Column(UTCDateTime(), **kw))
 
 
+def _tenant(**kw: Any) -> Any:
+    """The client (shared.tenants) a row belongs to; rows from before clients are the
+    default client's."""
+    return Col(
+        default=DEFAULT_TENANT,
+        max_length=32,
+        sa_column_kwargs={"server_default": DEFAULT_TENANT},
+        **kw,
+    )
+
+
 class Message(NotifyTable, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("provider", "provider_message_id", name="uq_messages_provider_id"),
         Index("ix_messages_phone_time", "phone", "created_at"),
         Index("ix_messages_complaint_time", "complaint_id", "created_at"),
+        # A client's message log, newest first.
+        Index("ix_messages_tenant_time", "tenant", "created_at"),
         Index(
             "ix_messages_due",
             "due_at",
@@ -91,6 +105,8 @@ class Message(NotifyTable, table=True):
 
     id: str = Col(primary_key=True, max_length=36)
     direction: str = Col(max_length=3)
+    # The client the message was for (or from): its signature, templates and sender.
+    tenant: str = _tenant()
     # One message per (event, recipient, template): a redelivered event finds its key.
     dedupe_key: str | None = Col(default=None, max_length=200, unique=True)
     event_id: str | None = Col(default=None, max_length=36)
@@ -140,11 +156,13 @@ class Message(NotifyTable, table=True):
 
 
 class OptOut(NotifyTable, table=True):
-    """A phone that asked for no more customer SMS (退订 / TD / T / STOP)."""
+    """A phone that asked for no more customer SMS (退订 / TD / T / STOP) from a client:
+    one row for each client sending from the number it texted."""
 
     __tablename__ = "opt_outs"
 
     phone: str = Col(primary_key=True, max_length=20)
+    tenant: str = _tenant(primary_key=True)
     keyword: str = Col(max_length=20)
     opted_out_at: datetime = _utc(nullable=False)
 
@@ -157,6 +175,8 @@ class Contact(NotifyTable, table=True):
     __tablename__ = "complaint_contacts"
 
     complaint_id: str = Col(primary_key=True, max_length=64)
+    # The client the complaint belongs to: an event naming another is refused.
+    tenant: str = _tenant()
     reference: str = Col(max_length=32)
     customer_phone: str | None = Col(default=None, max_length=20)
     customer_name: str | None = Col(default=None, max_length=64)
@@ -178,14 +198,18 @@ class Contact(NotifyTable, table=True):
 
 
 class DutyManagerSeen(NotifyTable, table=True):
-    """A duty manager as the lifecycle last named them at the desk: told of a new
+    """A duty manager as the lifecycle last named them at a roster's desk: told of a new
     complaint, or of complaints handed over to them at a shift change. The one named
-    most recently (by the event's time) is taken to be on duty now; notify keeps no
-    roster of its own, and an alert for the desk goes to them."""
+    most recently (by the event's time) on a roster is taken to be on duty there now;
+    notify keeps no roster of its own, and an alert for that desk goes to them."""
 
     __tablename__ = "duty_managers_seen"
 
+    # The client whose own roster it is; '' the centre's shared roster (clients.py).
+    roster: str = Col(primary_key=True, max_length=32, sa_column_kwargs={"server_default": ""})
     staff_id: str = Col(primary_key=True, max_length=64)
+    # The roster's client (the default client for the shared roster), as its events name it.
+    tenant: str = _tenant()
     phone: str = Col(max_length=20)
     name: str | None = Col(default=None, max_length=64)
     seen_at: datetime = _utc(nullable=False)
@@ -199,6 +223,7 @@ class DepartmentContact(NotifyTable, table=True):
 
     __tablename__ = "department_contacts"
 
+    tenant: str = _tenant(primary_key=True)
     department_id: str = Col(primary_key=True, max_length=64)
     name: str | None = Col(default=None, max_length=100)
     phones: list[str] = Col(sa_column=Column(JSON, nullable=False))
@@ -211,6 +236,7 @@ class DepartmentContact(NotifyTable, table=True):
 
 class MessageRead(BaseModel):
     id: str
+    tenant: str
     direction: Direction
     phone: str
     complaint_id: str | None

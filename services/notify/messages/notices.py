@@ -140,6 +140,8 @@ class Notice:
     complaint_id: str | None = None
     reference: str | None = None
     department_id: str | None = None
+    # The client it is written for, where not the event's own (planning.py).
+    tenant: str | None = None
 
     @property
     def to_customer(self) -> bool:

@@ -19,7 +19,6 @@ from services.notify.messages.context import SOURCE, Context
 from shared.contracts import SMS_FAILED, SMS_SENT, SmsEvent
 from shared.events import SYSTEM, Envelope, registry
 from shared.logs import mask_phone
-from shared.tenants import DEFAULT_TENANT
 from shared.topics import SMS_EVENTS, dlq
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,8 @@ def backoff(attempt: int, config: NotifyConfig) -> timedelta:
 
 
 def sms_event(name: str, row: Any, *, now: datetime, **fields: Any) -> Envelope:
-    """The `sms.*` event about a message row; `fields` add to or override the row's."""
+    """The `sms.*` event about a message row, the row's client's; `fields` add to or
+    override the row's."""
     payload = SmsEvent(
         message_id=row.id,
         phone=row.phone,
@@ -49,7 +49,7 @@ def sms_event(name: str, row: Any, *, now: datetime, **fields: Any) -> Envelope:
         name,
         payload,
         source=SOURCE,
-        tenant=DEFAULT_TENANT,
+        tenant=row.tenant,
         actor=SYSTEM,
         complaint_id=row.complaint_id,
         occurred_at=now,
@@ -192,7 +192,7 @@ def failed(
         SMS_FAILED.name,
         SmsEvent.model_validate(event.payload),
         source=SOURCE,
-        tenant=DEFAULT_TENANT,
+        tenant=row.tenant,
         actor=SYSTEM,
         complaint_id=row.complaint_id,
         correlation_id=event.correlation_id,

@@ -3,6 +3,12 @@ rendered in the language the phone reads, with the centre's limits (allowed coun
 daily caps: limits.py), opt-outs, quiet hours and the staff rate limit applied. A message
 is stored (pending, its own id) before any provider call; the sender (sender.py) takes it
 from there.
+
+Every message is a client's (the event's, shared.tenants): written with that client's
+templates, categories and sign name, and never about another client's complaints. A
+shift hand-over at the centre's shared desk lists each client's complaints in an SMS of
+that client's; an alert about no one complaint (a hot issue) goes to the desk and the
+departments of its own client only.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -18,11 +25,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from services.notify.config import NotifyConfig
-from services.notify.messages import notices, service
+from services.notify.messages import clients, notices, service
 from services.notify.messages.context import Context
 from services.notify.messages.limits import Limits, log_refused, refuse
 from services.notify.messages.notices import NEVER_DIGESTED, Customer, Notice
-from services.notify.rendering import Listed
+from services.notify.rendering import Listed, Templates
 from services.notify.text import clip, measure
 from shared.contracts import (
     ComplaintReceived,
@@ -32,6 +39,7 @@ from shared.contracts import (
     Recipient,
 )
 from shared.logs import mask_phone
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import Action, Audience, EventName, Nature, State
 
 log = logging.getLogger(__name__)
@@ -82,12 +90,12 @@ _STOPS = "。．.！!；;，, "
 _DETAIL_UNITS = {"UCS-2": 14, "GSM-7": 28}
 
 
-def localise(ctx: Context, notice: Notice, language: str) -> dict[str, Any]:
-    """The notice's facts worded for a reader of `language`: vocabulary words and
-    categories by their labels, times in the centre's zone, lateness in words, and the
-    link to the complaint on the workbench. A fact with no value stays None, so the
-    template's optional part that needs it drops out."""
-    templates = ctx.templates
+def localise(ctx: Context, notice: Notice, language: str, tenant: str) -> dict[str, Any]:
+    """The notice's facts worded for a reader of `language`: vocabulary words and the
+    client's categories by their labels, times in the centre's zone, lateness in words,
+    and the link to the complaint on the workbench. A fact with no value stays None, so
+    the template's optional part that needs it drops out."""
+    templates = ctx.templates_for(tenant)
     fields = dict(notice.fields)
     for group in _WORDED:
         fields[group] = templates.label(language, group, fields.get(group))
@@ -110,7 +118,13 @@ def localise(ctx: Context, notice: Notice, language: str) -> dict[str, Any]:
     return fields
 
 
-def digest_line(ctx: Context, notice: Notice, language: str, fields: dict[str, Any]) -> str:
+def digest_line(
+    templates: Templates,
+    config: NotifyConfig,
+    notice: Notice,
+    language: str,
+    fields: dict[str, Any],
+) -> str:
     """The notice as one line of a digest: reference, category, what it is, a few words."""
     key = notices.DIGEST_DETAIL.get(notice.template)
     detail = fields.get(key) if key else None
@@ -118,41 +132,51 @@ def digest_line(ctx: Context, notice: Notice, language: str, fields: dict[str, A
         text = str(detail)
         encoding = measure(text).encoding
         detail = clip(text, _DETAIL_UNITS[encoding], encoding)
-    line = ctx.templates.render(
+    line = templates.render(
         "staff_digest_item",
         language,
         {
             "reference": notice.reference,
             "category": fields.get("category"),
-            "what": ctx.templates.label(language, "what", notice.template),
+            "what": templates.label(language, "what", notice.template),
             "detail": detail,
         },
-        max_segments=ctx.config.max_segments,
+        max_segments=config.max_segments,
     )
     return line.text
+
+
+def reading_language(ctx: Context, phone: str, tenant: str) -> str:
+    """The language of the client's templates a phone is written to in."""
+    return ctx.templates_for(tenant).language_for(language_for(phone, ctx.config))
 
 
 def render_row(
     ctx: Context,
     notice: Notice,
     *,
+    tenant: str,
     now: datetime,
     event_id: str | None,
     event_type: str | None,
     dedupe_key: str | None,
 ) -> dict[str, Any]:
-    """A new outgoing message row for a notice, rendered in the recipient's language."""
-    language = ctx.templates.language_for(language_for(notice.phone, ctx.config))
-    fields = localise(ctx, notice, language)
-    rendered = ctx.templates.render(
+    """A new outgoing message row of the client's for a notice, rendered in the
+    recipient's language with the client's templates and signed with its sign name."""
+    templates = ctx.templates_for(tenant)
+    language = reading_language(ctx, notice.phone, tenant)
+    fields = localise(ctx, notice, language, tenant)
+    written_in, _ = templates.template(notice.template, language)
+    rendered = templates.render(
         notice.template,
         language,
         fields,
         max_segments=ctx.config.max_segments,
-        sign_name=ctx.config.sign_name,
+        sign_name=ctx.signature(tenant, written_in),
     )
     return {
         "id": str(uuid.uuid4()),
+        "tenant": tenant,
         "direction": "out",
         "dedupe_key": dedupe_key,
         "event_id": event_id,
@@ -189,20 +213,33 @@ def plan(
     event_id: str,
     event_type: str,
     now: datetime,
+    tenant: str,
 ) -> list[str]:
     """Store one message per notice, unless this event already has it (same event, same
-    phone, same template); apply the centre's limits, opt-outs, quiet hours and the staff
-    rate limit. Returns the ids of the messages stored."""
+    phone, same template, same client); apply the centre's limits, opt-outs, quiet hours
+    and the staff rate limit. Each is the client's the notice names, else the event's
+    (`tenant`). Returns the ids of the messages stored."""
     rows = []
     window = timedelta(seconds=ctx.config.staff_rate_window_seconds)
     planned_to: dict[str, int] = {}
     limits = Limits(session, ctx.config, now=now)
     for notice in found:
+        client = notice.tenant or tenant
         key = f"{event_id}:{notice.phone}:{notice.template}"
+        if client != tenant:
+            key += f":{client}"
         row = render_row(
-            ctx, notice, now=now, event_id=event_id, event_type=event_type, dedupe_key=key
+            ctx,
+            notice,
+            tenant=client,
+            now=now,
+            event_id=event_id,
+            event_type=event_type,
+            dedupe_key=key,
         )
-        if notice.to_customer and service.opted_out(session, notice.phone):
+        if notice.to_customer and service.opted_out(
+            session, notice.phone, clients.same_sender(client, ctx.config)
+        ):
             row.update(status="suppressed", held_reason="opted_out", finished_at=now)
         elif limits.apply(row):
             pass
@@ -218,7 +255,8 @@ def plan(
             recent += planned_to.get(notice.phone, 0)
             if recent >= ctx.config.staff_rate_limit:
                 language = row["language"]
-                line = digest_line(ctx, notice, language, localise(ctx, notice, language))
+                fields = localise(ctx, notice, language, client)
+                line = digest_line(ctx.templates_for(client), ctx.config, notice, language, fields)
                 row.update(status="held", held_reason="rate_limit", due_at=None, digest_line=line)
             else:
                 planned_to[notice.phone] = planned_to.get(notice.phone, 0) + 1
@@ -252,12 +290,19 @@ def plan(
 
 
 def on_complaint_received(
-    session: Session, ctx: Context, payload: ComplaintReceived, *, event_id: str, now: datetime
+    session: Session,
+    ctx: Context,
+    payload: ComplaintReceived,
+    *,
+    event_id: str,
+    now: datetime,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[str]:
     service.save_contact(
         session,
         {
             "complaint_id": payload.complaint_id,
+            "tenant": tenant,
             "reference": payload.reference,
             "customer_phone": payload.customer_phone,
             "customer_name": payload.customer_name,
@@ -278,6 +323,7 @@ def on_complaint_received(
         event_id=event_id,
         event_type=EventName.COMPLAINT_RECEIVED,
         now=now,
+        tenant=tenant,
     )
 
 
@@ -289,14 +335,26 @@ def _prompts_end(event_type: str, p: LifecycleChanged) -> bool:
 
 
 def learn_contacts(
-    session: Session, event_type: str, payload: LifecycleChanged | DutyHandedOver, *, at: datetime
+    session: Session,
+    event_type: str,
+    payload: LifecycleChanged | DutyHandedOver,
+    *,
+    at: datetime,
+    tenant: str,
 ) -> None:
-    """Remember whom the event names at the desk, and a department's phones it texted:
-    where an alert about no one complaint goes."""
+    """Remember whom the event names at the desk of its roster (the hand-over's, or the
+    one answering for the complaint's client), and the phones of the client's department
+    it texted: where an alert about no one complaint goes."""
     desk = notices.desk_named(event_type, payload)
     if desk is not None and desk.staff_id:
+        if isinstance(payload, DutyHandedOver):
+            roster = payload.roster_tenant or clients.SHARED_ROSTER
+        else:
+            roster = clients.roster_of(tenant)
         service.saw_duty_manager(
             session,
+            roster=roster,
+            tenant=roster or DEFAULT_TENANT,
             staff_id=desk.staff_id,
             phone=desk.phone,
             name=desk.name,
@@ -308,6 +366,7 @@ def learn_contacts(
         if phones:
             service.saw_department(
                 session,
+                tenant=tenant,
                 department_id=payload.department_id,
                 name=payload.department_name or phones[0].name,
                 phones=[r.phone for r in phones],
@@ -325,9 +384,10 @@ def on_lifecycle_changed(
     event_id: str,
     now: datetime,
     at: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[str]:
     """The SMS a lifecycle event plans; `at` is when it happened (the envelope's time)."""
-    learn_contacts(session, event_type, payload, at=at or now)
+    learn_contacts(session, event_type, payload, at=at or now, tenant=tenant)
     # The customer's verdict is in (not a failed follow-up call): a satisfaction question
     # still waiting for the morning is no longer asked.
     verdict = payload.action == Action.FEEDBACK and event_type != EventName.FOLLOW_UP_FAILED
@@ -358,7 +418,9 @@ def on_lifecycle_changed(
             conveyed=conveyed,
         )
     found = notices.on_lifecycle(event_type, payload, customer)
-    return plan(session, ctx, found, event_id=event_id, event_type=event_type, now=now)
+    return plan(
+        session, ctx, found, event_id=event_id, event_type=event_type, now=now, tenant=tenant
+    )
 
 
 def on_duty_handed_over(
@@ -369,11 +431,31 @@ def on_duty_handed_over(
     event_id: str,
     now: datetime,
     at: datetime | None = None,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[str]:
-    learn_contacts(session, EventName.DUTY_HANDED_OVER, payload, at=at or payload.at)
-    found = notices.on_duty_handed_over(payload)
+    """The incoming duty manager's summary: one SMS per client whose complaints were
+    handed over (a shared desk holds several clients'), each in that client's words and
+    signed by it. A complaint notify has not heard of counts as the roster's client's."""
+    learn_contacts(session, EventName.DUTY_HANDED_OVER, payload, at=at or payload.at, tenant=tenant)
+    known = service.tenants_of(session, (c.complaint_id for c in payload.complaints))
+    by_client: dict[str, list[Any]] = {}
+    for item in payload.complaints:
+        by_client.setdefault(known.get(item.complaint_id, tenant), []).append(item)
+    found: list[Notice] = []
+    for client, items in by_client.items():
+        # The hand-over's one line counts every client's complaints: not for one client's.
+        part = payload.model_copy(
+            update={"complaints": items, "summary": payload.summary if len(by_client) == 1 else ""}
+        )
+        found += [replace(n, tenant=client) for n in notices.on_duty_handed_over(part)]
     return plan(
-        session, ctx, found, event_id=event_id, event_type=EventName.DUTY_HANDED_OVER, now=now
+        session,
+        ctx,
+        found,
+        event_id=event_id,
+        event_type=EventName.DUTY_HANDED_OVER,
+        now=now,
+        tenant=tenant,
     )
 
 
@@ -387,13 +469,20 @@ _UNREACHED = {
 
 
 def on_hot_issue_detected(
-    session: Session, ctx: Context, payload: HotIssueDetected, *, event_id: str, now: datetime
+    session: Session,
+    ctx: Context,
+    payload: HotIssueDetected,
+    *,
+    event_id: str,
+    now: datetime,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[str]:
-    """The alert to the duty manager on duty and each department's contacts. One that
-    has nobody to go to (no duty manager named yet, a department never texted) is kept
-    in the message log, refused with the reason, rather than dropped unseen."""
+    """The alert to the duty manager on duty at the desk answering for the issue's client
+    (its own roster's, else the shared roster's) and to that client's departments' contacts.
+    One that has nobody to go to (no duty manager named yet, a department never texted)
+    is kept in the message log, refused with the reason, rather than dropped unseen."""
     event_type = EventName.HOT_ISSUE_DETECTED
-    seen = service.duty_manager_now(session)
+    seen = service.duty_manager_now(session, roster=clients.roster_of(tenant))
     desk = (
         Recipient(
             audience=Audience.DUTY_MANAGER, phone=seen.phone, staff_id=seen.staff_id, name=seen.name
@@ -401,7 +490,7 @@ def on_hot_issue_detected(
         if seen is not None
         else None
     )
-    known = service.department_contacts_of(session, payload.department_ids)
+    known = service.department_contacts_of(session, payload.department_ids, tenant=tenant)
     departments = {
         department_id: [
             Recipient(audience=Audience.DEPARTMENT, phone=phone, name=row.name)
@@ -410,7 +499,9 @@ def on_hot_issue_detected(
         for department_id, row in known.items()
     }
     found = notices.on_hot_issue(payload, desk, departments)
-    stored = plan(session, ctx, found, event_id=event_id, event_type=event_type, now=now)
+    stored = plan(
+        session, ctx, found, event_id=event_id, event_type=event_type, now=now, tenant=tenant
+    )
     unreached: list[tuple[str, str | None]] = [] if desk else [(NO_DUTY_MANAGER, None)]
     unreached += [
         (NO_DEPARTMENT_CONTACT, department_id)
@@ -430,6 +521,7 @@ def on_hot_issue_detected(
         row = render_row(
             ctx,
             notice,
+            tenant=tenant,
             now=now,
             event_id=event_id,
             event_type=event_type,

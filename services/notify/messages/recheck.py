@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.notify.config import NotifyConfig
-from services.notify.messages import service
+from services.notify.messages import clients, service
 from services.notify.messages.limits import COUNTRY_NOT_ALLOWED, country_allowed, log_refused
 from shared.logs import mask_phone
 from shared.vocabulary import Audience, State
@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 _RECEIVED = frozenset({"customer_received", "customer_received_compliment"})
 
 
-def stale(session: Session, row: Any) -> str | None:
+def stale(session: Session, row: Any, config: NotifyConfig) -> str | None:
     """Why a held customer message no longer holds, or None if it still does."""
-    if service.opted_out(session, row.phone):
+    if service.opted_out(session, row.phone, clients.same_sender(row.tenant, config)):
         return "opted_out"
     contact = service.get_contact(session, row.complaint_id) if row.complaint_id else None
     if contact is None or contact.state is None:
@@ -66,7 +66,7 @@ def drop_stale(
             log_refused(row.template, row.phone, COUNTRY_NOT_ALLOWED)
             continue
         held = row.status == "pending" and row.held_reason == "quiet_hours"
-        reason = stale(session, row) if held and row.audience == Audience.CUSTOMER else None
+        reason = stale(session, row, config) if held and row.audience == Audience.CUSTOMER else None
         if reason is None:
             kept.append(row)
             continue

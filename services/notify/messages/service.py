@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -34,6 +35,7 @@ from services.notify.messages.models import (
     OptOut,
 )
 from shared.db import rowcount, table_of
+from shared.tenants import DEFAULT_TENANT
 
 messages = table_of(Message)
 opt_outs = table_of(OptOut)
@@ -299,26 +301,28 @@ def sent_since(session: Session, *, phone: str, since: datetime) -> int:
     return int(session.execute(_SENT_SINCE, {"phone": phone, "since": since}).scalar_one())
 
 
-def held_phones(session: Session, *, before: datetime) -> list[str]:
-    """Phones whose oldest held notice has waited since before `before`."""
+def held_phones(session: Session, *, before: datetime) -> list[tuple[str, str]]:
+    """(phone, client) of the held notices whose oldest has waited since before
+    `before`: each client's notices to a phone make digests of their own."""
     m = messages.c
     return [
-        row.phone
+        (row.phone, row.tenant)
         for row in session.execute(
-            select(m.phone)
+            select(m.phone, m.tenant)
             .where(m.status == "held")
-            .group_by(m.phone)
+            .group_by(m.phone, m.tenant)
             .having(func.min(m.created_at) < before)
+            .order_by(func.min(m.created_at))
         )
     ]
 
 
-def held_for(session: Session, phone: str) -> list[Any]:
+def held_for(session: Session, phone: str, tenant: str) -> list[Any]:
     m = messages.c
     return list(
         session.execute(
             select(messages)
-            .where(m.phone == phone, m.status == "held")
+            .where(m.phone == phone, m.tenant == tenant, m.status == "held")
             .order_by(m.created_at, m.id)
             .with_for_update()
         )
@@ -333,12 +337,18 @@ def mark_digested(session: Session, ids: Sequence[str], digest_id: str, now: dat
     )
 
 
-def _asked(phone: str, since: datetime) -> Any:
+def _of(tenants: Collection[str] | None) -> Any:
+    """Messages of these clients (None: of any)."""
+    return true() if tenants is None else messages.c.tenant.in_(list(tenants))
+
+
+def _asked(phone: str, since: datetime, tenants: Collection[str] | None) -> Any:
     """Messages to this phone that asked for a reply and reached it (or are on their way):
     a held notice counts once it went out inside a digest; one waiting for the night to
-    end, or one never sent, does not."""
+    end, or one never sent, does not. Of these clients only, if given."""
     m = messages.c
     return and_(
+        _of(tenants),
         m.phone == phone,
         m.direction == "out",
         m.reply_kind.is_not(None),
@@ -349,24 +359,31 @@ def _asked(phone: str, since: datetime) -> Any:
 
 
 def newest_prompt(
-    session: Session, *, phone: str, since: datetime, reference: str | None = None
+    session: Session,
+    *,
+    phone: str,
+    since: datetime,
+    reference: str | None = None,
+    tenants: Collection[str] | None = None,
 ) -> Any:
     """The newest message to this phone that asked for a reply (naming `reference`, if
-    given), or None."""
+    given; of these clients, if given), or None."""
     m = messages.c
-    query = select(messages).where(_asked(phone, since))
+    query = select(messages).where(_asked(phone, since, tenants))
     if reference is not None:
         query = query.where(m.reference == reference)
     return session.execute(query.order_by(m.created_at.desc(), m.id.desc()).limit(1)).first()
 
 
-def open_prompts(session: Session, *, phone: str, since: datetime) -> list[Any]:
-    """The complaints this phone was asked to acknowledge and has not: the newest prompt
-    of each, newest first."""
+def open_prompts(
+    session: Session, *, phone: str, since: datetime, tenants: Collection[str] | None = None
+) -> list[Any]:
+    """The complaints this phone was asked to acknowledge and has not (of these clients,
+    if given): the newest prompt of each, newest first."""
     m = messages.c
     query = (
         select(messages)
-        .where(_asked(phone, since), m.reply_kind == "ack", m.answered_at.is_(None))
+        .where(_asked(phone, since, tenants), m.reply_kind == "ack", m.answered_at.is_(None))
         .where(m.complaint_id.is_not(None))
         .order_by(m.created_at.desc(), m.id.desc())
     )
@@ -440,12 +457,16 @@ def refuse(session: Session, message_id: str, *, reason: str, now: datetime) -> 
     )
 
 
-def newest_about_a_complaint(session: Session, *, phone: str, since: datetime) -> Any:
-    """The newest message to this phone that was about a complaint, or None."""
+def newest_about_a_complaint(
+    session: Session, *, phone: str, since: datetime, tenants: Collection[str] | None = None
+) -> Any:
+    """The newest message to this phone that was about a complaint (of one of these
+    clients, if given), or None."""
     m = messages.c
     query = (
         select(messages)
         .where(
+            _of(tenants),
             m.phone == phone,
             m.direction == "out",
             m.complaint_id.is_not(None),
@@ -479,10 +500,14 @@ def list_messages(
     after: tuple[datetime, str] | None,
     limit: int,
     department_id: str | None = None,
+    tenant: str | None = None,
 ) -> list[Any]:
-    """Newest first, a page at a time; `department_id` keeps only that department's."""
+    """Newest first, a page at a time; `department_id` keeps only that department's,
+    `tenant` only that client's."""
     m = messages.c
     query = select(messages)
+    if tenant is not None:
+        query = query.where(m.tenant == tenant)
     if department_id is not None:
         query = query.where(m.department_id == department_id)
     if complaint_id is not None:
@@ -526,27 +551,50 @@ def complaint_ids_of(session: Session, id_or_reference: str) -> list[str]:
 # --- opt-outs -------------------------------------------------------------------------
 
 
-_OPTED_OUT = select(opt_outs.c.phone).where(opt_outs.c.phone == bindparam("phone"))
+_OPTED_OUT = select(opt_outs.c.phone).where(
+    opt_outs.c.phone == bindparam("phone"),
+    opt_outs.c.tenant.in_(bindparam("tenants", expanding=True)),
+)
 
 
-def opted_out(session: Session, phone: str) -> bool:
-    return session.execute(_OPTED_OUT, {"phone": phone}).first() is not None
+def opted_out(session: Session, phone: str, tenants: Collection[str] = (DEFAULT_TENANT,)) -> bool:
+    """Whether the phone opted out of any of these clients' SMS."""
+    found = session.execute(_OPTED_OUT, {"phone": phone, "tenants": list(tenants)})
+    return found.first() is not None
 
 
-def opt_out(session: Session, *, phone: str, keyword: str, now: datetime) -> bool:
-    """Record the opt-out; False if the phone had already opted out."""
+def opt_out(
+    session: Session,
+    *,
+    phone: str,
+    keyword: str,
+    now: datetime,
+    tenants: Collection[str] = (DEFAULT_TENANT,),
+) -> bool:
+    """Record the opt-out from these clients' SMS; False if the phone had already opted
+    out of every one of them."""
+    if not tenants:
+        return False
     stmt = (
         _insert(session, opt_outs)
-        .values(phone=phone, keyword=keyword[:20], opted_out_at=now)
-        .on_conflict_do_nothing(index_elements=["phone"])
+        .values(
+            [
+                {"phone": phone, "tenant": t, "keyword": keyword[:20], "opted_out_at": now}
+                for t in tenants
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["phone", "tenant"])
         .returning(opt_outs.c.phone)
     )
     return session.execute(stmt).first() is not None
 
 
-def opt_in(session: Session, *, phone: str) -> bool:
-    """Forget the opt-out; False if there was none."""
-    return bool(rowcount(session.execute(delete(opt_outs).where(opt_outs.c.phone == phone))))
+def opt_in(session: Session, *, phone: str, tenants: Collection[str] = (DEFAULT_TENANT,)) -> bool:
+    """Forget the opt-out from these clients' SMS; False if there was none."""
+    o = opt_outs.c
+    return bool(
+        rowcount(session.execute(delete(opt_outs).where(o.phone == phone, o.tenant.in_(tenants))))
+    )
 
 
 # --- contacts -------------------------------------------------------------------------
@@ -568,6 +616,33 @@ _CONTACT = select(contacts).where(contacts.c.complaint_id == bindparam("complain
 
 def get_contact(session: Session, complaint_id: str) -> Any:
     return session.execute(_CONTACT, {"complaint_id": complaint_id}).first()
+
+
+_MESSAGE_TENANT = (
+    select(messages.c.tenant).where(messages.c.complaint_id == bindparam("complaint_id")).limit(1)
+)
+
+
+def tenant_of(session: Session, complaint_id: str | None) -> str | None:
+    """The client notify knows the complaint belongs to (from its registration, or from
+    any message about it), or None for a complaint it has not heard of."""
+    if not complaint_id:
+        return None
+    contact = get_contact(session, complaint_id)
+    if contact is not None:
+        return str(contact.tenant)
+    found = session.execute(_MESSAGE_TENANT, {"complaint_id": complaint_id}).first()
+    return str(found.tenant) if found is not None else None
+
+
+def tenants_of(session: Session, complaint_ids: Iterable[str]) -> dict[str, str]:
+    """The client of each of these complaints notify has registered, by complaint id."""
+    wanted = sorted({i for i in complaint_ids if i})
+    if not wanted:
+        return {}
+    c = contacts.c
+    rows = session.execute(select(c.complaint_id, c.tenant).where(c.complaint_id.in_(wanted)))
+    return {row.complaint_id: row.tenant for row in rows}
 
 
 def track_state(
@@ -598,56 +673,76 @@ def customer_answered(session: Session, complaint_id: str, *, now: datetime) -> 
 # --- staff contacts -------------------------------------------------------------------
 
 
-def _keep_newest(session: Session, table: Any, key: str, row: dict[str, Any]) -> None:
+def _keep_newest(session: Session, table: Any, key: Sequence[str], row: dict[str, Any]) -> None:
     """Insert or replace the row of `key`, unless the stored one was seen later (the
     events of different complaints, on different partitions, come in no order of time)."""
     stmt = _insert(session, table).values(**row)
     session.execute(
         stmt.on_conflict_do_update(
-            index_elements=[key],
-            set_={column: stmt.excluded[column] for column in row if column != key},
+            index_elements=list(key),
+            set_={column: stmt.excluded[column] for column in row if column not in key},
             where=stmt.excluded.seen_at >= table.c.seen_at,
         )
     )
 
 
 def saw_duty_manager(
-    session: Session, *, staff_id: str, phone: str, name: str | None, at: datetime, seen_in: str
+    session: Session,
+    *,
+    roster: str,
+    tenant: str,
+    staff_id: str,
+    phone: str,
+    name: str | None,
+    at: datetime,
+    seen_in: str,
 ) -> None:
-    """Remember a duty manager named at the desk at `at`; an older naming changes nothing."""
-    row = {"staff_id": staff_id, "phone": phone, "name": name[:64] if name else None,
-           "seen_at": at, "seen_in": seen_in}  # fmt: skip
-    _keep_newest(session, duty_managers_seen, "staff_id", row)
+    """Remember a duty manager named at a roster's desk at `at`; an older naming changes
+    nothing."""
+    row = {"roster": roster, "tenant": tenant, "staff_id": staff_id, "phone": phone,
+           "name": name[:64] if name else None, "seen_at": at, "seen_in": seen_in}  # fmt: skip
+    _keep_newest(session, duty_managers_seen, ("roster", "staff_id"), row)
 
 
-def duty_manager_now(session: Session) -> Any:
-    """The duty manager named at the desk most recently, or None before any was."""
+def duty_manager_now(session: Session, *, roster: str = "") -> Any:
+    """The duty manager named at this roster's desk most recently, or None before any was."""
     d = duty_managers_seen.c
-    query = select(duty_managers_seen).order_by(d.seen_at.desc(), d.staff_id).limit(1)
+    query = (
+        select(duty_managers_seen)
+        .where(d.roster == roster)
+        .order_by(d.seen_at.desc(), d.staff_id)
+        .limit(1)
+    )
     return session.execute(query).first()
 
 
 def saw_department(
     session: Session,
     *,
+    tenant: str,
     department_id: str,
     name: str | None,
     phones: Sequence[str],
     at: datetime,
     seen_in: str,
 ) -> None:
-    """Remember a department's contact phones as an event at `at` listed them; an older
-    list changes nothing."""
-    row = {"department_id": department_id, "name": name[:100] if name else None,
-           "phones": list(phones), "seen_at": at, "seen_in": seen_in}  # fmt: skip
-    _keep_newest(session, department_contacts, "department_id", row)
+    """Remember a client's department's contact phones as an event at `at` listed them;
+    an older list changes nothing."""
+    row = {"tenant": tenant, "department_id": department_id,
+           "name": name[:100] if name else None, "phones": list(phones), "seen_at": at,
+           "seen_in": seen_in}  # fmt: skip
+    _keep_newest(session, department_contacts, ("tenant", "department_id"), row)
 
 
-def department_contacts_of(session: Session, department_ids: Iterable[str]) -> dict[str, Any]:
-    """The known contacts of these departments, by department id."""
+def department_contacts_of(
+    session: Session, department_ids: Iterable[str], *, tenant: str = DEFAULT_TENANT
+) -> dict[str, Any]:
+    """The known contacts of these departments of the client's, by department id."""
     wanted = sorted(set(department_ids))
     if not wanted:
         return {}
     d = department_contacts.c
-    rows = session.execute(select(department_contacts).where(d.department_id.in_(wanted)))
+    rows = session.execute(
+        select(department_contacts).where(d.tenant == tenant, d.department_id.in_(wanted))
+    )
     return {row.department_id: row for row in rows}

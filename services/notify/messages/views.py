@@ -13,10 +13,11 @@ from shared.access_log import seen_in
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
 from shared.deps import Db
-from shared.errors import Forbidden, Unprocessable
+from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
 from shared.phones import InvalidPhone, parse_phone
 from shared.privacy import Sight, sight
+from shared.tenants import UnknownTenant, may_see, scope
 from shared.vocabulary import Audience
 
 router = APIRouter(tags=["messages"])
@@ -62,11 +63,19 @@ def list_messages(
     status: Annotated[str | None, Query(description="pending, sent, delivered, failed, …")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    tenant: Annotated[
+        str | None, Query(max_length=32, description="One client's messages (the centre's staff)")
+    ] = None,
 ) -> MessagePage:
     """SMS sent and received, newest first, with where each is in its delivery.
     Department users see the messages about their department's complaints only; QA see
-    no phone in full and no customer's numbers or name in the texts."""
+    no phone in full and no customer's numbers or name in the texts. A client's staff
+    see that client's messages only, and another client's complaint is not found."""
     sees = sight(principal.role)
+    try:
+        client = scope(principal, tenant)
+    except UnknownTenant as exc:
+        raise Unprocessable("tenant", str(exc)) from None
     if status is not None and status not in RANK:
         raise Unprocessable("status", f"'{status}' is not one of {', '.join(RANK)}")
     if phone is not None and not sees.phone:
@@ -81,8 +90,13 @@ def list_messages(
         except (ValueError, TypeError):
             raise Unprocessable("cursor", "not a cursor this API handed out") from None
     with db.read() as session:
+        if complaint_id is not None and not may_see(
+            principal, service.tenant_of(session, complaint_id)
+        ):
+            raise NotFound(f"no complaint {complaint_id}", complaint_id=complaint_id)
         rows = service.list_messages(
             session,
+            tenant=client,
             complaint_id=complaint_id,
             phone=_phone(phone) if phone else None,
             status=status,
@@ -98,6 +112,10 @@ def list_messages(
         next_cursor=service.encode_cursor(rows[-1].created_at, rows[-1].id) if more else None,
     )
     if sees.phone:
-        shown = ((r.phone, r.complaint_id) for r in rows if _customers(r))
-        access_log.record(db, principal, request, seen_in(shown))
+        # Each client's customers, as that client's reads.
+        for read_for in dict.fromkeys(r.tenant for r in rows):
+            shown = (
+                (r.phone, r.complaint_id) for r in rows if _customers(r) and r.tenant == read_for
+            )
+            access_log.record(db, principal, request, seen_in(shown), tenant=read_for)
     return page

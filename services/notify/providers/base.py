@@ -20,6 +20,9 @@ class Outgoing:
     body: str
     encoding: str  # GSM-7 or UCS-2
     status_callback: str | None = None  # where the provider reports delivery
+    # Ours to send from (a client's own number or messaging service); None: the
+    # provider's configured sender.
+    sender: str | None = None
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class JasminProvider:
             "username": self.username,
             "password": self.password,
             "to": message.to.lstrip("+"),
-            "from": self.sender,
+            "from": message.sender or self.sender,
         }
         if message.encoding == "UCS-2":
             form["coding"] = "8"

@@ -114,10 +114,11 @@ class TwilioProvider:
 
     def send(self, client: httpx.Client, message: Outgoing) -> Submitted:
         form = {"To": message.to, "Body": message.body}
-        if self.sender.startswith("MG"):
-            form["MessagingServiceSid"] = self.sender
+        sender = message.sender or self.sender
+        if sender.startswith("MG"):
+            form["MessagingServiceSid"] = sender
         else:
-            form["From"] = self.sender
+            form["From"] = sender
         if message.status_callback:
             form["StatusCallback"] = message.status_callback
         try:
