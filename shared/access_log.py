@@ -259,11 +259,12 @@ class AccessLog:
             ] = None,
         ) -> AccessLogPage:
             """Who read which customer's data, newest first. Reading the log shows the
-            customers' phones too, so it is recorded like any other read. It is the
-            centre's record, of every client: an administrator of one client is refused."""
-            if principal.tenant is not None:
+            customers' phones too, so it is recorded like any other read. A log that keeps
+            the client of each read is read one client's at a time by a client's own
+            administrator; one that does not is the centre's, refused to them."""
+            if principal.tenant is not None and "tenant" not in log.table.c:
                 raise Forbidden(
-                    "the access log is the centre's, of every client: an administrator of "
+                    "this access log is the centre's, of every client: an administrator of "
                     f"client '{principal.tenant}' does not read it",
                     tenant=principal.tenant,
                 )

@@ -90,7 +90,8 @@ def expected_of_other_client(endpoint: Endpoint, role: str, names_seeded: bool) 
 
 def get(path: str, **params: Any) -> Builder:
     def make(service: Running, caller: str) -> Call:
-        return Call("GET", path.format(**service.ids), {"params": params} if params else {})
+        asked = {k: v.format(**service.ids) if isinstance(v, str) else v for k, v in params.items()}
+        return Call("GET", path.format(**service.ids), {"params": asked} if asked else {})
 
     return make
 
@@ -167,6 +168,7 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
         _REGISTERS,
         get("/complaints/similar", phone="13800138000", description="话费账单多扣了钱"),
         phones=lambda body: [d["complaint"]["customer_phone"] for d in body["items"]],
+        other_client=200,  # a search: it finds none of the other client's
     ),
     ("GET", "/complaints/{complaint_id}"): Endpoint(
         _INTAKE_READS,
@@ -537,8 +539,9 @@ NOTIFY: dict[tuple[str, str], Endpoint] = {
         phones=_sms_phones(customers=True),
         staff_phones=_sms_phones(customers=False),
     ),
+    # Notify's log keeps the client of each read: a client's administrator reads theirs.
     ("GET", "/access-log"): Endpoint(
-        AUDITORS, get("/access-log", complaint="{complaint_id}"), other_client=403
+        AUDITORS, get("/access-log", complaint="{complaint_id}"), other_client=200
     ),
     ("POST", "/webhooks/sms/status"): Endpoint(
         PUBLIC,
