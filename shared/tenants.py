@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.auth.principal import Principal
-from shared.errors import Forbidden
+from shared.errors import Forbidden, Unprocessable
 from shared.taxonomy import Taxonomy, taxonomy
 
 DEFAULT_TENANT = "default"
@@ -95,8 +95,11 @@ def _taxonomy_file(path: Path) -> Taxonomy:
     return Taxonomy.load(path)
 
 
-class UnknownTenant(ValueError):
-    """A client this centre does not answer for."""
+class UnknownTenant(Unprocessable, ValueError):
+    """A client this centre does not answer for: 422 naming the field `tenant`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("tenant", reason)
 
 
 def digits(number: str) -> str:

@@ -20,7 +20,7 @@ from shared.deps import Db
 from shared.errors import Unprocessable
 from shared.phones import InvalidPhone, parse_phone
 from shared.privacy import sight
-from shared.tenants import UnknownTenant, scope
+from shared.tenants import scope
 
 router = APIRouter()
 
@@ -63,10 +63,7 @@ def similar_complaints(
             key = parse_phone(phone, region=cfg.default_region).e164
         except InvalidPhone as exc:
             raise Unprocessable("phone", str(exc)) from None
-    try:
-        client = scope(principal, tenant)
-    except UnknownTenant as exc:
-        raise Unprocessable("tenant", str(exc)) from None
+    client = scope(principal, tenant)
     asked = flows.Asked(phone=key, location=location, description=description, tenant=client)
     if not (key or (location or "").strip() or (description or "").strip()):
         raise Unprocessable("description", "give the phone, the place or the text to compare")

@@ -17,7 +17,7 @@ from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.logs import mask_phone
 from shared.phones import InvalidPhone, parse_phone
 from shared.privacy import Sight, sight
-from shared.tenants import UnknownTenant, may_see, scope
+from shared.tenants import may_see, scope
 from shared.vocabulary import Audience
 
 router = APIRouter(tags=["messages"])
@@ -72,10 +72,7 @@ def list_messages(
     no phone in full and no customer's numbers or name in the texts. A client's staff
     see that client's messages only, and another client's complaint is not found."""
     sees = sight(principal.role)
-    try:
-        client = scope(principal, tenant)
-    except UnknownTenant as exc:
-        raise Unprocessable("tenant", str(exc)) from None
+    client = scope(principal, tenant)
     if status is not None and status not in RANK:
         raise Unprocessable("status", f"'{status}' is not one of {', '.join(RANK)}")
     if phone is not None and not sees.phone:
