@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.escalation.calendar import WorkingCalendar
 from services.escalation.lifecycle import LifecycleConfig
 from shared.deps import from_state
+from shared.tenants import tenants
 from shared.vocabulary import SLA_STAGES, Severity, Stage
 
 
@@ -115,12 +116,36 @@ class EscalationConfig(BaseSettings):
             max_pause=timedelta(hours=self.max_pause_hours),
         )
 
-    def sla(self, stage: str, severity: str) -> timedelta:
+    def sla(self, stage: str, severity: str, tenant: str | None = None) -> timedelta:
+        """The time a stage may take: the client's own minutes for this stage and
+        severity where it has them (Tenant.sla_minutes), else the centre's."""
+        client = tenants().get(tenant) if tenant else None
+        own = client.sla_minutes.get(stage, {}).get(severity) if client is not None else None
+        if own is not None and own >= 1:
+            return timedelta(minutes=own)
         by_severity = self.sla_minutes[stage]
         return timedelta(minutes=by_severity.get(severity, by_severity[Severity.NORMAL]))
 
-    def escalation_step(self, stage: str, severity: str) -> timedelta:
-        return self.sla(stage, severity) * self.escalation_step_percent / 100
+    def escalation_step(self, stage: str, severity: str, tenant: str | None = None) -> timedelta:
+        return self.sla(stage, severity, tenant) * self.escalation_step_percent / 100
+
+
+def check_tenant_sla() -> None:
+    """Refuse clients' SLA minutes this service cannot use (an unknown stage or
+    severity, or no time at all), so a bad TENANTS_FILE stops the start, not a deadline."""
+    for client in tenants().all():
+        for stage, by_severity in client.sla_minutes.items():
+            if stage not in SLA_STAGES:
+                raise ValueError(
+                    f"client {client.id!r}: sla_minutes has no stage {stage!r}; "
+                    f"one of {', '.join(SLA_STAGES)}"
+                )
+            for severity, minutes in by_severity.items():
+                if severity not in {level.value for level in Severity} or minutes < 1:
+                    raise ValueError(
+                        f"client {client.id!r}: sla_minutes {stage}/{severity} must be a "
+                        f"severity ({', '.join(Severity)}) with a positive number of minutes"
+                    )
 
 
 @cache

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from services.escalation.complaints import flows
-from services.escalation.config import EscalationConfig, get_config
+from services.escalation.config import EscalationConfig, check_tenant_sla, get_config
 from services.escalation.db import outbox as outbox_table
 from shared.clock import utcnow
 from shared.consumer import Handler
@@ -30,19 +30,33 @@ from shared.settings import Settings
 
 
 def make_handlers(config: EscalationConfig, outbox: Outbox) -> dict[str, Handler]:
+    # Every event after a complaint's registration must name the client it was registered
+    # for (flows.check_client): one naming another is dead-lettered, nothing applied.
+
     def on_complaint_received(session: Session, event: Event[Any]) -> None:
-        flows.receive(session, outbox, event.payload, now=utcnow(), config=config)
+        flows.receive(
+            session,
+            outbox,
+            event.payload,
+            now=utcnow(),
+            config=config,
+            tenant=event.envelope.tenant,
+        )
 
     def on_feedback_received(session: Session, event: Event[Any]) -> None:
+        flows.check_client(session, event.payload.complaint_id, event.envelope)
         flows.record_feedback(session, outbox, event.payload, now=utcnow(), config=config)
 
     def on_sms_inbound(session: Session, event: Event[Any]) -> None:
+        flows.check_client(session, event.payload.complaint_id, event.envelope)
         flows.acknowledge_by_sms(session, outbox, event.payload, now=utcnow(), config=config)
 
     def on_urge_requested(session: Session, event: Event[Any]) -> None:
+        flows.check_client(session, event.payload.complaint_id, event.envelope)
         flows.urge_for_caller(session, outbox, event.payload, now=utcnow(), config=config)
 
     def on_attachment_added(session: Session, event: Event[Any]) -> None:
+        flows.check_client(session, event.payload.complaint_id, event.envelope)
         flows.record_attachment(session, event.payload, event.envelope, now=utcnow())
 
     return {
@@ -55,4 +69,5 @@ def make_handlers(config: EscalationConfig, outbox: Outbox) -> dict[str, Handler
 
 
 def handlers(_db: Database, settings: Settings) -> Mapping[str, Handler]:
+    check_tenant_sla()  # clients' SLA minutes this service cannot use stop the start
     return make_handlers(get_config(), Outbox(outbox_table, lanes=settings.outbox_lanes))

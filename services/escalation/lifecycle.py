@@ -119,6 +119,10 @@ class Actor:
     # The department this person heads, as the directory says (the caller looks it up):
     # among a department's clerks, the head assigns complaints to the others.
     head_of: str | None = None
+    # The client they work for; None: the centre's own staff (and the system), who serve
+    # every client. Not judged here: another client's complaint is not found before any
+    # rule is asked (complaints.flows.visible_to).
+    tenant: str | None = None
 
 
 @dataclass(frozen=True)

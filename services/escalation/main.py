@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from services.escalation.complaints import service as complaints
 from services.escalation.complaints.views import router as complaints_router
-from services.escalation.config import EscalationConfig, get_config
+from services.escalation.config import EscalationConfig, check_tenant_sla, get_config
 from services.escalation.db import access_log, outbox
 from services.escalation.directory.flows import reconcile_grants
 from services.escalation.directory.views import router as directory_router
@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, config: EscalationConfig | None
     def startup(app: FastAPI) -> None:
         # Read at start, so a bad ESCALATION_* setting stops the start, not a request.
         app.state.escalation = config or get_config()
+        check_tenant_sla()
         app.state.outbox = Outbox(outbox, lanes=settings.outbox_lanes)
         app.state.stop_reconciling = stop = threading.Event()
 

@@ -210,10 +210,9 @@ def sweep_assists(db: Database, outbox: Outbox, *, now: datetime, config: Escala
 
 
 def tick(db: Database, outbox: Outbox, *, now: datetime, config: EscalationConfig) -> SweepResult:
-    """What the scheduler does each time: a shift change first (so escalations reach the
-    manager now on duty), then every breach due."""
-    with db.transaction() as session:
-        roster.hand_over_if_changed(session, outbox, now=now, config=config)
+    """What the scheduler does each time: a shift change on any roster first (so
+    escalations reach the manager now on duty), then every breach due."""
+    roster.hand_over_all(db, outbox, now=now, config=config)
     total = SweepResult()
     while True:
         result = sweep(db, outbox, now=now, config=config)

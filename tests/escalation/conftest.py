@@ -106,6 +106,7 @@ class Centre:
                 ComplaintReceived.model_validate(envelope.payload),
                 now=at,
                 config=self.config,
+                tenant=envelope.tenant,
             )
         return str(envelope.complaint_id)
 
@@ -170,7 +171,9 @@ class Centre:
 
 
 def received_event(**fields: Any) -> Envelope:
+    """Intake's `complaint.received`; `tenant` names the client it was registered for."""
     complaint_id = fields.pop("complaint_id", None) or str(uuid.uuid4())
+    tenant = fields.pop("tenant", "default")
     number = uuid.uuid4().int % 1_000_000
     payload = {
         "complaint_id": complaint_id,
@@ -191,7 +194,7 @@ def received_event(**fields: Any) -> Envelope:
         COMPLAINT_RECEIVED.name,
         ComplaintReceived.model_validate(payload),
         source="intake",
-        tenant="default",
+        tenant=tenant,
         actor=EventActor(id="A001", role="agent"),
         complaint_id=complaint_id,
     )

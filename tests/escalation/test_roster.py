@@ -72,6 +72,8 @@ def test_a_new_complaint_goes_to_the_manager_on_duty_at_that_moment(centre: Cent
         "via": "supervisors",
         "name": None,
         "phone": None,
+        "tenant": None,
+        "roster_tenant": None,
     }
 
 

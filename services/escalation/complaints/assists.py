@@ -28,10 +28,12 @@ assists = table_of(AssistRow)
 OUTSTANDING = tuple(status.value for status in ASSIST_OUTSTANDING)
 
 
-def due_for(config: EscalationConfig, severity: str, now: datetime) -> datetime:
-    """An assisting part's deadline: its share of the resolution time, so the lead has
-    the rest to write the answer for all."""
-    allowed = config.sla(Stage.RESOLUTION, severity) * config.assist_share_percent / 100
+def due_for(
+    config: EscalationConfig, severity: str, now: datetime, tenant: str | None = None
+) -> datetime:
+    """An assisting part's deadline: its share of the client's resolution time, so the
+    lead has the rest to write the answer for all."""
+    allowed = config.sla(Stage.RESOLUTION, severity, tenant) * config.assist_share_percent / 100
     calendar = config.calendar
     return calendar.add(now, allowed) if calendar else now + allowed
 
@@ -44,6 +46,7 @@ def sync(
     *,
     now: datetime,
     due_at: datetime | None,
+    tenant: str,
 ) -> None:
     """Make the rows follow the parts the decision left: a dispatch starts each part
     afresh with its deadline; a change of status stamps when, and what was said."""
@@ -61,6 +64,7 @@ def sync(
                 insert(assists).values(
                     complaint_id=complaint_id,
                     department_id=part.department_id,
+                    tenant=tenant,
                     status=part.status.value,
                     dispatched_at=now,
                     due_at=due_at,

@@ -31,6 +31,7 @@ from services.escalation.lifecycle import (
 )
 from services.escalation.roster.duty import on_duty
 from services.escalation.workload import service as workload
+from shared.consumer import Refused
 from shared.contracts import (
     ATTACHMENT_ADDED,
     AttachmentAdded,
@@ -64,8 +65,11 @@ class Applied:
 
 
 def visible_to(complaint: Any, actor: Actor) -> bool:
-    """A department user sees only what is with their department, or what it assists on
-    (协办); everyone else sees all."""
+    """Someone who works for one client sees only that client's complaints; a department
+    user only what is with their department, or what it assists on (协办); the centre's
+    own staff see all."""
+    if actor.tenant is not None and actor.tenant != complaint.tenant:
+        return False
     if actor.role != Role.DEPARTMENT or actor.department_id is None:
         return actor.role != Role.DEPARTMENT
     if complaint.department_id == actor.department_id:
@@ -121,17 +125,18 @@ def apply_in(
     decision = decide(service.lifecycle_state(row), command, now=now, config=config.lifecycle())
     if decision.action == Action.MERGE:
         # Judged by the table first (state, rights, fields), then the master it names.
-        master = _master_for(session, row, command.data.get("master"))
+        master = _master_for(session, row, command.data.get("master"), command.actor)
         merged = replace(decision.new, merged_into=master.id)
         facts = {"master": master.id, "master_id": master.id, **_master_facts(master)}
         decision = replace(decision, new=merged, payload={**decision.payload, **facts})
     if context:
         decision = replace(decision, payload={**decision.payload, **context})
-    _check_directory(session, decision)
+    _check_directory(session, decision, row.tenant)
     before: dict[str, Any] = dict(row._mapping)
+    tenant = before["tenant"]
     part_due = None
     if decision.action == Action.DISPATCH and decision.new.assists:
-        part_due = assists.due_for(config, before["severity"], now)
+        part_due = assists.due_for(config, before["severity"], now, tenant)
         decision = replace(
             decision, payload={**decision.payload, "assist_due_at": part_due.isoformat()}
         )
@@ -150,7 +155,7 @@ def apply_in(
         }
     elif stage != before["stage"] or due_at != before["due_at"]:
         # A new deadline: its breaches start again from the urge (sla.py).
-        step = config.escalation_step(stage, before["severity"]) if stage else None
+        step = config.escalation_step(stage, before["severity"], tenant) if stage else None
         timers = {
             "breach_step": 0,
             "next_breach_at": due_at,
@@ -162,6 +167,7 @@ def apply_in(
     event_id = uuid.uuid4()
     entry: dict[str, Any] = {
         "complaint_id": complaint_id,
+        "tenant": tenant,
         "seq": seq,
         "at": now,
         "actor_id": command.actor.staff_id,
@@ -190,7 +196,9 @@ def apply_in(
     }
     before_parts = service.lifecycle_state(row).assists
     if decision.new.assists != before_parts:
-        assists.sync(session, complaint_id, before_parts, decision, now=now, due_at=part_due)
+        assists.sync(
+            session, complaint_id, before_parts, decision, now=now, due_at=part_due, tenant=tenant
+        )
     if defer is None:
         service.update_complaint(session, complaint_id=complaint_id, values=values)
         service.append_history(session, entry=entry)
@@ -207,7 +215,7 @@ def apply_in(
         decision.event_type,
         payload,
         source=SOURCE,
-        tenant=DEFAULT_TENANT,
+        tenant=tenant,
         actor=EventActor(id=command.actor.staff_id, role=command.actor.role),
         complaint_id=complaint_id,
         occurred_at=now,
@@ -278,13 +286,27 @@ def write_deferred(
     outbox.add_many(session, [one.event for one in applied])
 
 
-def _check_directory(session: Session, decision: Decision) -> None:
+def _other_client(department_id: str, tenant: str) -> str:
+    return (
+        f"department {department_id!r} belongs to another client; this complaint is "
+        f"{tenant}'s: see GET /departments?tenant={tenant}"
+    )
+
+
+def _check_directory(session: Session, decision: Decision, tenant: str) -> None:
+    """The people and departments a decision names exist, are active, and work for the
+    complaint's client (`tenant`)."""
     if decision.action == Action.REASSIGN:
         staff_id = decision.new.duty_manager_id or ""
         person = directory.get_staff(session, staff_id)
         if person is None or not person.active or person.role != Role.DUTY_MANAGER:
             raise InvalidCommand(
                 "staff_id", f"no active duty manager {staff_id!r}; see GET /staff?role=duty_manager"
+            )
+        if person.tenant is not None and person.tenant != tenant:
+            raise InvalidCommand(
+                "staff_id",
+                f"duty manager {staff_id!r} works for another client; this complaint is {tenant}'s",
             )
     if decision.action == Action.ASSIGN_CLERK:
         clerk = decision.new.holder_staff_id or ""
@@ -308,6 +330,8 @@ def _check_directory(session: Session, decision: Decision) -> None:
             raise InvalidCommand(
                 "department_id", f"no active department {department_id!r}; see GET /departments"
             )
+        if department.tenant != tenant:
+            raise InvalidCommand("department_id", _other_client(department_id, tenant))
     if decision.action == Action.DISPATCH:
         for helper in decision.new.assists:
             department = directory.get_department(session, helper.department_id)
@@ -316,6 +340,8 @@ def _check_directory(session: Session, decision: Decision) -> None:
                     "assisting",
                     f"no active department {helper.department_id!r}; see GET /departments",
                 )
+            if department.tenant != tenant:
+                raise InvalidCommand("assisting", _other_client(helper.department_id, tenant))
 
 
 def next_breach(
@@ -327,13 +353,20 @@ def next_breach(
     return due_at + interval * step
 
 
-def _master_for(session: Session, duplicate: Any, named: Any) -> Any:
-    """The complaint a duplicate merges into, as the desk named it (reference or id)."""
+def _master_for(session: Session, duplicate: Any, named: Any, actor: Actor) -> Any:
+    """The complaint a duplicate merges into, as the desk named it (reference or id):
+    one of the same client's."""
     if not isinstance(named, str) or not named.strip():
         raise InvalidCommand("master", "is required: the master complaint's reference or id")
     master = service.find_complaint(session, named.strip())
-    if master is None:
+    if master is None or (actor.tenant is not None and master.tenant != actor.tenant):
         raise InvalidCommand("master", f"no complaint {named.strip()!r}")
+    if master.tenant != duplicate.tenant:
+        raise InvalidCommand(
+            "master",
+            f"{master.reference} belongs to another client; a complaint merges only into "
+            f"one of its own client's ({duplicate.tenant})",
+        )
     if master.id == duplicate.id:
         raise InvalidCommand("master", "a complaint cannot be merged into itself")
     if master.merged_into is not None:
@@ -363,7 +396,7 @@ def _deadline(
         return None, None
 
     def due(stage: str) -> tuple[str, datetime]:
-        allowed = config.sla(stage, before["severity"])
+        allowed = config.sla(stage, before["severity"], before["tenant"])
         calendar = config.calendar if stage == "resolution" else None
         at = calendar.add(now, allowed) if calendar else now + allowed
         # An extension granted for this round is never taken back by a new stage.
@@ -390,6 +423,25 @@ def _deadline(
 # --- from intake ----------------------------------------------------------------------
 
 
+def refuse_another_client(complaint: Any, tenant: str, what: str) -> None:
+    """An event about a complaint must name the complaint's client: one that names
+    another is not believed, and nothing of it is applied (shared.consumer.Refused)."""
+    if complaint is not None and complaint.tenant != tenant:
+        raise Refused(
+            f"{what} for complaint {complaint.reference} names client {tenant!r}, but the "
+            f"complaint is {complaint.tenant!r}'s",
+            error_class="tenant",
+        )
+
+
+def check_client(session: Session, complaint_id: str | None, envelope: Envelope) -> None:
+    """Refuse an event naming another client than its complaint's (one not here yet has
+    nothing to compare with: its handler says what it does with it)."""
+    if complaint_id:
+        row = service.get_complaint(session, complaint_id)
+        refuse_another_client(row, envelope.tenant, envelope.type)
+
+
 def receive(
     session: Session,
     outbox: Outbox,
@@ -397,10 +449,14 @@ def receive(
     *,
     now: datetime,
     config: EscalationConfig,
+    tenant: str = DEFAULT_TENANT,
 ) -> Applied | None:
-    """Take a registered complaint in and give it to the manager on duty (or, with nobody
-    on duty, to the supervisors' queue); None if it was already here."""
-    if service.get_complaint(session, received.complaint_id) is not None:
+    """Take a complaint registered for client `tenant` in and give it to the manager on
+    duty for that client (or, with nobody on duty, to the supervisors' queue); None if it
+    was already here."""
+    known = service.get_complaint(session, received.complaint_id)
+    if known is not None:
+        refuse_another_client(known, tenant, "a second registration")
         log.info("complaint %s is already known; nothing to do", received.reference)
         return None
     service.insert_complaint(
@@ -408,6 +464,7 @@ def receive(
         values={
             "id": received.complaint_id,
             "reference": received.reference,
+            "tenant": tenant,
             "customer_phone": received.customer_phone,
             "customer_name": received.customer_name,
             "customer_textable": received.customer_textable,
@@ -426,9 +483,10 @@ def receive(
         },
     )
     if received.imported and received.imported_state == State.CLOSED:
-        return _import_closed(session, outbox, received, now=now, config=config)
-    # The manager on duty when it arrives; with nobody on duty, the supervisors' queue.
-    choice = on_duty(session, now, config)
+        return _import_closed(session, outbox, received, now=now, config=config, tenant=tenant)
+    # The manager on duty for its client when it arrives; with nobody on duty, the
+    # supervisors' queue.
+    choice = on_duty(session, now, config, tenant)
     if choice.staff_id is None:
         log.warning(
             "nobody on duty for complaint %s: it waits in the supervisors' queue",
@@ -437,6 +495,10 @@ def receive(
     data = {"staff_id": choice.staff_id} if choice.staff_id else {}
     command = Command(Action.ASSIGN, SYSTEM, data)
     context: dict[str, Any] = {"assigned_via": choice.via}
+    if choice.roster is not None:
+        context["roster"] = choice.roster
+    if choice.fallback is not None:
+        context["roster_fallback"] = choice.fallback
     if received.imported:
         # Still open in the older system: live work from now on (its SLA clock starts
         # now, not when it first came in), and the duty manager is told where it is from.
@@ -455,10 +517,11 @@ def _import_closed(
     *,
     now: datetime,
     config: EscalationConfig,
+    tenant: str,
 ) -> Applied:
     """A complaint the older system had closed lands closed, as one history entry with
     what the file said: no duty manager, no SLA clock, no SMS."""
-    department_id = _department_known_as(session, received.imported_department)
+    department_id = _department_known_as(session, received.imported_department, tenant)
     data: dict[str, Any] = {
         "resolution": received.imported_resolution,
         "department_id": department_id,
@@ -485,14 +548,16 @@ def _import_closed(
         )
 
 
-def _department_known_as(session: Session, name: str | None) -> str | None:
-    """The directory's id for a department an older system named by id or by name."""
+def _department_known_as(session: Session, name: str | None, tenant: str) -> str | None:
+    """The directory's id for a department of the client an older system named by id or
+    by name."""
     if not name:
         return None
-    if directory.get_department(session, name) is not None:
+    named = directory.get_department(session, name)
+    if named is not None and named.tenant == tenant:
         return name
     wanted = name.strip().casefold()
-    for department in directory.list_departments(session):
+    for department in directory.list_departments(session, tenant=tenant):
         if department.name.strip().casefold() == wanted:
             return str(department.id)
     return None
@@ -602,6 +667,7 @@ def record_attachment(
     payload["attached_at"] = envelope.occurred_at.isoformat()
     entry: dict[str, Any] = {
         "complaint_id": row.id,
+        "tenant": row.tenant,
         "seq": seq,
         "at": now,
         "actor_id": envelope.actor.id,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, Text
 from sqlmodel import Field as Col
 
-from services.escalation.db import EscalationTable
+from services.escalation.db import EscalationTable, tenant_column
 from services.escalation.lifecycle import fields_of
 from shared.db import UTCDateTime
 from shared.vocabulary import Action, Awaiting, State, values
@@ -42,10 +42,14 @@ class Complaint(EscalationTable, table=True):
         Index("ix_complaint_states_department", "department_id", "state", "due_at"),
         Index("ix_complaint_states_next_breach_at", "next_breach_at"),
         Index("ix_complaint_states_duty_manager", "duty_manager_id"),
+        Index("ix_complaint_states_tenant", "tenant", "state", "due_at"),
     )
 
     id: str = Col(primary_key=True, max_length=36)
     reference: str = Col(max_length=32, unique=True)
+    # The client it was registered for (the envelope of intake's complaint.received); it
+    # never changes, and only that client's departments, staff and events touch it.
+    tenant: str = tenant_column()
     customer_phone: str | None = Col(default=None, max_length=20)
     customer_name: str | None = Col(default=None, max_length=64)
     # False: a landline or no number; the customer is then never an SMS recipient.
@@ -138,6 +142,7 @@ class AssistRow(EscalationTable, table=True):
 
     complaint_id: str = Col(primary_key=True, max_length=36, foreign_key="complaint_states.id")
     department_id: str = Col(primary_key=True, max_length=64)
+    tenant: str = tenant_column()  # the complaint's
     status: str = Col(max_length=16)
     dispatched_at: datetime = _utc(nullable=False)
     due_at: datetime | None = _utc(nullable=True)
@@ -156,6 +161,8 @@ class HistoryEntry(EscalationTable, table=True):
 
     complaint_id: str = Col(primary_key=True, max_length=36, foreign_key="complaint_states.id")
     seq: int = Col(primary_key=True)
+    # The complaint's client; not hashed: the complaint's own row is the one that says.
+    tenant: str = tenant_column()
     at: datetime = _utc(nullable=False)
     actor_id: str = Col(max_length=64)
     actor_role: str = Col(max_length=32)
@@ -201,6 +208,7 @@ class ComplaintRead(BaseModel):
 
     id: str
     reference: str
+    tenant: str = Field(description="The client (tenant) it was registered for")
     state: str
     holder_staff_id: str | None
     holder_role: str | None
@@ -338,6 +346,7 @@ class HistoryEntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     seq: int
+    tenant: str
     at: datetime
     actor_id: str
     actor_role: str
@@ -363,6 +372,7 @@ class ChainCheck(BaseModel):
 class QueueItem(BaseModel):
     id: str
     reference: str
+    tenant: str
     state: str
     category: str
     severity: str
@@ -403,6 +413,7 @@ class Queue(BaseModel):
 class DepartmentLoad(BaseModel):
     department_id: str
     name: str
+    tenant: str
     open: int = Field(description="Dispatched to it or in progress there")
     waiting: int = Field(description="Dispatched and not yet accepted (签收)")
     overdue: int = Field(description="Of the open ones, past their due time")

@@ -102,7 +102,9 @@ def recipients(
                 )
 
     def role_queue(role: Role) -> None:
-        for row in directory.list_staff(session, role=role.value, active=True):
+        # Those of another client never hear of this client's complaints.
+        serving = complaint["tenant"]
+        for row in directory.list_staff(session, role=role.value, active=True, serving=serving):
             found.append(
                 Recipient(
                     audience=_AUDIENCE_OF_ROLE[role],

@@ -20,6 +20,7 @@ from sqlalchemy import (
     nulls_last,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.orm import Session
@@ -142,12 +143,24 @@ def duplicates_of(session: Session, master_id: str) -> list[str]:
 # --- queues ---------------------------------------------------------------------------
 
 
-def _queue(session: Session, where: ColumnElement[bool], *, now: datetime, limit: int) -> list[Any]:
+def of_client(tenant: str | None) -> ColumnElement[bool]:
+    """The complaints of one client; None: of every client."""
+    return complaints.c.tenant == tenant if tenant is not None else true()
+
+
+def _queue(
+    session: Session,
+    where: ColumnElement[bool],
+    *,
+    now: datetime,
+    limit: int,
+    tenant: str | None = None,
+) -> list[Any]:
     # Overdue first, then the soonest due; complaints without a deadline last, oldest first.
     overdue = case((complaints.c.due_at < now, 0), else_=1)
     query = (
         select(complaints)
-        .where(where)
+        .where(where, of_client(tenant))
         .order_by(
             overdue,
             nulls_last(complaints.c.due_at.asc()),
@@ -167,10 +180,12 @@ def queue_for(
     department_id: str | None,
     now: datetime,
     limit: int,
+    tenant: str | None = None,
 ) -> list[Any]:
     """What one person holds: their own complaints and, where they share a desk (a
     department's queue, the supervisors' queue), the ones nobody there has taken yet; and
-    for the desk, what a department holds but waits for their decision (more time)."""
+    for the desk, what a department holds but waits for their decision (more time). Of
+    one client's complaints only, when `tenant` names one."""
     open_ = complaints.c.state.in_(OPEN_STATES)
     mine = complaints.c.holder_staff_id == staff_id
     if role == Role.DEPARTMENT and department_id is not None:
@@ -194,7 +209,7 @@ def queue_for(
         )
         # Requests on complaints no duty manager answers for are the supervisors' to decide.
         mine = or_(mine, shared, _extension_requested(complaints.c.duty_manager_id.is_(None)))
-    return _queue(session, and_(open_, mine), now=now, limit=limit)
+    return _queue(session, and_(open_, mine), now=now, limit=limit, tenant=tenant)
 
 
 def _desk_asked() -> ColumnElement[bool]:
@@ -219,12 +234,14 @@ def _assisting(department_id: str) -> ColumnElement[bool]:
 
 
 def department_queue(
-    session: Session, *, department_id: str, now: datetime, limit: int
+    session: Session, *, department_id: str, now: datetime, limit: int, tenant: str | None = None
 ) -> list[Any]:
     """What a department has to act on: dispatched to it or in progress there, and the
-    parts it owes on complaints other departments lead."""
+    parts it owes on complaints other departments lead (all of its client's)."""
     where = and_(complaints.c.department_id == department_id, complaints.c.state.in_(AT_DEPARTMENT))
-    return _queue(session, or_(where, _assisting(department_id)), now=now, limit=limit)
+    return _queue(
+        session, or_(where, _assisting(department_id)), now=now, limit=limit, tenant=tenant
+    )
 
 
 def instructions_for(session: Session, complaint_ids: list[str]) -> dict[str, str]:
@@ -246,7 +263,13 @@ def instructions_for(session: Session, complaint_ids: list[str]) -> dict[str, st
 
 
 def decisions_for(
-    session: Session, *, staff_id: str, role: str, now: datetime, limit: int
+    session: Session,
+    *,
+    staff_id: str,
+    role: str,
+    now: datetime,
+    limit: int,
+    tenant: str | None = None,
 ) -> list[Any]:
     """What waits for a desk's decision: requests for more time on the complaints it
     dispatched, and complaints a department returned to it. A supervisor sees every
@@ -265,20 +288,23 @@ def decisions_for(
     else:
         asked = and_(_desk_asked(), complaints.c.duty_manager_id == staff_id)
         returned = and_(returned, complaints.c.holder_staff_id == staff_id)
-    return _queue(session, or_(asked, returned), now=now, limit=limit)
+    return _queue(session, or_(asked, returned), now=now, limit=limit, tenant=tenant)
 
 
-def escalated(session: Session, *, now: datetime, limit: int) -> list[Any]:
+def escalated(
+    session: Session, *, now: datetime, limit: int, tenant: str | None = None
+) -> list[Any]:
     """Open complaints that were escalated or bounced between desk and departments."""
     where = and_(
         complaints.c.state.in_(OPEN_STATES),
         or_(complaints.c.escalation_level > 0, complaints.c.bounce_count > 0),
     )
-    return _queue(session, where, now=now, limit=limit)
+    return _queue(session, where, now=now, limit=limit, tenant=tenant)
 
 
 def department_loads(session: Session, *, now: datetime) -> dict[str, tuple[int, int, int]]:
-    """Per department: complaints open there, those not yet accepted, and those overdue."""
+    """Per department: complaints open there, those not yet accepted, and those overdue
+    (a department's are all of its client's)."""
     query = (
         select(
             complaints.c.department_id,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 
+from services.escalation.clients import TenantQuery, scoped
 from services.escalation.complaints import assists, flows, service
 from services.escalation.complaints.models import (
     ACTION_BODIES,
@@ -47,6 +48,7 @@ from shared.clock import utcnow
 from shared.deps import Db, OutboxDep
 from shared.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from shared.privacy import sight
+from shared.tenants import may_see
 from shared.vocabulary import ASSIST_OUTSTANDING, Action, Awaiting
 
 router = APIRouter(tags=["complaints"])
@@ -59,7 +61,10 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
         "allowed actions"
     },
     403: {"description": "the caller's role may not take this action"},
-    404: {"description": "no such complaint, or not one the caller's department holds"},
+    404: {
+        "description": "no such complaint, or not one the caller's department holds, or one "
+        "of another client than the caller's"
+    },
     422: {"description": "a field is missing or invalid: names the field"},
 }
 
@@ -73,7 +78,9 @@ class RuleRefused(Conflict):
 
 
 def actor_of(principal: Principal) -> Actor:
-    return Actor(principal.staff_id, principal.role.value, principal.department_id)
+    return Actor(
+        principal.staff_id, principal.role.value, principal.department_id, tenant=principal.tenant
+    )
 
 
 def refusal(exc: LifecycleError) -> ApiError:
@@ -184,7 +191,8 @@ def _looks_like_id(value: str) -> bool:
 def _visible(session: Any, complaint_id: str, principal: Principal) -> Any:
     row = service.find_complaint(session, complaint_id)
     if row is None or not flows.visible_to(row, actor_of(principal)):
-        # Not 403: whether another department's complaint exists is none of their business.
+        # Not 403: whether another department's (or client's) complaint exists is none of
+        # their business.
         raise flows.not_found(complaint_id)
     return row
 
@@ -460,11 +468,14 @@ def _queue(
 
 
 @router.get("/queues/mine", response_model=Queue, tags=["queues"])
-def my_queue(db: Db, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
+def my_queue(
+    db: Db, principal: CurrentPrincipal, limit: _Limit = 100, tenant: TenantQuery = None
+) -> Any:
     """What the caller holds, overdue first: a duty manager's complaints (and requests
     for more time on those a department holds for them), a clerk's and their department's
     untaken tickets, a supervisor's and the supervisors' shared queue. Each item says
     what it waits for from the caller (`awaiting`)."""
+    client = scoped(principal, tenant)
     now = utcnow()
     with db.read() as session:
         rows = service.queue_for(
@@ -474,6 +485,7 @@ def my_queue(db: Db, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
             department_id=principal.department_id,
             now=now,
             limit=limit,
+            tenant=client,
         )
     return _queue(rows, now, principal)
 
@@ -482,7 +494,10 @@ def my_queue(db: Db, principal: CurrentPrincipal, limit: _Limit = 100) -> Any:
     "/departments/{department_id}/queue",
     response_model=Queue,
     tags=["queues"],
-    responses={403: {"description": "a department user asking for another department"}},
+    responses={
+        403: {"description": "a department user asking for another department"},
+        404: {"description": "no such department, or one of another client than the caller's"},
+    },
 )
 def department_queue(
     db: Db,
@@ -500,9 +515,12 @@ def department_queue(
         )
     now = utcnow()
     with db.read() as session:
-        if directory.get_department(session, department_id) is None:
+        department = directory.get_department(session, department_id)
+        if department is None or not may_see(principal, department.tenant):
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
-        rows = service.department_queue(session, department_id=department_id, now=now, limit=limit)
+        rows = service.department_queue(
+            session, department_id=department_id, now=now, limit=limit, tenant=department.tenant
+        )
         instructions = service.instructions_for(session, [row.id for row in rows])
     return _queue(rows, now, principal, detail=instructions, department=department_id)
 
@@ -511,14 +529,22 @@ _Desk = Annotated[Principal, require_roles(Role.DUTY_MANAGER, Role.SUPERVISOR)]
 
 
 @router.get("/queues/decisions", response_model=Queue, tags=["queues"])
-def decisions_queue(db: Db, principal: _Desk, limit: _Limit = 100) -> Any:
+def decisions_queue(
+    db: Db, principal: _Desk, limit: _Limit = 100, tenant: TenantQuery = None
+) -> Any:
     """What waits for the caller's decision: departments' requests for more time on the
     complaints they dispatched (decide-extension) and complaints returned to them (退单),
     overdue first. A supervisor sees every request and the supervisors' returns."""
+    client = scoped(principal, tenant)
     now = utcnow()
     with db.read() as session:
         rows = service.decisions_for(
-            session, staff_id=principal.staff_id, role=principal.role.value, now=now, limit=limit
+            session,
+            staff_id=principal.staff_id,
+            role=principal.role.value,
+            now=now,
+            limit=limit,
+            tenant=client,
         )
     return _queue(rows, now, principal)
 
@@ -528,29 +554,35 @@ def escalated_queue(
     db: Db,
     principal: Annotated[Principal, require_roles(Role.SUPERVISOR, Role.ADMIN)],
     limit: _Limit = 100,
+    tenant: TenantQuery = None,
 ) -> Any:
     """Open complaints that were escalated or returned by a department, overdue first:
     what a supervisor watches."""
+    client = scoped(principal, tenant)
     now = utcnow()
     with db.read() as session:
-        rows = service.escalated(session, now=now, limit=limit)
+        rows = service.escalated(session, now=now, limit=limit, tenant=client)
     return _queue(rows, now, principal)
 
 
 @router.get("/queues/departments", response_model=list[DepartmentLoad], tags=["queues"])
 def department_loads(
     db: Db,
-    _: Annotated[Principal, require_roles(Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN)],
+    principal: Annotated[Principal, require_roles(Role.DUTY_MANAGER, Role.SUPERVISOR, Role.ADMIN)],
+    tenant: TenantQuery = None,
 ) -> Any:
-    """Each active department with its open load, for choosing where to dispatch."""
+    """Each active department with its open load, for choosing where to dispatch: a
+    complaint goes to a department of its own client (`tenant` narrows to one)."""
+    client = scoped(principal, tenant)
     now = utcnow()
     with db.read() as session:
         loads = service.department_loads(session, now=now)
-        departments = directory.list_departments(session, active=True)
+        departments = directory.list_departments(session, active=True, tenant=client)
     return [
         DepartmentLoad(
             department_id=d.id,
             name=d.name,
+            tenant=d.tenant,
             open=loads.get(d.id, (0, 0, 0))[0],
             waiting=loads.get(d.id, (0, 0, 0))[1],
             overdue=loads.get(d.id, (0, 0, 0))[2],

@@ -10,10 +10,11 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field as Col
 
 from services.escalation.config import get_config
-from services.escalation.db import EscalationTable
+from services.escalation.db import EscalationTable, tenant_column
 from shared.auth.principal import ROLES
 from shared.db import UTCDateTime
 from shared.phones import InvalidPhone, normalise_phone
+from shared.tenants import TENANT_PATTERN
 from shared.vocabulary import ClerkAssignment
 
 DEPARTMENT_ID = r"^[a-z0-9][a-z0-9_\-]{0,63}$"  # the same slug a department user's token carries
@@ -41,6 +42,8 @@ class Department(EscalationTable, table=True):
     updated_at: datetime = _utc(nullable=False)
     # How its complaints find their clerk (services/escalation/workload).
     assignment: str = Col(default=ClerkAssignment.QUEUE.value, max_length=16)
+    # The client it works for: only that client's complaints come to it.
+    tenant: str = tenant_column(index=True)
 
 
 class Staff(EscalationTable, table=True):
@@ -56,6 +59,9 @@ class Staff(EscalationTable, table=True):
     active: bool = Col(default=True)
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+    # The client they work for; None: the centre's own staff, who serve every client. A
+    # clerk's is their department's; a viewer's always one.
+    tenant: str | None = Col(default=None, max_length=32, index=True)
 
 
 # --- API schemas ----------------------------------------------------------------------
@@ -92,6 +98,14 @@ class DepartmentUpdate(BaseModel):
         "to the one with the fewest open (`least_loaded`). Left out: unchanged (`queue` "
         "for a new department)",
     )
+    tenant: str | None = Field(
+        default=None,
+        pattern=TENANT_PATTERN,
+        description="The client (tenant) it works for; only that client's complaints come to "
+        "it. Left out: unchanged (`default` for a new department, or the client of an "
+        "administrator who works for one)",
+        examples=["default"],
+    )
 
     @field_validator("contact_phones")
     @classmethod
@@ -114,6 +128,7 @@ class DepartmentRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     assignment: ClerkAssignment = ClerkAssignment.QUEUE
+    tenant: str
 
 
 class StaffUpdate(BaseModel):
@@ -126,6 +141,15 @@ class StaffUpdate(BaseModel):
         default=None, description="Required for the `department` role", examples=[None]
     )
     active: bool = True
+    tenant: str | None = Field(
+        default=None,
+        pattern=TENANT_PATTERN,
+        description="The client (tenant) they work for; null: the centre's own staff, who "
+        "serve every client. A clerk's is their department's, a viewer's always one "
+        "(`default` when not named). Left out: unchanged (for someone new: the centre's, "
+        "or the client of an administrator who works for one)",
+        examples=[None],
+    )
 
     @field_validator("phone")
     @classmethod
@@ -155,3 +179,4 @@ class StaffRead(BaseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+    tenant: str | None = Field(description="The client they work for; null: every client")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.escalation.directory.models import Department, Staff
@@ -41,11 +41,15 @@ def lock_department(session: Session, department_id: str) -> Any:
     return session.execute(query).first()
 
 
-def list_departments(session: Session, *, active: bool | None = None) -> list[Any]:
-    """Departments by id."""
+def list_departments(
+    session: Session, *, active: bool | None = None, tenant: str | None = None
+) -> list[Any]:
+    """Departments by id, optionally of one client."""
     query = select(departments).order_by(departments.c.id)
     if active is not None:
         query = query.where(departments.c.active.is_(active))
+    if tenant is not None:
+        query = query.where(departments.c.tenant == tenant)
     return list(session.execute(query))
 
 
@@ -71,16 +75,23 @@ def list_staff(
     role: str | None = None,
     department_id: str | None = None,
     active: bool | None = None,
+    tenant: str | None = None,
+    serving: str | None = None,
 ) -> list[Any]:
-    """Staff by id, optionally of one role, department or activity."""
+    """Staff by id, optionally of one role, department or activity; of one client
+    (`tenant`), or those who may serve one (`serving`: its own and the centre's)."""
     query = select(staff).order_by(staff.c.id)
+    if tenant is not None:
+        query = query.where(staff.c.tenant == tenant)
+    if serving is not None:
+        query = query.where(or_(staff.c.tenant.is_(None), staff.c.tenant == serving))
     if role is not None:
         query = query.where(staff.c.role == role)
     if department_id is not None:
         query = query.where(staff.c.department_id == department_id)
     if active is not None:
         query = query.where(staff.c.active.is_(active))
-    key = ("staff list", role, department_id, active)
+    key = ("staff list", role, department_id, active, tenant, serving)
     found: list[Any] = _cached(session, key, lambda: list(session.execute(query)))
     return found
 

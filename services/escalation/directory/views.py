@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.escalation.clients import TenantQuery, scoped
 from services.escalation.config import ConfigDep
 from services.escalation.directory import flows, service
 from services.escalation.directory.models import (
@@ -23,6 +24,7 @@ from shared.deps import AuthDb, Db, OutboxDep
 from shared.errors import NotFound
 from shared.logs import mask_phone
 from shared.privacy import sight
+from shared.tenants import may_see
 
 router = APIRouter(tags=["directory"])
 
@@ -37,9 +39,10 @@ StaffReader = Annotated[Principal, require_roles(Role.ADMIN, Role.DUTY_MANAGER, 
     response_model=DepartmentRead,
     responses={409: {"description": "a department with this id exists"}},
 )
-def create_department(db: Db, data: DepartmentCreate, _: Admin) -> DepartmentRead:
-    """Add a department that complaints can be dispatched to."""
-    return flows.create_department(db, data, now=utcnow())
+def create_department(db: Db, data: DepartmentCreate, principal: Admin) -> DepartmentRead:
+    """Add a department that complaints of its client (`tenant`) can be dispatched to. An
+    administrator who works for one client adds departments of that client only."""
+    return flows.create_department(db, data, now=utcnow(), keeper=principal.tenant)
 
 
 def _department_seen(row: object, principal: Principal) -> DepartmentRead:
@@ -56,10 +59,14 @@ def list_departments(
     db: Db,
     principal: CurrentPrincipal,
     active: Annotated[bool | None, Query(description="Only active (or inactive) ones")] = None,
+    tenant: TenantQuery = None,
 ) -> list[DepartmentRead]:
-    """Every department, by id: what a duty manager can dispatch to."""
+    """Every department, by id: what a duty manager can dispatch to (a complaint goes
+    only to a department of its own client). Someone who works for one client sees that
+    client's only."""
+    client = scoped(principal, tenant)
     with db.read() as session:
-        rows = service.list_departments(session, active=active)
+        rows = service.list_departments(session, active=active, tenant=client)
     return [_department_seen(row, principal) for row in rows]
 
 
@@ -67,17 +74,18 @@ def list_departments(
 def get_department(db: Db, department_id: str, principal: CurrentPrincipal) -> DepartmentRead:
     with db.read() as session:
         row = service.get_department(session, department_id)
-    if row is None:
+    if row is None or not may_see(principal, row.tenant):
         raise NotFound(f"no department {department_id!r}", department_id=department_id)
     return _department_seen(row, principal)
 
 
 @router.put("/departments/{department_id}", response_model=DepartmentRead)
 def replace_department(
-    db: Db, department_id: str, data: DepartmentUpdate, _: Admin
+    db: Db, department_id: str, data: DepartmentUpdate, principal: Admin
 ) -> DepartmentRead:
-    """Change a department's name, contact phones, head or whether it takes tickets."""
-    return flows.replace_department(db, department_id, data, now=utcnow())
+    """Change a department's name, contact phones, head or whether it takes tickets; its
+    client only while it has neither staff nor complaints."""
+    return flows.replace_department(db, department_id, data, now=utcnow(), keeper=principal.tenant)
 
 
 @router.post(
@@ -86,31 +94,43 @@ def replace_department(
     response_model=StaffRead,
     responses={409: {"description": "a member of staff with this id exists"}},
 )
-def create_staff(db: Db, auth_db: AuthDb, data: StaffCreate, _: Admin) -> StaffRead:
+def create_staff(db: Db, auth_db: AuthDb, data: StaffCreate, principal: Admin) -> StaffRead:
     """Add a member of staff: duty managers, supervisors and department clerks need a phone.
-    From then on they may hold tokens of their role."""
-    return flows.create_staff(db, auth_db, data, now=utcnow())
+    From then on they may hold tokens of their role, for their client (`tenant`; none:
+    every client). An administrator who works for one client adds that client's only."""
+    return flows.create_staff(db, auth_db, data, now=utcnow(), keeper=principal.tenant)
+
+
+def _staff_seen(row: object, principal: Principal) -> bool:
+    """Someone who works for one client sees that client's people, not the centre's."""
+    return principal.tenant is None or getattr(row, "tenant", None) == principal.tenant
 
 
 @router.get("/staff", response_model=list[StaffRead])
 def list_staff(
     db: Db,
-    _: StaffReader,
+    principal: StaffReader,
     role: str | None = None,
     department_id: str | None = None,
     active: bool | None = None,
+    tenant: TenantQuery = None,
 ) -> list[StaffRead]:
-    """Staff by id, optionally of one role or one department."""
+    """Staff by id, optionally of one role, one department or one client (`tenant`: those
+    who work for that client, not the centre's own). Someone who works for one client
+    sees that client's only."""
+    client = scoped(principal, tenant)
     with db.read() as session:
-        rows = service.list_staff(session, role=role, department_id=department_id, active=active)
+        rows = service.list_staff(
+            session, role=role, department_id=department_id, active=active, tenant=client
+        )
     return [StaffRead.model_validate(row) for row in rows]
 
 
 @router.get("/staff/{staff_id}", response_model=StaffRead)
-def get_staff(db: Db, staff_id: str, _: StaffReader) -> StaffRead:
+def get_staff(db: Db, staff_id: str, principal: StaffReader) -> StaffRead:
     with db.read() as session:
         row = service.get_staff(session, staff_id)
-    if row is None:
+    if row is None or not _staff_seen(row, principal):
         raise NotFound(f"no staff {staff_id!r}", staff_id=staff_id)
     return StaffRead.model_validate(row)
 
@@ -123,12 +143,19 @@ def replace_staff(
     config: ConfigDep,
     staff_id: str,
     data: StaffUpdate,
-    _: Admin,
+    principal: Admin,
 ) -> StaffRead:
     """Change a member of staff; `active: false` when they leave (their history stays).
     Deactivating them or changing their role or department revokes their tokens at once,
     and a clerk's open complaints go back to their department's queue (or, where it
     hands them out by a rota, on to the next clerk)."""
     return flows.replace_staff(
-        db, auth_db, staff_id, data, now=utcnow(), outbox=outbox, config=config
+        db,
+        auth_db,
+        staff_id,
+        data,
+        now=utcnow(),
+        outbox=outbox,
+        config=config,
+        keeper=principal.tenant,
     )

@@ -13,6 +13,7 @@ from services.escalation.db import EscalationTable
 from services.escalation.directory.models import STAFF_ID
 from shared.db import UTCDateTime
 from shared.params import IsoDateTime
+from shared.tenants import TENANT_PATTERN
 
 _LONGEST = timedelta(days=7)
 
@@ -22,12 +23,18 @@ def _utc(**kw: Any) -> Any:
 
 
 class Shift(EscalationTable, table=True):
-    """A duty manager on duty from `starts_at` (inclusive) to `ends_at` (exclusive)."""
+    """A duty manager on duty from `starts_at` (inclusive) to `ends_at` (exclusive), on the
+    centre's shared roster or on the own roster of one client (`tenant`)."""
 
     __tablename__ = "shifts"
-    __table_args__ = (Index("ix_shifts_starts_at_ends_at", "starts_at", "ends_at"),)
+    __table_args__ = (
+        Index("ix_shifts_starts_at_ends_at", "starts_at", "ends_at"),
+        Index("ix_shifts_tenant", "tenant", "starts_at"),
+    )
 
     id: str = Col(primary_key=True, max_length=36)
+    # The client whose own roster it is on; None: the centre's shared roster.
+    tenant: str | None = Col(default=None, max_length=32)
     staff_id: str = Col(max_length=64, foreign_key="staff.id")
     backup_staff_id: str | None = Col(default=None, max_length=64, foreign_key="staff.id")
     starts_at: datetime = _utc(nullable=False)
@@ -37,13 +44,15 @@ class Shift(EscalationTable, table=True):
 
 
 class DutyDesk(EscalationTable, table=True):
-    """One row: the duty manager the open complaints were last handed to. A shift change
-    is noticed by comparing it with who is on duty now; its row lock makes two
-    schedulers hand over once."""
+    """One row per roster: the duty manager its open complaints were last handed to. A
+    shift change is noticed by comparing it with who is on duty now; its row lock makes
+    two schedulers hand over once. Row 1 is the centre's shared roster (`tenant` None);
+    a client with a roster of its own has a row of its own."""
 
     __tablename__ = "duty_desk"
 
     id: int = Col(primary_key=True)
+    tenant: str | None = Col(default=None, max_length=32, unique=True)
     staff_id: str | None = Col(default=None, max_length=64)
     shift_id: str | None = Col(default=None, max_length=36)
     since: datetime | None = _utc(nullable=True)
@@ -63,6 +72,13 @@ class ShiftCreate(BaseModel):
     backup_staff_id: _StaffId | None = Field(
         default=None, description="Takes new complaints if the manager on duty cannot"
     )
+    tenant: str | None = Field(
+        default=None,
+        pattern=TENANT_PATTERN,
+        description="On the own roster of this client (one whose `own_roster` is set); "
+        "null: the centre's shared roster (for a planner who works for one client: "
+        "that client's roster)",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> ShiftCreate:
@@ -79,6 +95,7 @@ class ShiftRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
+    tenant: str | None = Field(description="The client whose own roster; null: the shared one")
     staff_id: str
     backup_staff_id: str | None
     starts_at: datetime
@@ -95,3 +112,13 @@ class OnDuty(BaseModel):
     via: str = Field(description="shift, backup, configured, or supervisors")
     name: str | None = None
     phone: str | None = None
+    tenant: str | None = Field(
+        default=None,
+        description="The client whose new complaints this is about; null: any "
+        "client the centre's shared roster serves",
+    )
+    roster_tenant: str | None = Field(
+        default=None,
+        description="Whose roster answered: the client's own, or null, the centre's shared "
+        "roster (also when nobody is on duty on the client's own)",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.escalation.roster.models import DutyDesk, Shift
@@ -28,22 +28,29 @@ def get_shift(session: Session, shift_id: str) -> Any:
     return session.execute(select(shifts).where(shifts.c.id == shift_id)).first()
 
 
-def covering(session: Session, at: datetime) -> Any:
-    """The shift on duty at `at`: the one that started last, if shifts touch."""
+def on_roster(roster: str | None) -> ColumnElement[bool]:
+    """The shifts of one roster: a client's own, or (None) the centre's shared one."""
+    return shifts.c.tenant.is_(None) if roster is None else shifts.c.tenant == roster
+
+
+def covering(session: Session, at: datetime, roster: str | None = None) -> Any:
+    """The roster's shift on duty at `at`: the one that started last, if shifts touch."""
     query = (
         select(shifts)
-        .where(shifts.c.starts_at <= at, shifts.c.ends_at > at)
+        .where(shifts.c.starts_at <= at, shifts.c.ends_at > at, on_roster(roster))
         .order_by(shifts.c.starts_at.desc(), shifts.c.id)
         .limit(1)
     )
     return session.execute(query).first()
 
 
-def overlapping(session: Session, starts_at: datetime, ends_at: datetime) -> Any:
-    """A shift sharing any moment with [starts_at, ends_at), or None."""
+def overlapping(
+    session: Session, starts_at: datetime, ends_at: datetime, roster: str | None = None
+) -> Any:
+    """A shift of the roster sharing any moment with [starts_at, ends_at), or None."""
     query = (
         select(shifts)
-        .where(and_(shifts.c.starts_at < ends_at, shifts.c.ends_at > starts_at))
+        .where(and_(shifts.c.starts_at < ends_at, shifts.c.ends_at > starts_at), on_roster(roster))
         .order_by(shifts.c.starts_at)
         .limit(1)
     )
@@ -57,8 +64,13 @@ def list_shifts(
     until: datetime | None,
     staff_id: str | None,
     limit: int,
+    serving: str | None = None,
 ) -> list[Any]:
+    """Shifts in a stretch of time; `serving` a client: those of the rosters that may
+    give it a manager, its own and the shared one."""
     query = select(shifts)
+    if serving is not None:
+        query = query.where(or_(shifts.c.tenant == serving, shifts.c.tenant.is_(None)))
     if since is not None:
         query = query.where(shifts.c.ends_at > since)
     if until is not None:
@@ -70,22 +82,39 @@ def list_shifts(
     return list(session.execute(query.order_by(shifts.c.starts_at, shifts.c.id).limit(limit)))
 
 
-def lock_desk(session: Session) -> Any:
-    """The duty desk row, locked until the transaction ends (created on first use)."""
-    row = session.execute(
-        select(duty_desk).where(duty_desk.c.id == DESK_ID).with_for_update()
-    ).first()
-    if row is None:
+def _desk(roster: str | None) -> ColumnElement[bool]:
+    return duty_desk.c.id == DESK_ID if roster is None else duty_desk.c.tenant == roster
+
+
+def lock_desk(session: Session, roster: str | None = None) -> Any:
+    """The roster's duty desk row, locked until the transaction ends (created on first
+    use; a client's under the shared desk's lock, so two schedulers create it once)."""
+    query = select(duty_desk).where(_desk(roster)).with_for_update()
+    row = session.execute(query).first()
+    if row is None and roster is not None:
+        lock_desk(session)
+        row = session.execute(query).first()
+        if row is None:
+            taken = session.execute(select(func.max(duty_desk.c.id))).scalar()
+            values = {"id": max(int(taken or 0), DESK_ID) + 1, "tenant": roster}
+            session.execute(insert(duty_desk), [values])
+            row = session.execute(query).first()
+    elif row is None:
         session.execute(insert(duty_desk), [{"id": DESK_ID}])
-        row = session.execute(
-            select(duty_desk).where(duty_desk.c.id == DESK_ID).with_for_update()
-        ).first()
+        row = session.execute(query).first()
     return row
 
 
-def set_desk(session: Session, *, staff_id: str, shift_id: str | None, since: datetime) -> None:
+def set_desk(
+    session: Session,
+    *,
+    staff_id: str,
+    shift_id: str | None,
+    since: datetime,
+    roster: str | None = None,
+) -> None:
     session.execute(
         update(duty_desk)
-        .where(duty_desk.c.id == DESK_ID)
+        .where(_desk(roster))
         .values(staff_id=staff_id, shift_id=shift_id, since=since)
     )

@@ -102,6 +102,7 @@ def workload(
     queue = loads.get(None, service.Load())
     return Workload(
         department_id=department.id,
+        tenant=department.tenant,
         assignment=service.mode_of(department),
         clerks=clerks,
         unowned=queue.open,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Column, Index
 from sqlmodel import Field as Col
 
-from services.escalation.db import EscalationTable
+from services.escalation.db import EscalationTable, tenant_column
 from shared.db import UTCDateTime
 from shared.vocabulary import ClerkAssignment
 
@@ -35,6 +35,7 @@ class ClerkAssignmentEntry(EscalationTable, table=True):
     id: int | None = Col(default=None, primary_key=True)
     complaint_id: str = Col(max_length=36, foreign_key="complaint_states.id")
     department_id: str = Col(max_length=64)
+    tenant: str = tenant_column()  # the complaint's
     staff_id: str = Col(max_length=64)
     # The action that made them the owner, who did it, and for the rota, which rule chose.
     action: str = Col(max_length=32)
@@ -73,6 +74,7 @@ class ClerkLoad(BaseModel):
 
 class Workload(BaseModel):
     department_id: str
+    tenant: str = Field(description="The department's client")
     assignment: ClerkAssignment = Field(description="How the department hands out complaints")
     clerks: list[ClerkLoad] = Field(description="Each active clerk of the department, by id")
     unowned: int = Field(description="Complaints in the department's queue nobody owns yet")

@@ -157,6 +157,7 @@ def record(
             {
                 "complaint_id": after["id"],
                 "department_id": after["department_id"],
+                "tenant": after["tenant"],
                 "staff_id": owner,
                 "action": decision.action.api_name,
                 "actor_id": actor_id,

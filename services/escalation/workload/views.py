@@ -19,6 +19,7 @@ from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
 from shared.deps import Db, OutboxDep
 from shared.errors import Forbidden, NotFound
+from shared.tenants import may_see
 from shared.vocabulary import Action
 
 router = APIRouter(tags=["workload"])
@@ -87,7 +88,7 @@ _Readers = Annotated[
     response_model=Workload,
     responses={
         403: {"description": "a department user asking about another department"},
-        404: {"description": "no such department"},
+        404: {"description": "no such department, or one of another client than the caller's"},
     },
 )
 def workload(
@@ -110,7 +111,7 @@ def workload(
         )
     with db.read() as session:
         department = directory.get_department(session, department_id)
-        if department is None:
+        if department is None or not may_see(principal, department.tenant):
             raise NotFound(f"no department {department_id!r}", department_id=department_id)
         return flows.workload(
             session,
