@@ -100,7 +100,14 @@ OTHER_CLIENT_PEOPLE: dict[str, tuple[str, str | None]] = {
 CLIENTS_FILE = {
     "tenants": [
         {"id": "default", "zh": "本中心", "en": "The centre"},
-        {"id": OTHER_CLIENT, "zh": "蓝焰燃气", "en": "Blue Flame Gas", "numbers": ["96777"]},
+        {
+            "id": OTHER_CLIENT,
+            "zh": "蓝焰燃气",
+            "en": "Blue Flame Gas",
+            "numbers": ["96777"],
+            # A roster of its own: its planners plan it, never the centre's shared one.
+            "own_roster": True,
+        },
     ]
 }
 
