@@ -7,7 +7,9 @@ marked)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +29,7 @@ from services.analytics.facts.service import (
     department_names,
     fact_events,
     facts,
+    revisions,
 )
 from services.analytics.handlers import handlers, handlers_for
 from services.analytics.reports import hot
@@ -43,7 +46,6 @@ from shared.topics import COMPLAINTS_LIFECYCLE, dlq
 from shared.vocabulary import EventName, Role
 from tests.analytics.conftest import Analytics, load
 from tests.analytics.story import BEIJING, NOW, Complaint, Story, bj
-from tests.analytics.test_dashboard_chromium import browser as browser
 from tests.support.infra import read_topic, wait_until
 from tests.support.topics import Topics
 
@@ -146,6 +148,254 @@ def month(analytics: Analytics) -> tuple[Analytics, ClientsStory]:
     story = two_clients_month()
     assert load(analytics.env.db, story.events) == len(story.events)
     return analytics, story
+
+
+def get(analytics: Analytics, path: str, who: dict[str, str], **params: Any) -> Any:
+    return analytics.get(path, headers=who, **params)
+
+
+def rows_of(body: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+# --- what each reads ---------------------------------------------------------------------
+
+
+def test_waters_viewer_sees_only_waters_figures_and_may_not_ask_for_gas(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    analytics, _ = month
+    water = token(analytics, "viewer", "V-WATER", "water")
+    mine = get(analytics, "/analytics/overview", water, **MARCH)
+    # W1–W5: the caller of both counts once here, as water's caller.
+    assert (mine["tenant"], mine["volume"], mine["callers"], mine["open"]) == ("water", 5, 5, 4)
+    assert mine["escalated"] == 0 and mine["satisfaction"]["rate"] == 1.0
+    # Asking for water by name is the same; asking for gas is refused, not narrowed.
+    assert get(analytics, "/analytics/overview", water, tenant="water", **MARCH) == mine
+    for path, params in (
+        ("/analytics/overview", MARCH),
+        ("/analytics/hot-issues", MARCH),
+        ("/analytics/root-causes", {"month": "2026-03"}),
+        ("/analytics/trends", MARCH),
+        ("/analytics/arrivals", MARCH),
+        ("/analytics/filters", {}),
+        ("/analytics/departments/pipes/report", {"month": "2026-03"}),
+    ):
+        refused = analytics.client.get(path, params={**params, "tenant": "gas"}, headers=water)
+        assert refused.status_code == 403, (path, refused.text)
+        assert "water" in refused.json()["message"]
+    # A client the centre does not serve is a wrong field, for anyone.
+    unknown = analytics.client.get(
+        "/analytics/overview", params={"tenant": "power"}, headers=analytics.supervisor
+    )
+    assert unknown.status_code == 422 and unknown.json()["fields"][0]["field"] == "tenant"
+
+    trends = get(analytics, "/analytics/trends", water, **MARCH)
+    assert {s["key"] for s in trends["series"]} == {"water_bill", "water_quality", "water_supply"}
+    pareto = get(analytics, "/analytics/root-causes", water, month="2026-03")
+    assert [(c["root_cause"], c["count"]) for c in pareto["causes"]] == [("system", 1)]
+    arrivals = get(analytics, "/analytics/arrivals", water, **MARCH)
+    assert arrivals["total"] == 5
+    assists = get(analytics, "/analytics/assists", water, month="2026-03")
+    assert [d["department"] for d in assists["departments"]] == ["meters", "pipes"]
+    gas_assists = get(analytics, "/analytics/assists", analytics.supervisor, month="2026-03",
+                      tenant="gas")  # fmt: skip
+    assert gas_assists["departments"] == []
+    filters = get(analytics, "/analytics/filters", water)
+    assert filters["departments"] == ["pipes"] and filters["own_tenant"] == "water"
+    assert filters["tenants"] == [{"id": "water", "zh": "清源水务", "en": "Qingyuan Water"}]
+    assert filters["centre_views"] is False
+
+
+def test_two_clients_callers_about_one_estate_are_two_issues(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    analytics, story = month
+    water = token(analytics, "viewer", "V-WATER", "water")
+    day = {"from": "2026-03-30", "to": "2026-03-30"}
+    [issue] = get(analytics, "/analytics/hot-issues", water, **day)["issues"]
+    assert (issue["tenant"], issue["callers"], issue["place"]) == ("water", 3, "翠湖花园")
+    assert set(issue["references"]) == {story.complaints[f"W{n}"].reference for n in (3, 4, 5)}
+    body = get(analytics, "/analytics/hot-issues", water, format="csv", **day)
+    assert not any(story.complaints[f"G{n}"].reference in body for n in (2, 3, 4))
+    # The centre sees both: the same place and words, but each client's callers apart.
+    both = get(analytics, "/analytics/hot-issues", analytics.supervisor, **day)["issues"]
+    assert sorted((i["tenant"], i["callers"]) for i in both) == [("gas", 3), ("water", 3)]
+    assert len({i["key"] for i in both}) == 2
+    # Its CSV names each issue's client; gas's alone is gas's only.
+    table = rows_of(get(analytics, "/analytics/hot-issues", analytics.supervisor, format="csv",
+                        **day))  # fmt: skip
+    assert sorted(r["tenant"] for r in table) == ["gas", "water"]
+    [gas] = get(analytics, "/analytics/hot-issues", analytics.supervisor, tenant="gas",
+                **day)["issues"]  # fmt: skip
+    assert gas["tenant"] == "gas" and gas["callers"] == 3
+    # The answers are kept per client: water's stored answer is not the centre's.
+    with analytics.env.db.read() as session:
+        kept = session.execute(select(hot.answers.c.tenant)).scalars().all()
+    assert sorted(kept, key=str) == sorted([None, "water", "gas"], key=str)
+
+
+def test_the_same_caller_of_two_clients_is_no_repeat_caller_nor_a_false_closure(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    """She called water, then the next day gas: water's closure was no failure, and she
+    is once each client's customer."""
+    analytics, _ = month
+    repeat = get(analytics, "/analytics/repeat-complainants", analytics.supervisor,
+                 min=2, end="2026-03-31")  # fmt: skip
+    assert repeat["customers"] == []
+    closures = get(analytics, "/analytics/false-closures", analytics.supervisor, days=7, **MARCH)
+    assert (closures["closed"], closures["suspected"]) == (1, 0)
+    everyone = get(analytics, "/analytics/overview", analytics.supervisor, **MARCH)
+    assert (everyone["tenant"], everyone["volume"], everyone["callers"]) == (None, 9, 9)
+
+
+def test_waters_viewer_reads_waters_department_report_and_not_gas(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    analytics, _ = month
+    water = token(analytics, "viewer", "V-WATER", "water")
+    report = get(analytics, "/analytics/departments/pipes/report", water, month="2026-03")
+    assert (report["tenant"], report["summary"]["complaints"]) == ("water", 1)
+    page = get(analytics, "/analytics/departments/pipes/report", water, month="2026-03",
+               format="html")  # fmt: skip
+    assert "清源水务" in page and "蓝焰燃气" not in page
+    table = get(analytics, "/analytics/departments/pipes/report", water, month="2026-03",
+                format="csv")  # fmt: skip
+    assert "summary,complaints,1" in table
+    # Gas's department does not exist for water's viewer; the centre reads it.
+    other = analytics.client.get("/analytics/departments/safety/report",
+                                 params={"month": "2026-03"}, headers=water)  # fmt: skip
+    assert other.status_code == 404, other.text
+    gas = get(analytics, "/analytics/departments/safety/report", analytics.supervisor,
+              month="2026-03")  # fmt: skip
+    assert gas["tenant"] == "gas" and gas["summary"]["complaints"] == 1
+
+
+def test_another_clients_complaint_does_not_exist_for_a_clients_staff(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    analytics, story = month
+    water_qa = token(analytics, "qa", "Q-WATER", "water")
+    g1, w1 = story.complaints["G1"], story.complaints["W1"]
+    for complaint in (g1.id, g1.reference):
+        path = f"/analytics/complaints/{complaint}/root-cause"
+        assert analytics.client.get(path, headers=water_qa).status_code == 404
+        revised = analytics.client.put(path, json={"root_cause": "process"}, headers=water_qa)
+        assert revised.status_code == 404, revised.text
+        suggestion = analytics.client.get(f"{path}/suggestion", headers=water_qa)
+        assert suggestion.status_code == 404
+    # Its own it revises; the revision goes out in water's name.
+    answer = analytics.client.put(f"/analytics/complaints/{w1.reference}/root-cause",
+                                  json={"root_cause": "process"}, headers=water_qa)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["tenant"] == "water"
+    with analytics.env.db.read() as session:
+        [value] = session.execute(select(analytics_outbox.c.value)).scalars().all()
+    event = registry.decode(value.encode())
+    assert (event.type, event.envelope.tenant) == (EventName.ROOT_CAUSE_REVISED, "water")
+    with analytics.env.db.read() as session:
+        assert session.execute(select(revisions.c.tenant)).scalars().all() == ["water"]
+    # The centre's QA reaches gas's complaint as before.
+    seen = analytics.client.get(f"/analytics/complaints/{g1.id}/root-cause", headers=analytics.qa)
+    assert seen.status_code == 200 and seen.json()["tenant"] == "gas"
+
+
+def test_suggestions_are_learned_from_each_clients_own_tagged_complaints(
+    analytics: Analytics,
+) -> None:
+    """Twenty-five of water's complaints are tagged, none of gas's: water's complaint
+    gets a suggester's answer, gas's hears that its own client has too few."""
+    s = ClientsStory()
+    for n in range(25):
+        s.call(f"T{n:02d}", bj(3, 1 + n % 28, 9), client="water", agent="A001",
+               category="water_bill", phone=f"+8613700001{n:03d}",
+               description="水费多扣")  # fmt: skip
+        s.act(f"T{n:02d}", "replied", "resolve", bj(3, 1 + n % 28, 10), to="replied",
+              root_cause="system", resolution="计费系统错误，已退款")  # fmt: skip
+    s.call("GX", bj(3, 20, 9), client="gas", agent="A003", category="gas_bill",
+           phone="+8613700009999", description="燃气费多扣")  # fmt: skip
+    load(analytics.env.db, s.events)
+    gas = analytics.client.get(
+        f"/analytics/complaints/{s.complaints['GX'].id}/root-cause/suggestion",
+        headers=analytics.supervisor,
+    )
+    assert gas.status_code == 409 and gas.json()["tagged"] == 0, gas.text
+    water = analytics.client.get(
+        f"/analytics/complaints/{s.complaints['T00'].id}/root-cause/suggestion",
+        headers=analytics.supervisor,
+    )
+    assert water.status_code == 200, water.text
+    assert (water.json()["tenant"], water.json()["learned_from"]) == ("water", 25)
+
+
+# --- the centre across its clients ----------------------------------------------------------
+
+
+def test_the_centres_supervisor_sees_each_client_side_by_side(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    analytics, _ = month
+    table = get(analytics, "/analytics/tenants", analytics.supervisor, month="2026-03")
+    by = {row["tenant"]: row for row in table["tenants"]}
+    assert list(by) == ["default", "water", "gas"]
+    figures = ("complaints", "callers", "open", "closed", "escalated", "reopened")
+    assert [by["water"][f] for f in figures] == [5, 5, 4, 1, 0, 0]
+    assert [by["gas"][f] for f in figures] == [4, 4, 4, 0, 1, 0]
+    assert [by["default"][f] for f in figures] == [0, 0, 0, 0, 0, 0]
+    assert (by["water"]["first_satisfaction_rate"], by["water"]["satisfaction_rate"]) == (1, 1)
+    assert by["gas"]["satisfaction_rate"] is None
+    # W1 answered 26 hours after it was registered; nothing of gas's is answered yet.
+    assert (by["water"]["mean_resolution_hours"], by["gas"]["mean_resolution_hours"]) == (26, None)
+    # W1 was acknowledged, accepted and answered in time; G1 waited past acceptance.
+    assert by["water"]["sla_met"]["acceptance"] == 1.0
+    assert by["gas"]["sla_met"]["acceptance"] is None  # still waiting to be accepted
+    assert by["water"]["name_zh"] == "清源水务" and by["gas"]["name_en"] == "Blue Flame Gas"
+
+    sheet = rows_of(get(analytics, "/analytics/tenants", analytics.supervisor, month="2026-03",
+                        format="csv"))  # fmt: skip
+    assert [(r["tenant"], r["complaints"], r["escalated"]) for r in sheet] == [
+        ("default", "0", "0"), ("water", "5", "0"), ("gas", "4", "1"),
+    ]  # fmt: skip
+
+
+def test_the_centre_sees_who_served_which_client(month: tuple[Analytics, ClientsStory]) -> None:
+    analytics, _ = month
+    staffing = get(analytics, "/analytics/tenants/staffing", analytics.qa, month="2026-03")
+    served = {t["tenant"]: t for t in staffing["tenants"]}
+    assert served["water"]["registrations"] == 5
+    assert [(a["agent"], a["registrations"], a["share"]) for a in served["water"]["agents"]] == [
+        ("A002", 3, 0.6), ("A001", 2, 0.4),
+    ]  # fmt: skip
+    assert [(a["agent"], a["registrations"]) for a in served["gas"]["agents"]] == [
+        ("A003", 3), ("A002", 1),
+    ]  # fmt: skip
+    agents = {a["agent"]: a for a in staffing["agents"]}
+    assert [(t["tenant"], t["registrations"], t["share"]) for t in agents["A002"]["tenants"]] == [
+        ("water", 3, 0.75), ("gas", 1, 0.25),
+    ]  # fmt: skip
+    sheet = rows_of(get(analytics, "/analytics/tenants/staffing", analytics.qa, month="2026-03",
+                        format="csv"))  # fmt: skip
+    assert {(r["agent"], r["tenant"], r["registrations"]) for r in sheet} == {
+        ("A001", "water", "2"), ("A002", "water", "3"), ("A002", "gas", "1"),
+        ("A003", "gas", "3"),
+    }  # fmt: skip
+
+
+def test_a_clients_token_may_not_read_the_centres_views(
+    month: tuple[Analytics, ClientsStory],
+) -> None:
+    """Not even a client's own supervisor: the figures across clients are the outsourcer's."""
+    analytics, _ = month
+    for who in (
+        token(analytics, "supervisor", "S-WATER", "water"),
+        token(analytics, "qa", "Q-GAS", "gas"),
+        token(analytics, "viewer", "V-WATER", "water"),
+    ):
+        for path in ("/analytics/tenants", "/analytics/tenants/staffing"):
+            refused = analytics.client.get(path, params={"month": "2026-03"}, headers=who)
+            assert refused.status_code == 403, (path, refused.text)
+    assert get(analytics, "/analytics/filters", analytics.supervisor)["centre_views"] is True
 
 
 # --- an event of the wrong client -------------------------------------------------------------
@@ -265,6 +515,8 @@ def test_through_kafka_the_wrong_clients_event_is_dead_lettered_and_a_rebuild_ke
         with env.db.read() as session:
             row = session.execute(select(facts).where(facts.c.complaint_id == g1.id)).one()
         assert (row.tenant, row.urges, row.escalation_level) == ("gas", 1, 2)
+        water = token(analytics, "viewer", "V-WATER", "water")
+        assert get(analytics, "/analytics/overview", water, **MARCH)["volume"] == 5
 
         monkeypatch.setenv("DATABASE_URL", pg_url)
         monkeypatch.setenv("SCHEMA_PREFIX", env.settings.schema_prefix)
