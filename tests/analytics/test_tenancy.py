@@ -7,6 +7,7 @@ marked)."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import io
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from sqlalchemy import create_engine, select, text
 
 from services.analytics import rebuild
@@ -32,10 +34,12 @@ from services.analytics.facts.service import (
     revisions,
 )
 from services.analytics.handlers import handlers, handlers_for
+from services.analytics.main import create_app
 from services.analytics.reports import hot
 from services.analytics.text.issues import Entry
 from services.analytics.worker import TOPICS
 from shared.auth.store import grant_outside_directory, issue_token
+from shared.clock import ManualClock
 from shared.consumer import EventConsumer, Refused
 from shared.db import create_database
 from shared.events import Actor, Envelope, encode, registry
@@ -46,10 +50,16 @@ from shared.topics import COMPLAINTS_LIFECYCLE, dlq
 from shared.vocabulary import EventName, Role
 from tests.analytics.conftest import Analytics, load
 from tests.analytics.story import BEIJING, NOW, Complaint, Story, bj
+from tests.analytics.test_dashboard_chromium import SCREENSHOT as VIEWERS_SCREENSHOT
+from tests.analytics.test_dashboard_chromium import DevTools, free_port
+from tests.analytics.test_dashboard_chromium import browser as browser
 from tests.support.infra import read_topic, wait_until
 from tests.support.topics import Topics
 
 pytestmark = pytest.mark.postgres
+
+# The centre's dashboard, beside the viewer's of test_dashboard_chromium.py.
+SCREENSHOT = VIEWERS_SCREENSHOT.with_name("dashboard-centre.png")
 
 CLIENTS = {
     "tenants": [
@@ -587,3 +597,160 @@ def test_each_clients_desk_is_told_of_its_own_hot_issue(analytics: Analytics) ->
     }
     assert sorted(alerted.values()) == ["gas", "water"]
     assert set(alerted) == {by_client["water"].key, by_client["gas"].key}
+
+
+# --- the dashboard in a real browser -------------------------------------------------------------
+
+
+@pytest.fixture
+def clients_server(analytics: Analytics) -> Iterator[str]:
+    """The analytics API on a port of its own, over the two clients' month."""
+    assert load(analytics.env.db, two_clients_month().events)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(analytics.env.settings, clock=ManualClock(NOW)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+    app_server = uvicorn.Server(config)
+    thread = threading.Thread(target=app_server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: app_server.started, timeout=20, what="the analytics API")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app_server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def chrome(browser: DevTools) -> DevTools:
+    """Headless Chromium (the dashboard test's), for the pages below."""
+    return browser
+
+
+class Page:
+    """One tab of the browser on the dashboard, opened with a token."""
+
+    def __init__(self, tools: DevTools, url: str) -> None:
+        self.browser = tools
+        target = tools.send("Target.createTarget", url="about:blank")["targetId"]
+        attached = tools.send("Target.attachToTarget", targetId=target, flatten=True)
+        self.session = attached["sessionId"]
+        for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
+            tools.send(domain, self.session)
+        size = {"width": 1400, "height": 2400, "deviceScaleFactor": 1, "mobile": False}
+        tools.send("Emulation.setDeviceMetricsOverride", self.session, **size)
+        tools.send("Page.navigate", self.session, url=url)
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.browser.send(
+            "Runtime.evaluate", self.session, expression=expression, returnByValue=True
+        )
+        return result["result"].get("value")
+
+    def drawn(self) -> dict[str, Any]:
+        """The page's state once it has drawn (or failed)."""
+
+        def state() -> dict[str, Any]:
+            value = self.evaluate(
+                "(s => s && JSON.stringify({ready: s.ready, points: s.points, "
+                "errors: s.errors, centre: s.centre}))(window.dashboardState)"
+            )
+            found: dict[str, Any] = json.loads(value or "null") or {}
+            return found if found.get("ready") or found.get("errors") else {}
+
+        found: dict[str, Any] = wait_until(state, timeout=30, what="the dashboard to draw")
+        assert found["ready"], found
+        return found
+
+    def text(self, element: str) -> str:
+        return str(self.evaluate(f"document.getElementById('{element}').textContent"))
+
+    def hidden(self, element: str) -> bool:
+        return bool(self.evaluate(f"document.getElementById('{element}').hidden"))
+
+    def options(self, select: str) -> list[str]:
+        found: list[str] = self.evaluate(
+            f"[...document.getElementById('{select}').options].map(o => o.text)"
+        )
+        return found
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.browser.events
+            if e.get("method") == "Runtime.exceptionThrown"
+            or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+        ]
+
+
+def test_a_clients_viewer_sees_only_its_client_on_the_dashboard(
+    clients_server: str, analytics: Analytics, chrome: DevTools
+) -> None:
+    water = token(analytics, "viewer", "V-WATER", "water")["Authorization"].split()[1]
+    page = Page(chrome, f"{clients_server}/dashboard#token={water}")
+    state = page.drawn()
+    # The page names the client, offers no other, and has no centre section.
+    assert not page.hidden("client") and "清源水务" in page.text("client")
+    assert page.hidden("tenant-choice") and page.hidden("centre")
+    assert state["centre"] is None
+    # Water's five complaints, its one department, its one hot issue.
+    assert (state["points"]["volume"], state["points"]["arrivals"]) == (5, 5)
+    assert state["points"]["hotissues"] == 1
+    assert page.options("department") == ["全部 All", "管网部 Pipes"]
+    listed = page.text("hot-issue-list")
+    assert "3 位来电人" in listed and "-W3" in listed and "-G" not in listed, listed
+    assert "蓝焰燃气" not in str(page.evaluate("document.body.innerText"))
+    assert page.errors() == []
+
+
+def test_the_centres_supervisor_chooses_a_client_and_sees_them_side_by_side(
+    clients_server: str, analytics: Analytics, chrome: DevTools
+) -> None:
+    supervisor = analytics.supervisor["Authorization"].split()[1]
+    page = Page(chrome, f"{clients_server}/dashboard#token={supervisor}")
+    state = page.drawn()
+    assert page.hidden("client") and not page.hidden("tenant-choice")
+    assert page.options("tenant") == [
+        "全部客户 All clients",
+        "默认 Default",
+        "清源水务 Qingyuan Water",
+        "蓝焰燃气 Blue Flame Gas",
+    ]
+    assert state["points"]["volume"] == 9 and state["points"]["hotissues"] == 2
+    listed = page.text("hot-issue-list")
+    assert "[清源水务 Qingyuan Water]" in listed and "[蓝焰燃气 Blue Flame Gas]" in listed
+    # Each client side by side, and who registered whose complaints.
+    assert not page.hidden("centre")
+    rows = page.evaluate(
+        "[...document.querySelectorAll('#centre-clients tr')].map(r => "
+        "[...r.cells].slice(0, 2).map(c => c.textContent))"
+    )
+    assert rows[1:] == [["默认 Default", "0"], ["清源水务 Qingyuan Water", "5"],
+                        ["蓝焰燃气 Blue Flame Gas", "4"]]  # fmt: skip
+    staff = page.evaluate(
+        "[...document.querySelectorAll('#centre-staffing tr')].map(r => r.cells[0].textContent)"
+    )
+    assert staff[1:] == ["A002", "A003", "A001", "客户合计 Each client"]
+    shot = chrome.send("Page.captureScreenshot", page.session, format="png")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
+    # Gas chosen: gas's four complaints and gas's own department.
+    page.evaluate(
+        "document.getElementById('tenant').value = 'gas';"
+        "document.getElementById('tenant').dispatchEvent(new Event('change', {bubbles: true}));"
+    )
+    wait_until(
+        lambda: (
+            page.evaluate("window.dashboardState.ready && window.dashboardState.points.volume") == 4
+        ),
+        timeout=30,
+        what="gas's figures",
+    )
+    assert page.options("department") == ["全部 All", "安检部 Safety"]
+    assert "-W" not in page.text("hot-issue-list")
+    assert page.errors() == []
