@@ -10,10 +10,12 @@ worker's topics (intake.events, complaints.lifecycle, analytics.events) from its
 offset to its end, and applies the same handlers as the worker, a batch of events per
 transaction, with a progress bar. It believes what the worker believes: an event only
 from its owner's topic (shared.consumer.ownership_problem), the records the topics' split
-left behind passed over for their copies. The result equals what the live worker
-built; `--compare` checks it table by table. `--swap` then puts the rebuilt schema in
-place of the live one (PostgreSQL; stop the analytics worker first, and the swap is
-refused while QA revisions wait in the live outbox).
+left behind passed over for their copies, an event only of a client the centre serves
+and, for a complaint, of the client the complaint belongs to (each client's figures stay
+its own). The result equals what the live worker built; `--compare` checks it table by
+table. `--swap` then puts the rebuilt schema in place of the live one (PostgreSQL; stop
+the analytics worker first, and the swap is refused while QA revisions wait in the live
+outbox).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from shared.events import registry as default_registry
 from shared.inbox import claim_each
 from shared.migrations import upgrade
 from shared.settings import Settings
+from shared.tenants import tenants
 from shared.topics import Cutover, read_cutovers
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,8 @@ class RebuildResult:
     skipped: int = 0  # events the read models do not use
     undecodable: int = 0
     refused: int = 0  # not from their owner's topic: a consumer dead-letters them
+    # Of a client the centre does not serve, or not the complaint's: dead-lettered too.
+    wrong_client: int = 0
     left_behind: int = 0  # the topics' split copied them to their owner's topic
     seconds: float = 0.0
     end_offsets: dict[str, int] = field(default_factory=dict)
@@ -232,6 +237,13 @@ def _apply(
                     "%s[%d]@%d refused: %s", record.topic, record.partition, record.offset, why
                 )
             continue
+        if tenants().get(event.envelope.tenant) is None:
+            result.wrong_client += 1
+            log.warning(
+                "%s[%d]@%d refused: client '%s' is not served here",
+                record.topic, record.partition, record.offset, event.envelope.tenant,
+            )  # fmt: skip
+            continue
         if event.type not in types:
             result.skipped += 1
             continue
@@ -244,8 +256,11 @@ def _apply(
             claims=[(e.envelope, r.topic, r.partition, r.offset) for r, e in decoded],
         )
         events = [event for (_, event), first in zip(decoded, firsts, strict=True) if first]
-        flows.apply_events(session, events, tz)
-        result.handled += len(events)
+        others = flows.apply_events(session, events, tz)
+        for event, why in others:
+            log.warning("event %s refused: %s", event.envelope.event_id, why)
+        result.wrong_client += len(others)
+        result.handled += len(events) - len(others)
 
 
 def rebuild(
@@ -388,6 +403,7 @@ def main(argv: list[str] | None = None, *, out: Callable[[str], None] = print) -
         f"rebuilt {args.into}: {result.events} events read, {result.handled} applied, "
         f"{result.skipped} not used, {result.undecodable} undecodable, "
         f"{result.refused} refused (not from their owner's topic), "
+        f"{result.wrong_client} refused (another client's), "
         f"{result.left_behind} left behind by the topics' split, "
         f"in {result.seconds:.1f}s ({result.events_per_second:,.0f} events/s)"
     )

@@ -6,9 +6,10 @@ which its outbox relay publishes (to analytics.events) and the rebuild replays.
 
 Loops beside it: one reads what recent complaints are about (their place and problem,
 for hot issues) while there is nothing else to do; one computes this month's and the
-last 30 days' hot issues ahead, each minute they changed; one checks every
+last 30 days' hot issues ahead (every client's, and each client's where the centre
+serves several), each minute they changed; one checks every
 ANALYTICS_HOT_ISSUE_CHECK_SECONDS for an issue that crossed the alert threshold within
-the day and publishes `analytics.hot_issue_detected` for it, once."""
+the day and publishes `analytics.hot_issue_detected` for it, once, in its client's name."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from shared.clock import utcnow
 from shared.db import Database
 from shared.outbox import Outbox
 from shared.settings import Settings
+from shared.tenants import tenants
 from shared.topics import ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from shared.worker import Loop, WorkerSpec, run_worker
 
@@ -56,8 +58,19 @@ def loops(db: Database, settings: Settings) -> list[Loop]:
             try:
                 now = utcnow()
                 today = now.astimezone(tz).date()
+                # The centre's staff read every client's; a client's viewer its own.
+                clients: list[str | None] = [None]
+                if tenants().several:
+                    clients += tenants().ids
                 asks = [
-                    hot.Ask(start, today, weights=weights, min_callers=config.hot_issue_min_callers)
+                    hot.Ask(
+                        start,
+                        today,
+                        weights=weights,
+                        min_callers=config.hot_issue_min_callers,
+                        tenant=client,
+                    )
+                    for client in clients
                     for start in (today.replace(day=1), today - timedelta(days=29))
                 ]
                 hot.warm(db, asks, tz=tz, now=now)

@@ -570,6 +570,8 @@ NOTIFY: dict[tuple[str, str], Endpoint] = {
 
 _READERS = frozenset({"duty_manager", "supervisor", "department", "qa", "admin", "viewer"})
 _CENTRE = frozenset({"duty_manager", "supervisor", "qa", "admin"})
+# The outsourcer's views across its clients: its own supervisors, QA and administrators.
+_OUTSOURCER = frozenset({"supervisor", "qa", "admin"})
 _MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
 ANALYTICS: dict[tuple[str, str], Endpoint] = {
@@ -628,6 +630,12 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
     ("GET", "/analytics/arrivals"): Endpoint(_READERS, get("/analytics/arrivals", **_MARCH)),
+    ("GET", "/analytics/tenants"): Endpoint(
+        _OUTSOURCER, get("/analytics/tenants", month="2026-03")
+    ),
+    ("GET", "/analytics/tenants/staffing"): Endpoint(
+        _OUTSOURCER, get("/analytics/tenants/staffing", month="2026-03")
+    ),
     ("GET", "/dashboard"): Endpoint(PUBLIC, get("/dashboard")),
     ("GET", "/dashboard/assets/{path:path}"): Endpoint(
         PUBLIC, lambda service, caller: Call("GET", "/dashboard/assets/dashboard.js")

@@ -8,11 +8,12 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, Date, Index, Text
+from sqlalchemy import Column, Date, Index, String, Text
 from sqlmodel import Field as Col
 
 from services.analytics.db import AnalyticsTable
 from shared.db import UTCDateTime
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import RootCause, State
 
 
@@ -22,6 +23,14 @@ def _utc(nullable: bool = True) -> Any:
 
 def _text() -> Any:
     return Col(default=None, sa_column=Column(Text, nullable=True))
+
+
+def _tenant() -> Any:
+    """The client (shared.tenants) the row belongs to, from its events' envelopes."""
+    return Col(
+        default=DEFAULT_TENANT,
+        sa_column=Column(String(32), nullable=False, server_default=DEFAULT_TENANT),
+    )
 
 
 class ComplaintFact(AnalyticsTable, table=True):
@@ -39,9 +48,14 @@ class ComplaintFact(AnalyticsTable, table=True):
         Index("ix_facts_registered_at", "registered_at"),
         Index("ix_facts_day_category", "registered_day", "category"),
         Index("ix_facts_customer_time", "customer_key", "registered_at"),
+        Index("ix_facts_tenant_month", "tenant", "registered_month", "department_id"),
+        Index("ix_facts_tenant_day", "tenant", "registered_day"),
     )
 
     complaint_id: str = Col(primary_key=True, max_length=64)
+    # Set by the first event read for the complaint; an event naming another client
+    # later is refused (facts.flows).
+    tenant: str = _tenant()
     reference: str = Col(max_length=32)
     # E.164 phone, or `ref:<id>` for a customer an older system knew by id only.
     customer_key: str | None = Col(default=None, max_length=80)
@@ -60,6 +74,10 @@ class ComplaintFact(AnalyticsTable, table=True):
     registered_at: datetime = _utc(nullable=False)
     registered_day: date = Col(sa_column=Column(Date, nullable=False))
     registered_month: str = Col(max_length=7)
+    # Who registered it (complaint.received's envelope actor): the centre's staffing
+    # across its clients.
+    registered_by: str | None = Col(default=None, max_length=64)
+    registered_by_role: str | None = Col(default=None, max_length=32)
 
     state: str = Col(max_length=24, default=State.RECEIVED.value)
     # The department responsible now (or at the end); None while at the duty desk.
@@ -128,10 +146,12 @@ class FactEvent(AnalyticsTable, table=True):
         Index("ix_fact_events_department_month", "department_id", "month", "event_type"),
         Index("ix_fact_events_day_type", "day", "event_type"),
         Index("ix_fact_events_complaint", "complaint_id", "occurred_at"),
+        Index("ix_fact_events_tenant_month", "tenant", "month"),
     )
 
     event_id: str = Col(primary_key=True, max_length=36)
     complaint_id: str = Col(max_length=64)
+    tenant: str = _tenant()
     event_type: str = Col(max_length=64)
     action: str = Col(max_length=32)
     occurred_at: datetime = _utc(nullable=False)
@@ -151,10 +171,14 @@ class AssistPartFact(AnalyticsTable, table=True):
     beside those as the lead."""
 
     __tablename__ = "assist_parts"
-    __table_args__ = (Index("ix_assist_parts_department_month", "department_id", "month"),)
+    __table_args__ = (
+        Index("ix_assist_parts_department_month", "department_id", "month"),
+        Index("ix_assist_parts_tenant_month", "tenant", "month"),
+    )
 
     complaint_id: str = Col(primary_key=True, max_length=64)
     department_id: str = Col(primary_key=True, max_length=64)
+    tenant: str = _tenant()
     lead_department_id: str | None = Col(default=None, max_length=64)
     month: str = Col(max_length=7)  # of the dispatch that asked for it
     dispatched_at: datetime = _utc(nullable=False)
@@ -171,6 +195,8 @@ class DepartmentName(AnalyticsTable, table=True):
     __tablename__ = "department_names"
 
     department_id: str = Col(primary_key=True, max_length=64)
+    # The client the department works for (a department serves one client).
+    tenant: str = _tenant()
     name: str = Col(max_length=100)
     named_at: datetime = _utc(nullable=False)
 
@@ -184,6 +210,7 @@ class ComplaintSubject(AnalyticsTable, table=True):
     __tablename__ = "complaint_subjects"
 
     complaint_id: str = Col(primary_key=True, max_length=64)
+    tenant: str = _tenant()
     version: str = Col(max_length=32)
     lang: str = Col(max_length=4)
     place: str | None = Col(default=None, max_length=64)
@@ -193,11 +220,13 @@ class ComplaintSubject(AnalyticsTable, table=True):
 
 
 class HotIssueAlert(AnalyticsTable, table=True):
-    """A hot issue the desk was told about: once per issue while it stays hot."""
+    """A hot issue the desk was told about: once per issue while it stays hot. An issue
+    is one client's (its key says whose)."""
 
     __tablename__ = "hot_issue_alerts"
 
     key: str = Col(primary_key=True, max_length=32)
+    tenant: str = _tenant()
     label: str = Col(max_length=200)
     callers: int = 0
     alerted_at: datetime = _utc(nullable=False)
@@ -210,6 +239,9 @@ class HotIssueAnswer(AnalyticsTable, table=True):
     __tablename__ = "hot_issue_answers"
 
     ask_key: str = Col(primary_key=True, max_length=32)
+    # The client the answer is about (its ask names it, so the key does too); None: every
+    # client the centre serves, each client's issues apart.
+    tenant: str | None = Col(default=None, max_length=32)
     stamp: str = Col(max_length=200)
     computed_at: datetime = _utc(nullable=False)
     answer: str = Col(sa_column=Column(Text, nullable=False))
@@ -223,6 +255,7 @@ class RootCauseRevision(AnalyticsTable, table=True):
 
     id: str = Col(primary_key=True, max_length=36)
     complaint_id: str = Col(max_length=64)
+    tenant: str = _tenant()
     root_cause: str = Col(max_length=16)
     previous: str | None = Col(default=None, max_length=16)
     note: str | None = _text()
@@ -252,6 +285,7 @@ class SuggestionDraft(BaseModel):
 
 class RootCauseRead(BaseModel):
     complaint_id: str
+    tenant: str = DEFAULT_TENANT
     reference: str
     root_cause: str | None
     root_cause_reported: str | None

@@ -23,7 +23,9 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from shared.contracts import ComplaintReceived, LifecycleChanged, RootCauseRevised
+from shared.events import Actor
 from shared.privacy import mask_text
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import (
     STAGE_ON_ENTRY,
     Action,
@@ -47,11 +49,15 @@ def local_day_and_month(at: datetime, tz: tzinfo) -> tuple[Any, str]:
     return local.date(), f"{local.year:04d}-{local.month:02d}"
 
 
-def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fact:
-    """A complaint known only by its id until its `complaint.received` is read."""
+def new_fact(
+    complaint_id: str, reference: str, at: datetime, tz: tzinfo, *, tenant: str = DEFAULT_TENANT
+) -> Fact:
+    """A complaint known only by its id until its `complaint.received` is read; of the
+    client its first event named."""
     day, month = local_day_and_month(at, tz)
     fact: Fact = {
         "complaint_id": complaint_id,
+        "tenant": tenant,
         "reference": reference,
         "customer_key": None,
         "customer_phone": None,
@@ -67,6 +73,8 @@ def new_fact(complaint_id: str, reference: str, at: datetime, tz: tzinfo) -> Fac
         "registered_at": at,
         "registered_day": day,
         "registered_month": month,
+        "registered_by": None,
+        "registered_by_role": None,
         "state": State.RECEIVED,
         "department_id": None,
         "assigned_at": None,
@@ -112,9 +120,21 @@ def _touched(fact: Fact, at: datetime) -> None:
     fact["updated_at"] = max(fact["updated_at"], at)
 
 
-def received(fact: Fact | None, p: ComplaintReceived, at: datetime, tz: tzinfo) -> Fact:
-    """What intake registered; the lifecycle columns are left as they are."""
-    fact = dict(fact) if fact else new_fact(p.complaint_id, p.reference, p.registered_at, tz)
+def received(
+    fact: Fact | None,
+    p: ComplaintReceived,
+    at: datetime,
+    tz: tzinfo,
+    *,
+    tenant: str = DEFAULT_TENANT,
+    by: Actor | None = None,
+) -> Fact:
+    """What intake registered (`by`: who registered it, the event's actor); the
+    lifecycle columns are left as they are."""
+    if fact:
+        fact = dict(fact)
+    else:
+        fact = new_fact(p.complaint_id, p.reference, p.registered_at, tz, tenant=tenant)
     day, month = local_day_and_month(p.registered_at, tz)
     customer_key = p.customer_phone or (f"ref:{p.customer_ref}" if p.customer_ref else None)
     fact.update(
@@ -133,6 +153,8 @@ def received(fact: Fact | None, p: ComplaintReceived, at: datetime, tz: tzinfo) 
         registered_at=p.registered_at,
         registered_day=day,
         registered_month=month,
+        registered_by=by.id if by else None,
+        registered_by_role=by.role if by else None,
     )
     _touched(fact, at)
     return fact
@@ -171,12 +193,19 @@ def _leave_stage(fact: Fact, at: datetime, p: LifecycleChanged) -> None:
 
 
 def lifecycle(
-    fact: Fact | None, p: LifecycleChanged, event_type: str, at: datetime, tz: tzinfo
+    fact: Fact | None,
+    p: LifecycleChanged,
+    event_type: str,
+    at: datetime,
+    tz: tzinfo,
+    *,
+    tenant: str = DEFAULT_TENANT,
 ) -> Fact | None:
-    """Apply one lifecycle event; None if it is older than what the fact already holds."""
+    """Apply one lifecycle event; None if it is older than what the fact already holds.
+    `tenant`: the event's client, the fact's when this event makes it."""
     if fact is not None and p.history_seq <= fact["last_seq"]:
         return None
-    fact = dict(fact) if fact else new_fact(p.complaint_id, p.reference, at, tz)
+    fact = dict(fact) if fact else new_fact(p.complaint_id, p.reference, at, tz, tenant=tenant)
     if fact["category"] == "other" and fact["description"] is None and p.category:
         fact.update(category=p.category, severity=p.severity or Severity.NORMAL)
         fact["nature"] = p.nature or Nature.GENUINE
@@ -255,7 +284,13 @@ def _closed_at(p: LifecycleChanged, at: datetime) -> datetime:
 
 
 def event_row(
-    p: LifecycleChanged, event_type: str, event_id: str, at: datetime, tz: tzinfo
+    p: LifecycleChanged,
+    event_type: str,
+    event_id: str,
+    at: datetime,
+    tz: tzinfo,
+    *,
+    tenant: str = DEFAULT_TENANT,
 ) -> dict[str, Any]:
     """The `fact_events` row for one lifecycle event."""
     day, month = local_day_and_month(at, tz)
@@ -265,6 +300,7 @@ def event_row(
     return {
         "event_id": event_id,
         "complaint_id": p.complaint_id,
+        "tenant": tenant,
         "event_type": event_type,
         "action": p.action[:32],
         "occurred_at": at,
@@ -319,7 +355,14 @@ class PartChange(NamedTuple):
     status: AssistStatus | None = None
 
 
-def assist_change(p: LifecycleChanged, event_type: str, at: datetime, tz: tzinfo) -> PartChange:
+def assist_change(
+    p: LifecycleChanged,
+    event_type: str,
+    at: datetime,
+    tz: tzinfo,
+    *,
+    tenant: str = DEFAULT_TENANT,
+) -> PartChange:
     kind = EventName(event_type)
     if kind == EventName.DISPATCHED and p.details.get("assisting"):
         _, month = local_day_and_month(at, tz)
@@ -328,6 +371,7 @@ def assist_change(p: LifecycleChanged, event_type: str, at: datetime, tz: tzinfo
             {
                 "complaint_id": p.complaint_id,
                 "department_id": department,
+                "tenant": tenant,
                 "lead_department_id": p.department_id,
                 "month": month,
                 "dispatched_at": at,

@@ -18,6 +18,7 @@ from services.analytics.facts.models import (
     RootCauseRevision,
 )
 from shared.db import table_of
+from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import AssistStatus
 
 facts = table_of(ComplaintFact)
@@ -48,13 +49,20 @@ def get_fact(session: Session, complaint_id: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-def find_fact(session: Session, id_or_reference: str) -> dict[str, Any] | None:
-    """By id, or by the reference staff have in hand (TS20261122-000123)."""
+def find_fact(
+    session: Session, id_or_reference: str, *, tenant: str | None = None
+) -> dict[str, Any] | None:
+    """By id, or by the reference staff have in hand (TS20261122-000123); `tenant`: only
+    a complaint of that client (None: of any)."""
     fact = get_fact(session, id_or_reference)
     if fact is None:
-        query = select(facts).where(facts.c.reference == id_or_reference).limit(1)
-        row = session.execute(query).first()
+        query = select(facts).where(facts.c.reference == id_or_reference)
+        if tenant is not None:
+            query = query.where(facts.c.tenant == tenant)
+        row = session.execute(query.limit(1)).first()
         fact = dict(row._mapping) if row is not None else None
+    if fact is not None and tenant is not None and fact["tenant"] != tenant:
+        return None
     return fact
 
 
@@ -106,13 +114,16 @@ def add_event(session: Session, *, row: dict[str, Any]) -> None:
     session.execute(_insert(session, fact_events).values(**row).on_conflict_do_nothing())
 
 
-def name_departments(session: Session, names: Mapping[str, tuple[str, datetime]]) -> None:
-    """Keep each department's latest name: (name, as of) per id; an older name read after
-    a newer one (events of different complaints come in any order) changes nothing."""
+def name_departments(
+    session: Session, names: Mapping[str, tuple[str, datetime]], *, tenant: str = DEFAULT_TENANT
+) -> None:
+    """Keep each department's latest name: (name, as of) per id, of the client whose
+    events named it; an older name read after a newer one (events of different
+    complaints come in any order) changes nothing."""
     if not names:
         return
     rows = [
-        {"department_id": dept, "name": name[:100], "named_at": at}
+        {"department_id": dept, "tenant": tenant, "name": name[:100], "named_at": at}
         for dept, (name, at) in names.items()
     ]
     stmt = _insert(session, department_names)
@@ -120,17 +131,24 @@ def name_departments(session: Session, names: Mapping[str, tuple[str, datetime]]
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=[department_names.c.department_id],
-            set_={"name": stmt.excluded.name, "named_at": stmt.excluded.named_at},
+            set_={
+                "name": stmt.excluded.name,
+                "named_at": stmt.excluded.named_at,
+                "tenant": stmt.excluded.tenant,
+            },
             where=newer,
         ),
         rows,
     )
 
 
-def department_name_map(session: Session) -> dict[str, str]:
-    """Every department's latest name, by id."""
-    rows = session.execute(select(department_names.c.department_id, department_names.c.name))
-    return {row.department_id: row.name for row in rows}
+def department_name_map(session: Session, *, tenant: str | None = None) -> dict[str, str]:
+    """Every department's latest name, by id: of one client, or (None) of every one."""
+    d = department_names.c
+    query = select(d.department_id, d.name)
+    if tenant is not None:
+        query = query.where(d.tenant == tenant)
+    return {row.department_id: row.name for row in session.execute(query)}
 
 
 def add_revision(session: Session, *, row: dict[str, Any]) -> bool:

@@ -112,20 +112,31 @@ def _change(now: Any, before: Any) -> float | None:
 
 
 def department_report(
-    session: Session, *, department: str, month: str, now: datetime, tz: tzinfo | None = None
+    session: Session,
+    *,
+    department: str,
+    month: str,
+    now: datetime,
+    tz: tzinfo | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """The report's figures and lists; times are the centre's (`tz`, by default
-    ANALYTICS_TIMEZONE), as the department reads them on the wall clock."""
+    ANALYTICS_TIMEZONE), as the department reads them on the wall clock. `tenant`: the
+    client whose complaints it counts (the department's; None: whoever's they are)."""
     tz = tz or get_config().tz()
 
     def local(at: datetime) -> str:
         return at.astimezone(tz).isoformat(timespec="minutes")
 
-    rows = service.department_facts(session, department=department, month=month)
-    events = service.event_counts(session, department=department, month=month)
+    rows = service.department_facts(session, department=department, month=month, tenant=tenant)
+    events = service.event_counts(session, department=department, month=month, tenant=tenant)
     before_month = previous_month(month)
-    before_rows = service.department_facts(session, department=department, month=before_month)
-    before_events = service.event_counts(session, department=department, month=before_month)
+    before_rows = service.department_facts(
+        session, department=department, month=before_month, tenant=tenant
+    )
+    before_events = service.event_counts(
+        session, department=department, month=before_month, tenant=tenant
+    )
     summary = _summary(rows, events, now)
     previous = _summary(before_rows, before_events, now)
 
@@ -149,8 +160,11 @@ def department_report(
     for cause in pareto:
         cause["examples"] = examples[cause["root_cause"]]
 
-    returned = service.returns(session, department=department, month=month)
+    returned = service.returns(session, department=department, month=month, tenant=tenant)
     return {
+        "tenant": tenant,
+        # The client's name, where the centre serves several (the API fills it in).
+        "tenant_name": None,
         "department": department,
         "department_name": service.department_name(session, department),
         "month": month,

@@ -6,7 +6,8 @@ threshold within a day.
 
 A period's answer is computed once however many ask at the same time (the others wait
 for it), and served again until a complaint of the period (or of the period before) is
-added or changes, or the reading of subjects does.
+added or changes, or the reading of subjects does. An answer is one client's, or every
+client's with each client's issues apart (`Ask.tenant`), and kept under that.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ EXAMPLES = 3
 LABEL_FROM = 12
 
 
-def subject_row(complaint_id: str, subject: Subject) -> dict[str, Any]:
+def subject_row(
+    complaint_id: str, subject: Subject, *, tenant: str = DEFAULT_TENANT
+) -> dict[str, Any]:
     return {
         "complaint_id": complaint_id,
+        "tenant": tenant,
         "version": subject.version,
         "lang": subject.lang,
         "place": (subject.place or "")[:64] or None,
@@ -61,31 +65,47 @@ def save_subjects(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     stmt = _insert(session, subjects)
-    columns = {c: stmt.excluded[c] for c in ("version", "lang", "place", "place_key", "area")}
+    names = ("tenant", "version", "lang", "place", "place_key", "area")
+    columns = {c: stmt.excluded[c] for c in names}
     columns["words"] = stmt.excluded["words"]
     session.execute(stmt.on_conflict_do_update(index_elements=["complaint_id"], set_=columns), rows)
 
 
 def read_subject(
-    complaint_id: str, description: str | None, location: str | None
+    complaint_id: str,
+    description: str | None,
+    location: str | None,
+    *,
+    tenant: str = DEFAULT_TENANT,
 ) -> dict[str, Any]:
-    return subject_row(complaint_id, subject_of(description, location))
+    return subject_row(complaint_id, subject_of(description, location), tenant=tenant)
 
 
 # --- the period's complaints ---------------------------------------------------------------
 
 
-def _period_where(start: date, end: date, department: str | None) -> list[Any]:
+def _period_where(
+    start: date, end: date, department: str | None, tenant: str | None = None
+) -> list[Any]:
     c = facts.c
     where = [c.registered_day >= start, c.registered_day <= end]
     if department is not None:
         where.append(c.department_id == department)
+    if tenant is not None:
+        where.append(c.tenant == tenant)
     return where
 
 
-def entries(db: Database, *, start: date, end: date, department: str | None = None) -> list[Entry]:
-    """The period's complaints with their subjects; those read with another version (or
-    never) are read now and stored."""
+def entries(
+    db: Database,
+    *,
+    start: date,
+    end: date,
+    department: str | None = None,
+    tenant: str | None = None,
+) -> list[Entry]:
+    """The period's complaints with their subjects, of one client or (None) of every
+    one; those read with another version (or never) are read now and stored."""
     c, s = facts.c, subjects.c
     current = version()
     query = (
@@ -98,6 +118,7 @@ def entries(db: Database, *, start: date, end: date, department: str | None = No
             type_coerce(c.registered_at, DateTime(timezone=True)).label("at"),
             c.department_id,
             c.category,
+            c.tenant,
             s.version,
             s.lang,
             s.place,
@@ -106,14 +127,14 @@ def entries(db: Database, *, start: date, end: date, department: str | None = No
             s.words,
         )
         .select_from(facts.outerjoin(subjects, s.complaint_id == c.complaint_id))
-        .where(*_period_where(start, end, department))
+        .where(*_period_where(start, end, department, tenant))
     )
     with db.read() as session:
         rows = session.execute(query).all()
     stale = [r.complaint_id for r in rows if r.version != current]
     fresh = _fill(db, stale) if stale else {}
     found = []
-    for cid, reference, caller, at, department, category, _, *read in rows:
+    for cid, reference, caller, at, department, category, client, _, *read in rows:
         if fresh and cid in fresh:
             sub = fresh[cid]
             read = [sub["lang"], sub["place"], sub["place_key"], sub["area"], sub["words"]]
@@ -122,7 +143,7 @@ def entries(db: Database, *, start: date, end: date, department: str | None = No
             at = at.replace(tzinfo=UTC)
         found.append(
             Entry(cid, reference, caller, at, lang or "zh", place, key, area,
-                  tuple(words.split()) if words else (), department, category)
+                  tuple(words.split()) if words else (), department, category, client)
         )  # fmt: skip
     return found
 
@@ -134,9 +155,13 @@ def _fill(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         chunk = ids[i : i + FILL_BATCH]
         with db.read() as session:
             texts = session.execute(
-                select(c.complaint_id, c.description, c.location).where(c.complaint_id.in_(chunk))
+                select(c.complaint_id, c.description, c.location, c.tenant).where(
+                    c.complaint_id.in_(chunk)
+                )
             ).all()
-        rows = [read_subject(t.complaint_id, t.description, t.location) for t in texts]
+        rows = [
+            read_subject(t.complaint_id, t.description, t.location, tenant=t.tenant) for t in texts
+        ]
         with db.transaction() as session:
             save_subjects(session, rows)
         made.update((r["complaint_id"], r) for r in rows)
@@ -144,7 +169,10 @@ def _fill(db: Database, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def _stamps(
-    db: Database, periods: Sequence[tuple[date, date]], department: str | None
+    db: Database,
+    periods: Sequence[tuple[date, date]],
+    department: str | None,
+    tenant: str | None = None,
 ) -> tuple[Any, ...]:
     """What changes when the answer would: each period's count of complaints and latest
     change, in one pass over them."""
@@ -159,6 +187,8 @@ def _stamps(
     ]
     if department is not None:
         where.append(c.department_id == department)
+    if tenant is not None:
+        where.append(c.tenant == tenant)
     with db.read() as session:
         row = session.execute(select(*columns).where(*where)).one()
     return (*row, version())
@@ -175,6 +205,8 @@ class Ask:
     weights: Weights = field(default_factory=Weights)
     min_callers: int = 3
     limit: int = 10
+    # One client's issues; None: every client's, each client's apart.
+    tenant: str | None = None
 
 
 def local_bounds(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
@@ -187,8 +219,10 @@ def local_bounds(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime
 def compute(db: Database, ask: Ask, *, tz: tzinfo, now: datetime) -> dict[str, Any]:
     days = (ask.end - ask.start).days + 1
     before_start, before_end = ask.start - timedelta(days=days), ask.start - timedelta(days=1)
-    window = entries(db, start=ask.start, end=ask.end, department=ask.department)
-    before = entries(db, start=before_start, end=before_end, department=ask.department)
+    window = entries(db, start=ask.start, end=ask.end, department=ask.department, tenant=ask.tenant)
+    before = entries(
+        db, start=before_start, end=before_end, department=ask.department, tenant=ask.tenant
+    )
     start_at, end_at = local_bounds(ask.start, ask.end, tz)
     found = grouping.rank(
         window,
@@ -201,6 +235,7 @@ def compute(db: Database, ask: Ask, *, tz: tzinfo, now: datetime) -> dict[str, A
     )
     _describe(db, found)
     return {
+        "tenant": ask.tenant,
         "from": ask.start.isoformat(),
         "to": ask.end.isoformat(),
         "previous_from": before_start.isoformat(),
@@ -258,12 +293,13 @@ def _excerpt(text: str, size: int = 120) -> str:
 
 
 def ask_key(ask: Ask) -> str:
-    """The ask as a stored answer's key."""
-    text = json.dumps(
-        [ask.start.isoformat(), ask.end.isoformat(), ask.department, vars(ask.weights),
-         ask.min_callers, ask.limit]
-    )  # fmt: skip
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """The ask as a stored answer's key: a client's ask has a key of its own (an ask of
+    every client keeps the key it had before there were several)."""
+    parts: list[Any] = [ask.start.isoformat(), ask.end.isoformat(), ask.department,
+                        vars(ask.weights), ask.min_callers, ask.limit]  # fmt: skip
+    if ask.tenant is not None:
+        parts.append({"tenant": ask.tenant})
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
 def stamp_of(db: Database, ask: Ask, now: datetime) -> str:
@@ -272,7 +308,7 @@ def stamp_of(db: Database, ask: Ask, now: datetime) -> str:
     days = (ask.end - ask.start).days + 1
     before = (ask.start - timedelta(days=days), ask.start - timedelta(days=1))
     parts = (
-        _stamps(db, [(ask.start, ask.end), before], ask.department),
+        _stamps(db, [(ask.start, ask.end), before], ask.department, ask.tenant),
         now.date() if ask.end >= now.date() - timedelta(days=1) else None,
     )
     return repr(parts)[:200]
@@ -288,8 +324,22 @@ def stored_answer(db: Database, key: str) -> tuple[str, datetime, dict[str, Any]
     return None if row is None else (row.stamp, row.computed_at, json.loads(row.answer))
 
 
-def store_answer(db: Database, key: str, stamp: str, at: datetime, answer: dict[str, Any]) -> None:
-    row = {"ask_key": key, "stamp": stamp, "computed_at": at, "answer": json.dumps(answer)}
+def store_answer(
+    db: Database,
+    key: str,
+    stamp: str,
+    at: datetime,
+    answer: dict[str, Any],
+    *,
+    tenant: str | None = None,
+) -> None:
+    row = {
+        "ask_key": key,
+        "tenant": tenant,
+        "stamp": stamp,
+        "computed_at": at,
+        "answer": json.dumps(answer),
+    }
     with db.transaction() as session:
         stmt = _insert(session, answers).values(**row)
         session.execute(
@@ -343,7 +393,7 @@ class HotIssues:
             answer = compute(db, ask, tz=tz, now=now)
             answer["computed_at"] = now.isoformat()
             self._keep_answer(ask, (stamp, now, answer))
-            store_answer(db, key, stamp, now, answer)
+            store_answer(db, key, stamp, now, answer, tenant=ask.tenant)
             return answer
         finally:
             with self._lock:
@@ -368,7 +418,7 @@ def warm(db: Database, asks: Sequence[Ask], *, tz: tzinfo, now: datetime) -> int
             continue
         answer = compute(db, ask, tz=tz, now=now)
         answer["computed_at"] = now.isoformat()
-        store_answer(db, ask_key(ask), stamp, now, answer)
+        store_answer(db, ask_key(ask), stamp, now, answer, tenant=ask.tenant)
         made += 1
     return made
 
@@ -386,7 +436,8 @@ def due_alerts(
 ) -> list[dict[str, Any]]:
     """Issues whose distinct callers within the day before `now` reached `threshold`
     and that the desk was not told about in the last `quiet_days` days; recorded as told
-    in the same transaction the caller publishes in (see `record_alerts`)."""
+    in the same transaction the caller publishes in (see `record_alerts`). Every
+    client's, each issue one client's (its `tenant`)."""
     day_ago = now - timedelta(days=1)
     start = day_ago.astimezone(tz).date()
     # The day and the days before it, read once and split at a day ago.
@@ -443,6 +494,7 @@ def record_alerts(
     for issue in found:
         row = {
             "key": issue["key"],
+            "tenant": issue.get("tenant") or DEFAULT_TENANT,
             "label": issue["label"][:200],
             "callers": issue["callers"],
             "alerted_at": now,
@@ -467,8 +519,8 @@ def publish_alerts(
     quiet_days: int,
 ) -> list[str]:
     """The issues that crossed the threshold within the day, each told once: recorded
-    and its `analytics.hot_issue_detected` event written in one transaction. Their
-    labels."""
+    and its `analytics.hot_issue_detected` event written in one transaction, in the name
+    of the issue's client (its desk is told, in its words). Their labels."""
     found = due_alerts(db, now=now, tz=tz, threshold=threshold, quiet_days=quiet_days)
     if not found:
         return []
@@ -493,7 +545,7 @@ def publish_alerts(
                     references=i["references"][-EXAMPLES:],
                 ),
                 source="analytics",
-                tenant=DEFAULT_TENANT,
+                tenant=i.get("tenant") or DEFAULT_TENANT,
                 actor=Actor(id="analytics", role=Role.SYSTEM),
                 complaint_id=None,
                 occurred_at=now,

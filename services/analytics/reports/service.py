@@ -4,6 +4,9 @@ between PostgreSQL and SQLite, returning plain dicts ready for JSON, CSV or HTML
 Every period is a range of the centre's local days of registration (`registered_day`),
 and a month is `registered_month`: a complaint belongs to the month it came in, whatever
 month it was closed in. Durations are reported in hours.
+
+`tenant` limits a report to one client of the centre (shared.tenants); None reads every
+client's complaints, a customer of two clients being two customers.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from shared.vocabulary import (
     AssistStatus,
     EventName,
     FeedbackResult,
+    Role,
     RootCause,
     Stage,
     State,
@@ -63,13 +67,21 @@ def mask_customer(key: str | None) -> str:
 
 
 def _period(
-    c: Any, start: date, end: date, department: str | None, *, duplicates: bool = False
+    c: Any,
+    start: date,
+    end: date,
+    department: str | None,
+    *,
+    duplicates: bool = False,
+    tenant: str | None = None,
 ) -> list[Any]:
     """The period's complaints; a duplicate merged into its master is the master's, so it
     is left out unless asked for (to count every caller)."""
     where = [c.registered_day >= start, c.registered_day <= end]
     if department is not None:
         where.append(c.department_id == department)
+    if tenant is not None:
+        where.append(c.tenant == tenant)
     if not duplicates:
         where.append(c.merged_into.is_(None))
     return where
@@ -78,13 +90,25 @@ def _period(
 # --- overview ---------------------------------------------------------------------------
 
 
+def _caller(c: Any) -> Any:
+    """A caller as the reports count them: of one client (the same phone calling about
+    two clients is a caller of each)."""
+    return c.tenant + "|" + c.customer_key
+
+
 def overview(
-    session: Session, *, start: date, end: date, department: str | None, now: datetime
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    department: str | None,
+    now: datetime,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Volume, open, overdue, SLA compliance and time per stage, satisfaction, reopen
     rate, escalations: one pass over the period's facts."""
     c = facts.c
-    where = _period(c, start, end, department)
+    where = _period(c, start, end, department, tenant=tenant)
     is_open = c.state != State.CLOSED
     count = func.count
     columns = [
@@ -124,10 +148,10 @@ def overview(
     row: dict[str, Any] = dict(session.execute(select(*columns).where(*where)).one()._mapping)
     # Every caller, those of merged duplicates too: a problem rung in by five people is
     # one complaint to handle and five people waiting for it.
-    everyone = _period(c, start, end, department, duplicates=True)
+    everyone = _period(c, start, end, department, duplicates=True, tenant=tenant)
     callers, merged = session.execute(
         select(
-            func.count(func.distinct(c.customer_key)), count().filter(c.merged_into.is_not(None))
+            func.count(func.distinct(_caller(c))), count().filter(c.merged_into.is_not(None))
         ).where(*everyone)
     ).one()
     if not postgres:
@@ -158,6 +182,7 @@ def overview(
         )
     volume, answered = row["volume"], row["answered"]
     return {
+        "tenant": tenant,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "department": department,
@@ -240,13 +265,17 @@ def _pareto(counts: dict[str, int]) -> list[dict[str, Any]]:
     return rows
 
 
-def root_causes(session: Session, *, month: str, department: str | None) -> dict[str, Any]:
+def root_causes(
+    session: Session, *, month: str, department: str | None, tenant: str | None = None
+) -> dict[str, Any]:
     """Pareto of the month's root causes (QA's revisions applied), overall and per
     department; `unclassified` counts answered complaints without a root cause."""
     c = facts.c
     where = [c.registered_month == month]
     if department is not None:
         where.append(c.department_id == department)
+    if tenant is not None:
+        where.append(c.tenant == tenant)
     rows = session.execute(
         select(
             c.department_id,
@@ -268,6 +297,7 @@ def root_causes(session: Session, *, month: str, department: str | None) -> dict
         overall[row.root_cause] += row.n
         per_department[row.department_id or "duty_desk"][row.root_cause] += row.n
     return {
+        "tenant": tenant,
         "month": month,
         "department": department,
         "total": sum(overall.values()),
@@ -294,6 +324,7 @@ def trends(
     by: str,
     interval: str,
     department: str | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Complaints registered per day (or month) and per category, channel, department or
     severity, with every bucket present (zeros included) so charts line up."""
@@ -302,7 +333,7 @@ def trends(
     bucket = c.registered_day if interval == "day" else c.registered_month
     rows = session.execute(
         select(bucket.label("bucket"), key.label("key"), func.count().label("n"))
-        .where(*_period(c, start, end, department))
+        .where(*_period(c, start, end, department, tenant=tenant))
         .group_by(bucket, key)
     ).all()
     buckets = _buckets(start, end, interval)
@@ -314,6 +345,7 @@ def trends(
         series.setdefault(label, [0] * len(buckets))[index[name]] += row.n
     ordered = sorted(series.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
     return {
+        "tenant": tenant,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "by": by,
@@ -344,42 +376,48 @@ def repeat_complainants(
     minimum: int,
     limit: int = 200,
     tz: tzinfo = UTC,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Customers with at least `minimum` complaints registered in the `days` days up to
-    and including `end`; phones masked, times in `tz` (the centre's)."""
+    and including `end`; phones masked, times in `tz` (the centre's). A customer is one
+    client's: complaints about two clients count apart."""
     c = facts.c
     start = end - timedelta(days=days - 1)
     where = [c.registered_day >= start, c.registered_day <= end, c.customer_key.is_not(None)]
+    if tenant is not None:
+        where.append(c.tenant == tenant)
     found = session.execute(
         select(
+            c.tenant,
             c.customer_key,
             func.count().label("n"),
             func.min(c.registered_at).label("first"),
             func.max(c.registered_at).label("last"),
         )
         .where(*where)
-        .group_by(c.customer_key)
+        .group_by(c.tenant, c.customer_key)
         .having(func.count() >= minimum)
-        .order_by(func.count().desc(), func.max(c.registered_at).desc())
+        .order_by(func.count().desc(), func.max(c.registered_at).desc(), c.tenant)
         .limit(limit)
     ).all()
     keys = [row.customer_key for row in found]
-    details: dict[str, list[Any]] = defaultdict(list)
+    details: dict[tuple[str, str], list[Any]] = defaultdict(list)
     if keys:
         for row in session.execute(
-            select(c.customer_key, c.reference, c.category, c.state, c.registered_at)
+            select(c.tenant, c.customer_key, c.reference, c.category, c.state, c.registered_at)
             .where(*where, c.customer_key.in_(keys))
             .order_by(c.registered_at)
         ):
-            details[row.customer_key].append(row)
+            details[(row.tenant, row.customer_key)].append(row)
     customers = []
     for row in found:
-        mine = details[row.customer_key]
+        mine = details[(row.tenant, row.customer_key)]
         categories: dict[str, int] = defaultdict(int)
         for one in mine:
             categories[one.category] += 1
         customers.append(
             {
+                "tenant": row.tenant,
                 "customer": mask_customer(row.customer_key),
                 "complaints": row.n,
                 "first": row.first.astimezone(tz).isoformat(),
@@ -390,6 +428,7 @@ def repeat_complainants(
             }
         )
     return {
+        "tenant": tenant,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "days": days,
@@ -406,14 +445,16 @@ def false_closures(
     recall_days: int,
     department: str | None = None,
     tz: tzinfo = UTC,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Closed complaints that may not really be solved: the customer said unsatisfied
-    and never satisfied, or the same customer complained again within `recall_days`
-    days of the closure."""
+    and never satisfied, or the same customer complained again to the same client
+    within `recall_days` days of the closure."""
     c = facts.c
     closed = session.execute(
         select(
             c.complaint_id,
+            c.tenant,
             c.reference,
             c.customer_key,
             c.category,
@@ -424,19 +465,19 @@ def false_closures(
             c.unsatisfied,
             c.root_cause,
         )
-        .where(*_period(c, start, end, department), c.state == State.CLOSED)
+        .where(*_period(c, start, end, department, tenant=tenant), c.state == State.CLOSED)
         .order_by(c.closed_at)
     ).all()
     keys = {row.customer_key for row in closed if row.customer_key}
-    later: dict[str, list[Any]] = defaultdict(list)
+    later: dict[tuple[str, str], list[Any]] = defaultdict(list)
     if keys:
         first_close = min(row.closed_at for row in closed)
         for again in session.execute(
-            select(c.customer_key, c.reference, c.category, c.registered_at)
+            select(c.tenant, c.customer_key, c.reference, c.category, c.registered_at)
             .where(c.customer_key.in_(keys), c.registered_at > first_close)
             .order_by(c.registered_at)
         ):
-            later[again.customer_key].append(again)
+            later[(again.tenant, again.customer_key)].append(again)
     window = timedelta(days=recall_days)
     suspects = []
     for row in closed:
@@ -445,7 +486,7 @@ def false_closures(
             reasons.append("unsatisfied")
         returned = [
             one
-            for one in later.get(row.customer_key or "", [])
+            for one in later.get((row.tenant, row.customer_key or ""), [])
             if row.closed_at < one.registered_at <= row.closed_at + window
         ]
         if returned:
@@ -454,6 +495,7 @@ def false_closures(
             suspects.append(
                 {
                     "complaint_id": row.complaint_id,
+                    "tenant": row.tenant,
                     "reference": row.reference,
                     "customer": mask_customer(row.customer_key),
                     "category": row.category,
@@ -475,6 +517,7 @@ def false_closures(
                 }
             )
     return {
+        "tenant": tenant,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "recall_days": recall_days,
@@ -488,13 +531,18 @@ def false_closures(
 
 
 def daily_counts(
-    session: Session, *, start: date, end: date, department: str | None = None
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    department: str | None = None,
+    tenant: str | None = None,
 ) -> dict[str, dict[date, int]]:
     """Complaints per category and registration day."""
     c = facts.c
     rows = session.execute(
         select(c.category, c.registered_day, func.count().label("n"))
-        .where(*_period(c, start, end, department))
+        .where(*_period(c, start, end, department, tenant=tenant))
         .group_by(c.category, c.registered_day)
     )
     counts: dict[str, dict[date, int]] = defaultdict(dict)
@@ -504,7 +552,13 @@ def daily_counts(
 
 
 def texts(
-    session: Session, *, start: date, end: date, limit: int, department: str | None = None
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    limit: int,
+    department: str | None = None,
+    tenant: str | None = None,
 ) -> list[Any]:
     """The period's complaint texts, newest first, for topic finding."""
     c = facts.c
@@ -518,7 +572,7 @@ def texts(
                 c.customer_name,
                 c.registered_at,
             )
-            .where(*_period(c, start, end, department), c.description.is_not(None))
+            .where(*_period(c, start, end, department, tenant=tenant), c.description.is_not(None))
             .order_by(c.registered_at.desc())
             .limit(limit)
         )
@@ -528,9 +582,12 @@ def texts(
 # --- lifecycle events -----------------------------------------------------------------
 
 
-def event_counts(session: Session, *, department: str, month: str) -> dict[str, Any]:
+def event_counts(
+    session: Session, *, department: str, month: str, tenant: str | None = None
+) -> dict[str, Any]:
     """A department's dispatches and returns in a month, from the event log."""
     e = fact_events.c
+    mine = [] if tenant is None else [e.tenant == tenant]
     rows = session.execute(
         select(
             e.event_type,
@@ -542,6 +599,7 @@ def event_counts(session: Session, *, department: str, month: str) -> dict[str, 
             e.department_id == department,
             e.month == month,
             e.event_type.in_((EventName.DISPATCHED, EventName.RETURNED)),
+            *mine,
         )
         .group_by(e.event_type, e.reason_code)
     ).all()
@@ -550,8 +608,11 @@ def event_counts(session: Session, *, department: str, month: str) -> dict[str, 
     return {"received": received, "returned": returned}
 
 
-def returns(session: Session, *, department: str, month: str, limit: int = 20) -> list[Any]:
+def returns(
+    session: Session, *, department: str, month: str, limit: int = 20, tenant: str | None = None
+) -> list[Any]:
     e, c = fact_events.c, facts.c
+    mine = [] if tenant is None else [e.tenant == tenant]
     return list(
         session.execute(
             select(
@@ -568,6 +629,7 @@ def returns(session: Session, *, department: str, month: str, limit: int = 20) -
                 e.department_id == department,
                 e.month == month,
                 e.event_type == EventName.RETURNED,
+                *mine,
             )
             .order_by(e.occurred_at)
             .limit(limit)
@@ -575,9 +637,12 @@ def returns(session: Session, *, department: str, month: str, limit: int = 20) -
     )
 
 
-def department_facts(session: Session, *, department: str, month: str) -> list[Any]:
+def department_facts(
+    session: Session, *, department: str, month: str, tenant: str | None = None
+) -> list[Any]:
     """The month's complaints that are (or ended) with the department."""
     c = facts.c
+    mine = [] if tenant is None else [c.tenant == tenant]
     return list(
         session.execute(
             select(facts)
@@ -585,6 +650,7 @@ def department_facts(session: Session, *, department: str, month: str) -> list[A
                 c.registered_month == month,
                 c.department_id == department,
                 c.merged_into.is_(None),  # a duplicate is its master's
+                *mine,
             )
             .order_by(c.registered_at)
         )
@@ -604,13 +670,13 @@ def revision_count(session: Session, *, complaint_ids: Sequence[str]) -> int:
     )
 
 
-def departments(session: Session) -> list[str]:
-    """Every department the facts know, for the dashboard's filter."""
+def departments(session: Session, *, tenant: str | None = None) -> list[str]:
+    """Every department the facts know (of one client), for the dashboard's filter."""
     c = facts.c
-    rows = session.execute(
-        select(c.department_id).where(c.department_id.is_not(None)).distinct()
-    ).scalars()
-    return sorted(rows)
+    query = select(c.department_id).where(c.department_id.is_not(None))
+    if tenant is not None:
+        query = query.where(c.tenant == tenant)
+    return sorted(session.execute(query.distinct()).scalars())
 
 
 def department_name(session: Session, department: str) -> str | None:
@@ -620,27 +686,43 @@ def department_name(session: Session, department: str) -> str | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def department_known(session: Session, department: str) -> bool:
-    """Whether analytics has heard of the department at all: a complaint with it, an
-    event about it (dispatched there, returned by it) or its name."""
-    for column in (
-        department_names.c.department_id,
-        facts.c.department_id,
-        fact_events.c.department_id,
-    ):
-        if session.execute(select(column).where(column == department).limit(1)).first():
+def department_tenant(session: Session, department: str) -> str | None:
+    """The client the department works for, as its events said (None: never heard of)."""
+    for table in (department_names, facts, fact_events):
+        query = select(table.c.tenant).where(table.c.department_id == department).limit(1)
+        found = session.execute(query).scalar_one_or_none()
+        if found is not None:
+            return str(found)
+    return None
+
+
+def department_known(session: Session, department: str, *, tenant: str | None = None) -> bool:
+    """Whether analytics has heard of the department at all (as one of `tenant`'s): a
+    complaint with it, an event about it (dispatched there, returned by it) or its name."""
+    for table in (department_names, facts, fact_events):
+        column = table.c.department_id
+        query = select(column).where(column == department)
+        if tenant is not None:
+            query = query.where(table.c.tenant == tenant)
+        if session.execute(query.limit(1)).first():
             return True
     return False
 
 
 def months(
-    session: Session, *, department: str | None = None, until: str | None = None
+    session: Session,
+    *,
+    department: str | None = None,
+    until: str | None = None,
+    tenant: str | None = None,
 ) -> list[str]:
     """The months with complaints, latest first: of one department, up to a month."""
     c = facts.c
     query = select(c.registered_month).distinct()
     if department is not None:
         query = query.where(c.department_id == department)
+    if tenant is not None:
+        query = query.where(c.tenant == tenant)
     if until is not None:
         query = query.where(c.registered_month <= until)
     return sorted(session.execute(query).scalars(), reverse=True)
@@ -660,14 +742,20 @@ WEEKDAYS = (
 
 
 def arrivals(
-    session: Session, *, start: date, end: date, tz: tzinfo, department: str | None = None
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    tz: tzinfo,
+    department: str | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Complaints by hour of the (centre's) day, for each weekday: the profile a rota is
     planned against. Averages are per day of that weekday in the period, so a period
     with five Mondays and four Sundays compares fairly."""
     c = facts.c
     counts = [[0] * 24 for _ in WEEKDAYS]
-    query = select(c.registered_at).where(*_period(c, start, end, department))
+    query = select(c.registered_at).where(*_period(c, start, end, department, tenant=tenant))
     for (at,) in session.execute(query.execution_options(yield_per=5000)):
         local = at.astimezone(tz)
         counts[local.weekday()][local.hour] += 1
@@ -688,6 +776,7 @@ def arrivals(
     ]
     by_hour = [sum(row[hour] for row in counts) for hour in range(24)]
     return {
+        "tenant": tenant,
         "from": start.isoformat(),
         "to": end.isoformat(),
         "department": department,
@@ -698,27 +787,35 @@ def arrivals(
     }
 
 
-def tagged(session: Session, *, limit: int = 50_000) -> list[Any]:
+def tagged(session: Session, *, limit: int = 50_000, tenant: str | None = None) -> list[Any]:
     """Complaints with a root cause (QA's revision where there is one), newest first:
-    what root-cause suggestions learn from."""
+    what root-cause suggestions learn from (of one client: each learns from its own)."""
     c = facts.c
+    mine = [] if tenant is None else [c.tenant == tenant]
     return list(
         session.execute(
             select(c.description, c.category, c.resolution, c.root_cause)
-            .where(c.root_cause.is_not(None), c.description.is_not(None))
+            .where(c.root_cause.is_not(None), c.description.is_not(None), *mine)
             .order_by(c.registered_at.desc())
             .limit(limit)
         )
     )
 
 
-def tagged_count(session: Session) -> int:
+def tagged_count(session: Session, *, tenant: str | None = None) -> int:
     c = facts.c
-    return int(session.execute(select(func.count()).where(c.root_cause.is_not(None))).scalar_one())
+    mine = [] if tenant is None else [c.tenant == tenant]
+    query = select(func.count()).where(c.root_cause.is_not(None), *mine)
+    return int(session.execute(query).scalar_one())
 
 
 def sla_by_department(
-    session: Session, *, start: date, end: date, department: str | None = None
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    department: str | None = None,
+    tenant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Acceptance and resolution deadlines met, per department, for the period."""
     c = facts.c
@@ -731,7 +828,7 @@ def sla_by_department(
         ]
     rows = session.execute(
         select(*columns)
-        .where(*_period(c, start, end, department), c.department_id.is_not(None))
+        .where(*_period(c, start, end, department, tenant=tenant), c.department_id.is_not(None))
         .group_by(c.department_id)
         .order_by(c.department_id)
     )
@@ -754,7 +851,12 @@ def sla_by_department(
 
 
 def assists(
-    session: Session, *, month: str, department: str | None, now: datetime
+    session: Session,
+    *,
+    month: str,
+    department: str | None,
+    now: datetime,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Each department's figures as a helper on joint complaints (协办) asked of it in
     the month: parts, contributed, in time, late (contributed after its deadline, or
@@ -765,6 +867,8 @@ def assists(
     owed = a.status.in_([s.value for s in ASSIST_OUTSTANDING])
     count = func.count
     where = [a.month == month]
+    if tenant is not None:
+        where.append(a.tenant == tenant)
     rows = session.execute(
         select(
             a.department_id,
@@ -804,4 +908,156 @@ def assists(
                 "led_with_helpers": 0,
             },
         )["led_with_helpers"] = int(n)
-    return {"month": month, "departments": sorted(found.values(), key=lambda d: d["department"])}
+    return {
+        "tenant": tenant,
+        "month": month,
+        "departments": sorted(found.values(), key=lambda d: d["department"]),
+    }
+
+
+# --- the centre across its clients ---------------------------------------------------------
+
+
+def by_tenant(session: Session, *, month: str, tenants: Sequence[str]) -> list[dict[str, Any]]:
+    """Each client's month side by side, for the outsourcer itself: complaints (a merged
+    duplicate is its master's), distinct callers (every caller, those of duplicates
+    too), open, closed, escalated, reopened, the share of deadlines met per stage, the
+    satisfaction with the first answer and in the end, and the mean hours from
+    registration to the (latest) answer. `tenants`: the clients to list, in order, each
+    whether or not it had a complaint; a client not among them that has complaints comes
+    after them."""
+    c = facts.c
+    count = func.count
+    kept = c.merged_into.is_(None)
+    columns = [
+        c.tenant,
+        count().filter(kept).label("complaints"),
+        func.count(func.distinct(c.customer_key)).label("callers"),
+        count().filter(kept, c.state != State.CLOSED).label("open"),
+        count().filter(kept, c.state == State.CLOSED).label("closed"),
+        count().filter(kept, c.escalation_level >= 2).label("escalated"),
+        count().filter(kept, c.reopens > 0).label("reopened"),
+        *(count().filter(kept, c.first_verdict == v).label(f"first_{v}") for v in VERDICTS),
+        *(count().filter(kept, c.final_verdict == v).label(f"final_{v}") for v in VERDICTS),
+        count()
+        .filter(kept, c.final_verdict.is_(None), c.feedback == FeedbackResult.UNREACHABLE)
+        .label("unreachable"),
+        count().filter(kept, c.unsatisfied > 0).label("ever_unsatisfied"),
+    ]
+    for stage in Stage:
+        met = getattr(c, f"{stage}_met")
+        columns += [
+            count().filter(kept, met.is_(True)).label(f"{stage}_met"),
+            count().filter(kept, met.is_(False)).label(f"{stage}_missed"),
+        ]
+    found = {
+        row.tenant: dict(row._mapping)
+        for row in session.execute(
+            select(*columns).where(c.registered_month == month).group_by(c.tenant)
+        )
+    }
+    # The time to answer, in Python: a difference of times is written differently by
+    # each database, and a month is small.
+    answered: dict[str, list[float]] = defaultdict(list)
+    for row in session.execute(
+        select(c.tenant, c.registered_at, c.replied_at).where(
+            c.registered_month == month, kept, c.replied_at.is_not(None)
+        )
+    ):
+        answered[row.tenant].append((row.replied_at - row.registered_at).total_seconds())
+    order = [*tenants, *sorted(t for t in found if t not in tenants)]
+    rows = []
+    for tenant in order:
+        counts: dict[str, Any] = found.get(tenant) or {}
+
+        def n(name: str, counts: dict[str, Any] = counts) -> int:
+            return int(counts.get(name) or 0)
+
+        happy = satisfaction(
+            first=(n("first_satisfied"), n("first_unsatisfied")),
+            final=(n("final_satisfied"), n("final_unsatisfied")),
+            unreachable=n("unreachable"),
+            ever_unsatisfied=n("ever_unsatisfied"),
+        )
+        seconds = answered.get(tenant, [])
+        rows.append(
+            {
+                "tenant": tenant,
+                "complaints": n("complaints"),
+                "callers": n("callers"),
+                "open": n("open"),
+                "closed": n("closed"),
+                "escalated": n("escalated"),
+                "reopened": n("reopened"),
+                "sla_met": {
+                    stage.value: _ratio(n(f"{stage}_met"), n(f"{stage}_met") + n(f"{stage}_missed"))
+                    for stage in Stage
+                },
+                "first_satisfaction_rate": happy["first_rate"],
+                "satisfaction_rate": happy["rate"],
+                "satisfied": happy["satisfied"],
+                "unsatisfied": happy["unsatisfied"],
+                "unreachable": happy["unreachable"],
+                "answered": len(seconds),
+                "mean_resolution_hours": _hours(sum(seconds) / len(seconds)) if seconds else None,
+            }
+        )
+    return rows
+
+
+# Who registers is staff; a complaint filed by the system (an import's) or by the
+# customer themselves is nobody's work.
+NOT_STAFF = (Role.SYSTEM.value, Role.CUSTOMER.value)
+
+
+def staffing(session: Session, *, month: str, tenants: Sequence[str]) -> dict[str, Any]:
+    """The month's registrations per client per member of staff (who registered each
+    complaint: its `complaint.received` actor): for each client the staff who served it
+    and their part of its registrations; for each member of staff their registrations
+    per client and each client's share of their work. Imported complaints are no one's
+    registration."""
+    c = facts.c
+    rows = session.execute(
+        select(c.tenant, c.registered_by, func.count().label("n"))
+        .where(
+            c.registered_month == month,
+            c.registered_by.is_not(None),
+            c.imported.is_(False),
+            or_(c.registered_by_role.is_(None), c.registered_by_role.not_in(NOT_STAFF)),
+        )
+        .group_by(c.tenant, c.registered_by)
+    ).all()
+    per_tenant: dict[str, dict[str, int]] = defaultdict(dict)
+    per_agent: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        per_tenant[row.tenant][row.registered_by] = row.n
+        per_agent[row.registered_by][row.tenant] = row.n
+    order = [*tenants, *sorted(t for t in per_tenant if t not in tenants)]
+    by_client = []
+    for tenant in order:
+        served = per_tenant.get(tenant, {})
+        total = sum(served.values())
+        by_client.append(
+            {
+                "tenant": tenant,
+                "registrations": total,
+                "agents": [
+                    {"agent": agent, "registrations": n, "share": _ratio(n, total)}
+                    for agent, n in sorted(served.items(), key=lambda kv: (-kv[1], kv[0]))
+                ],
+            }
+        )
+    agents = []
+    for agent, work in sorted(per_agent.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        total = sum(work.values())
+        agents.append(
+            {
+                "agent": agent,
+                "registrations": total,
+                "tenants": [
+                    {"tenant": tenant, "registrations": n, "share": _ratio(n, total)}
+                    for tenant, n in sorted(work.items(), key=lambda kv: order.index(kv[0]))
+                ],
+            }
+        )
+    return {"month": month, "tenants": by_client, "agents": agents}

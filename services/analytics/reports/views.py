@@ -1,5 +1,10 @@
 """The analytics API: overview, Pareto, trends, customers, closures, department reports,
-and QA's root-cause revision. JSON by default; `format=csv` where the answer is a table."""
+and QA's root-cause revision. JSON by default; `format=csv` where the answer is a table.
+
+Every report is one client's (shared.tenants.scope): a client's token reads its own
+client's, whatever it asks; the centre's own staff read every client's, or the one the
+`tenant` parameter names. A complaint of another client is answered as if it did not
+exist."""
 
 from __future__ import annotations
 
@@ -29,6 +34,9 @@ from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.headers import page_with_inline
 from shared.params import IsoDate
 from shared.privacy import mask_text, mask_word
+from shared.tenants import DEFAULT_TENANT, TENANT_PATTERN, UnknownTenant, may_see, tenants
+from shared.tenants import scope as tenant_scope
+from shared.vocabulary import Stage
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -46,10 +54,14 @@ REVISERS = (Role.QA, Role.ADMIN)
 # Those who write a resolution and choose its root cause, or check it.
 WRITERS = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.QA, Role.ADMIN)
 
+# The outsourcer's own views across its clients (a client-bound token is refused).
+OUTSOURCER = (Role.SUPERVISOR, Role.QA, Role.ADMIN)
+
 Reader = Annotated[Principal, require_roles(*READERS)]
 CentreStaff = Annotated[Principal, require_roles(*CENTRE)]
 Reviser = Annotated[Principal, require_roles(*REVISERS)]
 Writer = Annotated[Principal, require_roles(*WRITERS)]
+Outsourcer = Annotated[Principal, require_roles(*OUTSOURCER)]
 From = Annotated[IsoDate | None, Query(alias="from", description="first day (local), YYYY-MM-DD")]
 To = Annotated[
     IsoDate | None, Query(alias="to", description="last day (local), inclusive; default today")
@@ -68,6 +80,15 @@ Month = Annotated[
     ),
 ]
 TableFormat = Annotated[Literal["json", "csv"], Query()]
+Tenant = Annotated[
+    str | None,
+    Query(
+        pattern=TENANT_PATTERN,
+        max_length=32,
+        description="a client of the centre (its own staff narrow with it; a client's token "
+        "reads only its own client, and another named here is refused)",
+    ),
+]
 # What an answer in JSON or, with format=csv, as a table looks like in the document.
 TABLE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {}, "text/csv": {}}}
@@ -130,6 +151,41 @@ def own(principal: Principal) -> str | None:
     return principal.department_id if principal.role == Role.DEPARTMENT else None
 
 
+def centre_wide(principal: Principal) -> bool:
+    """Whether the principal reads the centre's figures across its clients: its own
+    supervisors, QA and administrators, who serve every client."""
+    return principal.tenant is None and principal.role in OUTSOURCER
+
+
+def client(principal: Principal, asked: str | None) -> str | None:
+    """The client a report is limited to (None: every client): shared.tenants.scope, a
+    client the centre does not serve answered as a wrong `tenant`."""
+    try:
+        return tenant_scope(principal, asked)
+    except UnknownTenant as error:
+        raise Unprocessable("tenant", str(error)) from None
+
+
+def mixed(limited: str | None) -> bool:
+    """Whether a list holds several clients' rows (every client's, where the centre
+    serves several): its CSV then names each row's client in a last column."""
+    return limited is None and tenants().several
+
+
+def complaint_of(session: Any, principal: Principal, complaint_id: str) -> dict[str, Any]:
+    """The complaint's fact, if the principal may see it: another department's (for a
+    department user) or another client's is answered as if it did not exist."""
+    fact = service_facts.find_fact(session, complaint_id, tenant=principal.tenant)
+    department = own(principal)
+    if (
+        fact is None
+        or not may_see(principal, fact["tenant"])
+        or (department is not None and fact["department_id"] != department)
+    ):
+        raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+    return fact
+
+
 # Complaints the duty desk answered itself are counted under this key.
 DUTY_DESK = "duty_desk"
 DUTY_DESK_NAME = "值班台 Duty desk"
@@ -159,6 +215,7 @@ def get_overview(
     start: From = None,
     end: To = None,
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     """Volume, open, overdue, SLA compliance and median / p90 hours per stage,
@@ -171,6 +228,7 @@ def get_overview(
             end=end,
             department=scope(principal, department),
             now=now,
+            tenant=client(principal, tenant),
         )
     if format == "csv":
         header = ["stage", "met", "missed", "compliance", "median_hours", "p90_hours"]
@@ -188,11 +246,13 @@ def get_root_causes(
     principal: Reader,
     month: Month = None,
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     month = month or this_month(now)
+    department, tenant = scope(principal, department), client(principal, tenant)
     with db.read() as session:
-        data = service.root_causes(session, month=month, department=scope(principal, department))
+        data = service.root_causes(session, month=month, department=department, tenant=tenant)
         names = _names(session, [d["department"] for d in data["by_department"]])
     for entry in data["by_department"]:
         entry["name"] = names[entry["department"]]
@@ -227,6 +287,7 @@ def get_trends(
     by: Literal["category", "channel", "department", "severity"] = "category",
     interval: Literal["day", "month"] = "day",
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     start, end = period(now, start, end)
@@ -240,6 +301,7 @@ def get_trends(
             by=by,
             interval=interval,
             department=scope(principal, department),
+            tenant=client(principal, tenant),
         )
         if by == "department":
             data["names"] = _names(session, [s["key"] for s in data["series"]])
@@ -256,15 +318,17 @@ def get_trends(
 def get_repeat_complainants(
     db: Db,
     now: Now,
-    _: CentreStaff,
+    principal: CentreStaff,
     days: Annotated[int | None, Query(ge=1, le=366)] = None,
     minimum: Annotated[int | None, Query(alias="min", ge=2, le=1000)] = None,
     end: To = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     """Customers with at least `min` complaints in the `days` days up to `to`; phones
-    masked."""
+    masked. A customer of two clients is two customers, one of each."""
     config = get_config()
+    tenant = client(principal, tenant)
     with db.read() as session:
         data = service.repeat_complainants(
             session,
@@ -272,9 +336,11 @@ def get_repeat_complainants(
             days=days or config.repeat_days,
             minimum=minimum or config.repeat_min,
             tz=config.tz(),
+            tenant=tenant,
         )
     if format == "csv":
-        header = ["customer", "complaints", "open", "first", "last", "references"]
+        named = ["tenant"] if mixed(tenant) else []
+        header = ["customer", "complaints", "open", "first", "last", "references", *named]
         rows = [
             [
                 c["customer"],
@@ -283,6 +349,7 @@ def get_repeat_complainants(
                 c["first"],
                 c["last"],
                 " ".join(c["references"]),
+                *(c[n] for n in named),
             ]
             for c in data["customers"]
         ]
@@ -299,11 +366,13 @@ def get_false_closures(
     end: To = None,
     days: Annotated[int | None, Query(ge=1, le=90, description="recall window")] = None,
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     """Closed, yet the customer said unsatisfied (and never satisfied), or called again
     within `days` days of the closure."""
     start, end = period(now, start, end)
+    tenant = client(principal, tenant)
     with db.read() as session:
         data = service.false_closures(
             session,
@@ -312,8 +381,10 @@ def get_false_closures(
             recall_days=days or get_config().recall_days,
             department=scope(principal, department),
             tz=get_config().tz(),
+            tenant=tenant,
         )
     if format == "csv":
+        named = ["tenant"] if mixed(tenant) else []
         header = ["reference", "customer", "category", "department", "closed_at", "reasons"]
         rows = [
             [
@@ -323,10 +394,13 @@ def get_false_closures(
                 c["department"],
                 c["closed_at"],
                 " ".join(c["reasons"]),
+                *(c[n] for n in named),
             ]
             for c in data["complaints"]
         ]
-        return csv_response(render.table_csv(header, rows), f"false-closures-{start}-{end}")
+        return csv_response(
+            render.table_csv([*header, *named], rows), f"false-closures-{start}-{end}"
+        )
     return data
 
 
@@ -345,17 +419,29 @@ def get_department_report(
     principal: Reader,
     department_id: Annotated[str, Path(pattern=DEPARTMENT_ID, max_length=64)],
     month: Month = None,
+    tenant: Tenant = None,
     format: Literal["json", "csv", "html"] = "json",
 ) -> Any:
     department = scope(principal, department_id) or department_id
     month = month or this_month(now)
+    limited = client(principal, tenant)
     with db.read() as session:
-        if not service.department_known(session, department):
-            # Not a page of zeros: a misspelt id would read like a department with no work.
+        if not service.department_known(session, department, tenant=limited):
+            # Not a page of zeros: a misspelt id would read like a department with no
+            # work. Another client's department is not known to this client's reader.
             raise NotFound(f"no department {department!r} in analytics", department=department)
+        # A department serves one client: its report counts that client's complaints.
+        tenant = limited or service.department_tenant(session, department)
         report = department_report.department_report(
-            session, department=department, month=month, now=now, tz=get_config().tz()
+            session,
+            department=department,
+            month=month,
+            now=now,
+            tz=get_config().tz(),
+            tenant=tenant,
         )
+    if tenants().several and tenant is not None and (known := tenants().get(tenant)):
+        report["tenant_name"] = f"{known.zh} {known.en}" if known.en != known.zh else known.zh
     # "Your three hot issues": what the department's complaints of the month were about.
     first = date.fromisoformat(f"{month}-01")
     last = date.fromisoformat(f"{department_report.next_month(month)}-01") - timedelta(days=1)
@@ -367,6 +453,7 @@ def get_department_report(
         weights=Weights.parse(config.hot_issue_weights),
         min_callers=config.hot_issue_min_callers,
         limit=3,
+        tenant=tenant,
     )
     report["hot_issues"] = hot_issues(request, db, now, ask)["issues"]
     if format == "csv":
@@ -400,6 +487,7 @@ def put_root_cause(
         staff_id=principal.staff_id,
         role=principal.role.value,
         now=now,
+        tenant=principal.tenant,
     )
 
 
@@ -411,27 +499,36 @@ def put_root_cause(
 def get_root_cause(
     db: Db, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> RootCauseRead:
-    return flows.root_cause_of(db, complaint_id, department=own(principal))
+    return flows.root_cause_of(db, complaint_id, department=own(principal), tenant=principal.tenant)
 
 
-@router.get("/filters", summary="The months and departments there is data for")
-def get_filters(db: Db, now: Now, principal: Reader) -> dict[str, Any]:
+@router.get("/filters", summary="The months, departments and clients there is data for")
+def get_filters(db: Db, now: Now, principal: Reader, tenant: Tenant = None) -> dict[str, Any]:
     """The months with complaints (the caller's department's, for a department user;
     none after this one), latest first, the month a page should open on (the latest with
-    data), and the departments with their names."""
+    data), and the departments with their names; of the client in scope (`tenant`). The
+    clients the caller may choose from (a client's token: its own only), the one it is
+    bound to (None: the centre's own staff), and whether it reads the centre's views
+    across clients (`/analytics/tenants`)."""
     mine = own(principal)
+    limited = client(principal, tenant)
     with db.read() as session:
-        departments = service.departments(session)
-        months = service.months(session, department=mine, until=this_month(now))
+        departments = service.departments(session, tenant=limited)
+        months = service.months(session, department=mine, until=this_month(now), tenant=limited)
         names = service_facts.department_name_map(session)
     if mine is not None:
         departments = [d for d in departments if d == mine]
+    choosable = [t for t in tenants().all() if may_see(principal, t.id)]
     return {
         "months": months,
         "default_month": months[0] if months else this_month(now),
         "departments": departments,
         "department_names": {d: names.get(d, d) for d in departments},
         "today": today(now).isoformat(),
+        "tenant": limited,
+        "own_tenant": principal.tenant,
+        "tenants": [{"id": t.id, "zh": t.zh, "en": t.en} for t in choosable],
+        "centre_views": centre_wide(principal),
     }
 
 
@@ -446,10 +543,12 @@ def get_spikes(
     baseline_days: Annotated[int | None, Query(ge=7, le=365)] = None,
     min_count: Annotated[int | None, Query(ge=1)] = None,
     z: Annotated[float | None, Query(gt=0, le=100)] = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     config = get_config()
     start, end = period(now, start, end)
+    tenant = client(principal, tenant)
     days = baseline_days or config.spike_baseline_days
     with db.read() as session:
         counts = service.daily_counts(
@@ -457,6 +556,7 @@ def get_spikes(
             start=start - timedelta(days=days),
             end=end,
             department=scope(principal, department),
+            tenant=tenant,
         )
     data = find_spikes(
         counts,
@@ -466,6 +566,7 @@ def get_spikes(
         min_count=min_count or config.spike_min_count,
         threshold=z or config.spike_z,
     )
+    data["tenant"] = tenant
     if format == "csv":
         header = ["category", "day", "count", "baseline_mean", "baseline_std", "z"]
         rows = [[s[h] for h in header] for s in data["spikes"]]
@@ -486,6 +587,7 @@ def get_hotspots(
     ] = None,
     topics: Annotated[int, Query(ge=1, le=30)] = 8,
     min_count: Annotated[int, Query(ge=2, le=1000)] = 3,
+    tenant: Tenant = None,
 ) -> Any:
     """Words that grew in the window against the baseline before it (Chinese segmented
     into words, English tokenised), grouped into topics with keywords, counts, growth
@@ -494,14 +596,15 @@ def get_hotspots(
     days = baseline_days or (end - start).days + 1
     limit = get_config().hotspot_max_documents
     department = scope(principal, department)
+    mine = {"department": department, "tenant": client(principal, tenant)}
     with db.read() as session:
-        window = service.texts(session, start=start, end=end, limit=limit, department=department)
+        window = service.texts(session, start=start, end=end, limit=limit, **mine)
         baseline = service.texts(
             session,
             start=start - timedelta(days=days),
             end=start - timedelta(days=1),
             limit=limit,
-            department=department,
+            **mine,
         )
 
     def docs(rows: list[Any]) -> list[Document]:
@@ -512,6 +615,7 @@ def get_hotspots(
 
     found = find_hotspots(docs(window), docs(baseline), topics=topics, min_count=min_count)
     return {
+        "tenant": mine["tenant"],
         "from": start.isoformat(),
         "to": end.isoformat(),
         "baseline_from": (start - timedelta(days=days)).isoformat(),
@@ -547,13 +651,15 @@ def get_hot_issues(
             "(default ANALYTICS_HOT_ISSUE_WEIGHTS)",
         ),
     ] = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     """Complaints grouped by the place or organisation they name and the problem they
     describe, each labelled "<place>: <problem>" in its callers' words, with its
     complaints and distinct callers, first and last time, callers in the period before
     (of the same length), the departments it went to and typical complaints; hottest
-    first (callers, recent callers and new callers, weighted)."""
+    first (callers, recent callers and new callers, weighted). An issue is one client's:
+    two clients' callers about one place are two issues."""
     config = get_config()
     start, end = period(now, start, end)
     try:
@@ -567,8 +673,10 @@ def get_hot_issues(
         weights=heat,
         min_callers=min_callers or config.hot_issue_min_callers,
         limit=limit,
+        tenant=client(principal, tenant),
     )
     data = hot_issues(request, db, now, ask)
+    named = ["tenant"] if mixed(ask.tenant) else []
     if format == "csv":
         header = [
             "label",
@@ -580,6 +688,7 @@ def get_hot_issues(
             "last_at",
             "departments",
             "references",
+            *named,
         ]
         rows = [
             [
@@ -592,6 +701,7 @@ def get_hot_issues(
                 i["last_at"],
                 " ".join(d["name"] for d in i["departments"]),
                 " ".join(e["reference"] for e in i["examples"]),
+                *(i.get(n) or DEFAULT_TENANT for n in named),
             ]
             for i in data["issues"]
         ]
@@ -614,16 +724,20 @@ MIN_TAGGED = 20
 _learning = threading.Lock()
 
 
-def _learned(request: Request, db: Database) -> evaluation.Learned:
-    """The suggester learned from, and measured on, the tagged complaints; learned and
-    measured again once enough more are tagged."""
+def _learned(request: Request, db: Database, tenant: str) -> evaluation.Learned:
+    """The client's suggester, learned from, and measured on, that client's own tagged
+    complaints (one client's causes say nothing of another's); learned and measured
+    again once enough more are tagged."""
     state = request.app.state
     config = get_config()
+    if getattr(state, "suggesters", None) is None:
+        state.suggesters = {}
+    suggesters: dict[str, evaluation.Learned] = state.suggesters
     with db.read() as session:
-        count = service.tagged_count(session)
+        count = service.tagged_count(session, tenant=tenant)
 
     def fresh() -> evaluation.Learned | None:
-        current: evaluation.Learned | None = getattr(state, "suggester", None)
+        current = suggesters.get(tenant)
         if current is not None and count - current.trained_on < config.suggestion_retrain_after:
             return current
         return None
@@ -634,15 +748,16 @@ def _learned(request: Request, db: Database) -> evaluation.Learned:
         raise Conflict(
             f"only {count} complaints have a root cause; suggestions start at {MIN_TAGGED}",
             tagged=count,
+            tenant=tenant,
         )
-    current = getattr(state, "suggester", None)
+    current = suggesters.get(tenant)
     if not _learning.acquire(blocking=current is None):
         return cast(evaluation.Learned, current)
     try:
         if (found := fresh()) is not None:
             return found
         with db.read() as session:
-            rows = service.tagged(session, limit=config.suggestion_learn_from)
+            rows = service.tagged(session, limit=config.suggestion_learn_from, tenant=tenant)
         learned = evaluation.for_centre(
             [r.description for r in rows],
             [r.root_cause for r in rows],
@@ -650,7 +765,7 @@ def _learned(request: Request, db: Database) -> evaluation.Learned:
             [r.resolution for r in rows],
         )
         learned.trained_on = count
-        state.suggester = learned
+        suggesters[tenant] = learned
         return learned
     finally:
         _learning.release()
@@ -669,7 +784,7 @@ SUGGESTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 def get_root_cause_suggestion(
     request: Request, db: Db, principal: Reader, complaint_id: Annotated[str, Path(max_length=64)]
 ) -> dict[str, Any]:
-    """A suggestion only where it has earned one: when, measured on the centre's own
+    """A suggestion only where it has earned one: when, measured on the client's own
     tagged complaints (near duplicates kept on one side of every split), it is right
     more often than the commonest cause and than word matching on the complaints it
     answers, only once the complaint has a written resolution (the suggester reads what
@@ -700,14 +815,12 @@ def _suggestion(
     request: Request, db: Database, principal: Principal, complaint_id: str, draft: str | None
 ) -> dict[str, Any]:
     with db.read() as session:
-        fact = service_facts.find_fact(session, complaint_id)
-    department = own(principal)
-    if fact is None or (department is not None and fact["department_id"] != department):
-        raise NotFound(f"no complaint {complaint_id} in analytics", complaint_id=complaint_id)
+        fact = complaint_of(session, principal, complaint_id)
     names = (fact.get("customer_name"),)
-    learned = _learned(request, db)
+    learned = _learned(request, db, fact["tenant"])
     answer: dict[str, Any] = {
         "complaint_id": fact["complaint_id"],
+        "tenant": fact["tenant"],
         "reference": fact["reference"],
         "root_cause": fact["root_cause"],
         "learned_from": learned.learned_from,
@@ -760,12 +873,14 @@ def get_sla_by_department(
     start: From = None,
     end: To = None,
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     start, end = period(now, start, end)
+    tenant = client(principal, tenant)
     with db.read() as session:
         rows = service.sla_by_department(
-            session, start=start, end=end, department=scope(principal, department)
+            session, start=start, end=end, department=scope(principal, department), tenant=tenant
         )
         names = _names(session, [r["department"] for r in rows])
     for row in rows:
@@ -782,7 +897,7 @@ def get_sla_by_department(
             render.table_csv(header, [[r[h] for h in header] for r in rows]),
             f"sla-by-department-{start}-{end}",
         )
-    return {"from": start.isoformat(), "to": end.isoformat(), "departments": rows}
+    return {"tenant": tenant, "from": start.isoformat(), "to": end.isoformat(), "departments": rows}
 
 
 @router.get(
@@ -797,6 +912,7 @@ def get_arrivals(
     start: From = None,
     end: To = None,
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     """How many complaints came in at each hour of the centre's day, Monday to Sunday,
@@ -810,6 +926,7 @@ def get_arrivals(
             end=end,
             tz=get_config().tz(),
             department=scope(principal, department),
+            tenant=client(principal, tenant),
         )
     data["timezone"] = get_config().timezone
     if format == "csv":
@@ -830,6 +947,7 @@ def get_assists(
     principal: Reader,
     month: Month = None,
     department: Department = None,
+    tenant: Tenant = None,
     format: TableFormat = "json",
 ) -> Any:
     """For the month's joint complaints: each department's parts as an assisting
@@ -838,7 +956,11 @@ def get_assists(
     month = month or this_month(now)
     with db.read() as session:
         data = service.assists(
-            session, month=month, department=scope(principal, department), now=now
+            session,
+            month=month,
+            department=scope(principal, department),
+            now=now,
+            tenant=client(principal, tenant),
         )
         names = _names(session, [d["department"] for d in data["departments"]])
     for entry in data["departments"]:
@@ -856,4 +978,88 @@ def get_assists(
             for d in data["departments"]
         ]
         return csv_response(render.table_csv(header, rows), f"assists-{month}")
+    return data
+
+
+# --- the centre across its clients -------------------------------------------------------
+
+
+def _outsourcer_only(principal: Principal) -> None:
+    if not centre_wide(principal):
+        raise Forbidden(
+            "the centre's figures across its clients are for the centre's own staff; this "
+            f"token belongs to client '{principal.tenant}'",
+            tenant=principal.tenant,
+        )
+
+
+def _client_names(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        known = tenants().get(row["tenant"])
+        row["name_zh"] = known.zh if known else row["tenant"]
+        row["name_en"] = known.en if known else row["tenant"]
+
+
+@router.get(
+    "/tenants",
+    summary="Each client's month side by side (the centre's own staff)",
+    responses=TABLE,
+)
+def get_tenants(
+    db: Db, now: Now, principal: Outsourcer, month: Month = None, format: TableFormat = "json"
+) -> Any:
+    """For the outsourcer itself: per client, the month's complaints, distinct callers,
+    open, closed, escalated (level 2 and up) and reopened ones, the share of deadlines met
+    in each stage, the satisfaction with the first answer and in the end, and the mean
+    hours from registration to the answer. Every client the centre serves is listed, one
+    without complaints too. A client's token is refused (403)."""
+    _outsourcer_only(principal)
+    month = month or this_month(now)
+    with db.read() as session:
+        rows = service.by_tenant(session, month=month, tenants=tenants().ids)
+    _client_names(rows)
+    if format == "csv":
+        figures = ["complaints", "callers", "open", "closed", "escalated", "reopened"]
+        rates = ["first_satisfaction_rate", "satisfaction_rate", "mean_resolution_hours"]
+        stages = [stage.value for stage in Stage]
+        header = ["tenant", "name_zh", "name_en", *figures,
+                  *(f"{stage}_met" for stage in stages), *rates]  # fmt: skip
+        table = [
+            [r["tenant"], r["name_zh"], r["name_en"], *(r[f] for f in figures),
+             *(r["sla_met"][stage] for stage in stages), *(r[f] for f in rates)]
+            for r in rows
+        ]  # fmt: skip
+        return csv_response(render.table_csv(header, table), f"tenants-{month}")
+    return {"month": month, "tenants": rows}
+
+
+@router.get(
+    "/tenants/staffing",
+    summary="Who registered each client's complaints (the centre's own staff)",
+    responses=TABLE,
+)
+def get_tenant_staffing(
+    db: Db, now: Now, principal: Outsourcer, month: Month = None, format: TableFormat = "json"
+) -> Any:
+    """The month's registrations per client per member of staff (the one who registered
+    each complaint): for each client the staff who served it and their part of its
+    registrations, for each member of staff their registrations per client and each
+    client's share of their work. A client's token is refused (403)."""
+    _outsourcer_only(principal)
+    month = month or this_month(now)
+    with db.read() as session:
+        data = service.staffing(session, month=month, tenants=tenants().ids)
+    _client_names(data["tenants"])
+    if format == "csv":
+        header = ["agent", "tenant", "registrations", "share_of_agent", "share_of_tenant"]
+        of_tenant = {
+            (a["agent"], t["tenant"]): a["share"] for t in data["tenants"] for a in t["agents"]
+        }
+        table = [
+            [a["agent"], t["tenant"], t["registrations"], t["share"],
+             of_tenant.get((a["agent"], t["tenant"]))]
+            for a in data["agents"]
+            for t in a["tenants"]
+        ]  # fmt: skip
+        return csv_response(render.table_csv(header, table), f"tenant-staffing-{month}")
     return data

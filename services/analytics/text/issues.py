@@ -12,6 +12,9 @@ problem (each word weighed by how telling it is) that the issue's complaints com
 hold. A bucket of a named place asks for less (`PLACE_SHARE`) than one of a district or
 of nothing (`WIDE_SHARE`), where only the same problem in other words makes one issue.
 
+Issues are one client's each (an outsourcing centre serves several): two clients'
+callers about one estate are two issues, in buckets apart.
+
 Each issue counts its complaints and its distinct callers (a caller who writes three
 times is one caller; an anonymous complaint is a caller of its own), and the callers of
 the same issue in the period before (complaints of that period joining it by the same
@@ -34,6 +37,7 @@ from typing import Any, NamedTuple
 
 from services.analytics.text.subjects import _HAN, _REDACTED
 from services.analytics.text.tokens import specificity
+from shared.tenants import DEFAULT_TENANT
 
 PLACE_SHARE = 0.3
 WIDE_SHARE = 0.5
@@ -71,14 +75,21 @@ class Entry(NamedTuple):
     words: tuple[str, ...]
     department: str | None = None
     category: str | None = None
+    tenant: str = DEFAULT_TENANT
 
     @property
     def block(self) -> str:
         if self.place_key:
-            return f"{self.lang}|p|{self.place_key}"
+            return f"{self.clients_part}{self.lang}|p|{self.place_key}"
         if self.area:
-            return f"{self.lang}|a|{self.area}"
-        return f"{self.lang}|-"
+            return f"{self.clients_part}{self.lang}|a|{self.area}"
+        return f"{self.clients_part}{self.lang}|-"
+
+    @property
+    def clients_part(self) -> str:
+        """The client's part of a bucket's name: none for the default client, so an
+        installation of one organisation keeps its issues' keys."""
+        return "" if self.tenant == DEFAULT_TENANT else f"{self.tenant}|"
 
 
 @dataclass(frozen=True)
@@ -209,7 +220,7 @@ def group(
 
     def block_of(entry: Entry) -> str:
         if entry.place_key:
-            return f"{entry.lang}|p|{places[entry.place_key]}"
+            return f"{entry.clients_part}{entry.lang}|p|{places[entry.place_key]}"
         return entry.block
 
     # Both periods in one pass, so an issue is the same issue in each: the period before
@@ -401,6 +412,7 @@ def rank(
         found.append(
             {
                 "key": issue_key(issue.block, top),
+                "tenant": first.tenant,
                 "lang": first.lang,
                 "place": _place_of(issue.members),
                 "area": areas.most_common(1)[0][0] if areas else None,

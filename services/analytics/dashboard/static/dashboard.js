@@ -1,9 +1,14 @@
 // The analytics dashboard: reads the analytics API with the caller's bearer token and
 // draws the charts with Chart.js (served from this service, no CDN). The token comes
 // from the address (#token=…) or the form, and stays in this tab's sessionStorage.
+// A client's token shows its own client's figures, named at the top; the centre's own
+// staff choose a client (or all of them) and see each client side by side below.
 "use strict";
 
-const state = { charts: {}, points: {}, empty: {}, names: {}, ready: false, errors: [] };
+const state = {
+  charts: {}, points: {}, empty: {}, names: {}, ready: false, errors: [],
+  ownTenant: null, clients: [], centre: null,
+};
 window.dashboardState = state;
 
 const $ = (id) => document.getElementById(id);
@@ -95,20 +100,69 @@ function kpis(o) {
   );
 }
 
+const clientName = (id) => {
+  const found = state.clients.find((c) => c.id === id);
+  return found ? (found.en && found.en !== found.zh ? `${found.zh} ${found.en}` : found.zh) : id;
+};
+
+function cells(row, tag) {
+  const tr = document.createElement("tr");
+  tr.append(...row.map((value) => {
+    const cell = document.createElement(tag);
+    cell.textContent = value === null || value === undefined ? "–" : value;
+    return cell;
+  }));
+  return tr;
+}
+
+// The outsourcer's own view: each client's month side by side, and who served whom.
+async function centre(month, stageNames) {
+  const [byClient, staffing] = await Promise.all([
+    api("tenants", { month }),
+    api("tenants/staffing", { month }),
+  ]);
+  state.centre = { clients: byClient.tenants, staffing };
+  const stages = byClient.tenants.length ? Object.keys(byClient.tenants[0].sla_met) : [];
+  $("centre-clients").replaceChildren(
+    cells(["客户 Client", "投诉 Complaints", "来电人 Callers", "未办结 Open", "已办结 Closed",
+      "升级 Escalated", "重办 Reopened", ...stages.map((s) => `${stageNames[s] || s} 达标`),
+      "首次满意 First answer", "最终满意 Final", "平均答复 Mean hours to answer"], "th"),
+    ...byClient.tenants.map((c) => cells([
+      `${c.name_zh} ${c.name_en}`, c.complaints, c.callers, c.open, c.closed, c.escalated,
+      c.reopened, ...stages.map((s) => pct(c.sla_met[s])), pct(c.first_satisfaction_rate),
+      pct(c.satisfaction_rate), c.mean_resolution_hours,
+    ], "td")),
+  );
+  const clients = staffing.tenants.map((t) => t.tenant);
+  $("centre-staffing").replaceChildren(
+    cells(["坐席 Staff", "登记 Registered", ...clients.map(clientName)], "th"),
+    ...staffing.agents.map((a) => {
+      const by = Object.fromEntries(a.tenants.map((t) => [t.tenant, t]));
+      return cells([a.agent, a.registrations, ...clients.map((id) =>
+        by[id] ? `${by[id].registrations} (${pct(by[id].share)})` : "")], "td");
+    }),
+    cells(["客户合计 Each client", staffing.tenants.reduce((n, t) => n + t.registrations, 0),
+      ...staffing.tenants.map((t) => `${t.registrations} · ${t.agents.length} 人 staff`)], "td"),
+  );
+  $("centre").hidden = false;
+}
+
 async function refresh() {
   const month = $("month").value;
   const department = $("department").value;
+  // A client's token is limited to its own client whatever it asks: it asks nothing.
+  const tenant = $("tenant").value;
   const range = monthRange(month, state.today);
   $("error").hidden = true;
   state.ready = false;
   try {
     const [overview, trends, pareto, sla, hot, arrivals] = await Promise.all([
-      api("overview", { ...range, department }),
-      api("trends", { ...range, department, by: "category" }),
-      api("root-causes", { month, department }),
-      api("sla-by-department", { ...range, department }),
-      api("hot-issues", { ...range, department }),
-      api("arrivals", { ...range, department }),
+      api("overview", { ...range, department, tenant }),
+      api("trends", { ...range, department, tenant, by: "category" }),
+      api("root-causes", { month, department, tenant }),
+      api("sla-by-department", { ...range, department, tenant }),
+      api("hot-issues", { ...range, department, tenant }),
+      api("arrivals", { ...range, department, tenant }),
     ]);
     kpis(overview);
     draw("volume", {
@@ -168,10 +222,12 @@ async function refresh() {
       options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
     }, arrivals.total);
     // A problem at a place, with how many people called about it: what a department acts on.
+    // Every client's issues together: each says whose it is.
+    const whose = (i) => (!tenant && state.clients.length > 1 && i.tenant ? `[${clientName(i.tenant)}] ` : "");
     draw("hotissues", {
       type: "bar",
       data: {
-        labels: hot.issues.map((i) => i.label),
+        labels: hot.issues.map((i) => whose(i) + i.label),
         datasets: [
           { label: "来电人 Callers", data: hot.issues.map((i) => i.callers), backgroundColor: COLOURS[4] },
           { label: "上期 Previous period", data: hot.issues.map((i) => i.previous_callers), backgroundColor: COLOURS[5] },
@@ -183,7 +239,7 @@ async function refresh() {
       ...hot.issues.map((i) => {
         const li = document.createElement("li");
         const b = document.createElement("b");
-        b.textContent = i.label;
+        b.textContent = whose(i) + i.label;
         const trend = i.new ? "新 new" : `上期 previously ${i.previous_callers}`;
         const where = i.departments.map((d) => d.name).join("、") || "值班台 duty desk";
         const refs = i.examples.map((e) => e.reference).join(" ");
@@ -193,11 +249,53 @@ async function refresh() {
         return li;
       })
     );
+    if (state.centreViews) {
+      await centre(month, Object.fromEntries(overview.sla.map((s) => [s.stage, `${s.label_zh} ${s.label_en}`])));
+    }
     state.ready = true;
   } catch (error) {
     state.errors.push(String(error));
     $("error").textContent = String(error.message || error);
     $("error").hidden = false;
+  }
+}
+
+// The months and departments of the client chosen (or of all, or of the token's own).
+async function loadFilters() {
+  const filters = await api("filters", { tenant: $("tenant").value });
+  state.today = filters.today;
+  state.names = filters.department_names || {};
+  // Only months with complaints are offered, and the page opens on the latest of them.
+  const months = filters.months.length ? filters.months : [filters.default_month];
+  const shown = $("month").value || new URLSearchParams(location.search).get("month");
+  $("month").replaceChildren(...months.map((m) => new Option(m, m)));
+  $("month").value = shown && months.includes(shown) ? shown : filters.default_month;
+  const department = $("department").value;
+  $("department").replaceChildren(
+    new Option("全部 All", ""),
+    ...filters.departments.map((d) => new Option(name(d), d))
+  );
+  if (filters.departments.includes(department)) $("department").value = department;
+  return filters;
+}
+
+function clients(filters) {
+  state.ownTenant = filters.own_tenant;
+  state.clients = filters.tenants || [];
+  state.centreViews = Boolean(filters.centre_views);
+  if (state.ownTenant) {
+    // One client's token: its client named, nothing to choose.
+    if (state.ownTenant !== "default" || state.clients.length > 1) {
+      $("client").textContent = `客户 Client: ${clientName(state.ownTenant)}`;
+      $("client").hidden = false;
+    }
+    return;
+  }
+  if (state.clients.length > 1) {
+    $("tenant").append(...state.clients.map((c) => new Option(clientName(c.id), c.id)));
+    const wanted = new URLSearchParams(location.search).get("tenant");
+    if (wanted && state.clients.some((c) => c.id === wanted)) $("tenant").value = wanted;
+    $("tenant-choice").hidden = false;
   }
 }
 
@@ -208,15 +306,8 @@ async function start() {
   }
   $("login").hidden = true;
   try {
-    const filters = await api("filters");
-    state.today = filters.today;
-    state.names = filters.department_names || {};
-    // Only months with complaints are offered, and the page opens on the latest of them.
-    const months = filters.months.length ? filters.months : [filters.default_month];
-    $("month").replaceChildren(...months.map((m) => new Option(m, m)));
-    const wanted = new URLSearchParams(location.search).get("month");
-    $("month").value = wanted && months.includes(wanted) ? wanted : filters.default_month;
-    $("department").append(...filters.departments.map((d) => new Option(name(d), d)));
+    clients(await api("filters"));
+    await loadFilters();
   } catch (error) {
     $("error").textContent = String(error.message || error);
     $("error").hidden = false;
@@ -225,7 +316,18 @@ async function start() {
   await refresh();
 }
 
-$("filters").addEventListener("change", refresh);
+$("filters").addEventListener("change", async (event) => {
+  if (event.target.id === "tenant") {
+    try {
+      await loadFilters();
+    } catch (error) {
+      $("error").textContent = String(error.message || error);
+      $("error").hidden = false;
+      return;
+    }
+  }
+  await refresh();
+});
 $("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("analytics-token", $("token").value.trim());
