@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -214,3 +215,40 @@ def test_one_caller_two_clients_each_handled_and_told_under_its_own_name(centre:
     assert s.intake.get(f"/complaints/{g['id']}", headers=water_viewer).status_code == 404
     seen = s.intake.get("/complaints", headers=gas_viewer).json()["items"]
     assert [c["id"] for c in seen] == [g["id"]]
+
+    # Analytics: each client's viewer reads its own figures; the centre reads both.
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))  # the centre's days and months
+    today = local.date().isoformat()
+    period = {"from": today, "to": today}
+    api = s.apis["analytics"]
+
+    def overview(who: dict[str, str], **params: Any) -> Any:
+        return api.get("/analytics/overview", params={**period, **params}, headers=who)
+
+    water_viewer = token(s, "analytics", "V-W")
+    gas_viewer = token(s, "analytics", "V-G")
+    wait_until(
+        lambda: (
+            overview(water_viewer).json()["volume"] == 1
+            and overview(gas_viewer).json()["volume"] == 1
+        ),
+        timeout=60,
+        what="each client's complaint among its figures",
+    )
+    mine = overview(water_viewer).json()
+    assert (mine["tenant"], mine["volume"], mine["callers"]) == ("water", 1, 1)
+    assert overview(water_viewer, tenant="gas").status_code == 403
+    supervisor = s.envs["analytics"].token("supervisor", "SV01")
+    both = overview(supervisor).json()
+    assert both["volume"] == 2
+    month = local.strftime("%Y-%m")
+    table = api.get("/analytics/tenants", params={"month": month}, headers=supervisor)
+    assert table.status_code == 200, table.text
+    by = {row["tenant"]: row for row in table.json()["tenants"]}
+    assert (by["water"]["complaints"], by["gas"]["complaints"]) == (1, 1)
+    assert (
+        api.get("/analytics/tenants", params={"month": month}, headers=gas_viewer).status_code
+        == 403
+    )
+    staffing = api.get("/analytics/tenants/staffing", params={"month": month}, headers=supervisor)
+    assert staffing.status_code == 200, staffing.text
