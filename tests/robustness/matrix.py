@@ -630,11 +630,12 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
     ("GET", "/analytics/arrivals"): Endpoint(_READERS, get("/analytics/arrivals", **_MARCH)),
+    # The centre's own views across its clients: refused to every client's token.
     ("GET", "/analytics/tenants"): Endpoint(
-        _OUTSOURCER, get("/analytics/tenants", month="2026-03")
+        _OUTSOURCER, get("/analytics/tenants", month="2026-03"), other_client=403
     ),
     ("GET", "/analytics/tenants/staffing"): Endpoint(
-        _OUTSOURCER, get("/analytics/tenants/staffing", month="2026-03")
+        _OUTSOURCER, get("/analytics/tenants/staffing", month="2026-03"), other_client=403
     ),
     ("GET", "/dashboard"): Endpoint(PUBLIC, get("/dashboard")),
     ("GET", "/dashboard/assets/{path:path}"): Endpoint(

@@ -51,6 +51,7 @@ class Writer:
 
 def _complaint() -> dict[str, Any]:
     return {
+        "tenant": "default",  # the seeded client (conftest.CLIENTS_FILE)
         "customer_phone": "13800138000",
         "customer_name": "王女士",
         "channel": "phone",

@@ -49,6 +49,7 @@ def _plant_intake(service: Running) -> dict[str, str]:
         answer = client.post(
             "/complaints",
             json={
+                "tenant": "default",  # the seeded client (conftest.CLIENTS_FILE)
                 "customer_phone": CUSTOMER.phone,
                 "customer_name": CUSTOMER.name,
                 "channel": "phone",
