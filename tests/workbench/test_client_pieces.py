@@ -14,6 +14,7 @@ import httpx
 import pytest
 from starlette.datastructures import FormData
 
+from services.workbench.access.flows import User
 from services.workbench.apis import Apis
 from services.workbench.complaints.flows import (
     categories_for,
@@ -22,6 +23,7 @@ from services.workbench.complaints.flows import (
     registration_body,
 )
 from shared.settings import SERVICE_PORTS
+from shared.vocabulary import Role
 from tests.workbench.test_pieces import AGENT, CONFIG, _page
 
 
@@ -159,3 +161,40 @@ def test_a_complaint_names_its_client_where_the_centre_serves_several() -> None:
     html = _page("/complaints/C1", "complaint.html", AGENT, page=page, c={**state, "tenant": "gas"})
     assert re.search(r'data-test="client">蓝焰燃气<', html)
     assert "燃气泄漏" in html
+
+
+def test_an_administrator_adds_a_department_and_a_person_for_a_client() -> None:
+    from services.workbench.admin.views import _new_department
+    from services.workbench.pages import Labels  # noqa: F401 - the page's labels exist
+
+    body = _new_department(
+        FormData([("id", "gas_safety"), ("name", "燃气安检部"), ("tenant", "gas")])
+    )
+    assert (body["id"], body["tenant"]) == ("gas_safety", "gas")
+    assert "tenant" not in _new_department(FormData([("id", "x"), ("name", "X")]))
+    admin = User("s", "AD01", "管理员", Role.ADMIN, None, "t", "c")
+    page = _page(
+        "/admin/departments",
+        "admin_departments.html",
+        admin,
+        departments=[{"id": "gas_safety", "name": "燃气安检部", "tenant": "gas",
+                      "contact_phones": [], "active": True}],
+        loads={},
+        clients=[WATER, GAS],
+    )  # fmt: skip
+    assert re.search(r'<select id="dept-tenant" name="tenant" required', page)
+    assert re.search(r'data-test="client">蓝焰燃气<', page)
+    staff = _page(
+        "/admin/staff",
+        "admin_staff.html",
+        admin,
+        staff=[],
+        departments=[],
+        accounts={},
+        roles=["viewer"],
+        clients=[WATER, GAS],
+    )
+    options = re.search(r'<select id="new-tenant" name="tenant"[^>]*>(.*?)</select>', staff, re.S)
+    assert (
+        options and "本中心（服务所有客户）" in options.group(1) and "清源水务" in options.group(1)
+    )

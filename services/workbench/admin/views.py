@@ -15,6 +15,7 @@ from services.workbench.access import service as accounts
 from services.workbench.access.deps import allow
 from services.workbench.access.flows import User
 from services.workbench.apis import Apis, Refused
+from services.workbench.complaints.flows import clients_of
 from services.workbench.config import ConfigDep, WorkbenchConfig
 from services.workbench.pages import render
 from shared.auth.principal import ROLES
@@ -59,6 +60,7 @@ def _staff_page(
         departments=departments,
         accounts=have,
         roles=ROLES,
+        clients=clients_of(apis, user),
         error=error,
         done=request.query_params.get("done"),
         now=utcnow(),
@@ -85,6 +87,10 @@ def _person(form: Any) -> dict[str, Any]:
 async def add_staff(request: Request, config: ConfigDep, apis: ApisDep, user: Admin) -> Response:
     form = await request.form()
     body = {"id": _text(form, "id"), **_person(form), "active": True}
+    if "tenant" in form:
+        # The client they work for; none: the centre's own staff, who serve every client
+        # (a department's clerk always works for their department's).
+        body["tenant"] = _text(form, "tenant") or None
     try:
         apis.post("escalation", "/staff", user.token, body)
     except Refused as exc:
@@ -161,6 +167,7 @@ def _departments_page(
         config,
         user=user,
         departments=apis.get("escalation", "/departments", user.token),
+        clients=clients_of(apis, user),
         loads={
             d["department_id"]: d for d in apis.get("escalation", "/queues/departments", user.token)
         },
@@ -187,12 +194,19 @@ def _department(form: Any) -> dict[str, Any]:
     }
 
 
+def _new_department(form: Any) -> dict[str, Any]:
+    body = {"id": _text(form, "id"), **_department(form)}
+    if _text(form, "tenant"):
+        body["tenant"] = _text(form, "tenant")  # the client it works for
+    return body
+
+
 @router.post("/admin/departments")
 async def add_department(
     request: Request, config: ConfigDep, apis: ApisDep, user: Admin
 ) -> Response:
     form = await request.form()
-    body = {"id": _text(form, "id"), **_department(form), "active": True}
+    body = {**_new_department(form), "active": True}
     try:
         apis.post("escalation", "/departments", user.token, body)
     except Refused as exc:
