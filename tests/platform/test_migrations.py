@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -232,3 +233,64 @@ def test_the_token_stores_migrations_match_its_tables(installation: Settings) ->
         d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith("alembic_version"))
     ]
     assert leftovers == []
+
+
+def _in(schema: str, sql: str) -> Any:
+    """`sql` with its tables in `schema` ({} marks where)."""
+    return text(sql.replace("{}", f'"{schema}"'))
+
+
+@pytest.mark.postgres
+def test_an_installation_of_one_organisation_becomes_the_default_clients(
+    installation: Settings,
+) -> None:
+    """Upgrading an installation from before clients: its complaints, customers,
+    departments and people are the default client's; its clerks and viewers are bound to
+    it, everyone else stays the centre's own staff."""
+    url = installation.database_url_for("intake")
+    intake, escalation = installation.schema_for("intake"), installation.schema_for("escalation")
+    upgrade("intake", url=url, schema=intake, revision="intake_0008")
+    upgrade("escalation", url=url, schema=escalation, revision="escalation_0009")
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                _in(
+                    intake,
+                    "INSERT INTO {}.customers (key, phone, first_seen_at, last_complaint_at, "
+                    "complaint_count) VALUES ('+8613800138000', '+8613800138000', now(), now(), 1)",
+                )
+            )
+            conn.execute(
+                _in(
+                    escalation,
+                    "INSERT INTO {}.departments (id, name, contact_phones, active, created_at, "
+                    "updated_at) VALUES ('billing', '账务部', '[]', true, now(), now())",
+                )
+            )
+            for staff_id, role, dept in (("B07", "department", "billing"), ("V1", "viewer", None),
+                                         ("DM01", "duty_manager", None)):  # fmt: skip
+                conn.execute(
+                    _in(
+                        escalation,
+                        "INSERT INTO {}.staff (id, name, phone, role, department_id, active, "
+                        "created_at, updated_at) VALUES (:id, 'x', '13900139001', :role, :dept, "
+                        "true, now(), now())",
+                    ),
+                    {"id": staff_id, "role": role, "dept": dept},
+                )
+        upgrade("intake", url=url, schema=intake)
+        upgrade("escalation", url=url, schema=escalation)
+        with engine.connect() as conn:
+            customers = conn.execute(_in(intake, "SELECT tenant FROM {}.customers"))
+            assert [r[0] for r in customers] == ["default"]
+            departments = conn.execute(_in(escalation, "SELECT tenant FROM {}.departments"))
+            assert [r[0] for r in departments] == ["default"]
+            staff = conn.execute(_in(escalation, "SELECT id, tenant FROM {}.staff ORDER BY id"))
+            assert [tuple(r) for r in staff] == [
+                ("B07", "default"),
+                ("DM01", None),
+                ("V1", "default"),
+            ]
+    finally:
+        engine.dispose()
