@@ -351,6 +351,23 @@ def test_an_event_on_its_own_topic_from_another_service_is_dead_lettered_and_cha
     unchanged(system)
 
 
+@pytest.mark.parametrize("name", consumed())
+def test_an_event_of_a_client_the_centre_does_not_serve_is_dead_lettered_and_changes_nothing(
+    system: System, name: str
+) -> None:
+    """Right topic, right author, a client nobody configured: every service acting on
+    the type refuses it before any handler runs."""
+    home = registry.get(name).topic
+    event = forged(name, system.complaint, source=owner_of(name))
+    event = event.model_copy(update={"tenant": "power"})
+    system.forge(event, on=home)
+    refused = system.refused_by(event, handlers_of(name))
+    for headers in refused.values():
+        assert headers["dlq.error_class"] == "tenant"
+        assert "names client 'power', which this centre does not serve" in headers["dlq.reason"]
+    unchanged(system)
+
+
 def test_the_same_events_from_their_owners_do_change_things(system: System) -> None:
     """The control: what the forgeries lacked is all that stood in their way. (Last in
     the module: it closes the complaint.)"""
