@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import re
 import shlex
 import sys
@@ -37,10 +38,25 @@ def load_demo() -> ModuleType:
     return sys.modules["demo"]
 
 
-def readme_calls() -> list[tuple[str, str, dict[str, str], str | None, list[str]]]:
-    """(method, path, headers, body, form fields) of every curl to intake in README.md, in
-    order."""
+# The README's section on a centre of several clients: its curls run against a centre
+# with the clients it lists (test_the_readme_on_several_clients_works_as_written).
+CLIENTS_SECTION = "## Several clients: one outsourcing centre"
+
+
+def readme_sections() -> tuple[str, str]:
+    """The README without its section on several clients, and that section."""
     text = (Path(ROOT) / "README.md").read_text(encoding="utf-8")
+    start = text.index(CLIENTS_SECTION)
+    end = text.index("\n## ", start + len(CLIENTS_SECTION))
+    return text[:start] + text[end:], text[start:end]
+
+
+def readme_calls(
+    text: str | None = None,
+) -> list[tuple[str, str, dict[str, str], str | None, list[str]]]:
+    """(method, path, headers, body, form fields) of every curl to intake in README.md
+    (but its section on several clients), or in `text`, in order."""
+    text = text if text is not None else readme_sections()[0]
     calls = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
         joined = block.replace("\\\n", " ")
@@ -182,3 +198,31 @@ def test_each_demo_run_calls_from_mobiles_of_its_own_so_the_daily_sms_cap_never_
     assert len({first[k] for k in "ABCD"}) == 4  # four callers, four numbers
     # the landline caller keeps their number (no SMS), the anonymous one has none
     assert first["E"] == second["E"] == saved["E"].customer_phone and first["F"] == ""
+
+
+def test_the_readme_on_several_clients_works_as_written(
+    intake: Intake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The section's clients file (without the files of their own it names, not in the
+    README) configures the centre; its registration by the dialled number lands with
+    the gas company."""
+    section = readme_sections()[1]
+    found = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert found is not None
+    clients = json.loads(found.group(1))
+    for client in clients["tenants"]:
+        client.pop("taxonomy_file", None)
+        client.pop("templates_dir", None)
+    path = tmp_path / "tenants.json"
+    path.write_text(json.dumps(clients, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("TENANTS_FILE", str(path))
+    calls = [c for c in readme_calls(section) if c[1] == "/complaints" and c[0] == "POST"]
+    assert calls
+    for method, path_, headers, body, _ in calls:
+        headers.pop(AS, None)
+        answer = intake.client.request(
+            method, path_, content=body.encode() if body else None,
+            headers={**intake.agent, **headers},
+        )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["tenant"] == "gas"
