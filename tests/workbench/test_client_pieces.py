@@ -22,6 +22,7 @@ from services.workbench.complaints.flows import (
     clients_of,
     registration_body,
 )
+from services.workbench.pages import Labels, env
 from shared.settings import SERVICE_PORTS
 from shared.vocabulary import Role
 from tests.workbench.test_pieces import AGENT, CONFIG, _page
@@ -165,7 +166,6 @@ def test_a_complaint_names_its_client_where_the_centre_serves_several() -> None:
 
 def test_an_administrator_adds_a_department_and_a_person_for_a_client() -> None:
     from services.workbench.admin.views import _new_department
-    from services.workbench.pages import Labels  # noqa: F401 - the page's labels exist
 
     body = _new_department(
         FormData([("id", "gas_safety"), ("name", "燃气安检部"), ("tenant", "gas")])
@@ -198,3 +198,26 @@ def test_an_administrator_adds_a_department_and_a_person_for_a_client() -> None:
     assert (
         options and "本中心（服务所有客户）" in options.group(1) and "清源水务" in options.group(1)
     )
+
+
+def test_the_duty_desk_sees_whose_client_each_complaint_in_its_queue_is() -> None:
+    dm = User("s", "DM01", "王经理", Role.DUTY_MANAGER, None, "t", "c")
+    item = {
+        "id": "C9",
+        "reference": "TS20261205-000009",
+        "tenant": "gas",
+        "state": "with_duty_manager",
+        "category": "gas_leak",
+        "stage": "acknowledgement",
+        "due_at": "2026-12-05T08:00:00Z",
+        "holder_staff_id": "DM01",
+    }
+    template = env.from_string(
+        '{% from "_queue.html" import queue_table with context %}{{ queue_table(items, "mine") }}'
+    )
+    labels = Labels("zh-CN", CONFIG)
+    html = template.render(
+        items=[item], user=dm, tr=labels.tr, word=labels.word, category=labels.category,
+        client=labels.client, when=labels.when, several_clients=True, lang="zh-CN",
+    )  # fmt: skip
+    assert re.search(r'data-test="client">蓝焰燃气</span> 燃气泄漏', html)
