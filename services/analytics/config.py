@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, cached_property
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.calendar import WorkingCalendar
 
 
 class AnalyticsConfig(BaseSettings):
@@ -39,9 +42,33 @@ class AnalyticsConfig(BaseSettings):
     # They are learned from, and measured on, the newest this many tagged complaints: the
     # measuring (a nested cross-validation) takes seconds per thousand.
     suggestion_learn_from: int = Field(default=2_000, ge=50)
+    # Staffing (services/analytics/staffing): the centre's working calendar, the file
+    # escalation reads for its deadlines (one centre, one set of holidays), so a holiday's
+    # calls are forecast as a holiday's; unset: every day is its weekday.
+    calendar_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANALYTICS_CALENDAR_FILE", "ESCALATION_CALENDAR_FILE"),
+    )
+    # The weeks of calls the forecast learns from, and how many of the last it first
+    # holds out to measure itself on.
+    staffing_history_weeks: int = Field(default=52, ge=3, le=260)
+    staffing_holdout_weeks: int = Field(default=4, ge=1, le=12)
+    # The handling time used where too few registrations measure one (seconds).
+    staffing_handling_seconds: float = Field(default=300, gt=0, le=7200)
 
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @field_validator("calendar_file")
+    @classmethod
+    def _calendar_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            WorkingCalendar.from_file(value)  # a bad file stops the start, not a request
+        return value
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar | None:
+        return WorkingCalendar.from_file(self.calendar_file) if self.calendar_file else None
 
 
 @cache

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.analytics.dashboard.views import router as dashboard_router
 from services.analytics.db import outbox
 from services.analytics.reports.views import router as reports_router
+from services.analytics.staffing.views import router as staffing_router
 from services.analytics.text.tokens import warm_up
 from services.analytics.worker import SPEC as WORKER
 from shared.api import create_service_app
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         title="Analytics",
         description="Root-cause analytics, reports and the dashboard.",
         settings=settings,
-        routers=[reports_router, dashboard_router],
+        routers=[reports_router, staffing_router, dashboard_router],
         on_startup=startup,
         metrics=MetricsSpec.of_worker(WORKER),
     )

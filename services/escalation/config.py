@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.escalation.calendar import WorkingCalendar
 from services.escalation.lifecycle import LifecycleConfig
+from shared.calendar import WorkingCalendar
 from shared.deps import from_state
 from shared.tenants import tenants
 from shared.vocabulary import SLA_STAGES, Severity, Stage

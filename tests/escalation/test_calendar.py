@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.escalation.calendar import WorkingCalendar
 from services.escalation.config import EscalationConfig
+from shared.calendar import WorkingCalendar
 from shared.vocabulary import Action
 from tests.escalation.test_sla import CLERK, DM, do
 

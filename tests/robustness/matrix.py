@@ -630,6 +630,9 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
     ("GET", "/analytics/arrivals"): Endpoint(_READERS, get("/analytics/arrivals", **_MARCH)),
+    # Who sits at the phones is the centre's to plan: its supervisors, QA and
+    # administrators (a client-bound one plans its own client's calls).
+    ("GET", "/analytics/staffing"): Endpoint(_OUTSOURCER, get("/analytics/staffing", weeks=1)),
     # The centre's own views across its clients: refused to every client's token.
     ("GET", "/analytics/tenants"): Endpoint(
         _OUTSOURCER, get("/analytics/tenants", month="2026-03"), other_client=403

@@ -56,6 +56,9 @@ WRITERS = (Role.DUTY_MANAGER, Role.SUPERVISOR, Role.DEPARTMENT, Role.QA, Role.AD
 
 # The outsourcer's own views across its clients (a client-bound token is refused).
 OUTSOURCER = (Role.SUPERVISOR, Role.QA, Role.ADMIN)
+# Who plans the agents at the phones (/analytics/staffing): the centre's business, so
+# neither a department nor a client's viewer; a client-bound planner sees its client's.
+PLANNERS = (Role.SUPERVISOR, Role.QA, Role.ADMIN)
 
 Reader = Annotated[Principal, require_roles(*READERS)]
 CentreStaff = Annotated[Principal, require_roles(*CENTRE)]
@@ -509,7 +512,7 @@ def get_filters(db: Db, now: Now, principal: Reader, tenant: Tenant = None) -> d
     data), and the departments with their names; of the client in scope (`tenant`). The
     clients the caller may choose from (a client's token: its own only), the one it is
     bound to (None: the centre's own staff), and whether it reads the centre's views
-    across clients (`/analytics/tenants`)."""
+    across clients (`/analytics/tenants`) and the staffing plan (`/analytics/staffing`)."""
     mine = own(principal)
     limited = client(principal, tenant)
     with db.read() as session:
@@ -529,6 +532,7 @@ def get_filters(db: Db, now: Now, principal: Reader, tenant: Tenant = None) -> d
         "own_tenant": principal.tenant,
         "tenants": [{"id": t.id, "zh": t.zh, "en": t.en} for t in choosable],
         "centre_views": centre_wide(principal),
+        "staffing_views": principal.role in PLANNERS,
     }
 
 

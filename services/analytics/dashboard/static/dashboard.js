@@ -2,12 +2,14 @@
 // draws the charts with Chart.js (served from this service, no CDN). The token comes
 // from the address (#token=…) or the form, and stays in this tab's sessionStorage.
 // A client's token shows its own client's figures, named at the top; the centre's own
-// staff choose a client (or all of them) and see each client side by side below.
+// staff choose a client (or all of them) and see each client side by side below. The
+// centre's planners also get the staffing plan: calls forecast per half-hour and the
+// agents needed, with what-ifs.
 "use strict";
 
 const state = {
   charts: {}, points: {}, empty: {}, names: {}, ready: false, errors: [],
-  ownTenant: null, clients: [], centre: null,
+  ownTenant: null, clients: [], centre: null, plan: null, planTenant: null,
 };
 window.dashboardState = state;
 
@@ -147,6 +149,116 @@ async function centre(month, stageNames) {
   $("centre").hidden = false;
 }
 
+// --- the staffing plan ---------------------------------------------------------------
+
+const DAY_TYPES = {
+  mon: "一 Mon", tue: "二 Tue", wed: "三 Wed", thu: "四 Thu", fri: "五 Fri", sat: "六 Sat",
+  sun: "日 Sun", holiday: "假 Holiday", workday: "调休 Make-up day",
+};
+const HANDLING_SOURCES = { measured: "实测 measured", given: "假设 what-if", configured: "默认 configured" };
+
+// What the planner asked: percentages on the page, shares in the API. Strings, so that a
+// shrinkage of 0 is sent rather than dropped.
+function planParams() {
+  const value = (id) => $(id).value.trim();
+  return {
+    weeks: value("plan-weeks"),
+    service_level: value("plan-sl") && String(Number(value("plan-sl")) / 100),
+    answer_seconds: value("plan-answer"),
+    shrinkage: value("plan-shrinkage") && String(Number(value("plan-shrinkage")) / 100),
+    handling_seconds: value("plan-handling"),
+    tenant: $("tenant").value,
+  };
+}
+
+function planSummary(body) {
+  const share = (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%");
+  const handling = body.handling;
+  const measured = handling.source !== "measured" && handling.measured_seconds
+    ? `; 实测 measured ${Math.round(handling.measured_seconds)} s` : "";
+  const check = body.holdout;
+  const parts = [
+    `处理时长 Handling time ${Math.round(handling.seconds)} s (${HANDLING_SOURCES[handling.source] || handling.source}${measured})`,
+    check
+      ? `预测误差 Forecast error on ${check.from} … ${check.to} held out: WAPE ${share(check.model.wape)}, ` +
+        `${check.model.mae} 通/半小时 calls per half-hour; 上周同时段 same half-hour last week: ` +
+        `WAPE ${share(check.baseline.wape)}, ${check.baseline.mae}`
+      : "预测误差 Forecast error: 历史不足 not enough history to hold weeks out",
+    `历史 History ${body.history.from || "–"} … ${body.history.to || "–"}: ${body.history.arrivals} 通 calls`,
+  ];
+  if (body.note) parts.unshift(body.note);
+  return parts.join(" · ");
+}
+
+// Rows: the half-hours anyone is needed in; columns: the days; each cell the agents to
+// schedule and (in brackets) the calls forecast.
+function planTable(body) {
+  const byTime = new Map();
+  for (const i of body.intervals) {
+    if (!byTime.has(i.time)) byTime.set(i.time, {});
+    byTime.get(i.time)[i.day] = i;
+  }
+  const times = [...byTime.keys()].filter((t) => body.days.some((d) => (byTime.get(t)[d.day] || {}).scheduled));
+  const head = cells(["时段 Time", ...body.days.map((d) => `${d.day.slice(5)} ${DAY_TYPES[d.day_type] || d.day_type}`)], "th");
+  [...head.cells].slice(1).forEach((cell, n) => {
+    if (body.days[n].day_type === "holiday") cell.className = "holiday";
+  });
+  $("plan-table").replaceChildren(
+    head,
+    ...times.map((t) => cells([t, ...body.days.map((d) => {
+      const i = byTime.get(t)[d.day];
+      return i ? `${i.scheduled} (${i.arrivals})` : "";
+    })], "td")),
+    cells(["来电 Calls", ...body.days.map((d) => d.arrivals)], "td"),
+    cells(["排班工时 Scheduled hours", ...body.days.map((d) => d.scheduled_hours)], "td"),
+  );
+}
+
+async function plan() {
+  const body = await api("staffing", planParams());
+  state.plan = body;
+  state.planTenant = $("tenant").value;
+  $("plan-summary").textContent = planSummary(body);
+  draw("plan-chart", {
+    data: {
+      labels: body.intervals.map((i) => `${i.day.slice(5)} ${i.time}`),
+      datasets: [
+        { type: "bar", label: "预测来电 Calls forecast", data: body.intervals.map((i) => i.arrivals), backgroundColor: COLOURS[0], yAxisID: "y" },
+        { type: "line", label: "应排坐席 Agents to schedule", data: body.intervals.map((i) => i.scheduled), borderColor: COLOURS[1], backgroundColor: COLOURS[1], stepped: true, pointRadius: 0, yAxisID: "y1" },
+        { type: "line", label: "接听坐席 Agents at the phones", data: body.intervals.map((i) => i.agents), borderColor: COLOURS[2], backgroundColor: COLOURS[2], stepped: true, pointRadius: 0, yAxisID: "y1" },
+      ],
+    },
+    options: {
+      scales: {
+        y: { beginAtZero: true, title: { display: true, text: "来电 Calls" } },
+        y1: { position: "right", beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "坐席 Agents" } },
+      },
+    },
+  }, body.intervals.length);
+  planTable(body);
+}
+
+// The API wants the token in a header, so the CSV is fetched and handed over as a file.
+async function planCsv() {
+  const params = Object.entries({ ...planParams(), format: "csv" }).filter(([, v]) => v);
+  const response = await fetch(`/analytics/staffing?${new URLSearchParams(params)}`, {
+    headers: { Authorization: `Bearer ${token()}` },
+  });
+  if (!response.ok) throw new Error((await response.json()).message || response.statusText);
+  const named = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = named ? named[1] : "staffing.csv";
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+function failed(error) {
+  state.errors.push(String(error));
+  $("error").textContent = String(error.message || error);
+  $("error").hidden = false;
+}
+
 async function refresh() {
   const month = $("month").value;
   const department = $("department").value;
@@ -252,6 +364,8 @@ async function refresh() {
     if (state.centreViews) {
       await centre(month, Object.fromEntries(overview.sla.map((s) => [s.stage, `${s.label_zh} ${s.label_en}`])));
     }
+    // The plan looks ahead from today: a month or department chosen does not change it.
+    if (state.staffingViews && (state.plan === null || state.planTenant !== tenant)) await plan();
     state.ready = true;
   } catch (error) {
     state.errors.push(String(error));
@@ -283,6 +397,8 @@ function clients(filters) {
   state.ownTenant = filters.own_tenant;
   state.clients = filters.tenants || [];
   state.centreViews = Boolean(filters.centre_views);
+  state.staffingViews = Boolean(filters.staffing_views);
+  $("plan").hidden = !state.staffingViews;
   if (state.ownTenant) {
     // One client's token: its client named, nothing to choose.
     if (state.ownTenant !== "default" || state.clients.length > 1) {
@@ -328,6 +444,18 @@ $("filters").addEventListener("change", async (event) => {
   }
   await refresh();
 });
+$("plan-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("error").hidden = true;
+  state.ready = false;
+  try {
+    await plan();
+    state.ready = true;
+  } catch (error) {
+    failed(error);
+  }
+});
+$("plan-csv").addEventListener("click", () => planCsv().catch(failed));
 $("token-form").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("analytics-token", $("token").value.trim());

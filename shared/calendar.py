@@ -1,5 +1,7 @@
-"""Working time for resolution deadlines: weekdays, public holidays and make-up workdays
-(调休: a weekend day worked in exchange for a holiday), optionally within working hours.
+"""The centre's working calendar: weekdays, public holidays and make-up workdays (调休: a
+weekend day worked in exchange for a holiday), optionally within working hours.
+Escalation counts resolution deadlines in its working time; analytics forecasts a
+holiday's calls as a holiday's, not as those of the weekday it falls on.
 
 A file a centre keeps, e.g. ESCALATION_CALENDAR_FILE=deploy/calendar.json:
 
