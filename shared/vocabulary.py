@@ -355,6 +355,28 @@ class DuplicateReason(Word):
     SIMILAR_TEXT = "similar_text", "内容相似", "Similar text"
 
 
+# --- the knowledge base -------------------------------------------------------------
+
+
+class ArticleStatus(Word):
+    """Where an article of the knowledge base stands: agents read approved ones only."""
+
+    DRAFT = "draft", "草稿", "Draft"
+    SUBMITTED = "submitted", "待审核", "Waiting for approval"
+    APPROVED = "approved", "已发布", "Approved"
+    RETIRED = "retired", "已停用", "Retired"
+
+
+class ArticleStep(Word):
+    """What moves an article from one status to the next."""
+
+    SUBMIT = "submit", "提交审核", "Submit for approval"
+    APPROVE = "approve", "审核发布", "Approve"
+    RETURN = "return", "退回修改", "Return for changes"
+    RETIRE = "retire", "停用", "Retire"
+    REVISE = "revise", "修订", "Revise"
+
+
 # --- SMS ----------------------------------------------------------------------------
 
 
