@@ -406,3 +406,52 @@ def test_on_sqlite_the_same_message_finds_the_same_article(
     )
     listed = client.get("/knowledge/articles", params={"q": "暖气"}, headers=people["agent"])
     assert [a["id"] for a in listed.json()["items"]] == [article["id"]]
+
+
+def test_an_agent_who_answers_from_an_article_registers_the_complaint_with_it(
+    intake: Intake, people: dict[str, dict[str, str]]
+) -> None:
+    heating = published(intake, people, "housing", **HEATING)
+    said = message("4055")
+    answer = intake.register(
+        category="urban_construction", description=said, answered_from_article=heating["id"]
+    )
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    assert created["answered_from_article"] == heating["id"]
+    read = intake.client.get(f"/complaints/{created['id']}", headers=intake.agent).json()
+    assert read["answered_from_article"] == heating["id"]
+    [event] = [json.loads(r.value) for r in intake.outbox_rows() if r.key == created["id"]]
+    assert event["type"] == "complaint.received"
+    assert event["payload"]["answered_from_article"] == heating["id"]
+    # Registered from no article: none said, none kept.
+    plain = intake.register(category="urban_construction", description=said).json()
+    assert plain["answered_from_article"] is None
+
+
+def test_an_article_agents_may_not_read_now_is_not_what_a_caller_was_answered_from(
+    intake: Intake, two_clients: None, people: dict[str, dict[str, str]]
+) -> None:
+    water_clerk = intake.env.token("department", "W01", "supply", tenant="water")
+    draft = written(intake, water_clerk, **WATER_OUTAGE)
+    approved = written(intake, water_clerk, **WATER_OUTAGE)
+    step(intake, water_clerk, approved, "submit")
+    step(intake, people["supervisor"], approved, "approve")
+    said = "家里从早上开始就停水了，一直没有恢复供水。"
+
+    def register(article: int, **fields: Any) -> Any:
+        return intake.register(
+            category="service", description=said, answered_from_article=article, **fields
+        )
+
+    for article, client, why in (
+        (draft["id"], "water", "'draft'"),
+        (approved["id"], "gas", "no article"),
+        (999999, "water", "no article"),
+    ):
+        refused = register(article, tenant=client)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["fields"][0]["field"] == "answered_from_article"
+        assert why in refused.json()["message"]
+    assert register(approved["id"], tenant="water").status_code == 201
+    assert register(0, tenant="water").status_code == 422

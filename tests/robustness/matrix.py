@@ -776,6 +776,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/register"): _REGISTRARS,
     ("GET", "/register/caller"): _REGISTRARS,
     ("GET", "/register/duplicates"): _REGISTRARS,
+    ("GET", "/register/articles"): _REGISTRARS,
     ("POST", "/register"): _REGISTRARS,
     ("GET", "/search"): _STAFF,
     ("GET", "/complaints/{complaint_id}"): _STAFF,

@@ -307,6 +307,23 @@ def take_step(
     return read(principal, service.get(session, row.id), now)
 
 
+def answered_from(session: Session, article_id: int, *, client: str, now: datetime) -> Any:
+    """The article a complaint says the caller was answered from: one agents may read now,
+    of the complaint's client (422 naming `answered_from_article` otherwise)."""
+    row = service.get(session, article_id)
+    if row is None or row.tenant != client:
+        raise Unprocessable(
+            "answered_from_article", f"no article {article_id} of client '{client}'"
+        )
+    if not valid_now(row, now):
+        why = f"'{row.status}'" if row.status != ArticleStatus.APPROVED else "outside its window"
+        raise Unprocessable(
+            "answered_from_article",
+            f"article {article_id} is {why}: agents answer only from approved articles valid now",
+        )
+    return row
+
+
 # --- what agents find while they type ----------------------------------------------------
 
 # The most telling words of what the caller says that look for articles.

@@ -383,6 +383,32 @@ def possible_duplicates(
     return items
 
 
+def matching_articles(
+    apis: Apis,
+    user: User,
+    description: str | None,
+    category: str | None = None,
+    tenant: str | None = None,
+) -> list[dict[str, Any]]:
+    """The knowledge base's approved articles that may answer what the caller is saying
+    (intake's suggestions for the client whose line was rung), each with why."""
+    text = (description or "").strip()
+    if len(text) < 2:
+        return []
+    page = _quiet(
+        lambda: apis.get(
+            "intake",
+            "/knowledge/suggest",
+            user.token,
+            description=text[:2000],
+            category=(category or "").strip() or None,
+            tenant=tenant or None,
+        )
+    )
+    items: list[dict[str, Any]] = (page or {}).get("items", [])
+    return items
+
+
 REGISTRATION_FIELDS = (
     "customer_phone",
     "customer_name",
@@ -404,6 +430,11 @@ def registration_body(form: Any) -> dict[str, Any]:
         if isinstance(raw, str) and raw.strip():
             body[name] = raw.strip() if name != "description" else raw
     body["strong_emotion"] = form.get("strong_emotion") in ("on", "true", "1")
+    article = form.get("answered_from_article")
+    if isinstance(article, str) and article.strip():
+        # A number as intake takes it; anything else passed on, for intake to name.
+        value = article.strip()
+        body["answered_from_article"] = int(value) if value.isdigit() else value
     if form.get("anonymous") in ("on", "true", "1"):
         # The caller would not give a number: intake refuses a phone with the flag.
         body["anonymous"] = True
