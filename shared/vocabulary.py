@@ -110,6 +110,13 @@ class Action(Word):
     DECLINE_ASSIST = "decline-assist", "协办退回", "Decline the assisting part"
     RELEASE_ASSIST = "release-assist", "撤回协办", "Release an assisting department"
     URGE_ASSIST = "urge-assist", "协办督办", "Urge an assisting department"
+    # 当场解答: the agent answered the caller on the line (from the knowledge base, say) and
+    # the caller confirmed it settles the matter; closed before anyone dispatched it.
+    RESOLVE_AT_FIRST_CONTACT = (
+        "resolve-at-first-contact",
+        "当场解答办结",
+        "Answered at first contact",
+    )
     # System only: an imported complaint enters the lifecycle as it stood in the old system.
     IMPORT = "import", "导入历史件", "Import"
     # Within a department: one of its clerks comes to own a complaint in its queue, taken
@@ -158,6 +165,7 @@ class ClosureReason(Word):
     CONVEYED = "conveyed", "表扬已转达", "Compliment conveyed"
     IMPORTED = "imported", "历史办结", "Closed before import"
     MERGED = "merged", "重复件已并案", "Merged into its master complaint"
+    FIRST_CONTACT = "first_contact", "当场解答", "Answered at first contact"
 
 
 class ClosureBlock(Word):

@@ -490,6 +490,10 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
             "reopen",
         )
     },
+    # 当场解答 is for a complaint nobody has dispatched: on the seeded one, 409 for all.
+    ("POST", "/complaints/{complaint_id}/actions/resolve-at-first-contact"): Endpoint(
+        ANY, _empty_action("resolve-at-first-contact"), 409, other_department=404
+    ),
     ("POST", "/complaints/{complaint_id}/actions/hand-over"): Endpoint(
         frozenset(),
         _empty_action("hand-over"),

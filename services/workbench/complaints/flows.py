@@ -44,9 +44,12 @@ ACTION_FIELDS = (
     "master",
     "contribution",
     "clerk",
+    "customer_confirmed",
 )
 # Fields a form sends several of (checkboxes): a JSON list.
 LIST_FIELDS = ("assisting",)
+# Check boxes: ticked or not.
+FLAG_FIELDS = ("with_compensation", "customer_confirmed")
 # Times typed in a form, in the centre's zone.
 TIME_FIELDS = ("until", "resume_at")
 # What the workbench offers as a form: the lifecycle's own and the worker's are not.
@@ -64,7 +67,7 @@ def action_body(action: Action, form: Any, config: WorkbenchConfig) -> dict[str,
             body[name] = chosen
     for name in ACTION_FIELDS:
         raw = form.get(name)
-        if name == "with_compensation":
+        if name in FLAG_FIELDS:
             if raw is not None:
                 body[name] = raw in ("on", "true", "1")
             continue
@@ -114,6 +117,9 @@ class ComplaintPage:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     opens_attachments: bool = False
     attaches: bool = False
+    # The knowledge base's article the caller was answered from, for the answer given on
+    # the line (当场解答).
+    article: dict[str, Any] | None = None
 
     @property
     def actions(self) -> list[Action]:
@@ -128,6 +134,9 @@ class ComplaintPage:
         owned = self.state.get("holder_staff_id") is not None
         if action == (Action.TAKE if owned else Action.RELEASE):
             return False
+        if action == Action.RESOLVE_AT_FIRST_CONTACT:
+            # The lifecycle refuses it, with the reason, once a department had it.
+            return not (self.state.get("bounce_count") or self.state.get("reopen_count"))
         paused = self.state.get("paused_at") is not None
         asked = self.state.get("pending_pause") is not None
         if action == Action.RESUME:
@@ -245,6 +254,11 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         # confident and its suggestions beat guessing on the centre's own history;
         # otherwise nothing is preselected.
         page.suggestion = (answer or {}).get("suggestion")
+    article_id = state.get("answered_from_article")
+    if article_id and page.can(Action.RESOLVE_AT_FIRST_CONTACT):
+        page.article = _quiet(
+            lambda: apis.get("intake", f"/knowledge/articles/{article_id}", token)
+        )
     if user.role in (Role.QA, Role.ADMIN):
         page.root_cause = _quiet(
             lambda: apis.get("analytics", f"/analytics/complaints/{cid}/root-cause", token)
