@@ -455,3 +455,61 @@ def test_an_article_agents_may_not_read_now_is_not_what_a_caller_was_answered_fr
         assert why in refused.json()["message"]
     assert register(approved["id"], tenant="water").status_code == 201
     assert register(0, tenant="water").status_code == 422
+
+
+WATER_REPLY = (
+    "经查，幸福里小区 3 号楼停水系主管道检修所致，已于当晚 8 点恢复供水；王女士如仍有问题请拨打 "
+    "138 0013 8000 联系维修班。"
+)
+
+
+def test_qa_marks_a_departments_reply_as_a_model_answer_and_it_becomes_a_draft_article(
+    intake: Intake, people: dict[str, dict[str, str]]
+) -> None:
+    from tests.intake.test_feedback_and_notes import _lifecycle
+
+    c = intake.register(
+        category="urban_construction", description="幸福里小区 3 号楼从早上开始停水，一直没有恢复。"
+    ).json()
+    asked = {"complaint_id": c["reference"], "question": "小区停水了，多久能恢复供水？"}
+    # Nothing answered yet: nothing to take.
+    early = intake.client.post("/knowledge/model-answers", json=asked, headers=people["qa"])
+    assert early.status_code == 409 and c["reference"] in early.json()["message"]
+    _lifecycle(
+        intake, c["id"], c["reference"], 6, "replied", department_id="water", resolution=WATER_REPLY
+    )
+    marked = intake.client.post(
+        "/knowledge/model-answers",
+        json={**asked, "keywords": ["停水", "恢复供水"]},
+        headers=people["qa"],
+    )
+    assert marked.status_code == 201, marked.text
+    article = marked.json()
+    assert article["status"] == "draft" and article["owner_department"] == "water"
+    assert article["from_complaint_id"] == c["id"] and article["category"] == "urban_construction"
+    assert article["question"] == "小区停水了，多久能恢复供水？"
+    assert article["keywords"] == ["停水", "恢复供水"]
+    # The reply's words, the customer's name and number masked: other callers will hear it.
+    assert article["answer"].startswith("经查，幸福里小区 3 号楼停水系主管道检修所致")
+    assert "138 0013 8000" not in article["answer"] and "王女士" not in article["answer"]
+    assert "138 **** 8000" in article["answer"] and "王**" in article["answer"]
+    # The water department words it for everyone and submits it; it is approved as any.
+    water = intake.env.token("department", "W01", "water")
+    assert step(intake, water, article, "submit").status_code == 200
+    assert step(intake, people["qa"], article, "approve").status_code == 409  # QA wrote it
+    assert step(intake, people["supervisor"], article, "approve").status_code == 200
+    said = "我们小区又停水了，请问多久能恢复供水？"
+    assert [s["article"]["id"] for s in suggested(intake, said)] == [article["id"]]
+    # Only QA marks model answers; a reply that is not there is 409, a complaint 404.
+    clerk = intake.client.post("/knowledge/model-answers", json=asked, headers=water)
+    assert clerk.status_code == 403
+    none = intake.client.post(
+        "/knowledge/model-answers", json={**asked, "history_seq": 3}, headers=people["qa"]
+    )
+    assert none.status_code == 409
+    missing = intake.client.post(
+        "/knowledge/model-answers",
+        json={**asked, "complaint_id": "TS20990101-000001"},
+        headers=people["qa"],
+    )
+    assert missing.status_code == 404

@@ -164,6 +164,44 @@ def _fresh_article(
     return make
 
 
+def _model_answer(service: Running, caller: str) -> Call:
+    """A complaint of the seeded client answered by billing: its reply, a model answer."""
+    from services.intake.complaints.flows import apply_lifecycle
+    from shared.contracts import LifecycleChanged
+
+    assert service.client is not None
+    answer = service.client.post(
+        "/complaints",
+        json={
+            "tenant": "default",
+            "customer_phone": "13800138000",
+            "channel": "phone",
+            "category": "billing",
+            "description": "话费账单多扣了三十元，要求退还。",
+        },
+        headers=service.tokens["agent"],
+    )
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    with service.env.db.transaction() as session:
+        apply_lifecycle(
+            session,
+            LifecycleChanged(
+                complaint_id=created["id"],
+                reference=created["reference"],
+                action="reply",
+                from_state="in_progress",
+                to_state="replied",
+                history_seq=5,
+                department_id="billing",
+                resolution="经核实系计费系统错误，多扣的 30 元已退还到原账户。",
+            ),
+            datetime.now(UTC),
+        )
+    body = {"complaint_id": created["reference"], "question": "话费多扣了怎么退？"}
+    return Call("POST", "/knowledge/model-answers", {"json": body})
+
+
 INTAKE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/categories"): Endpoint(ANY, get("/categories")),
     ("GET", "/tenants"): Endpoint(ANY, get("/tenants")),
@@ -311,6 +349,11 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
         _fresh_article("approved", "POST", "/knowledge/articles/{article_id}/revise"),
         other_department=403,
         other_client=404,
+    ),
+    # QA alone marks a reply as a model answer; another client's QA does not find the
+    # seeded client's complaint.
+    ("POST", "/knowledge/model-answers"): Endpoint(
+        frozenset({"qa"}), _model_answer, ok=201, other_client=404
     ),
     # While registering, for the client whose line was rung.
     ("GET", "/knowledge/suggest"): Endpoint(

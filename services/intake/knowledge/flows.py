@@ -19,18 +19,23 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import Session
 
+from services.intake.complaints import service as complaints
 from services.intake.knowledge import service
 from services.intake.knowledge.models import (
+    ANSWER_MAX,
     ArticleBase,
     ArticleCreate,
     ArticleRead,
     ArticleUpdate,
+    ModelAnswerCreate,
     Suggestion,
 )
 from services.intake.knowledge.service import articles
+from services.intake.search import service as search
 from services.intake.search.words import document, weight, words
 from shared.auth.principal import Principal
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.privacy import mask_text
 from shared.tenants import DEFAULT_TENANT, may_see, tenant, tenants
 from shared.vocabulary import ArticleStatus, ArticleStep, Role
 
@@ -322,6 +327,41 @@ def answered_from(session: Session, article_id: int, *, client: str, now: dateti
             f"article {article_id} is {why}: agents answer only from approved articles valid now",
         )
     return row
+
+
+# --- a department's reply as a model answer ----------------------------------------------
+
+
+def from_reply(
+    session: Session, data: ModelAnswerCreate, principal: Principal, *, now: datetime
+) -> ArticleRead:
+    """A department's reply QA marked as a model answer: a draft article of the complaint's
+    client, its answer the reply's words (the customer's personal data masked), belonging
+    to the department that replied. The department (or QA) words it for everyone and
+    submits it; someone other than QA's marker approves it."""
+    complaint = complaints.find_complaint(session, data.complaint_id.strip())
+    if complaint is None or not may_see(principal, complaint.tenant):
+        raise NotFound(f"no complaint {data.complaint_id}", complaint_id=data.complaint_id)
+    reply = search.reply_of(session, complaint.id, history_seq=data.history_seq)
+    if reply is None:
+        which = f" at history entry {data.history_seq}" if data.history_seq else ""
+        raise Conflict(
+            f"complaint {complaint.reference} has no reply{which} to take as a model answer",
+            complaint_id=complaint.id,
+            state=complaint.status,
+        )
+    answer = mask_text(reply.resolution, names=(complaint.customer_name,))[:ANSWER_MAX]
+    if len(answer.strip()) < 2:
+        raise Conflict(f"the reply to {complaint.reference} is too short to be an answer")
+    article = ArticleCreate(
+        question=data.question,
+        answer=answer,
+        category=data.category or complaint.category,
+        keywords=data.keywords,
+        owner_department=reply.department_id,
+        tenant=complaint.tenant,
+    )
+    return create(session, article, principal, now=now, from_complaint_id=complaint.id)
 
 
 # --- what agents find while they type ----------------------------------------------------

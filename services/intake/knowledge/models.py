@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import JSON, BigInteger, Column, Computed, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field as Col
@@ -78,12 +78,39 @@ class Article(IntakeTable, table=True):
 
 # --- API schemas ----------------------------------------------------------------------
 
+
+def _cleaned(value: str) -> str:
+    """A question or an answer as `clean_text` leaves it, at least two characters."""
+    cleaned = clean_text(value)
+    if len(cleaned) < 2:
+        raise ValueError("too short: at least 2 characters")
+    return cleaned
+
+
+def _keywords(value: list[str]) -> list[str]:
+    """Each keyword on one line, once, none empty, none too long."""
+    found: dict[str, None] = {}
+    for raw in value:
+        word = " ".join(clean_text(raw).split())
+        if not word:
+            continue
+        if len(word) > KEYWORD_MAX:
+            raise ValueError(f"{word[:10]}…: a keyword has at most {KEYWORD_MAX} characters")
+        found[word] = None
+    return list(found)
+
+
 _Question = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=QUESTION_MAX)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=QUESTION_MAX),
+    AfterValidator(_cleaned),
 ]
 _Answer = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=ANSWER_MAX)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=ANSWER_MAX),
+    AfterValidator(_cleaned),
 ]
+_Keywords = Annotated[list[str], Field(max_length=KEYWORDS_MAX), AfterValidator(_keywords)]
 _Department = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")
 ]
@@ -101,9 +128,8 @@ class ArticleBase(BaseModel):
         examples=["A市不在国家集中供暖范围内，目前没有统一供暖的规划……"],
     )
     category: str = Field(description="A category id of the client (GET /categories)")
-    keywords: list[str] = Field(
+    keywords: _Keywords = Field(
         default_factory=list,
-        max_length=KEYWORDS_MAX,
         description=f"Words callers use for it, at most {KEYWORDS_MAX} of "
         f"{KEYWORD_MAX} characters each",
         examples=[["集中供暖", "暖气"]],
@@ -119,27 +145,6 @@ class ArticleBase(BaseModel):
         description="The department that answers for it; a department's own clerk writes "
         "for their department only (left out: theirs)",
     )
-
-    @field_validator("question", "answer")
-    @classmethod
-    def _clean(cls, value: str) -> str:
-        cleaned = clean_text(value)
-        if len(cleaned) < 2:
-            raise ValueError("too short: at least 2 characters")
-        return cleaned
-
-    @field_validator("keywords")
-    @classmethod
-    def _keywords(cls, value: list[str]) -> list[str]:
-        found: dict[str, None] = {}
-        for raw in value:
-            word = " ".join(clean_text(raw).split())
-            if not word:
-                continue
-            if len(word) > KEYWORD_MAX:
-                raise ValueError(f"{word[:10]}…: a keyword has at most {KEYWORD_MAX} characters")
-            found[word] = None
-        return list(found)
 
     def window_problem(self) -> str | None:
         """Why the window of validity is refused, or None."""
@@ -163,6 +168,34 @@ class ArticleUpdate(ArticleBase):
         ge=1,
         description="The version the edit was made on: refused (409) if someone has edited "
         "it since",
+    )
+
+
+class ModelAnswerCreate(BaseModel):
+    """A department's reply QA marks as a model answer: a draft article with its words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    complaint_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The complaint whose reply it is: its id or reference",
+        examples=["TS20261122-000123"],
+    )
+    history_seq: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="Which reply, by the lifecycle history entry that gave it; left out: the "
+        "latest",
+    )
+    question: _Question = Field(
+        description="The question the reply answers, as other callers will ask it",
+        examples=["小区停水多久能恢复？"],
+    )
+    keywords: _Keywords = Field(default_factory=list)
+    category: str | None = Field(
+        default=None, description="A category id; left out: the complaint's"
     )
 
 

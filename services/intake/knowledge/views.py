@@ -13,6 +13,7 @@ from services.intake.knowledge.models import (
     ArticlePage,
     ArticleRead,
     ArticleUpdate,
+    ModelAnswerCreate,
     StepBody,
     SuggestionPage,
 )
@@ -48,6 +49,18 @@ def create_article(
     QA for any. Agents see it once it is submitted, approved and valid."""
     with db.transaction() as session:
         return flows.create(session, data, principal, now=utcnow())
+
+
+@router.post("/model-answers", status_code=201, response_model=ArticleRead, responses=_REFUSALS)
+def mark_model_answer(
+    db: Db, data: ModelAnswerCreate, principal: Annotated[Principal, require_roles(Role.QA)]
+) -> ArticleRead:
+    """QA marks a department's reply to a complaint as a model answer: it becomes a draft
+    article of the complaint's client, belonging to the department that replied, its
+    answer the reply's words with the customer's personal data masked, and `question` as
+    QA words what other callers will ask. 409 when the complaint has no such reply."""
+    with db.transaction() as session:
+        return flows.from_reply(session, data, principal, now=utcnow())
 
 
 @router.get("/articles", response_model=ArticlePage)
