@@ -100,6 +100,9 @@ class ComplaintReceived(Payload):
     imported_resolution: str | None = None
     imported_department: str | None = None
     imported_closed_at: AwareDatetime | None = None
+    # The agent answered the caller from this article of the knowledge base (intake's
+    # number for it); None: from no article.
+    answered_from_article: int | None = None
 
 
 class FeedbackReceived(Payload):

@@ -110,6 +110,13 @@ class Action(Word):
     DECLINE_ASSIST = "decline-assist", "协办退回", "Decline the assisting part"
     RELEASE_ASSIST = "release-assist", "撤回协办", "Release an assisting department"
     URGE_ASSIST = "urge-assist", "协办督办", "Urge an assisting department"
+    # 当场解答: the agent answered the caller on the line (from the knowledge base, say) and
+    # the caller confirmed it settles the matter; closed before anyone dispatched it.
+    RESOLVE_AT_FIRST_CONTACT = (
+        "resolve-at-first-contact",
+        "当场解答办结",
+        "Answered at first contact",
+    )
     # System only: an imported complaint enters the lifecycle as it stood in the old system.
     IMPORT = "import", "导入历史件", "Import"
     # Within a department: one of its clerks comes to own a complaint in its queue, taken
@@ -158,6 +165,7 @@ class ClosureReason(Word):
     CONVEYED = "conveyed", "表扬已转达", "Compliment conveyed"
     IMPORTED = "imported", "历史办结", "Closed before import"
     MERGED = "merged", "重复件已并案", "Merged into its master complaint"
+    FIRST_CONTACT = "first_contact", "当场解答", "Answered at first contact"
 
 
 class ClosureBlock(Word):
@@ -353,6 +361,28 @@ class DuplicateReason(Word):
     SAME_CALLER = "same_caller", "同一来电人", "Same caller"
     SAME_PLACE = "same_place", "同一地点", "Same place"
     SIMILAR_TEXT = "similar_text", "内容相似", "Similar text"
+
+
+# --- the knowledge base -------------------------------------------------------------
+
+
+class ArticleStatus(Word):
+    """Where an article of the knowledge base stands: agents read approved ones only."""
+
+    DRAFT = "draft", "草稿", "Draft"
+    SUBMITTED = "submitted", "待审核", "Waiting for approval"
+    APPROVED = "approved", "已发布", "Approved"
+    RETIRED = "retired", "已停用", "Retired"
+
+
+class ArticleStep(Word):
+    """What moves an article from one status to the next."""
+
+    SUBMIT = "submit", "提交审核", "Submit for approval"
+    APPROVE = "approve", "审核发布", "Approve"
+    RETURN = "return", "退回修改", "Return for changes"
+    RETIRE = "retire", "停用", "Retire"
+    REVISE = "revise", "修订", "Revise"
 
 
 # --- SMS ----------------------------------------------------------------------------

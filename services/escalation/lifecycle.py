@@ -193,6 +193,10 @@ class ComplaintState:
     merged_into: str | None = None  # the master complaint's id, for a merged duplicate
     # Joint handling: the departments assisting the lead (department_id), each its part.
     assists: tuple[AssistPart, ...] = ()
+    # As registered: the agent who took the call, and the knowledge base's article they
+    # answered it from (intake's number), if any.
+    registered_by: str | None = None
+    answered_from_article: int | None = None
 
     def outstanding_assists(self) -> list[str]:
         return [part.department_id for part in self.assists if part.outstanding]
@@ -932,6 +936,54 @@ def _close(c: _Ctx) -> _Effect:
     return _Effect(new, extras | {"compensation_amount": cur.compensation_amount})
 
 
+def _first_contact(c: _Ctx) -> _Effect:
+    """The caller's question answered on the line and the caller content with it: closed
+    before it goes anywhere (当场解答), with the answer given as its resolution."""
+    cur = c.current
+    if c.data["customer_confirmed"] is not True:
+        raise InvalidCommand(
+            "customer_confirmed",
+            "must be true: close at first contact only once the caller confirms the answer "
+            "settles it; otherwise leave it to the duty desk",
+        )
+    if not never_dispatched(cur):
+        raise c.refuse(
+            "it has been with a department or reopened since it was registered; the desk "
+            f"answers it ({Action.RESOLVE.api_name})"
+        )
+    if cur.nature == Nature.COMPENSATION:
+        raise c.refuse(
+            "a compensation claim is not settled on the line: its loss is verified "
+            f"({Action.VERIFY_LOSS.api_name}) or declined by the duty desk first"
+        )
+    answer = {key: c.data.get(key) for key in ("resolution", "root_cause")}
+    new = _closed(cur, ClosureReason.FIRST_CONTACT, **answer)
+    extras = {"customer_confirmed": True, "answered_from_article": cur.answered_from_article}
+    return _Effect(new, extras)
+
+
+def never_dispatched(current: ComplaintState) -> bool:
+    """Nobody has sent it anywhere yet: at the desk, no department returned it and nobody
+    reopened it after an answer."""
+    return current.bounce_count == 0 and current.reopen_count == 0
+
+
+def _may_answer_at_first_contact(current: ComplaintState, actor: Actor) -> str | None:
+    """The agent on the line closes what they registered; the desk what it answers for
+    (judged as for any desk action), but what waits for a supervisor after its returns
+    only a supervisor."""
+    if actor.role == Role.AGENT and current.registered_by != actor.staff_id:
+        who = current.registered_by or "another agent"
+        return (
+            f"it was registered by {who}: only the agent who took the call, its duty manager "
+            "or a supervisor closes it at first contact"
+        )
+    bounced = current.holder_role == Role.SUPERVISOR and current.bounce_count > 0
+    if bounced and actor.role != Role.SUPERVISOR:
+        return f"returned {current.bounce_count} times, it waits for a supervisor's decision"
+    return None
+
+
 def _urge(c: _Ctx) -> _Effect:
     cur, level = c.current, c.data.get("level")
     new = replace(cur, urge_count=cur.urge_count + 1)
@@ -1070,6 +1122,13 @@ RULES: Mapping[Action, Rule] = {
     Action.RESOLVE: Rule(
         frozenset({_S.WITH_DUTY_MANAGER}), _DESK, EventName.REPLIED, _answer("resolve"),
         to_states=_ANSWERED, holder_bound=True, fields=_RESOLUTION),
+    # 当场解答: only while nobody has dispatched it. (Escalation takes a complaint in and
+    # gives it to the duty desk at once: the agent's first look finds it there.)
+    Action.RESOLVE_AT_FIRST_CONTACT: Rule(
+        frozenset({_S.WITH_DUTY_MANAGER}), _DESK | {_R.AGENT}, EventName.CLOSED,
+        _first_contact, to_states=frozenset({_S.CLOSED}), permits=_may_answer_at_first_contact,
+        fields=(_Field("resolution", _text), _Field("customer_confirmed", _flag),
+                _Field("root_cause", _one_of(RootCause), required=False))),
     Action.ACCEPT: Rule(
         frozenset({_S.DISPATCHED}), _CLERK, EventName.ACCEPTED, _accept,
         to_states=frozenset({_S.IN_PROGRESS}), department_scoped=True),

@@ -12,6 +12,7 @@ from services.intake.complaints.registration import executor_for
 from services.intake.complaints.views import router as complaints_router
 from services.intake.config import IntakeConfig, get_config
 from services.intake.db import access_log, outbox
+from services.intake.knowledge.views import router as knowledge_router
 from services.intake.search.views import router as search_router
 from services.intake.search.words import warm_up
 from services.intake.worker import SPEC as WORKER
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, config: IntakeConfig | None = N
             search_router,
             complaints_router,
             attachments_router,
+            knowledge_router,
             access_log.router(complaint_ids_of=complaints.ids_of),
         ],
         on_startup=startup,

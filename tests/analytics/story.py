@@ -89,6 +89,7 @@ class Story:
         acknowledge_by: datetime | None = None,
         customer_name: str | None = None,
         location: str | None = None,
+        answered_from_article: int | None = None,
     ) -> Complaint:
         c = Complaint(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"story/{name}")),
@@ -110,6 +111,7 @@ class Story:
             registered_at=at,
             registered_by="A001",
             location=location,
+            answered_from_article=answered_from_article,
         )
         self._add("complaint.received", payload, c, at, source="intake")
         self.act(

@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import services.intake.attachments.models  # registers the tables
+import services.intake.knowledge.models
 import services.intake.search.models  # noqa: F401 - registers the tables (and the complaints')
 from services.intake.db import metadata
 from shared.db import Database

@@ -185,6 +185,32 @@ def seed_intake(service: Running, client: TestClient) -> None:
     )
     assert answer.status_code == 201, answer.text
     service.ids["attachment_id"] = answer.json()["id"]
+    # An article of the knowledge base, approved: every role reads it.
+    service.ids["article_id"] = str(new_article(service, client, "approved"))
+
+
+ARTICLE = {
+    "question": "话费账单多扣了钱怎么办？",
+    "answer": "请提供扣费月份，账务部核实后三个工作日内退还多扣费用。",
+    "category": "billing",
+    "keywords": ["多扣", "账单", "退费"],
+}
+
+
+def new_article(service: Running, client: TestClient, status: str) -> int:
+    """An article of billing's (written by its clerk B07) in `status`: draft, submitted or
+    approved."""
+    clerk, supervisor = service.tokens["department"], service.tokens["supervisor"]
+    answer = client.post(
+        "/knowledge/articles", json={**ARTICLE, "tenant": "default"}, headers=clerk
+    )
+    assert answer.status_code == 201, answer.text
+    article_id = int(answer.json()["id"])
+    steps = {"draft": [], "submitted": [clerk], "approved": [clerk, supervisor]}[status]
+    for who, step in zip(steps, ("submit", "approve"), strict=False):
+        done = client.post(f"/knowledge/articles/{article_id}/{step}", headers=who)
+        assert done.status_code == 200, done.text
+    return article_id
 
 
 def new_escalation_complaint(service: Running, *, nature: str = "genuine") -> tuple[str, str]:

@@ -144,6 +144,63 @@ def _attach(service: Running, caller: str) -> Call:
 
 _INTAKE_READS = frozenset(ROLES)
 _REGISTERS = frozenset({"agent", "duty_manager", "supervisor"})
+_WRITERS = frozenset({"department", "qa"})
+_APPROVERS = frozenset({"qa", "supervisor"})
+
+
+def _fresh_article(
+    status: str, method: str, path: str, body: dict[str, Any] | None = None
+) -> Builder:
+    """A step changes the article's status: each caller tries one of its own, of billing's,
+    in `status`."""
+
+    def make(service: Running, caller: str) -> Call:
+        from tests.robustness.conftest import new_article
+
+        assert service.client is not None
+        article_id = new_article(service, service.client, status)
+        return Call(method, path.format(article_id=article_id), {"json": body} if body else {})
+
+    return make
+
+
+def _model_answer(service: Running, caller: str) -> Call:
+    """A complaint of the seeded client answered by billing: its reply, a model answer."""
+    from services.intake.complaints.flows import apply_lifecycle
+    from shared.contracts import LifecycleChanged
+
+    assert service.client is not None
+    answer = service.client.post(
+        "/complaints",
+        json={
+            "tenant": "default",
+            "customer_phone": "13800138000",
+            "channel": "phone",
+            "category": "billing",
+            "description": "话费账单多扣了三十元，要求退还。",
+        },
+        headers=service.tokens["agent"],
+    )
+    assert answer.status_code == 201, answer.text
+    created = answer.json()
+    with service.env.db.transaction() as session:
+        apply_lifecycle(
+            session,
+            LifecycleChanged(
+                complaint_id=created["id"],
+                reference=created["reference"],
+                action="reply",
+                from_state="in_progress",
+                to_state="replied",
+                history_seq=5,
+                department_id="billing",
+                resolution="经核实系计费系统错误，多扣的 30 元已退还到原账户。",
+            ),
+            datetime.now(UTC),
+        )
+    body = {"complaint_id": created["reference"], "question": "话费多扣了怎么退？"}
+    return Call("POST", "/knowledge/model-answers", {"json": body})
+
 
 INTAKE: dict[tuple[str, str], Endpoint] = {
     ("GET", "/categories"): Endpoint(ANY, get("/categories")),
@@ -228,6 +285,81 @@ INTAKE: dict[tuple[str, str], Endpoint] = {
     ),
     ("GET", "/complaints/{complaint_id}/attachments"): Endpoint(
         _INTAKE_READS, get("/complaints/{complaint_id}/attachments"), other_department=404
+    ),
+    # The knowledge base: billing's clerk and QA write (for the seeded client: another
+    # client's writers write for theirs only), every role reads what is approved.
+    ("POST", "/knowledge/articles"): Endpoint(
+        _WRITERS,
+        send(
+            "POST",
+            "/knowledge/articles",
+            {
+                "tenant": "default",
+                "question": "宽带晚上断线怎么办？",
+                "answer": "请重启光猫；仍断线的，网络部两个工作日内上门检修。",
+                "category": "network",
+            },
+        ),
+        ok=201,
+        other_client=403,
+    ),
+    ("GET", "/knowledge/articles"): Endpoint(
+        _INTAKE_READS, get("/knowledge/articles", q="账单"), other_client=200
+    ),
+    ("GET", "/knowledge/articles/{article_id}"): Endpoint(
+        _INTAKE_READS, get("/knowledge/articles/{article_id}"), other_client=404
+    ),
+    # A draft of billing's: the network clerk does not see it.
+    ("PUT", "/knowledge/articles/{article_id}"): Endpoint(
+        _WRITERS,
+        _fresh_article(
+            "draft",
+            "PUT",
+            "/knowledge/articles/{article_id}",
+            {
+                "question": "话费账单多扣了钱怎么办？",
+                "answer": "请提供扣费月份和金额，账务部核实后三个工作日内退还。",
+                "category": "billing",
+            },
+        ),
+        other_department=404,
+        other_client=404,
+    ),
+    ("POST", "/knowledge/articles/{article_id}/submit"): Endpoint(
+        _WRITERS,
+        _fresh_article("draft", "POST", "/knowledge/articles/{article_id}/submit"),
+        other_department=404,
+        other_client=404,
+    ),
+    **{
+        ("POST", f"/knowledge/articles/{{article_id}}/{step}"): Endpoint(
+            _APPROVERS,
+            _fresh_article(status, "POST", f"/knowledge/articles/{{article_id}}/{step}"),
+            other_client=404,
+        )
+        for step, status in (
+            ("approve", "submitted"),
+            ("return", "submitted"),
+            ("retire", "approved"),
+        )
+    },
+    # Approved, it is read by the network clerk too, who may not revise billing's words.
+    ("POST", "/knowledge/articles/{article_id}/revise"): Endpoint(
+        _WRITERS,
+        _fresh_article("approved", "POST", "/knowledge/articles/{article_id}/revise"),
+        other_department=403,
+        other_client=404,
+    ),
+    # QA alone marks a reply as a model answer; another client's QA does not find the
+    # seeded client's complaint.
+    ("POST", "/knowledge/model-answers"): Endpoint(
+        frozenset({"qa"}), _model_answer, ok=201, other_client=404
+    ),
+    # While registering, for the client whose line was rung.
+    ("GET", "/knowledge/suggest"): Endpoint(
+        _REGISTERS,
+        get("/knowledge/suggest", description="上个月的话费账单多扣了三十元", tenant="default"),
+        other_client=403,
     ),
     # The file itself only for those who may see the customer's personal data: a photo
     # or a scan can show her and cannot be masked (shared.privacy).
@@ -401,6 +533,10 @@ ESCALATION: dict[tuple[str, str], Endpoint] = {
             "reopen",
         )
     },
+    # 当场解答 is for a complaint nobody has dispatched: on the seeded one, 409 for all.
+    ("POST", "/complaints/{complaint_id}/actions/resolve-at-first-contact"): Endpoint(
+        ANY, _empty_action("resolve-at-first-contact"), 409, other_department=404
+    ),
     ("POST", "/complaints/{complaint_id}/actions/hand-over"): Endpoint(
         frozenset(),
         _empty_action("hand-over"),
@@ -690,6 +826,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/register"): _REGISTRARS,
     ("GET", "/register/caller"): _REGISTRARS,
     ("GET", "/register/duplicates"): _REGISTRARS,
+    ("GET", "/register/articles"): _REGISTRARS,
     ("POST", "/register"): _REGISTRARS,
     ("GET", "/search"): _STAFF,
     ("GET", "/complaints/{complaint_id}"): _STAFF,

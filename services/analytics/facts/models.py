@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, Date, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Index, Integer, String, Text, false
 from sqlmodel import Field as Col
 
 from services.analytics.db import AnalyticsTable
@@ -125,6 +125,15 @@ class ComplaintFact(AnalyticsTable, table=True):
     first_verdict: str | None = Col(default=None, max_length=16)
     final_verdict: str | None = Col(default=None, max_length=16)
     closure_reason: str | None = Col(default=None, max_length=16)
+    # The knowledge base's article the agent answered the caller from (complaint.received),
+    # and whether the complaint was closed at first contact (当场解答) and stays closed.
+    answered_from_article: int | None = Col(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), nullable=True),
+    )
+    first_contact_resolved: bool = Col(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
     # A duplicate merged into this master complaint: reports count the master once, and
     # every caller.
     merged_into: str | None = Col(default=None, max_length=36)

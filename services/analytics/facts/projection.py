@@ -31,6 +31,7 @@ from shared.vocabulary import (
     Action,
     AssistStatus,
     Channel,
+    ClosureReason,
     EventName,
     FeedbackResult,
     Nature,
@@ -102,6 +103,8 @@ def new_fact(
         "first_verdict": None,
         "final_verdict": None,
         "closure_reason": None,
+        "answered_from_article": None,
+        "first_contact_resolved": False,
         "merged_into": None,
         "paused_seconds": 0,
         "paused_since": None,
@@ -155,6 +158,7 @@ def received(
         registered_month=month,
         registered_by=by.id if by else None,
         registered_by_role=by.role if by else None,
+        answered_from_article=p.answered_from_article,
     )
     _touched(fact, at)
     return fact
@@ -243,8 +247,9 @@ def lifecycle(
         fact["reopened_at"] = at
     elif kind == EventName.MERGED:
         fact["merged_into"] = p.details.get("master_id")
-    # A compliment's answer closes it at once (conveyed): still an answer.
-    answered = p.action in (Action.REPLY, Action.RESOLVE)
+    # A compliment's answer closes it at once (conveyed), as does one given on the line
+    # (当场解答): still answers.
+    answered = p.action in (Action.REPLY, Action.RESOLVE, Action.RESOLVE_AT_FIRST_CONTACT)
     if kind == EventName.REPLIED or answered or (kind == EventName.CLOSED and p.root_cause):
         if answered:
             fact["replied_at"] = at
@@ -264,8 +269,10 @@ def lifecycle(
                 fact["final_verdict"] = result
     if p.to_state == State.CLOSED:
         fact.update(closed_at=_closed_at(p, at), closure_reason=p.closure_reason)
+        fact["first_contact_resolved"] = p.closure_reason == ClosureReason.FIRST_CONTACT
     elif p.from_state == State.CLOSED:
-        fact.update(closed_at=None, closure_reason=None)
+        # Reopened: whatever the first answer was, it did not settle it.
+        fact.update(closed_at=None, closure_reason=None, first_contact_resolved=False)
     _touched(fact, at)
     return fact
 

@@ -130,6 +130,8 @@ def overview(
         count().filter(c.escalation_level >= 2).label("escalated"),
         func.coalesce(func.sum(c.escalations), 0).label("escalations"),
         count().filter(c.root_cause_revisions > 0).label("revised"),
+        count().filter(c.first_contact_resolved.is_(True)).label("first_contact_resolved"),
+        count().filter(c.answered_from_article.is_not(None)).label("answered_from_knowledge"),
     ]
     for stage in Stage:
         met = getattr(c, f"{stage}_met")
@@ -207,6 +209,11 @@ def overview(
         "escalated": row["escalated"],
         "escalations": int(row["escalations"]),
         "root_causes_revised": row["revised"],
+        # 当场解答: closed on the line, the caller content, and not reopened since.
+        "first_contact_resolved": row["first_contact_resolved"],
+        "first_contact_rate": _ratio(row["first_contact_resolved"], volume),
+        # Registered as answered from an article of the knowledge base.
+        "answered_from_knowledge": row["answered_from_knowledge"],
     }
 
 

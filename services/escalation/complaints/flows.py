@@ -477,6 +477,8 @@ def receive(
             "imported": received.imported,
             "anonymous": received.anonymous,
             "registered_at": received.registered_at,
+            "registered_by": received.registered_by,
+            "answered_from_article": received.answered_from_article,
             "received_at": now,
             "state": State.RECEIVED.value,
             "updated_at": now,

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
-from sqlalchemy import JSON, CheckConstraint, Column, Index, Numeric, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, Integer, Numeric, Text
 from sqlmodel import Field as Col
 
 from services.escalation.db import EscalationTable, tenant_column
@@ -66,6 +66,13 @@ class Complaint(EscalationTable, table=True):
     anonymous: bool = Col(default=False)
     registered_at: datetime = _utc(nullable=False)
     received_at: datetime = _utc(nullable=False)
+    # Who took the call (the agent may close it at first contact), and the knowledge
+    # base's article they answered it from (intake's number), as registered.
+    registered_by: str | None = Col(default=None, max_length=64)
+    answered_from_article: int | None = Col(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), nullable=True),
+    )
 
     state: str = Col(max_length=24)
     # The action that brought it into its state (a return, a reopen, …), for queues.
@@ -225,6 +232,10 @@ class ComplaintRead(BaseModel):
     imported: bool = Field(default=False, description="Loaded from an older system")
     registered_at: datetime
     received_at: datetime
+    registered_by: str | None = Field(default=None, description="Who took the call")
+    answered_from_article: int | None = Field(
+        default=None, description="The knowledge base's article the caller was answered from"
+    )
     stage: str | None = Field(description="The SLA stage the due time belongs to")
     due_at: datetime | None
     overdue: bool
@@ -296,6 +307,7 @@ _FIELD_DOCS = {
     "result": "the customer's verdict (taken by the service itself)",
     "comment": "what the customer said",
     "closed_at": "when the older system closed it (taken by the import command itself)",
+    "customer_confirmed": "true: the caller said the answer settles it (当场解答)",
 }
 
 

@@ -373,6 +373,8 @@ def lifecycle_state(row: Any) -> ComplaintState:
         pause_count=row.pause_count,
         paused_seconds=row.paused_seconds,
         merged_into=row.merged_into,
+        registered_by=row.registered_by,
+        answered_from_article=row.answered_from_article,
         assists=tuple(
             AssistPart(part["department_id"], AssistStatus(part["status"]))
             for part in (row.assists or [])

@@ -263,6 +263,12 @@ _PURPOSE: Mapping[Action, str] = {
     Action.ACKNOWLEDGE: "The duty manager confirms they have the complaint (确认).",
     Action.DISPATCH: "Send the complaint to a business department with instructions (派单).",
     Action.RESOLVE: "The duty desk answers the complaint itself.",
+    Action.RESOLVE_AT_FIRST_CONTACT: (
+        "The agent who took the call (or its duty manager, a supervisor) closes a complaint "
+        "nobody has dispatched yet with the answer given on the line (当场解答, from the "
+        "knowledge base, say), once the caller confirms it settles the matter "
+        "(`customer_confirmed`: true). No follow-up survey: the caller has said so."
+    ),
     Action.ACCEPT: "The department takes the complaint on (签收).",
     Action.RETURN: "The department sends it back to the duty desk with a reason (退单).",
     Action.TRANSFER: (

@@ -118,6 +118,8 @@ class Complaint(IntakeTable, table=True):
     # The departments assisting the lead on it (协办), each between commas (",a,b,"):
     # their clerks read it too.
     assisting: str | None = Col(default=None, max_length=400)
+    # The knowledge base's article the agent answered the caller from, if any.
+    answered_from_article: int | None = Col(default=None, sa_column=Column(_BIG, nullable=True))
 
 
 # The customer's name as registered, whatever the case it is typed in (search).
@@ -282,6 +284,14 @@ class ComplaintCreate(BaseModel):
     )
     occurred_at: IsoDateTime | None = Field(
         default=None, description="When it happened, with a UTC offset"
+    )
+    answered_from_article: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="The knowledge base's article (GET /knowledge/suggest) the agent answered "
+        "the caller from: approved, valid now and of the complaint's client",
+        examples=[7],
     )
 
     @model_validator(mode="before")
@@ -462,6 +472,9 @@ class ComplaintRead(BaseModel):
     department_id: str | None = None
     closure_reason: str | None = None
     status_updated_at: datetime | None = None
+    answered_from_article: int | None = Field(
+        default=None, description="The knowledge base's article the caller was answered from"
+    )
 
 
 class ComplaintCreated(ComplaintRead):

@@ -108,6 +108,8 @@ class NewComplaint:
     # The client it is made to (shared.tenants); `customer_key` is the caller's file
     # with that client (service.customer_key).
     tenant: str = DEFAULT_TENANT
+    # The knowledge base's article the agent answered the caller from.
+    answered_from_article: int | None = None
 
     @classmethod
     def from_request(
@@ -133,6 +135,7 @@ class NewComplaint:
             customer_textable=data.customer_textable,
             anonymous=data.anonymous,
             location=data.location,
+            answered_from_article=data.answered_from_article,
         )
 
 
@@ -152,10 +155,11 @@ def reference_for(number: int, at: datetime, config: IntakeConfig) -> str:
 def request_hash(data: ComplaintCreate) -> str:
     """Of the normalised request: the same complaint retyped with spaces is the same body."""
     body = data.model_dump(mode="json")
-    # A complaint without a place hashes as before there was one: a retry with a key
-    # stored before then still gets its first answer back.
-    if body.get("location") is None:
-        body.pop("location", None)
+    # A complaint without a place (or an article) hashes as before there was one: a retry
+    # with a key stored before then still gets its first answer back.
+    for field in ("location", "answered_from_article"):
+        if body.get(field) is None:
+            body.pop(field, None)
     canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -201,6 +205,7 @@ def build_complaint(
         "holder_staff_id": None,
         "department_id": None,
         "closure_reason": ClosureReason.IMPORTED if closed else None,
+        "answered_from_article": new.answered_from_article,
     }
     payload = ComplaintReceived(
         complaint_id=complaint_id,
@@ -230,6 +235,7 @@ def build_complaint(
         imported_resolution=new.imported_resolution,
         imported_department=new.imported_department,
         imported_closed_at=new.imported_closed_at,
+        answered_from_article=new.answered_from_article,
     )
     event = registry.new(
         COMPLAINT_RECEIVED.name,

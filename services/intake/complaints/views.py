@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -28,6 +29,7 @@ from services.intake.complaints.models import (
 from services.intake.complaints.registration import REF_PREFIX
 from services.intake.config import get_config
 from services.intake.db import access_log
+from services.intake.knowledge import flows as knowledge
 from services.intake.search import flows as search_flows
 from services.intake.search import service as search
 from services.intake.search import words
@@ -152,6 +154,7 @@ def _client(principal: Principal, asked: str | None) -> str | None:
 )
 async def register_complaint(
     request: Request,
+    db: Db,
     outbox: OutboxDep,
     data: ComplaintCreate,
     principal: Annotated[Principal, require_roles(*_REGISTERS)],
@@ -168,15 +171,25 @@ async def register_complaint(
     reference to read out and the caller's file (open complaints, last 30 days, repeat)."""
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise Unprocessable("Idempotency-Key", "1-128 printable ASCII characters, no spaces")
+    client = flows.client_of(data, principal)
+    now = utcnow()
+    if data.answered_from_article is not None:
+        article_id = data.answered_from_article
+
+        def check() -> None:
+            with db.read() as session:
+                knowledge.answered_from(session, article_id, client=client, now=now)
+
+        await anyio.to_thread.run_sync(check)
     result = await flows.register(
         request.app.state.registrar,
         outbox,
         data,
         staff_id=principal.staff_id,
         role=principal.role.value,
-        now=utcnow(),
+        now=now,
         config=get_config(),
-        tenant=flows.client_of(data, principal),
+        tenant=client,
         idempotency_key=idempotency_key,
     )
     return JSONResponse(result.body, status_code=result.status_code)

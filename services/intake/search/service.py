@@ -80,6 +80,17 @@ def last_reply(session: Session, complaint_id: str) -> str | None:
     ).scalar()
 
 
+def reply_of(session: Session, complaint_id: str, *, history_seq: int | None = None) -> Any:
+    """A complaint's reply as the lifecycle gave it: the one of that history entry, or
+    the latest."""
+    query = select(replies).where(replies.c.complaint_id == complaint_id)
+    if history_seq is not None:
+        query = query.where(replies.c.history_seq == history_seq)
+    return session.execute(
+        query.order_by(replies.c.history_seq.desc(), replies.c.id.desc()).limit(1)
+    ).first()
+
+
 def replies_of(session: Session, complaint_ids: Sequence[str]) -> list[Any]:
     return list(
         session.execute(

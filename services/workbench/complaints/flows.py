@@ -44,9 +44,12 @@ ACTION_FIELDS = (
     "master",
     "contribution",
     "clerk",
+    "customer_confirmed",
 )
 # Fields a form sends several of (checkboxes): a JSON list.
 LIST_FIELDS = ("assisting",)
+# Check boxes: ticked or not.
+FLAG_FIELDS = ("with_compensation", "customer_confirmed")
 # Times typed in a form, in the centre's zone.
 TIME_FIELDS = ("until", "resume_at")
 # What the workbench offers as a form: the lifecycle's own and the worker's are not.
@@ -64,7 +67,7 @@ def action_body(action: Action, form: Any, config: WorkbenchConfig) -> dict[str,
             body[name] = chosen
     for name in ACTION_FIELDS:
         raw = form.get(name)
-        if name == "with_compensation":
+        if name in FLAG_FIELDS:
             if raw is not None:
                 body[name] = raw in ("on", "true", "1")
             continue
@@ -114,6 +117,9 @@ class ComplaintPage:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     opens_attachments: bool = False
     attaches: bool = False
+    # The knowledge base's article the caller was answered from, for the answer given on
+    # the line (当场解答).
+    article: dict[str, Any] | None = None
 
     @property
     def actions(self) -> list[Action]:
@@ -128,6 +134,9 @@ class ComplaintPage:
         owned = self.state.get("holder_staff_id") is not None
         if action == (Action.TAKE if owned else Action.RELEASE):
             return False
+        if action == Action.RESOLVE_AT_FIRST_CONTACT:
+            # The lifecycle refuses it, with the reason, once a department had it.
+            return not (self.state.get("bounce_count") or self.state.get("reopen_count"))
         paused = self.state.get("paused_at") is not None
         asked = self.state.get("pending_pause") is not None
         if action == Action.RESUME:
@@ -245,6 +254,11 @@ def complaint_page(apis: Apis, user: User, complaint_id: str) -> ComplaintPage:
         # confident and its suggestions beat guessing on the centre's own history;
         # otherwise nothing is preselected.
         page.suggestion = (answer or {}).get("suggestion")
+    article_id = state.get("answered_from_article")
+    if article_id and page.can(Action.RESOLVE_AT_FIRST_CONTACT):
+        page.article = _quiet(
+            lambda: apis.get("intake", f"/knowledge/articles/{article_id}", token)
+        )
     if user.role in (Role.QA, Role.ADMIN):
         page.root_cause = _quiet(
             lambda: apis.get("analytics", f"/analytics/complaints/{cid}/root-cause", token)
@@ -383,6 +397,32 @@ def possible_duplicates(
     return items
 
 
+def matching_articles(
+    apis: Apis,
+    user: User,
+    description: str | None,
+    category: str | None = None,
+    tenant: str | None = None,
+) -> list[dict[str, Any]]:
+    """The knowledge base's approved articles that may answer what the caller is saying
+    (intake's suggestions for the client whose line was rung), each with why."""
+    text = (description or "").strip()
+    if len(text) < 2:
+        return []
+    page = _quiet(
+        lambda: apis.get(
+            "intake",
+            "/knowledge/suggest",
+            user.token,
+            description=text[:2000],
+            category=(category or "").strip() or None,
+            tenant=tenant or None,
+        )
+    )
+    items: list[dict[str, Any]] = (page or {}).get("items", [])
+    return items
+
+
 REGISTRATION_FIELDS = (
     "customer_phone",
     "customer_name",
@@ -404,6 +444,11 @@ def registration_body(form: Any) -> dict[str, Any]:
         if isinstance(raw, str) and raw.strip():
             body[name] = raw.strip() if name != "description" else raw
     body["strong_emotion"] = form.get("strong_emotion") in ("on", "true", "1")
+    article = form.get("answered_from_article")
+    if isinstance(article, str) and article.strip():
+        # A number as intake takes it; anything else passed on, for intake to name.
+        value = article.strip()
+        body["answered_from_article"] = int(value) if value.isdigit() else value
     if form.get("anonymous") in ("on", "true", "1"):
         # The caller would not give a number: intake refuses a phone with the flag.
         body["anonymous"] = True

@@ -53,6 +53,14 @@ def _register_page(
     values = values or {}
     clients = flows.clients_of(apis, user)
     chosen = flows.client_chosen(clients, values.get("tenant"), values.get("dialled_number"))
+    # Back with an error: the articles the text matched, the one chosen still chosen.
+    articles = (
+        flows.matching_articles(
+            apis, user, values.get("description"), values.get("category"), chosen
+        )
+        if values.get("description")
+        else []
+    )
     return render(
         request,
         "register.html",
@@ -61,6 +69,8 @@ def _register_page(
         clients=clients,
         chosen_client=chosen,
         categories=flows.categories_for(clients, chosen),
+        articles=articles,
+        answered_from_article=values.get("answered_from_article") or "",
         values={**values, "tenant": chosen or values.get("tenant") or ""},
         request_id=(values or {}).get("request_id") or str(uuid.uuid4()),
         error=error,
@@ -121,6 +131,30 @@ def duplicates(
         apis, user, customer_phone[:40], description[:2000], location[:200], tenant[:32]
     )
     return render(request, "_duplicates.html", config, user=user, found=found)
+
+
+@router.get("/register/articles")
+def articles(
+    request: Request,
+    config: ConfigDep,
+    apis: ApisDep,
+    user: Registrar,
+    description: str = "",
+    category: str = "",
+    tenant: str = "",
+    answered_from_article: str = "",
+) -> Response:
+    """The knowledge base's articles that may answer what the agent is typing, each with
+    a choice to register the complaint as answered from it."""
+    found = flows.matching_articles(apis, user, description[:2000], category[:40], tenant[:32])
+    return render(
+        request,
+        "_articles.html",
+        config,
+        user=user,
+        articles=found,
+        answered_from_article=answered_from_article[:20],
+    )
 
 
 @router.post("/register")

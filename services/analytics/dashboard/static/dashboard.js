@@ -85,6 +85,7 @@ function kpis(o) {
     ["曾不满意 Unsatisfied at least once", sat.ever_unsatisfied],
     ["回访未联系上 Never reached", sat.unreachable],
     ["重办率 Reopen rate", pct(o.reopen_rate)],
+    ["当场解答率 Answered at first contact", pct(o.first_contact_rate)],
     ["升级 Escalated", o.escalated],
     ...o.sla.map((s) => [`${s.label_zh} ${s.label_en} · 达标`, pct(s.compliance)]),
   ];

@@ -1,0 +1,1 @@
+"""The knowledge base: articles agents answer callers from at once."""
