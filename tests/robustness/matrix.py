@@ -766,6 +766,10 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
         _READERS, get("/analytics/sla-by-department", **_MARCH)
     ),
     ("GET", "/analytics/arrivals"): Endpoint(_READERS, get("/analytics/arrivals", **_MARCH)),
+    # QA's list of articles to write: those who keep the knowledge base.
+    ("GET", "/analytics/knowledge-gaps"): Endpoint(
+        frozenset({"qa", "supervisor", "admin"}), get("/analytics/knowledge-gaps", **_MARCH)
+    ),
     # The centre's own views across its clients: refused to every client's token.
     ("GET", "/analytics/tenants"): Endpoint(
         _OUTSOURCER, get("/analytics/tenants", month="2026-03"), other_client=403
