@@ -840,6 +840,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/complaints/{complaint_id}/attachments/{attachment_id}"): SEES_CUSTOMER_PHONE,
     ("POST", "/complaints/{complaint_id}/urges"): _REGISTRARS,
     ("POST", "/complaints/{complaint_id}/root-cause"): frozenset({"qa", "admin"}),
+    ("POST", "/complaints/{complaint_id}/model-answer"): frozenset({"qa"}),
     ("GET", "/desk"): _DESK,
     ("GET", "/desk/queue"): _DESK,
     ("GET", "/department"): frozenset({"department"}),
