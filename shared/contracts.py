@@ -6,7 +6,9 @@ change that old consumers could misread gets a new version and an upcaster here.
 Who publishes what, each on the topic only it writes (shared/topics.py), with its own
 name as the envelope's `source`; consumers take an event only from there:
 - intake, on `intake.events`: `complaint.received`, `complaint.feedback_received`,
-  `complaint.note_added`, `complaint.urge_requested`, `complaint.attachment_added`.
+  `complaint.note_added`, `complaint.urge_requested`, `complaint.attachment_added`; and
+  of its knowledge base `knowledge.article_approved` and `knowledge.article_withdrawn`
+  (keyed by no complaint: `changed_at` orders one article's events).
 - escalation, on `complaints.lifecycle`: every lifecycle event (`complaint.assigned` …
   `complaint.closed`), each with the same `LifecycleChanged` payload, so a consumer that
   only needs the state (intake's read copy, analytics) reads one shape and a consumer
@@ -37,6 +39,7 @@ from shared.topics import COMPLAINTS_LIFECYCLE as LIFECYCLE
 from shared.vocabulary import (
     LIFECYCLE_EVENTS,
     Action,
+    ArticleStep,
     AttachmentSource,
     Audience,
     Channel,
@@ -145,6 +148,30 @@ class AttachmentAdded(Payload):
     sha256: str
     source: AttachmentSource
     added_by: str
+
+
+class ArticleApproved(Payload):
+    """An article of the knowledge base that agents of the envelope's client read from
+    now, within its window of validity."""
+
+    article_id: int
+    version: int
+    category: str
+    question: str
+    keywords: list[str] = Field(default_factory=list)
+    owner_department: str | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    # When intake changed it: a later change of the same article supersedes this one.
+    changed_at: AwareDatetime
+
+
+class ArticleWithdrawn(Payload):
+    """An article agents no longer read: retired, or revised into a draft to edit."""
+
+    article_id: int
+    step: ArticleStep
+    changed_at: AwareDatetime
 
 
 # --- escalation ---------------------------------------------------------------------
@@ -314,6 +341,12 @@ FEEDBACK_RECEIVED = registry.register(
 )
 NOTE_ADDED = registry.register(EventName.NOTE_ADDED, NoteAdded, topic=INTAKE_EVENTS)
 URGE_REQUESTED = registry.register(EventName.URGE_REQUESTED, UrgeRequested, topic=INTAKE_EVENTS)
+ARTICLE_APPROVED = registry.register(
+    EventName.ARTICLE_APPROVED, ArticleApproved, topic=INTAKE_EVENTS
+)
+ARTICLE_WITHDRAWN = registry.register(
+    EventName.ARTICLE_WITHDRAWN, ArticleWithdrawn, topic=INTAKE_EVENTS
+)
 ATTACHMENT_ADDED = registry.register(
     EventName.ATTACHMENT_ADDED, AttachmentAdded, topic=INTAKE_EVENTS
 )

@@ -428,6 +428,10 @@ class EventName(StrEnum):
     URGE_REQUESTED = "complaint.urge_requested"
     # A photo or document was attached; escalation lists it in the complaint's history.
     ATTACHMENT_ADDED = "complaint.attachment_added"
+    # An article of the knowledge base agents read from now, or no longer (retired, or
+    # revised into a draft): analytics finds the hot issues no article answers.
+    ARTICLE_APPROVED = "knowledge.article_approved"
+    ARTICLE_WITHDRAWN = "knowledge.article_withdrawn"
     # escalation: one per lifecycle outcome
     ASSIGNED = "complaint.assigned"
     HANDED_OVER = "complaint.handed_over"
@@ -480,6 +484,8 @@ INTAKE_EVENTS = frozenset(
         EventName.NOTE_ADDED,
         EventName.URGE_REQUESTED,
         EventName.ATTACHMENT_ADDED,
+        EventName.ARTICLE_APPROVED,
+        EventName.ARTICLE_WITHDRAWN,
     }
 )
 LIFECYCLE_EVENTS: tuple[EventName, ...] = tuple(

@@ -8,6 +8,7 @@ from functools import partial
 
 from services.analytics.config import get_config
 from services.analytics.facts import flows
+from services.analytics.knowledge import flows as knowledge
 from shared.consumer import Handler
 from shared.db import Database
 from shared.settings import Settings
@@ -19,6 +20,8 @@ def handlers_for(tz: tzinfo) -> dict[str, Handler]:
     table: dict[str, Handler] = {
         EventName.COMPLAINT_RECEIVED: partial(flows.on_received, tz=tz),
         flows.REVISED: partial(flows.on_revised, tz=tz),
+        EventName.ARTICLE_APPROVED: knowledge.on_approved,
+        EventName.ARTICLE_WITHDRAWN: knowledge.on_withdrawn,
     }
     table.update(dict.fromkeys(LIFECYCLE_EVENTS, partial(flows.on_lifecycle, tz=tz)))
     return table

@@ -8,7 +8,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import services.analytics.facts.models  # noqa: F401 - registers the tables
+# Registers the tables.
+import services.analytics.facts.models
+import services.analytics.knowledge.models  # noqa: F401
 from services.analytics.db import metadata
 from shared.db import Database
 

@@ -513,3 +513,41 @@ def test_qa_marks_a_departments_reply_as_a_model_answer_and_it_becomes_a_draft_a
         headers=people["qa"],
     )
     assert missing.status_code == 404
+
+
+def test_an_article_agents_start_or_stop_reading_is_announced_for_the_figures(
+    intake: Intake, people: dict[str, dict[str, str]]
+) -> None:
+    def announced() -> list[dict[str, Any]]:
+        rows = [json.loads(r.value) for r in intake.outbox_rows()]
+        return [r for r in rows if r["type"].startswith("knowledge.")]
+
+    article = written(intake, people["housing"], **HEATING)
+    step(intake, people["housing"], article, "submit")
+    step(intake, people["qa"], article, "return")
+    step(intake, people["housing"], article, "submit")
+    assert announced() == []  # nothing agents read yet
+    step(intake, people["qa"], article, "approve")
+    [approval] = announced()
+    assert approval["type"] == "knowledge.article_approved"
+    assert approval["tenant"] == "default" and approval["source"] == "intake"
+    assert approval["actor"] == {"id": "Q01", "role": "qa"}
+    p = approval["payload"]
+    assert (p["article_id"], p["version"], p["category"]) == (
+        article["id"],
+        1,
+        "urban_construction",
+    )
+    assert p["question"] == HEATING["question"] and p["keywords"] == HEATING["keywords"]
+    step(intake, people["housing"], article, "revise")
+    step(intake, people["housing"], article, "submit")
+    step(intake, people["supervisor"], article, "approve")
+    step(intake, people["qa"], article, "retire")
+    assert [(e["type"], e["payload"].get("step")) for e in announced()] == [
+        ("knowledge.article_approved", None),
+        ("knowledge.article_withdrawn", "revise"),
+        ("knowledge.article_approved", None),
+        ("knowledge.article_withdrawn", "retire"),
+    ]
+    times = [e["payload"]["changed_at"] for e in announced()]
+    assert times == sorted(times)

@@ -22,6 +22,8 @@ import pytest
 from pydantic import BaseModel
 
 from shared.contracts import (
+    ArticleApproved,
+    ArticleWithdrawn,
     AttachmentAdded,
     ComplaintReceived,
     DutyHandedOver,
@@ -160,6 +162,18 @@ def forged(name: str, complaint: dict[str, Any], *, source: str) -> Envelope:
             sha256="0" * 64,
             source="agent",
             added_by="A001",
+        ),
+        # believed, it would say an issue is answered by an article nobody approved
+        ArticleApproved: lambda: ArticleApproved(
+            article_id=999999,
+            version=1,
+            category="billing",
+            question="伪造的知识库条目",
+            keywords=["账单"],
+            changed_at=now,
+        ),
+        ArticleWithdrawn: lambda: ArticleWithdrawn(
+            article_id=999999, step="retire", changed_at=now
         ),
         LifecycleChanged: lambda: LifecycleChanged(
             complaint_id=cid,

@@ -769,6 +769,10 @@ ANALYTICS: dict[tuple[str, str], Endpoint] = {
     # Who sits at the phones is the centre's to plan: its supervisors, QA and
     # administrators (a client-bound one plans its own client's calls).
     ("GET", "/analytics/staffing"): Endpoint(_OUTSOURCER, get("/analytics/staffing", weeks=1)),
+    # QA's list of articles to write: those who keep the knowledge base.
+    ("GET", "/analytics/knowledge-gaps"): Endpoint(
+        frozenset({"qa", "supervisor", "admin"}), get("/analytics/knowledge-gaps", **_MARCH)
+    ),
     # The centre's own views across its clients: refused to every client's token.
     ("GET", "/analytics/tenants"): Endpoint(
         _OUTSOURCER, get("/analytics/tenants", month="2026-03"), other_client=403
@@ -839,6 +843,7 @@ WORKBENCH: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/complaints/{complaint_id}/attachments/{attachment_id}"): SEES_CUSTOMER_PHONE,
     ("POST", "/complaints/{complaint_id}/urges"): _REGISTRARS,
     ("POST", "/complaints/{complaint_id}/root-cause"): frozenset({"qa", "admin"}),
+    ("POST", "/complaints/{complaint_id}/model-answer"): frozenset({"qa"}),
     ("GET", "/desk"): _DESK,
     ("GET", "/desk/queue"): _DESK,
     ("GET", "/department"): frozenset({"department"}),

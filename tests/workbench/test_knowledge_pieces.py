@@ -170,3 +170,37 @@ def test_the_callers_confirmation_goes_to_escalation_as_true() -> None:
     assert "customer_confirmed" not in action_body(
         Action.RESOLVE_AT_FIRST_CONTACT, unticked, CONFIG
     )
+
+
+def test_qa_marks_a_reply_as_a_model_answer_and_reads_the_articles_to_write() -> None:
+    """QA's two pieces of the knowledge base in the workbench: the form that turns a
+    department's reply into a draft article, on a replied complaint only, and the month's
+    hot issues no article answers on the reports page."""
+    from services.workbench.access.flows import User
+    from services.workbench.complaints.flows import ComplaintPage
+    from shared.vocabulary import Role
+    from tests.workbench.test_pieces import _page
+
+    qa = User("s", "Q01", "吴质检", Role.QA, None, "t", "c")
+    state = {"id": "C1", "reference": "TS20261205-000001", "state": "replied",
+             "category": "service", "allowed_actions": [], "description": "停水"}  # fmt: skip
+    page = ComplaintPage(state=state, registered=state, history=[], notes=[], feedback=[])
+    html = _page("/complaints/C1", "complaint.html", qa, page=page, c=state)
+    assert 'action="/complaints/C1/model-answer"' in html
+    received = {**state, "state": "received"}
+    early = _page("/complaints/C1", "complaint.html", qa, page=page, c=received)
+    assert "/model-answer" not in early
+    agent = User("s", "A001", "小刘", Role.AGENT, None, "t", "c")
+    assert "/model-answer" not in _page(
+        "/complaints/C1", "complaint.html", agent, page=page, c=state
+    )
+
+    to_write = [{"label": "翠湖花园：电梯故障", "callers": 20, "complaints": 20}]
+    answered = [{"label": "A市：停水", "articles": [{"question": "停水多久恢复？"}]}]
+    gaps = {"to_write": to_write, "answered": answered}
+    overview = {"volume": 1, "open": 0, "overdue": 0, "closed": 1, "satisfaction": {"rate": None},
+                "reopen_rate": None, "escalations": 0, "sla": []}  # fmt: skip
+    reports = _page("/qa", "qa.html", qa, month="2026-12", months=["2026-12"], overview=overview,
+                    causes={"causes": []}, sla=[], departments=[], gaps=gaps)  # fmt: skip
+    card = reports[reports.index('data-test="knowledge-gaps"') :]
+    assert "翠湖花园：电梯故障" in card and "停水多久恢复？" in card

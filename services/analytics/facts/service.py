@@ -17,6 +17,7 @@ from services.analytics.facts.models import (
     FactEvent,
     RootCauseRevision,
 )
+from services.analytics.knowledge.models import ArticleCopy
 from shared.db import table_of
 from shared.tenants import DEFAULT_TENANT
 from shared.vocabulary import AssistStatus
@@ -26,6 +27,7 @@ fact_events = table_of(FactEvent)
 revisions = table_of(RootCauseRevision)
 department_names = table_of(DepartmentName)
 assist_parts = table_of(AssistPartFact)
+article_copies = table_of(ArticleCopy)
 
 # The tables a rebuild fills and compares, each with the columns that order its rows.
 READ_MODELS = (
@@ -34,6 +36,7 @@ READ_MODELS = (
     (revisions, ("id",)),
     (department_names, ("department_id",)),
     (assist_parts, ("complaint_id", "department_id")),
+    (article_copies, ("article_id",)),
 )
 
 

@@ -19,6 +19,7 @@ from services.analytics.config import get_config
 from services.analytics.facts import flows
 from services.analytics.facts import service as service_facts
 from services.analytics.facts.models import RootCauseRead, RootCauseUpdate, SuggestionDraft
+from services.analytics.knowledge import flows as knowledge
 from services.analytics.reports import department as department_report
 from services.analytics.reports import hot, render, service
 from services.analytics.reports.spikes import find_spikes
@@ -711,6 +712,51 @@ def get_hot_issues(
         ]
         return csv_response(render.table_csv(header, rows), f"hot-issues-{start}-{end}")
     return data
+
+
+# Who keeps the knowledge base: QA writes the articles, a supervisor approves them too.
+KNOWLEDGE_KEEPERS = (Role.QA, Role.SUPERVISOR, Role.ADMIN)
+
+
+@router.get("/knowledge-gaps", summary="Hot issues no article of the knowledge base answers yet")
+def get_knowledge_gaps(
+    request: Request,
+    db: Db,
+    now: Now,
+    principal: Annotated[Principal, require_roles(*KNOWLEDGE_KEEPERS)],
+    start: From = None,
+    end: To = None,
+    min_callers: Annotated[
+        int | None, Query(ge=2, le=1000, description="fewest distinct callers an issue has")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    tenant: Tenant = None,
+) -> Any:
+    """The period's hot issues (as /analytics/hot-issues finds them) that no approved
+    article of their client valid now answers — the articles to write next, hottest
+    first — and those answered, each with its articles. An article answers an issue when
+    its question or keywords hold one of the issue's two most telling words."""
+    config = get_config()
+    start, end = period(now, start, end)
+    ask = hot.Ask(
+        start,
+        end,
+        department=None,
+        weights=Weights.parse(config.hot_issue_weights),
+        min_callers=min_callers or config.hot_issue_min_callers,
+        limit=limit,
+        tenant=client(principal, tenant),
+    )
+    issues = hot_issues(request, db, now, ask)["issues"]
+    with db.read() as session:
+        read = knowledge.read_now(session, now=now, tenant=ask.tenant)
+    return {
+        "tenant": ask.tenant,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "articles": len(read),
+        **knowledge.gaps(issues, read),
+    }
 
 
 def hot_issues(request: Request, db: Database, now: datetime, ask: hot.Ask) -> dict[str, Any]:

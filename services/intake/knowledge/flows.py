@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, or_
 from sqlalchemy.orm import Session
 
 from services.intake.complaints import service as complaints
+from services.intake.complaints.registration import SOURCE
 from services.intake.knowledge import service
 from services.intake.knowledge.models import (
     ANSWER_MAX,
@@ -34,7 +35,15 @@ from services.intake.knowledge.service import articles
 from services.intake.search import service as search
 from services.intake.search.words import document, weight, words
 from shared.auth.principal import Principal
+from shared.contracts import (
+    ARTICLE_APPROVED,
+    ARTICLE_WITHDRAWN,
+    ArticleApproved,
+    ArticleWithdrawn,
+)
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.events import Actor, Envelope, registry
+from shared.outbox import Outbox
 from shared.privacy import mask_text
 from shared.tenants import DEFAULT_TENANT, may_see, tenant, tenants
 from shared.vocabulary import ArticleStatus, ArticleStep, Role
@@ -285,9 +294,11 @@ def take_step(
     *,
     now: datetime,
     note: str | None = None,
+    outbox: Outbox | None = None,
 ) -> ArticleRead:
     """Move an article on: the status first (409 naming it and the steps allowed), then
-    who (403), then the rules (409)."""
+    who (403), then the rules (409). An article agents start or stop reading is announced
+    (`outbox`) in the same transaction."""
     row = article_or_404(session, article_id, principal, now, for_update=True)
     rule = STEPS[step]
     if row.status not in rule.from_states:
@@ -309,7 +320,45 @@ def take_step(
     elif step == ArticleStep.REVISE:
         values.update(approved_by=None, approved_at=None, updated_by=principal.staff_id)
     service.change(session, row.id, values)
-    return read(principal, service.get(session, row.id), now)
+    after = service.get(session, row.id)
+    if outbox is not None:
+        announced = _announcement(row, after, step, principal, now)
+        if announced is not None:
+            outbox.add(session, announced)
+    return read(principal, after, now)
+
+
+def _announcement(
+    before: Any, after: Any, step: ArticleStep, principal: Principal, now: datetime
+) -> Envelope | None:
+    """The event of a step that starts or stops agents reading the article, else None."""
+    payload: ArticleApproved | ArticleWithdrawn
+    if after.status == ArticleStatus.APPROVED:
+        payload = ArticleApproved(
+            article_id=after.id,
+            version=after.version,
+            category=after.category,
+            question=after.question,
+            keywords=list(after.keywords or []),
+            owner_department=after.owner_department,
+            valid_from=after.valid_from,
+            valid_until=after.valid_until,
+            changed_at=now,
+        )
+    elif before.status == ArticleStatus.APPROVED:
+        payload = ArticleWithdrawn(article_id=after.id, step=step, changed_at=now)
+    else:
+        return None
+    name = ARTICLE_APPROVED.name if isinstance(payload, ArticleApproved) else ARTICLE_WITHDRAWN.name
+    return registry.new(
+        name,
+        payload,
+        source=SOURCE,
+        tenant=after.tenant,
+        actor=Actor(id=principal.staff_id, role=principal.role.value),
+        complaint_id=None,
+        occurred_at=now,
+    )
 
 
 def answered_from(session: Session, article_id: int, *, client: str, now: datetime) -> Any:

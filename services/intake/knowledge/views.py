@@ -21,7 +21,7 @@ from services.intake.search.words import query as words_query
 from shared.auth.deps import require_roles
 from shared.auth.principal import Principal, Role
 from shared.clock import utcnow
-from shared.deps import Db
+from shared.deps import Db, OutboxDep
 from shared.errors import Unprocessable
 from shared.tenants import DEFAULT_TENANT, scope, tenants
 from shared.vocabulary import STAFF_ROLES, ArticleStatus, ArticleStep, values
@@ -148,10 +148,14 @@ _PURPOSE = {
 
 
 def _step_route(step: ArticleStep) -> None:
-    def endpoint(db: Db, article_id: Any, principal: Any, body: Any = None) -> ArticleRead:
+    def endpoint(
+        db: Db, outbox: OutboxDep, article_id: Any, principal: Any, body: Any = None
+    ) -> ArticleRead:
         note = body.note if body is not None else None
         with db.transaction() as session:
-            return flows.take_step(session, article_id, step, principal, now=utcnow(), note=note)
+            return flows.take_step(
+                session, article_id, step, principal, now=utcnow(), note=note, outbox=outbox
+            )
 
     # Set here, not in the signature: the annotations are read as strings, and the roles
     # are this step's own.

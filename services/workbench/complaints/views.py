@@ -28,6 +28,7 @@ Registrar = Annotated[User, allow(*REGISTRARS)]
 Staff = Annotated[User, allow(*STAFF)]
 NoteTaker = Annotated[User, allow(*REGISTRARS, Role.DEPARTMENT)]
 Reviser = Annotated[User, allow(Role.QA, Role.ADMIN)]
+QaOnly = Annotated[User, allow(Role.QA)]
 Attacher = Annotated[User, allow(*flows.ATTACHERS)]
 Opener = Annotated[User, allow(*flows.OPENERS)]
 
@@ -441,6 +442,34 @@ async def revise_root_cause(
             status=exc.status,
         )
     return RedirectResponse(f"/complaints/{complaint_id}?done=root-cause", status_code=303)
+
+
+@router.post("/complaints/{complaint_id}/model-answer")
+async def model_answer(
+    request: Request, config: ConfigDep, apis: ApisDep, user: QaOnly, complaint_id: str
+) -> Response:
+    """QA marks the department's reply as a model answer: intake makes a draft article."""
+    form = await request.form()
+    keywords = str(form.get("keywords") or "").replace("，", ",").split(",")
+    body = {
+        "complaint_id": complaint_id,
+        "question": str(form.get("question") or "").strip(),
+        "keywords": [k.strip() for k in keywords if k.strip()],
+    }
+    try:
+        apis.post("intake", "/knowledge/model-answers", user.token, body)
+    except Refused as exc:
+        return _complaint_page(
+            request,
+            config,
+            apis,
+            user,
+            complaint_id,
+            error=exc.message,
+            failed="model-answer",
+            status=exc.status,
+        )
+    return RedirectResponse(f"/complaints/{complaint_id}?done=model-answer", status_code=303)
 
 
 @router.post("/complaints/{complaint_id}/attachments")

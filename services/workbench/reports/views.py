@@ -57,6 +57,11 @@ def centre_reports(
     except Refused:
         filters = {"months": [], "departments": []}
     months = sorted({chosen, *filters.get("months", [])}, reverse=True)
+    try:
+        # The month's hot issues no approved article answers: the articles to write.
+        gaps = apis.get("analytics", "/analytics/knowledge-gaps", token, **period)
+    except Refused:
+        gaps = None
     return render(
         request,
         "qa.html",
@@ -68,6 +73,7 @@ def centre_reports(
         causes=causes,
         sla=sla,
         departments=filters.get("departments", []),
+        gaps=gaps,
     )
 
 
