@@ -168,6 +168,10 @@ def centre(
         # The duty manager's page refreshes quickly; sessions look the directory up often.
         WORKBENCH_DIRECTORY_CHECK_SECONDS="1",
         ESCALATION_SWEEP_SECONDS="1",
+        # No quiet hours: the stories text callers whatever the hour the suite runs at
+        # (at night in the centre's zone a customer's SMS would wait for the morning).
+        NOTIFY_QUIET_HOURS_START="00:00",
+        NOTIFY_QUIET_HOURS_END="00:00",
         # Attachments go to the test object store, as in production to an S3 API.
         **objectstore.intake_env(),
     )
