@@ -131,14 +131,9 @@ def list_categories(
 ) -> list[CategoryRead]:
     """The complaint categories an agent can choose, with Chinese and English labels: the
     client's own where it has them, else the centre's."""
-    chosen = _client(principal, tenant)
+    chosen = scope(principal, tenant)
     categories = tenant_of(chosen).taxonomy() if chosen is not None else taxonomy()
     return [CategoryRead(id=c.id, zh=c.zh, en=c.en, group=c.group) for c in categories.categories]
-
-
-def _client(principal: Principal, asked: str | None) -> str | None:
-    """The client a list is limited to (shared.tenants.scope), an unknown one 422."""
-    return scope(principal, asked)
 
 
 @router.post(
@@ -275,7 +270,7 @@ def search_complaints(
         )
     if status is not None and status not in STATUSES:
         raise Unprocessable("status", f"'{status}' is not one of {', '.join(STATUSES)}")
-    client = _client(principal, tenant)
+    client = scope(principal, tenant)
     clients = [tenant_of(client)] if client is not None else tenants().all()
     known = list(dict.fromkeys(c for t in clients for c in t.taxonomy().ids))
     if category is not None and category not in known:
@@ -381,7 +376,7 @@ def get_customer(
     who works for one client reads only that one. Every read is in the access log
     (`GET /access-log`)."""
     key = phone.strip() if phone.strip().startswith(REF_PREFIX) else _phone_param(phone, "phone")
-    client = _client(principal, tenant)
+    client = scope(principal, tenant)
     keys = service.customer_keys(key, client)
     now = utcnow()
     cfg = get_config()
