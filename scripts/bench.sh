@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: the platform benchmarks against a real Kafka broker and a real
-# PostgreSQL, both started fresh for this run (STACK=bench: ports 29092 and 55434, so
+# PostgreSQL, both started fresh for this run (STACK=bench: ports 29092 and 15434, so
 # a development stack or a test run is never disturbed) and stopped afterwards.
 # Arguments go to `python -m bench`, e.g. scripts/bench.sh outbox --quick.
 # KEEP_INFRA=1 reuses (and leaves running) the bench broker and database.

@@ -2,20 +2,23 @@
 #
 # STACK picks one of four independent local environments, each with its own ports and
 # data, so a running development stack and a test run never touch each other:
-#   dev   — `make run`            Kafka 9092, PostgreSQL 55432, object store (S3) 8333
-#   test  — `make test`           Kafka 19092 (and SASL_SSL 19094), PostgreSQL 55433, S3 18333
-#   bench — `make bench`          Kafka 29092, PostgreSQL 55434, S3 28333
+#   dev   — `make run`            Kafka 9092, PostgreSQL 15432, object store (S3) 8333
+#   test  — `make test`           Kafka 19092 (and SASL_SSL 19094), PostgreSQL 15433, S3 18333
+#   bench — `make bench`          Kafka 29092, PostgreSQL 15434, S3 28333
 #   chaos — `make chaos` and the fault-injection test, whose broker is killed on purpose
-#                                 Kafka 39092, PostgreSQL 55435, S3 38333
+#                                 Kafka 24092, PostgreSQL 15435, S3 23333
+# Every port stays below 32768, outside the range the kernel hands out as the local end of
+# outgoing connections: a broker or database started (or restarted after a kill) while the
+# machine is busy must never find its port taken by some client's connection.
 # Every value can be overridden from the environment.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="${STACK:-dev}"
 case "$STACK" in
-  dev)   _kport=9092;  _pgport=55432; _s3port=8333 ;;
-  test)  _kport=19092; _pgport=55433; _s3port=18333 ;;
-  bench) _kport=29092; _pgport=55434; _s3port=28333 ;;
-  chaos) _kport=39092; _pgport=55435; _s3port=38333 ;;
+  dev)   _kport=9092;  _pgport=15432; _s3port=8333 ;;
+  test)  _kport=19092; _pgport=15433; _s3port=18333 ;;
+  bench) _kport=29092; _pgport=15434; _s3port=28333 ;;
+  chaos) _kport=24092; _pgport=15435; _s3port=23333 ;;
   *) echo "unknown STACK '$STACK' (dev, test, bench or chaos)" >&2; exit 2 ;;
 esac
 
@@ -82,6 +85,20 @@ apt_install() {
   $sudo apt-get install -y -q "$@" >/dev/null 2>&1 \
     || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "$@" >/dev/null; } \
     || die "could not install Debian packages: $*"
+}
+
+# Refuse to start a server on a port something else holds, naming the port and its holder
+# (a server of another checkout, or any program), rather than let it fail in its own log.
+need_free_port() {  # port what
+  local holder
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    holder="$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n1 | sed 's/users:(("//; s/",pid=/, pid /')"
+    die "port $1 for $2 is taken${holder:+ by $holder}: stop it, or choose another port (see scripts/env.sh)"
+  fi
+  if ss -Htn state established "( sport = :$1 )" 2>/dev/null | grep -q .; then
+    die "port $1 for $2 is the local end of a connection: choose a port below 32768 (see scripts/env.sh)"
+  fi
+  return 0
 }
 
 wait_port() {  # host port seconds

@@ -161,6 +161,8 @@ start() {  # [node]
     if pid="$(running_pid "$i")"; then
       log "node $i already running (pid $pid) on 127.0.0.1:$(port_of "$i")"
     else
+      need_free_port "$(port_of "$i")" "node $i of the Kafka cluster"
+      need_free_port "$(controller_port_of "$i")" "node $i's controller of the Kafka cluster"
       offsets[$i]="$(launch "$i")"
     fi
   done

@@ -137,6 +137,9 @@ start() {
     return 0
   fi
   fetch
+  need_free_port "$KAFKA_PORT" "Kafka of stack '$STACK' (KAFKA_PORT)"
+  need_free_port "$KAFKA_CONTROLLER_PORT" "Kafka's controller of stack '$STACK' (KAFKA_CONTROLLER_PORT)"
+  [ "$KAFKA_SECURE" != 1 ] || need_free_port "$KAFKA_SECURE_PORT" "Kafka's SASL_SSL listener of stack '$STACK' (KAFKA_SECURE_PORT)"
   mkdir -p "$KAFKA_DIR"
   configure
   local offset

@@ -82,10 +82,6 @@ JSON
   )
 }
 
-port_taken() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 # SeaweedFS's own admin shell, which talks to the master and the filer over gRPC (each on
 # its HTTP port + 1, named as host:port.grpcport): it needs no S3 key.
 weed_shell() {
@@ -134,7 +130,7 @@ start() {
   for port in "$OBJECTSTORE_PORT" "$((OBJECTSTORE_PORT + 1))" "$OBJECTSTORE_MASTER_PORT" \
     "$((OBJECTSTORE_MASTER_PORT + 1))" "$OBJECTSTORE_VOLUME_PORT" "$((OBJECTSTORE_VOLUME_PORT + 1))" \
     "$OBJECTSTORE_FILER_PORT" "$((OBJECTSTORE_FILER_PORT + 1))"; do
-    port_taken "$port" && die "port $port (object store of stack '$STACK') is taken by another program: set OBJECTSTORE_PORT (and the others in scripts/env.sh)"
+    need_free_port "$port" "the object store of stack '$STACK' (OBJECTSTORE_PORT)"
   done
   local started
   started="$(date +%s.%N)"

@@ -96,6 +96,7 @@ start() {
       || die "PostgreSQL of this stack already runs on port $running_port, not $PG_PORT: stop it first ($0 stop with PG_PORT=$running_port)"
     log "PostgreSQL already running on 127.0.0.1:$PG_PORT"
   else
+    need_free_port "$PG_PORT" "PostgreSQL of stack '$STACK' (PG_PORT)"
     [ -f "$PG_DIR/PG_VERSION" ] || init
     touch "$LOG_FILE"
     [ "$(id -u)" = 0 ] && chown postgres "$LOG_FILE"

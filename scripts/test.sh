@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: lint, then the whole suite against a real Kafka broker, a real PostgreSQL and
 # a real object store (SeaweedFS's S3 API), all started fresh for this run (STACK=test:
-# ports 19092, 55433 and 18333) and stopped afterwards. Arguments go to pytest, e.g.
+# ports 19092, 15433 and 18333) and stopped afterwards. Arguments go to pytest, e.g.
 # scripts/test.sh -k outbox. KEEP_INFRA=1 reuses (and leaves running) all three.
 #
 # The broker has its SASL_SSL listener with ACLs too (KAFKA_SECURE=1, port 19094): most

@@ -6,7 +6,7 @@ SIGKILL and started again, then a count of what was lost or doubled.
     tests/chaos/test_faults.py                  the short form and the deliberate fault,
                                                 run by `make test`
 
-It runs a system of its own on loopback, STACK=chaos (Kafka 39092, PostgreSQL 55435,
+It runs a system of its own on loopback, STACK=chaos (Kafka 24092, PostgreSQL 15435,
 the APIs on 8101-8104 and the development SMS gateway on 8190), wiped and started by
 the project's scripts, stopped afterwards (`--keep` leaves it running to look at).
 
