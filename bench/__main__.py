@@ -35,6 +35,7 @@ MODULES = (
     "hot_issues",
     "workbench",
     "search",
+    "pipeline",
 )
 
 
