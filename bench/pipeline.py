@@ -210,6 +210,7 @@ class Platform:
         return done
 
     def up(self) -> None:
+        self.stack("down", check=False)  # what a run left running (BENCH_KEEP_PLATFORM=1)
         shutil.rmtree(RUN, ignore_errors=True)
         self.stack(
             "up",
