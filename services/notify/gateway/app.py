@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -43,6 +44,8 @@ ASSETS = Path(__file__).with_name("static")
 _E164 = re.compile(r"^\+\d{6,16}$")
 # Twilio's list: 50 to a page unless asked, never more than 1000.
 PAGE_SIZE, PAGE_SIZE_MAX = 50, 1000
+# Status reports in flight at once.
+REPORTERS = 16
 
 
 @dataclass
@@ -156,17 +159,26 @@ class Gateway:
         self.config = config
         self.store = Store(config.gateway_keep)
         self._http: httpx.AsyncClient | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Status reports wait their turn in one line and go out a few at a time, as a
+        # provider's do: thousands of messages a minute never mean thousands of calls
+        # at once, each waiting for a connection.
+        self._reports: asyncio.Queue[tuple[float, Sms, str]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """For the app's lifetime: a client of its own, and no report left behind."""
-        self._http = httpx.AsyncClient(timeout=10.0)
+        """For the app's lifetime: a client of its own and the reporters."""
+        n = REPORTERS
+        self._http = httpx.AsyncClient(
+            timeout=10.0, limits=httpx.Limits(max_connections=n, max_keepalive_connections=n)
+        )
+        self._workers = [asyncio.create_task(self._reporter()) for _ in range(n)]
         try:
             yield
         finally:
-            for task in list(self._tasks):
+            for task in self._workers:
                 task.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
             await self._http.aclose()
 
     def authorised(self, authorization: str, account_sid: str) -> bool:
@@ -188,39 +200,47 @@ class Gateway:
         sig = signature(self.config.twilio_auth_token, url, form.items())
         return await self._http.post(url, data=form, headers={SIGNATURE_HEADER: sig})
 
-    async def report(self, sms: Sms) -> None:
-        """Tell the platform the message went out, then that it arrived."""
-        cfg = self.config
-        for status in ("sent", "delivered"):
-            await asyncio.sleep(cfg.gateway_delivery_delay / 2)
-            sms.status = status
-            if not sms.status_callback:
-                continue
-            form = {
-                "MessageSid": sms.sid,
-                "SmsSid": sms.sid,
-                "AccountSid": cfg.twilio_account_sid,
-                "MessageStatus": status,
-                "SmsStatus": status,
-                "To": sms.phone,
-                "From": sms.number,
-            }
-            for attempt in range(3):
-                try:
-                    answer = await self.post_signed(sms.status_callback, form)
-                    sms.events.append(f"{status} → {answer.status_code}")
-                    if answer.status_code < 500:
-                        break
-                except httpx.HTTPError as exc:
-                    sms.events.append(f"{status} → {type(exc).__name__}")
-                await asyncio.sleep(0.5 * (attempt + 1))
+    def report(self, sms: Sms) -> None:
+        """Tell the platform, after the answer, that the message went out, then that it
+        arrived: each report half the delivery delay after the one before."""
+        half = self.config.gateway_delivery_delay / 2
+        self._reports.put_nowait((time.monotonic() + half, sms, "sent"))
 
-    def later(self, coro: Any) -> None:
-        """Run `coro` after the answer; the task is held until done, so it is neither
-        collected half-way nor left running when the app stops."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _reporter(self) -> None:
+        # One line in time order: every report waits the same delay after its cause.
+        half = self.config.gateway_delivery_delay / 2
+        while True:
+            due, sms, status = await self._reports.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            sms.status = status
+            if sms.status_callback:
+                await self._call_back(sms, status)
+            if status == "sent":
+                self._reports.put_nowait((time.monotonic() + half, sms, "delivered"))
+
+    async def _call_back(self, sms: Sms, status: str) -> None:
+        cfg = self.config
+        form = {
+            "MessageSid": sms.sid,
+            "SmsSid": sms.sid,
+            "AccountSid": cfg.twilio_account_sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "To": sms.phone,
+            "From": sms.number,
+        }
+        assert sms.status_callback is not None
+        for attempt in range(3):
+            try:
+                answer = await self.post_signed(sms.status_callback, form)
+                sms.events.append(f"{status} → {answer.status_code}")
+                if answer.status_code < 500:
+                    return
+            except httpx.HTTPError as exc:
+                sms.events.append(f"{status} → {type(exc).__name__}")
+            await asyncio.sleep(0.5 * (attempt + 1))
 
 
 class _AnswerCut(Exception):
@@ -303,7 +323,7 @@ async def send(
     )
     store.add(sms, idempotency_key)
     log.info("SMS to %s (%d part(s))", mask_phone(to), length.segments)
-    gateway.later(gateway.report(sms))
+    gateway.report(sms)
     draw = random.random()
     if draw < cfg.gateway_drop_share:
         return _Cut()
