@@ -36,6 +36,7 @@ MODULES = (
     "workbench",
     "search",
     "pipeline",
+    "pipeline_latency",
 )
 
 
