@@ -5,12 +5,15 @@ sender died mid-call is not sent twice."""
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.notify.messages import planning, service
+from services.notify.sender import Sender
 from shared.clock import ManualClock
 from shared.contracts import SMS_FAILED, ComplaintReceived, LifecycleChanged
 from shared.events import Envelope
@@ -355,3 +358,90 @@ def test_a_send_whose_answer_was_cut_is_looked_up_before_it_is_sent_again(
     finally:
         sender.close()
     assert len(service_.phones.received(CUSTOMER)) == phone_receives
+
+
+class _Phone:
+    """A provider whose sends to one phone must meet: two sends in flight at once pass
+    the barrier, one alone waits for the other until it gives up."""
+
+    name = "dev"
+    idempotent = True
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=5)
+        self.order: list[str] = []
+
+    def send(self, client: object, message: object) -> object:
+        from services.notify.providers.base import Submitted, TransientSendError
+
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise TransientSendError("sent alone: the other message waited its turn") from None
+        self.order.append(message.message_id)  # type: ignore[attr-defined]
+        return Submitted(provider_message_id=f"SM{message.message_id}")  # type: ignore[attr-defined]
+
+
+def test_a_duty_manager_told_of_two_complaints_gets_both_at_once(notify: Notify) -> None:
+    # The same phone, two complaints: their messages go out side by side, not in a line.
+    for _ in range(2):
+        notify.deliver(received_event(complaint_id=str(uuid.uuid4())))
+    provider = _Phone(parties=2)
+    sender = Sender(notify.env.db, notify.ctx, provider)  # type: ignore[arg-type]
+    try:
+        assert sender.send_due() == 2
+    finally:
+        sender.close()
+    assert {m.status for m in notify.messages()} == {"submitted"}, notify.messages()
+
+
+class _SlowFirst:
+    """A provider slow to take the first message it is given: were the second sent beside
+    it, the second would be taken first."""
+
+    name = "dev"
+    idempotent = True
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.lock = threading.Lock()
+
+    def send(self, client: object, message: object) -> object:
+        from services.notify.providers.base import Submitted
+
+        message_id = message.message_id  # type: ignore[attr-defined]
+        with self.lock:
+            first = not self.order and not getattr(self, "started", False)
+            self.started = True
+        if first:
+            time.sleep(0.5)
+        with self.lock:
+            self.order.append(message_id)
+        return Submitted(provider_message_id=f"SM{message_id}")
+
+
+def test_a_phones_messages_about_one_complaint_go_in_the_order_written(notify: Notify) -> None:
+    received = received_event()
+    notify.deliver(received)
+    # The acknowledgement of registration, then the department's reply.
+    notify.deliver(
+        lifecycle_event(
+            "complaint.replied",
+            received,
+            [recipient("customer", CUSTOMER)],
+            action="reply",
+            to_state="replied",
+            history_seq=5,
+            resolution="已退还多扣的 30 元",
+        )
+    )
+    complaint = received.payload["complaint_id"]
+    written = [m.id for m in notify.messages(complaint_id=complaint)]
+    assert len(written) == 2
+    provider = _SlowFirst()
+    sender = Sender(notify.env.db, notify.ctx, provider)  # type: ignore[arg-type]
+    try:
+        assert sender.send_due() == 2
+    finally:
+        sender.close()
+    assert provider.order == written

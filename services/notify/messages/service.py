@@ -222,6 +222,48 @@ def advance(session: Session, message_id: str, status: str, **values: Any) -> bo
     return bool(rowcount(result))
 
 
+def advance_by_receipt(
+    session: Session,
+    *,
+    message_id: str | None,
+    provider: str,
+    provider_message_id: str | None,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+) -> Any:
+    """A delivery receipt in one statement: move our message (by its id, else by the
+    provider's) to `status` if that is forward, learning the provider's id if it was not
+    known yet. The message as it is now, or None when the receipt moved nothing (an old
+    or repeated one, or a message not ours)."""
+    m = messages.c
+    lower = [s for s, rank in RANK.items() if rank < RANK[status]]
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if provider_message_id:
+        learns = m.provider_message_id.is_(None)
+        values["provider"] = case((learns, provider), else_=m.provider)
+        values["provider_message_id"] = case(
+            (learns, provider_message_id), else_=m.provider_message_id
+        )
+    if status in ("delivered", "failed"):
+        values["finished_at"] = now
+    if status == "failed":
+        values["last_error"] = error
+    if message_id:
+        which = m.id == message_id
+    elif provider_message_id:
+        which = (m.provider == provider) & (m.provider_message_id == provider_message_id)
+    else:
+        return None
+    stmt = (
+        update(messages)
+        .where(which, m.direction == "out", m.status.in_(lower))
+        .values(**values)
+        .returning(*messages.c)
+    )
+    return session.execute(stmt).first()
+
+
 def _mark_submitted(state: str) -> Any:
     m = messages.c
     lower = [s for s, rank in RANK.items() if rank < RANK[state]]
