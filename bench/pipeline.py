@@ -215,6 +215,7 @@ class Platform:
     def up(self) -> None:
         self.stack("down", check=False)  # what a run left running (BENCH_KEEP_PLATFORM=1)
         shutil.rmtree(RUN, ignore_errors=True)
+        self.from_now_on()
         self.stack(
             "up",
             "--kafka",
@@ -226,6 +227,27 @@ class Platform:
             "--port-base",
             str(PORT_BASE),
         )
+
+    def from_now_on(self) -> None:
+        """Each service's consumer group starts at the end of what it reads: events an
+        earlier run left on a broker kept running (KEEP_INFRA=1) are not this run's."""
+        import importlib
+
+        from kafka import KafkaAdminClient, TopicPartition
+        from kafka.admin import OffsetSpec
+
+        admin = KafkaAdminClient(bootstrap_servers=self.ctx.kafka_bootstrap)
+        try:
+            for service in SERVICES:
+                topics = importlib.import_module(f"services.{service}.worker").SPEC.topics
+                parts = [
+                    TopicPartition(t["name"], p["partition_index"])
+                    for t in admin.describe_topics(topics)
+                    for p in t["partitions"]
+                ]
+                admin.reset_group_offsets(service, {tp: OffsetSpec.LATEST for tp in parts})
+        finally:
+            admin.close()
 
     def down(self) -> None:
         self.stack("down", check=False)
