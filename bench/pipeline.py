@@ -68,11 +68,10 @@ PORT_BASE = 8400
 RUN = ROOT / ".run" / "bench" / "pipeline"
 STACK_PY = ROOT / "scripts" / "stack.py"
 SERVICES = ("intake", "escalation", "notify", "analytics")
-PROCESSES = (
-    *(f"{s}-{part}" for s in SERVICES for part in ("api", "worker")),
-    "workbench",
-    "sms-gateway",
-)
+# The platform's own processes; the development gateway stands in for the SMS provider
+# (in production a company's servers) and is shown on a line of its own.
+PLATFORM = (*(f"{s}-{part}" for s in SERVICES for part in ("api", "worker")), "workbench")
+PROCESSES = (*PLATFORM, "sms-gateway")
 DUTY_MANAGER = ("DM01", "+8613900139001")
 AGENT = "A001"
 # The duty manager's notice of a new complaint (services/notify/templates, staff_assigned);
@@ -315,22 +314,17 @@ class Platform:
                 self.ctx.database_url, f'SELECT reference FROM "{self.prefix}intake".complaints'
             )
         )
-        at_phone = Counter(
-            found.group(1)
-            for row in http.get(
-                f"{self.gateway}/api/messages", params={"to": DUTY_MANAGER[1]}
-            ).json()["messages"]
-            if (found := _NOTICE.search(row["body"]))
-        )
-        missing = len(registered - set(at_phone))
-        doubled = sum(1 for ref, n in at_phone.items() if n > 1 and ref in registered)
-        return missing, doubled
+        bodies = http.get(f"{self.gateway}/api/messages", params={"to": DUTY_MANAGER[1]})
+        return tally(registered, [row["body"] for row in bodies.json()["messages"]])
 
     def scalar(self, sql: str) -> int:
         return int(_scalar(self.ctx.database_url, sql.replace("{p}", self.prefix)))
 
     def complaints(self) -> int:
         return self.scalar('SELECT count(*) FROM "{p}intake".complaints')
+
+    def subjects(self) -> int:
+        return self.scalar('SELECT count(*) FROM "{p}analytics".complaint_subjects')
 
     def facts(self) -> int:
         return self.scalar('SELECT count(*) FROM "{p}analytics".complaint_facts')
@@ -351,6 +345,15 @@ class Platform:
             finally:
                 reader.close()
         return total
+
+
+def tally(registered: set[str], bodies: list[str]) -> tuple[int, int]:
+    """Of the complaints `registered` (references), how many have no notice of their
+    arrival among the SMS `bodies`, and how many more than one."""
+    at_phone = Counter(found.group(1) for body in bodies if (found := _NOTICE.search(body)))
+    missing = len(registered - set(at_phone))
+    doubled = sum(1 for ref, n in at_phone.items() if n > 1 and ref in registered)
+    return missing, doubled
 
 
 _engines: dict[str, Any] = {}
@@ -449,6 +452,9 @@ def running_platform(ctx: Context, name: str = NAME) -> Iterator[Running]:
         _wrk(platform.intake, agent["Authorization"].split()[1], 3, 8)
         warm = platform.complaints()
         _wait("the warm-up load", lambda: _settled(platform, http, warm), 600)
+        # Analytics reads what each complaint is about (hot issues) once the rest is done:
+        # idle means that is done too.
+        _wait("analytics reading the warm-up", lambda: platform.subjects() >= warm, 300, 1)
         time.sleep(5)  # the last commits, relays and loops of the warm-up go quiet
         yield Running(platform, http, agent, roots)
     finally:
@@ -476,7 +482,7 @@ def run(ctx: Context) -> Iterator[Figure | Check]:
         after = meter.sample()
         idle_elapsed = time.monotonic() - t0
         idle = {k: (after[k] - before[k]) / idle_elapsed * 100 for k in roots}
-        python_idle = sum(v for k, v in idle.items() if k in PROCESSES)
+        python_idle = sum(v for k, v in idle.items() if k in PLATFORM)
 
         # 2. sustained
         say(f"{NAME}: {connections} connections of wrk on POST /complaints for {load_s}s")
@@ -499,7 +505,7 @@ def run(ctx: Context) -> Iterator[Figure | Check]:
         drained += _wait("every complaint's own SMS", lambda: platform.reckon(http)[0] == 0, 300, 2)
         after = meter.sample()
         cpu_ms = {k: (after[k] - before[k]) / registered * 1000 for k in roots}
-        python_ms = sum(v for k, v in cpu_ms.items() if k in PROCESSES)
+        python_ms = sum(v for k, v in cpu_ms.items() if k in PLATFORM)
         # The last offsets are committed on the consumers' next turn, and the SMS status
         # events read by intake and escalation trail the SMS themselves.
         lag_drained = platform.lag()
@@ -547,7 +553,7 @@ def run(ctx: Context) -> Iterator[Figure | Check]:
         "platform's Python processes, CPU per complaint",
         round(python_ms, 2),
         "ms",
-        "4 APIs, 4 workers, workbench, gateway; goal ≤ 4 ms",
+        "4 APIs, 4 workers, workbench; goal ≤ 4 ms",
     )
     for name in (*PROCESSES, "postgresql", "kafka"):
         yield Figure(NAME, f"  CPU per complaint: {name}", round(cpu_ms[name], 2), "ms")
