@@ -454,12 +454,9 @@ def receive(
     """Take a complaint registered for client `tenant` in and give it to the manager on
     duty for that client (or, with nobody on duty, to the supervisors' queue); None if it
     was already here."""
-    known = service.get_complaint(session, received.complaint_id)
-    if known is not None:
-        refuse_another_client(known, tenant, "a second registration")
-        log.info("complaint %s is already known; nothing to do", received.reference)
-        return None
-    service.insert_complaint(
+    # One statement stores it and says whether it was new; a second registration (the
+    # same event published twice by a relay that died before marking it sent) is not.
+    row = service.insert_new_complaint(
         session,
         values={
             "id": received.complaint_id,
@@ -484,6 +481,11 @@ def receive(
             "updated_at": now,
         },
     )
+    if row is None:
+        known = service.get_complaint(session, received.complaint_id)
+        refuse_another_client(known, tenant, "a second registration")
+        log.info("complaint %s is already known; nothing to do", received.reference)
+        return None
     if received.imported and received.imported_state == State.CLOSED:
         return _import_closed(session, outbox, received, now=now, config=config, tenant=tenant)
     # The manager on duty for its client when it arrives; with nobody on duty, the
@@ -508,7 +510,14 @@ def receive(
         if received.imported_department:
             context["imported_department"] = received.imported_department
     return apply_in(
-        session, outbox, received.complaint_id, command, now=now, config=config, context=context
+        session,
+        outbox,
+        received.complaint_id,
+        command,
+        now=now,
+        config=config,
+        context=context,
+        locked=row,
     )
 
 

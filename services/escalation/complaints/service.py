@@ -23,6 +23,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.escalation.complaints.models import AssistRow, Complaint, HistoryEntry
@@ -75,9 +76,13 @@ def ids_of(session: Session, id_or_reference: str) -> list[str]:
     return [str(row.id)] if row is not None else []
 
 
-def insert_complaint(session: Session, *, values: Mapping[str, Any]) -> None:
-    """Store a complaint as it arrives from intake."""
-    session.execute(insert(complaints), [dict(values)])
+def insert_new_complaint(session: Session, *, values: Mapping[str, Any]) -> Any:
+    """Store a complaint as it arrives from intake, unless it is here already: the row
+    as stored (locked: it is this transaction's own), or None if it was known."""
+    dialect = session.get_bind().dialect.name
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(complaints)
+    statement = statement.values(**values).on_conflict_do_nothing(index_elements=["id"])
+    return session.execute(statement.returning(*complaints.c)).first()
 
 
 def update_complaint(session: Session, *, complaint_id: str, values: Mapping[str, Any]) -> None:
