@@ -234,6 +234,7 @@ class Platform:
 
         from kafka import KafkaAdminClient, TopicPartition
         from kafka.admin import OffsetSpec
+        from kafka.errors import KafkaError
 
         admin = KafkaAdminClient(bootstrap_servers=self.ctx.kafka_bootstrap)
         try:
@@ -244,7 +245,15 @@ class Platform:
                     for t in admin.describe_topics(topics)
                     for p in t["partitions"]
                 ]
-                admin.reset_group_offsets(service, {tp: OffsetSpec.LATEST for tp in parts})
+                # A fresh broker makes its offsets topic at the first ask: ask again.
+                for attempt in range(60):
+                    try:
+                        admin.reset_group_offsets(service, {tp: OffsetSpec.LATEST for tp in parts})
+                        break
+                    except KafkaError as exc:
+                        if not exc.retriable or attempt == 59:
+                            raise
+                        time.sleep(1)
         finally:
             admin.close()
 
