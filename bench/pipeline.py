@@ -236,7 +236,9 @@ class Platform:
         from kafka.admin import OffsetSpec
         from kafka.errors import KafkaError
 
-        admin = KafkaAdminClient(bootstrap_servers=self.ctx.kafka_bootstrap)
+        from shared.kafka import client_config
+
+        admin = KafkaAdminClient(**client_config(self.ctx.settings()), client_id="bench")
         try:
             for service in SERVICES:
                 topics = importlib.import_module(f"services.{service}.worker").SPEC.topics
