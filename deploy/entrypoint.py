@@ -58,7 +58,7 @@ def command(args: list[str], python: str = sys.executable) -> list[str]:
         return [
             python,
             "-m",
-            "uvicorn",
+            "shared.serve",
             "--factory",
             f"services.{service}.main:create_app",
             # Reached through the container network, never only from inside the container.

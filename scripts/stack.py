@@ -96,7 +96,7 @@ def uvicorn_argv(app: str, port: int, api_workers: int) -> list[str]:
     argv = [
         str(PYTHON),
         "-m",
-        "uvicorn",
+        "shared.serve",
         "--factory",
         app,
         "--host",

@@ -172,7 +172,8 @@ class EventConsumer:
         group_id: str | None = None,
         max_attempts: int = 3,
         after_commit: AfterCommit | None = None,
-        poll_timeout_ms: int = 200,
+        poll_timeout_ms: int = 1000,
+        fetch_max_wait_ms: int = 2000,
         max_poll_records: int = 200,
         auto_offset_reset: str = "earliest",
         transaction_size: int = 100,
@@ -203,7 +204,12 @@ class EventConsumer:
         self.group_id = group_id or name
         self.max_attempts = max_attempts
         self.after_commit = after_commit
+        # An idle consumer wakes once per `poll_timeout_ms` (to see whether it is told
+        # to stop, and to commit), and the broker holds each fetch up to
+        # `fetch_max_wait_ms` until a record comes: a record is still read as soon as it
+        # is written, and a platform with nothing to do costs next to nothing.
         self.poll_timeout_ms = poll_timeout_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.max_poll_records = max_poll_records
         self.auto_offset_reset = auto_offset_reset
         # Records handled in one database transaction; 1: a transaction per record.
@@ -234,6 +240,7 @@ class EventConsumer:
             enable_auto_commit=False,
             auto_offset_reset=self.auto_offset_reset,
             max_poll_records=self.max_poll_records,
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             request_timeout_ms=max(self.settings.kafka_request_timeout_ms, 31_000),
             reconnect_backoff_max_ms=2000,
         )

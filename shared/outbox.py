@@ -186,7 +186,7 @@ class OutboxRelay:
         lanes: int,
         batch_size: int = 500,
         poll_seconds: float = 0.05,
-        idle_seconds: float = 1.0,
+        idle_seconds: float = 10.0,
         linger_seconds: float = 0.0,
         retention: timedelta = timedelta(days=7),
         send_timeout: float = 30.0,

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # How far back a lookup searches the provider's records for an uncertain send.
 LOOKUP_MARGIN = timedelta(minutes=5)
+# The longest the sender sleeps with nothing due (see Sender._until_next_due).
+IDLE_PASS = 10.0
 
 
 @dataclass(frozen=True)
@@ -240,11 +242,15 @@ class Sender:
         waiter.wait(stop, self._until_next_due)
 
     def _until_next_due(self) -> float:
+        """How long to sleep: until the next waiting message falls due, at most
+        `IDLE_PASS` seconds. A message written meanwhile wakes the sender at once (its
+        commit notifies); the pass every `IDLE_PASS` seconds takes up a message whose
+        sender died mid-send once its lease is over."""
         try:
             with self.db.read() as session:
                 due = service.next_due(session)
         except Exception:
             return 1.0
         if due is None:
-            return 1.0
-        return max(0.0, min(1.0, (due - self.clock.now()).total_seconds()))
+            return IDLE_PASS
+        return max(0.0, min(IDLE_PASS, (due - self.clock.now()).total_seconds()))

@@ -79,6 +79,10 @@ SECRET_SETTING = re.compile(r"(PASSWORD|SECRET|TOKEN|ACCOUNT_SID|_KEY|DATABASE_U
 # -- reading the files ------------------------------------------------------------------
 
 
+# The module every API runs under (uvicorn's command line, shared.serve).
+API_RUNNER = "shared.serve"
+
+
 def _load(name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -259,7 +263,7 @@ def uses_database(args: list[str]) -> bool:
 
 
 def uvicorn_app(argv: list[str]) -> tuple[str, int]:
-    assert argv[1:3] == ["-m", "uvicorn"], argv
+    assert argv[1:3] == ["-m", API_RUNNER], argv
     app = argv[argv.index("--factory") + 1]
     ports = [argv[i + 1] for i, a in enumerate(argv) if a == "--port"]
     return app, int(ports[-1])
@@ -394,7 +398,7 @@ def test_every_command_runs_a_module_that_exists() -> None:
         assert argv, f"{where}: {args} only prints the usage"
         assert argv[0] == "python" and argv[1] == "-m", f"{where}: {argv}"
         assert importlib.util.find_spec(argv[2]) is not None, f"{where}: no module {argv[2]}"
-        if argv[2] == "uvicorn":
+        if argv[2] == API_RUNNER:
             module, attr = uvicorn_app(argv)[0].split(":")
             assert importlib.util.find_spec(module) is not None, f"{where}: no module {module}"
             assert callable(getattr(importlib.import_module(module), attr)), where
@@ -1067,7 +1071,7 @@ def _kafka_principal(args: list[str]) -> str | None:
     argv = argv_of(args)
     if argv[2] == "shared.topics":
         return "topics"
-    if argv[2] == "uvicorn":
+    if argv[2] == API_RUNNER:
         service = uvicorn_app(argv)[0].split(".")[1]
         return service if service in SERVICES else None
     if argv[2].startswith("services.") and argv[2].endswith(".worker"):
@@ -1248,12 +1252,12 @@ def _served_by(host: str, port: int) -> set[tuple[str, int]]:
 
 def _is_workbench(args: list[str]) -> bool:
     argv = argv_of(args)
-    return argv[2] == "uvicorn" and uvicorn_app(argv)[0].startswith(f"services.{WORKBENCH}.")
+    return argv[2] == API_RUNNER and uvicorn_app(argv)[0].startswith(f"services.{WORKBENCH}.")
 
 
 def _is_api_of(args: list[str], service: str) -> bool:
     argv = argv_of(args)
-    return argv[2] == "uvicorn" and uvicorn_app(argv)[0].startswith(f"services.{service}.")
+    return argv[2] == API_RUNNER and uvicorn_app(argv)[0].startswith(f"services.{service}.")
 
 
 def _connections_the_code_makes() -> set[tuple[str, str, int]]:
@@ -1407,7 +1411,7 @@ def connections_of(args: list[str], env: dict[str, str | None]) -> int:
     settings = _settings_of(env)
     pool = settings.db_pool_size + settings.db_max_overflow
     argv = argv_of(args)
-    if argv[2] == "uvicorn":
+    if argv[2] == API_RUNNER:
         service = uvicorn_app(argv)[0].split(".")[1]
         registrations = settings.db_pool_size if service == "intake" else 0
         return _processes(args, env) * (2 * pool + registrations)

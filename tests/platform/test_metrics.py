@@ -443,7 +443,7 @@ def uvicorn_workers(tmp_path: Path, workers: int) -> Iterator[str]:
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING",
     }
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "tests.support.probe_app:create_app"]
+    argv = [sys.executable, "-m", "shared.serve", "--factory", "tests.support.probe_app:create_app"]
     argv += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
     log = (tmp_path / "uvicorn.log").open("wb")
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -1,6 +1,6 @@
 """An API that says which uvicorn worker answered, for tests that run several:
 
-uvicorn --factory tests.support.probe_app:create_app --workers 2
+python -m shared.serve --factory tests.support.probe_app:create_app --workers 2
 """
 
 from __future__ import annotations
