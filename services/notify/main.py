@@ -11,6 +11,7 @@ from services.notify.messages import service as messages
 from services.notify.messages.views import router as messages_router
 from services.notify.metrics import sms_collectors
 from services.notify.providers import provider_for
+from services.notify.webhooks.receipts import ReceiptLine
 from services.notify.webhooks.views import router as webhooks_router
 from services.notify.worker import SPEC as WORKER
 from shared.api import create_service_app
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None, config: NotifyConfig | None = N
         notify_config = config or get_config()
         app.state.notify = make_context(notify_config, settings)
         app.state.provider = provider_for(notify_config)
+        app.state.receipts = ReceiptLine(app.state.db, app.state.notify, app.state.provider.name)
 
     return create_service_app(
         service=SERVICE,

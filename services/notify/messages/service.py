@@ -211,17 +211,6 @@ def update_message(session: Session, message_id: str, **values: Any) -> None:
     session.execute(update(messages).where(messages.c.id == message_id).values(**values))
 
 
-def advance(session: Session, message_id: str, status: str, **values: Any) -> bool:
-    """Move a message to `status` only if that is forward; False if it was not."""
-    lower = [s for s, rank in RANK.items() if rank < RANK[status]]
-    result = session.execute(
-        update(messages)
-        .where(messages.c.id == message_id, messages.c.status.in_(lower))
-        .values(status=status, **values)
-    )
-    return bool(rowcount(result))
-
-
 def advance_by_receipt(
     session: Session,
     *,
@@ -262,6 +251,40 @@ def advance_by_receipt(
         .returning(*messages.c)
     )
     return session.execute(stmt).first()
+
+
+def advance_known(
+    session: Session,
+    message_ids: Sequence[str],
+    *,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+) -> list[Any]:
+    """Receipts of one status for messages that know their provider id already (the
+    usual case), in one statement: each message moves to `status` if that is forward.
+    The messages moved, as they are now; a receipt that moved nothing is for
+    `advance_by_receipt` to look at (a message to learn its provider id, another's id, an
+    old receipt)."""
+    m = messages.c
+    lower = [s for s, rank in RANK.items() if rank < RANK[status]]
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in ("delivered", "failed"):
+        values["finished_at"] = now
+    if status == "failed":
+        values["last_error"] = error
+    stmt = (
+        update(messages)
+        .where(
+            m.id.in_(message_ids),
+            m.direction == "out",
+            m.status.in_(lower),
+            m.provider_message_id.is_not(None),
+        )
+        .values(**values)
+        .returning(*messages.c)
+    )
+    return list(session.execute(stmt).all())
 
 
 def _mark_submitted(state: str) -> Any:

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request, Response
 from services.notify.config import NotifyConfig
 from services.notify.messages.context import Context
 from services.notify.messages.inbound import Received, receive
-from services.notify.messages.receipts import record_receipts
 from services.notify.providers.base import Provider, WebhookRequest
+from services.notify.webhooks.receipts import ReceiptLine
 from shared.clock import utcnow
 from shared.deps import Db, from_state
 from shared.errors import Unauthorized, Unprocessable
@@ -29,6 +29,7 @@ router = APIRouter(prefix="/webhooks/sms", tags=["webhooks"])
 # configuration, and the SMS provider whose signature a call must carry.
 ContextDep = Annotated[Context, from_state("notify")]
 ProviderDep = Annotated[Provider, from_state("provider")]
+ReceiptsDep = Annotated[ReceiptLine, from_state("receipts")]
 
 
 async def read_form(request: Request) -> list[tuple[str, str]]:
@@ -63,17 +64,14 @@ def _verified(request: Request, call: WebhookRequest, provider: Provider) -> Non
     responses={401: {"description": "not signed by the provider"}},
 )
 async def status_callback(
-    request: Request, db: Db, ctx: ContextDep, provider: ProviderDep
+    request: Request, ctx: ContextDep, provider: ProviderDep, line: ReceiptsDep
 ) -> Response:
     call = await _read(request, ctx.config)
     _verified(request, call, provider)
     receipts = provider.receipts(call)
-
-    def apply() -> int:
-        with db.transaction() as session:
-            return record_receipts(session, ctx, provider.name, receipts, now=utcnow())
-
-    await anyio.to_thread.run_sync(apply)
+    if receipts:
+        # Answered once committed, in one transaction with the calls arriving meanwhile.
+        await line.record(receipts)
     body, media_type = provider.acknowledge("status")
     return Response(body, media_type=media_type)
 
