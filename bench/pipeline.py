@@ -56,7 +56,7 @@ from bench.common import (
     Figure,
     say,
 )
-from bench.intake import LUA, PYTHON, ROOT, Server, create_floor_table, free_port, parse_wrk
+from bench.intake import PYTHON, ROOT, Server, create_floor_table, free_port, run_wrk
 
 NAME = "pipeline"
 DESCRIPTION = (
@@ -391,26 +391,8 @@ def _column(url: str, sql: str) -> list[Any]:
         return list(conn.execute(text(sql)).scalars())
 
 
-def _wrk(url: str, token: str, seconds: int, connections: int, path: str = "/complaints") -> Any:
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(LUA),
-            url,
-        ],
-        env={**os.environ, "BENCH_TOKEN": token, "BENCH_PATH": path},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return parse_wrk(out.stdout)
+def _wrk(url: str, token: str, seconds: int, connections: int) -> Any:
+    return run_wrk(url, seconds=seconds, connections=connections, threads=2, token=token)
 
 
 def _wait(what: str, done: Any, timeout: float, interval: float = 0.5) -> float:

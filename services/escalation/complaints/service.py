@@ -5,6 +5,7 @@ Also the mapping between a `complaint_states` row and the lifecycle's `Complaint
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -76,18 +77,43 @@ def ids_of(session: Session, id_or_reference: str) -> list[str]:
     return [str(row.id)] if row is not None else []
 
 
+# The statements a new complaint and each step of its life run, built once per set of
+# columns (and dialect) with their values as parameters: building a statement afresh
+# for every event costs more than running it.
+@functools.lru_cache(maxsize=64)
+def _insert_new(dialect: str, columns: tuple[str, ...]) -> Any:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(complaints)
+    return (
+        statement.values({name: bindparam(f"v_{name}") for name in columns})
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(*complaints.c)
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _update(columns: tuple[str, ...]) -> Any:
+    return (
+        update(complaints)
+        .where(complaints.c.id == bindparam("v__id"))
+        .values({name: bindparam(f"v_{name}") for name in columns})
+    )
+
+
+def _params(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"v_{name}": value for name, value in values.items()}
+
+
 def insert_new_complaint(session: Session, *, values: Mapping[str, Any]) -> Any:
     """Store a complaint as it arrives from intake, unless it is here already: the row
     as stored (locked: it is this transaction's own), or None if it was known."""
-    dialect = session.get_bind().dialect.name
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(complaints)
-    statement = statement.values(**values).on_conflict_do_nothing(index_elements=["id"])
-    return session.execute(statement.returning(*complaints.c)).first()
+    statement = _insert_new(session.get_bind().dialect.name, tuple(sorted(values)))
+    return session.execute(statement, _params(values)).first()
 
 
 def update_complaint(session: Session, *, complaint_id: str, values: Mapping[str, Any]) -> None:
     """Change a complaint's columns."""
-    session.execute(update(complaints).where(complaints.c.id == complaint_id).values(**values))
+    statement = _update(tuple(sorted(values)))
+    session.execute(statement, {"v__id": complaint_id, **_params(values)})
 
 
 def update_many(session: Session, changes: Mapping[str, Mapping[str, Any]]) -> None:
@@ -98,12 +124,7 @@ def update_many(session: Session, changes: Mapping[str, Mapping[str, Any]]) -> N
         params = {f"v_{name}": values[name] for name in columns}
         groups.setdefault(columns, []).append({"v__id": complaint_id, **params})
     for columns, params_list in groups.items():
-        statement = (
-            update(complaints)
-            .where(complaints.c.id == bindparam("v__id"))
-            .values({name: bindparam(f"v_{name}") for name in columns})
-        )
-        session.execute(statement, params_list)
+        session.execute(_update(columns), params_list)
 
 
 def append_history_many(session: Session, entries: list[Mapping[str, Any]]) -> None:
