@@ -710,6 +710,21 @@ def tenants_of(session: Session, complaint_ids: Iterable[str]) -> dict[str, str]
     return {row.complaint_id: row.tenant for row in rows}
 
 
+def _track(answered: bool) -> Any:
+    c = contacts.c
+    values: dict[str, Any] = {"state": bindparam("t_state"), "state_seq": bindparam("t_seq")}
+    if answered:
+        values["answered_at"] = bindparam("t_answered", type_=c.answered_at.type)
+    return (
+        update(contacts)
+        .where(c.complaint_id == bindparam("t_id"), c.state_seq < bindparam("t_seq"))
+        .values(**values)
+    )
+
+
+_TRACK, _TRACK_ANSWERED = _track(False), _track(True)
+
+
 def track_state(
     session: Session,
     complaint_id: str,
@@ -719,13 +734,10 @@ def track_state(
     answered_at: datetime | None = None,
 ) -> None:
     """Keep where the lifecycle took the complaint; an older event changes nothing."""
-    c = contacts.c
-    values: dict[str, Any] = {"state": state, "state_seq": seq}
-    if answered_at is not None:
-        values["answered_at"] = answered_at
-    session.execute(
-        update(contacts).where(c.complaint_id == complaint_id, c.state_seq < seq).values(**values)
-    )
+    answered = answered_at is not None
+    stmt = _TRACK_ANSWERED if answered else _TRACK
+    params = {"t_id": complaint_id, "t_state": state, "t_seq": seq}
+    session.execute(stmt, {**params, "t_answered": answered_at} if answered else params)
 
 
 def customer_answered(session: Session, complaint_id: str, *, now: datetime) -> None:
@@ -741,14 +753,20 @@ def customer_answered(session: Session, complaint_id: str, *, now: datetime) -> 
 def _keep_newest(session: Session, table: Any, key: Sequence[str], row: dict[str, Any]) -> None:
     """Insert or replace the row of `key`, unless the stored one was seen later (the
     events of different complaints, on different partitions, come in no order of time)."""
-    stmt = _insert(session, table).values(**row)
-    session.execute(
-        stmt.on_conflict_do_update(
+    columns = tuple(sorted(row))
+
+    def build(dialect: Any) -> Any:
+        stmt = dialect.insert(table).values({c: bindparam(f"v_{c}") for c in columns})
+        return stmt.on_conflict_do_update(
             index_elements=list(key),
-            set_={column: stmt.excluded[column] for column in row if column not in key},
+            set_={column: stmt.excluded[column] for column in columns if column not in key},
             where=stmt.excluded.seen_at >= table.c.seen_at,
         )
+
+    stmt = _prepared(
+        session, f"keep_newest:{table.name}:{','.join(key)}:{','.join(columns)}", build
     )
+    session.execute(stmt, {f"v_{c}": value for c, value in row.items()})
 
 
 def saw_duty_manager(
