@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -116,6 +117,7 @@ class Waiter:
         poll_seconds: float,
         linger_seconds: float = 0.0,
         failed_pause: float | None = None,
+        stop_check: float = 1.0,
     ) -> None:
         self.db = db
         self.channel = channel
@@ -123,6 +125,8 @@ class Waiter:
         self.poll_seconds = poll_seconds
         self.linger_seconds = linger_seconds
         self.failed_pause = poll_seconds if failed_pause is None else failed_pause
+        # How soon a wait notices that its loop is told to stop.
+        self.stop_check = stop_check
         self._conn: Any = None
 
     def listen(self) -> None:
@@ -151,8 +155,15 @@ class Waiter:
                 seconds = timeout()
                 if seconds <= 0:
                     return
-                for _ in conn.notifies(timeout=seconds, stop_after=1):
-                    woken = True
+                # A long wait is cut in slices, so that a loop told to stop (a worker's
+                # SIGTERM) ends within one of them, not when its safety pass falls due.
+                deadline = time.monotonic() + seconds
+                while not woken and not stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    for _ in conn.notifies(timeout=min(left, self.stop_check), stop_after=1):
+                        woken = True
             if woken and self.linger_seconds > 0:
                 # Every commit notifies. Waiting a moment lets the next few commits
                 # join the coming pass, and the notifications they sent are covered by it.

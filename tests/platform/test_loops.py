@@ -223,3 +223,20 @@ def test_a_notification_wakes_the_waiter_and_the_timeout_ends_a_quiet_wait(
         assert time.monotonic() - started >= 0.45
     finally:
         waiter.close()
+
+
+@pytest.mark.postgres
+def test_a_long_quiet_wait_ends_within_a_moment_once_its_loop_is_told_to_stop(
+    migrated: Callable[[str], Database],
+) -> None:
+    db = migrated("intake")
+    waiter = Waiter(db, f"loops_{db.schema}", name="outbox relay", poll_seconds=0.05)
+    stop = threading.Event()
+    try:
+        waiter.listen()
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        waiter.wait(stop, lambda: 30.0)  # a relay's safety pass is ten seconds off
+        assert time.monotonic() - started < 2.0
+    finally:
+        waiter.close()
