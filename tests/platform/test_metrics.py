@@ -8,10 +8,6 @@ whichever process did the work. A broker that is down, or a read that hangs, sho
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -47,6 +43,7 @@ from shared.topics import COMPLAINTS_LIFECYCLE, topic_specs
 from tests.conftest import ROOT, ServiceEnv
 from tests.support.infra import consume_until, wait_until
 from tests.support.ledger import CLERK, Posted, create_effects_table, make_consumer, registry
+from tests.support.probe_app import probe_api
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -425,43 +422,13 @@ def test_notify_counts_the_sms_sent_and_failed_and_every_status_from_its_message
 # -- several uvicorn workers ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def uvicorn_workers(tmp_path: Path, workers: int) -> Iterator[str]:
-    port = _free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    env = {
-        **os.environ,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "DATA_DIR": str(tmp_path / "data"),
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-    }
-    argv = [sys.executable, "-m", "shared.serve", "--factory", "tests.support.probe_app:create_app"]
-    argv += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-    log = (tmp_path / "uvicorn.log").open("wb")
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, timeout=120, what="uvicorn with its workers", interval=0.3)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with probe_api(tmp_path, "--workers", str(workers), env=env, timeout=120) as (_, base):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.mark.slow

@@ -39,8 +39,11 @@ def record_receipts(
     together: dict[tuple[str, str | None, str | None], list[Receipt]] = {}
     for receipt in receipts:
         if receipt.message_id:
-            errors = (_last_error(receipt), receipt.error) if receipt.state == "failed" else None
-            key = (receipt.state, *(errors or (None, None)))
+            # Failures with different reasons go in statements of their own: each sets its
+            # reason on its messages.
+            key: tuple[str, str | None, str | None] = (receipt.state, None, None)
+            if receipt.state == "failed":
+                key = (receipt.state, _last_error(receipt), receipt.error)
             together.setdefault(key, []).append(receipt)
         else:
             rest.append(receipt)

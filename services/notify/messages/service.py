@@ -211,6 +211,21 @@ def update_message(session: Session, message_id: str, **values: Any) -> None:
     session.execute(update(messages).where(messages.c.id == message_id).values(**values))
 
 
+def _below(status: str) -> list[str]:
+    """The statuses a message may move to `status` from: those of a lower rank."""
+    return [s for s, rank in RANK.items() if rank < RANK[status]]
+
+
+def _receipt_values(status: str, now: datetime, error: str | None) -> dict[str, Any]:
+    """What a receipt that moves a message to `status` sets."""
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status in ("delivered", "failed"):
+        values["finished_at"] = now
+    if status == "failed":
+        values["last_error"] = error
+    return values
+
+
 def advance_by_receipt(
     session: Session,
     *,
@@ -226,18 +241,13 @@ def advance_by_receipt(
     known yet. The message as it is now, or None when the receipt moved nothing (an old
     or repeated one, or a message not ours)."""
     m = messages.c
-    lower = [s for s, rank in RANK.items() if rank < RANK[status]]
-    values: dict[str, Any] = {"status": status, "updated_at": now}
+    values = _receipt_values(status, now, error)
     if provider_message_id:
         learns = m.provider_message_id.is_(None)
         values["provider"] = case((learns, provider), else_=m.provider)
         values["provider_message_id"] = case(
             (learns, provider_message_id), else_=m.provider_message_id
         )
-    if status in ("delivered", "failed"):
-        values["finished_at"] = now
-    if status == "failed":
-        values["last_error"] = error
     if message_id:
         which = m.id == message_id
     elif provider_message_id:
@@ -246,7 +256,7 @@ def advance_by_receipt(
         return None
     stmt = (
         update(messages)
-        .where(which, m.direction == "out", m.status.in_(lower))
+        .where(which, m.direction == "out", m.status.in_(_below(status)))
         .values(**values)
         .returning(*messages.c)
     )
@@ -267,21 +277,15 @@ def advance_known(
     `advance_by_receipt` to look at (a message to learn its provider id, another's id, an
     old receipt)."""
     m = messages.c
-    lower = [s for s, rank in RANK.items() if rank < RANK[status]]
-    values: dict[str, Any] = {"status": status, "updated_at": now}
-    if status in ("delivered", "failed"):
-        values["finished_at"] = now
-    if status == "failed":
-        values["last_error"] = error
     stmt = (
         update(messages)
         .where(
             m.id.in_(message_ids),
             m.direction == "out",
-            m.status.in_(lower),
+            m.status.in_(_below(status)),
             m.provider_message_id.is_not(None),
         )
-        .values(**values)
+        .values(**_receipt_values(status, now, error))
         .returning(*messages.c)
     )
     return list(session.execute(stmt).all())
@@ -289,7 +293,7 @@ def advance_known(
 
 def _mark_submitted(state: str) -> Any:
     m = messages.c
-    lower = [s for s, rank in RANK.items() if rank < RANK[state]]
+    lower = _below(state)
     return (
         update(messages)
         .where(m.id == bindparam("m_id"))
