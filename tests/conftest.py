@@ -9,7 +9,6 @@ message saying so, rather than being skipped: a green run must mean they ran.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -230,7 +229,9 @@ class ServiceEnv:
 
 
 @pytest.fixture
-def service_env(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], ServiceEnv]]:
+def service_env(
+    pg_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], ServiceEnv]]:
     """Migrate a service and the auth store under a unique schema prefix; yield Settings.
 
     Build the app with `create_app(env.settings)` inside `TestClient(...)`.
@@ -245,7 +246,7 @@ def service_env(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], S
             database_url=pg_url,
             schema_prefix=prefix,
             # Files a service keeps without a store configured (intake's attachments).
-            data_dir=Path(tempfile.mkdtemp(prefix=f"{service}-")),
+            data_dir=tmp_path_factory.mktemp(service),
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_request_timeout_ms=5000,
             access_log=False,

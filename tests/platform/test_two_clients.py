@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -82,8 +80,10 @@ def seed_two_clients(escalation: TestClient, admin: dict[str, str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def centre(pg_url: str, kafka_bootstrap: str) -> Iterator[System]:
-    clients = Path(tempfile.mkdtemp(prefix="two-clients-")) / "tenants.json"
+def centre(
+    pg_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    clients = tmp_path_factory.mktemp("two-clients") / "tenants.json"
     clients.write_text(json.dumps(CLIENTS, ensure_ascii=False), encoding="utf-8")
     was = os.environ.get("TENANTS_FILE")
     os.environ["TENANTS_FILE"] = str(clients)

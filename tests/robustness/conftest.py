@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,15 +63,18 @@ class Running:
             return int(session.execute(query).scalar_one())
 
 
-def make_env(service: str, pg_url: str, kafka: str, schemas: list[str]) -> ServiceEnv:
+def make_env(
+    service: str, pg_url: str, kafka: str, schemas: list[str], data_dir: Path
+) -> ServiceEnv:
     """Migrate a service and the auth store under a fresh schema prefix."""
     prefix = f"r{uuid.uuid4().hex[:8]}_"
+    data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(
         environment="test",
         database_url=pg_url,
         schema_prefix=prefix,
         # Attachments as files (no object store configured), in a folder of the run's own.
-        data_dir=Path(tempfile.mkdtemp(prefix="robustness-")),
+        data_dir=data_dir,
         kafka_bootstrap_servers=kafka,
         kafka_request_timeout_ms=5000,
         access_log=False,
@@ -358,19 +360,21 @@ def build_app(name: str, settings: Settings) -> FastAPI:
 
 
 @pytest.fixture(scope="module")
-def services(pg_url: str, kafka_bootstrap: str) -> Iterator[Callable[[str], Running]]:
+def services(
+    pg_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Running]]:
     """`services(name)`: that service running in a TestClient, seeded, with a token per
     caller; one per module, torn down with it."""
     schemas: list[str] = []
     made: dict[str, Running] = {}
-    clients = Path(tempfile.mkdtemp(prefix="robustness-clients-")) / "tenants.json"
+    clients = tmp_path_factory.mktemp("robustness-clients") / "tenants.json"
     clients.write_text(json.dumps(CLIENTS_FILE, ensure_ascii=False), encoding="utf-8")
     was = os.environ.get("TENANTS_FILE")
     os.environ["TENANTS_FILE"] = str(clients)
 
     def get(name: str) -> Running:
         if name not in made:
-            env = make_env(name, pg_url, kafka_bootstrap, schemas)
+            env = make_env(name, pg_url, kafka_bootstrap, schemas, tmp_path_factory.mktemp(name))
             running = Running(name, build_app(name, env.settings), env, tokens_for(env))
             # A server error is an answer to check, not an exception in the test.
             client = TestClient(running.app, raise_server_exceptions=False)

@@ -7,11 +7,13 @@ share (tests/platform/test_forged_events.py, test_two_clients.py)."""
 from __future__ import annotations
 
 import importlib
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -179,7 +181,10 @@ def whole_system(
         )
     topics = Topics(names)
     topics_ready(kafka_bootstrap, *names.values(), *(dlq(n) for n in names.values()))
-    envs = {s: make_env(s, pg_url, kafka_bootstrap, schemas) for s in SERVICES}
+    files = tempfile.TemporaryDirectory(prefix="system-")
+    envs = {
+        s: make_env(s, pg_url, kafka_bootstrap, schemas, Path(files.name) / s) for s in SERVICES
+    }
     producer = create_producer(envs["intake"].settings, "whole-system")
     reader = KafkaConsumer(
         bootstrap_servers=kafka_bootstrap, group_id=None, enable_auto_commit=False
@@ -243,3 +248,4 @@ def whole_system(
                 for schema in schemas:
                     conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             engine.dispose()
+            files.cleanup()
