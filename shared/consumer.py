@@ -14,6 +14,9 @@ commit, one flush of the database's log, for many events instead of one each, wh
 what a consumer keeping up with a busy topic needs. Should one handler fail, the whole
 transaction is rolled back and the records are handled again one transaction each, so
 the failing one is retried and dead-lettered on its own and the others take effect.
+Within it, the events the handlers announce wait and go to the outbox in one insert
+(`shared.outbox.defer_writes`), and a handler that can take several events at once
+(`Together`: analytics' projection) is given the batch's consecutive events together.
 
 A record that cannot be decoded, or whose handler keeps failing, goes to `<topic>.dlq`
 with the reason in its headers, and the loop moves on: one bad record never blocks a
@@ -61,6 +64,7 @@ from shared.inbox import claim, claim_each
 from shared.kafka import client_config
 from shared.logs import correlation
 from shared.loops import Backoff, Fatal, Stopped, retry, run_until_stopped
+from shared.outbox import defer_writes, write_deferred
 from shared.settings import Settings
 from shared.tenants import tenants
 from shared.topics import TOPIC_OWNERS, Cutover, dlq, read_cutovers
@@ -69,6 +73,24 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Event[Any]], None]
 AfterCommit = Callable[[Any, Event[Any]], None]
+ManyHandler = Callable[[Session, Sequence[Event[Any]]], None]
+
+
+@dataclass(frozen=True)
+class Together:
+    """A handler that can also take several events in one go: `one` for an event on its
+    own, `many` for a run of events in the same transaction, with the effect `one` would
+    have on each in turn (one read and a few writes for the lot instead of some per
+    event). The consumer gives consecutive events of a batch whose handlers share `many`
+    to it at once; should `many` raise, the batch is rolled back and each event is handled
+    again on its own by `one`, as any failed batch is. A `many` never waits for a cause
+    (`NotYet`)."""
+
+    one: Handler
+    many: ManyHandler
+
+    def __call__(self, session: Session, event: Event[Any]) -> None:
+        self.one(session, event)
 
 
 @dataclass
@@ -479,6 +501,7 @@ class EventConsumer:
 
     def _handle_once(self, handler: Handler, record: Any, event: Event[Any]) -> bool:
         with self.db.transaction() as session:
+            defer_writes(session)
             if not claim(
                 session,
                 self.inbox,
@@ -491,6 +514,7 @@ class EventConsumer:
                 return False
             with _waiting(self._may_wait(record)):
                 handler(session, event)
+            write_deferred(session)
             return True
 
     # -- several records, one transaction ---------------------------------------------
@@ -512,7 +536,7 @@ class EventConsumer:
         except Exception as exc:
             # Find the culprit (or the event that waits): each record on its own, retried
             # and dead-lettered alone; a partition held back handles nothing further.
-            if not isinstance(exc, NotYet):
+            if not isinstance(exc, (NotYet, Refused)):  # those are logged as handled
                 log.warning(
                     "a batch of %d events failed (%s: %s); handling them one by one",
                     len(work),
@@ -538,6 +562,8 @@ class EventConsumer:
 
     def _handle_all_once(self, work: Sequence[tuple[Any, Event[Any], Handler]]) -> list[bool]:
         with self.db.transaction() as session:
+            # The events the handlers announce go in one insert at the end.
+            defer_writes(session)
             firsts = claim_each(
                 session,
                 self.inbox,
@@ -547,14 +573,28 @@ class EventConsumer:
                     for record, event, _ in work
                 ],
             )
+            run: list[Event[Any]] = []  # consecutive events for the same `many`
+            run_many: ManyHandler | None = None
             for (record, event, handler), first_time in zip(work, firsts, strict=True):
-                if first_time:  # a second copy in the same batch is a duplicate
-                    event_id = str(event.envelope.event_id)
-                    with (
-                        correlation(event.envelope.correlation_id, event_id),
-                        _waiting(self._may_wait(record)),
-                    ):
-                        handler(session, event)
+                if not first_time:  # a second copy in the same batch is a duplicate
+                    continue
+                many = handler.many if isinstance(handler, Together) else None
+                if run and many is not run_many:
+                    _handle_run(session, run_many, run)
+                    run = []
+                if many is not None:
+                    run_many = many
+                    run.append(event)
+                    continue
+                event_id = str(event.envelope.event_id)
+                with (
+                    correlation(event.envelope.correlation_id, event_id),
+                    _waiting(self._may_wait(record)),
+                ):
+                    handler(session, event)
+            if run:
+                _handle_run(session, run_many, run)
+            write_deferred(session)
         return firsts
 
     # -- an event that waits for its cause ----------------------------------------------
@@ -626,6 +666,19 @@ class EventConsumer:
         log.error(
             "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
         )
+
+
+def _handle_run(session: Session, many: ManyHandler | None, events: Sequence[Event[Any]]) -> None:
+    assert many is not None
+    # A run of one keeps its event's ids in the logs.
+    first = events[0].envelope
+    ids = (
+        correlation(first.correlation_id, str(first.event_id))
+        if len(events) == 1
+        else contextlib.nullcontext()
+    )
+    with ids, _waiting(False):
+        many(session, events)
 
 
 def _database_outage() -> Backoff:

@@ -110,6 +110,24 @@ def lane_of(key: str, lanes: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % lanes
 
 
+_DEFERRED = "outbox.deferred"
+
+
+def defer_writes(session: Session) -> None:
+    """From now on in this transaction, the events added to any outbox wait, in order,
+    and go in one statement per outbox at `write_deferred`, which the transaction must
+    call before it commits: a consumer's transaction that handles a hundred events
+    writes their events in one insert instead of a hundred."""
+    session.info[_DEFERRED] = {}
+
+
+def write_deferred(session: Session) -> None:
+    """Write the events that waited since `defer_writes`; later ones go at once again."""
+    waiting: dict[Table, tuple[Any, list[dict[str, Any]]]] = session.info.pop(_DEFERRED, {})
+    for statement, rows in waiting.values():
+        session.execute(statement, rows)
+
+
 class Outbox:
     """The writing side, used inside the caller's transaction."""
 
@@ -133,7 +151,12 @@ class Outbox:
     ) -> None:
         if not events:
             return
-        session.execute(self._insert, self.rows(events, topic=topic))
+        rows = self.rows(events, topic=topic)
+        waiting: dict[Table, tuple[Any, list[dict[str, Any]]]] | None = session.info.get(_DEFERRED)
+        if waiting is not None:
+            waiting.setdefault(self.table, (self._insert, []))[1].extend(rows)
+            return
+        session.execute(self._insert, rows)
 
     def rows(self, events: list[Envelope], *, topic: str | None = None) -> list[dict[str, Any]]:
         """The outbox rows for these events, for a caller that writes them in its own

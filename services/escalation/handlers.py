@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from services.escalation.complaints import flows
 from services.escalation.config import EscalationConfig, check_tenant_sla, get_config
 from services.escalation.db import outbox as outbox_table
+from services.escalation.directory import service as directory
+from services.escalation.roster import service as roster
 from shared.clock import utcnow
 from shared.consumer import Handler
 from shared.contracts import (
@@ -60,12 +62,29 @@ def make_handlers(config: EscalationConfig, outbox: Outbox) -> dict[str, Handler
         flows.record_attachment(session, event.payload, event.envelope, now=utcnow())
 
     return {
-        COMPLAINT_RECEIVED.name: on_complaint_received,
-        FEEDBACK_RECEIVED.name: on_feedback_received,
-        SMS_INBOUND.name: on_sms_inbound,
-        URGE_REQUESTED.name: on_urge_requested,
-        ATTACHMENT_ADDED.name: on_attachment_added,
+        name: _reading_once(handler)
+        for name, handler in (
+            (COMPLAINT_RECEIVED.name, on_complaint_received),
+            (FEEDBACK_RECEIVED.name, on_feedback_received),
+            (SMS_INBOUND.name, on_sms_inbound),
+            (URGE_REQUESTED.name, on_urge_requested),
+            (ATTACHMENT_ADDED.name, on_attachment_added),
+        )
     }
+
+
+def _reading_once(handler: Handler) -> Handler:
+    """The handler, with the people, departments and shifts it reads kept for the rest of
+    its transaction: a consumer's batch of a hundred new complaints reads the manager on
+    duty once, not a hundred times. Nothing the handlers do changes the directory or the
+    roster, and a transaction of the consumer's lasts a moment."""
+
+    def reading_once(session: Session, event: Event[Any]) -> None:
+        session.info.setdefault(directory.CACHE, {})
+        session.info.setdefault(roster.CACHE, {})
+        handler(session, event)
+
+    return reading_once
 
 
 def handlers(_db: Database, settings: Settings) -> Mapping[str, Handler]:

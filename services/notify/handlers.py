@@ -104,6 +104,7 @@ def make_handlers(ctx: Context) -> dict[str, Handler]:
             now=utcnow(),
             at=event.envelope.occurred_at,
             tenant=event.envelope.tenant,
+            contact=contact,
         )
 
     def on_duty_handed_over(session: Session, event: Event[Any]) -> None:

@@ -532,7 +532,8 @@ class _Listener:
                     pause = 0.2
                     checked = time.monotonic()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        # Asleep until a notification: `stop` sends one to wake it.
+                        for _ in conn.notifies(timeout=self.check_every, stop_after=1):
                             self.on_change()
                         if time.monotonic() - checked > self.check_every:
                             # Quiet for a while: make sure the connection is still there.

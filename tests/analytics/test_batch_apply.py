@@ -3,19 +3,25 @@ few); its rows must be the worker's, which applies them one at a time."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.analytics import rebuild
+from services.analytics.db import inbox
 from services.analytics.facts import flows
 from services.analytics.facts.service import READ_MODELS
-from shared.contracts import RootCauseRevised
+from services.analytics.handlers import handlers_for
+from shared.consumer import EventConsumer, Together
+from shared.contracts import COMPLAINT_RECEIVED, RootCauseRevised
 from shared.db import Database, create_database
-from shared.events import Actor, Envelope, encode, registry
+from shared.events import Actor, Envelope, encode, kafka_headers, registry
 from shared.migrations import upgrade
+from shared.settings import Settings
 from shared.topics import ANALYTICS_EVENTS, COMPLAINTS_LIFECYCLE, INTAKE_EVENTS
 from tests.analytics.conftest import load
 from tests.analytics.story import BEIJING, NOW, fixture_month
@@ -128,3 +134,65 @@ def test_the_topics_read_in_any_order_give_the_rows_of_the_events_read_in_order(
     finally:
         expected_db.dispose()
         got_db.dispose()
+
+
+@dataclass
+class _Record:
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    offset: int
+    topic: str
+    partition: int = 0
+
+
+class _NoDeadLetters:
+    def send(self, topic: str, **_: Any) -> Any:
+        raise AssertionError(f"nothing of the month is to be dead-lettered ({topic})")
+
+
+@pytest.mark.parametrize("poll", [7, 500])
+def test_the_workers_consumer_applies_the_events_of_a_poll_together_with_the_same_rows(
+    tmp_path: Path, poll: int
+) -> None:
+    """The worker's own consumer and handlers: the events of a poll go to the batch path
+    together, and the read models are those of one event at a time."""
+    envelopes = month_with_a_revision_and_a_stale_entry()
+    one_by_one, polled = database(tmp_path, "live"), database(tmp_path, "polled")
+    calls: list[int] = []
+    handlers = handlers_for(BEIJING)
+    many = handlers[COMPLAINT_RECEIVED.name].many  # type: ignore[attr-defined]
+
+    def counted(session: Any, events: Any) -> None:
+        calls.append(len(events))
+        many(session, events)
+
+    handlers = {
+        name: Together(handler.one, counted) if isinstance(handler, Together) else handler
+        for name, handler in handlers.items()
+    }
+    consumer = EventConsumer(
+        name="analytics",
+        topics=list({registry.get(e.type).topic for e in envelopes}),
+        db=polled,
+        inbox=inbox,
+        handlers=handlers,
+        settings=Settings(),
+        producer=_NoDeadLetters(),
+    )
+    try:
+        load(one_by_one, envelopes)
+        records = [
+            _Record(encode(e), list(kafka_headers(e)), n, registry.get(e.type).topic)
+            for n, e in enumerate(envelopes)
+        ]
+        for start in range(0, len(records), poll):
+            consumer._process_many(records[start : start + poll], threading.Event())
+        assert consumer.stats.handled == len(envelopes)
+        assert rows(polled) == rows(one_by_one)
+        # Together: a few calls for the whole month, not one per event.
+        assert sum(calls) == len(envelopes)
+        size = min(poll, consumer.transaction_size)
+        assert len(calls) == -(-len(envelopes) // size)
+    finally:
+        one_by_one.dispose()
+        polled.dispose()

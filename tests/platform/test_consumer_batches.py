@@ -4,17 +4,19 @@ once, a failing handler is retried and dead-lettered on its own, and the others 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy
 from sqlalchemy import text
 
-from shared.consumer import EventConsumer
+from shared.consumer import EventConsumer, Refused, Together
 from shared.db import Database
 from shared.events import Envelope, Event, encode, kafka_headers
+from shared.outbox import Outbox
 from shared.settings import Settings
 from tests.support.ledger import (
     CLERK,
@@ -163,3 +165,98 @@ def test_a_transaction_takes_at_most_transaction_size_records(ledger: Database) 
     assert len(effects(ledger)) == 5
     assert polled.sought == []
     assert loop._uncommitted["ledger-0"].offset == 5
+
+
+def test_events_read_together_go_to_their_handler_at_once_in_order(ledger: Database) -> None:
+    """A handler that takes several events in one go is given the poll's events together,
+    in order, the second copy of one left out."""
+    runs: list[list[int]] = []
+
+    def many(session: Any, events: Sequence[Event[Any]]) -> None:
+        runs.append([event.payload.seq for event in events])
+        for event in events:
+            handle_posted(session, event)
+
+    def one(session: Any, event: Event[Any]) -> None:
+        raise AssertionError("each event was to go with the others")
+
+    loop = consumer(ledger, CapturingProducer())
+    loop.handlers["ledger.posted"] = Together(one, many)
+    events = [posted("a", n) for n in range(1, 6)]
+    loop._process_many(records([*events, events[1]]), threading.Event())
+    assert runs == [[1, 2, 3, 4, 5]]
+    assert effects(ledger) == [("a", n) for n in range(1, 6)]
+    assert (loop.stats.handled, loop.stats.duplicates) == (5, 1)
+
+
+def test_a_refused_event_among_others_handled_together_is_dead_lettered_alone(
+    ledger: Database,
+) -> None:
+    """The run is rolled back whole; then each event goes on its own: the refused one to
+    the dead letters with its reason, the others take effect once."""
+    producer = CapturingProducer()
+    loop = consumer(ledger, producer)
+    alone: list[str] = []
+
+    def refuse(event: Event[Any]) -> None:
+        if event.payload.account == "forged":
+            raise Refused("account forged belongs to another client", error_class="tenant")
+
+    def many(session: Any, events: Sequence[Event[Any]]) -> None:
+        for event in events:
+            handle_posted(session, event)  # written, then rolled back with the rest
+        for event in events:
+            refuse(event)
+
+    def one(session: Any, event: Event[Any]) -> None:
+        alone.append(event.payload.account)
+        refuse(event)
+        handle_posted(session, event)
+
+    loop.handlers["ledger.posted"] = Together(one, many)
+    loop._process_many(
+        records([posted("a", 1), posted("forged", 1), posted("b", 1)]), threading.Event()
+    )
+    assert effects(ledger) == [("a", 1), ("b", 1)]
+    assert alone == ["a", "forged", "b"]
+    assert (loop.stats.handled, loop.stats.refused, loop.stats.dead_lettered) == (2, 1, 1)
+    ((topic, headers),) = producer.sent
+    assert topic == "ledger.dlq"
+    assert headers["dlq.error_class"] == b"tenant"
+    assert b"another client" in headers["dlq.reason"]
+
+
+def test_the_events_a_batchs_handlers_announce_go_in_one_insert_in_their_order(
+    ledger: Database,
+) -> None:
+    from services.escalation.db import outbox as outbox_table
+
+    announced = Outbox(outbox_table, lanes=4, registry=registry)
+
+    def handler(session: Any, event: Event[Posted]) -> None:
+        handle_posted(session, event)
+        payload = event.payload
+        follow = posted(payload.account, payload.seq + 100)
+        announced.add(session, follow)
+
+    inserts: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            inserts.append(statement)
+
+    loop = consumer(ledger, CapturingProducer())
+    loop.handlers["ledger.posted"] = handler
+    sqlalchemy.event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        loop._process_many(records([posted("a", n) for n in range(1, 6)]), threading.Event())
+    finally:
+        sqlalchemy.event.remove(ledger.engine, "before_cursor_execute", seen)
+    assert len(inserts) == 1
+    with ledger.engine.connect() as conn:
+        values = conn.execute(text("SELECT value FROM outbox ORDER BY id")).scalars().all()
+    assert [registry.decode(v.encode()).payload.seq for v in values] == [101, 102, 103, 104, 105]
+    # A handler's transaction of its own writes them too.
+    loop._process_many(records([posted("b", 1)]), threading.Event())
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar() == 6

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
@@ -33,8 +33,19 @@ def on_roster(roster: str | None) -> ColumnElement[bool]:
     return shifts.c.tenant.is_(None) if roster is None else shifts.c.tenant == roster
 
 
+# A caller that asks who is on duty for many moments close together in one transaction
+# (a consumer's batch of new complaints) puts a dict under this key in `session.info`:
+# the roster's shifts of a few minutes ahead are then read once, and each moment's shift
+# picked from them as the query below would.
+CACHE = "shift_cache"
+AHEAD = timedelta(minutes=5)
+
+
 def covering(session: Session, at: datetime, roster: str | None = None) -> Any:
     """The roster's shift on duty at `at`: the one that started last, if shifts touch."""
+    cache = session.info.get(CACHE)
+    if cache is not None:
+        return _covering_from(cache, session, at, roster)
     query = (
         select(shifts)
         .where(shifts.c.starts_at <= at, shifts.c.ends_at > at, on_roster(roster))
@@ -42,6 +53,25 @@ def covering(session: Session, at: datetime, roster: str | None = None) -> Any:
         .limit(1)
     )
     return session.execute(query).first()
+
+
+def _covering_from(
+    cache: dict[str | None, tuple[datetime, datetime, list[Any]]],
+    session: Session,
+    at: datetime,
+    roster: str | None,
+) -> Any:
+    held = cache.get(roster)
+    if held is None or not held[0] <= at < held[1]:
+        query = select(shifts).where(
+            shifts.c.starts_at <= at + AHEAD, shifts.c.ends_at > at, on_roster(roster)
+        )
+        held = cache[roster] = (at, at + AHEAD, list(session.execute(query)))
+    on = [row for row in held[2] if row.starts_at <= at < row.ends_at]
+    if not on:
+        return None
+    latest = max(row.starts_at for row in on)
+    return min((row for row in on if row.starts_at == latest), key=lambda row: row.id)
 
 
 def overlapping(

@@ -275,23 +275,40 @@ def apply_status(
     """Move the read copy forward; an older or repeated event (lower seq), or one naming
     another client than the complaint's, changes nothing."""
     result = session.execute(
-        update(complaints)
-        .where(
-            complaints.c.id == complaint_id,
-            complaints.c.status_seq < seq,
-            complaints.c.tenant == tenant,
-        )
-        .values(
-            status=status,
-            status_seq=seq,
-            status_updated_at=at,
-            holder_staff_id=holder_staff_id,
-            department_id=department_id,
-            closure_reason=closure_reason,
-            assisting=f",{','.join(assisting)}," if assisting else None,
-        )
+        _APPLY_STATUS,
+        {
+            "s_id": complaint_id,
+            "s_tenant": tenant,
+            "s_status": status,
+            "s_seq": seq,
+            "s_at": at,
+            "s_holder": holder_staff_id,
+            "s_department": department_id,
+            "s_closure": closure_reason,
+            "s_assisting": f",{','.join(assisting)}," if assisting else None,
+        },
     )
     return bool(rowcount(result))
+
+
+# Built once: the worker runs it for every lifecycle event.
+_APPLY_STATUS = (
+    update(complaints)
+    .where(
+        complaints.c.id == bindparam("s_id"),
+        complaints.c.status_seq < bindparam("s_seq"),
+        complaints.c.tenant == bindparam("s_tenant"),
+    )
+    .values(
+        status=bindparam("s_status"),
+        status_seq=bindparam("s_seq"),
+        status_updated_at=bindparam("s_at", type_=complaints.c.status_updated_at.type),
+        holder_staff_id=bindparam("s_holder"),
+        department_id=bindparam("s_department"),
+        closure_reason=bindparam("s_closure"),
+        assisting=bindparam("s_assisting"),
+    )
+)
 
 
 def claim_import_row(

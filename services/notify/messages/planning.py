@@ -375,6 +375,10 @@ def learn_contacts(
             )
 
 
+# `on_lifecycle_changed` reads the contact itself.
+UNREAD: Any = object()
+
+
 def on_lifecycle_changed(
     session: Session,
     ctx: Context,
@@ -385,8 +389,11 @@ def on_lifecycle_changed(
     now: datetime,
     at: datetime | None = None,
     tenant: str = DEFAULT_TENANT,
+    contact: Any = UNREAD,
 ) -> list[str]:
-    """The SMS a lifecycle event plans; `at` is when it happened (the envelope's time)."""
+    """The SMS a lifecycle event plans; `at` is when it happened (the envelope's time).
+    `contact`: the complaint's contact row (or None) if the caller has read it already in
+    this transaction; what is used of it (the customer's facts) no step here changes."""
     learn_contacts(session, event_type, payload, at=at or now, tenant=tenant)
     # The customer's verdict is in (not a failed follow-up call): a satisfaction question
     # still waiting for the morning is no longer asked.
@@ -400,7 +407,8 @@ def on_lifecycle_changed(
     )
     if _prompts_end(event_type, payload):
         service.close_prompts(session, payload.complaint_id, now=now)
-    contact = service.get_contact(session, payload.complaint_id)
+    if contact is UNREAD:
+        contact = service.get_contact(session, payload.complaint_id)
     customer = None
     if contact is not None:
         nature = payload.nature or contact.nature

@@ -4,6 +4,7 @@ caller owns the transaction."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -276,19 +277,28 @@ def advance_known(
     The messages moved, as they are now; a receipt that moved nothing is for
     `advance_by_receipt` to look at (a message to learn its provider id, another's id, an
     old receipt)."""
+    stmt = _advance_known(status)
+    values = _receipt_values(status, now, error)
+    params = {f"r_{name}": value for name, value in values.items()}
+    return list(session.execute(stmt, {**params, "r_ids": list(message_ids)}).all())
+
+
+@functools.cache
+def _advance_known(status: str) -> Any:
+    """`advance_known`'s statement for a status, built once, the values as parameters."""
     m = messages.c
-    stmt = (
+    sets = _receipt_values(status, datetime.now(), None)
+    return (
         update(messages)
         .where(
-            m.id.in_(message_ids),
+            m.id.in_(bindparam("r_ids", expanding=True)),
             m.direction == "out",
             m.status.in_(_below(status)),
             m.provider_message_id.is_not(None),
         )
-        .values(**_receipt_values(status, now, error))
+        .values(**{name: bindparam(f"r_{name}", type_=m[name].type) for name in sets})
         .returning(*messages.c)
     )
-    return list(session.execute(stmt).all())
 
 
 def _mark_submitted(state: str) -> Any:
@@ -687,8 +697,18 @@ def get_contact(session: Session, complaint_id: str) -> Any:
     return session.execute(_CONTACT, {"complaint_id": complaint_id}).first()
 
 
-_MESSAGE_TENANT = (
-    select(messages.c.tenant).where(messages.c.complaint_id == bindparam("complaint_id")).limit(1)
+# The client of the complaint's registration, else of any message about it: one
+# statement, as most complaints asked about are new (neither is there yet).
+_TENANT = select(
+    func.coalesce(
+        select(contacts.c.tenant)
+        .where(contacts.c.complaint_id == bindparam("complaint_id"))
+        .scalar_subquery(),
+        select(messages.c.tenant)
+        .where(messages.c.complaint_id == bindparam("complaint_id"))
+        .limit(1)
+        .scalar_subquery(),
+    )
 )
 
 
@@ -697,11 +717,8 @@ def tenant_of(session: Session, complaint_id: str | None) -> str | None:
     any message about it), or None for a complaint it has not heard of."""
     if not complaint_id:
         return None
-    contact = get_contact(session, complaint_id)
-    if contact is not None:
-        return str(contact.tenant)
-    found = session.execute(_MESSAGE_TENANT, {"complaint_id": complaint_id}).first()
-    return str(found.tenant) if found is not None else None
+    found = session.execute(_TENANT, {"complaint_id": complaint_id}).scalar()
+    return str(found) if found is not None else None
 
 
 def tenants_of(session: Session, complaint_ids: Iterable[str]) -> dict[str, str]:
