@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +27,36 @@ T = TypeVar("T")
 
 class Stopped(Exception):
     """Told to stop before the call being retried succeeded."""
+
+
+class Stop(threading.Event):
+    """A worker's stop signal, which also wakes at once the waits that watch it: a
+    `Waiter` then sleeps on PostgreSQL until work comes or its safety pass falls due,
+    instead of waking every second to see whether it is told to stop. `set` writes a
+    byte to each watcher's pipe (nothing that could block: it is called from a signal
+    handler)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pipes: set[int] = set()
+
+    def watch(self, fd: int) -> None:
+        self._pipes.add(fd)
+        if self.is_set():
+            _poke(fd)
+
+    def unwatch(self, fd: int) -> None:
+        self._pipes.discard(fd)
+
+    def set(self) -> None:
+        super().set()
+        for fd in tuple(self._pipes):
+            _poke(fd)
+
+
+def _poke(fd: int) -> None:
+    with contextlib.suppress(OSError):  # full (already poked) or closed
+        os.write(fd, b"!")
 
 
 class Fatal(Exception):
@@ -128,6 +160,8 @@ class Waiter:
         # How soon a wait notices that its loop is told to stop.
         self.stop_check = stop_check
         self._conn: Any = None
+        # With a `Stop`: the pipe it pokes when set (read end, write end, the signal).
+        self._pipe: tuple[int, int, Stop] | None = None
 
     def listen(self) -> None:
         """Start listening now (PostgreSQL), so that writes from here on wake `wait`."""
@@ -155,15 +189,18 @@ class Waiter:
                 seconds = timeout()
                 if seconds <= 0:
                     return
-                # A long wait is cut in slices, so that a loop told to stop (a worker's
-                # SIGTERM) ends within one of them, not when its safety pass falls due.
-                deadline = time.monotonic() + seconds
-                while not woken and not stop.is_set():
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    for _ in conn.notifies(timeout=min(left, self.stop_check), stop_after=1):
-                        woken = True
+                if isinstance(stop, Stop):
+                    woken = self._sleep(conn, stop, seconds)
+                else:
+                    # A long wait is cut in slices, so that a loop told to stop ends
+                    # within one of them, not when its safety pass falls due.
+                    deadline = time.monotonic() + seconds
+                    while not woken and not stop.is_set():
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        for _ in conn.notifies(timeout=min(left, self.stop_check), stop_after=1):
+                            woken = True
             if woken and self.linger_seconds > 0:
                 # Every commit notifies. Waiting a moment lets the next few commits
                 # join the coming pass, and the notifications they sent are covered by it.
@@ -187,8 +224,40 @@ class Waiter:
             self._conn = conn
         return self._conn
 
+    def _sleep(self, conn: Any, stop: Stop, seconds: float) -> bool:
+        """Asleep until a notification (True), `seconds` pass or `stop` is set (False)."""
+        if self._pipe is None:
+            read, write = os.pipe()
+            os.set_blocking(read, False)
+            os.set_blocking(write, False)
+            self._pipe = (read, write, stop)
+            stop.watch(write)
+        read = self._pipe[0]
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([conn.fileno(), read], [], [], left)
+            if read in ready:
+                with contextlib.suppress(OSError):
+                    os.read(read, 64)
+            elif ready and any(True for _ in conn.notifies(timeout=0)):
+                return True
+        return False
+
     def close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):  # already broken
                 self._conn.close()
             self._conn = None
+
+    def end(self) -> None:
+        """Its loop is over: close the connection, and stop watching the stop signal."""
+        self.close()
+        if self._pipe is not None:
+            read, write, stop = self._pipe
+            stop.unwatch(write)
+            os.close(read)
+            os.close(write)
+            self._pipe = None

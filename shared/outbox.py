@@ -417,7 +417,7 @@ class OutboxRelay:
             )
         finally:
             self._disconnect()
-            waiter.close()
+            waiter.end()
             log.info("outbox relay stopped", extra={"published": self.published})
 
     def _pass_then_wait(self, waiter: Waiter, stop: threading.Event) -> None:

@@ -18,7 +18,7 @@ from shared.consumer import AfterCommit, EventConsumer, Handler
 from shared.db import Database, database_for
 from shared.kafka import client_config, create_producer
 from shared.logs import configure_logging
-from shared.loops import Backoff, Stopped, retry
+from shared.loops import Backoff, Stop, Stopped, retry
 from shared.migrations import pending_migrations
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -57,7 +57,7 @@ def run_worker(spec: WorkerSpec, settings: Settings | None = None) -> None:
     configure_logging(f"{spec.service}-worker", level=settings.log_level, fmt=settings.log_format)
     # Kafka settings that could never connect stop the worker here, not in a retry loop.
     client_config(settings)
-    stop = threading.Event()
+    stop = Stop()
 
     def _signal(signum: int, _frame: Any) -> None:
         log.info("signal %d: stopping", signum)

@@ -228,7 +228,7 @@ class Sender:
                 Backoff("sender", first=0.2, ceiling=10.0),
             )
         finally:
-            waiter.close()
+            waiter.end()
             self.close()
             log.info("sender stopped", extra={"sent": self.sent, "failed": self.failed})
 

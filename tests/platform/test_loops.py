@@ -5,16 +5,20 @@ loop, and a stop ends it; and the waiter that sleeps until there is work."""
 from __future__ import annotations
 
 import logging
+import os
+import select
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from shared.db import Database, create_database
 from shared.loops import Backoff, Fatal, Stopped, Waiter, retry, run_until_stopped
+from shared.loops import Stop as WorkerStop
 from shared.worker import wait_for
 
 
@@ -240,3 +244,50 @@ def test_a_long_quiet_wait_ends_within_a_moment_once_its_loop_is_told_to_stop(
         assert time.monotonic() - started < 2.0
     finally:
         waiter.close()
+
+
+@pytest.mark.postgres
+def test_a_worker_waiter_sleeps_through_a_quiet_wait_and_wakes_at_once_on_work_or_stop(
+    migrated: Callable[[str], Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the worker's own stop signal the waiter sleeps in one piece (no wake-up a
+    second to see whether it is told to stop), yet a notification or the stop wakes it
+    at once."""
+    db = migrated("intake")
+    channel = f"loops_{db.schema}"
+    waiter = Waiter(db, channel, name="outbox relay", poll_seconds=0.05)
+    stop = WorkerStop()
+    sleeps: list[float] = []
+    real_select = select.select
+
+    def counted(*args: Any) -> Any:
+        sleeps.append(args[3])
+        return real_select(*args)
+
+    monkeypatch.setattr(select, "select", counted)  # the module shared.loops calls
+    try:
+        waiter.listen()
+        started = time.monotonic()
+        waiter.wait(stop, lambda: 2.5)
+        assert 2.4 <= time.monotonic() - started < 3.5
+        assert len(sleeps) == 1 and sleeps[0] > 2.4
+
+        def notify() -> None:
+            with db.engine.begin() as conn:
+                conn.execute(text(f"NOTIFY {channel}"))
+
+        threading.Timer(0.3, notify).start()
+        started = time.monotonic()
+        waiter.wait(stop, lambda: 30.0)
+        assert time.monotonic() - started < 1.0
+
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        waiter.wait(stop, lambda: 30.0)
+        assert time.monotonic() - started < 0.8
+    finally:
+        read, write, _ = waiter._pipe or (None, None, None)
+        waiter.end()
+    assert waiter._pipe is None and write not in stop._pipes
+    with pytest.raises(OSError):
+        os.fstat(read)  # type: ignore[arg-type]
