@@ -6,16 +6,30 @@ change, its history entry and its outbox row, so they commit together or not at 
 
 from __future__ import annotations
 
+import functools
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, Result, Table, create_engine, event, text
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    DateTime,
+    Engine,
+    Result,
+    Table,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
@@ -180,3 +194,79 @@ def is_transient(exc: BaseException) -> bool:
     if not isinstance(sqlstate, str):
         return False
     return sqlstate.startswith(("08", "57P", "53")) or sqlstate in {"40001", "40P01", "55P03"}
+
+
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_existing: bool = False,
+    returning: str | None = None,
+) -> list[Any]:
+    """Insert `rows` (each with the same keys) in one statement, in their order; with
+    `skip_existing`, a row whose key is there already is left out (ON CONFLICT DO
+    NOTHING). Returns the `returning` column of the rows inserted, if asked.
+
+    On PostgreSQL the statement has one parameter per column, an array of the rows'
+    values, whatever the number of rows: its text is the same every time, so the driver
+    and the server prepare it once. (A VALUES list of many rows has a text of its own
+    for every count of rows, which the driver parses afresh each time: for a consumer's
+    batch of a hundred events, more than the insert itself costs.)"""
+    if not rows:
+        return []
+    names = tuple(rows[0])
+    if session.get_bind().dialect.name != "postgresql":
+        stmt: Any = sqlite_insert(table)
+        if skip_existing:
+            stmt = stmt.on_conflict_do_nothing()
+        if returning is None:
+            session.execute(stmt, list(rows))
+            return []
+        return list(session.execute(stmt.returning(table.c[returning]), list(rows)).scalars())
+    statement, json_columns = _unnested_insert(table, names, skip_existing, returning)
+    params = {
+        f"u_{n}": [
+            (json.dumps(row[n], ensure_ascii=False) if n in json_columns else row[n])
+            for row in rows
+        ]
+        for n in names
+    }
+    result = session.execute(statement, params)
+    return list(result.scalars()) if returning is not None else []
+
+
+@functools.cache
+def _unnested_insert(
+    table: Table, names: tuple[str, ...], skip_existing: bool, returning: str | None
+) -> tuple[Any, frozenset[str]]:
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    json_columns = frozenset(
+        n for n in names if isinstance(table.c[n].type, (JSON, postgresql.JSONB))
+    )
+
+    def sql_type(name: str) -> str:
+        if name in json_columns:
+            return "TEXT"
+        column_type = table.c[name].type
+        if isinstance(column_type, TypeDecorator):
+            column_type = column_type.impl_instance
+        return str(column_type.compile(dialect=dialect))
+
+    quoted = [f'"{n}"' for n in names]
+    arrays = ", ".join(f"CAST(:u_{n} AS {sql_type(n)}[])" for n in names)
+    picks = ", ".join(
+        f"CAST(u.{q} AS JSON)" if n in json_columns else f"u.{q}"
+        for n, q in zip(names, quoted, strict=True)
+    )
+    # Names of the service's own tables and columns only, never of anything sent in.
+    sql = (
+        f'INSERT INTO "{table.name}" ({", ".join(quoted)}) '  # noqa: S608
+        f"SELECT {picks} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS u({', '.join(quoted)}, u_row) ORDER BY u.u_row"
+    )
+    if skip_existing:
+        sql += " ON CONFLICT DO NOTHING"
+    if returning is not None:
+        sql += f' RETURNING "{returning}"'
+    return text(sql), json_columns

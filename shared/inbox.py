@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, insert_rows
 from shared.events import Envelope
 
 TABLE = "inbox"
@@ -92,14 +91,10 @@ def claim_many(
         )
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    stmt = _claims.get((table, dialect))
-    if stmt is None:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        # Built once, run as an executemany (one INSERT … VALUES …, … RETURNING).
-        stmt = insert(table).on_conflict_do_nothing().returning(table.c.event_id)
-        _claims[(table, dialect)] = stmt
-    return {row.event_id for row in session.execute(stmt, list(rows.values()))}
+    # One statement, the same text for any number of events (shared.db.insert_rows).
+    return set(
+        insert_rows(session, table, list(rows.values()), skip_existing=True, returning="event_id")
+    )
 
 
 def claim_each(
@@ -118,6 +113,3 @@ def claim_each(
         first.append(event_id in fresh)
         fresh.discard(event_id)
     return first
-
-
-_claims: dict[tuple[Table, str], Any] = {}

@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.db import Database, UTCDateTime
+from shared.db import Database, UTCDateTime, insert_rows
 from shared.events import Envelope, EventRegistry, encode, kafka_headers
 from shared.events import registry as default_registry
 from shared.loops import Backoff, Waiter, run_until_stopped
@@ -124,8 +124,8 @@ def defer_writes(session: Session) -> None:
 def write_deferred(session: Session) -> None:
     """Write the events that waited since `defer_writes`; later ones go at once again."""
     waiting: dict[Table, tuple[Any, list[dict[str, Any]]]] = session.info.pop(_DEFERRED, {})
-    for statement, rows in waiting.values():
-        session.execute(statement, rows)
+    for table, (_, rows) in waiting.items():
+        insert_rows(session, table, rows)
 
 
 class Outbox:

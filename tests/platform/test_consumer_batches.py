@@ -242,7 +242,7 @@ def test_the_events_a_batchs_handlers_announce_go_in_one_insert_in_their_order(
     inserts: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+        if statement.lstrip().upper().replace('"', "").startswith("INSERT INTO OUTBOX"):
             inserts.append(statement)
 
     loop = consumer(ledger, CapturingProducer())
