@@ -577,18 +577,18 @@ class EventConsumer:
                     for record, event, _ in work
                 ],
             )
-            run: list[Event[Any]] = []  # consecutive events for the same `many`
-            run_many: ManyHandler | None = None
+            # Consecutive events for the same `many`, given to it together.
+            run: tuple[ManyHandler, list[Event[Any]]] | None = None
             for (record, event, handler), first_time in zip(work, firsts, strict=True):
                 if not first_time:  # a second copy in the same batch is a duplicate
                     continue
                 many = handler.many if isinstance(handler, Together) else None
-                if run and many is not run_many:
-                    _handle_run(session, run_many, run)
-                    run = []
+                if run is not None and many is not run[0]:
+                    _handle_run(session, *run)
+                    run = None
                 if many is not None:
-                    run_many = many
-                    run.append(event)
+                    run = run or (many, [])
+                    run[1].append(event)
                     continue
                 event_id = str(event.envelope.event_id)
                 with (
@@ -596,8 +596,8 @@ class EventConsumer:
                     _waiting(self._may_wait(record)),
                 ):
                     handler(session, event)
-            if run:
-                _handle_run(session, run_many, run)
+            if run is not None:
+                _handle_run(session, *run)
             write_deferred(session)
         return firsts
 
@@ -672,8 +672,7 @@ class EventConsumer:
         )
 
 
-def _handle_run(session: Session, many: ManyHandler | None, events: Sequence[Event[Any]]) -> None:
-    assert many is not None
+def _handle_run(session: Session, many: ManyHandler, events: Sequence[Event[Any]]) -> None:
     # A run of one keeps its event's ids in the logs.
     first = events[0].envelope
     ids = (

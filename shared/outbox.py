@@ -123,8 +123,8 @@ def defer_writes(session: Session) -> None:
 
 def write_deferred(session: Session) -> None:
     """Write the events that waited since `defer_writes`; later ones go at once again."""
-    waiting: dict[Table, tuple[Any, list[dict[str, Any]]]] = session.info.pop(_DEFERRED, {})
-    for table, (_, rows) in waiting.items():
+    waiting: dict[Table, list[dict[str, Any]]] = session.info.pop(_DEFERRED, {})
+    for table, rows in waiting.items():
         insert_rows(session, table, rows)
 
 
@@ -152,9 +152,9 @@ class Outbox:
         if not events:
             return
         rows = self.rows(events, topic=topic)
-        waiting: dict[Table, tuple[Any, list[dict[str, Any]]]] | None = session.info.get(_DEFERRED)
+        waiting: dict[Table, list[dict[str, Any]]] | None = session.info.get(_DEFERRED)
         if waiting is not None:
-            waiting.setdefault(self.table, (self._insert, []))[1].extend(rows)
+            waiting.setdefault(self.table, []).extend(rows)
             return
         session.execute(self._insert, rows)
 

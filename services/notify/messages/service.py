@@ -217,14 +217,17 @@ def _below(status: str) -> list[str]:
     return [s for s, rank in RANK.items() if rank < RANK[status]]
 
 
+def _receipt_columns(status: str) -> tuple[str, ...]:
+    """The columns a receipt that moves a message to `status` sets."""
+    finished = ("finished_at",) if status in ("delivered", "failed") else ()
+    error = ("last_error",) if status == "failed" else ()
+    return ("status", "updated_at", *finished, *error)
+
+
 def _receipt_values(status: str, now: datetime, error: str | None) -> dict[str, Any]:
     """What a receipt that moves a message to `status` sets."""
-    values: dict[str, Any] = {"status": status, "updated_at": now}
-    if status in ("delivered", "failed"):
-        values["finished_at"] = now
-    if status == "failed":
-        values["last_error"] = error
-    return values
+    given = {"status": status, "updated_at": now, "finished_at": now, "last_error": error}
+    return {column: given[column] for column in _receipt_columns(status)}
 
 
 def advance_by_receipt(
@@ -287,7 +290,7 @@ def advance_known(
 def _advance_known(status: str) -> Any:
     """`advance_known`'s statement for a status, built once, the values as parameters."""
     m = messages.c
-    sets = _receipt_values(status, datetime.now(), None)
+    sets = _receipt_columns(status)
     return (
         update(messages)
         .where(
